@@ -1,0 +1,92 @@
+//! `orguard serve`: load the config, start the server, drain on SIGTERM.
+
+use std::process::ExitCode;
+
+use crate::config::{self, Source};
+use crate::server::{self, AppState};
+use crate::telemetry;
+
+/// SHA-256 of the demo key published in the README and the example config.
+const DEMO_KEY_SHA256: &str = "509b38afb12d56fb501915d6d00cfa649b0fb468fa2e9cd66f43e28ee28809c5";
+
+pub fn run(source: &Source) -> ExitCode {
+    let snapshot = match config::load(source) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("orguard: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(snapshot.log.format, &snapshot.log.level);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("orguard: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(serve(source, snapshot))
+}
+
+async fn serve(source: &Source, snapshot: config::Snapshot) -> ExitCode {
+    let listen = snapshot.server.listen;
+    let drain = snapshot.server.drain;
+    warn_about(&snapshot);
+    let state = match AppState::new(snapshot) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot build the upstream HTTP client");
+            return ExitCode::FAILURE;
+        }
+    };
+    let listener = match tokio::net::TcpListener::bind(listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(%listen, error = %e, "cannot listen");
+            return ExitCode::FAILURE;
+        }
+    };
+    let bound = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    // Tests and supervisors read the bound address (port 0 picks a free one) from this line.
+    tracing::info!(listen = %bound, config = %source.describe(), version = env!("CARGO_PKG_VERSION"), "orguard listening");
+    match server::serve(
+        listener,
+        server::app(state),
+        server::shutdown_signal(),
+        drain,
+    )
+    .await
+    {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "server error");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn warn_about(snapshot: &config::Snapshot) {
+    if snapshot.upstream.api_key.is_none() {
+        tracing::warn!("no upstream API key: set OPENROUTER_API_KEY or upstream.api_key_file; requests will fail with 503 until then");
+    }
+    if snapshot.keys.is_empty() {
+        tracing::warn!("no client keys configured: every request will be refused; create one with `orguard keys new --service NAME`");
+    }
+    let demo_enabled = snapshot
+        .keys
+        .records()
+        .iter()
+        .any(|k| !k.disabled && hex::encode(k.sha256) == DEMO_KEY_SHA256);
+    if demo_enabled {
+        tracing::warn!("the published demo key `demo` is enabled; remove it from any config reachable from another machine");
+    }
+    if !snapshot.server.listen.ip().is_loopback() && demo_enabled {
+        tracing::warn!("listening on a non-loopback address with the demo key enabled");
+    }
+}

@@ -1,0 +1,130 @@
+//! Configuration: figment merges built-in defaults < a TOML file < `ORGUARD_*` env vars, and
+//! [`compile`] turns the raw shape into an immutable, validated [`Snapshot`].
+//!
+//! Validation reports every problem at once, each naming its key, and the gateway refuses to
+//! start on any of them. The loader does the I/O (files, env); `compile` is pure.
+
+mod compile;
+pub mod raw;
+
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Toml};
+use figment::Figment;
+
+pub use compile::{
+    compile, LogFormat, ServerSettings, ServiceSettings, Snapshot, UpstreamSettings,
+};
+
+use crate::secret::Secret;
+
+/// The example config, embedded so `orguard serve` runs with no file at all.
+pub const EMBEDDED_EXAMPLE: &str = include_str!("../../config/orguard.toml");
+
+/// Env var naming the config file (when `--config` is not given).
+pub const CONFIG_PATH_ENV: &str = "ORGUARD_CONFIG";
+/// Env var holding the upstream API key.
+pub const API_KEY_ENV: &str = "OPENROUTER_API_KEY";
+
+/// Where the TOML layer comes from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// `config/orguard.toml` as compiled into the binary.
+    Embedded,
+    File(PathBuf),
+}
+
+impl Source {
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Embedded => "embedded example config".to_owned(),
+            Self::File(p) => p.display().to_string(),
+        }
+    }
+}
+
+/// Why a config could not be loaded. Each entry names the key and the problem.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration ({source_desc}):\n  - {}", problems.join("\n  - "))]
+pub struct ConfigError {
+    pub source_desc: String,
+    pub problems: Vec<String>,
+}
+
+/// Loads and validates the config from `source`, the process environment and the key file.
+pub fn load(source: &Source) -> Result<Snapshot, ConfigError> {
+    let env_layer = Env::prefixed("ORGUARD_").split("__").ignore(&["config"]);
+    let figment = match source {
+        Source::Embedded => Figment::new().merge(Toml::string(EMBEDDED_EXAMPLE)),
+        Source::File(path) => {
+            if !path.is_file() {
+                return Err(problem(
+                    source,
+                    format!(
+                        "config file {} does not exist or is not a file",
+                        path.display()
+                    ),
+                ));
+            }
+            Figment::new().merge(Toml::file(path))
+        }
+    }
+    .merge(env_layer);
+    let api_key = std::env::var(API_KEY_ENV)
+        .ok()
+        .filter(|k| !k.trim().is_empty());
+    load_figment(&figment, source, api_key)
+}
+
+/// Loads from a TOML string without reading the environment (tests, `policy explain`).
+pub fn from_toml(text: &str, api_key: Option<String>) -> Result<Snapshot, ConfigError> {
+    let figment = Figment::new().merge(Toml::string(text));
+    load_figment(&figment, &Source::Embedded, api_key)
+}
+
+fn load_figment(
+    figment: &Figment,
+    source: &Source,
+    env_key: Option<String>,
+) -> Result<Snapshot, ConfigError> {
+    let raw: raw::RawConfig = figment.extract().map_err(|errors| ConfigError {
+        source_desc: source.describe(),
+        problems: errors.into_iter().map(|e| e.to_string()).collect(),
+    })?;
+    let api_key = match env_key {
+        Some(k) => Some(Secret::new(k.trim().to_owned())),
+        None => match &raw.upstream.api_key_file {
+            Some(path) => Some(read_key_file(path).map_err(|p| problem(source, p))?),
+            None => None,
+        },
+    };
+    compile(raw, api_key).map_err(|problems| ConfigError {
+        source_desc: source.describe(),
+        problems,
+    })
+}
+
+fn read_key_file(path: &Path) -> Result<Secret, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        format!(
+            "upstream.api_key_file: cannot read {}: {}",
+            path.display(),
+            e.kind()
+        )
+    })?;
+    let key = text.trim();
+    if key.is_empty() {
+        return Err(format!(
+            "upstream.api_key_file: {} is empty",
+            path.display()
+        ));
+    }
+    Ok(Secret::new(key.to_owned()))
+}
+
+fn problem(source: &Source, p: String) -> ConfigError {
+    ConfigError {
+        source_desc: source.describe(),
+        problems: vec![p],
+    }
+}

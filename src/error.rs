@@ -1,0 +1,334 @@
+//! Every error the gateway itself produces, and the one place that maps it to HTTP.
+//!
+//! Each stage owns a `thiserror` enum; [`GatewayError`] wraps them. [`GatewayError::code`] is
+//! an exhaustive match (no `_` arm) so a new variant forces a decision about its status, its
+//! OpenAI `type` and its stable `code`. Messages are built from rule names, limits and field
+//! names only — never from request content, keys or upstream bodies.
+
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::keys::AuthError;
+use crate::request::body::BodyError;
+use crate::request::parse::ParseError;
+use crate::upstream::UpstreamError;
+
+/// The OpenAI error `type` field: what kind of failure this is for the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorType {
+    InvalidRequest,
+    Authentication,
+    PolicyViolation,
+    RateLimit,
+    Upstream,
+}
+
+impl ErrorType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "invalid_request_error",
+            Self::Authentication => "authentication_error",
+            Self::PolicyViolation => "policy_violation",
+            Self::RateLimit => "rate_limit_error",
+            Self::Upstream => "upstream_error",
+        }
+    }
+}
+
+/// A stable machine-readable error code. `as_str` is also the only error label used in logs
+/// and metrics, so it never carries request data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    BodyTooLarge,
+    UnsupportedMediaType,
+    UnsupportedEncoding,
+    InvalidEncoding,
+    InvalidBody,
+    InvalidJson,
+    InvalidUtf8,
+    DuplicateKey,
+    NestingTooDeep,
+    InvalidFieldType,
+    MissingModel,
+    MissingApiKey,
+    InvalidApiKey,
+    KeyDisabled,
+    KeyExpired,
+    UpstreamKeyNotAccepted,
+    NotFound,
+    MethodNotAllowed,
+    UpstreamNotConfigured,
+    UpstreamUnreachable,
+    UpstreamTimeout,
+    UpstreamInvalidResponse,
+    Internal,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::BodyTooLarge => "body_too_large",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::UnsupportedEncoding => "unsupported_content_encoding",
+            Self::InvalidEncoding => "invalid_content_encoding",
+            Self::InvalidBody => "invalid_body",
+            Self::InvalidJson => "invalid_json",
+            Self::InvalidUtf8 => "invalid_utf8",
+            Self::DuplicateKey => "duplicate_key",
+            Self::NestingTooDeep => "nesting_too_deep",
+            Self::InvalidFieldType => "invalid_field_type",
+            Self::MissingModel => "model_required",
+            Self::MissingApiKey => "missing_api_key",
+            Self::InvalidApiKey => "invalid_api_key",
+            Self::KeyDisabled => "key_disabled",
+            Self::KeyExpired => "key_expired",
+            Self::UpstreamKeyNotAccepted => "upstream_key_not_accepted",
+            Self::NotFound => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::UpstreamNotConfigured => "upstream_not_configured",
+            Self::UpstreamUnreachable => "upstream_unreachable",
+            Self::UpstreamTimeout => "upstream_timeout",
+            Self::UpstreamInvalidResponse => "upstream_invalid_response",
+            Self::Internal => "internal_error",
+        }
+    }
+}
+
+/// Where the fault lies, for a routed error: status, OpenAI type, code and offending field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Classified {
+    pub status: StatusCode,
+    pub kind: ErrorType,
+    pub code: ErrorCode,
+    pub param: Option<&'static str>,
+}
+
+/// Any error that ends a request inside the gateway.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error(transparent)]
+    Body(#[from] BodyError),
+    #[error(transparent)]
+    Parse(#[from] ParseError),
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    #[error(transparent)]
+    Upstream(#[from] UpstreamError),
+    #[error("no such route; orguard serves /api/v1/chat/completions, /completions, /embeddings, /responses and /models")]
+    NotFound,
+    #[error("method not allowed on this route")]
+    MethodNotAllowed,
+}
+
+impl GatewayError {
+    /// The single, exhaustive mapping from error to HTTP status, OpenAI type and code.
+    pub fn classify(&self) -> Classified {
+        use ErrorCode as C;
+        use ErrorType as T;
+        let (status, kind, code, param) = match self {
+            Self::Body(e) => match e {
+                BodyError::TooLarge { .. } => (
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    T::InvalidRequest,
+                    C::BodyTooLarge,
+                    None,
+                ),
+                BodyError::DecodedTooLarge { .. } => (
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    T::InvalidRequest,
+                    C::BodyTooLarge,
+                    None,
+                ),
+                BodyError::UnsupportedMediaType => (
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    T::InvalidRequest,
+                    C::UnsupportedMediaType,
+                    None,
+                ),
+                BodyError::UnsupportedEncoding => (
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    T::InvalidRequest,
+                    C::UnsupportedEncoding,
+                    None,
+                ),
+                BodyError::CorruptEncoding { .. } => (
+                    StatusCode::BAD_REQUEST,
+                    T::InvalidRequest,
+                    C::InvalidEncoding,
+                    None,
+                ),
+                BodyError::Read => (
+                    StatusCode::BAD_REQUEST,
+                    T::InvalidRequest,
+                    C::InvalidBody,
+                    None,
+                ),
+            },
+            Self::Parse(e) => match e {
+                ParseError::Bom | ParseError::NotAnObject => (
+                    StatusCode::BAD_REQUEST,
+                    T::InvalidRequest,
+                    C::InvalidBody,
+                    None,
+                ),
+                ParseError::InvalidUtf8 => (
+                    StatusCode::BAD_REQUEST,
+                    T::InvalidRequest,
+                    C::InvalidUtf8,
+                    None,
+                ),
+                ParseError::Syntax { .. } => (
+                    StatusCode::BAD_REQUEST,
+                    T::InvalidRequest,
+                    C::InvalidJson,
+                    None,
+                ),
+                ParseError::DuplicateKey { .. } => (
+                    StatusCode::BAD_REQUEST,
+                    T::InvalidRequest,
+                    C::DuplicateKey,
+                    None,
+                ),
+                ParseError::TooDeep { .. } => (
+                    StatusCode::BAD_REQUEST,
+                    T::InvalidRequest,
+                    C::NestingTooDeep,
+                    None,
+                ),
+                ParseError::FieldType { field, .. } => (
+                    StatusCode::BAD_REQUEST,
+                    T::InvalidRequest,
+                    C::InvalidFieldType,
+                    Some(*field),
+                ),
+                ParseError::MissingModel => (
+                    StatusCode::BAD_REQUEST,
+                    T::InvalidRequest,
+                    C::MissingModel,
+                    Some("model"),
+                ),
+            },
+            Self::Auth(e) => match e {
+                AuthError::Missing => (
+                    StatusCode::UNAUTHORIZED,
+                    T::Authentication,
+                    C::MissingApiKey,
+                    None,
+                ),
+                AuthError::Unknown => (
+                    StatusCode::UNAUTHORIZED,
+                    T::Authentication,
+                    C::InvalidApiKey,
+                    None,
+                ),
+                AuthError::Disabled => (
+                    StatusCode::UNAUTHORIZED,
+                    T::Authentication,
+                    C::KeyDisabled,
+                    None,
+                ),
+                AuthError::Expired => (
+                    StatusCode::UNAUTHORIZED,
+                    T::Authentication,
+                    C::KeyExpired,
+                    None,
+                ),
+                AuthError::UpstreamKey => (
+                    StatusCode::UNAUTHORIZED,
+                    T::Authentication,
+                    C::UpstreamKeyNotAccepted,
+                    None,
+                ),
+            },
+            Self::Upstream(e) => match e {
+                UpstreamError::NotConfigured => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    T::Upstream,
+                    C::UpstreamNotConfigured,
+                    None,
+                ),
+                UpstreamError::Connect => (
+                    StatusCode::BAD_GATEWAY,
+                    T::Upstream,
+                    C::UpstreamUnreachable,
+                    None,
+                ),
+                UpstreamError::FirstByteTimeout | UpstreamError::BodyTimeout => (
+                    StatusCode::GATEWAY_TIMEOUT,
+                    T::Upstream,
+                    C::UpstreamTimeout,
+                    None,
+                ),
+                UpstreamError::ResponseTooLarge | UpstreamError::Protocol => (
+                    StatusCode::BAD_GATEWAY,
+                    T::Upstream,
+                    C::UpstreamInvalidResponse,
+                    None,
+                ),
+                UpstreamError::Build => (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    T::Upstream,
+                    C::Internal,
+                    None,
+                ),
+            },
+            Self::NotFound => (StatusCode::NOT_FOUND, T::InvalidRequest, C::NotFound, None),
+            Self::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                T::InvalidRequest,
+                C::MethodNotAllowed,
+                None,
+            ),
+        };
+        Classified {
+            status,
+            kind,
+            code,
+            param,
+        }
+    }
+}
+
+/// Builds the OpenAI-shaped error response. Client errors carry `x-should-retry: false` so
+/// the OpenAI SDKs do not retry what cannot succeed; `x-request-id` is added by the server
+/// layer for every response.
+pub fn error_response(c: Classified, message: &str) -> Response {
+    let body = json!({
+        "error": {
+            "message": message,
+            "type": c.kind.as_str(),
+            "code": c.code.as_str(),
+            "param": c.param,
+        }
+    });
+    let mut response = (c.status, axum::Json(body)).into_response();
+    // Only transient upstream faults are worth a client retry; everything the gateway decided
+    // (bad body, bad key, policy) fails the same way every time.
+    let retryable = matches!(
+        c.code,
+        ErrorCode::UpstreamUnreachable | ErrorCode::UpstreamTimeout
+    );
+    let retry = if retryable { "true" } else { "false" };
+    response
+        .headers_mut()
+        .insert("x-should-retry", HeaderValue::from_static(retry));
+    response.extensions_mut().insert(LoggedError {
+        code: c.code,
+        status: c.status,
+    });
+    response
+}
+
+/// Attached to error responses so the access log can name the code without re-deriving it.
+#[derive(Debug, Clone, Copy)]
+pub struct LoggedError {
+    pub code: ErrorCode,
+    pub status: StatusCode,
+}
+
+impl IntoResponse for GatewayError {
+    fn into_response(self) -> Response {
+        error_response(self.classify(), &self.to_string())
+    }
+}

@@ -1,0 +1,18 @@
+//! orguard: a policy-enforcing reverse proxy for LLM traffic in front of OpenRouter.
+//!
+//! The library holds everything; `main.rs` only parses the command line. Tests and
+//! benchmarks use the same [`server::app`] the binary serves.
+
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod keys;
+pub mod pipeline;
+pub mod request;
+pub mod secret;
+pub mod server;
+pub mod stream;
+pub mod telemetry;
+pub mod upstream;

@@ -1,0 +1,79 @@
+//! HTTP hygiene around every route. The last `.layer` is the outermost.
+//!
+//! Order, outermost first:
+//! 1. `catch_panic` — a bug in a handler becomes an OpenAI-shaped 500, not a dropped
+//!    connection (there are no panics by design; this is the net under the net).
+//! 2. `request_context` — assigns the request id, opens the request span every later log
+//!    line inherits, stamps `x-request-id` on every response (errors included) and writes
+//!    one access-log line. It never logs headers or bodies.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::Router;
+use rand::RngCore;
+use tokio::time::Instant;
+use tower_http::catch_panic::CatchPanicLayer;
+use tracing::Instrument;
+
+use crate::error::{error_response, Classified, ErrorCode, ErrorType, LoggedError};
+
+/// The id of one request: returned as `x-request-id`, logged, and (later) audited.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+pub fn wrap(router: Router) -> Router {
+    router
+        .layer(middleware::from_fn(request_context))
+        .layer(CatchPanicLayer::custom(|_| {
+            let c = Classified {
+                status: StatusCode::INTERNAL_SERVER_ERROR,
+                kind: ErrorType::Upstream,
+                code: ErrorCode::Internal,
+                param: None,
+            };
+            error_response(c, "internal error").map(Body::new)
+        }))
+}
+
+fn new_request_id() -> String {
+    let mut raw = [0u8; 12];
+    rand::thread_rng().fill_bytes(&mut raw);
+    format!("req_{}", hex::encode(raw))
+}
+
+async fn request_context(mut request: Request, next: Next) -> Response {
+    // The client's own x-request-id is not trusted: ids must be unique for the audit trail.
+    let id = new_request_id();
+    request.extensions_mut().insert(RequestId(id.clone()));
+    let method = request.method().clone();
+    // Path only: query strings can carry anything a client typed.
+    let path = request.uri().path().to_owned();
+    let span = tracing::info_span!("request", request_id = %id, key_id = tracing::field::Empty);
+    let started = Instant::now();
+    let mut response = next.run(request).instrument(span.clone()).await;
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-request-id", v);
+    }
+    let _entered = span.enter();
+    let latency_ms = duration_ms(started.elapsed());
+    let status = response.status().as_u16();
+    match response.extensions().get::<LoggedError>() {
+        Some(err) if err.status.is_server_error() => {
+            tracing::warn!(%method, path = %path, status, latency_ms, code = err.code.as_str(), "request failed");
+        }
+        Some(err) => {
+            tracing::info!(%method, path = %path, status, latency_ms, code = err.code.as_str(), "request refused");
+        }
+        None => tracing::info!(%method, path = %path, status, latency_ms, "request served"),
+    }
+    response
+}
+
+fn duration_ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}

@@ -1,0 +1,99 @@
+//! The HTTP server: shared state, the router, listeners and graceful shutdown.
+
+mod layers;
+pub use layers::RequestId;
+mod ops;
+mod routes;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use axum::Router;
+use tokio::net::TcpListener;
+
+use crate::config::Snapshot;
+
+/// Shared by every request.
+#[derive(Clone)]
+pub struct AppState {
+    /// The live config. A request loads one snapshot at its start and keeps it.
+    pub config: Arc<ArcSwap<Snapshot>>,
+    /// One pooled upstream client for the process.
+    pub client: reqwest::Client,
+}
+
+impl AppState {
+    pub fn new(snapshot: Snapshot) -> Result<Self, reqwest::Error> {
+        let client = crate::upstream::build_client(&snapshot.upstream)?;
+        Ok(Self {
+            config: Arc::new(ArcSwap::from_pointee(snapshot)),
+            client,
+        })
+    }
+}
+
+/// The full application: routes plus the HTTP hygiene layers.
+pub fn app(state: AppState) -> Router {
+    layers::wrap(routes::routes(state))
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then drains in-flight requests and
+/// streams for at most `drain`. Returns when everything finished or the deadline passed.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    drain: Duration,
+) -> std::io::Result<()> {
+    let (started_tx, started_rx) = tokio::sync::oneshot::channel::<()>();
+    let signal = async move {
+        shutdown.await;
+        let _ = started_tx.send(());
+    };
+    let server = axum::serve(listener, app).with_graceful_shutdown(signal);
+    let deadline = async move {
+        if started_rx.await.is_ok() {
+            tracing::info!(
+                drain_seconds = drain.as_secs(),
+                "shutdown requested; draining in-flight requests"
+            );
+            tokio::time::sleep(drain).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        result = server => {
+            tracing::info!("all in-flight requests finished; exiting");
+            result
+        }
+        () = deadline => {
+            tracing::warn!("drain deadline passed with requests still in flight; exiting");
+            Ok(())
+        }
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT (Ctrl-C).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}

@@ -1,0 +1,114 @@
+//! The endpoint table. Every inference route is served under both `/api/v1` and `/v1`, so
+//! either `base_url` works. Anything not listed here (or in `upstream.passthrough_paths`) is
+//! a 404: the gateway never proxies a path it has not been told about.
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+
+use super::{ops, AppState};
+use crate::error::GatewayError;
+use crate::pipeline;
+use crate::request::Endpoint;
+
+const PREFIXES: [&str; 2] = ["/api/v1", "/v1"];
+
+pub fn routes(state: AppState) -> Router {
+    let mut router = Router::new()
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz));
+    for prefix in PREFIXES {
+        router = router
+            .route(
+                &format!("{prefix}/chat/completions"),
+                post(chat_completions).fallback(method_not_allowed),
+            )
+            .route(
+                &format!("{prefix}/completions"),
+                post(completions).fallback(method_not_allowed),
+            )
+            .route(
+                &format!("{prefix}/embeddings"),
+                post(embeddings).fallback(method_not_allowed),
+            )
+            .route(
+                &format!("{prefix}/responses"),
+                post(responses).fallback(method_not_allowed),
+            )
+            .route(
+                &format!("{prefix}/models"),
+                get(models).fallback(method_not_allowed),
+            );
+    }
+    router.fallback(fallback).with_state(state)
+}
+
+async fn inference(
+    state: &AppState,
+    endpoint: Endpoint,
+    headers: &HeaderMap,
+    body: Body,
+) -> Response {
+    pipeline::inference(state, endpoint, headers, body)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn chat_completions(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    inference(&s, Endpoint::ChatCompletions, &headers, body).await
+}
+
+async fn completions(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    inference(&s, Endpoint::Completions, &headers, body).await
+}
+
+async fn embeddings(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    inference(&s, Endpoint::Embeddings, &headers, body).await
+}
+
+async fn responses(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    inference(&s, Endpoint::Responses, &headers, body).await
+}
+
+async fn models(State(s): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
+    let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
+    pipeline::passthrough(&s, format!("/models{query}"), &headers)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn method_not_allowed() -> Response {
+    GatewayError::MethodNotAllowed.into_response()
+}
+
+/// Passthrough paths (GET only: a body would go upstream uninspected), else 404.
+async fn fallback(
+    State(s): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let path = uri.path();
+    let below_root = PREFIXES
+        .iter()
+        .find_map(|p| path.strip_prefix(p).filter(|rest| rest.starts_with('/')));
+    let Some(rest) = below_root else {
+        return GatewayError::NotFound.into_response();
+    };
+    let config = s.config.load();
+    if !config.upstream.passthrough_paths.contains(rest) {
+        return GatewayError::NotFound.into_response();
+    }
+    if method != Method::GET {
+        return GatewayError::MethodNotAllowed.into_response();
+    }
+    let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
+    let path_and_query = format!("{rest}{query}");
+    drop(config);
+    pipeline::passthrough(&s, path_and_query, &headers)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}

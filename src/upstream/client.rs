@@ -1,0 +1,100 @@
+//! Building and sending the upstream request.
+//!
+//! Headers are an allowlist: the gateway's own key replaces the client's `Authorization`,
+//! attribution headers come from the service's config, and of the client's headers only
+//! `Accept` and `x-session-id` are carried over. Everything else the SDK adds
+//! (`X-Stainless-*`, `OpenAI-Organization`, cookies) and every `X-OpenRouter-Cache*` header
+//! stays behind, so nothing can switch on an upstream feature the gateway did not decide.
+
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method};
+use bytes::Bytes;
+use tokio::time::Instant;
+
+use super::UpstreamError;
+use crate::config::{ServiceSettings, UpstreamSettings};
+
+/// Client headers that are safe and useful to pass on unchanged.
+const FORWARDED_CLIENT_HEADERS: [HeaderName; 2] =
+    [header::ACCEPT, HeaderName::from_static("x-session-id")];
+
+const USER_AGENT: &str = concat!("orguard/", env!("CARGO_PKG_VERSION"));
+
+/// The sealed request that leaves the gateway.
+#[derive(Debug, Clone)]
+pub struct Outbound {
+    pub method: Method,
+    /// Path below the API root, with its query string (e.g. `/chat/completions`).
+    pub path_and_query: String,
+    /// The exact bytes sent; `None` for GET.
+    pub body: Option<Bytes>,
+}
+
+/// A response whose headers have arrived, with the deadline the rest must meet.
+pub struct Sent {
+    pub response: reqwest::Response,
+    pub deadline: Instant,
+}
+
+/// One pooled client for the process. Redirects are not followed: a redirect would send the
+/// API key and the prompt to a host the config never named.
+pub fn build_client(settings: &UpstreamSettings) -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        .connect_timeout(settings.connect_timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_idle_timeout(std::time::Duration::from_secs(90))
+        .tcp_nodelay(true)
+        .user_agent(USER_AGENT)
+        .build()
+}
+
+/// Sends `outbound` and waits for the response headers (first-byte timeout). The total
+/// timeout starts now and is carried in [`Sent::deadline`] for the body.
+pub async fn send(
+    client: &reqwest::Client,
+    settings: &UpstreamSettings,
+    service: Option<&ServiceSettings>,
+    client_headers: &HeaderMap,
+    outbound: Outbound,
+) -> Result<Sent, UpstreamError> {
+    let key = settings
+        .api_key
+        .as_ref()
+        .ok_or(UpstreamError::NotConfigured)?;
+    let started = Instant::now();
+    let deadline = started + settings.total_timeout;
+    let url = format!("{}{}", settings.base_url, outbound.path_and_query);
+
+    let mut headers = HeaderMap::new();
+    for name in &FORWARDED_CLIENT_HEADERS {
+        if let Some(v) = client_headers.get(name) {
+            headers.insert(name.clone(), v.clone());
+        }
+    }
+    let mut auth = HeaderValue::from_str(&format!("Bearer {}", key.expose()))
+        .map_err(|_| UpstreamError::Build)?;
+    auth.set_sensitive(true);
+    headers.insert(header::AUTHORIZATION, auth);
+    if let Some(svc) = service {
+        if let Some(v) = &svc.http_referer {
+            headers.insert(HeaderName::from_static("http-referer"), v.clone());
+        }
+        if let Some(v) = &svc.title {
+            headers.insert(HeaderName::from_static("x-openrouter-title"), v.clone());
+            headers.insert(HeaderName::from_static("x-title"), v.clone());
+        }
+    }
+    let mut request = client.request(outbound.method, url).headers(headers);
+    if let Some(body) = outbound.body {
+        request = request
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(body);
+    }
+    let first_byte = deadline.min(started + settings.first_byte_timeout);
+    match tokio::time::timeout_at(first_byte, request.send()).await {
+        Err(_) => Err(UpstreamError::FirstByteTimeout),
+        Ok(Err(e)) if e.is_builder() => Err(UpstreamError::Build),
+        Ok(Err(e)) if e.is_timeout() => Err(UpstreamError::FirstByteTimeout),
+        Ok(Err(_)) => Err(UpstreamError::Connect),
+        Ok(Ok(response)) => Ok(Sent { response, deadline }),
+    }
+}

@@ -1,0 +1,29 @@
+//! The upstream side: one HTTP client, building the outbound request, and relaying the reply.
+
+mod client;
+mod relay;
+
+pub use client::{build_client, send, Outbound, Sent};
+pub use relay::relay;
+
+/// Failures talking to the upstream. None of them carries upstream body text: that may echo
+/// the prompt.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum UpstreamError {
+    #[error(
+        "the upstream API key is not configured (set OPENROUTER_API_KEY or upstream.api_key_file)"
+    )]
+    NotConfigured,
+    #[error("could not reach the upstream")]
+    Connect,
+    #[error("the upstream did not answer in time")]
+    FirstByteTimeout,
+    #[error("the upstream response stalled or exceeded the total time limit")]
+    BodyTimeout,
+    #[error("the upstream response exceeded the size limit")]
+    ResponseTooLarge,
+    #[error("the upstream response could not be read")]
+    Protocol,
+    #[error("the upstream request could not be built")]
+    Build,
+}
