@@ -1,0 +1,123 @@
+//! The gateway under test, in process: the same `server::app` and `server::serve` the binary
+//! runs, on 127.0.0.1 port 0.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use super::{sha256_hex, upstream_key, MockUpstream};
+
+pub const CLIENT_KEY: &str = "ogk_test_client_alpha";
+pub const OTHER_KEY: &str = "ogk_test_client_beta";
+
+pub struct TestGateway {
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+/// A config pointing at `mock`, with two services and keys, plus `extra` TOML appended
+/// (which may add tables, or override nothing already set).
+pub fn config_toml(mock: &MockUpstream, extra: &str) -> String {
+    format!(
+        r#"
+[server]
+listen = "127.0.0.1:0"
+max_body_bytes = 65536
+max_decompressed_bytes = 262144
+max_json_depth = 32
+drain_seconds = 5
+
+[upstream]
+base_url = "{base}"
+allow_insecure_http = true
+first_byte_timeout_ms = 3000
+idle_timeout_ms = 1500
+total_timeout_ms = 20000
+passthrough_paths = ["/generation"]
+
+[services.billing]
+http_referer = "https://billing.example.com"
+title = "Billing Assistant"
+
+[[keys]]
+id = "billing-1"
+service = "billing"
+sha256 = "{alpha}"
+
+[[keys]]
+id = "search-1"
+service = "search"
+sha256 = "{beta}"
+{extra}
+"#,
+        base = mock.base_url(),
+        alpha = sha256_hex(CLIENT_KEY),
+        beta = sha256_hex(OTHER_KEY),
+    )
+}
+
+impl TestGateway {
+    pub async fn start(mock: &MockUpstream) -> Self {
+        Self::start_with(mock, "").await
+    }
+
+    pub async fn start_with(mock: &MockUpstream, extra: &str) -> Self {
+        Self::from_toml(&config_toml(mock, extra), Some(upstream_key())).await
+    }
+
+    pub async fn from_toml(toml: &str, api_key: Option<String>) -> Self {
+        let snapshot = orguard::config::from_toml(toml, api_key).expect("test config is valid");
+        let drain = snapshot.server.drain;
+        let state = orguard::server::AppState::new(snapshot).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let app = orguard::server::app(state);
+        tokio::spawn(async move {
+            let shutdown = async {
+                let _ = stopped.await;
+            };
+            let _ = orguard::server::serve(listener, app, shutdown, drain).await;
+        });
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        TestGateway {
+            addr,
+            client,
+            _stop: stop,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// POST `body` (raw bytes) to `path` with the test client key and JSON content type.
+    pub fn post(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(CLIENT_KEY)
+            .header("content-type", "application/json")
+    }
+
+    pub async fn chat(&self, body: &serde_json::Value) -> reqwest::Response {
+        self.post("/api/v1/chat/completions")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+/// Reads an OpenAI-shaped error body and returns `(type, code)`.
+pub async fn error_of(response: reqwest::Response) -> (String, String) {
+    let v: serde_json::Value = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
+    let e = &v["error"];
+    assert!(e["message"].is_string(), "error has a message: {v}");
+    (
+        e["type"].as_str().unwrap().to_owned(),
+        e["code"].as_str().unwrap().to_owned(),
+    )
+}
