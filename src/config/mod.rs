@@ -89,7 +89,10 @@ fn load_figment(
 ) -> Result<Snapshot, ConfigError> {
     let raw: raw::RawConfig = figment.extract().map_err(|errors| ConfigError {
         source_desc: source.describe(),
-        problems: errors.into_iter().map(|e| e.to_string()).collect(),
+        problems: errors
+            .into_iter()
+            .map(|e| describe_figment_error(&e))
+            .collect(),
     })?;
     let api_key = match env_key {
         Some(k) => Some(Secret::new(k.trim().to_owned())),
@@ -102,6 +105,25 @@ fn load_figment(
         source_desc: source.describe(),
         problems,
     })
+}
+
+/// `server.max_body_bytes: invalid type: … (from ORGUARD_ environment variable(s))`: the key
+/// first, lowercased whichever layer it came from, then the problem and its source.
+fn describe_figment_error(e: &figment::Error) -> String {
+    let path = e.path.join(".").to_ascii_lowercase();
+    let origin = e
+        .metadata
+        .as_ref()
+        .map(|m| match &m.source {
+            Some(src) => format!(" (from {} {src})", m.name),
+            None => format!(" (from {})", m.name),
+        })
+        .unwrap_or_default();
+    if path.is_empty() {
+        format!("{}{origin}", e.kind)
+    } else {
+        format!("{path}: {}{origin}", e.kind)
+    }
 }
 
 fn read_key_file(path: &Path) -> Result<Secret, String> {

@@ -254,6 +254,8 @@ fn play(reply: Reply, inner: Arc<Inner>) -> futures_util::future::BoxFuture<'sta
                                     None
                                 }
                                 StreamEnding::Cut => {
+                                    // Let hyper flush what was sent before breaking.
+                                    tokio::time::sleep(Duration::from_millis(100)).await;
                                     guard.done = true;
                                     Some((Err(std::io::Error::other("cut")), (it, guard, true)))
                                 }

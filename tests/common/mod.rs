@@ -5,6 +5,7 @@
 
 pub mod gateway;
 pub mod mock;
+pub mod process;
 
 pub use gateway::{TestGateway, CLIENT_KEY, OTHER_KEY};
 pub use mock::{MockUpstream, Recorded, Reply, StreamEnding};

@@ -1,0 +1,343 @@
+//! The binary: config loading (file, env, embedded default), refusal of invalid configs,
+//! `keys new`, SIGTERM draining, and logs that never carry secrets or prompt text.
+
+mod common;
+
+use std::io::Write;
+use std::time::Duration;
+
+use common::process::{command, GatewayProcess};
+use common::{upstream_key, MockUpstream, Reply};
+use futures_util::StreamExt;
+use serde_json::json;
+
+fn write_config(dir: &tempfile::TempDir, text: &str) -> std::path::PathBuf {
+    let path = dir.path().join("orguard.toml");
+    std::fs::File::create(&path)
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    path
+}
+
+fn mock_env(cmd: &mut std::process::Command, mock: &MockUpstream) {
+    cmd.env("ORGUARD_SERVER__LISTEN", "127.0.0.1:0")
+        .env("ORGUARD_UPSTREAM__BASE_URL", mock.base_url())
+        .env("ORGUARD_UPSTREAM__ALLOW_INSECURE_HTTP", "true")
+        .env("OPENROUTER_API_KEY", upstream_key());
+}
+
+#[test]
+fn invalid_config_refuses_to_start_and_names_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(&dir, "[server]\nlisten = \"127.0.0.1:0\"\ndrain_secs = 5\n");
+    let out = command().arg("--config").arg(&path).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("drain_secs"), "{err}");
+
+    // Env layer: a plain-http upstream without the explicit opt-in.
+    let out = command()
+        .env("ORGUARD_UPSTREAM__BASE_URL", "http://127.0.0.1:9/api/v1")
+        .arg("serve")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("upstream.base_url") && err.contains("plain http"),
+        "{err}"
+    );
+
+    // Wrong type from env.
+    let out = command()
+        .env("ORGUARD_SERVER__MAX_BODY_BYTES", "lots")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("max_body_bytes"));
+
+    // A config file that does not exist is an error, not a silent fallback.
+    let out = command()
+        .env("ORGUARD_CONFIG", dir.path().join("missing.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing.toml"));
+}
+
+#[tokio::test]
+async fn embedded_default_serves_the_demo_key_and_env_overrides_apply() {
+    let mock = MockUpstream::start().await;
+    let mut cmd = command();
+    mock_env(&mut cmd, &mock);
+    let gw = GatewayProcess::spawn(cmd);
+    let client = reqwest::Client::new();
+    assert_eq!(
+        client
+            .get(gw.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        client.get(gw.url("/readyz")).send().await.unwrap().status(),
+        200
+    );
+    let r = client
+        .post(gw.url("/v1/chat/completions"))
+        .bearer_auth("ogk_demo_local_only")
+        .json(&common::chat_body("openai/gpt-4o"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let got = mock.last();
+    assert_eq!(
+        got.headers["x-title"], "orguard demo",
+        "the example config's service headers"
+    );
+    assert!(
+        gw.logs().contains("demo key"),
+        "the demo key is warned about:\n{}",
+        gw.logs()
+    );
+}
+
+#[tokio::test]
+async fn keys_new_prints_a_working_key_and_config_entry() {
+    let out = command()
+        .args([
+            "keys",
+            "new",
+            "--service",
+            "billing",
+            "--id",
+            "billing-2026",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let key = text
+        .split_whitespace()
+        .find(|w| w.starts_with("ogk_"))
+        .expect("a key is printed")
+        .to_owned();
+    assert!(
+        text.contains("id = \"billing-2026\"") && text.contains("service = \"billing\""),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("sha256 = \"{}\"", common::sha256_hex(&key))),
+        "{text}"
+    );
+    assert!(text.contains("expires = \"20"), "{text}");
+    // A second call gives a different key.
+    let again = command()
+        .args(["keys", "new", "--service", "billing"])
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8(again.stdout).unwrap().contains(&key));
+
+    // The printed snippet, pasted into a config, admits the key.
+    let mock = MockUpstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let snippet: String = text
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let path = write_config(
+        &dir,
+        &format!("[server]\nlisten = \"127.0.0.1:0\"\n{snippet}"),
+    );
+    let mut cmd = command();
+    mock_env(&mut cmd, &mock);
+    cmd.arg("--config").arg(&path);
+    let gw = GatewayProcess::spawn(cmd);
+    let client = reqwest::Client::new();
+    let r = client
+        .post(gw.url("/api/v1/chat/completions"))
+        .bearer_auth(&key)
+        .json(&common::chat_body("m/x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = client
+        .post(gw.url("/api/v1/chat/completions"))
+        .bearer_auth("ogk_demo_local_only")
+        .json(&common::chat_body("m/x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        401,
+        "the file config replaces the embedded one entirely"
+    );
+}
+
+#[tokio::test]
+async fn sigterm_drains_a_live_stream_then_exits_zero() {
+    let mock = MockUpstream::start().await;
+    mock.push(Reply::chat_stream(10, Duration::from_millis(150)));
+    let mut cmd = command();
+    mock_env(&mut cmd, &mock);
+    let mut gw = GatewayProcess::spawn(cmd);
+    let client = reqwest::Client::new();
+    let r = client
+        .post(gw.url("/api/v1/chat/completions"))
+        .bearer_auth("ogk_demo_local_only")
+        .json(&json!({"model": "openai/gpt-4o", "stream": true, "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let mut body = r.bytes_stream();
+    let first = body.next().await.unwrap().unwrap();
+    assert!(!first.is_empty());
+    gw.terminate();
+    // New connections are refused soon after the signal...
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        client
+            .get(gw.url("/healthz"))
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await
+            .is_err(),
+        "stopped accepting"
+    );
+    // ...while the stream in flight runs to completion.
+    let mut text = String::from_utf8_lossy(&first).into_owned();
+    while let Some(chunk) = body.next().await {
+        text.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+    }
+    assert!(
+        text.contains("tok9") && text.ends_with("data: [DONE]\n\n"),
+        "{text}"
+    );
+    let code = tokio::task::spawn_blocking(move || {
+        let code = gw.wait_exit(Duration::from_secs(10));
+        (code, gw.logs())
+    })
+    .await
+    .unwrap();
+    assert_eq!(code.0, Some(0), "logs:\n{}", code.1);
+}
+
+#[tokio::test]
+async fn sigterm_exits_at_the_drain_deadline_when_a_stream_never_ends() {
+    let mock = MockUpstream::start().await;
+    mock.push(Reply::Sse {
+        chunks: vec![(Duration::ZERO, "data: {}\n\n".into())],
+        ending: common::StreamEnding::Hang,
+    });
+    let mut cmd = command();
+    mock_env(&mut cmd, &mock);
+    cmd.env("ORGUARD_SERVER__DRAIN_SECONDS", "1")
+        .env("ORGUARD_UPSTREAM__IDLE_TIMEOUT_MS", "60000");
+    let mut gw = GatewayProcess::spawn(cmd);
+    let client = reqwest::Client::new();
+    let r = client
+        .post(gw.url("/api/v1/chat/completions"))
+        .bearer_auth("ogk_demo_local_only")
+        .json(&json!({"model": "openai/gpt-4o", "stream": true, "messages": []}))
+        .send()
+        .await
+        .unwrap();
+    let mut body = r.bytes_stream();
+    body.next().await.unwrap().unwrap();
+    gw.terminate();
+    let started = std::time::Instant::now();
+    let code = tokio::task::spawn_blocking(move || gw.wait_exit(Duration::from_secs(10)))
+        .await
+        .unwrap();
+    assert_eq!(code, Some(0));
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn logs_never_carry_keys_prompts_or_completions() {
+    let mock = MockUpstream::start().await;
+    let canaries = [
+        "jane.canary@example.com",
+        "+44 20 7946 0958",
+        "canary-prompt-text",
+        "Hello from the mock",
+    ];
+    let client_secret = format!("sk-or-v1-{}", "c0".repeat(32));
+    let mut cmd = command();
+    mock_env(&mut cmd, &mock);
+    cmd.env("RUST_LOG", "trace")
+        .env("ORGUARD_LOG__FORMAT", "json");
+    let gw = GatewayProcess::spawn(cmd);
+    let client = reqwest::Client::new();
+    let body = json!({"model": "openai/gpt-4o", "user": canaries[0],
+        "messages": [{"role": "user", "content": format!("{} {} {} {}", canaries[0], canaries[1], canaries[2], client_secret)}]});
+    let r = client
+        .post(gw.url("/api/v1/chat/completions"))
+        .bearer_auth("ogk_demo_local_only")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.text().await.unwrap();
+    // Refused ones too: an upstream key as bearer, a bad body, a stream.
+    let r = client
+        .post(gw.url("/api/v1/chat/completions"))
+        .bearer_auth(&client_secret)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let bad = format!(r#"{{"model":"a","model":"{}"}}"#, canaries[2]);
+    let r = client
+        .post(gw.url("/api/v1/chat/completions"))
+        .bearer_auth("ogk_demo_local_only")
+        .header("content-type", "application/json")
+        .body(bad)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    mock.push(Reply::chat_stream(3, Duration::from_millis(10)));
+    let mut stream_body = body.clone();
+    stream_body["stream"] = json!(true);
+    let r = client
+        .post(gw.url("/api/v1/chat/completions"))
+        .bearer_auth("ogk_demo_local_only")
+        .json(&stream_body)
+        .send()
+        .await
+        .unwrap();
+    r.text().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let logs = gw.logs();
+    assert!(
+        logs.contains("request served") && logs.contains("stream ended"),
+        "the log has request lines:\n{logs}"
+    );
+    assert!(
+        logs.contains("\"request_id\":\"req_"),
+        "JSON lines carry the request id:\n{logs}"
+    );
+    for canary in canaries.iter().copied().chain([
+        client_secret.as_str(),
+        upstream_key().as_str(),
+        "ogk_demo_local_only",
+        "tok1",
+    ]) {
+        assert!(
+            !logs.contains(canary),
+            "{canary} leaked into the logs:\n{logs}"
+        );
+    }
+}
