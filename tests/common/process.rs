@@ -45,15 +45,9 @@ impl GatewayProcess {
                 sink.lock().unwrap().push(line);
             }
         });
-        let addr = match rx.recv_timeout(Duration::from_secs(20)) {
-            Ok(addr) => addr,
-            Err(_) => {
-                let _ = child.kill();
-                panic!(
-                    "orguard did not start; logs:\n{}",
-                    logs.lock().unwrap().join("\n")
-                );
-            }
+        let Ok(addr) = rx.recv_timeout(Duration::from_secs(20)) else {
+            let _ = child.kill();
+            panic!("orguard did not start; logs:\n{}", logs.lock().unwrap().join("\n"));
         };
         GatewayProcess { child, addr, logs }
     }
