@@ -2,7 +2,12 @@
 //! `keys new`, SIGTERM draining, and logs that never carry secrets or prompt text.
 
 // Test code may unwrap and read whole bodies; the lints guard the gateway, not its tests.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::disallowed_methods)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::disallowed_methods
+)]
 
 mod common;
 

@@ -1,7 +1,12 @@
 //! Faithful forwarding: what reaches the mock upstream, and what comes back to the client.
 
 // Test code may unwrap and read whole bodies; the lints guard the gateway, not its tests.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::disallowed_methods)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::disallowed_methods
+)]
 
 mod common;
 

@@ -5,7 +5,12 @@
 //! were skipped and why; under `CI=true` a missing SDK is a failure.
 
 // Test code may unwrap and read whole bodies; the lints guard the gateway, not its tests.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::disallowed_methods)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::disallowed_methods
+)]
 
 mod common;
 
@@ -44,29 +49,54 @@ async fn run_scenario(mut cmd: Command, label: &str) {
     mock.push(Reply::chat_stream(3, Duration::from_millis(20)));
     mock.push(tool_call_reply());
     let gw = TestGateway::start(&mock).await;
-    cmd.env("ORGUARD_BASE_URL", gw.url("/v1")).env("ORGUARD_CLIENT_KEY", CLIENT_KEY);
-    let out = tokio::task::spawn_blocking(move || cmd.output()).await.unwrap().unwrap();
+    cmd.env("ORGUARD_BASE_URL", gw.url("/v1"))
+        .env("ORGUARD_CLIENT_KEY", CLIENT_KEY);
+    let out = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .unwrap()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{label} failed:\nstdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(
+        out.status.success(),
+        "{label} failed:\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
     assert!(stdout.contains("4 passed, 0 failed"), "{stdout}");
 
     let got = mock.requests();
-    assert_eq!(got.len(), 3, "the refused request never reached the upstream");
+    assert_eq!(
+        got.len(),
+        3,
+        "the refused request never reached the upstream"
+    );
     assert_eq!(got[0].json()["messages"][0]["content"], "Say hello");
     assert_eq!(got[1].json()["stream"], true);
     let tools = &got[2].json()["tools"];
-    assert_eq!(tools[0]["function"]["name"], "get_weather", "tools forwarded intact");
+    assert_eq!(
+        tools[0]["function"]["name"], "get_weather",
+        "tools forwarded intact"
+    );
     for r in &got {
         assert_eq!(r.path, "/api/v1/chat/completions");
-        assert_eq!(r.headers["authorization"], format!("Bearer {}", common::upstream_key()));
-        assert!(r.headers.keys().all(|k| !k.as_str().starts_with("x-stainless")), "{label}: SDK headers dropped");
+        assert_eq!(
+            r.headers["authorization"],
+            format!("Bearer {}", common::upstream_key())
+        );
+        assert!(
+            r.headers
+                .keys()
+                .all(|k| !k.as_str().starts_with("x-stainless")),
+            "{label}: SDK headers dropped"
+        );
     }
 }
 
 #[tokio::test]
 async fn python_openai_sdk() {
-    if !available(Command::new("python3").args(["-c", "import openai"]), "the Python `openai` package") {
+    if !available(
+        Command::new("python3").args(["-c", "import openai"]),
+        "the Python `openai` package",
+    ) {
         return;
     }
     let mut cmd = Command::new("python3");
@@ -78,7 +108,10 @@ async fn python_openai_sdk() {
 async fn node_openai_sdk() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk/node");
     let installed = dir.join("node_modules/openai/package.json");
-    if !available(Command::new("test").arg("-f").arg(&installed), "the Node `openai` package (npm ci in tests/sdk/node)") {
+    if !available(
+        Command::new("test").arg("-f").arg(&installed),
+        "the Node `openai` package (npm ci in tests/sdk/node)",
+    ) {
         return;
     }
     let mut cmd = Command::new("node");

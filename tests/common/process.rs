@@ -47,7 +47,10 @@ impl GatewayProcess {
         });
         let Ok(addr) = rx.recv_timeout(Duration::from_secs(20)) else {
             let _ = child.kill();
-            panic!("orguard did not start; logs:\n{}", logs.lock().unwrap().join("\n"));
+            panic!(
+                "orguard did not start; logs:\n{}",
+                logs.lock().unwrap().join("\n")
+            );
         };
         GatewayProcess { child, addr, logs }
     }
