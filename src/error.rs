@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::keys::AuthError;
+use crate::policy::{Denial, DenialKind, ViolationKind};
 use crate::request::body::BodyError;
 use crate::request::parse::ParseError;
 use crate::upstream::UpstreamError;
@@ -58,6 +59,28 @@ pub enum ErrorCode {
     UpstreamKeyNotAccepted,
     NotFound,
     MethodNotAllowed,
+    InvalidClassification,
+    ClassNotConfigured,
+    InvalidModel,
+    TooManyModels,
+    ModelNotAllowed,
+    FreeModelNotAllowed,
+    WebNotAllowed,
+    TierNotAllowed,
+    VariantNotAllowed,
+    RouterNotAllowed,
+    PresetNotAllowed,
+    ProviderNotAllowed,
+    ProviderOverrideDenied,
+    UnknownProviderField,
+    InvalidProviderField,
+    PluginNotAllowed,
+    ServerToolNotAllowed,
+    TraceNotAllowed,
+    RouteNotAllowed,
+    InvalidMaxTokens,
+    MaxTokensExceedsCap,
+    PolicyViolation,
     UpstreamNotConfigured,
     UpstreamUnreachable,
     UpstreamTimeout,
@@ -86,6 +109,28 @@ impl ErrorCode {
             Self::UpstreamKeyNotAccepted => "upstream_key_not_accepted",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
+            Self::InvalidClassification => "invalid_classification",
+            Self::ClassNotConfigured => "class_not_configured",
+            Self::InvalidModel => "invalid_model",
+            Self::TooManyModels => "too_many_models",
+            Self::ModelNotAllowed => "model_not_allowed",
+            Self::FreeModelNotAllowed => "free_model_not_allowed",
+            Self::WebNotAllowed => "web_not_allowed",
+            Self::TierNotAllowed => "tier_not_allowed",
+            Self::VariantNotAllowed => "variant_not_allowed",
+            Self::RouterNotAllowed => "router_not_allowed",
+            Self::PresetNotAllowed => "preset_not_allowed",
+            Self::ProviderNotAllowed => "provider_not_allowed",
+            Self::ProviderOverrideDenied => "provider_override_denied",
+            Self::UnknownProviderField => "unknown_provider_field",
+            Self::InvalidProviderField => "invalid_provider_field",
+            Self::PluginNotAllowed => "plugin_not_allowed",
+            Self::ServerToolNotAllowed => "server_tool_not_allowed",
+            Self::TraceNotAllowed => "trace_not_allowed",
+            Self::RouteNotAllowed => "route_not_allowed",
+            Self::InvalidMaxTokens => "invalid_max_tokens",
+            Self::MaxTokensExceedsCap => "max_tokens_exceeds_cap",
+            Self::PolicyViolation => "policy_violation",
             Self::UpstreamNotConfigured => "upstream_not_configured",
             Self::UpstreamUnreachable => "upstream_unreachable",
             Self::UpstreamTimeout => "upstream_timeout",
@@ -113,6 +158,12 @@ pub enum GatewayError {
     Parse(#[from] ParseError),
     #[error(transparent)]
     Auth(#[from] AuthError),
+    #[error(transparent)]
+    Policy(#[from] Denial),
+    /// The response showed a provider, model or BYOK state outside policy and the class
+    /// blocks on violations: the body is withheld.
+    #[error("the upstream served this request outside policy ({}); the response was withheld", .0.as_str())]
+    Violation(ViolationKind),
     #[error(transparent)]
     Upstream(#[from] UpstreamError),
     #[error("no such route; orguard serves /api/v1/chat/completions, /completions, /embeddings, /responses and /models")]
@@ -241,6 +292,20 @@ impl GatewayError {
                     None,
                 ),
             },
+            Self::Policy(d) => match d.kind {
+                DenialKind::Invalid => {
+                    (StatusCode::BAD_REQUEST, T::InvalidRequest, d.code, d.param)
+                }
+                DenialKind::Forbidden => {
+                    (StatusCode::FORBIDDEN, T::PolicyViolation, d.code, d.param)
+                }
+            },
+            Self::Violation(_) => (
+                StatusCode::BAD_GATEWAY,
+                T::PolicyViolation,
+                C::PolicyViolation,
+                None,
+            ),
             Self::Upstream(e) => match e {
                 UpstreamError::NotConfigured => (
                     StatusCode::SERVICE_UNAVAILABLE,

@@ -10,6 +10,7 @@ pub mod config;
 pub mod error;
 pub mod keys;
 pub mod pipeline;
+pub mod policy;
 pub mod request;
 pub mod secret;
 pub mod server;

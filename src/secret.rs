@@ -24,6 +24,21 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// HMAC-SHA-256 over the concatenation of `parts`.
+pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+    use hmac::{Hmac, Mac};
+    use sha2::Sha256;
+    // HMAC takes keys of any length, so construction cannot fail; the fallback only keeps
+    // the signature total.
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(key) else {
+        return [0; 32];
+    };
+    for part in parts {
+        mac.update(part);
+    }
+    mac.finalize().into_bytes().into()
+}
+
 /// Prefixes of credentials that must never appear in a log line, whatever logged them.
 const MASKED_PREFIXES: [&[u8]; 2] = [b"sk-or-", b"ogk_"];
 

@@ -160,7 +160,9 @@ async fn keys_new_prints_a_working_key_and_config_entry() {
         .collect();
     let path = write_config(
         &dir,
-        &format!("[server]\nlisten = \"127.0.0.1:0\"\n{snippet}"),
+        &format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\n[classes.internal]\nmodels = [\"*\"]\n{snippet}"
+        ),
     );
     let mut cmd = command();
     mock_env(&mut cmd, &mock);
@@ -170,7 +172,7 @@ async fn keys_new_prints_a_working_key_and_config_entry() {
     let r = client
         .post(gw.url("/api/v1/chat/completions"))
         .bearer_auth(&key)
-        .json(&common::chat_body("m/x"))
+        .json(&common::chat_body("openai/gpt-4o"))
         .send()
         .await
         .unwrap();
@@ -178,7 +180,7 @@ async fn keys_new_prints_a_working_key_and_config_entry() {
     let r = client
         .post(gw.url("/api/v1/chat/completions"))
         .bearer_auth("ogk_demo_local_only")
-        .json(&common::chat_body("m/x"))
+        .json(&common::chat_body("openai/gpt-4o"))
         .send()
         .await
         .unwrap();

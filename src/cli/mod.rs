@@ -1,5 +1,6 @@
 //! The command line: `orguard [serve]`, `orguard keys new`.
 
+mod explain;
 mod keys;
 mod serve;
 
@@ -9,6 +10,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::config::{Source, CONFIG_PATH_ENV};
+use crate::request::Endpoint;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -33,6 +35,40 @@ pub enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Inspect the policy.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Print the decision for a request body, the rules that fired and the exact body that
+    /// would be forwarded. Sends nothing. Exit code 0 = allowed, 1 = denied.
+    Explain {
+        /// The id of the client key the request would come with.
+        #[arg(long)]
+        key_id: String,
+        /// The class the request declares (X-Data-Classification).
+        #[arg(long)]
+        class: Option<String>,
+        /// The endpoint: chat, completions, embeddings or responses.
+        #[arg(long, default_value = "chat", value_parser = parse_endpoint)]
+        endpoint: Endpoint,
+        /// The request body (JSON file).
+        request: PathBuf,
+    },
+}
+
+fn parse_endpoint(s: &str) -> Result<Endpoint, String> {
+    match s {
+        "chat" | "chat/completions" => Ok(Endpoint::ChatCompletions),
+        "completions" => Ok(Endpoint::Completions),
+        "embeddings" => Ok(Endpoint::Embeddings),
+        "responses" => Ok(Endpoint::Responses),
+        other => Err(format!("unknown endpoint {other:?}")),
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -70,5 +106,14 @@ pub fn run(cli: Cli) -> ExitCode {
                     expires_in_days,
                 },
         }) => keys::new(&service, id.as_deref(), expires_in_days),
+        Some(Command::Policy {
+            command:
+                PolicyCommand::Explain {
+                    key_id,
+                    class,
+                    endpoint,
+                    request,
+                },
+        }) => explain::run(&source, &key_id, class.as_deref(), endpoint, &request),
     }
 }

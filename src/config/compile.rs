@@ -14,6 +14,11 @@ use time::OffsetDateTime;
 
 use super::raw::RawConfig;
 use crate::keys::{KeyRecord, KeyStore};
+use crate::policy::models::Glob;
+use crate::policy::{
+    Class, ClassPolicy, OnViolation, OverCap, Overrides, PolicySettings, ProviderNames,
+    UpstreamRef, ABSURD_TOKENS,
+};
 use crate::request::body::BodyLimits;
 use crate::secret::Secret;
 
@@ -25,6 +30,27 @@ pub struct Snapshot {
     pub log: LogSettings,
     pub services: BTreeMap<String, ServiceSettings>,
     pub keys: KeyStore,
+    pub policy: PolicySettings,
+    /// `[upstreams.NAME]`: OpenAI-compatible servers a class may be routed to.
+    pub extra_upstreams: BTreeMap<String, ExtraUpstream>,
+}
+
+/// A non-OpenRouter upstream and the model names it knows.
+#[derive(Debug, Clone)]
+pub struct ExtraUpstream {
+    pub settings: UpstreamSettings,
+    /// OpenRouter model id (normalised) → the server's own model name.
+    pub model_map: BTreeMap<String, String>,
+}
+
+/// Inputs the loader resolved from the environment and files, so `compile` stays pure.
+#[derive(Debug, Clone, Default)]
+pub struct Resolved {
+    pub api_key: Option<Secret>,
+    /// API keys of `[upstreams.NAME]`, by name.
+    pub extra_keys: BTreeMap<String, Secret>,
+    /// Contents of `policy.user_hmac_key_file`.
+    pub user_hmac_key: Option<Secret>,
 }
 
 #[derive(Debug, Clone)]
@@ -46,6 +72,8 @@ pub struct UpstreamSettings {
     pub total_timeout: Duration,
     pub max_response_bytes: usize,
     pub passthrough_paths: HashSet<String>,
+    /// Whether requests fail without an API key (OpenRouter needs one; self-hosted may not).
+    pub key_required: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,8 +108,17 @@ const INSPECTED_PATHS: [&str; 5] = [
 ];
 
 /// Validates `raw`, collecting every problem.
-pub fn compile(raw: RawConfig, api_key: Option<Secret>) -> Result<Snapshot, Vec<String>> {
+pub fn compile(raw: RawConfig, resolved: Resolved) -> Result<Snapshot, Vec<String>> {
     let mut problems = Vec::new();
+    let api_key = resolved.api_key.clone();
+    if api_key
+        .as_ref()
+        .is_some_and(|k| HeaderValue::from_str(&format!("Bearer {}", k.expose())).is_err())
+    {
+        problems.push(
+            "upstream API key: contains characters that cannot be sent in a header".to_owned(),
+        );
+    }
 
     let listen = raw.server.listen.parse::<SocketAddr>().unwrap_or_else(|_| {
         problems.push(format!(
@@ -109,17 +146,12 @@ pub fn compile(raw: RawConfig, api_key: Option<Secret>) -> Result<Snapshot, Vec<
         .trim()
         .trim_end_matches('/')
         .to_owned();
-    match reqwest::Url::parse(&base_url) {
-        Ok(url) => match url.scheme() {
-            "https" => {}
-            "http" if raw.upstream.allow_insecure_http => {}
-            "http" => problems.push(
-                "upstream.base_url: plain http sends the API key and prompts unencrypted; use https or set upstream.allow_insecure_http = true".to_owned(),
-            ),
-            other => problems.push(format!("upstream.base_url: unsupported scheme {other:?}")),
-        },
-        Err(e) => problems.push(format!("upstream.base_url: not a URL ({e})")),
-    }
+    check_url(
+        "upstream",
+        &base_url,
+        raw.upstream.allow_insecure_http,
+        &mut problems,
+    );
     let ms = |name: &str, v: u64, problems: &mut Vec<String>| {
         if v == 0 {
             problems.push(format!("upstream.{name}: must be greater than 0"));
@@ -198,6 +230,8 @@ pub fn compile(raw: RawConfig, api_key: Option<Secret>) -> Result<Snapshot, Vec<
     }
 
     let keys = compile_keys(&raw, &mut problems);
+    let extra_upstreams = compile_extra_upstreams(&raw, &resolved, &mut problems);
+    let policy = compile_policy(&raw, &resolved, &extra_upstreams, &mut problems);
 
     if problems.is_empty() {
         Ok(Snapshot {
@@ -219,6 +253,7 @@ pub fn compile(raw: RawConfig, api_key: Option<Secret>) -> Result<Snapshot, Vec<
                 total_timeout,
                 max_response_bytes: raw.upstream.max_response_bytes,
                 passthrough_paths,
+                key_required: true,
             },
             log: LogSettings {
                 format,
@@ -226,6 +261,8 @@ pub fn compile(raw: RawConfig, api_key: Option<Secret>) -> Result<Snapshot, Vec<
             },
             services,
             keys,
+            policy,
+            extra_upstreams,
         })
     } else {
         Err(problems)
@@ -276,15 +313,245 @@ fn compile_keys(raw: &RawConfig, problems: &mut Vec<String>) -> KeyStore {
                 })
                 .ok()
         });
+        let class = |field: &str, v: &str, problems: &mut Vec<String>| {
+            Class::parse(v).unwrap_or_else(|| {
+                problems.push(format!(
+                    "{at}.{field}: {v:?} is not one of public, internal, confidential, restricted"
+                ));
+                Class::Restricted
+            })
+        };
+        let default_class = class("default_class", &key.default_class, problems);
+        let min_class = class("min_class", &key.min_class, problems);
+        if default_class < min_class {
+            problems.push(format!(
+                "{at}.default_class: {} is below the key's min_class {}",
+                default_class.as_str(),
+                min_class.as_str()
+            ));
+        }
         records.push(KeyRecord {
             id: Arc::from(key.id.as_str()),
             service: Arc::from(key.service.as_str()),
             sha256,
             disabled: key.disabled,
             expires,
+            default_class,
+            min_class,
         });
     }
     KeyStore::new(records)
+}
+
+fn check_url(at: &str, url: &str, allow_http: bool, problems: &mut Vec<String>) {
+    match reqwest::Url::parse(url) {
+        Ok(u) => match u.scheme() {
+            "https" => {}
+            "http" if allow_http => {}
+            "http" => problems.push(format!(
+                "{at}.base_url: plain http sends the API key and prompts unencrypted; use https or set {at}.allow_insecure_http = true"
+            )),
+            other => problems.push(format!("{at}.base_url: unsupported scheme {other:?}")),
+        },
+        Err(e) => problems.push(format!("{at}.base_url: not a URL ({e})")),
+    }
+}
+
+fn compile_extra_upstreams(
+    raw: &RawConfig,
+    resolved: &Resolved,
+    problems: &mut Vec<String>,
+) -> BTreeMap<String, ExtraUpstream> {
+    let mut out = BTreeMap::new();
+    for (name, up) in &raw.upstreams {
+        let at = format!("upstreams.{name}");
+        if name == "openrouter" {
+            problems.push(format!(
+                "{at}: the name openrouter is reserved for [upstream]"
+            ));
+            continue;
+        }
+        let base_url = up.base_url.trim().trim_end_matches('/').to_owned();
+        check_url(&at, &base_url, up.allow_insecure_http, problems);
+        // Timeouts and limits follow the main upstream's.
+        let settings = UpstreamSettings {
+            base_url,
+            api_key: resolved.extra_keys.get(name).cloned(),
+            connect_timeout: Duration::from_millis(raw.upstream.connect_timeout_ms),
+            first_byte_timeout: Duration::from_millis(raw.upstream.first_byte_timeout_ms),
+            idle_timeout: Duration::from_millis(raw.upstream.idle_timeout_ms),
+            total_timeout: Duration::from_millis(raw.upstream.total_timeout_ms),
+            max_response_bytes: raw.upstream.max_response_bytes,
+            passthrough_paths: HashSet::new(),
+            key_required: false,
+        };
+        let model_map = up
+            .model_map
+            .iter()
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.clone()))
+            .collect();
+        out.insert(
+            name.clone(),
+            ExtraUpstream {
+                settings,
+                model_map,
+            },
+        );
+    }
+    out
+}
+
+fn compile_policy(
+    raw: &RawConfig,
+    resolved: &Resolved,
+    extra: &BTreeMap<String, ExtraUpstream>,
+    problems: &mut Vec<String>,
+) -> PolicySettings {
+    let pii_raises_to = Class::parse(&raw.policy.pii_raises_to).unwrap_or_else(|| {
+        problems.push(format!(
+            "policy.pii_raises_to: {:?} is not a class name",
+            raw.policy.pii_raises_to
+        ));
+        Class::Confidential
+    });
+    let client_overrides = match raw.policy.client_overrides.as_str() {
+        "narrow_only" => Overrides::NarrowOnly,
+        "deny" => Overrides::Deny,
+        other => {
+            problems.push(format!(
+                "policy.client_overrides: {other:?} is not one of \"narrow_only\", \"deny\""
+            ));
+            Overrides::Deny
+        }
+    };
+    let over_cap = match raw.policy.over_cap.as_str() {
+        "clamp" => OverCap::Clamp,
+        "deny" => OverCap::Deny,
+        other => {
+            problems.push(format!(
+                "policy.over_cap: {other:?} is not one of \"clamp\", \"deny\""
+            ));
+            OverCap::Deny
+        }
+    };
+    // The pseudonym key: the configured file; else derived from the upstream key (stable
+    // across replicas that share it); else random for this process.
+    let user_key = match (&resolved.user_hmac_key, &resolved.api_key) {
+        (Some(k), _) => k.expose().as_bytes().to_vec(),
+        (None, Some(k)) => {
+            crate::secret::hmac_sha256(k.expose().as_bytes(), &[b"orguard user pseudonym v1"])
+                .to_vec()
+        }
+        (None, None) => {
+            let mut k = vec![0u8; 32];
+            rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut k);
+            k
+        }
+    };
+    let mut classes: [Option<ClassPolicy>; 4] = [None, None, None, None];
+    for (name, c) in &raw.classes {
+        let at = format!("classes.{name}");
+        let Some(class) = Class::parse(name).filter(|c| c.as_str() == name) else {
+            problems.push(format!(
+                "{at}: unknown class; the classes are public, internal, confidential, restricted"
+            ));
+            continue;
+        };
+        let mut models = Vec::new();
+        for (i, m) in c.models.iter().enumerate() {
+            let m = m.trim();
+            if m.is_empty()
+                || !m.is_ascii()
+                || !m
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_./:~@*".contains(&b))
+            {
+                problems.push(format!("{at}.models[{i}]: {m:?} is not a model id pattern"));
+            }
+            models.push(Glob::new(m));
+        }
+        let mut providers = Vec::new();
+        for (i, p) in c.providers.iter().enumerate() {
+            let p = p.trim().to_ascii_lowercase();
+            if p.is_empty()
+                || !p
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_./".contains(&b))
+            {
+                problems.push(format!("{at}.providers[{i}]: {p:?} is not a provider slug (use slugs like \"openai\", \"google-vertex\")"));
+            }
+            providers.push(p);
+        }
+        let data_collection_deny = match c.data_collection.as_str() {
+            "deny" => true,
+            "allow" => false,
+            other => {
+                problems.push(format!(
+                    "{at}.data_collection: {other:?} is not one of \"allow\", \"deny\""
+                ));
+                true
+            }
+        };
+        let upstream = match c.upstream.as_str() {
+            "openrouter" => UpstreamRef::OpenRouter,
+            other if extra.contains_key(other) => UpstreamRef::Extra(other.to_owned()),
+            other => {
+                problems.push(format!("{at}.upstream: {other:?} is neither \"openrouter\" nor an [upstreams.NAME] table"));
+                UpstreamRef::OpenRouter
+            }
+        };
+        if c.require_byok && upstream != UpstreamRef::OpenRouter {
+            problems.push(format!("{at}.require_byok: only meaningful with upstream = \"openrouter\" (a self-hosted upstream is not BYOK)"));
+        }
+        if !(1..=ABSURD_TOKENS).contains(&c.max_tokens) {
+            problems.push(format!(
+                "{at}.max_tokens: must be between 1 and {ABSURD_TOKENS}"
+            ));
+        }
+        let on_violation = match c.on_violation.as_deref() {
+            None if class >= Class::Confidential => OnViolation::Block,
+            None => OnViolation::Flag,
+            Some("block") => OnViolation::Block,
+            Some("flag") => OnViolation::Flag,
+            Some(other) => {
+                problems.push(format!(
+                    "{at}.on_violation: {other:?} is not one of \"block\", \"flag\""
+                ));
+                OnViolation::Block
+            }
+        };
+        let lower = |list: &[String]| list.iter().map(|s| s.trim().to_ascii_lowercase()).collect();
+        if let Some(slot) = classes.get_mut(class.index()) {
+            *slot = Some(ClassPolicy {
+                class,
+                models,
+                providers,
+                allow_free_models: c.allow_free_models,
+                allow_web: c.allow_web,
+                allow_tiers: c.allow_tiers,
+                allow_routers: lower(&c.allow_routers),
+                allow_plugins: lower(&c.allow_plugins),
+                allow_server_tools: c.allow_server_tools,
+                allow_trace: c.allow_trace,
+                allow_cache: c.allow_cache,
+                allow_fallbacks: c.allow_fallbacks,
+                data_collection_deny,
+                zdr: c.zdr,
+                require_byok: c.require_byok,
+                upstream,
+                max_tokens: c.max_tokens,
+                on_violation,
+            });
+        }
+    }
+    PolicySettings {
+        pii_raises_to,
+        client_overrides,
+        over_cap,
+        user_key,
+        classes,
+        provider_names: ProviderNames::new(&raw.provider_names),
+    }
 }
 
 #[cfg(test)]

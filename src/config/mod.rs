@@ -13,7 +13,8 @@ use figment::providers::{Env, Format, Toml};
 use figment::Figment;
 
 pub use compile::{
-    compile, LogFormat, ServerSettings, ServiceSettings, Snapshot, UpstreamSettings,
+    compile, ExtraUpstream, LogFormat, Resolved, ServerSettings, ServiceSettings, Snapshot,
+    UpstreamSettings,
 };
 
 use crate::secret::Secret;
@@ -73,19 +74,20 @@ pub fn load(source: &Source) -> Result<Snapshot, ConfigError> {
     let api_key = std::env::var(API_KEY_ENV)
         .ok()
         .filter(|k| !k.trim().is_empty());
-    load_figment(&figment, source, api_key)
+    load_figment(&figment, source, api_key, &|var| std::env::var(var).ok())
 }
 
 /// Loads from a TOML string without reading the environment (tests, `policy explain`).
 pub fn from_toml(text: &str, api_key: Option<String>) -> Result<Snapshot, ConfigError> {
     let figment = Figment::new().merge(Toml::string(text));
-    load_figment(&figment, &Source::Embedded, api_key)
+    load_figment(&figment, &Source::Embedded, api_key, &|_| None)
 }
 
 fn load_figment(
     figment: &Figment,
     source: &Source,
     env_key: Option<String>,
+    env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Snapshot, ConfigError> {
     let raw: raw::RawConfig = figment.extract().map_err(|errors| ConfigError {
         source_desc: source.describe(),
@@ -94,21 +96,38 @@ fn load_figment(
             .map(|e| describe_figment_error(&e))
             .collect(),
     })?;
-    let api_key = match env_key {
+    let mut resolved = Resolved::default();
+    let read = |path: &Path| read_key_file(path).map_err(|p| problem(source, p));
+    resolved.api_key = match env_key {
         Some(k) => Some(Secret::new(k.trim().to_owned())),
-        None => match &raw.upstream.api_key_file {
-            Some(path) => Some(read_key_file(path).map_err(|p| problem(source, p))?),
-            None => None,
-        },
+        None => raw.upstream.api_key_file.as_deref().map(read).transpose()?,
     };
-    compile(raw, api_key).map_err(|problems| ConfigError {
+    resolved.user_hmac_key = raw
+        .policy
+        .user_hmac_key_file
+        .as_deref()
+        .map(read)
+        .transpose()?;
+    for (name, up) in &raw.upstreams {
+        let from_env = up
+            .api_key_env
+            .as_deref()
+            .and_then(env)
+            .filter(|k| !k.trim().is_empty());
+        let key = match from_env {
+            Some(k) => Some(Secret::new(k.trim().to_owned())),
+            None => up.api_key_file.as_deref().map(read).transpose()?,
+        };
+        if let Some(key) = key {
+            resolved.extra_keys.insert(name.clone(), key);
+        }
+    }
+    compile(raw, resolved).map_err(|problems| ConfigError {
         source_desc: source.describe(),
         problems,
     })
 }
 
-/// `server.max_body_bytes: invalid type: … (from ORGUARD_ environment variable(s))`: the key
-/// first, lowercased whichever layer it came from, then the problem and its source.
 fn describe_figment_error(e: &figment::Error) -> String {
     let path = e.path.join(".").to_ascii_lowercase();
     let origin = e

@@ -20,6 +20,121 @@ pub struct RawConfig {
     pub services: BTreeMap<String, RawService>,
     /// Client keys. Only the SHA-256 of each key is stored.
     pub keys: Vec<RawKey>,
+    /// Request-wide policy settings.
+    pub policy: RawPolicy,
+    /// One table per data class (`public`, `internal`, `confidential`, `restricted`).
+    pub classes: BTreeMap<String, RawClass>,
+    /// Other upstreams a class may be routed to (only `selfhosted` today).
+    pub upstreams: BTreeMap<String, RawExtraUpstream>,
+    /// Extra or corrected provider display name → slug mappings, on top of the built-in table.
+    pub provider_names: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawPolicy {
+    /// Class a request is raised to (at least) when content detectors find PII.
+    pub pii_raises_to: String,
+    /// `narrow_only`: client routing fields that would widen policy are overridden;
+    /// `deny`: such requests are refused.
+    pub client_overrides: String,
+    /// `clamp`: token limits above the class cap are lowered; `deny`: refused.
+    pub over_cap: String,
+    /// Key for the HMAC that pseudonymises `user`; default: derived from the upstream key.
+    pub user_hmac_key_file: Option<PathBuf>,
+}
+
+impl Default for RawPolicy {
+    fn default() -> Self {
+        Self {
+            pii_raises_to: "confidential".to_owned(),
+            client_overrides: "narrow_only".to_owned(),
+            over_cap: "clamp".to_owned(),
+            user_hmac_key_file: None,
+        }
+    }
+}
+
+/// What one data class may reach. Everything not granted is denied.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawClass {
+    /// Model id patterns (`openai/gpt-4o`, `anthropic/claude-*`, `*`). Exact unless `*` is written.
+    pub models: Vec<String>,
+    /// Provider slugs, in preference order. Empty: any provider.
+    pub providers: Vec<String>,
+    pub allow_free_models: bool,
+    /// `:online` variants, the `web` plugin and `web_search_options`.
+    pub allow_web: bool,
+    /// `:nitro` / `:floor` (priority and flex tiers).
+    pub allow_tiers: bool,
+    /// Routers, `~…-latest` aliases and `@preset/…` names this class may use, by exact name.
+    pub allow_routers: Vec<String>,
+    /// Plugin ids this class may use.
+    pub allow_plugins: Vec<String>,
+    /// Non-`function` tools (OpenRouter server tools such as web search).
+    pub allow_server_tools: bool,
+    /// The `trace` field (sent on to external observability destinations).
+    pub allow_trace: bool,
+    /// `X-OpenRouter-Cache*` request headers (edge response caching).
+    pub allow_cache: bool,
+    /// OpenRouter's `provider.allow_fallbacks`.
+    pub allow_fallbacks: bool,
+    /// `allow` or `deny` (providers that store or train on data).
+    pub data_collection: String,
+    /// Zero-data-retention endpoints only.
+    pub zdr: bool,
+    /// The response must prove `usage.is_byok = true`.
+    pub require_byok: bool,
+    /// `openrouter` or the name of an `[upstreams.NAME]` table.
+    pub upstream: String,
+    /// Cap for `max_tokens` / `max_completion_tokens` / `max_output_tokens` / `reasoning.max_tokens`.
+    pub max_tokens: u64,
+    /// `block` or `flag` when the response shows a provider, model or BYOK state outside policy.
+    /// Default: `block` for confidential and restricted, `flag` below.
+    pub on_violation: Option<String>,
+}
+
+impl Default for RawClass {
+    fn default() -> Self {
+        Self {
+            models: Vec::new(),
+            providers: Vec::new(),
+            allow_free_models: false,
+            allow_web: false,
+            allow_tiers: false,
+            allow_routers: Vec::new(),
+            allow_plugins: Vec::new(),
+            allow_server_tools: false,
+            allow_trace: false,
+            allow_cache: false,
+            allow_fallbacks: false,
+            data_collection: "deny".to_owned(),
+            zdr: false,
+            require_byok: false,
+            upstream: "openrouter".to_owned(),
+            max_tokens: 4096,
+            on_violation: None,
+        }
+    }
+}
+
+/// An OpenAI-compatible upstream other than OpenRouter (a self-hosted model server).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawExtraUpstream {
+    pub base_url: String,
+    #[serde(default)]
+    pub allow_insecure_http: bool,
+    /// Env var holding its API key (optional: many self-hosted servers need none).
+    #[serde(default)]
+    pub api_key_env: Option<String>,
+    /// File holding its API key.
+    #[serde(default)]
+    pub api_key_file: Option<PathBuf>,
+    /// OpenRouter model id → the name this server knows the model by.
+    #[serde(default)]
+    pub model_map: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -127,4 +242,18 @@ pub struct RawKey {
     /// RFC 3339 instant after which the key is refused.
     #[serde(default)]
     pub expires: Option<String>,
+    /// Class of a request that declares none.
+    #[serde(default = "default_class")]
+    pub default_class: String,
+    /// Lowest class this key's requests can have, whatever they declare.
+    #[serde(default = "min_class")]
+    pub min_class: String,
+}
+
+fn default_class() -> String {
+    "internal".to_owned()
+}
+
+fn min_class() -> String {
+    "public".to_owned()
 }

@@ -12,6 +12,8 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 
+use crate::policy::Class;
+
 /// One configured client key.
 #[derive(Debug, Clone)]
 pub struct KeyRecord {
@@ -20,6 +22,8 @@ pub struct KeyRecord {
     pub sha256: [u8; 32],
     pub disabled: bool,
     pub expires: Option<OffsetDateTime>,
+    pub default_class: Class,
+    pub min_class: Class,
 }
 
 /// All configured keys.
@@ -51,6 +55,20 @@ impl KeyStore {
 pub struct Caller {
     pub key_id: Arc<str>,
     pub service: Arc<str>,
+    pub default_class: Class,
+    pub min_class: Class,
+}
+
+impl Caller {
+    /// The caller a key record describes (also used by `policy explain`).
+    pub fn from_record(record: &KeyRecord) -> Self {
+        Caller {
+            key_id: Arc::clone(&record.id),
+            service: Arc::clone(&record.service),
+            default_class: record.default_class,
+            min_class: record.min_class,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -93,10 +111,7 @@ pub fn authenticate(
     if record.expires.is_some_and(|at| now >= at) {
         return Err(AuthError::Expired);
     }
-    Ok(Caller {
-        key_id: Arc::clone(&record.id),
-        service: Arc::clone(&record.service),
-    })
+    Ok(Caller::from_record(record))
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -120,6 +135,8 @@ mod tests {
             sha256: Sha256::digest(key.as_bytes()).into(),
             disabled: false,
             expires: None,
+            default_class: Class::Internal,
+            min_class: Class::Public,
         }
     }
 

@@ -53,7 +53,7 @@ async fn request_context(mut request: Request, next: Next) -> Response {
     let method = request.method().clone();
     // Path only: query strings can carry anything a client typed.
     let path = request.uri().path().to_owned();
-    let span = tracing::info_span!("request", request_id = %id, key_id = tracing::field::Empty);
+    let span = tracing::info_span!("request", request_id = %id, key_id = tracing::field::Empty, class = tracing::field::Empty);
     let started = Instant::now();
     let mut response = next.run(request).instrument(span.clone()).await;
     if let Ok(v) = HeaderValue::from_str(&id) {

@@ -74,8 +74,7 @@ async fn responses(State(s): State<AppState>, headers: HeaderMap, body: Body) ->
 }
 
 async fn models(State(s): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
-    let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
-    pipeline::passthrough(&s, format!("/models{query}"), &headers)
+    pipeline::models(&s, uri.query(), &headers)
         .await
         .unwrap_or_else(IntoResponse::into_response)
 }

@@ -3,5 +3,5 @@
 mod sse;
 mod tap;
 
-pub use sse::{LineScanner, SseLine};
-pub use tap::{error_event, tap, StreamEnd, StreamReport};
+pub use sse::{classify, LineBuffer, SseLine};
+pub use tap::{error_event, tap, Cut, Inspector, PassAll, StreamEnd, StreamReport, TapLimits};

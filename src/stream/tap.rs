@@ -1,13 +1,15 @@
 //! The SSE pass-through body.
 //!
-//! Each upstream chunk is forwarded as it came (no coalescing, no copy), while a line scanner
-//! watches the events go by. There is no pump task: the tap *is* the response body, so when
-//! the client disconnects, axum drops it, and dropping it drops the upstream response, which
+//! Whole lines are forwarded as they arrive (no coalescing, and no copy when a chunk ends on
+//! a line boundary). There is no pump task: the tap *is* the response body, so when the
+//! client disconnects, axum drops it, and dropping it drops the upstream response, which
 //! closes the upstream connection and cancels the generation.
 //!
-//! A stall longer than the idle gap, the total deadline, or an upstream read error ends the
-//! stream with an OpenRouter-shaped error event (`data: {"error":…}` with
-//! `finish_reason: "error"`), since the status line has long been sent.
+//! Every `data:` event passes an [`Inspector`] before the client sees it; the inspector can
+//! end the stream right there (a provider outside policy, a missing BYOK proof). A stall
+//! longer than the idle gap, the total deadline, a broken upstream connection, or an end
+//! without `[DONE]` also end the stream with an OpenRouter-shaped error event
+//! (`data: {"error":…}` with `finish_reason: "error"`), since the status line is long sent.
 
 use std::time::Duration;
 
@@ -16,7 +18,7 @@ use futures_util::{Stream, StreamExt};
 use serde_json::json;
 use tokio::time::Instant;
 
-use super::sse::{LineScanner, SseLine};
+use super::sse::{classify, LineBuffer, SseLine};
 
 /// How a stream ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,8 +27,12 @@ pub enum StreamEnd {
     Completed,
     /// The upstream sent an in-band error event, or the connection broke.
     UpstreamError,
+    /// The upstream closed the connection without `[DONE]`.
+    Truncated,
     /// No data for longer than the idle gap, or the total deadline passed.
     TimedOut,
+    /// The inspector ended the stream (policy violation).
+    Cut,
     /// The client went away first; the upstream request was dropped with it.
     ClientCancelled,
 }
@@ -36,7 +42,9 @@ impl StreamEnd {
         match self {
             Self::Completed => "completed",
             Self::UpstreamError => "upstream_error",
+            Self::Truncated => "truncated",
             Self::TimedOut => "timed_out",
+            Self::Cut => "cut_by_policy",
             Self::ClientCancelled => "client_cancelled",
         }
     }
@@ -51,6 +59,46 @@ pub struct StreamReport {
     pub bytes: u64,
 }
 
+/// An error event to end a stream with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cut {
+    pub code: u16,
+    pub error_type: &'static str,
+    pub message: String,
+}
+
+/// Looks at each event before it is forwarded.
+pub trait Inspector: Send {
+    /// One `data:` payload (never `[DONE]`). `Some` ends the stream before this event.
+    fn data(&mut self, payload: &[u8]) -> Option<Cut>;
+    /// The upstream finished; `Some` replaces the clean end with an error event.
+    fn finish(&mut self) -> Option<Cut>;
+}
+
+/// An inspector that lets everything through.
+pub struct PassAll;
+
+impl Inspector for PassAll {
+    fn data(&mut self, _: &[u8]) -> Option<Cut> {
+        None
+    }
+
+    fn finish(&mut self) -> Option<Cut> {
+        None
+    }
+}
+
+/// Tap settings.
+#[derive(Debug, Clone, Copy)]
+pub struct TapLimits {
+    pub idle: Duration,
+    pub deadline: Instant,
+    /// Longest line accepted (a stream without newlines is not SSE).
+    pub max_line: usize,
+    /// Whether the protocol ends with `data: [DONE]` (chat and text completions).
+    pub expects_done: bool,
+}
+
 /// Builds an OpenRouter-shaped mid-stream error event.
 pub fn error_event(code: u16, error_type: &str, message: &str) -> Bytes {
     let event = json!({
@@ -63,36 +111,109 @@ pub fn error_event(code: u16, error_type: &str, message: &str) -> Bytes {
 /// State that lives as long as the client's response body.
 struct Tap<S, F: FnOnce(StreamReport)> {
     upstream: S,
-    scanner: LineScanner,
-    idle: Duration,
-    deadline: Instant,
+    lines: LineBuffer,
+    /// A non-blank line has been forwarded since the last blank line.
+    mid_event: bool,
+    limits: TapLimits,
+    inspector: Box<dyn Inspector>,
     report: StreamReport,
     finished: bool,
     on_end: Option<F>,
 }
 
+/// What one upstream chunk turns into.
+enum Step {
+    Forward(Bytes),
+    /// Forward these bytes and end the stream.
+    Last(Bytes, StreamEnd),
+    Wait,
+}
+
 impl<S, F: FnOnce(StreamReport)> Tap<S, F> {
-    fn observe(&mut self, chunk: &[u8]) {
-        let report = &mut self.report;
-        report.bytes += chunk.len() as u64;
-        self.scanner.feed(chunk, |line| {
-            if let SseLine::Data(payload) = line {
-                if payload == b"[DONE]" {
-                    report.saw_done = true;
-                } else {
-                    report.data_events += 1;
-                    // A top-level "error" object in a data event is the upstream's
-                    // mid-stream failure; the memmem pre-check keeps JSON parsing off the
-                    // common path.
-                    if memchr::memmem::find(payload, b"\"error\"").is_some()
-                        && serde_json::from_slice::<serde_json::Value>(payload)
-                            .is_ok_and(|v| v.get("error").is_some_and(serde_json::Value::is_object))
-                    {
-                        report.end = StreamEnd::UpstreamError;
-                    }
-                }
+    /// Walks the whole lines of `region`, stopping at the first event the inspector refuses.
+    fn walk(&mut self, region: Bytes) -> Step {
+        let mut offset = 0;
+        for line in region.split_inclusive(|b| *b == b'\n') {
+            let start = offset;
+            offset += line.len();
+            let was_mid_event = self.mid_event;
+            let kind = classify(line);
+            self.mid_event = !matches!(kind, SseLine::Blank);
+            let SseLine::Data(payload) = kind else {
+                continue;
+            };
+            if payload == b"[DONE]" {
+                self.report.saw_done = true;
+                continue;
             }
-        });
+            self.report.data_events += 1;
+            if is_error_event(payload) {
+                self.report.end = StreamEnd::UpstreamError;
+            }
+            if let Some(cut) = self.inspector.data(payload) {
+                let mut out = BytesMut::from(region.get(..start).unwrap_or_default());
+                if was_mid_event {
+                    out.extend_from_slice(b"\n");
+                }
+                out.extend_from_slice(&error_event(cut.code, cut.error_type, &cut.message));
+                return Step::Last(out.freeze(), StreamEnd::Cut);
+            }
+        }
+        self.report.bytes += region.len() as u64;
+        Step::Forward(region)
+    }
+
+    fn on_chunk(&mut self, chunk: Bytes) -> Step {
+        match self.lines.push(chunk) {
+            Ok(Some(region)) => self.walk(region),
+            Ok(None) => Step::Wait,
+            Err(_) => Step::Last(
+                self.closing(
+                    502,
+                    "provider_unavailable",
+                    "the upstream stream is not valid SSE (line too long)",
+                ),
+                StreamEnd::UpstreamError,
+            ),
+        }
+    }
+
+    /// The upstream closed the stream. An unterminated last line was never inspected, so it
+    /// is dropped, and the stream counts as truncated.
+    fn on_eof(&mut self) -> Option<(Bytes, StreamEnd)> {
+        let had_rest = self.lines.take_rest().is_some();
+        if let Some(cut) = self.inspector.finish() {
+            return Some((
+                self.closing(cut.code, cut.error_type, &cut.message),
+                StreamEnd::Cut,
+            ));
+        }
+        let no_done = self.limits.expects_done
+            && !self.report.saw_done
+            && self.report.end != StreamEnd::UpstreamError;
+        if had_rest || no_done {
+            return Some((
+                self.closing(
+                    502,
+                    "provider_unavailable",
+                    "the upstream ended the stream before it was complete",
+                ),
+                StreamEnd::Truncated,
+            ));
+        }
+        None
+    }
+
+    /// An error event after the whole lines already forwarded. A pending half line never
+    /// reached the client and is dropped; an open event is terminated first.
+    fn closing(&mut self, code: u16, error_type: &str, message: &str) -> Bytes {
+        let _ = self.lines.take_rest();
+        let mut out = BytesMut::new();
+        if self.mid_event {
+            out.extend_from_slice(b"\n");
+        }
+        out.extend_from_slice(&error_event(code, error_type, message));
+        out.freeze()
     }
 
     fn finish(&mut self, end: StreamEnd) {
@@ -101,20 +222,21 @@ impl<S, F: FnOnce(StreamReport)> Tap<S, F> {
         }
         self.finished = true;
         // An in-band upstream error already decided how the stream ended.
-        if self.report.end != StreamEnd::UpstreamError {
+        if self.report.end != StreamEnd::UpstreamError || end == StreamEnd::Cut {
             self.report.end = end;
         }
         if let Some(on_end) = self.on_end.take() {
             on_end(self.report.clone());
         }
     }
+}
 
-    /// The error event to append, prefixed so it does not glue onto a half-written line.
-    fn closing_event(&self, code: u16, error_type: &str, message: &str) -> Bytes {
-        let mut out = BytesMut::from(self.scanner.separator());
-        out.extend_from_slice(&error_event(code, error_type, message));
-        out.freeze()
-    }
+/// A top-level `error` object in a data event is the upstream's mid-stream failure; the
+/// memmem pre-check keeps JSON parsing off the common path.
+fn is_error_event(payload: &[u8]) -> bool {
+    memchr::memmem::find(payload, b"\"error\"").is_some()
+        && serde_json::from_slice::<serde_json::Value>(payload)
+            .is_ok_and(|v| v.get("error").is_some_and(serde_json::Value::is_object))
 }
 
 impl<S, F: FnOnce(StreamReport)> Drop for Tap<S, F> {
@@ -127,8 +249,8 @@ impl<S, F: FnOnce(StreamReport)> Drop for Tap<S, F> {
 /// Wraps an upstream byte stream into the client's SSE body.
 pub fn tap<S, F>(
     upstream: S,
-    idle: Duration,
-    deadline: Instant,
+    limits: TapLimits,
+    inspector: Box<dyn Inspector>,
     on_end: F,
 ) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static
 where
@@ -137,9 +259,10 @@ where
 {
     let state = Tap {
         upstream,
-        scanner: LineScanner::default(),
-        idle,
-        deadline,
+        lines: LineBuffer::new(limits.max_line),
+        mid_event: false,
+        limits,
+        inspector,
         report: StreamReport {
             end: StreamEnd::Completed,
             data_events: 0,
@@ -153,35 +276,158 @@ where
         if tap.finished {
             return None;
         }
-        let until = tap.deadline.min(Instant::now() + tap.idle);
-        match tokio::time::timeout_at(until, tap.upstream.next()).await {
-            Ok(Some(Ok(chunk))) => {
-                tap.observe(&chunk);
-                Some((Ok(chunk), tap))
-            }
-            Ok(None) => {
-                tap.finish(StreamEnd::Completed);
-                None
-            }
-            Ok(Some(Err(_))) => {
-                let event = tap.closing_event(
-                    502,
-                    "provider_unavailable",
-                    "the upstream connection broke mid-stream",
-                );
-                tap.finish(StreamEnd::UpstreamError);
-                Some((Ok(event), tap))
-            }
-            Err(_) => {
-                let message = if Instant::now() >= tap.deadline {
-                    "the stream exceeded the gateway's total time limit"
-                } else {
-                    "the upstream stream stalled longer than the gateway's idle limit"
-                };
-                let event = tap.closing_event(504, "timeout", message);
-                tap.finish(StreamEnd::TimedOut);
-                Some((Ok(event), tap))
+        loop {
+            let until = tap.limits.deadline.min(Instant::now() + tap.limits.idle);
+            let step = match tokio::time::timeout_at(until, tap.upstream.next()).await {
+                Ok(Some(Ok(chunk))) => tap.on_chunk(chunk),
+                Ok(None) => match tap.on_eof() {
+                    Some((bytes, end)) => Step::Last(bytes, end),
+                    None => {
+                        tap.finish(StreamEnd::Completed);
+                        return None;
+                    }
+                },
+                Ok(Some(Err(_))) => Step::Last(
+                    tap.closing(
+                        502,
+                        "provider_unavailable",
+                        "the upstream connection broke mid-stream",
+                    ),
+                    StreamEnd::UpstreamError,
+                ),
+                Err(_) => {
+                    let message = if Instant::now() >= tap.limits.deadline {
+                        "the stream exceeded the gateway's total time limit"
+                    } else {
+                        "the upstream stream stalled longer than the gateway's idle limit"
+                    };
+                    Step::Last(tap.closing(504, "timeout", message), StreamEnd::TimedOut)
+                }
+            };
+            match step {
+                Step::Forward(bytes) => return Some((Ok(bytes), tap)),
+                Step::Wait => continue,
+                Step::Last(bytes, end) => {
+                    tap.finish(end);
+                    return Some((Ok(bytes), tap));
+                }
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// Runs `chunks` through a tap and returns what the client got and the report.
+    async fn run(
+        chunks: Vec<&'static str>,
+        inspector: Box<dyn Inspector>,
+    ) -> (String, StreamReport) {
+        let upstream = futures_util::stream::iter(
+            chunks
+                .into_iter()
+                .map(|c| Ok::<_, reqwest::Error>(Bytes::from_static(c.as_bytes()))),
+        );
+        let report = Arc::new(Mutex::new(None));
+        let sink = Arc::clone(&report);
+        let limits = TapLimits {
+            idle: Duration::from_secs(5),
+            deadline: Instant::now() + Duration::from_secs(5),
+            max_line: 1024,
+            expects_done: true,
+        };
+        let body = tap(upstream, limits, inspector, move |r| {
+            *sink.lock().unwrap() = Some(r)
+        });
+        let out: Vec<_> = body.collect().await;
+        let text = out
+            .into_iter()
+            .map(|b| String::from_utf8(b.unwrap().to_vec()).unwrap())
+            .collect();
+        let report = report.lock().unwrap().clone().unwrap();
+        (text, report)
+    }
+
+    struct RefuseProvider(&'static str);
+
+    impl Inspector for RefuseProvider {
+        fn data(&mut self, payload: &[u8]) -> Option<Cut> {
+            memchr::memmem::find(payload, self.0.as_bytes()).map(|_| Cut {
+                code: 502,
+                error_type: "policy_violation",
+                message: "no".into(),
+            })
+        }
+
+        fn finish(&mut self) -> Option<Cut> {
+            None
+        }
+    }
+
+    #[tokio::test]
+    async fn passes_through_and_reports_completion() {
+        let (text, report) = run(
+            vec![": keep\n\ndata: {\"a\":1}\n\n", "data: [DONE]\n\n"],
+            Box::new(PassAll),
+        )
+        .await;
+        assert_eq!(text, ": keep\n\ndata: {\"a\":1}\n\ndata: [DONE]\n\n");
+        assert_eq!(
+            (report.end, report.data_events, report.saw_done),
+            (StreamEnd::Completed, 1, true)
+        );
+    }
+
+    #[tokio::test]
+    async fn an_in_band_error_is_reported() {
+        let (_, report) = run(
+            vec!["data: {\"error\":{\"code\":502}}\n\n"],
+            Box::new(PassAll),
+        )
+        .await;
+        assert_eq!(report.end, StreamEnd::UpstreamError);
+    }
+
+    #[tokio::test]
+    async fn the_inspector_cuts_before_the_refused_event_even_mid_chunk_and_mid_line() {
+        let (text, report) = run(
+            vec![
+                "data: {\"provider\":\"OpenAI\"}\n\ndata: {\"provider\":\"Bad",
+                "Co\",\"content\":\"secret\"}\n\ndata: [DONE]\n\n",
+            ],
+            Box::new(RefuseProvider("BadCo")),
+        )
+        .await;
+        assert!(
+            text.starts_with("data: {\"provider\":\"OpenAI\"}\n\ndata: {\"error\""),
+            "{text}"
+        );
+        assert!(
+            !text.contains("secret") && !text.contains("BadCo") && !text.contains("[DONE]"),
+            "{text}"
+        );
+        assert_eq!(report.end, StreamEnd::Cut);
+    }
+
+    #[tokio::test]
+    async fn an_end_without_done_is_truncation() {
+        let (text, report) = run(vec!["data: {\"a\":1}\n\ndata: {\"a\":"], Box::new(PassAll)).await;
+        assert!(
+            text.starts_with("data: {\"a\":1}\n\ndata: {\"error\""),
+            "{text}"
+        );
+        assert_eq!(report.end, StreamEnd::Truncated);
+    }
+
+    #[tokio::test]
+    async fn a_line_without_end_is_refused() {
+        let long: &'static str = Box::leak("x".repeat(2000).into_boxed_str());
+        let (text, report) = run(vec!["data: {}\n\n", long], Box::new(PassAll)).await;
+        assert!(text.starts_with("data: {}\n\ndata: {\"error\""), "{text}");
+        assert_eq!(report.end, StreamEnd::UpstreamError);
+    }
 }

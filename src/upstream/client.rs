@@ -17,6 +17,13 @@ use crate::config::{ServiceSettings, UpstreamSettings};
 const FORWARDED_CLIENT_HEADERS: [HeaderName; 2] =
     [header::ACCEPT, HeaderName::from_static("x-session-id")];
 
+/// OpenRouter's edge response-cache headers, forwarded only for classes that allow caching.
+const CACHE_HEADERS: [HeaderName; 3] = [
+    HeaderName::from_static("x-openrouter-cache"),
+    HeaderName::from_static("x-openrouter-cache-ttl"),
+    HeaderName::from_static("x-openrouter-cache-clear"),
+];
+
 const USER_AGENT: &str = concat!("orguard/", env!("CARGO_PKG_VERSION"));
 
 /// The sealed request that leaves the gateway.
@@ -27,6 +34,8 @@ pub struct Outbound {
     pub path_and_query: String,
     /// The exact bytes sent; `None` for GET.
     pub body: Option<Bytes>,
+    /// Whether the client's `X-OpenRouter-Cache*` headers may go along (class policy).
+    pub forward_cache_headers: bool,
 }
 
 /// A response whose headers have arrived, with the deadline the rest must meet.
@@ -56,24 +65,30 @@ pub async fn send(
     client_headers: &HeaderMap,
     outbound: Outbound,
 ) -> Result<Sent, UpstreamError> {
-    let key = settings
-        .api_key
-        .as_ref()
-        .ok_or(UpstreamError::NotConfigured)?;
+    if settings.key_required && settings.api_key.is_none() {
+        return Err(UpstreamError::NotConfigured);
+    }
     let started = Instant::now();
     let deadline = started + settings.total_timeout;
     let url = format!("{}{}", settings.base_url, outbound.path_and_query);
 
     let mut headers = HeaderMap::new();
-    for name in &FORWARDED_CLIENT_HEADERS {
+    let cache: &[HeaderName] = if outbound.forward_cache_headers {
+        &CACHE_HEADERS
+    } else {
+        &[]
+    };
+    for name in FORWARDED_CLIENT_HEADERS.iter().chain(cache) {
         if let Some(v) = client_headers.get(name) {
             headers.insert(name.clone(), v.clone());
         }
     }
-    let mut auth = HeaderValue::from_str(&format!("Bearer {}", key.expose()))
-        .map_err(|_| UpstreamError::Build)?;
-    auth.set_sensitive(true);
-    headers.insert(header::AUTHORIZATION, auth);
+    if let Some(key) = &settings.api_key {
+        let mut auth = HeaderValue::from_str(&format!("Bearer {}", key.expose()))
+            .map_err(|_| UpstreamError::Build)?;
+        auth.set_sensitive(true);
+        headers.insert(header::AUTHORIZATION, auth);
+    }
     if let Some(svc) = service {
         if let Some(v) = &svc.http_referer {
             headers.insert(HeaderName::from_static("http-referer"), v.clone());
@@ -93,6 +108,8 @@ pub async fn send(
     match tokio::time::timeout_at(first_byte, request.send()).await {
         Err(_) => Err(UpstreamError::FirstByteTimeout),
         Ok(Err(e)) if e.is_builder() => Err(UpstreamError::Build),
+        // A connect timeout is an unreachable upstream, not a slow answer.
+        Ok(Err(e)) if e.is_connect() => Err(UpstreamError::Connect),
         Ok(Err(e)) if e.is_timeout() => Err(UpstreamError::FirstByteTimeout),
         Ok(Err(_)) => Err(UpstreamError::Connect),
         Ok(Ok(response)) => Ok(Sent { response, deadline }),

@@ -1,10 +1,13 @@
-//! The upstream side: one HTTP client, building the outbound request, and relaying the reply.
+//! The upstream side: one HTTP client, building the outbound request, relaying the reply,
+//! and checking what served it.
 
+mod check;
 mod client;
 mod relay;
 
+pub use check::ResponseCheck;
 pub use client::{build_client, send, Outbound, Sent};
-pub use relay::relay;
+pub use relay::{read_capped, relay, Relay};
 
 /// Failures talking to the upstream. None of them carries upstream body text: that may echo
 /// the prompt.

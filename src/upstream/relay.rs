@@ -1,8 +1,11 @@
 //! Turning the upstream response into the client's response.
 //!
-//! Status and body pass through unchanged (upstream errors included). Streams go through the
-//! SSE tap chunk by chunk; other bodies are read with a size cap and the idle/total timeouts.
-//! Response headers are an allowlist of what OpenRouter documents as useful to clients.
+//! Status and body pass through unchanged (upstream errors included), unless the response
+//! check blocks a policy violation. Streams go through the SSE tap event by event; other
+//! bodies are read with a size cap and the idle/total timeouts. Response headers are an
+//! allowlist of what OpenRouter documents as useful to clients.
+
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};
@@ -10,8 +13,10 @@ use axum::response::Response;
 use bytes::{Bytes, BytesMut};
 use tokio::time::Instant;
 
+use super::check::ResponseCheck;
 use super::{Sent, UpstreamError};
-use crate::stream::{self, StreamReport};
+use crate::error::GatewayError;
+use crate::stream::{self, Inspector, PassAll, StreamReport, TapLimits};
 
 const FORWARDED_RESPONSE_HEADERS: [&str; 11] = [
     "content-type",
@@ -27,14 +32,20 @@ const FORWARDED_RESPONSE_HEADERS: [&str; 11] = [
     "openai-processing-ms",
 ];
 
-/// Relays `sent` to the client. `on_stream_end` is called once when a streamed body ends, for
-/// whatever reason (completed, upstream error, timeout, client gone).
-pub async fn relay(
-    sent: Sent,
-    idle: std::time::Duration,
-    max_body: usize,
-    on_stream_end: impl FnOnce(StreamReport) + Send + 'static,
-) -> Result<Response, UpstreamError> {
+/// How to relay one response.
+pub struct Relay {
+    pub idle: Duration,
+    pub max_body: usize,
+    /// Whether the stream protocol ends with `data: [DONE]`.
+    pub expects_done: bool,
+    /// The policy check of what served the request (`None` for listings and passthrough).
+    pub check: Option<ResponseCheck>,
+    /// Called once when a streamed body ends, for whatever reason.
+    pub on_stream_end: Box<dyn FnOnce(StreamReport) + Send>,
+}
+
+/// Relays `sent` to the client.
+pub async fn relay(sent: Sent, relay: Relay) -> Result<Response, GatewayError> {
     let Sent { response, deadline } = sent;
     let status =
         StatusCode::from_u16(response.status().as_u16()).map_err(|_| UpstreamError::Protocol)?;
@@ -53,29 +64,52 @@ pub async fn relay(
                 .to_ascii_lowercase()
                 .starts_with("text/event-stream")
         });
+    let Relay {
+        idle,
+        max_body,
+        expects_done,
+        check,
+        on_stream_end,
+    } = relay;
     let body = if is_sse {
         // Tell buffering reverse proxies in front of us (nginx) not to coalesce chunks.
         builder = builder.header(
             HeaderName::from_static("x-accel-buffering"),
             HeaderValue::from_static("no"),
         );
-        Body::from_stream(stream::tap(
-            response.bytes_stream(),
+        let inspector: Box<dyn Inspector> = match check {
+            Some(c) if status.is_success() => Box::new(c),
+            _ => Box::new(PassAll),
+        };
+        let limits = TapLimits {
             idle,
             deadline,
+            max_line: max_body,
+            expects_done,
+        };
+        Body::from_stream(stream::tap(
+            response.bytes_stream(),
+            limits,
+            inspector,
             on_stream_end,
         ))
     } else {
-        Body::from(read_capped(response, idle, deadline, max_body).await?)
+        let bytes = read_capped(response, idle, deadline, max_body).await?;
+        if let Some(mut check) = check.filter(|_| status.is_success()) {
+            if let Some(v) = check.check_body(&bytes) {
+                return Err(GatewayError::Violation(v.kind));
+            }
+        }
+        Body::from(bytes)
     };
-    builder.body(body).map_err(|_| UpstreamError::Protocol)
+    Ok(builder.body(body).map_err(|_| UpstreamError::Protocol)?)
 }
 
 /// Reads a whole upstream body, refusing more than `max` bytes and honouring the idle gap
 /// and the total deadline.
 pub async fn read_capped(
     mut response: reqwest::Response,
-    idle: std::time::Duration,
+    idle: Duration,
     deadline: Instant,
     max: usize,
 ) -> Result<Bytes, UpstreamError> {

@@ -39,6 +39,29 @@ passthrough_paths = ["/generation"]
 http_referer = "https://billing.example.com"
 title = "Billing Assistant"
 
+[classes.public]
+models = ["*"]
+data_collection = "allow"
+allow_free_models = true
+max_tokens = 4096
+
+[classes.internal]
+models = ["*"]
+max_tokens = 4096
+
+[classes.confidential]
+models = ["anthropic/claude-*", "openai/gpt-4o*"]
+providers = ["anthropic", "openai"]
+zdr = true
+max_tokens = 2048
+
+[classes.restricted]
+models = ["meta-llama/llama-3.1-70b-instruct"]
+providers = ["deepinfra"]
+require_byok = true
+zdr = true
+max_tokens = 1024
+
 [[keys]]
 id = "billing-1"
 service = "billing"
@@ -48,6 +71,7 @@ sha256 = "{alpha}"
 id = "search-1"
 service = "search"
 sha256 = "{beta}"
+default_class = "public"
 {extra}
 "#,
         base = mock.base_url(),

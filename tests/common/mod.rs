@@ -29,3 +29,14 @@ pub fn chat_body(model: &str) -> serde_json::Value {
         "messages": [{"role": "user", "content": "Say hello"}],
     })
 }
+
+/// A forwarded body without the fields the policy stage always writes (`provider`, the
+/// injected token limit), for tests about faithful forwarding of everything else.
+pub fn without_policy_fields(mut v: serde_json::Value) -> serde_json::Value {
+    if let Some(m) = v.as_object_mut() {
+        for f in ["provider", "max_tokens", "max_output_tokens"] {
+            m.remove(f);
+        }
+    }
+    v
+}

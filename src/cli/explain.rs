@@ -1,0 +1,76 @@
+//! `orguard policy explain`: what the gateway would do with a request, without sending it.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use axum::http::{HeaderMap, HeaderValue};
+
+use crate::config::{self, Source};
+use crate::keys::Caller;
+use crate::policy::{self, class::CLASS_HEADER, explain, ContentSignals};
+use crate::request::{parse, Endpoint};
+
+pub fn run(
+    source: &Source,
+    key_id: &str,
+    class: Option<&str>,
+    endpoint: Endpoint,
+    request: &Path,
+) -> ExitCode {
+    let snapshot = match config::load(source) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("orguard: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let Some(record) = snapshot.keys.records().iter().find(|k| &*k.id == key_id) else {
+        eprintln!(
+            "orguard: no key with id {key_id:?} in {}",
+            source.describe()
+        );
+        return ExitCode::from(2);
+    };
+    let bytes = match std::fs::read(request) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("orguard: cannot read {}: {e}", request.display());
+            return ExitCode::from(2);
+        }
+    };
+    let mut headers = HeaderMap::new();
+    if let Some(class) = class {
+        match HeaderValue::from_str(class) {
+            Ok(v) => {
+                headers.insert(CLASS_HEADER, v);
+            }
+            Err(_) => {
+                eprintln!("orguard: --class {class:?} is not a valid header value");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let caller = Caller::from_record(record);
+    let outcome = parse::parse(endpoint, &bytes, snapshot.server.max_json_depth)
+        .map_err(|e| format!("decision: DENY (400)\nreason:   {e}\n"))
+        .and_then(|parsed| {
+            policy::plan(
+                &snapshot.policy,
+                &caller,
+                &headers,
+                &parsed,
+                &ContentSignals::default(),
+            )
+            .map_err(|d| explain::render_denial(&d))
+        });
+    let (text, code) = match outcome {
+        Ok(plan) => (explain::render_plan(&plan), ExitCode::SUCCESS),
+        Err(text) => (text, ExitCode::from(1)),
+    };
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if out.write_all(text.as_bytes()).is_err() {
+        return ExitCode::FAILURE;
+    }
+    code
+}

@@ -1,0 +1,57 @@
+//! `orguard policy explain`: the decision for one request, in words, without sending it.
+//!
+//! It is the compliance reviewer's tool, so it prints exactly what the server would do: the
+//! same [`super::plan`] call, the rules that fired in order, and the body as it would leave.
+
+use std::fmt::Write;
+
+use super::{Denial, DenialKind, Plan, UpstreamRef};
+
+/// Renders an allowed request.
+pub fn render_plan(plan: &Plan) -> String {
+    let mut out = String::new();
+    let upstream = match &plan.upstream {
+        UpstreamRef::OpenRouter => "openrouter".to_owned(),
+        UpstreamRef::Extra(name) => name.clone(),
+    };
+    let _ = writeln!(out, "decision: ALLOW");
+    let _ = writeln!(out, "class:    {}", plan.class.as_str());
+    let _ = writeln!(out, "upstream: {upstream}");
+    let _ = writeln!(out, "model:    {}", plan.model);
+    let providers = plan
+        .expect
+        .providers
+        .as_ref()
+        .map_or_else(|| "any".to_owned(), |p| p.join(", "));
+    let _ = writeln!(
+        out,
+        "response must be served by: {providers}{}",
+        if plan.expect.require_byok {
+            " (with BYOK proof)"
+        } else {
+            ""
+        }
+    );
+    let _ = writeln!(out, "on violation: {}", plan.expect.on_violation.as_str());
+    let _ = writeln!(out, "rules fired:");
+    for (i, rule) in plan.fired.iter().enumerate() {
+        let _ = writeln!(out, "  {:>2}. {:<36} {}", i + 1, rule.rule, rule.detail);
+    }
+    let _ = writeln!(out, "forwarded body:");
+    let body = serde_json::to_string_pretty(&plan.body).unwrap_or_default();
+    let _ = writeln!(out, "{body}");
+    out
+}
+
+/// Renders a refused request.
+pub fn render_denial(denial: &Denial) -> String {
+    let status = match denial.kind {
+        DenialKind::Invalid => 400,
+        DenialKind::Forbidden => 403,
+    };
+    format!(
+        "decision: DENY ({status} {})\nreason:   {}\n",
+        denial.code.as_str(),
+        denial.message
+    )
+}

@@ -1,0 +1,400 @@
+//! The policy engine (DESIGN.md §3): given a parsed request, the caller and the config,
+//! decide the data class and rewrite the body into one that class may send — or deny it.
+//!
+//! [`plan`] is pure: no I/O, no clock, no logging. The server and `orguard policy explain`
+//! call the same function, so testing one tests the other. Rules run in the fixed order
+//! below; each one either edits the body, records a [`FiredRule`], or returns a [`Denial`].
+
+pub mod class;
+pub mod explain;
+mod features;
+pub mod models;
+pub mod providers;
+mod tokens;
+pub mod verify;
+
+use std::collections::HashSet;
+
+use axum::http::HeaderMap;
+use serde_json::{Map, Value};
+
+pub use class::{Class, ContentSignals};
+pub use tokens::ABSURD_TOKENS;
+pub use verify::{Expectation, ProviderNames, ServedMeta, Violation, ViolationKind};
+
+use crate::error::ErrorCode;
+use crate::keys::Caller;
+use crate::request::parse::ParsedRequest;
+
+/// How client routing fields that would widen policy are treated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overrides {
+    /// Overridden with the class's value; the request goes on (and the rule is recorded).
+    NarrowOnly,
+    /// Refused with 403.
+    Deny,
+}
+
+/// What happens to a token limit above the class cap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OverCap {
+    Clamp,
+    Deny,
+}
+
+/// What happens when the response shows something policy did not allow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnViolation {
+    /// Withhold the response (502) or end the stream with an error event.
+    Block,
+    /// Let it through; the violation is logged, counted and audited.
+    Flag,
+}
+
+impl OnViolation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Block => "block",
+            Self::Flag => "flag",
+        }
+    }
+}
+
+/// Where a class's requests go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpstreamRef {
+    OpenRouter,
+    /// A named `[upstreams.NAME]` OpenAI-compatible server (self-hosted models).
+    Extra(String),
+}
+
+/// One class's compiled policy.
+#[derive(Debug, Clone)]
+pub struct ClassPolicy {
+    pub class: Class,
+    pub models: Vec<models::Glob>,
+    pub providers: Vec<String>,
+    pub allow_free_models: bool,
+    pub allow_web: bool,
+    pub allow_tiers: bool,
+    pub allow_routers: HashSet<String>,
+    pub allow_plugins: HashSet<String>,
+    pub allow_server_tools: bool,
+    pub allow_trace: bool,
+    pub allow_cache: bool,
+    pub allow_fallbacks: bool,
+    pub data_collection_deny: bool,
+    pub zdr: bool,
+    pub require_byok: bool,
+    pub upstream: UpstreamRef,
+    pub max_tokens: u64,
+    pub on_violation: OnViolation,
+}
+
+/// Policy settings shared by all classes.
+#[derive(Debug, Clone)]
+pub struct PolicySettings {
+    pub pii_raises_to: Class,
+    pub client_overrides: Overrides,
+    pub over_cap: OverCap,
+    /// Key for the `user` pseudonym HMAC.
+    pub user_key: Vec<u8>,
+    /// Indexed by [`Class::index`]; `None` where the config has no table (all denied).
+    pub classes: [Option<ClassPolicy>; 4],
+    pub provider_names: ProviderNames,
+}
+
+impl PolicySettings {
+    pub fn class(&self, class: Class) -> Option<&ClassPolicy> {
+        self.classes.get(class.index()).and_then(Option::as_ref)
+    }
+}
+
+/// A rule that changed or decided something, for `explain`, logs and the audit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FiredRule {
+    pub rule: &'static str,
+    /// Built from rule names, class names, counts and ids only: never request content.
+    pub detail: String,
+}
+
+impl FiredRule {
+    pub fn new(rule: &'static str, detail: String) -> Self {
+        Self { rule, detail }
+    }
+}
+
+/// Whether a denial is the client's malformed input (400) or a policy refusal (403).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DenialKind {
+    Invalid,
+    Forbidden,
+}
+
+/// A request that cannot be made compliant.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct Denial {
+    pub kind: DenialKind,
+    pub code: ErrorCode,
+    pub message: String,
+    pub param: Option<&'static str>,
+}
+
+impl Denial {
+    pub fn invalid(code: ErrorCode, message: String) -> Self {
+        Self {
+            kind: DenialKind::Invalid,
+            code,
+            message,
+            param: None,
+        }
+    }
+
+    pub fn invalid_param(code: ErrorCode, message: String, param: &'static str) -> Self {
+        Self {
+            kind: DenialKind::Invalid,
+            code,
+            message,
+            param: Some(param),
+        }
+    }
+
+    pub fn forbidden(code: ErrorCode, message: String) -> Self {
+        Self {
+            kind: DenialKind::Forbidden,
+            code,
+            message,
+            param: None,
+        }
+    }
+
+    pub fn forbidden_param(code: ErrorCode, message: String, param: &'static str) -> Self {
+        Self {
+            kind: DenialKind::Forbidden,
+            code,
+            message,
+            param: Some(param),
+        }
+    }
+}
+
+/// The outcome of planning: the body to forward and everything decided on the way.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub class: Class,
+    pub upstream: UpstreamRef,
+    /// The body to forward, rewritten.
+    pub body: Map<String, Value>,
+    /// `model` as forwarded (normalised).
+    pub model: String,
+    pub fired: Vec<FiredRule>,
+    pub expect: Expectation,
+    /// Whether the client's `X-OpenRouter-Cache*` headers may go upstream.
+    pub forward_cache_headers: bool,
+}
+
+/// At most this many entries in `models` (OpenRouter's own limit).
+pub const MAX_FALLBACK_MODELS: usize = 3;
+
+/// Decides the class of a request from its header, the key and content signals.
+pub fn classify<'s>(
+    settings: &'s PolicySettings,
+    caller: &Caller,
+    headers: &HeaderMap,
+    signals: &ContentSignals,
+    fired: &mut Vec<FiredRule>,
+) -> Result<(Class, &'s ClassPolicy), Denial> {
+    let declared = class::declared(headers)?;
+    let class = class::decide(
+        declared,
+        caller.default_class,
+        caller.min_class,
+        signals,
+        settings.pii_raises_to,
+        fired,
+    );
+    let policy = settings.class(class).ok_or_else(|| {
+        Denial::forbidden(
+            ErrorCode::ClassNotConfigured,
+            format!(
+                "class {} has no [classes.{}] table in the gateway config; its requests are denied",
+                class.as_str(),
+                class.as_str()
+            ),
+        )
+    })?;
+    Ok((class, policy))
+}
+
+/// Plans one inference request. Rule order, and why:
+/// 1. class — everything below depends on it;
+/// 2. models — the most direct way to reach something forbidden; checked before any edit;
+/// 3. features — plugins, server tools, web, trace, debug, route, preset, `user`;
+/// 4. provider — the pinned routing object, or removed for a non-OpenRouter upstream;
+/// 5. tokens — caps last, so a denial above never reports a clamp that did not matter.
+pub fn plan(
+    settings: &PolicySettings,
+    caller: &Caller,
+    headers: &HeaderMap,
+    request: &ParsedRequest,
+    signals: &ContentSignals,
+) -> Result<Plan, Denial> {
+    let mut fired = Vec::new();
+    let (class, policy) = classify(settings, caller, headers, signals, &mut fired)?;
+    let mut body = request.body.clone();
+
+    // 2. models
+    let model = models::parse(&request.model)?;
+    models::check(&model, policy)?;
+    let mut forwarded_models = vec![model.id.clone()];
+    body.insert("model".to_owned(), Value::String(model.id.clone()));
+    match body.get("models") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(items)) => {
+            if items.len() > MAX_FALLBACK_MODELS {
+                return Err(Denial::invalid_param(
+                    ErrorCode::TooManyModels,
+                    format!("models lists at most {MAX_FALLBACK_MODELS} entries"),
+                    "models",
+                ));
+            }
+            let mut normalised = Vec::with_capacity(items.len());
+            for item in items {
+                let m = models::parse(item.as_str().unwrap_or_default())?;
+                models::check(&m, policy)?;
+                normalised.push(Value::String(m.id.clone()));
+                forwarded_models.push(m.id);
+            }
+            body.insert("models".to_owned(), Value::Array(normalised));
+        }
+        Some(_) => {
+            return Err(Denial::invalid_param(
+                ErrorCode::InvalidFieldType,
+                "models must be an array of strings".to_owned(),
+                "models",
+            ))
+        }
+    }
+    fired.push(FiredRule::new(
+        "models.allowed",
+        format!(
+            "{} model id(s) allowed for class {}",
+            forwarded_models.len(),
+            class.as_str()
+        ),
+    ));
+
+    // 3. features
+    features::apply(
+        &mut body,
+        policy,
+        settings.client_overrides,
+        &settings.user_key,
+        &caller.service,
+        &mut fired,
+    )?;
+
+    // 4. provider
+    let providers = match &policy.upstream {
+        UpstreamRef::OpenRouter => {
+            let provider = providers::build(
+                body.get("provider"),
+                policy,
+                settings.client_overrides,
+                &mut fired,
+            )?;
+            let only = provider.get("only").and_then(Value::as_array).map(|l| {
+                l.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            });
+            body.insert("provider".to_owned(), provider);
+            only
+        }
+        UpstreamRef::Extra(name) => {
+            strip_openrouter_routing(&mut body, name, &mut fired);
+            None
+        }
+    };
+
+    // 5. tokens
+    tokens::apply(
+        &mut body,
+        request.endpoint,
+        policy,
+        settings.over_cap,
+        &mut fired,
+    )?;
+
+    let expect = Expectation {
+        providers,
+        models: forwarded_models,
+        require_byok: policy.require_byok,
+        on_violation: policy.on_violation,
+    };
+    Ok(Plan {
+        class,
+        upstream: policy.upstream.clone(),
+        body,
+        model: model.id,
+        fired,
+        expect,
+        forward_cache_headers: policy.allow_cache,
+    })
+}
+
+/// OpenRouter-only routing fields mean nothing to (and may be rejected by) another
+/// OpenAI-compatible server; the gateway's own policy already decided routing.
+fn strip_openrouter_routing(
+    body: &mut Map<String, Value>,
+    upstream: &str,
+    fired: &mut Vec<FiredRule>,
+) {
+    const OPENROUTER_ONLY: [&str; 7] = [
+        "provider",
+        "models",
+        "plugins",
+        "route",
+        "preset",
+        "transforms",
+        "trace",
+    ];
+    let mut removed = 0;
+    for field in OPENROUTER_ONLY {
+        removed += usize::from(body.remove(field).is_some());
+    }
+    fired.push(FiredRule::new(
+        "upstream.selected",
+        format!("routed to upstream {upstream}; {removed} OpenRouter routing field(s) removed"),
+    ));
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A class with the given model patterns and nothing else allowed.
+    pub(crate) fn class_policy(models: &[&str]) -> ClassPolicy {
+        ClassPolicy {
+            class: Class::Confidential,
+            models: models.iter().map(|m| models::Glob::new(m)).collect(),
+            providers: Vec::new(),
+            allow_free_models: false,
+            allow_web: false,
+            allow_tiers: false,
+            allow_routers: HashSet::new(),
+            allow_plugins: HashSet::new(),
+            allow_server_tools: false,
+            allow_trace: false,
+            allow_cache: false,
+            allow_fallbacks: false,
+            data_collection_deny: true,
+            zdr: false,
+            require_byok: false,
+            upstream: UpstreamRef::OpenRouter,
+            max_tokens: 1000,
+            on_violation: OnViolation::Block,
+        }
+    }
+}

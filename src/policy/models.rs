@@ -1,0 +1,380 @@
+//! Model ids: parsing them into parts, and the rules on which a class may reach.
+//!
+//! Ids are compared after normalising case and surrounding whitespace, on a strict ASCII
+//! alphabet, so look-alike letters (Cyrillic `о` in `gpt-4о`) and control characters are
+//! refused rather than matched. Variant suffixes are parsed, not string-matched away: each
+//! one has its own permission, and an unknown one is denied.
+
+use super::{ClassPolicy, Denial};
+use crate::error::ErrorCode;
+
+/// Longest model id accepted.
+const MAX_MODEL_LEN: usize = 200;
+
+/// A `:suffix` on a model id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Variant {
+    Free,
+    Online,
+    Nitro,
+    Floor,
+    Exacto,
+    Thinking,
+    Extended,
+}
+
+impl Variant {
+    fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "free" => Self::Free,
+            "online" => Self::Online,
+            "nitro" => Self::Nitro,
+            "floor" => Self::Floor,
+            "exacto" => Self::Exacto,
+            "thinking" => Self::Thinking,
+            "extended" => Self::Extended,
+            _ => return None,
+        })
+    }
+}
+
+/// What an id names, as far as policy is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelKind {
+    /// `author/slug`: checked against the class's patterns.
+    Regular,
+    /// `openrouter/…`: a router whose target cannot be checked in advance.
+    Router,
+    /// `~author/…-latest`: an alias that resolves upstream.
+    Alias,
+    /// `@preset/…` anywhere: server-side settings that can add anything.
+    Preset,
+}
+
+/// A parsed model id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelRef {
+    /// The whole id, normalised (lowercase, trimmed). This is what is forwarded.
+    pub id: String,
+    /// The id without variant suffixes.
+    pub base: String,
+    pub variants: Vec<Variant>,
+    pub kind: ModelKind,
+}
+
+/// Parses and normalises a model id. Malformed ids are 400s; they are never forwarded.
+pub fn parse(raw: &str) -> Result<ModelRef, Denial> {
+    let invalid = |why: &str| {
+        Denial::invalid(
+            ErrorCode::InvalidModel,
+            format!("model id is invalid: {why}"),
+        )
+    };
+    let trimmed = raw.trim();
+    if trimmed.is_empty() {
+        return Err(invalid("empty"));
+    }
+    if trimmed.len() > MAX_MODEL_LEN {
+        return Err(invalid("too long"));
+    }
+    if !trimmed.is_ascii() {
+        return Err(invalid(
+            "non-ASCII characters (look-alike letters are not accepted)",
+        ));
+    }
+    let id = trimmed.to_ascii_lowercase();
+    if !id
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-_./:@~".contains(&b))
+    {
+        return Err(invalid(
+            "only letters, digits and - _ . / : @ ~ are allowed",
+        ));
+    }
+    if id.contains("@preset/") || id.starts_with('@') {
+        return Ok(ModelRef {
+            base: id.clone(),
+            id,
+            variants: Vec::new(),
+            kind: ModelKind::Preset,
+        });
+    }
+    if id.contains('@') {
+        return Err(invalid("'@' is only valid in @preset/ names"));
+    }
+    let mut parts = id.split(':');
+    let base = parts.next().unwrap_or_default().to_owned();
+    let mut variants = Vec::new();
+    for suffix in parts {
+        if suffix.is_empty() {
+            return Err(invalid("empty variant suffix"));
+        }
+        let variant = Variant::parse(suffix).ok_or_else(|| {
+            Denial::forbidden(
+                ErrorCode::VariantNotAllowed,
+                format!("model variant :{suffix} is not known to orguard and is denied"),
+            )
+        })?;
+        variants.push(variant);
+    }
+    let (author, slug) = base
+        .trim_start_matches('~')
+        .split_once('/')
+        .ok_or_else(|| invalid("expected author/model"))?;
+    if author.is_empty() || slug.is_empty() || slug.starts_with('/') {
+        return Err(invalid("expected author/model"));
+    }
+    let kind = if base.starts_with('~') {
+        ModelKind::Alias
+    } else if author == "openrouter" {
+        ModelKind::Router
+    } else {
+        ModelKind::Regular
+    };
+    Ok(ModelRef {
+        id,
+        base,
+        variants,
+        kind,
+    })
+}
+
+/// A model pattern from config: exact, or with `*` wildcards where the config wrote them.
+#[derive(Debug, Clone)]
+pub struct Glob {
+    text: String,
+}
+
+impl Glob {
+    pub fn new(pattern: &str) -> Self {
+        Self {
+            text: pattern.trim().to_ascii_lowercase(),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    pub fn is_exact(&self) -> bool {
+        !self.text.contains('*')
+    }
+
+    pub fn matches(&self, candidate: &str) -> bool {
+        glob_match(self.text.as_bytes(), candidate.as_bytes())
+    }
+}
+
+/// `*` matches any run of characters (including `/`); everything else matches itself.
+fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
+    let (mut p, mut t) = (0, 0);
+    let mut backtrack: Option<(usize, usize)> = None;
+    while t < text.len() {
+        match pattern.get(p) {
+            Some(b'*') => {
+                backtrack = Some((p, t));
+                p += 1;
+            }
+            Some(c) if Some(c) == text.get(t) => {
+                p += 1;
+                t += 1;
+            }
+            _ => match backtrack {
+                Some((bp, bt)) => {
+                    p = bp + 1;
+                    t = bt + 1;
+                    backtrack = Some((bp, bt + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    pattern
+        .get(p..)
+        .unwrap_or_default()
+        .iter()
+        .all(|&c| c == b'*')
+}
+
+/// Checks one model against a class. `field` names where it came from (`model`, `models`).
+pub fn check(model: &ModelRef, class: &ClassPolicy) -> Result<(), Denial> {
+    let name = class.class.as_str();
+    match model.kind {
+        ModelKind::Preset => {
+            if !class.allow_routers.contains(&model.id) {
+                return Err(Denial::forbidden(ErrorCode::PresetNotAllowed, format!("presets are not allowed for class {name}: their settings cannot be checked in advance")));
+            }
+            return Ok(());
+        }
+        ModelKind::Alias | ModelKind::Router => {
+            if !(class.allow_routers.contains(&model.base)
+                || class.allow_routers.contains(&model.id))
+            {
+                return Err(Denial::forbidden(
+                    ErrorCode::RouterNotAllowed,
+                    format!("{} is a router or alias whose target cannot be checked in advance; not allowed for class {name}", model.base),
+                ));
+            }
+        }
+        ModelKind::Regular => {
+            if !class.models.iter().any(|g| g.matches(&model.base)) {
+                return Err(Denial::forbidden(
+                    ErrorCode::ModelNotAllowed,
+                    format!("model {} is not allowed for class {name}", model.base),
+                ));
+            }
+        }
+    }
+    for v in &model.variants {
+        let (allowed, code, what) = match v {
+            Variant::Free => (
+                class.allow_free_models,
+                ErrorCode::FreeModelNotAllowed,
+                "free (:free) models",
+            ),
+            Variant::Online => (
+                class.allow_web,
+                ErrorCode::WebNotAllowed,
+                "web search (:online)",
+            ),
+            Variant::Nitro | Variant::Floor => (
+                class.allow_tiers,
+                ErrorCode::TierNotAllowed,
+                "service tiers (:nitro, :floor)",
+            ),
+            Variant::Exacto | Variant::Thinking | Variant::Extended => {
+                (true, ErrorCode::VariantNotAllowed, "")
+            }
+        };
+        if !allowed {
+            return Err(Denial::forbidden(
+                code,
+                format!("{what} are not allowed for class {name}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::tests::class_policy;
+
+    #[test]
+    fn parsing_normalises_and_splits() {
+        let m = parse("  OpenAI/GPT-4o:Free ").unwrap();
+        assert_eq!(
+            (m.id.as_str(), m.base.as_str()),
+            ("openai/gpt-4o:free", "openai/gpt-4o")
+        );
+        assert_eq!(m.variants, [Variant::Free]);
+        assert_eq!(parse("openrouter/auto").unwrap().kind, ModelKind::Router);
+        assert_eq!(
+            parse("~anthropic/claude-sonnet-latest").unwrap().kind,
+            ModelKind::Alias
+        );
+        assert_eq!(parse("@preset/my-team").unwrap().kind, ModelKind::Preset);
+        assert_eq!(
+            parse("openai/gpt-4o@preset/x").unwrap().kind,
+            ModelKind::Preset
+        );
+    }
+
+    #[test]
+    fn malformed_ids_are_invalid() {
+        for bad in [
+            "",
+            "  ",
+            "gpt-4o",
+            "openai/",
+            "/gpt",
+            "openai/gpt-4о",
+            "openai/gpt\u{200b}4o",
+            "openai/gpt 4o",
+            "openai/gpt\n4o",
+            "openai/gpt-4o\u{0}",
+            "openai/gpt-4o:",
+            "a@b/c",
+            "ｏpenai/gpt-4o",
+        ] {
+            let err = parse(bad).unwrap_err();
+            assert_eq!(err.code, ErrorCode::InvalidModel, "{bad:?}");
+        }
+        assert_eq!(
+            parse("openai/gpt-4o:turbo").unwrap_err().code,
+            ErrorCode::VariantNotAllowed
+        );
+        assert!(parse(&format!("openai/{}", "a".repeat(250))).is_err());
+    }
+
+    #[test]
+    fn globs() {
+        let g = Glob::new("Anthropic/Claude-*");
+        assert!(g.matches("anthropic/claude-3.5-sonnet"));
+        assert!(!g.matches("anthropic/claud"));
+        assert!(!g.matches("openai/anthropic/claude-x"));
+        assert!(Glob::new("*").matches("x/y"));
+        assert!(Glob::new("openai/gpt-4o*").matches("openai/gpt-4o"));
+        assert!(Glob::new("*/gpt-*-mini").matches("openai/gpt-4o-mini"));
+        assert!(!Glob::new("openai/gpt-4o").matches("openai/gpt-4o-mini"));
+    }
+
+    #[test]
+    fn class_rules() {
+        let c = class_policy(&["anthropic/claude-*", "openai/gpt-4o"]);
+        let check_str = |s: &str| check(&parse(s).unwrap(), &c).map_err(|d| d.code);
+        assert_eq!(check_str("anthropic/claude-3.5-sonnet"), Ok(()));
+        assert_eq!(check_str(" ANTHROPIC/claude-3.5-sonnet "), Ok(()));
+        assert_eq!(
+            check_str("openai/gpt-4o-mini"),
+            Err(ErrorCode::ModelNotAllowed)
+        );
+        assert_eq!(
+            check_str("anthropic/claude-3.5-sonnet:free"),
+            Err(ErrorCode::FreeModelNotAllowed)
+        );
+        assert_eq!(
+            check_str("openai/gpt-4o:online"),
+            Err(ErrorCode::WebNotAllowed)
+        );
+        assert_eq!(
+            check_str("openai/gpt-4o:nitro"),
+            Err(ErrorCode::TierNotAllowed)
+        );
+        assert_eq!(
+            check_str("openai/gpt-4o:floor"),
+            Err(ErrorCode::TierNotAllowed)
+        );
+        assert_eq!(check_str("openai/gpt-4o:exacto"), Ok(()));
+        assert_eq!(
+            check_str("openai/gpt-4o:thinking:free"),
+            Err(ErrorCode::FreeModelNotAllowed)
+        );
+        assert_eq!(
+            check_str("openrouter/auto"),
+            Err(ErrorCode::RouterNotAllowed)
+        );
+        assert_eq!(
+            check_str("openrouter/free"),
+            Err(ErrorCode::RouterNotAllowed)
+        );
+        assert_eq!(
+            check_str("~anthropic/claude-sonnet-latest"),
+            Err(ErrorCode::RouterNotAllowed)
+        );
+        assert_eq!(
+            check_str("@preset/anything"),
+            Err(ErrorCode::PresetNotAllowed)
+        );
+        let any = class_policy(&["*"]);
+        assert!(
+            check(&parse("openrouter/auto").unwrap(), &any).is_err(),
+            "* does not admit routers"
+        );
+        let mut routers = class_policy(&["*"]);
+        routers.allow_routers.insert("openrouter/auto".into());
+        assert!(check(&parse("openrouter/auto").unwrap(), &routers).is_ok());
+        assert!(check(&parse("openrouter/fusion").unwrap(), &routers).is_err());
+    }
+}

@@ -1,0 +1,301 @@
+//! After the response: did the upstream serve what policy allowed? (DESIGN.md §2 step 9)
+//!
+//! OpenRouter reports the serving provider as a *display name* ("Google" is the slug
+//! `google-vertex`) and the model that really served (after any fallback) on the JSON body
+//! and on every stream chunk. BYOK has no request switch upstream: `usage.is_byok` is the
+//! only proof, so classes that require it check that too.
+
+use std::collections::HashMap;
+
+use serde::Deserialize;
+
+use super::models;
+use super::providers::covers;
+use super::{ClassPolicy, OnViolation};
+
+/// Display name (lowercase) → slug, for the providers whose names are not simply their
+/// slug. Config `[provider_names]` extends and overrides it.
+const BUILT_IN_NAMES: [(&str, &str); 22] = [
+    ("google", "google-vertex"),
+    ("google vertex", "google-vertex"),
+    ("google ai studio", "google-ai-studio"),
+    ("amazon bedrock", "amazon-bedrock"),
+    ("moonshot ai", "moonshotai"),
+    ("z.ai", "z-ai"),
+    ("inference.net", "inference-net"),
+    ("mancer 2", "mancer"),
+    ("openai", "openai"),
+    ("anthropic", "anthropic"),
+    ("azure", "azure"),
+    ("together", "together"),
+    ("deepinfra", "deepinfra"),
+    ("xai", "xai"),
+    ("mistral", "mistral"),
+    ("groq", "groq"),
+    ("fireworks", "fireworks"),
+    ("cerebras", "cerebras"),
+    ("deepseek", "deepseek"),
+    ("novita", "novita"),
+    ("nebius", "nebius"),
+    ("cohere", "cohere"),
+];
+
+/// Maps display names to slugs.
+#[derive(Debug, Clone)]
+pub struct ProviderNames {
+    map: HashMap<String, String>,
+}
+
+impl ProviderNames {
+    pub fn new(overrides: &std::collections::BTreeMap<String, String>) -> Self {
+        let mut map: HashMap<String, String> = BUILT_IN_NAMES
+            .iter()
+            .map(|(n, s)| ((*n).to_owned(), (*s).to_owned()))
+            .collect();
+        for (name, slug) in overrides {
+            map.insert(name.trim().to_lowercase(), slug.trim().to_ascii_lowercase());
+        }
+        Self { map }
+    }
+
+    /// The slug for a display name; a value that is already a slug maps to itself.
+    pub fn slug(&self, display: &str) -> String {
+        let key = display.trim().to_lowercase();
+        self.map
+            .get(&key)
+            .cloned()
+            .unwrap_or_else(|| key.replace(' ', "-"))
+    }
+}
+
+/// What the response must satisfy, fixed when the request was planned.
+#[derive(Debug, Clone)]
+pub struct Expectation {
+    /// Allowed provider slugs (what `only` said); `None` when the class allows any, or the
+    /// upstream is not OpenRouter.
+    pub providers: Option<Vec<String>>,
+    /// Model ids forwarded (`model` and `models`), normalised.
+    pub models: Vec<String>,
+    pub require_byok: bool,
+    pub on_violation: OnViolation,
+}
+
+/// The kinds of mismatch between policy and what served the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ViolationKind {
+    ServedProvider,
+    ServedModel,
+    NotByok,
+}
+
+impl ViolationKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ServedProvider => "served_provider_not_allowed",
+            Self::ServedModel => "served_model_not_allowed",
+            Self::NotByok => "byok_not_proven",
+        }
+    }
+}
+
+/// A detected violation. `served` is the upstream's own id for the provider or model,
+/// reduced to a safe alphabet, so it can be logged and audited.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    pub kind: ViolationKind,
+    pub served: String,
+}
+
+/// The metadata orguard reads from a response body or a stream chunk. Borrowed, and every
+/// other field is skipped, so checking a chunk costs one pass over it.
+#[derive(Debug, Default, Deserialize)]
+pub struct ServedMeta<'a> {
+    #[serde(borrow, default)]
+    pub provider: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub model: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default)]
+    pub usage: Option<Usage>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct Usage {
+    #[serde(default)]
+    pub is_byok: Option<bool>,
+    #[serde(default)]
+    pub cost: Option<f64>,
+    #[serde(default)]
+    pub prompt_tokens: Option<u64>,
+    #[serde(default)]
+    pub completion_tokens: Option<u64>,
+}
+
+fn safe(s: &str) -> String {
+    s.chars()
+        .filter(|c| c.is_ascii_alphanumeric() || " ._:/-".contains(*c))
+        .take(100)
+        .collect()
+}
+
+impl Expectation {
+    /// Checks the served provider and model. Missing fields are not violations (some
+    /// endpoints never report a provider); present ones must be allowed.
+    pub fn check_meta(
+        &self,
+        meta: &ServedMeta<'_>,
+        class: &ClassPolicy,
+        names: &ProviderNames,
+    ) -> Vec<Violation> {
+        let mut out = Vec::new();
+        if let (Some(allowed), Some(display)) = (&self.providers, meta.provider.as_deref()) {
+            let slug = names.slug(display);
+            let base = slug.split('/').next().unwrap_or_default();
+            let ok = allowed
+                .iter()
+                .any(|a| covers(a, &slug) || a.split('/').next() == Some(base));
+            if !ok {
+                out.push(Violation {
+                    kind: ViolationKind::ServedProvider,
+                    served: safe(display),
+                });
+            }
+        }
+        if let Some(served) = meta.model.as_deref() {
+            let normalised = served.trim().to_ascii_lowercase();
+            let forwarded = self.models.contains(&normalised);
+            let allowed =
+                forwarded || models::parse(served).is_ok_and(|m| models::check(&m, class).is_ok());
+            if !allowed {
+                out.push(Violation {
+                    kind: ViolationKind::ServedModel,
+                    served: safe(served),
+                });
+            }
+        }
+        out
+    }
+
+    /// Checks the BYOK proof once usage is known (`None`: the response carried no usage).
+    pub fn check_usage(&self, usage: Option<&Usage>) -> Option<Violation> {
+        if !self.require_byok {
+            return None;
+        }
+        match usage.and_then(|u| u.is_byok) {
+            Some(true) => None,
+            Some(false) => Some(Violation {
+                kind: ViolationKind::NotByok,
+                served: "is_byok=false".to_owned(),
+            }),
+            None => Some(Violation {
+                kind: ViolationKind::NotByok,
+                served: "is_byok missing".to_owned(),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::policy::tests::class_policy;
+
+    fn expectation() -> Expectation {
+        Expectation {
+            providers: Some(vec![
+                "google-vertex".into(),
+                "openai".into(),
+                "deepinfra/turbo".into(),
+            ]),
+            models: vec!["openai/gpt-4o".into()],
+            require_byok: true,
+            on_violation: OnViolation::Block,
+        }
+    }
+
+    fn meta(provider: Option<&'static str>, model: Option<&'static str>) -> ServedMeta<'static> {
+        ServedMeta {
+            provider: provider.map(Into::into),
+            model: model.map(Into::into),
+            usage: None,
+        }
+    }
+
+    #[test]
+    fn served_provider_is_mapped_and_checked() {
+        let names = ProviderNames::new(&BTreeMap::from([(
+            "Acme Cloud".to_owned(),
+            "acme".to_owned(),
+        )]));
+        let class = class_policy(&["openai/*"]);
+        let e = expectation();
+        for ok in ["Google", "OpenAI", "openai", "DeepInfra"] {
+            assert!(
+                e.check_meta(&meta(Some(ok), None), &class, &names)
+                    .is_empty(),
+                "{ok}"
+            );
+        }
+        for bad in ["Google AI Studio", "Together", "Acme Cloud", "Azure"] {
+            let v = e.check_meta(&meta(Some(bad), None), &class, &names);
+            assert_eq!(v[0].kind, ViolationKind::ServedProvider, "{bad}");
+        }
+        assert_eq!(names.slug("Acme Cloud"), "acme");
+    }
+
+    #[test]
+    fn served_model_must_be_forwarded_or_allowed() {
+        let names = ProviderNames::new(&BTreeMap::new());
+        let class = class_policy(&["openai/gpt-4o*"]);
+        let e = expectation();
+        assert!(e
+            .check_meta(&meta(None, Some("openai/gpt-4o")), &class, &names)
+            .is_empty());
+        assert!(e
+            .check_meta(
+                &meta(None, Some("openai/gpt-4o-2024-08-06")),
+                &class,
+                &names
+            )
+            .is_empty());
+        for bad in [
+            "anthropic/claude-3.5-sonnet",
+            "openai/gpt-4o:free",
+            "openrouter/auto",
+            "bad model\u{0}",
+        ] {
+            assert_eq!(
+                e.check_meta(&meta(None, Some(bad)), &class, &names)[0].kind,
+                ViolationKind::ServedModel,
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn byok_proof() {
+        let e = expectation();
+        assert!(e
+            .check_usage(Some(&Usage {
+                is_byok: Some(true),
+                ..Usage::default()
+            }))
+            .is_none());
+        assert_eq!(
+            e.check_usage(Some(&Usage {
+                is_byok: Some(false),
+                ..Usage::default()
+            }))
+            .unwrap()
+            .kind,
+            ViolationKind::NotByok
+        );
+        assert!(e.check_usage(None).is_some());
+        let relaxed = Expectation {
+            require_byok: false,
+            ..expectation()
+        };
+        assert!(relaxed.check_usage(None).is_none());
+    }
+}
