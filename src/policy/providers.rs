@@ -163,7 +163,8 @@ pub fn build(
     let is_allowed = |slug: &str| allowed.is_none_or(|list| list.iter().any(|a| covers(a, slug)));
 
     // only: the client's list, minus what the class does not allow; else the class list.
-    let only = match slug_list(client.get("only"), "only")? {
+    // An empty list says nothing; it is treated as absent (the class list applies).
+    let only = match slug_list(client.get("only"), "only")?.filter(|l| !l.is_empty()) {
         Some(list) => {
             let (kept, dropped): (Vec<_>, Vec<_>) = list.into_iter().partition(|s| is_allowed(s));
             if !dropped.is_empty() {
@@ -193,7 +194,7 @@ pub fn build(
     };
 
     // order: the client's order inside `only`; else the class order.
-    let order = match slug_list(client.get("order"), "order")? {
+    let order = match slug_list(client.get("order"), "order")?.filter(|l| !l.is_empty()) {
         Some(list) => {
             let (kept, dropped): (Vec<_>, Vec<_>) = list.into_iter().partition(|s| in_only(s));
             if !dropped.is_empty() {
@@ -437,5 +438,25 @@ mod tests {
         assert_eq!(out["data_collection"], "deny");
         assert_eq!(out["require_parameters"], true);
         assert_eq!(out["allow_fallbacks"], false);
+    }
+
+    #[test]
+    fn key_case_and_empty_lists() {
+        assert_eq!(
+            run(json!({"Only":["openai"]}), Overrides::NarrowOnly),
+            Err(ErrorCode::UnknownProviderField)
+        );
+        assert_eq!(
+            run(json!({"only":[]}), Overrides::Deny).unwrap()["only"],
+            json!(["anthropic", "openai", "deepinfra"])
+        );
+        assert_eq!(
+            run(json!({"order":[]}), Overrides::Deny).unwrap()["order"],
+            json!(["anthropic", "openai", "deepinfra"])
+        );
+        // `ignore` only removes endpoints; it cannot add one.
+        let out = run(json!({"ignore":["openai"]}), Overrides::Deny).unwrap();
+        assert_eq!(out["only"], json!(["anthropic", "openai", "deepinfra"]));
+        assert_eq!(out["ignore"], json!(["openai"]));
     }
 }

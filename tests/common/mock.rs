@@ -76,22 +76,43 @@ impl Reply {
 
     /// A normal chat completion stream: `n` content chunks `delay` apart, usage, `[DONE]`.
     pub fn chat_stream(n: usize, delay: Duration) -> Self {
+        Self::stream_served_by("OpenAI", "openai/gpt-4o", n, delay, false)
+    }
+
+    /// A chat stream whose chunks say they were served by `provider` / `model`, ending with
+    /// usage carrying `is_byok`.
+    pub fn stream_served_by(
+        provider: &str,
+        model: &str,
+        n: usize,
+        delay: Duration,
+        is_byok: bool,
+    ) -> Self {
         let mut chunks = vec![(Duration::ZERO, ": OPENROUTER PROCESSING\n\n".to_owned())];
         for i in 0..n {
-            let c = json!({"id":"gen-1-abc","provider":"OpenAI","model":"openai/gpt-4o","object":"chat.completion.chunk","created":1,
+            let c = json!({"id":"gen-1-abc","provider":provider,"model":model,"object":"chat.completion.chunk","created":1,
                 "choices":[{"index":0,"delta":{"content":format!("tok{i} ")},"finish_reason":null}]});
             chunks.push((
                 if i == 0 { Duration::ZERO } else { delay },
                 format!("data: {c}\n\n"),
             ));
         }
-        let last = json!({"id":"gen-1-abc","provider":"OpenAI","model":"openai/gpt-4o","object":"chat.completion.chunk","created":1,
-            "choices":[],"usage":{"prompt_tokens":3,"completion_tokens":n,"total_tokens":3 + n,"cost":0.0001,"is_byok":false}});
+        let last = json!({"id":"gen-1-abc","provider":provider,"model":model,"object":"chat.completion.chunk","created":1,
+            "choices":[],"usage":{"prompt_tokens":3,"completion_tokens":n,"total_tokens":3 + n,"cost":0.0001,"is_byok":is_byok}});
         chunks.push((Duration::ZERO, format!("data: {last}\n\ndata: [DONE]\n\n")));
         Reply::Sse {
             chunks,
             ending: StreamEnding::Close,
         }
+    }
+
+    /// A non-streamed completion served by `provider` / `model`.
+    pub fn served_by(provider: &str, model: &str, is_byok: bool) -> Self {
+        let mut body = chat_completion();
+        body["provider"] = json!(provider);
+        body["model"] = json!(model);
+        body["usage"]["is_byok"] = json!(is_byok);
+        Reply::ok(body)
     }
 }
 
