@@ -12,11 +12,8 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::gateway::{config_toml, error_of};
-use common::{sha256_hex, upstream_key, MockUpstream, Reply, TestGateway};
-use futures_util::StreamExt;
+use common::{sha256_hex, upstream_key, MockUpstream, TestGateway};
 use serde_json::{json, Value};
 
 const PHI_KEY: &str = "ogk_test_phi_service";
