@@ -73,6 +73,14 @@ pub fn mask_keys(line: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// [`mask_keys`] for text.
+pub fn mask_text(text: &str) -> String {
+    match mask_keys(text.as_bytes()) {
+        Some(masked) => String::from_utf8_lossy(&masked).into_owned(),
+        None => text.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

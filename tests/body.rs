@@ -311,3 +311,55 @@ async fn bad_encodings_are_refused_never_forwarded() {
     expect_refusal(&gw, gzip(OK_BODY.as_bytes()), &[], 400, "invalid_utf8").await;
     assert_eq!(mock.count(), 0);
 }
+
+#[tokio::test]
+async fn default_limits_admit_three_mebibytes_and_refuse_five() {
+    let mock = MockUpstream::start().await;
+    let toml = common::gateway::config_toml(&mock, "")
+        .replace("max_body_bytes = 65536\n", "")
+        .replace("max_decompressed_bytes = 262144\n", "");
+    let gw = TestGateway::from_toml(&toml, Some(common::upstream_key())).await;
+    let body = |n: usize| {
+        format!(
+            r#"{{"model":"openai/gpt-4o","messages":[{{"role":"user","content":"{}"}}]}}"#,
+            "a".repeat(n)
+        )
+    };
+    assert_eq!(send(&gw, body(3 * 1024 * 1024), &[]).await.status(), 200);
+    expect_refusal(&gw, body(5 * 1024 * 1024), &[], 413, "body_too_large").await;
+    assert_eq!(mock.count(), 1);
+}
+
+#[tokio::test]
+async fn a_zstd_frame_declaring_a_huge_window_is_refused_before_decoding() {
+    let mock = MockUpstream::start().await;
+    let gw = TestGateway::start(&mock).await;
+    // Magic, descriptor (no single segment), window descriptor for 2 GiB, then junk.
+    let frame = vec![0x28, 0xB5, 0x2F, 0xFD, 0x00, 21 << 3, 1, 2, 3, 4];
+    expect_refusal(
+        &gw,
+        frame,
+        &[("content-encoding", "zstd")],
+        413,
+        "body_too_large",
+    )
+    .await;
+    assert_eq!(mock.count(), 0);
+}
+
+#[tokio::test]
+async fn a_body_that_trickles_in_too_slowly_is_refused() {
+    let mock = MockUpstream::start().await;
+    let gw = TestGateway::start(&mock).await; // body_timeout_ms = 1000
+    let chunks = futures_util::stream::unfold(0, |i| async move {
+        if i == 5 {
+            return None;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+        Some((Ok::<_, std::io::Error>(b"  ".to_vec()), i + 1))
+    });
+    let r = send(&gw, reqwest::Body::wrap_stream(chunks), &[]).await;
+    assert_eq!(r.status(), 408);
+    assert_eq!(error_of(r).await.1, "body_timeout");
+    assert_eq!(mock.count(), 0);
+}

@@ -268,7 +268,12 @@ async fn sigterm_exits_at_the_drain_deadline_when_a_stream_never_ends() {
         .await
         .unwrap();
     assert_eq!(code, Some(0));
-    assert!(started.elapsed() < Duration::from_secs(5));
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(900),
+        "it drained for the deadline first ({waited:?})"
+    );
+    assert!(waited < Duration::from_secs(5), "{waited:?}");
 }
 
 #[tokio::test]
@@ -350,4 +355,67 @@ async fn logs_never_carry_keys_prompts_or_completions() {
             "{canary} leaked into the logs:\n{logs}"
         );
     }
+}
+
+#[tokio::test]
+async fn sighup_reloads_the_config_and_keeps_it_when_invalid() {
+    let mock = MockUpstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let key_a = "ogk_reload_key_a";
+    let key_b = "ogk_reload_key_b";
+    let config = |key: &str, extra: &str| {
+        format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\n[classes.internal]\nmodels = [\"*\"]\n{extra}\n[[keys]]\nid = \"k\"\nservice = \"s\"\nsha256 = \"{}\"\n",
+            common::sha256_hex(key)
+        )
+    };
+    let path = write_config(&dir, &config(key_a, ""));
+    let mut cmd = command();
+    mock_env(&mut cmd, &mock);
+    cmd.arg("--config").arg(&path);
+    let gw = GatewayProcess::spawn(cmd);
+    let client = reqwest::Client::new();
+    let status = |key: &'static str| {
+        let req = client
+            .post(gw.url("/v1/chat/completions"))
+            .bearer_auth(key)
+            .json(&common::chat_body("openai/gpt-4o"))
+            .send();
+        async move { req.await.unwrap().status().as_u16() }
+    };
+    assert_eq!(status(key_a).await, 200);
+    assert_eq!(status(key_b).await, 401);
+    let hup = |pid: u32| {
+        assert!(std::process::Command::new("kill")
+            .args(["-HUP", &pid.to_string()])
+            .status()
+            .unwrap()
+            .success())
+    };
+
+    // Rotate: the file now admits key B only.
+    std::fs::write(&path, config(key_b, "")).unwrap();
+    hup(gw.child.id());
+    let mut reloaded = false;
+    for _ in 0..50 {
+        if status(key_b).await == 200 {
+            reloaded = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(reloaded, "SIGHUP reloaded the config:\n{}", gw.logs());
+    assert_eq!(status(key_a).await, 401);
+
+    // An invalid file is rejected and the running config stays.
+    std::fs::write(&path, config(key_a, "bogus_key = 1")).unwrap();
+    hup(gw.child.id());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(status(key_b).await, 200);
+    assert_eq!(status(key_a).await, 401);
+    assert!(
+        gw.logs().contains("config reload rejected"),
+        "{}",
+        gw.logs()
+    );
 }

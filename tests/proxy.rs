@@ -71,6 +71,28 @@ async fn chat_completion_is_forwarded_with_gateway_key_and_service_headers() {
         true,
         "the policy stage wrote provider"
     );
+    let mut names: Vec<&str> = got.headers.keys().map(|k| k.as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        [
+            "accept",
+            "authorization",
+            "content-length",
+            "content-type",
+            "host",
+            "http-referer",
+            "user-agent",
+            "x-openrouter-title",
+            "x-session-id",
+            "x-title"
+        ],
+        "exactly these headers go upstream"
+    );
+    assert!(got.headers["user-agent"]
+        .to_str()
+        .unwrap()
+        .starts_with("orguard/"));
     let h = &got.headers;
     assert_eq!(h["authorization"], format!("Bearer {}", upstream_key()));
     assert_eq!(h["http-referer"], "https://billing.example.com");

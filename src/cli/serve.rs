@@ -49,20 +49,17 @@ async fn serve(source: &Source, snapshot: config::Snapshot) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Signal handlers go in before the "listening" line: from then on supervisors may signal.
+    let shutdown = server::shutdown_signal();
+    #[cfg(unix)]
+    server::reload_on_sighup(&state, source.clone());
     let bound = listener
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
     // Tests and supervisors read the bound address (port 0 picks a free one) from this line.
     tracing::info!(listen = %bound, config = %source.describe(), version = env!("CARGO_PKG_VERSION"), "orguard listening");
-    match server::serve(
-        listener,
-        server::app(state),
-        server::shutdown_signal(),
-        drain,
-    )
-    .await
-    {
+    match server::serve(listener, server::app(state), shutdown, drain).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "server error");

@@ -240,6 +240,7 @@ pub fn compile(raw: RawConfig, resolved: Resolved) -> Result<Snapshot, Vec<Strin
                 body: BodyLimits {
                     max_wire: raw.server.max_body_bytes,
                     max_decoded: raw.server.max_decompressed_bytes,
+                    timeout: Duration::from_millis(raw.server.body_timeout_ms.max(1)),
                 },
                 max_json_depth: raw.server.max_json_depth,
                 drain: Duration::from_secs(raw.server.drain_seconds),

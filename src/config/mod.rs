@@ -44,7 +44,9 @@ impl Source {
     }
 }
 
-/// Why a config could not be loaded. Each entry names the key and the problem.
+/// Why a config could not be loaded. Each entry names the key and the problem; values are
+/// masked, since a misplaced key (in a file path, a wrong-typed field) would otherwise be
+/// printed.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid configuration ({source_desc}):\n  - {}", problems.join("\n  - "))]
 pub struct ConfigError {
@@ -54,6 +56,23 @@ pub struct ConfigError {
 
 /// Loads and validates the config from `source`, the process environment and the key file.
 pub fn load(source: &Source) -> Result<Snapshot, ConfigError> {
+    load_unmasked(source).map_err(ConfigError::masked)
+}
+
+impl ConfigError {
+    fn masked(self) -> Self {
+        ConfigError {
+            source_desc: crate::secret::mask_text(&self.source_desc),
+            problems: self
+                .problems
+                .iter()
+                .map(|p| crate::secret::mask_text(p))
+                .collect(),
+        }
+    }
+}
+
+fn load_unmasked(source: &Source) -> Result<Snapshot, ConfigError> {
     let env_layer = Env::prefixed("ORGUARD_").split("__").ignore(&["config"]);
     let figment = match source {
         Source::Embedded => Figment::new().merge(Toml::string(EMBEDDED_EXAMPLE)),
@@ -79,6 +98,10 @@ pub fn load(source: &Source) -> Result<Snapshot, ConfigError> {
 
 /// Loads from a TOML string without reading the environment (tests, `policy explain`).
 pub fn from_toml(text: &str, api_key: Option<String>) -> Result<Snapshot, ConfigError> {
+    from_toml_unmasked(text, api_key).map_err(ConfigError::masked)
+}
+
+fn from_toml_unmasked(text: &str, api_key: Option<String>) -> Result<Snapshot, ConfigError> {
     let figment = Figment::new().merge(Toml::string(text));
     load_figment(&figment, &Source::Embedded, api_key, &|_| None)
 }

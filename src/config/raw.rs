@@ -148,6 +148,8 @@ pub struct RawServer {
     pub max_decompressed_bytes: usize,
     /// Deepest JSON nesting accepted (400 above).
     pub max_json_depth: usize,
+    /// Time allowed to receive a request body (408 after).
+    pub body_timeout_ms: u64,
     /// On SIGTERM, how long in-flight requests and streams may take to finish.
     pub drain_seconds: u64,
 }
@@ -159,6 +161,7 @@ impl Default for RawServer {
             max_body_bytes: 4 * 1024 * 1024,
             max_decompressed_bytes: 4 * 1024 * 1024,
             max_json_depth: 64,
+            body_timeout_ms: 30_000,
             drain_seconds: 30,
         }
     }

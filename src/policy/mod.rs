@@ -397,4 +397,139 @@ pub(crate) mod tests {
             on_violation: OnViolation::Block,
         }
     }
+
+    mod invariant {
+        use std::sync::Arc;
+
+        use proptest::prelude::*;
+        use serde_json::json;
+
+        use super::super::*;
+        use super::class_policy;
+        use crate::request::{parse, Endpoint};
+
+        const MODELS: [&str; 12] = [
+            "anthropic/claude-3.5-sonnet",
+            " Anthropic/Claude-3-Opus ",
+            "openai/gpt-4o",
+            "openai/gpt-4o-mini",
+            "openai/gpt-4o:free",
+            "openai/gpt-4o:nitro",
+            "openai/gpt-4o:exacto",
+            "openai/o1",
+            "openrouter/auto",
+            "~anthropic/claude-latest",
+            "@preset/x",
+            "meta-llama/llama-3-8b:free",
+        ];
+        const SLUGS: [&str; 6] = [
+            "openai",
+            "anthropic",
+            "together",
+            "openai/priority",
+            "anthropic/eu",
+            "azure",
+        ];
+
+        fn settings(overrides: Overrides) -> PolicySettings {
+            let mut c = class_policy(&["anthropic/claude-*", "openai/gpt-4o"]);
+            c.providers = vec!["anthropic".into(), "openai".into()];
+            c.zdr = true;
+            PolicySettings {
+                pii_raises_to: Class::Confidential,
+                client_overrides: overrides,
+                over_cap: OverCap::Clamp,
+                user_key: vec![1; 32],
+                classes: [None, None, Some(c), None],
+                provider_names: ProviderNames::new(&Default::default()),
+            }
+        }
+
+        fn slugs() -> impl Strategy<Value = Vec<&'static str>> {
+            proptest::collection::vec(proptest::sample::select(&SLUGS[..]), 0..4)
+        }
+
+        fn provider() -> impl Strategy<Value = Option<serde_json::Value>> {
+            proptest::option::of(
+                (
+                    proptest::option::of(slugs()),
+                    proptest::option::of(slugs()),
+                    any::<Option<bool>>(),
+                    any::<Option<bool>>(),
+                    any::<Option<bool>>(),
+                    proptest::option::of(prop_oneof![Just("allow"), Just("deny")]),
+                )
+                    .prop_map(|(only, order, fallbacks, zdr, require, dc)| {
+                        let mut p = serde_json::Map::new();
+                        if let Some(v) = only {
+                            p.insert("only".into(), json!(v));
+                        }
+                        if let Some(v) = order {
+                            p.insert("order".into(), json!(v));
+                        }
+                        if let Some(v) = fallbacks {
+                            p.insert("allow_fallbacks".into(), json!(v));
+                        }
+                        if let Some(v) = zdr {
+                            p.insert("zdr".into(), json!(v));
+                        }
+                        if let Some(v) = require {
+                            p.insert("require_parameters".into(), json!(v));
+                        }
+                        if let Some(v) = dc {
+                            p.insert("data_collection".into(), json!(v));
+                        }
+                        serde_json::Value::Object(p)
+                    }),
+            )
+        }
+
+        proptest! {
+            /// For any request, `plan` either denies, or yields a body whose model, every
+            /// `models` entry and `provider.only` lie inside the class, with fallbacks off,
+            /// parameters required, no data collection, ZDR on and tokens capped.
+            #[test]
+            fn plan_denies_or_complies(
+                model in proptest::sample::select(&MODELS[..]),
+                models in proptest::option::of(proptest::collection::vec(proptest::sample::select(&MODELS[..]), 0..5)),
+                provider in provider(),
+                max_tokens in proptest::option::of(1u64..100_000),
+                deny in any::<bool>(),
+                declared in proptest::option::of(prop_oneof![Just("public"), Just("internal"), Just("confidential")]),
+            ) {
+                let mut body = json!({"model": model, "messages": []});
+                if let Some(m) = models { body["models"] = json!(m); }
+                if let Some(p) = provider { body["provider"] = p; }
+                if let Some(t) = max_tokens { body["max_tokens"] = json!(t); }
+                let Ok(parsed) = parse::parse(Endpoint::ChatCompletions, body.to_string().as_bytes(), 32) else { return Ok(()); };
+                let settings = settings(if deny { Overrides::Deny } else { Overrides::NarrowOnly });
+                let caller = Caller { key_id: Arc::from("k"), service: Arc::from("s"), default_class: Class::Confidential, min_class: Class::Confidential };
+                let mut headers = HeaderMap::new();
+                if let Some(d) = declared { headers.insert(class::CLASS_HEADER, axum::http::HeaderValue::from_static(d)); }
+                let Ok(plan) = plan(&settings, &caller, &headers, &parsed, &ContentSignals::default()) else { return Ok(()); };
+                prop_assert_eq!(plan.class, Class::Confidential);
+                let out = serde_json::Value::Object(plan.body);
+                let allowed_model = |m: &str| {
+                    let mut parts = m.split(':');
+                    let base = parts.next().unwrap_or_default();
+                    (base == "openai/gpt-4o" || base.starts_with("anthropic/claude-"))
+                        && parts.all(|v| ["exacto", "thinking", "extended"].contains(&v))
+                };
+                prop_assert!(allowed_model(out["model"].as_str().unwrap()), "{}", out);
+                for m in out["models"].as_array().into_iter().flatten() {
+                    prop_assert!(allowed_model(m.as_str().unwrap()), "{}", out);
+                }
+                let p = &out["provider"];
+                for s in p["only"].as_array().unwrap().iter().chain(p["order"].as_array().unwrap()) {
+                    let s = s.as_str().unwrap();
+                    prop_assert!(s == "openai" || s == "anthropic" || s == "anthropic/eu", "{}", out);
+                }
+                prop_assert_eq!(&p["allow_fallbacks"], &json!(false));
+                prop_assert_eq!(&p["require_parameters"], &json!(true));
+                prop_assert_eq!(&p["data_collection"], &json!("deny"));
+                prop_assert_eq!(&p["zdr"], &json!(true));
+                prop_assert!(out["max_tokens"].as_u64().unwrap() <= 1000);
+            }
+        }
+    }
 }

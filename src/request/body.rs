@@ -11,14 +11,23 @@ use axum::body::Body;
 use axum::http::{header, HeaderMap};
 use bytes::Bytes;
 
-/// Size limits for one request body.
+/// Size and time limits for one request body.
 #[derive(Debug, Clone, Copy)]
 pub struct BodyLimits {
     /// Bytes accepted on the wire.
     pub max_wire: usize,
     /// Bytes accepted after decoding.
     pub max_decoded: usize,
+    /// Time allowed to receive the whole body (slow-body clients hold a connection).
+    pub timeout: std::time::Duration,
 }
+
+/// zstd frames may declare windows up to this size regardless of `max_decoded`: streaming
+/// compressors that do not know the input size declare generous windows.
+const ZSTD_MIN_WINDOW_ALLOWANCE: u64 = 8 * 1024 * 1024;
+
+/// Bodies at least this large are decoded on the blocking pool, off the async workers.
+const BLOCKING_DECODE_THRESHOLD: usize = 64 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BodyError {
@@ -34,6 +43,8 @@ pub enum BodyError {
     CorruptEncoding { encoding: &'static str },
     #[error("request body could not be read")]
     Read,
+    #[error("request body was not received within the time limit")]
+    Timeout,
 }
 
 /// The encodings we can decode (and therefore inspect).
@@ -76,18 +87,23 @@ pub async fn read(headers: &HeaderMap, body: Body, limits: BodyLimits) -> Result
     }
     // The declared length may lie (or be absent with chunked encoding): the cap is enforced
     // again on the bytes actually received.
-    let wire = axum::body::to_bytes(body, limits.max_wire)
-        .await
-        .map_err(|e| {
-            if is_length_limit(&e) {
-                BodyError::TooLarge {
-                    limit: limits.max_wire,
-                }
-            } else {
-                BodyError::Read
+    let read = tokio::time::timeout(limits.timeout, axum::body::to_bytes(body, limits.max_wire));
+    let wire = read.await.map_err(|_| BodyError::Timeout)?.map_err(|e| {
+        if is_length_limit(&e) {
+            BodyError::TooLarge {
+                limit: limits.max_wire,
             }
-        })?;
-    decode(encoding, wire, limits.max_decoded)
+        } else {
+            BodyError::Read
+        }
+    })?;
+    if encoding == Encoding::Identity || wire.len() < BLOCKING_DECODE_THRESHOLD {
+        return decode(encoding, wire, limits.max_decoded);
+    }
+    // Decompressing megabytes is CPU work: keep it off the async worker threads.
+    tokio::task::spawn_blocking(move || decode(encoding, wire, limits.max_decoded))
+        .await
+        .map_err(|_| BodyError::Read)?
 }
 
 fn is_length_limit(err: &axum::Error) -> bool {
@@ -172,9 +188,48 @@ fn decode(encoding: Encoding, wire: Bytes, max: usize) -> Result<Bytes, BodyErro
             corrupt,
         ),
         Encoding::Zstd => {
+            // The decoder reserves the window the frame header declares before decoding a
+            // byte; refuse absurd windows first so a tiny body cannot claim 128 MiB.
+            let window = zstd_window(data).ok_or_else(corrupt)?;
+            if window > ZSTD_MIN_WINDOW_ALLOWANCE.max(max as u64) {
+                return Err(BodyError::DecodedTooLarge { limit: max });
+            }
             let decoder = ruzstd::decoding::StreamingDecoder::new(data).map_err(|_| corrupt())?;
             read_bounded(decoder, max, corrupt)
         }
+    }
+}
+
+/// The window size a zstd frame header declares (RFC 8878 §3.1.1.1), or `None` if the data
+/// does not start with a zstd frame header.
+fn zstd_window(data: &[u8]) -> Option<u64> {
+    if data.get(..4)? != [0x28, 0xB5, 0x2F, 0xFD] {
+        return None;
+    }
+    let descriptor = *data.get(4)?;
+    let single_segment = descriptor & 0x20 != 0;
+    if !single_segment {
+        let wd = *data.get(5)?;
+        let base = 1u64 << (10 + u64::from(wd >> 3));
+        return Some(base + (base / 8) * u64::from(wd & 7));
+    }
+    // Single segment: the window is the frame content size.
+    let dict_len = [0usize, 1, 2, 4][usize::from(descriptor & 3)];
+    let at = 5 + dict_len;
+    let field = |n: usize| -> Option<u64> {
+        let bytes = data.get(at..at + n)?;
+        Some(
+            bytes
+                .iter()
+                .rev()
+                .fold(0u64, |acc, b| (acc << 8) | u64::from(*b)),
+        )
+    };
+    match descriptor >> 6 {
+        0 => field(1),
+        1 => field(2).map(|v| v + 256),
+        2 => field(4),
+        _ => field(8),
     }
 }
 
@@ -221,6 +276,7 @@ mod tests {
     const LIMITS: BodyLimits = BodyLimits {
         max_wire: 1024,
         max_decoded: 4096,
+        timeout: std::time::Duration::from_secs(5),
     };
 
     #[tokio::test]
@@ -296,6 +352,21 @@ mod tests {
             err,
             BodyError::CorruptEncoding { encoding: "gzip" }
         ));
+    }
+
+    #[test]
+    fn zstd_windows_are_read_from_the_header() {
+        let small = ruzstd::encoding::compress_to_vec(
+            &b"{}"[..],
+            ruzstd::encoding::CompressionLevel::Fastest,
+        );
+        assert!(zstd_window(&small).is_some_and(|w| w <= 1 << 20));
+        // A frame header declaring a 2 GiB window (exponent 21), then garbage.
+        let huge = [0x28, 0xB5, 0x2F, 0xFD, 0x00, 21 << 3, 0, 0, 0];
+        assert_eq!(zstd_window(&huge), Some(1 << 31));
+        let err = decode(Encoding::Zstd, Bytes::copy_from_slice(&huge), 4096).unwrap_err();
+        assert!(matches!(err, BodyError::DecodedTooLarge { .. }));
+        assert_eq!(zstd_window(b"{}"), None);
     }
 
     #[tokio::test]

@@ -76,24 +76,54 @@ pub async fn serve(
     }
 }
 
-/// Resolves on SIGTERM or SIGINT (Ctrl-C).
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// A future that resolves on SIGTERM or SIGINT (Ctrl-C). The handlers are installed when
+/// this is called, not when the future is first polled, so a signal that arrives while the
+/// server is still starting is not lost (nor does it kill the process undrained).
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let ctrl_c = tokio::signal::ctrl_c();
+    async move {
+        #[cfg(unix)]
+        let term = async move {
+            match term {
+                Some(mut s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending::<()>().await,
             }
-            Err(_) => std::future::pending::<()>().await,
+        };
+        #[cfg(not(unix))]
+        let term = std::future::pending::<()>();
+        tokio::select! {
+            _ = ctrl_c => {}
+            () = term => {}
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
     }
+}
+
+/// Reloads the config on SIGHUP: the new snapshot is validated and swapped in atomically;
+/// requests in flight keep the snapshot they started with; an invalid config is logged and
+/// the old one stays. Runs until the process exits.
+#[cfg(unix)]
+pub fn reload_on_sighup(state: &AppState, source: crate::config::Source) {
+    let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+        tracing::warn!("cannot install the SIGHUP handler; config reload is unavailable");
+        return;
+    };
+    let config = Arc::clone(&state.config);
+    // Detached on purpose: it holds no request state and ends with the runtime.
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            match crate::config::load(&source) {
+                Ok(next) => {
+                    config.store(Arc::new(next));
+                    tracing::info!(config = %source.describe(), "config reloaded");
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "config reload rejected; keeping the current config");
+                }
+            }
+        }
+    });
 }

@@ -25,6 +25,7 @@ listen = "127.0.0.1:0"
 max_body_bytes = 65536
 max_decompressed_bytes = 262144
 max_json_depth = 32
+body_timeout_ms = 1000
 drain_seconds = 5
 
 [upstream]
