@@ -82,6 +82,7 @@ pub enum ErrorCode {
     InvalidMaxTokens,
     MaxTokensExceedsCap,
     PolicyViolation,
+    AuditUnavailable,
     UpstreamNotConfigured,
     UpstreamUnreachable,
     UpstreamTimeout,
@@ -133,6 +134,7 @@ impl ErrorCode {
             Self::InvalidMaxTokens => "invalid_max_tokens",
             Self::MaxTokensExceedsCap => "max_tokens_exceeds_cap",
             Self::PolicyViolation => "policy_violation",
+            Self::AuditUnavailable => "audit_unavailable",
             Self::UpstreamNotConfigured => "upstream_not_configured",
             Self::UpstreamUnreachable => "upstream_unreachable",
             Self::UpstreamTimeout => "upstream_timeout",
@@ -168,6 +170,9 @@ pub enum GatewayError {
     Violation(ViolationKind),
     #[error(transparent)]
     Upstream(#[from] UpstreamError),
+    /// The `request` record could not be stored; nothing was forwarded (fail closed).
+    #[error("the audit trail is unavailable; the request was not forwarded")]
+    AuditUnavailable,
     #[error("no such route; orguard serves /api/v1/chat/completions, /completions, /embeddings, /responses and /models")]
     NotFound,
     #[error("method not allowed on this route")]
@@ -346,6 +351,12 @@ impl GatewayError {
                     None,
                 ),
             },
+            Self::AuditUnavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                T::Upstream,
+                C::AuditUnavailable,
+                None,
+            ),
             Self::NotFound => (StatusCode::NOT_FOUND, T::InvalidRequest, C::NotFound, None),
             Self::MethodNotAllowed => (
                 StatusCode::METHOD_NOT_ALLOWED,

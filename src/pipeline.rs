@@ -20,41 +20,117 @@
 //! Authentication runs before the body is read: an unauthenticated caller never gets the
 //! gateway to buffer or decompress megabytes on its behalf.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
 use axum::http::{header, HeaderMap, Method};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
+use tokio::time::Instant;
 
+use crate::audit::record::{ResponseFacts, Subject};
+use crate::audit::{self};
 use crate::config::{Snapshot, UpstreamSettings};
 use crate::error::GatewayError;
 use crate::keys::{self, Caller};
 use crate::policy::{self, models, ContentSignals, Plan, UpstreamRef};
-use crate::request::parse::{self};
+use crate::request::parse::{self, ParsedRequest};
 use crate::request::{body, Endpoint};
 use crate::server::AppState;
 use crate::stream::{StreamEnd, StreamReport};
-use crate::upstream::{self, Outbound, Relay, ResponseCheck};
+use crate::upstream::{self, AuditSubject, Outbound, Relay, ResponseCheck, Served};
+
+/// What the pipeline knows about a request so far, for the audit record of its outcome.
+#[derive(Default)]
+struct Progress {
+    caller: Option<Caller>,
+    class: Option<policy::Class>,
+    /// The `request` record is stored: every outcome from here on is a `response` record.
+    recorded: bool,
+}
 
 /// Handles one inference request (`chat/completions`, `completions`, `embeddings`,
-/// `responses`).
+/// `responses`), and audits how it ended.
 pub async fn inference(
     state: &AppState,
     endpoint: Endpoint,
+    request_id: &str,
     headers: &HeaderMap,
     body: Body,
+) -> Response {
+    let started = Instant::now();
+    let mut progress = Progress::default();
+    match run(
+        state,
+        endpoint,
+        request_id,
+        headers,
+        body,
+        &mut progress,
+        started,
+    )
+    .await
+    {
+        Ok(response) => response,
+        Err(error) => {
+            let c = error.classify();
+            let subject = Subject {
+                request_id,
+                key_id: progress.caller.as_ref().map(|c| &*c.key_id),
+                service: progress.caller.as_ref().map(|c| &*c.service),
+                class: progress.class.map(policy::Class::as_str),
+            };
+            let now = OffsetDateTime::now_utc();
+            let record = if progress.recorded {
+                let facts = ResponseFacts {
+                    status: c.status.as_u16(),
+                    latency_ms: elapsed_ms(started),
+                    ..ResponseFacts::default()
+                };
+                Some(audit::record::response(&subject, now, &facts))
+            } else if matches!(error, GatewayError::AuditUnavailable) {
+                // The sink just failed; a denied record would fail the same way.
+                None
+            } else {
+                Some(audit::record::denied(
+                    &subject,
+                    now,
+                    c.status.as_u16(),
+                    c.code.as_str(),
+                ))
+            };
+            if let Some(record) = record {
+                state.audit.append_nowait(record);
+            }
+            error.into_response()
+        }
+    }
+}
+
+async fn run(
+    state: &AppState,
+    endpoint: Endpoint,
+    request_id: &str,
+    headers: &HeaderMap,
+    body: Body,
+    progress: &mut Progress,
+    started: Instant,
 ) -> Result<Response, GatewayError> {
     // One snapshot for the whole request: a reload mid-request changes nothing for it.
     let config: Arc<Snapshot> = state.config.load_full();
 
     let caller = authenticate(&config, headers)?;
+    progress.caller = Some(caller.clone());
     let bytes = body::read(headers, body, config.server.body).await?;
     let parsed = parse::parse(endpoint, &bytes, config.server.max_json_depth)?;
     // The redaction stage will fill these from its one scan of the request.
     let signals = ContentSignals::default();
+    let mut fired = Vec::new();
+    let (class, _) = policy::classify(&config.policy, &caller, headers, &signals, &mut fired)?;
+    progress.class = Some(class);
     let plan =
         policy::plan(&config.policy, &caller, headers, &parsed, &signals).inspect_err(|d| {
             tracing::debug!(code = d.code.as_str(), "request denied by policy");
@@ -66,24 +142,160 @@ pub async fn inference(
     }
 
     let (settings, outbound, expect) = seal(&config, &plan, endpoint)?;
-    let check = ResponseCheck::new(Arc::clone(&config), plan.class, expect);
+
+    // Audit: the request record is stored before a byte goes upstream.
+    let subject = Subject {
+        request_id,
+        key_id: Some(&caller.key_id),
+        service: Some(&caller.service),
+        class: Some(plan.class.as_str()),
+    };
+    let record = request_record(&config, &subject, &parsed, &plan, &outbound, endpoint);
+    match state.audit.append(record).await {
+        Ok(receipt) => {
+            tracing::debug!(seq = receipt.seq, "request audited");
+            progress.recorded = true;
+        }
+        Err(e) if config.audit.fail_open => {
+            tracing::error!(error = %e, "audit append failed; forwarding anyway (audit.fail_open = true)");
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "audit append failed; refusing the request (fail closed)");
+            return Err(GatewayError::AuditUnavailable);
+        }
+    }
+
+    let who = AuditSubject {
+        request_id: request_id.to_owned(),
+        key_id: caller.key_id.to_string(),
+        service: caller.service.to_string(),
+    };
+    let check = ResponseCheck::new(
+        Arc::clone(&config),
+        plan.class,
+        expect,
+        Some((state.audit.clone(), who.clone())),
+    );
+    let served = Arc::clone(&check.served);
     let service = match plan.upstream {
         UpstreamRef::OpenRouter => config.services.get(&*caller.service),
         UpstreamRef::Extra(_) => None,
     };
     let sent = upstream::send(&state.client, settings, service, headers, outbound).await?;
-    tracing::debug!(
-        upstream_status = sent.response.status().as_u16(),
-        "upstream answered"
-    );
+    let status = sent.response.status().as_u16();
+    tracing::debug!(upstream_status = status, "upstream answered");
+    let is_stream = sent
+        .response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"));
+    let audit = state.audit.clone();
+    let class_name = plan.class.as_str();
+    let stream_served = Arc::clone(&served);
     let relay = Relay {
         idle: settings.idle_timeout,
         max_body: settings.max_response_bytes,
         expects_done: matches!(endpoint, Endpoint::ChatCompletions | Endpoint::Completions),
         check: Some(check),
-        on_stream_end: Box::new(move |report| log_stream_end(&span, &report)),
+        on_stream_end: Box::new(move |report| {
+            log_stream_end(&span, &report);
+            let facts = response_facts(status, started, &stream_served, Some(report.end.as_str()));
+            let subject = Subject {
+                request_id: &who.request_id,
+                key_id: Some(&who.key_id),
+                service: Some(&who.service),
+                class: Some(class_name),
+            };
+            audit.append_nowait(audit::record::response(
+                &subject,
+                OffsetDateTime::now_utc(),
+                &facts,
+            ));
+        }),
     };
-    upstream::relay(sent, relay).await
+    let response = upstream::relay(sent, relay).await?;
+    if !is_stream {
+        let facts = response_facts(status, started, &served, None);
+        state.audit.append_nowait(audit::record::response(
+            &subject,
+            OffsetDateTime::now_utc(),
+            &facts,
+        ));
+    }
+    Ok(response)
+}
+
+/// The `request` record: ids, hashes and decisions — never the prompt itself.
+fn request_record(
+    config: &Snapshot,
+    subject: &Subject<'_>,
+    parsed: &ParsedRequest,
+    plan: &Plan,
+    outbound: &Outbound,
+    endpoint: Endpoint,
+) -> audit::record::Record {
+    let (prompt_sha256, prompt_hash) =
+        audit::prompt_hash(&parsed.body, endpoint, config.audit.hmac_key.as_ref());
+    let body_sha256 = hex::encode(Sha256::digest(outbound.body.as_deref().unwrap_or_default()));
+    let upstream = match &plan.upstream {
+        UpstreamRef::OpenRouter => "openrouter",
+        UpstreamRef::Extra(name) => name.as_str(),
+    };
+    let model_forwarded = outbound
+        .body
+        .as_deref()
+        .and_then(|b| serde_json::from_slice::<ForwardedModel<'_>>(b).ok())
+        .map_or_else(|| plan.model.clone(), |m| m.model.into_owned());
+    let decisions: Vec<&'static str> = plan.fired.iter().map(|r| r.rule).collect();
+    let facts = audit::record::RequestFacts {
+        endpoint: endpoint.as_str(),
+        stream: parsed.stream,
+        upstream,
+        model_requested: &plan.model,
+        model_forwarded: &model_forwarded,
+        models: plan.expect.models.get(1..).unwrap_or_default(),
+        providers: plan.expect.providers.as_deref(),
+        prompt_sha256: &prompt_sha256,
+        prompt_hash,
+        body_sha256: &body_sha256,
+        redactions: &[],
+        decisions: &decisions,
+    };
+    audit::record::request(subject, OffsetDateTime::now_utc(), &facts)
+}
+
+#[derive(serde::Deserialize)]
+struct ForwardedModel<'a> {
+    #[serde(borrow)]
+    model: std::borrow::Cow<'a, str>,
+}
+
+fn response_facts(
+    status: u16,
+    started: Instant,
+    served: &Mutex<Served>,
+    stream_end: Option<&'static str>,
+) -> ResponseFacts {
+    let s = served.lock().map(|s| s.clone()).unwrap_or_default();
+    let usage = s.usage.unwrap_or_default();
+    ResponseFacts {
+        status,
+        latency_ms: elapsed_ms(started),
+        generation_id: s.generation_id,
+        provider: s.provider,
+        model: s.model,
+        prompt_tokens: usage.prompt_tokens,
+        completion_tokens: usage.completion_tokens,
+        cost: usage.cost,
+        is_byok: usage.is_byok,
+        stream_end,
+        violations: s.violations.len() as u64,
+    }
+}
+
+fn elapsed_ms(started: Instant) -> u64 {
+    u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Serialises the planned body once, for the upstream the class uses. These exact bytes

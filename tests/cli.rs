@@ -29,7 +29,10 @@ fn write_config(dir: &tempfile::TempDir, text: &str) -> std::path::PathBuf {
 }
 
 fn mock_env(cmd: &mut std::process::Command, mock: &MockUpstream) {
-    cmd.env("ORGUARD_SERVER__LISTEN", "127.0.0.1:0")
+    // Each process gets its own audit directory (leaked: it is under the temp dir).
+    let audit = tempfile::tempdir().unwrap().keep();
+    cmd.env("ORGUARD_AUDIT__DIR", audit)
+        .env("ORGUARD_SERVER__LISTEN", "127.0.0.1:0")
         .env("ORGUARD_UPSTREAM__BASE_URL", mock.base_url())
         .env("ORGUARD_UPSTREAM__ALLOW_INSECURE_HTTP", "true")
         .env("OPENROUTER_API_KEY", upstream_key());

@@ -34,6 +34,7 @@ pub fn run(source: &Source) -> ExitCode {
 async fn serve(source: &Source, snapshot: config::Snapshot) -> ExitCode {
     let listen = snapshot.server.listen;
     let drain = snapshot.server.drain;
+    let snapshot_audit = snapshot.audit.describe();
     warn_about(&snapshot);
     let state = match AppState::new(snapshot) {
         Ok(s) => s,
@@ -42,6 +43,8 @@ async fn serve(source: &Source, snapshot: config::Snapshot) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    tracing::info!(sink = %snapshot_audit, "audit trail");
+    let audit = state.audit.clone();
     let listener = match tokio::net::TcpListener::bind(listen).await {
         Ok(l) => l,
         Err(e) => {
@@ -59,7 +62,17 @@ async fn serve(source: &Source, snapshot: config::Snapshot) -> ExitCode {
         .unwrap_or_default();
     // Tests and supervisors read the bound address (port 0 picks a free one) from this line.
     tracing::info!(listen = %bound, config = %source.describe(), version = env!("CARGO_PKG_VERSION"), "orguard listening");
-    match server::serve(listener, server::app(state), shutdown, drain).await {
+    let served = server::serve(listener, server::app(state), shutdown, drain).await;
+    // Every record queued by the requests that just finished is written and synced before
+    // the process exits.
+    if tokio::time::timeout(crate::audit::CLOSE_TIMEOUT, audit.close())
+        .await
+        .is_err()
+    {
+        tracing::error!("the audit writer did not finish in time; the last records may be lost");
+        return ExitCode::FAILURE;
+    }
+    match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "server error");

@@ -13,6 +13,8 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use super::raw::RawConfig;
+use crate::audit::sink::Fsync;
+use crate::audit::{AuditSettings, SinkSettings};
 use crate::keys::{KeyRecord, KeyStore};
 use crate::policy::models::Glob;
 use crate::policy::{
@@ -31,6 +33,7 @@ pub struct Snapshot {
     pub services: BTreeMap<String, ServiceSettings>,
     pub keys: KeyStore,
     pub policy: PolicySettings,
+    pub audit: AuditSettings,
     /// `[upstreams.NAME]`: OpenAI-compatible servers a class may be routed to.
     pub extra_upstreams: BTreeMap<String, ExtraUpstream>,
 }
@@ -51,6 +54,10 @@ pub struct Resolved {
     pub extra_keys: BTreeMap<String, Secret>,
     /// Contents of `policy.user_hmac_key_file`.
     pub user_hmac_key: Option<Secret>,
+    /// Contents of `audit.hmac_key_file`.
+    pub audit_hmac_key: Option<Secret>,
+    /// This host's name, the default audit replica id.
+    pub hostname: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -232,6 +239,7 @@ pub fn compile(raw: RawConfig, resolved: Resolved) -> Result<Snapshot, Vec<Strin
     let keys = compile_keys(&raw, &mut problems);
     let extra_upstreams = compile_extra_upstreams(&raw, &resolved, &mut problems);
     let policy = compile_policy(&raw, &resolved, &extra_upstreams, &mut problems);
+    let audit = compile_audit(&raw, &resolved, &mut problems);
 
     if problems.is_empty() {
         Ok(Snapshot {
@@ -263,6 +271,7 @@ pub fn compile(raw: RawConfig, resolved: Resolved) -> Result<Snapshot, Vec<Strin
             services,
             keys,
             policy,
+            audit,
             extra_upstreams,
         })
     } else {
@@ -342,6 +351,90 @@ fn compile_keys(raw: &RawConfig, problems: &mut Vec<String>) -> KeyStore {
         });
     }
     KeyStore::new(records)
+}
+
+fn compile_audit(
+    raw: &RawConfig,
+    resolved: &Resolved,
+    problems: &mut Vec<String>,
+) -> AuditSettings {
+    let a = &raw.audit;
+    let fsync = match a.fsync.as_str() {
+        "always" => Fsync::Always,
+        "interval" if a.fsync_interval_ms > 0 => {
+            Fsync::Interval(Duration::from_millis(a.fsync_interval_ms))
+        }
+        "interval" => {
+            problems.push("audit.fsync_interval_ms: must be greater than 0".to_owned());
+            Fsync::Always
+        }
+        other => {
+            problems.push(format!(
+                "audit.fsync: {other:?} is not one of \"always\", \"interval\""
+            ));
+            Fsync::Always
+        }
+    };
+    if a.financial_retention_days != 0
+        && a.retention_days != 0
+        && a.financial_retention_days < a.retention_days
+    {
+        problems.push("audit.financial_retention_days: must be at least audit.retention_days (or 0 to keep cost data forever)".to_owned());
+    }
+    if a.rotate_bytes < 4096 {
+        problems.push("audit.rotate_bytes: must be at least 4096".to_owned());
+    }
+    let sink = match a.sink.as_str() {
+        "file" => SinkSettings::File {
+            dir: a.dir.clone(),
+            fsync,
+            rotate_bytes: a.rotate_bytes,
+            retention_days: a.retention_days,
+            financial_retention_days: a.financial_retention_days,
+        },
+        "stdout" => SinkSettings::Stdout,
+        "postgres" => {
+            let table = a.postgres_table.clone();
+            let valid_table = !table.is_empty()
+                && table.len() <= 63
+                && table
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+                && !table.starts_with(|c: char| c.is_ascii_digit());
+            if !valid_table {
+                problems.push(format!(
+                    "audit.postgres_table: {table:?} must be a lowercase SQL identifier"
+                ));
+            }
+            let url = a.postgres_url.clone().unwrap_or_default();
+            if url.parse::<tokio_postgres::Config>().is_err() {
+                problems.push("audit.postgres_url: required for sink = \"postgres\" (postgres://user@host/db)".to_owned());
+            }
+            let replica = a
+                .replica_id
+                .clone()
+                .or_else(|| resolved.hostname.clone())
+                .unwrap_or_else(|| "orguard".to_owned());
+            SinkSettings::Postgres {
+                url: Secret::new(url),
+                table,
+                replica,
+                create: a.postgres_create,
+            }
+        }
+        other => {
+            problems.push(format!(
+                "audit.sink: {other:?} is not one of \"file\", \"stdout\", \"postgres\""
+            ));
+            SinkSettings::Stdout
+        }
+    };
+    AuditSettings {
+        sink,
+        fail_open: a.fail_open,
+        queue_capacity: a.queue_capacity.max(16),
+        hmac_key: resolved.audit_hmac_key.clone(),
+    }
 }
 
 fn check_url(at: &str, url: &str, allow_http: bool, problems: &mut Vec<String>) {

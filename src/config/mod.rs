@@ -131,6 +131,8 @@ fn load_figment(
         .as_deref()
         .map(read)
         .transpose()?;
+    resolved.audit_hmac_key = raw.audit.hmac_key_file.as_deref().map(read).transpose()?;
+    resolved.hostname = env("HOSTNAME").filter(|h| !h.trim().is_empty());
     for (name, up) in &raw.upstreams {
         let from_env = up
             .api_key_env

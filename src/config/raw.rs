@@ -28,6 +28,61 @@ pub struct RawConfig {
     pub upstreams: BTreeMap<String, RawExtraUpstream>,
     /// Extra or corrected provider display name → slug mappings, on top of the built-in table.
     pub provider_names: BTreeMap<String, String>,
+    /// The audit trail.
+    pub audit: RawAudit,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawAudit {
+    /// `file`, `stdout` or `postgres`.
+    pub sink: String,
+    /// Directory of the file sink.
+    pub dir: PathBuf,
+    /// `always`: each request record is on disk before the request goes upstream (group
+    /// commit); `interval`: fsync every `fsync_interval_ms`.
+    pub fsync: String,
+    pub fsync_interval_ms: u64,
+    /// Start a new file past this size (and at each UTC day).
+    pub rotate_bytes: u64,
+    /// Delete audit files older than this; 0 keeps them forever.
+    pub retention_days: u32,
+    /// Files holding `response` records (cost data) are kept this long; 0 = forever.
+    pub financial_retention_days: u32,
+    /// Forward requests even when their `request` record cannot be stored. Off: 503.
+    pub fail_open: bool,
+    pub queue_capacity: usize,
+    /// Key for `prompt_sha256` (HMAC-SHA-256) so short prompts cannot be brute-forced.
+    pub hmac_key_file: Option<PathBuf>,
+    /// `postgres://…` for the postgres sink (may carry a password: prefer the env var
+    /// ORGUARD_AUDIT__POSTGRES_URL).
+    pub postgres_url: Option<String>,
+    pub postgres_table: String,
+    /// Create the table and its append-only trigger at start (needs CREATE rights).
+    pub postgres_create: bool,
+    /// This replica's chain name in a shared table; default: `$HOSTNAME`.
+    pub replica_id: Option<String>,
+}
+
+impl Default for RawAudit {
+    fn default() -> Self {
+        Self {
+            sink: "file".to_owned(),
+            dir: PathBuf::from("audit"),
+            fsync: "always".to_owned(),
+            fsync_interval_ms: 1000,
+            rotate_bytes: 100 * 1024 * 1024,
+            retention_days: 0,
+            financial_retention_days: 0,
+            fail_open: false,
+            queue_capacity: 8192,
+            hmac_key_file: None,
+            postgres_url: None,
+            postgres_table: "orguard_audit".to_owned(),
+            postgres_create: true,
+            replica_id: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -110,6 +110,9 @@ pub struct Violation {
 /// other field is skipped, so checking a chunk costs one pass over it.
 #[derive(Debug, Default, Deserialize)]
 pub struct ServedMeta<'a> {
+    /// The generation id (`gen-…`).
+    #[serde(borrow, default)]
+    pub id: Option<std::borrow::Cow<'a, str>>,
     #[serde(borrow, default)]
     pub provider: Option<std::borrow::Cow<'a, str>>,
     #[serde(borrow, default)]
@@ -216,6 +219,7 @@ mod tests {
 
     fn meta(provider: Option<&'static str>, model: Option<&'static str>) -> ServedMeta<'static> {
         ServedMeta {
+            id: None,
             provider: provider.map(Into::into),
             model: model.map(Into::into),
             usage: None,

@@ -22,14 +22,19 @@ pub struct AppState {
     pub config: Arc<ArcSwap<Snapshot>>,
     /// One pooled upstream client for the process.
     pub client: reqwest::Client,
+    /// The audit writer, started once from the config at start.
+    pub audit: crate::audit::Writer,
 }
 
 impl AppState {
+    /// Builds the state and starts the audit writer (needs a Tokio runtime).
     pub fn new(snapshot: Snapshot) -> Result<Self, reqwest::Error> {
         let client = crate::upstream::build_client(&snapshot.upstream)?;
+        let audit = snapshot.audit.start();
         Ok(Self {
             config: Arc::new(ArcSwap::from_pointee(snapshot)),
             client,
+            audit,
         })
     }
 }

@@ -7,9 +7,10 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::Extension;
 use axum::Router;
 
-use super::{ops, AppState};
+use super::{ops, AppState, RequestId};
 use crate::error::GatewayError;
 use crate::pipeline;
 use crate::request::Endpoint;
@@ -49,28 +50,47 @@ pub fn routes(state: AppState) -> Router {
 async fn inference(
     state: &AppState,
     endpoint: Endpoint,
+    id: &RequestId,
     headers: &HeaderMap,
     body: Body,
 ) -> Response {
-    pipeline::inference(state, endpoint, headers, body)
-        .await
-        .unwrap_or_else(IntoResponse::into_response)
+    pipeline::inference(state, endpoint, &id.0, headers, body).await
 }
 
-async fn chat_completions(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    inference(&s, Endpoint::ChatCompletions, &headers, body).await
+async fn chat_completions(
+    State(s): State<AppState>,
+    Extension(id): Extension<RequestId>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    inference(&s, Endpoint::ChatCompletions, &id, &headers, body).await
 }
 
-async fn completions(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    inference(&s, Endpoint::Completions, &headers, body).await
+async fn completions(
+    State(s): State<AppState>,
+    Extension(id): Extension<RequestId>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    inference(&s, Endpoint::Completions, &id, &headers, body).await
 }
 
-async fn embeddings(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    inference(&s, Endpoint::Embeddings, &headers, body).await
+async fn embeddings(
+    State(s): State<AppState>,
+    Extension(id): Extension<RequestId>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    inference(&s, Endpoint::Embeddings, &id, &headers, body).await
 }
 
-async fn responses(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    inference(&s, Endpoint::Responses, &headers, body).await
+async fn responses(
+    State(s): State<AppState>,
+    Extension(id): Extension<RequestId>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    inference(&s, Endpoint::Responses, &id, &headers, body).await
 }
 
 async fn models(State(s): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {

@@ -1,16 +1,37 @@
 //! Verifying what served a request against what policy allowed, on the JSON body or on every
 //! stream event (DESIGN.md §2 step 9, §3 "Verification").
 //!
-//! Each violation is logged with its kind and the upstream's own id for what served (never
-//! content), and counted in the request's report for the audit. With `on_violation =
-//! "block"` a non-streamed body is withheld (502) and a stream is cut before the offending
-//! event; with `"flag"` the response goes through.
+//! Each violation is logged, audited as a `violation` record (kind, the upstream's own id
+//! for what served, action — never content) and counted. With `on_violation = "block"` a
+//! non-streamed body is withheld (502) and a stream is cut before the offending event; with
+//! `"flag"` the response goes through. Along the way the check collects what the `response`
+//! audit record needs: generation id, provider, model, usage.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
+use crate::audit::{self, Writer};
 use crate::config::Snapshot;
+use crate::policy::verify::Usage;
 use crate::policy::{Class, Expectation, OnViolation, ServedMeta, Violation};
 use crate::stream::{Cut, Inspector};
+
+/// What served the request, as far as the response told.
+#[derive(Debug, Clone, Default)]
+pub struct Served {
+    pub generation_id: Option<String>,
+    pub provider: Option<String>,
+    pub model: Option<String>,
+    pub usage: Option<Usage>,
+    pub violations: Vec<Violation>,
+}
+
+/// Who the request was, for violation records.
+#[derive(Debug, Clone)]
+pub struct AuditSubject {
+    pub request_id: String,
+    pub key_id: String,
+    pub service: String,
+}
 
 /// The check for one request's response.
 pub struct ResponseCheck {
@@ -18,45 +39,98 @@ pub struct ResponseCheck {
     class: Class,
     expect: Expectation,
     span: tracing::Span,
-    /// Violations seen so far (deduplicated by kind).
-    pub violations: Vec<Violation>,
+    audit: Option<(Writer, AuditSubject)>,
+    /// Shared with the pipeline, which writes the `response` record from it.
+    pub served: Arc<Mutex<Served>>,
     last_provider: String,
     last_model: String,
     saw_usage: bool,
 }
 
+fn short(s: &str) -> String {
+    s.chars()
+        .filter(|c| c.is_ascii_alphanumeric() || " ._:/-".contains(*c))
+        .take(100)
+        .collect()
+}
+
 impl ResponseCheck {
-    pub fn new(config: Arc<Snapshot>, class: Class, expect: Expectation) -> Self {
+    pub fn new(
+        config: Arc<Snapshot>,
+        class: Class,
+        expect: Expectation,
+        audit: Option<(Writer, AuditSubject)>,
+    ) -> Self {
         Self {
             config,
             class,
             expect,
             span: tracing::Span::current(),
-            violations: Vec::new(),
+            audit,
+            served: Arc::new(Mutex::new(Served::default())),
             last_provider: String::new(),
             last_model: String::new(),
             saw_usage: false,
         }
     }
 
+    fn with_served(&self, f: impl FnOnce(&mut Served)) {
+        if let Ok(mut s) = self.served.lock() {
+            f(&mut s);
+        }
+    }
+
+    fn note(&self, meta: &ServedMeta<'_>) {
+        self.with_served(|s| {
+            if let Some(id) = meta.id.as_deref() {
+                s.generation_id = Some(short(id));
+            }
+            if let Some(p) = meta.provider.as_deref() {
+                s.provider = Some(short(p));
+            }
+            if let Some(m) = meta.model.as_deref() {
+                s.model = Some(short(m));
+            }
+            if let Some(u) = &meta.usage {
+                s.usage = Some(u.clone());
+            }
+        });
+    }
+
     fn record(&mut self, v: Violation) {
-        if self.violations.iter().any(|seen| seen.kind == v.kind) {
+        let seen = self
+            .served
+            .lock()
+            .map(|s| s.violations.iter().any(|x| x.kind == v.kind))
+            .unwrap_or(false);
+        if seen {
             return;
         }
         let _entered = self.span.enter();
-        tracing::warn!(
-            violation = v.kind.as_str(),
-            served = %v.served,
-            class = self.class.as_str(),
-            action = self.expect.on_violation.as_str(),
-            "upstream served the request outside policy"
-        );
-        self.violations.push(v);
+        let action = self.expect.on_violation.as_str();
+        tracing::warn!(violation = v.kind.as_str(), served = %v.served, class = self.class.as_str(), action, "upstream served the request outside policy");
+        if let Some((writer, who)) = &self.audit {
+            let subject = audit::record::Subject {
+                request_id: &who.request_id,
+                key_id: Some(&who.key_id),
+                service: Some(&who.service),
+                class: Some(self.class.as_str()),
+            };
+            writer.append_nowait(audit::record::violation(
+                &subject,
+                time::OffsetDateTime::now_utc(),
+                v.kind.as_str(),
+                &v.served,
+                action,
+            ));
+        }
+        self.with_served(|s| s.violations.push(v));
     }
 
     /// Checks a whole non-streamed body. Returns the first violation when the class blocks.
     pub fn check_body(&mut self, body: &[u8]) -> Option<Violation> {
         let meta = serde_json::from_slice::<ServedMeta<'_>>(body).unwrap_or_default();
+        self.note(&meta);
         let class = self.config.policy.class(self.class)?;
         let mut found = self
             .expect
@@ -70,7 +144,11 @@ impl ResponseCheck {
 
     fn blocking(&self) -> Option<Violation> {
         match self.expect.on_violation {
-            OnViolation::Block => self.violations.first().cloned(),
+            OnViolation::Block => self
+                .served
+                .lock()
+                .ok()
+                .and_then(|s| s.violations.first().cloned()),
             OnViolation::Flag => None,
         }
     }
@@ -98,17 +176,19 @@ impl Inspector for ResponseCheck {
         if provider != self.last_provider || model != self.last_model {
             self.last_provider = provider.to_owned();
             self.last_model = model.to_owned();
+            self.note(&meta);
             if let Some(class) = self.config.policy.class(self.class) {
-                let found =
-                    self.expect
-                        .check_meta(&meta, class, &self.config.policy.provider_names);
-                for v in found {
+                for v in self
+                    .expect
+                    .check_meta(&meta, class, &self.config.policy.provider_names)
+                {
                     self.record(v);
                 }
             }
         }
         if let Some(usage) = meta.usage.as_ref() {
             self.saw_usage = true;
+            self.with_served(|s| s.usage = Some(usage.clone()));
             if let Some(v) = self.expect.check_usage(Some(usage)) {
                 self.record(v);
             }

@@ -5,7 +5,7 @@ mod check;
 mod client;
 mod relay;
 
-pub use check::ResponseCheck;
+pub use check::{AuditSubject, ResponseCheck, Served};
 pub use client::{build_client, send, Outbound, Sent};
 pub use relay::{read_capped, relay, Relay};
 

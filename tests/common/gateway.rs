@@ -12,6 +12,9 @@ pub const OTHER_KEY: &str = "ogk_test_client_beta";
 pub struct TestGateway {
     pub addr: SocketAddr,
     pub client: reqwest::Client,
+    /// The audit directory (`AUDIT_DIR` in the config text is replaced by it).
+    pub audit_dir: tempfile::TempDir,
+    pub state: orguard::server::AppState,
     _stop: tokio::sync::oneshot::Sender<()>,
 }
 
@@ -35,6 +38,9 @@ first_byte_timeout_ms = 3000
 idle_timeout_ms = 1500
 total_timeout_ms = 20000
 passthrough_paths = ["/generation"]
+
+[audit]
+dir = "AUDIT_DIR"
 
 [services.billing]
 http_referer = "https://billing.example.com"
@@ -91,13 +97,15 @@ impl TestGateway {
     }
 
     pub async fn from_toml(toml: &str, api_key: Option<String>) -> Self {
-        let snapshot = orguard::config::from_toml(toml, api_key).expect("test config is valid");
+        let audit_dir = tempfile::tempdir().unwrap();
+        let toml = toml.replace("AUDIT_DIR", &audit_dir.path().display().to_string());
+        let snapshot = orguard::config::from_toml(&toml, api_key).expect("test config is valid");
         let drain = snapshot.server.drain;
         let state = orguard::server::AppState::new(snapshot).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let app = orguard::server::app(state);
+        let app = orguard::server::app(state.clone());
         tokio::spawn(async move {
             let shutdown = async {
                 let _ = stopped.await;
@@ -111,8 +119,27 @@ impl TestGateway {
         TestGateway {
             addr,
             client,
+            audit_dir,
+            state,
             _stop: stop,
         }
+    }
+
+    /// Every audit record written so far (waits for the queue to drain first).
+    pub async fn audit_records(&self) -> Vec<serde_json::Value> {
+        // A no-wait record is written with the next batch; give the writer a moment.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut out = Vec::new();
+        let mut files: Vec<_> = std::fs::read_dir(self.audit_dir.path())
+            .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
+            .unwrap_or_default();
+        files.sort();
+        for f in files {
+            for line in std::fs::read_to_string(f).unwrap().lines() {
+                out.push(serde_json::from_str(line).unwrap());
+            }
+        }
+        out
     }
 
     pub fn url(&self, path: &str) -> String {
