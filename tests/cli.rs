@@ -28,14 +28,15 @@ fn write_config(dir: &tempfile::TempDir, text: &str) -> std::path::PathBuf {
     path
 }
 
-fn mock_env(cmd: &mut std::process::Command, mock: &MockUpstream) {
-    // Each process gets its own audit directory (leaked: it is under the temp dir).
+/// Points the binary at the mock; returns its audit directory (under the temp dir).
+fn mock_env(cmd: &mut std::process::Command, mock: &MockUpstream) -> std::path::PathBuf {
     let audit = tempfile::tempdir().unwrap().keep();
-    cmd.env("ORGUARD_AUDIT__DIR", audit)
+    cmd.env("ORGUARD_AUDIT__DIR", &audit)
         .env("ORGUARD_SERVER__LISTEN", "127.0.0.1:0")
         .env("ORGUARD_UPSTREAM__BASE_URL", mock.base_url())
         .env("ORGUARD_UPSTREAM__ALLOW_INSECURE_HTTP", "true")
         .env("OPENROUTER_API_KEY", upstream_key());
+    audit
 }
 
 #[test]
@@ -290,7 +291,7 @@ async fn logs_never_carry_keys_prompts_or_completions() {
     ];
     let client_secret = format!("sk-or-v1-{}", "c0".repeat(32));
     let mut cmd = command();
-    mock_env(&mut cmd, &mock);
+    let audit_dir = mock_env(&mut cmd, &mock);
     cmd.env("RUST_LOG", "trace")
         .env("ORGUARD_LOG__FORMAT", "json");
     let gw = GatewayProcess::spawn(cmd);
@@ -338,7 +339,15 @@ async fn logs_never_carry_keys_prompts_or_completions() {
     r.text().await.unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
 
-    let logs = gw.logs();
+    let mut logs = gw.logs();
+    // The audit trail is held to the same standard as the logs.
+    for f in std::fs::read_dir(&audit_dir).unwrap() {
+        logs.push_str(&std::fs::read_to_string(f.unwrap().path()).unwrap());
+    }
+    assert!(
+        logs.contains("\"type\":\"request\""),
+        "the audit trail was written"
+    );
     assert!(
         logs.contains("request served") && logs.contains("stream ended"),
         "the log has request lines:\n{logs}"

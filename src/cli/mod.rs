@@ -1,5 +1,6 @@
 //! The command line: `orguard [serve]`, `orguard keys new`.
 
+mod audit;
 mod explain;
 mod keys;
 mod serve;
@@ -35,10 +36,31 @@ pub enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Work with the audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Inspect the policy.
     Policy {
         #[command(subcommand)]
         command: PolicyCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Re-walk the hash chain of an audit file, an audit directory (all rotated files in
+    /// order) or a Postgres table (every replica's chain). Exit code 0 = intact, 1 = broken.
+    Verify {
+        /// A file, a directory, or a postgres:// URL.
+        target: String,
+        /// The table, for a Postgres target.
+        #[arg(long, default_value = "orguard_audit")]
+        table: String,
+        /// Accept a chain that starts after seq 1 (older files removed by retention).
+        #[arg(long)]
+        allow_partial_start: bool,
     },
 }
 
@@ -106,6 +128,14 @@ pub fn run(cli: Cli) -> ExitCode {
                     expires_in_days,
                 },
         }) => keys::new(&service, id.as_deref(), expires_in_days),
+        Some(Command::Audit {
+            command:
+                AuditCommand::Verify {
+                    target,
+                    table,
+                    allow_partial_start,
+                },
+        }) => audit::verify(&target, &table, allow_partial_start),
         Some(Command::Policy {
             command:
                 PolicyCommand::Explain {

@@ -129,6 +129,9 @@ pub fn chat_completion() -> Value {
     })
 }
 
+/// A callback run on each request as it arrives.
+type Hook = Box<dyn Fn(&Recorded) + Send + Sync>;
+
 #[derive(Default)]
 struct Inner {
     recorded: Mutex<Vec<Recorded>>,
@@ -137,6 +140,9 @@ struct Inner {
     /// Set when a streamed reply's body was dropped before it finished (client went away).
     stream_cancelled: AtomicBool,
     stream_finished: AtomicBool,
+    /// Called with each request as it arrives, before the reply (e.g. to look at the audit
+    /// trail at the moment the request reaches the upstream).
+    on_request: Mutex<Option<Hook>>,
 }
 
 /// The running mock. Dropping it stops the server.
@@ -196,6 +202,10 @@ impl MockUpstream {
         self.requests().pop().expect("the mock received a request")
     }
 
+    pub fn on_request(&self, f: impl Fn(&Recorded) + Send + Sync + 'static) {
+        *self.inner.on_request.lock().unwrap() = Some(Box::new(f));
+    }
+
     pub fn stream_cancelled(&self) -> bool {
         self.inner.stream_cancelled.load(Ordering::SeqCst)
     }
@@ -210,16 +220,21 @@ async fn handle(State(inner): State<Arc<Inner>>, request: Request) -> Response {
     let body = axum::body::to_bytes(body, usize::MAX)
         .await
         .unwrap_or_default();
-    inner.recorded.lock().unwrap().push(Recorded {
+    let path = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.to_string())
+        .unwrap_or_default();
+    let recorded = Recorded {
         method: parts.method,
-        path: parts
-            .uri
-            .path_and_query()
-            .map(|p| p.to_string())
-            .unwrap_or_default(),
+        path,
         headers: parts.headers,
         body,
-    });
+    };
+    if let Some(hook) = inner.on_request.lock().unwrap().as_ref() {
+        hook(&recorded);
+    }
+    inner.recorded.lock().unwrap().push(recorded);
     let reply = inner.script.lock().unwrap().pop_front();
     let reply = reply
         .or_else(|| inner.default.lock().unwrap().clone())

@@ -40,3 +40,29 @@ pub fn without_policy_fields(mut v: serde_json::Value) -> serde_json::Value {
     }
     v
 }
+
+/// The test PostgreSQL (trust auth, database `test`), or `None` with a loud SKIPPED line.
+/// Under `CI=true` a missing database is a failure, never a skip.
+pub async fn postgres_url() -> Option<String> {
+    let url = std::env::var("ORGUARD_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    match tokio_postgres::connect(&url, tokio_postgres::NoTls).await {
+        Ok(_) => Some(url),
+        Err(e) => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "PostgreSQL at {url} is unreachable and CI=true: {e}"
+            );
+            eprintln!("\n*** SKIPPED: PostgreSQL at {url} is unreachable ({e}); start it to run the Postgres audit tests ***\n");
+            None
+        }
+    }
+}
+
+/// A table name no other test run uses.
+pub fn unique_table() -> String {
+    format!(
+        "orguard_audit_test_{}",
+        hex::encode(rand::random::<[u8; 6]>())
+    )
+}

@@ -1,0 +1,602 @@
+//! The audit trail through HTTP: every request is recorded before it leaves, records link
+//! into one verifiable chain under concurrency and across restarts, tampering is found and
+//! located, and an unwritable sink fails requests closed.
+
+// Test code may unwrap and read whole bodies; the lints guard the gateway, not its tests.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::disallowed_methods
+)]
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::gateway::{config_toml, error_of};
+use common::process::command;
+use common::{chat_body, upstream_key, MockUpstream, Reply, TestGateway};
+use orguard::audit::verify::verify_path;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+fn audit_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut f: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    f.sort();
+    f
+}
+
+fn verify_cli(target: &Path) -> (i32, String) {
+    let out = command()
+        .args(["audit", "verify"])
+        .arg(target)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap(),
+        String::from_utf8(out.stdout).unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn concurrent_requests_form_one_valid_chain_with_linked_records() {
+    let mock = MockUpstream::start().await;
+    mock.set_default(Reply::ok(common::mock::chat_completion()));
+    let gw = Arc::new(TestGateway::start(&mock).await);
+    let n = 40;
+    let mut tasks = Vec::new();
+    for i in 0..n {
+        let gw = Arc::clone(&gw);
+        tasks.push(tokio::spawn(async move {
+            let body = if i % 4 == 0 {
+                json!({"model": "openai/gpt-4o", "stream": true, "messages": [{"role": "user", "content": "hi"}]})
+            } else {
+                chat_body("openai/gpt-4o")
+            };
+            let r = gw.chat(&body).await;
+            assert_eq!(r.status(), 200);
+            let id = r.headers()["x-request-id"].to_str().unwrap().to_owned();
+            r.bytes().await.unwrap();
+            id
+        }));
+    }
+    let mut ids = Vec::new();
+    for t in tasks {
+        ids.push(t.await.unwrap());
+    }
+    let records = gw.audit_records().await;
+    assert_eq!(
+        records.len(),
+        2 * n,
+        "a request and a response record per request"
+    );
+    let report = verify_path(gw.audit_dir.path(), false).unwrap();
+    assert!(report.ok(), "{}", report.render());
+    assert_eq!(report.records as usize, 2 * n);
+
+    let mut by_id: HashMap<String, Vec<&Value>> = HashMap::new();
+    for r in &records {
+        by_id
+            .entry(r["request_id"].as_str().unwrap().to_owned())
+            .or_default()
+            .push(r);
+    }
+    for id in &ids {
+        let pair = &by_id[id];
+        assert_eq!(pair.len(), 2, "{id}");
+        assert_eq!(pair[0]["type"], "request", "the request record comes first");
+        assert_eq!(pair[1]["type"], "response");
+        let (req, resp) = (pair[0], pair[1]);
+        assert!(req["seq"].as_u64() < resp["seq"].as_u64());
+        for field in ["ts", "key_id", "service", "class", "prev", "hash"] {
+            assert!(req[field].is_string(), "{field}: {req}");
+        }
+        assert_eq!(req["key_id"], "billing-1");
+        assert_eq!(req["class"], "internal");
+        assert_eq!(req["model_requested"], "openai/gpt-4o");
+        assert_eq!(req["model_forwarded"], "openai/gpt-4o");
+        assert_eq!(req["prompt_sha256"].as_str().unwrap().len(), 64);
+        assert_eq!(req["body_sha256"].as_str().unwrap().len(), 64);
+        assert!(req["decisions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d == "provider.pinned"));
+        assert_eq!(resp["status"], 200);
+        assert_eq!(resp["generation_id"], "gen-1739458867-kUKFjpDGCEBBvK6V46PX");
+        assert_eq!(resp["provider"], "OpenAI");
+        assert_eq!(resp["prompt_tokens"], 3);
+        assert_eq!(resp["completion_tokens"], 4);
+        assert_eq!(resp["cost"], 0.00002);
+        assert_eq!(resp["is_byok"], false);
+    }
+}
+
+#[tokio::test]
+async fn streamed_responses_are_audited_when_the_stream_ends() {
+    let mock = MockUpstream::start().await;
+    let gw = TestGateway::start(&mock).await;
+    mock.push(Reply::chat_stream(3, Duration::from_millis(10)));
+    let r = gw
+        .chat(&json!({"model": "openai/gpt-4o", "stream": true, "messages": []}))
+        .await;
+    r.text().await.unwrap();
+    let records = gw.audit_records().await;
+    let resp = records.iter().find(|r| r["type"] == "response").unwrap();
+    assert_eq!(resp["stream_end"], "completed");
+    assert_eq!(resp["generation_id"], "gen-1-abc");
+    assert_eq!(resp["completion_tokens"], 3);
+    assert_eq!(resp["cost"], 0.0001);
+}
+
+#[tokio::test]
+async fn the_request_record_is_on_disk_before_the_upstream_sees_the_request() {
+    let mock = MockUpstream::start().await;
+    let gw = TestGateway::start(&mock).await;
+    let dir = gw.audit_dir.path().to_path_buf();
+    let checked = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&checked);
+    mock.on_request(move |req| {
+        let body_sha = hex::encode(Sha256::digest(&req.body));
+        let on_disk: String = audit_files(&dir)
+            .iter()
+            .map(|f| std::fs::read_to_string(f).unwrap())
+            .collect();
+        assert!(
+            on_disk.contains(&format!("\"body_sha256\":\"{body_sha}\"")),
+            "no request record for this body yet:\n{on_disk}"
+        );
+        seen.fetch_add(1, Ordering::SeqCst);
+    });
+    for _ in 0..3 {
+        assert_eq!(gw.chat(&chat_body("openai/gpt-4o")).await.status(), 200);
+    }
+    assert_eq!(checked.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn denials_and_violations_are_audited_without_content() {
+    let mock = MockUpstream::start().await;
+    let gw = TestGateway::start(&mock).await;
+    let secret = format!("sk-or-v1-{}", "ab".repeat(32));
+    let body = json!({"model": "openrouter/auto", "user": "jane.canary@example.com",
+        "messages": [{"role": "user", "content": format!("call +1 415 555 0100, mail jane.canary@example.com, key {secret}")}]});
+    let r = gw.chat(&body).await;
+    assert_eq!(r.status(), 403);
+    mock.push(Reply::served_by("Together", "openai/gpt-4o", false));
+    let mut ok = body.clone();
+    ok["model"] = json!("openai/gpt-4o");
+    let r = gw
+        .post("/api/v1/chat/completions")
+        .header("x-data-classification", "confidential")
+        .body(ok.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 502);
+    let r = gw
+        .client
+        .post(gw.url("/api/v1/chat/completions"))
+        .bearer_auth("ogk_nope")
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+
+    let records = gw.audit_records().await;
+    let kinds: Vec<&str> = records
+        .iter()
+        .map(|r| r["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["denied", "request", "violation", "response", "denied"],
+        "{records:#?}"
+    );
+    assert_eq!(records[0]["code"], "router_not_allowed");
+    assert_eq!(records[0]["status"], 403);
+    assert_eq!(records[2]["violation"], "served_provider_not_allowed");
+    assert_eq!(records[2]["served"], "Together");
+    assert_eq!(records[2]["action"], "block");
+    assert_eq!(records[3]["status"], 502);
+    assert_eq!(records[4]["code"], "invalid_api_key");
+    assert_eq!(records[4]["key_id"], Value::Null);
+    let all = serde_json::to_string(&records).unwrap();
+    for canary in [
+        "jane.canary",
+        "555 0100",
+        "415",
+        secret.as_str(),
+        "ogk_nope",
+        "ogk_test",
+        &upstream_key(),
+    ] {
+        assert!(
+            !all.contains(canary),
+            "{canary} leaked into the audit trail"
+        );
+    }
+    assert!(verify_path(gw.audit_dir.path(), false).unwrap().ok());
+}
+
+#[tokio::test]
+async fn tampering_is_found_and_located() {
+    let mock = MockUpstream::start().await;
+    let gw = TestGateway::start(&mock).await;
+    for _ in 0..3 {
+        gw.chat(&chat_body("openai/gpt-4o"))
+            .await
+            .text()
+            .await
+            .unwrap();
+    }
+    let records = gw.audit_records().await;
+    assert_eq!(records.len(), 6);
+    let file = audit_files(gw.audit_dir.path()).pop().unwrap();
+    let original = std::fs::read_to_string(&file).unwrap();
+    let (code, text) = verify_cli(gw.audit_dir.path());
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("6 records"), "{text}");
+
+    let lines: Vec<&str> = original.lines().collect();
+    let write = |s: String| std::fs::write(&file, s).unwrap();
+    let join = |l: &[&str]| l.iter().map(|x| format!("{x}\n")).collect::<String>();
+
+    // One byte of one record (the model name of record 3).
+    let edited = lines[2].replacen("openai/gpt-4o", "openai/gpt-4p", 1);
+    assert_ne!(edited, lines[2]);
+    let mut t = lines.clone();
+    t[2] = &edited;
+    write(join(&t));
+    let (code, text) = verify_cli(&file);
+    assert_eq!(code, 1);
+    assert!(
+        text.contains(&format!("FIRST BREAK at {}:3", file.display())) && text.contains("altered"),
+        "{text}"
+    );
+
+    // A deleted line.
+    let mut t = lines.clone();
+    t.remove(3);
+    write(join(&t));
+    let (code, text) = verify_cli(&file);
+    assert_eq!(code, 1);
+    assert!(
+        text.contains(":4: missing records: expected seq 4, found 5"),
+        "{text}"
+    );
+
+    // Two lines swapped.
+    let mut t = lines.clone();
+    t.swap(1, 2);
+    write(join(&t));
+    let (code, text) = verify_cli(&file);
+    assert_eq!(code, 1);
+    assert!(
+        text.contains("FIRST BREAK") && text.contains(":2:"),
+        "{text}"
+    );
+
+    // The last line truncated.
+    let mut cut = join(&lines);
+    cut.truncate(cut.len() - 20);
+    write(cut);
+    let (code, text) = verify_cli(&file);
+    assert_eq!(code, 1);
+    assert!(text.contains(":6:"), "{text}");
+}
+
+#[tokio::test]
+async fn an_unwritable_sink_fails_requests_closed() {
+    let mock = MockUpstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    // A regular file where the audit directory should be: every write fails.
+    let blocked = dir.path().join("not-a-dir");
+    std::fs::write(&blocked, b"x").unwrap();
+    let toml = config_toml(&mock, "").replace("AUDIT_DIR", &blocked.display().to_string());
+    let gw = TestGateway::from_toml(&toml, Some(upstream_key())).await;
+    let r = gw.chat(&chat_body("openai/gpt-4o")).await;
+    assert_eq!(r.status(), 503);
+    assert_eq!(r.headers()["x-should-retry"], "false");
+    assert_eq!(error_of(r).await.1, "audit_unavailable");
+    let r = gw
+        .chat(&json!({"model": "openai/gpt-4o", "stream": true, "messages": []}))
+        .await;
+    assert_eq!(r.status(), 503);
+    assert_eq!(mock.count(), 0, "nothing reached the upstream");
+    let ready = gw.client.get(gw.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 503);
+    assert!(ready.text().await.unwrap().contains("failing"));
+
+    // fail_open forwards anyway.
+    let open = toml.replace("[audit]\n", "[audit]\nfail_open = true\n");
+    let gw = TestGateway::from_toml(&open, Some(upstream_key())).await;
+    assert_eq!(gw.chat(&chat_body("openai/gpt-4o")).await.status(), 200);
+    assert_eq!(mock.count(), 1);
+}
+
+#[tokio::test]
+async fn a_restart_continues_the_chain_and_a_torn_tail_is_reported() {
+    let mock = MockUpstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let toml = config_toml(&mock, "").replace("AUDIT_DIR", &dir.path().display().to_string());
+    {
+        let gw = TestGateway::from_toml(&toml, Some(upstream_key())).await;
+        gw.chat(&chat_body("openai/gpt-4o"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        gw.audit_records().await;
+    }
+    {
+        let gw = TestGateway::from_toml(&toml, Some(upstream_key())).await;
+        gw.chat(&chat_body("openai/gpt-4o"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        gw.audit_records().await;
+    }
+    let report = verify_path(dir.path(), false).unwrap();
+    assert!(report.ok(), "{}", report.render());
+    assert_eq!(
+        (report.records, report.last_seq),
+        (4, Some(4)),
+        "one chain across restarts"
+    );
+
+    // A crash mid-write leaves a torn line; the next start does not append to it.
+    let last = audit_files(dir.path()).pop().unwrap();
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&last)
+        .unwrap();
+    std::io::Write::write_all(&mut f, br#"{"type":"request","seq":5,"pr"#).unwrap();
+    drop(f);
+    let torn_len = std::fs::metadata(&last).unwrap().len();
+    {
+        let gw = TestGateway::from_toml(&toml, Some(upstream_key())).await;
+        assert_eq!(gw.chat(&chat_body("openai/gpt-4o")).await.status(), 200);
+        gw.audit_records().await;
+    }
+    assert_eq!(
+        std::fs::metadata(&last).unwrap().len(),
+        torn_len,
+        "the torn file was left as it was"
+    );
+    assert_eq!(
+        audit_files(dir.path()).len(),
+        2,
+        "the chain continued in a new file"
+    );
+    let report = verify_path(dir.path(), false).unwrap();
+    assert_eq!(report.last_seq, Some(6));
+    assert_eq!(report.findings.len(), 1, "{}", report.render());
+    assert!(
+        report.findings[0].problem.contains("torn"),
+        "{}",
+        report.render()
+    );
+}
+
+#[tokio::test]
+async fn postgres_sink_appends_only_and_replicas_keep_their_own_chains() {
+    let Some(url) = common::postgres_url().await else {
+        return;
+    };
+    let table = common::unique_table();
+    let mock = MockUpstream::start().await;
+    let pg = |replica: &str| {
+        config_toml(&mock, "").replace(
+            "[audit]\ndir = \"AUDIT_DIR\"\n",
+            &format!("[audit]\nsink = \"postgres\"\npostgres_url = \"{url}\"\npostgres_table = \"{table}\"\nreplica_id = \"{replica}\"\n"),
+        )
+    };
+    let a = TestGateway::from_toml(&pg("replica-a"), Some(upstream_key())).await;
+    let b = TestGateway::from_toml(&pg("replica-b"), Some(upstream_key())).await;
+    let mut tasks = Vec::new();
+    let (a, b) = (Arc::new(a), Arc::new(b));
+    for i in 0..10 {
+        let gw = if i % 2 == 0 {
+            Arc::clone(&a)
+        } else {
+            Arc::clone(&b)
+        };
+        tasks.push(tokio::spawn(async move {
+            gw.chat(&chat_body("openai/gpt-4o")).await.status().as_u16()
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 200);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let reports = orguard::audit::verify::verify_postgres(&url, &table, false)
+        .await
+        .unwrap();
+    assert_eq!(reports.len(), 2);
+    for r in &reports {
+        assert!(r.ok(), "{}", r.render());
+        assert_eq!(r.records, 10, "{}", r.render());
+    }
+    let out = command()
+        .args(["audit", "verify", &url, "--table", &table])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    for sql in [
+        format!("UPDATE {table} SET kind = 'x'"),
+        format!("DELETE FROM {table} WHERE seq = 1"),
+        format!("TRUNCATE {table}"),
+    ] {
+        let err = client.batch_execute(&sql).await.unwrap_err();
+        assert!(format!("{err:?}").contains("append-only"), "{sql}: {err:?}");
+    }
+    let count: i64 = client
+        .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(count, 20);
+    client
+        .batch_execute(&format!(
+            "DROP TABLE {table}; DROP FUNCTION {table}_append_only()"
+        ))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn an_unreachable_database_fails_requests_closed() {
+    let mock = MockUpstream::start().await;
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let toml = config_toml(&mock, "").replace(
+        "[audit]\ndir = \"AUDIT_DIR\"\n",
+        &format!(
+            "[audit]\nsink = \"postgres\"\npostgres_url = \"postgres://postgres@{dead}/test\"\n"
+        ),
+    );
+    let gw = TestGateway::from_toml(&toml, Some(upstream_key())).await;
+    let r = gw.chat(&chat_body("openai/gpt-4o")).await;
+    assert_eq!(r.status(), 503);
+    assert_eq!(error_of(r).await.1, "audit_unavailable");
+    assert_eq!(mock.count(), 0);
+}
+
+#[tokio::test]
+async fn rotation_keeps_one_chain_across_files_and_interval_fsync_writes_too() {
+    let mock = MockUpstream::start().await;
+    let toml = config_toml(&mock, "").replace(
+        "[audit]\n",
+        "[audit]\nrotate_bytes = 4096\nfsync = \"interval\"\nfsync_interval_ms = 50\n",
+    );
+    let gw = TestGateway::from_toml(&toml, Some(upstream_key())).await;
+    for _ in 0..12 {
+        assert_eq!(gw.chat(&chat_body("openai/gpt-4o")).await.status(), 200);
+    }
+    gw.audit_records().await;
+    let files = audit_files(gw.audit_dir.path());
+    assert!(files.len() >= 3, "{files:?}");
+    let report = verify_path(gw.audit_dir.path(), false).unwrap();
+    assert!(report.ok(), "{}", report.render());
+    assert_eq!(report.records, 24);
+    // Each file after the first starts where the previous one ended.
+    let first_line = std::fs::read_to_string(&files[1])
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .to_owned();
+    let first: Value = serde_json::from_str(&first_line).unwrap();
+    let name = files[1].file_name().unwrap().to_str().unwrap().to_owned();
+    assert!(
+        name.starts_with(&format!("audit-{:016}-", first["seq"].as_u64().unwrap())),
+        "{name}"
+    );
+}
+
+#[tokio::test]
+async fn retention_removes_old_files_but_keeps_cost_data_longer() {
+    let mock = MockUpstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let base = config_toml(&mock, "").replace("AUDIT_DIR", &dir.path().display().to_string());
+    let toml = |retention: &str| {
+        base.replace(
+            "[audit]\n",
+            &format!("[audit]\nrotate_bytes = 4096\n{retention}\n"),
+        )
+    };
+    {
+        let gw = TestGateway::from_toml(&toml("retention_days = 0"), Some(upstream_key())).await;
+        for _ in 0..8 {
+            gw.chat(&chat_body("openai/gpt-4o"))
+                .await
+                .text()
+                .await
+                .unwrap();
+        }
+        gw.audit_records().await;
+    }
+    let before = audit_files(dir.path());
+    assert!(before.len() >= 3);
+    let ten_days_ago = std::time::SystemTime::now() - Duration::from_secs(10 * 86_400);
+    for f in &before[..2] {
+        std::fs::File::options()
+            .append(true)
+            .open(f)
+            .unwrap()
+            .set_modified(ten_days_ago)
+            .unwrap();
+    }
+    // Operational retention 5 days, cost data 30: the old files hold responses, so they stay.
+    {
+        let gw = TestGateway::from_toml(
+            &toml("retention_days = 5\nfinancial_retention_days = 30"),
+            Some(upstream_key()),
+        )
+        .await;
+        for _ in 0..4 {
+            gw.chat(&chat_body("openai/gpt-4o"))
+                .await
+                .text()
+                .await
+                .unwrap();
+        }
+        gw.audit_records().await;
+    }
+    assert!(
+        audit_files(dir.path()).contains(&before[0]),
+        "cost data is kept for financial_retention_days"
+    );
+    // Cost retention 7 days: now they go, and the rest still verifies from where it starts.
+    {
+        let gw = TestGateway::from_toml(
+            &toml("retention_days = 5\nfinancial_retention_days = 7"),
+            Some(upstream_key()),
+        )
+        .await;
+        for _ in 0..4 {
+            gw.chat(&chat_body("openai/gpt-4o"))
+                .await
+                .text()
+                .await
+                .unwrap();
+        }
+        gw.audit_records().await;
+    }
+    let after = audit_files(dir.path());
+    assert!(
+        !after.contains(&before[0]) && !after.contains(&before[1]),
+        "{after:?}"
+    );
+    assert!(
+        !verify_path(dir.path(), false).unwrap().ok(),
+        "without the first files the chain no longer starts at 1"
+    );
+    let report = verify_path(dir.path(), true).unwrap();
+    assert!(report.ok(), "{}", report.render());
+}
