@@ -15,7 +15,13 @@ use orguard::audit::{AuditSettings, SinkSettings};
 
 fn settings(dir: &std::path::Path, fsync: Fsync) -> AuditSettings {
     AuditSettings {
-        sink: SinkSettings::File { dir: dir.to_path_buf(), fsync, rotate_bytes: 1 << 30, retention_days: 0, financial_retention_days: 0 },
+        sink: SinkSettings::File {
+            dir: dir.to_path_buf(),
+            fsync,
+            rotate_bytes: 1 << 30,
+            retention_days: 0,
+            financial_retention_days: 0,
+        },
         fail_open: false,
         queue_capacity: 8192,
         hmac_key: None,
@@ -24,7 +30,12 @@ fn settings(dir: &std::path::Path, fsync: Fsync) -> AuditSettings {
 
 fn a_record(i: u64) -> record::Record {
     let id = format!("req_{i:024x}");
-    let subject = Subject { request_id: &id, key_id: Some("billing-1"), service: Some("billing"), class: Some("confidential") };
+    let subject = Subject {
+        request_id: &id,
+        key_id: Some("billing-1"),
+        service: Some("billing"),
+        class: Some("confidential"),
+    };
     let models = vec!["openai/gpt-4o".to_owned()];
     let providers = vec!["openai".to_owned(), "anthropic".to_owned()];
     let facts = RequestFacts {
@@ -74,10 +85,20 @@ async fn run(fsync: Fsync, concurrency: usize, duration: Duration) -> f64 {
 
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
-    let duration = if full { Duration::from_secs(3) } else { Duration::from_millis(200) };
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let duration = if full {
+        Duration::from_secs(3)
+    } else {
+        Duration::from_millis(200)
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     let cases = [
-        ("fsync=interval(1s)", Fsync::Interval(Duration::from_secs(1))),
+        (
+            "fsync=interval(1s)",
+            Fsync::Interval(Duration::from_secs(1)),
+        ),
         ("fsync=always", Fsync::Always),
     ];
     let mut results = Vec::new();
@@ -88,7 +109,12 @@ fn main() {
             println!("{name:<20} concurrency {concurrency:>3}: {rps:>10.0} records/s");
         }
     }
-    let get = |n: &str, c: usize| results.iter().find(|r| r.0 == n && r.1 == c).map_or(f64::NAN, |r| r.2);
+    let get = |n: &str, c: usize| {
+        results
+            .iter()
+            .find(|r| r.0 == n && r.1 == c)
+            .map_or(f64::NAN, |r| r.2)
+    };
     println!(
         "ratios: always/interval at 1 = {:.3}, at 64 = {:.3}; always 64/1 (group commit gain) = {:.1}x",
         get("fsync=always", 1) / get("fsync=interval(1s)", 1),

@@ -84,15 +84,9 @@ pub async fn inference(
                 class: progress.class.map(policy::Class::as_str),
             };
             let now = OffsetDateTime::now_utc();
-            let record = if progress.recorded {
-                let facts = ResponseFacts {
-                    status: c.status.as_u16(),
-                    latency_ms: elapsed_ms(started),
-                    ..ResponseFacts::default()
-                };
-                Some(audit::record::response(&subject, now, &facts))
-            } else if matches!(error, GatewayError::AuditUnavailable) {
-                // The sink just failed; a denied record would fail the same way.
+            // Once the request record is stored, its `Completion` writes the response record
+            // (from `run`, or from its `Drop` if the request was cancelled).
+            let record = if progress.recorded || matches!(error, GatewayError::AuditUnavailable) {
                 None
             } else {
                 Some(audit::record::denied(
@@ -176,54 +170,100 @@ async fn run(
         expect,
         Some((state.audit.clone(), who.clone())),
     );
-    let served = Arc::clone(&check.served);
+    // From here on, however the request ends — answered, failed, or dropped because the
+    // client went away — exactly one `response` record is written.
+    let mut completion = Completion {
+        slot: state.audit.reserve().await.ok(),
+        writer: state.audit.clone(),
+        who,
+        class: plan.class.as_str(),
+        started,
+        served: Arc::clone(&check.served),
+        done: false,
+    };
     let service = match plan.upstream {
         UpstreamRef::OpenRouter => config.services.get(&*caller.service),
         UpstreamRef::Extra(_) => None,
     };
-    let sent = upstream::send(&state.client, settings, service, headers, outbound).await?;
+    let sent = match upstream::send(&state.client, settings, service, headers, outbound).await {
+        Ok(sent) => sent,
+        Err(e) => {
+            let e = GatewayError::from(e);
+            completion.complete(e.classify().status.as_u16(), "error");
+            return Err(e);
+        }
+    };
     let status = sent.response.status().as_u16();
     tracing::debug!(upstream_status = status, "upstream answered");
-    let is_stream = sent
-        .response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/event-stream"));
-    let audit = state.audit.clone();
-    let class_name = plan.class.as_str();
-    let stream_served = Arc::clone(&served);
+    if upstream::is_event_stream(sent.response.headers()) {
+        let relay = Relay {
+            idle: settings.idle_timeout,
+            max_body: settings.max_response_bytes,
+            expects_done: matches!(endpoint, Endpoint::ChatCompletions | Endpoint::Completions),
+            check: Some(check),
+            on_stream_end: Box::new(move |report| {
+                log_stream_end(&span, &report);
+                completion.complete(status, report.end.as_str());
+            }),
+        };
+        return upstream::relay(sent, relay).await;
+    }
     let relay = Relay {
         idle: settings.idle_timeout,
         max_body: settings.max_response_bytes,
-        expects_done: matches!(endpoint, Endpoint::ChatCompletions | Endpoint::Completions),
+        expects_done: false,
         check: Some(check),
-        on_stream_end: Box::new(move |report| {
-            log_stream_end(&span, &report);
-            let facts = response_facts(status, started, &stream_served, Some(report.end.as_str()));
-            let subject = Subject {
-                request_id: &who.request_id,
-                key_id: Some(&who.key_id),
-                service: Some(&who.service),
-                class: Some(class_name),
-            };
-            audit.append_nowait(audit::record::response(
-                &subject,
-                OffsetDateTime::now_utc(),
-                &facts,
-            ));
-        }),
+        on_stream_end: Box::new(|_| {}),
     };
-    let response = upstream::relay(sent, relay).await?;
-    if !is_stream {
-        let facts = response_facts(status, started, &served, None);
-        state.audit.append_nowait(audit::record::response(
-            &subject,
-            OffsetDateTime::now_utc(),
-            &facts,
-        ));
+    match upstream::relay(sent, relay).await {
+        Ok(response) => {
+            completion.complete(status, "completed");
+            Ok(response)
+        }
+        Err(e) => {
+            completion.complete(e.classify().status.as_u16(), "error");
+            Err(e)
+        }
     }
-    Ok(response)
+}
+
+/// Writes the one `response` record of a forwarded request, through a reserved queue slot
+/// so it works from `Drop` too.
+struct Completion {
+    slot: Option<audit::Slot>,
+    writer: audit::Writer,
+    who: AuditSubject,
+    class: &'static str,
+    started: Instant,
+    served: Arc<Mutex<Served>>,
+    done: bool,
+}
+
+impl Completion {
+    fn complete(&mut self, status: u16, outcome: &'static str) {
+        if std::mem::replace(&mut self.done, true) {
+            return;
+        }
+        let facts = response_facts(status, self.started, &self.served, outcome);
+        let subject = Subject {
+            request_id: &self.who.request_id,
+            key_id: Some(&self.who.key_id),
+            service: Some(&self.who.service),
+            class: Some(self.class),
+        };
+        let record = audit::record::response(&subject, OffsetDateTime::now_utc(), &facts);
+        match self.slot.take() {
+            Some(slot) => slot.send(record),
+            None => self.writer.append_nowait(record),
+        }
+    }
+}
+
+impl Drop for Completion {
+    fn drop(&mut self) {
+        // Dropped unfinished: the client went away (status 499, as nginx logs it).
+        self.complete(499, "client_cancelled");
+    }
 }
 
 /// The `request` record: ids, hashes and decisions — never the prompt itself.
@@ -275,7 +315,7 @@ fn response_facts(
     status: u16,
     started: Instant,
     served: &Mutex<Served>,
-    stream_end: Option<&'static str>,
+    outcome: &'static str,
 ) -> ResponseFacts {
     let s = served.lock().map(|s| s.clone()).unwrap_or_default();
     let usage = s.usage.unwrap_or_default();
@@ -289,7 +329,7 @@ fn response_facts(
         completion_tokens: usage.completion_tokens,
         cost: usage.cost,
         is_byok: usage.is_byok,
-        stream_end,
+        outcome,
         violations: s.violations.len() as u64,
     }
 }

@@ -131,7 +131,7 @@ async fn streamed_responses_are_audited_when_the_stream_ends() {
     r.text().await.unwrap();
     let records = gw.audit_records().await;
     let resp = records.iter().find(|r| r["type"] == "response").unwrap();
-    assert_eq!(resp["stream_end"], "completed");
+    assert_eq!(resp["outcome"], "completed");
     assert_eq!(resp["generation_id"], "gen-1-abc");
     assert_eq!(resp["completion_tokens"], 3);
     assert_eq!(resp["cost"], 0.0001);
@@ -209,6 +209,12 @@ async fn denials_and_violations_are_audited_without_content() {
     assert_eq!(records[2]["served"], "Together");
     assert_eq!(records[2]["action"], "block");
     assert_eq!(records[3]["status"], 502);
+    assert_eq!(records[3]["outcome"], "error");
+    assert_eq!(
+        records[3]["provider"], "Together",
+        "what was served (and billed) is still recorded"
+    );
+    assert_eq!(records[3]["cost"], 0.00002);
     assert_eq!(records[4]["code"], "invalid_api_key");
     assert_eq!(records[4]["key_id"], Value::Null);
     let all = serde_json::to_string(&records).unwrap();
@@ -599,4 +605,39 @@ async fn retention_removes_old_files_but_keeps_cost_data_longer() {
     );
     let report = verify_path(dir.path(), true).unwrap();
     assert!(report.ok(), "{}", report.render());
+}
+
+#[tokio::test]
+async fn a_client_that_leaves_still_gets_its_response_record() {
+    let mock = MockUpstream::start().await;
+    let gw = TestGateway::start(&mock).await;
+    // Non-streamed: the client gives up while the upstream is still working.
+    mock.push(Reply::Delayed(
+        Duration::from_millis(800),
+        Box::new(Reply::ok(common::mock::chat_completion())),
+    ));
+    let r = gw
+        .post("/api/v1/chat/completions")
+        .timeout(Duration::from_millis(200))
+        .body(chat_body("openai/gpt-4o").to_string())
+        .send()
+        .await;
+    assert!(r.is_err(), "the client timed out");
+    // Streamed: the client reads one event and leaves.
+    mock.push(Reply::chat_stream(50, Duration::from_millis(50)));
+    let r = gw
+        .chat(&json!({"model": "openai/gpt-4o", "stream": true, "messages": []}))
+        .await;
+    let mut s = r.bytes_stream();
+    futures_util::StreamExt::next(&mut s).await;
+    drop(s);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let records = gw.audit_records().await;
+    let responses: Vec<&Value> = records.iter().filter(|r| r["type"] == "response").collect();
+    assert_eq!(responses.len(), 2, "{records:#?}");
+    assert_eq!(responses[0]["outcome"], "client_cancelled");
+    assert_eq!(responses[0]["status"], 499);
+    assert_eq!(responses[1]["outcome"], "client_cancelled");
+    assert_eq!(responses[1]["status"], 200);
+    assert!(verify_path(gw.audit_dir.path(), false).unwrap().ok());
 }

@@ -7,7 +7,7 @@ mod relay;
 
 pub use check::{AuditSubject, ResponseCheck, Served};
 pub use client::{build_client, send, Outbound, Sent};
-pub use relay::{read_capped, relay, Relay};
+pub use relay::{is_event_stream, read_capped, relay, Relay};
 
 /// Failures talking to the upstream. None of them carries upstream body text: that may echo
 /// the prompt.

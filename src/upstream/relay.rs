@@ -55,15 +55,7 @@ pub async fn relay(sent: Sent, relay: Relay) -> Result<Response, GatewayError> {
             builder = builder.header(name, value.clone());
         }
     }
-    let is_sse = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.trim_start()
-                .to_ascii_lowercase()
-                .starts_with("text/event-stream")
-        });
+    let is_sse = is_event_stream(response.headers());
     let Relay {
         idle,
         max_body,
@@ -103,6 +95,16 @@ pub async fn relay(sent: Sent, relay: Relay) -> Result<Response, GatewayError> {
         Body::from(bytes)
     };
     Ok(builder.body(body).map_err(|_| UpstreamError::Protocol)?)
+}
+
+/// Whether a response is a server-sent-event stream (media type compared as RFC 9110 says:
+/// case-insensitively, parameters ignored).
+pub fn is_event_stream(headers: &reqwest::header::HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("text/event-stream"))
 }
 
 /// Reads a whole upstream body, refusing more than `max` bytes and honouring the idle gap
