@@ -6,7 +6,12 @@
 //! Run: `cargo bench --bench audit_sink`. Under `cargo test` it runs a short smoke pass.
 
 // A benchmark may panic on setup failure; the lints guard the gateway, not its tools.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::print_stdout)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout
+)]
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

@@ -26,12 +26,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 fn audit_files(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut f: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    f.sort();
-    f
+    orguard::audit::sink::file::list_files(dir).unwrap()
 }
 
 fn verify_cli(target: &Path) -> (i32, String) {
@@ -344,6 +339,7 @@ async fn a_restart_continues_the_chain_and_a_torn_tail_is_reported() {
             .await
             .unwrap();
         gw.audit_records().await;
+        gw.shutdown().await;
     }
     {
         let gw = TestGateway::from_toml(&toml, Some(upstream_key())).await;
@@ -353,6 +349,7 @@ async fn a_restart_continues_the_chain_and_a_torn_tail_is_reported() {
             .await
             .unwrap();
         gw.audit_records().await;
+        gw.shutdown().await;
     }
     let report = verify_path(dir.path(), false).unwrap();
     assert!(report.ok(), "{}", report.render());
@@ -375,6 +372,7 @@ async fn a_restart_continues_the_chain_and_a_torn_tail_is_reported() {
         let gw = TestGateway::from_toml(&toml, Some(upstream_key())).await;
         assert_eq!(gw.chat(&chat_body("openai/gpt-4o")).await.status(), 200);
         gw.audit_records().await;
+        gw.shutdown().await;
     }
     assert_eq!(
         std::fs::metadata(&last).unwrap().len(),
@@ -546,6 +544,7 @@ async fn retention_removes_old_files_but_keeps_cost_data_longer() {
                 .unwrap();
         }
         gw.audit_records().await;
+        gw.shutdown().await;
     }
     let before = audit_files(dir.path());
     assert!(before.len() >= 3);
@@ -573,6 +572,7 @@ async fn retention_removes_old_files_but_keeps_cost_data_longer() {
                 .unwrap();
         }
         gw.audit_records().await;
+        gw.shutdown().await;
     }
     assert!(
         audit_files(dir.path()).contains(&before[0]),
@@ -593,6 +593,7 @@ async fn retention_removes_old_files_but_keeps_cost_data_longer() {
                 .unwrap();
         }
         gw.audit_records().await;
+        gw.shutdown().await;
     }
     let after = audit_files(dir.path());
     assert!(
@@ -640,4 +641,23 @@ async fn a_client_that_leaves_still_gets_its_response_record() {
     assert_eq!(responses[1]["outcome"], "client_cancelled");
     assert_eq!(responses[1]["status"], 200);
     assert!(verify_path(gw.audit_dir.path(), false).unwrap().ok());
+}
+
+#[tokio::test]
+async fn two_processes_cannot_share_one_audit_directory() {
+    let mock = MockUpstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let toml = config_toml(&mock, "").replace("AUDIT_DIR", &dir.path().display().to_string());
+    let first = TestGateway::from_toml(&toml, Some(upstream_key())).await;
+    assert_eq!(first.chat(&chat_body("openai/gpt-4o")).await.status(), 200);
+    let second = TestGateway::from_toml(&toml, Some(upstream_key())).await;
+    let r = second.chat(&chat_body("openai/gpt-4o")).await;
+    assert_eq!(
+        r.status(),
+        503,
+        "the second writer fails closed instead of interleaving chains"
+    );
+    assert_eq!(first.chat(&chat_body("openai/gpt-4o")).await.status(), 200);
+    first.audit_records().await;
+    assert!(verify_path(dir.path(), false).unwrap().ok());
 }

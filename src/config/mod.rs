@@ -132,7 +132,10 @@ fn load_figment(
         .map(read)
         .transpose()?;
     resolved.audit_hmac_key = raw.audit.hmac_key_file.as_deref().map(read).transpose()?;
-    resolved.hostname = env("HOSTNAME").filter(|h| !h.trim().is_empty());
+    resolved.hostname = env("HOSTNAME")
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty());
     for (name, up) in &raw.upstreams {
         let from_env = up
             .api_key_env

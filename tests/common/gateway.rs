@@ -125,15 +125,21 @@ impl TestGateway {
         }
     }
 
+    /// Stops the server and closes the audit writer (releasing its directory), as a
+    /// process exit would.
+    pub async fn shutdown(self) {
+        let TestGateway { state, _stop, .. } = self;
+        drop(_stop);
+        state.audit.close().await;
+    }
+
     /// Every audit record written so far (waits for the queue to drain first).
     pub async fn audit_records(&self) -> Vec<serde_json::Value> {
         // A no-wait record is written with the next batch; give the writer a moment.
         tokio::time::sleep(Duration::from_millis(100)).await;
         let mut out = Vec::new();
-        let mut files: Vec<_> = std::fs::read_dir(self.audit_dir.path())
-            .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
-            .unwrap_or_default();
-        files.sort();
+        let files =
+            orguard::audit::sink::file::list_files(self.audit_dir.path()).unwrap_or_default();
         for f in files {
             for line in std::fs::read_to_string(f).unwrap().lines() {
                 out.push(serde_json::from_str(line).unwrap());
