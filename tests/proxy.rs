@@ -159,8 +159,10 @@ async fn every_inference_route_under_both_prefixes() {
     ];
     for prefix in ["/api/v1", "/v1"] {
         for (path, body) in &cases {
+            // Public: the one class of the test config that may use legacy /completions.
             let r = gw
                 .post(&format!("{prefix}/{path}"))
+                .header("x-data-classification", "public")
                 .body(body.to_string())
                 .send()
                 .await

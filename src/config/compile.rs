@@ -633,6 +633,7 @@ fn compile_policy(
                 zdr: c.zdr,
                 require_byok: c.require_byok,
                 upstream,
+                allow_legacy_completions: c.allow_legacy_completions,
                 max_tokens: c.max_tokens,
                 on_violation,
             });

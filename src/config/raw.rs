@@ -143,6 +143,8 @@ pub struct RawClass {
     pub require_byok: bool,
     /// `openrouter` or the name of an `[upstreams.NAME]` table.
     pub upstream: String,
+    /// Let `/completions` through even though provider pinning there is unconfirmed upstream.
+    pub allow_legacy_completions: bool,
     /// Cap for `max_tokens` / `max_completion_tokens` / `max_output_tokens` / `reasoning.max_tokens`.
     pub max_tokens: u64,
     /// `block` or `flag` when the response shows a provider, model or BYOK state outside policy.
@@ -168,6 +170,7 @@ impl Default for RawClass {
             zdr: false,
             require_byok: false,
             upstream: "openrouter".to_owned(),
+            allow_legacy_completions: false,
             max_tokens: 4096,
             on_violation: None,
         }

@@ -25,6 +25,25 @@ pub fn apply(
         ));
     }
     plugins(body, class)?;
+    // `service_tier` opts into priority/flex endpoints, like `:nitro`/`:floor` do.
+    match body.get("service_tier") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(t)) if t.trim().eq_ignore_ascii_case("default") => {}
+        Some(Value::String(_)) if class.allow_tiers => {}
+        Some(Value::String(_)) => {
+            return Err(Denial::forbidden(
+                ErrorCode::TierNotAllowed,
+                format!("service tiers (service_tier) are not allowed for class {name}"),
+            ))
+        }
+        Some(_) => {
+            return Err(Denial::invalid_param(
+                ErrorCode::InvalidFieldType,
+                "service_tier must be a string".to_owned(),
+                "service_tier",
+            ))
+        }
+    }
     tools(body, class)?;
     if body.get("web_search_options").is_some_and(|v| !v.is_null()) && !class.allow_web {
         return Err(Denial::forbidden(
@@ -333,5 +352,33 @@ mod tests {
             run(json!({"user":5}), &c, Overrides::Deny),
             Err(ErrorCode::InvalidFieldType)
         );
+    }
+
+    #[test]
+    fn service_tiers_need_allow_tiers() {
+        let c = class_policy(&["*"]);
+        assert_eq!(
+            run(
+                json!({"service_tier":"priority"}),
+                &c,
+                Overrides::NarrowOnly
+            ),
+            Err(ErrorCode::TierNotAllowed)
+        );
+        assert_eq!(
+            run(json!({"service_tier":"auto"}), &c, Overrides::NarrowOnly),
+            Err(ErrorCode::TierNotAllowed)
+        );
+        assert_eq!(
+            run(json!({"service_tier":" Default "}), &c, Overrides::Deny).unwrap()["service_tier"],
+            " Default "
+        );
+        assert_eq!(
+            run(json!({"service_tier":1}), &c, Overrides::NarrowOnly),
+            Err(ErrorCode::InvalidFieldType)
+        );
+        let mut tiers = class_policy(&["*"]);
+        tiers.allow_tiers = true;
+        assert!(run(json!({"service_tier":"flex"}), &tiers, Overrides::Deny).is_ok());
     }
 }

@@ -25,6 +25,7 @@ pub use verify::{Expectation, ProviderNames, ServedMeta, Violation, ViolationKin
 use crate::error::ErrorCode;
 use crate::keys::Caller;
 use crate::request::parse::ParsedRequest;
+use crate::request::Endpoint;
 
 /// How client routing fields that would widen policy are treated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,6 +88,7 @@ pub struct ClassPolicy {
     pub zdr: bool,
     pub require_byok: bool,
     pub upstream: UpstreamRef,
+    pub allow_legacy_completions: bool,
     pub max_tokens: u64,
     pub on_violation: OnViolation,
 }
@@ -242,6 +244,7 @@ pub fn plan(
 ) -> Result<Plan, Denial> {
     let mut fired = Vec::new();
     let (class, policy) = classify(settings, caller, headers, signals, &mut fired)?;
+    legacy_completions(request.endpoint, policy)?;
     let mut body = request.body.clone();
 
     // 2. models
@@ -344,6 +347,27 @@ pub fn plan(
     })
 }
 
+/// Whether OpenRouter honours `provider` on the legacy `/completions` route is unconfirmed
+/// (openrouter-api.md §1.7). A class whose data may only reach certain providers, or only
+/// under no-collection / ZDR terms, does not bet on it unless it opts in.
+fn legacy_completions(endpoint: Endpoint, policy: &ClassPolicy) -> Result<(), Denial> {
+    let pinned = !policy.providers.is_empty() || policy.zdr || policy.data_collection_deny;
+    if endpoint == Endpoint::Completions
+        && policy.upstream == UpstreamRef::OpenRouter
+        && pinned
+        && !policy.allow_legacy_completions
+    {
+        return Err(Denial::forbidden(
+            ErrorCode::EndpointNotAllowed,
+            format!(
+                "/completions cannot be pinned to providers reliably; use /chat/completions for class {} (or set allow_legacy_completions)",
+                policy.class.as_str()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// OpenRouter-only routing fields mean nothing to (and may be rejected by) another
 /// OpenAI-compatible server; the gateway's own policy already decided routing.
 fn strip_openrouter_routing(
@@ -393,6 +417,7 @@ pub(crate) mod tests {
             zdr: false,
             require_byok: false,
             upstream: UpstreamRef::OpenRouter,
+            allow_legacy_completions: false,
             max_tokens: 1000,
             on_violation: OnViolation::Block,
         }

@@ -55,11 +55,20 @@ pub fn covers(allowed: &str, slug: &str) -> bool {
     if allowed == slug {
         return true;
     }
+    // One endpoint tag below the base (`deepinfra/turbo`, `google-vertex/us-east5`),
+    // never a service tier, and nothing deeper.
     match slug
         .strip_prefix(allowed)
         .and_then(|rest| rest.strip_prefix('/'))
     {
-        Some(endpoint) => !TIER_SUFFIXES.contains(&endpoint),
+        Some(tag) => {
+            !allowed.contains('/')
+                && !TIER_SUFFIXES.contains(&tag)
+                && (1..=40).contains(&tag.len())
+                && tag
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+        }
         None => false,
     }
 }
@@ -328,6 +337,11 @@ mod tests {
         assert!(covers("google-vertex", "google-vertex/us-east5"));
         assert!(!covers("openai", "openaix"));
         assert!(!covers("deepinfra/turbo", "deepinfra"));
+        assert!(!covers("deepinfra", "deepinfra/turbo/x"));
+        assert!(!covers(
+            "deepinfra",
+            &format!("deepinfra/{}", "a".repeat(41))
+        ));
     }
 
     #[test]

@@ -13,14 +13,21 @@ use crate::request::Endpoint;
 pub const ABSURD_TOKENS: u64 = 100_000_000;
 
 /// The token-limit fields each endpoint understands; the first is the one injected.
-fn fields(endpoint: Endpoint) -> &'static [&'static str] {
+/// The field injected when a request sets no limit (none for embeddings).
+fn injected(endpoint: Endpoint) -> Option<&'static str> {
     match endpoint {
-        Endpoint::ChatCompletions => &["max_tokens", "max_completion_tokens"],
-        Endpoint::Completions => &["max_tokens"],
-        Endpoint::Responses => &["max_output_tokens"],
-        Endpoint::Embeddings => &[],
+        Endpoint::ChatCompletions | Endpoint::Completions => Some("max_tokens"),
+        Endpoint::Responses => Some("max_output_tokens"),
+        Endpoint::Embeddings => None,
     }
 }
+
+/// Every output-limit spelling is capped on every endpoint: an upstream may honour an alias
+/// the endpoint does not document.
+const LIMIT_FIELDS: [&str; 3] = ["max_tokens", "max_completion_tokens", "max_output_tokens"];
+
+/// Fields that multiply the output (`n` choices, `best_of` candidates) are bounded too.
+pub const MAX_CHOICES: u64 = 16;
 
 fn limit(value: &Value, field: &'static str) -> Result<u64, Denial> {
     let invalid = || {
@@ -86,12 +93,24 @@ pub fn apply(
     over_cap: OverCap,
     fired: &mut Vec<FiredRule>,
 ) -> Result<(), Denial> {
-    let fields = fields(endpoint);
     let mut present = false;
-    for field in fields {
+    for field in LIMIT_FIELDS {
         present |= cap_field(body, field, field, class, over_cap, fired)?;
     }
-    if let (false, Some(first)) = (present, fields.first()) {
+    for field in ["n", "best_of"] {
+        match body.get(field) {
+            None | Some(Value::Null) => {}
+            Some(v) if v.as_u64().is_some_and(|n| (1..=MAX_CHOICES).contains(&n)) => {}
+            Some(_) => {
+                return Err(Denial::invalid_param(
+                    ErrorCode::InvalidFieldType,
+                    format!("{field} must be an integer between 1 and {MAX_CHOICES}"),
+                    field,
+                ))
+            }
+        }
+    }
+    if let (false, Some(first)) = (present, injected(endpoint)) {
         body.insert((*first).to_owned(), Value::from(class.max_tokens));
         fired.push(FiredRule::new(
             "tokens.injected",
@@ -251,6 +270,49 @@ mod tests {
                 OverCap::Clamp
             ),
             Err(ErrorCode::InvalidFieldType)
+        );
+    }
+
+    #[test]
+    fn aliases_are_capped_everywhere_and_choices_bounded() {
+        use Endpoint::*;
+        assert_eq!(
+            run(json!({"max_tokens":9000}), Responses, OverCap::Clamp).unwrap(),
+            json!({"max_tokens":1000})
+        );
+        assert_eq!(
+            run(
+                json!({"max_completion_tokens":9000}),
+                Completions,
+                OverCap::Clamp
+            )
+            .unwrap(),
+            json!({"max_completion_tokens":1000})
+        );
+        assert_eq!(
+            run(
+                json!({"max_output_tokens":9000}),
+                ChatCompletions,
+                OverCap::Clamp
+            )
+            .unwrap(),
+            json!({"max_output_tokens":1000})
+        );
+        assert_eq!(
+            run(json!({"n":17}), ChatCompletions, OverCap::Clamp),
+            Err(ErrorCode::InvalidFieldType)
+        );
+        assert_eq!(
+            run(json!({"best_of":0}), Completions, OverCap::Clamp),
+            Err(ErrorCode::InvalidFieldType)
+        );
+        assert_eq!(
+            run(json!({"n":"2"}), ChatCompletions, OverCap::Clamp),
+            Err(ErrorCode::InvalidFieldType)
+        );
+        assert_eq!(
+            run(json!({"n":2}), ChatCompletions, OverCap::Clamp).unwrap(),
+            json!({"n":2,"max_tokens":1000})
         );
     }
 }

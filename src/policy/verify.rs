@@ -7,7 +7,10 @@
 
 use std::collections::HashMap;
 
+use std::borrow::Cow;
+
 use serde::Deserialize;
+use serde_json::Value;
 
 use super::models;
 use super::providers::covers;
@@ -86,6 +89,8 @@ pub enum ViolationKind {
     ServedProvider,
     ServedModel,
     NotByok,
+    /// A response event that could not be read, so nothing about it could be checked.
+    Unverifiable,
 }
 
 impl ViolationKind {
@@ -94,6 +99,7 @@ impl ViolationKind {
             Self::ServedProvider => "served_provider_not_allowed",
             Self::ServedModel => "served_model_not_allowed",
             Self::NotByok => "byok_not_proven",
+            Self::Unverifiable => "unverifiable_response",
         }
     }
 }
@@ -112,13 +118,16 @@ pub struct Violation {
 pub struct ServedMeta<'a> {
     /// The generation id (`gen-…`).
     #[serde(borrow, default)]
-    pub id: Option<std::borrow::Cow<'a, str>>,
+    pub id: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
-    pub provider: Option<std::borrow::Cow<'a, str>>,
+    pub provider: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
-    pub model: Option<std::borrow::Cow<'a, str>>,
+    pub model: Option<Cow<'a, str>>,
     #[serde(default)]
     pub usage: Option<Usage>,
+    /// Responses-API events carry their metadata inside `response`.
+    #[serde(borrow, default)]
+    pub response: Option<Box<ServedMeta<'a>>>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -127,10 +136,70 @@ pub struct Usage {
     pub is_byok: Option<bool>,
     #[serde(default)]
     pub cost: Option<f64>,
-    #[serde(default)]
+    #[serde(default, alias = "input_tokens")]
     pub prompt_tokens: Option<u64>,
-    #[serde(default)]
+    #[serde(default, alias = "output_tokens")]
     pub completion_tokens: Option<u64>,
+}
+
+impl<'a> ServedMeta<'a> {
+    /// Reads the metadata from a JSON body or event. Fields of an unexpected type are
+    /// ignored rather than failing the whole read (an unreadable `usage.cost` must not make
+    /// the provider go unchecked). `None` when the payload is not a JSON object at all.
+    pub fn read(payload: &'a [u8]) -> Option<ServedMeta<'a>> {
+        let meta = match serde_json::from_slice::<ServedMeta<'a>>(payload) {
+            Ok(m) => m,
+            Err(_) => ServedMeta::lenient(&serde_json::from_slice::<Value>(payload).ok()?)?,
+        };
+        Some(meta.flatten())
+    }
+
+    fn lenient(v: &Value) -> Option<ServedMeta<'static>> {
+        let obj = v.as_object()?;
+        let text = |k: &str| {
+            obj.get(k)
+                .and_then(Value::as_str)
+                .map(|s| Cow::Owned(s.to_owned()))
+        };
+        let usage = obj.get("usage").and_then(Value::as_object).map(|u| {
+            let num = |k: &str| {
+                u.get(k).and_then(|v| {
+                    v.as_f64()
+                        .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+                })
+            };
+            let int = |k: &str, alt: &str| u.get(k).or_else(|| u.get(alt)).and_then(Value::as_u64);
+            Usage {
+                is_byok: u.get("is_byok").and_then(Value::as_bool),
+                cost: num("cost"),
+                prompt_tokens: int("prompt_tokens", "input_tokens"),
+                completion_tokens: int("completion_tokens", "output_tokens"),
+            }
+        });
+        let response = obj
+            .get("response")
+            .and_then(ServedMeta::lenient)
+            .map(Box::new);
+        Some(ServedMeta {
+            id: text("id"),
+            provider: text("provider"),
+            model: text("model"),
+            usage,
+            response,
+        })
+    }
+
+    /// Fills missing top-level fields from a nested `response` object.
+    fn flatten(mut self) -> Self {
+        if let Some(inner) = self.response.take() {
+            let inner = inner.flatten();
+            self.id = self.id.or(inner.id);
+            self.provider = self.provider.or(inner.provider);
+            self.model = self.model.or(inner.model);
+            self.usage = self.usage.or(inner.usage);
+        }
+        self
+    }
 }
 
 fn safe(s: &str) -> String {
@@ -223,6 +292,7 @@ mod tests {
             provider: provider.map(Into::into),
             model: model.map(Into::into),
             usage: None,
+            response: None,
         }
     }
 
@@ -301,5 +371,20 @@ mod tests {
             ..expectation()
         };
         assert!(relaxed.check_usage(None).is_none());
+    }
+
+    #[test]
+    fn reading_is_lenient_and_sees_into_responses_events() {
+        let m = ServedMeta::read(br#"{"provider":"OpenAI","model":"openai/gpt-4o","usage":{"cost":"0.5","is_byok":true,"prompt_tokens":"x"}}"#).unwrap();
+        assert_eq!(m.provider.as_deref(), Some("OpenAI"));
+        assert_eq!(m.usage.as_ref().unwrap().cost, Some(0.5));
+        assert_eq!(m.usage.as_ref().unwrap().is_byok, Some(true));
+        let m = ServedMeta::read(br#"{"provider":7,"model":"openai/gpt-4o"}"#).unwrap();
+        assert_eq!(m.model.as_deref(), Some("openai/gpt-4o"));
+        let m = ServedMeta::read(br#"{"type":"response.completed","response":{"id":"resp_1","model":"openai/gpt-4o","usage":{"input_tokens":5,"output_tokens":7}}}"#).unwrap();
+        assert_eq!(m.model.as_deref(), Some("openai/gpt-4o"));
+        assert_eq!(m.usage.as_ref().unwrap().completion_tokens, Some(7));
+        assert!(ServedMeta::read(b"not json").is_none());
+        assert!(ServedMeta::read(b"[1,2]").is_none());
     }
 }

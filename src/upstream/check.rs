@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use crate::audit::{self, Writer};
 use crate::config::Snapshot;
 use crate::policy::verify::Usage;
-use crate::policy::{Class, Expectation, OnViolation, ServedMeta, Violation};
+use crate::policy::{Class, Expectation, OnViolation, ServedMeta, Violation, ViolationKind};
 use crate::stream::{Cut, Inspector};
 
 /// What served the request, as far as the response told.
@@ -129,7 +129,7 @@ impl ResponseCheck {
 
     /// Checks a whole non-streamed body. Returns the first violation when the class blocks.
     pub fn check_body(&mut self, body: &[u8]) -> Option<Violation> {
-        let meta = serde_json::from_slice::<ServedMeta<'_>>(body).unwrap_or_default();
+        let meta = ServedMeta::read(body).unwrap_or_default();
         self.note(&meta);
         let class = self.config.policy.class(self.class)?;
         let mut found = self
@@ -167,8 +167,14 @@ impl ResponseCheck {
 
 impl Inspector for ResponseCheck {
     fn data(&mut self, payload: &[u8]) -> Option<Cut> {
-        let Ok(meta) = serde_json::from_slice::<ServedMeta<'_>>(payload) else {
-            return None;
+        let Some(meta) = ServedMeta::read(payload) else {
+            // A data event that is not a JSON object cannot be checked: it is not let
+            // through unchecked where the class blocks.
+            self.record(Violation {
+                kind: ViolationKind::Unverifiable,
+                served: "unreadable event".to_owned(),
+            });
+            return self.cut();
         };
         let provider = meta.provider.as_deref().unwrap_or_default();
         let model = meta.model.as_deref().unwrap_or_default();
