@@ -12,6 +12,7 @@ pub mod error;
 pub mod keys;
 pub mod pipeline;
 pub mod policy;
+pub mod redact;
 pub mod request;
 pub mod secret;
 pub mod server;

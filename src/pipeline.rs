@@ -37,6 +37,7 @@ use crate::config::{Snapshot, UpstreamSettings};
 use crate::error::GatewayError;
 use crate::keys::{self, Caller};
 use crate::policy::{self, models, ContentSignals, Plan, UpstreamRef};
+use crate::redact;
 use crate::request::parse::{self, ParsedRequest};
 use crate::request::{body, Endpoint};
 use crate::server::AppState;
@@ -94,6 +95,7 @@ pub async fn inference(
                     now,
                     c.status.as_u16(),
                     c.code.as_str(),
+                    &error.to_string(),
                 ))
             };
             if let Some(record) = record {
@@ -119,14 +121,9 @@ async fn run(
     let caller = authenticate(&config, headers)?;
     progress.caller = Some(caller.clone());
     let bytes = body::read(headers, body, config.server.body).await?;
-    let parsed = parse::parse(endpoint, &bytes, config.server.max_json_depth)?;
-    // The redaction stage will fill these from its one scan of the request.
-    let signals = ContentSignals::default();
-    let mut fired = Vec::new();
-    let (class, _) = policy::classify(&config.policy, &caller, headers, &signals, &mut fired)?;
-    progress.class = Some(class);
-    let plan =
-        policy::plan(&config.policy, &caller, headers, &parsed, &signals).inspect_err(|d| {
+    let mut parsed = parse::parse(endpoint, &bytes, config.server.max_json_depth)?;
+    let (plan, redaction) = prepare(&config, &caller, headers, &mut parsed, &mut progress.class)
+        .inspect_err(|d| {
             tracing::debug!(code = d.code.as_str(), "request denied by policy");
         })?;
     let span = tracing::Span::current();
@@ -136,6 +133,8 @@ async fn run(
     }
 
     let (settings, outbound, expect) = seal(&config, &plan, endpoint)?;
+    let redactions: Vec<(&'static str, u64)> =
+        redaction.counts.iter().map(|(k, n)| (*k, *n)).collect();
 
     // Audit: the request record is stored before a byte goes upstream.
     let subject = Subject {
@@ -144,7 +143,15 @@ async fn run(
         service: Some(&caller.service),
         class: Some(plan.class.as_str()),
     };
-    let record = request_record(&config, &subject, &parsed, &plan, &outbound, endpoint);
+    let record = request_record(
+        &config,
+        &subject,
+        &redactions,
+        &parsed,
+        &plan,
+        &outbound,
+        endpoint,
+    );
     match state.audit.append(record).await {
         Ok(receipt) => {
             tracing::debug!(seq = receipt.seq, "request audited");
@@ -169,7 +176,8 @@ async fn run(
         plan.class,
         expect,
         Some((state.audit.clone(), who.clone())),
-    );
+    )
+    .with_placeholders(redaction.placeholders);
     // From here on, however the request ends — answered, failed, or dropped because the
     // client went away — exactly one `response` record is written.
     let mut completion = Completion {
@@ -270,6 +278,7 @@ impl Drop for Completion {
 fn request_record(
     config: &Snapshot,
     subject: &Subject<'_>,
+    redactions: &[(&'static str, u64)],
     parsed: &ParsedRequest,
     plan: &Plan,
     outbound: &Outbound,
@@ -299,7 +308,7 @@ fn request_record(
         prompt_sha256: &prompt_sha256,
         prompt_hash,
         body_sha256: &body_sha256,
-        redactions: &[],
+        redactions,
         decisions: &decisions,
     };
     audit::record::request(subject, OffsetDateTime::now_utc(), &facts)
@@ -336,6 +345,55 @@ fn response_facts(
 
 fn elapsed_ms(started: Instant) -> u64 {
     u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Steps 4–6 as one pure decision, shared by the server and `orguard policy explain`:
+/// scan the content once, classify and plan with what it found, then redact the planned
+/// body per the class's actions.
+pub fn prepare(
+    config: &Snapshot,
+    caller: &Caller,
+    headers: &HeaderMap,
+    parsed: &mut ParsedRequest,
+    decided_class: &mut Option<policy::Class>,
+) -> Result<(Plan, redact::Redaction), policy::Denial> {
+    let findings = redact::scan(&config.detectors, &mut parsed.body);
+    let signals = ContentSignals {
+        pii_types: findings.pii_types(),
+    };
+    // Known before any other rule can refuse, so a denial is audited with its class.
+    *decided_class =
+        Some(policy::classify(&config.policy, caller, headers, &signals, &mut Vec::new())?.0);
+    let mut plan = policy::plan(&config.policy, caller, headers, parsed, &signals)?;
+    let class = config
+        .policy
+        .class(plan.class)
+        .map(|c| &c.redaction)
+        .cloned()
+        .unwrap_or_default();
+    let redaction = redact::apply(
+        &config.detectors,
+        &mut plan.body,
+        &findings,
+        &class,
+        &config.policy.redact_key,
+    )?;
+    if !redaction.counts.is_empty() {
+        let counts: Vec<String> = redaction
+            .counts
+            .iter()
+            .map(|(k, n)| format!("{k}={n}"))
+            .collect();
+        plan.fired.push(policy::FiredRule::new(
+            "redact.applied",
+            format!(
+                "rewritten for class {}: {}",
+                plan.class.as_str(),
+                counts.join(", ")
+            ),
+        ));
+    }
+    Ok((plan, redaction))
 }
 
 /// Serialises the planned body once, for the upstream the class uses. These exact bytes

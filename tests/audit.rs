@@ -169,6 +169,7 @@ async fn denials_and_violations_are_audited_without_content() {
     mock.push(Reply::served_by("Together", "openai/gpt-4o", false));
     let mut ok = body.clone();
     ok["model"] = json!("openai/gpt-4o");
+    ok["messages"][0]["content"] = json!("call +1 415 555 0100, mail jane.canary@example.com");
     let r = gw
         .post("/api/v1/chat/completions")
         .header("x-data-classification", "confidential")
@@ -187,6 +188,10 @@ async fn denials_and_violations_are_audited_without_content() {
         .await
         .unwrap();
     assert_eq!(r.status(), 401);
+    let mut with_secret = ok.clone();
+    with_secret["messages"][0]["content"] = json!(format!("deploy with {secret}"));
+    let r = gw.chat(&with_secret).await;
+    assert_eq!(r.status(), 403);
 
     let records = gw.audit_records().await;
     let kinds: Vec<&str> = records
@@ -195,7 +200,14 @@ async fn denials_and_violations_are_audited_without_content() {
         .collect();
     assert_eq!(
         kinds,
-        ["denied", "request", "violation", "response", "denied"],
+        [
+            "denied",
+            "request",
+            "violation",
+            "response",
+            "denied",
+            "denied"
+        ],
         "{records:#?}"
     );
     assert_eq!(records[0]["code"], "router_not_allowed");
@@ -212,6 +224,11 @@ async fn denials_and_violations_are_audited_without_content() {
     assert_eq!(records[3]["cost"], 0.00002);
     assert_eq!(records[4]["code"], "invalid_api_key");
     assert_eq!(records[4]["key_id"], Value::Null);
+    assert_eq!(records[5]["code"], "secret_blocked");
+    assert!(
+        records[5]["reason"].as_str().unwrap().contains("SECRET"),
+        "the audit names the type found"
+    );
     let all = serde_json::to_string(&records).unwrap();
     for canary in [
         "jane.canary",

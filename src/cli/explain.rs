@@ -7,7 +7,7 @@ use axum::http::{HeaderMap, HeaderValue};
 
 use crate::config::{self, Source};
 use crate::keys::Caller;
-use crate::policy::{self, class::CLASS_HEADER, explain, ContentSignals};
+use crate::policy::{class::CLASS_HEADER, explain};
 use crate::request::{parse, Endpoint};
 
 pub fn run(
@@ -53,15 +53,10 @@ pub fn run(
     let caller = Caller::from_record(record);
     let outcome = parse::parse(endpoint, &bytes, snapshot.server.max_json_depth)
         .map_err(|e| format!("decision: DENY (400)\nreason:   {e}\n"))
-        .and_then(|parsed| {
-            policy::plan(
-                &snapshot.policy,
-                &caller,
-                &headers,
-                &parsed,
-                &ContentSignals::default(),
-            )
-            .map_err(|d| explain::render_denial(&d))
+        .and_then(|mut parsed| {
+            crate::pipeline::prepare(&snapshot, &caller, &headers, &mut parsed, &mut None)
+                .map(|(plan, _)| plan)
+                .map_err(|d| explain::render_denial(&d))
         });
     let (text, code) = match outcome {
         Ok(plan) => (explain::render_plan(&plan), ExitCode::SUCCESS),

@@ -21,6 +21,7 @@ use crate::policy::{
     Class, ClassPolicy, OnViolation, OverCap, Overrides, PolicySettings, ProviderNames,
     UpstreamRef, ABSURD_TOKENS,
 };
+use crate::redact::{Action, Detectors, RedactPolicy};
 use crate::request::body::BodyLimits;
 use crate::secret::Secret;
 
@@ -34,6 +35,8 @@ pub struct Snapshot {
     pub keys: KeyStore,
     pub policy: PolicySettings,
     pub audit: AuditSettings,
+    /// The content detectors, compiled once.
+    pub detectors: Arc<Detectors>,
     /// `[upstreams.NAME]`: OpenAI-compatible servers a class may be routed to.
     pub extra_upstreams: BTreeMap<String, ExtraUpstream>,
 }
@@ -238,11 +241,41 @@ pub fn compile(raw: RawConfig, resolved: Resolved) -> Result<Snapshot, Vec<Strin
 
     let keys = compile_keys(&raw, &mut problems);
     let extra_upstreams = compile_extra_upstreams(&raw, &resolved, &mut problems);
-    let policy = compile_policy(&raw, &resolved, &extra_upstreams, &mut problems);
+    let custom: Vec<(String, String)> = raw
+        .detectors
+        .custom
+        .iter()
+        .map(|c| (c.name.trim().to_owned(), c.pattern.clone()))
+        .collect();
+    for (i, (name, _)) in custom.iter().enumerate() {
+        if name.is_empty()
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+        {
+            problems.push(format!("detectors.custom[{i}].name: {name:?} must be an uppercase type name like PROJECT_CODE"));
+        }
+    }
+    let detectors = Detectors::new(&custom, &raw.detectors.deny_terms)
+        .map_err(|e| problems.push(format!("detectors: a pattern does not compile ({e})")))
+        .ok();
+    let mut detector_kinds: Vec<String> = crate::redact::detectors::BUILT_IN
+        .iter()
+        .map(|k| (*k).to_owned())
+        .collect();
+    detector_kinds.extend(custom.iter().map(|(n, _)| n.clone()));
+    detector_kinds.push(crate::redact::DENY_TERM.to_owned());
+    let policy = compile_policy(
+        &raw,
+        &resolved,
+        &extra_upstreams,
+        &detector_kinds,
+        &mut problems,
+    );
     let audit = compile_audit(&raw, &resolved, &mut problems);
 
-    if problems.is_empty() {
-        Ok(Snapshot {
+    match (problems.is_empty(), detectors) {
+        (true, Some(detectors)) => Ok(Snapshot {
             server: ServerSettings {
                 listen,
                 body: BodyLimits {
@@ -272,10 +305,10 @@ pub fn compile(raw: RawConfig, resolved: Resolved) -> Result<Snapshot, Vec<Strin
             keys,
             policy,
             audit,
+            detectors: Arc::new(detectors),
             extra_upstreams,
-        })
-    } else {
-        Err(problems)
+        }),
+        _ => Err(problems),
     }
 }
 
@@ -437,6 +470,37 @@ fn compile_audit(
     }
 }
 
+fn redact_policy(
+    at: &str,
+    c: &super::raw::RawClass,
+    kinds: &[String],
+    problems: &mut Vec<String>,
+) -> RedactPolicy {
+    let default = Action::parse(&c.redact).unwrap_or_else(|| {
+        problems.push(format!(
+            "{at}.redact: {:?} is not one of allow, redact, placeholder, hash, block",
+            c.redact
+        ));
+        Action::Block
+    });
+    let mut per_type = std::collections::HashMap::new();
+    for (kind, action) in &c.redact_types {
+        if !kinds.iter().any(|k| k == kind) {
+            problems.push(format!(
+                "{at}.redact_types.{kind}: no detector has this type (known: {})",
+                kinds.join(", ")
+            ));
+        }
+        match Action::parse(action) {
+            Some(a) => {
+                per_type.insert(kind.clone(), a);
+            }
+            None => problems.push(format!("{at}.redact_types.{kind}: {action:?} is not one of allow, redact, placeholder, hash, block")),
+        }
+    }
+    RedactPolicy { default, per_type }
+}
+
 fn check_url(at: &str, url: &str, allow_http: bool, problems: &mut Vec<String>) {
     match reqwest::Url::parse(url) {
         Ok(u) => match u.scheme() {
@@ -499,6 +563,7 @@ fn compile_policy(
     raw: &RawConfig,
     resolved: &Resolved,
     extra: &BTreeMap<String, ExtraUpstream>,
+    detector_kinds: &[String],
     problems: &mut Vec<String>,
 ) -> PolicySettings {
     let pii_raises_to = Class::parse(&raw.policy.pii_raises_to).unwrap_or_else(|| {
@@ -542,6 +607,9 @@ fn compile_policy(
             k
         }
     };
+    // Hash-mode redaction tokens: keyed like the pseudonyms, under their own label.
+    let redact_key =
+        crate::secret::hmac_sha256(&user_key, &[b"orguard redaction hash v1"]).to_vec();
     let mut classes: [Option<ClassPolicy>; 4] = [None, None, None, None];
     for (name, c) in &raw.classes {
         let at = format!("classes.{name}");
@@ -634,6 +702,7 @@ fn compile_policy(
                 require_byok: c.require_byok,
                 upstream,
                 allow_legacy_completions: c.allow_legacy_completions,
+                redaction: redact_policy(&at, c, detector_kinds, problems),
                 max_tokens: c.max_tokens,
                 on_violation,
             });
@@ -644,6 +713,7 @@ fn compile_policy(
         client_overrides,
         over_cap,
         user_key,
+        redact_key,
         classes,
         provider_names: ProviderNames::new(&raw.provider_names),
     }

@@ -30,6 +30,27 @@ pub struct RawConfig {
     pub provider_names: BTreeMap<String, String>,
     /// The audit trail.
     pub audit: RawAudit,
+    /// Content detectors beyond the built-in ones.
+    pub detectors: RawDetectors,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawDetectors {
+    /// Extra patterns, each with its own type name (`PROJECT_CODE`).
+    pub custom: Vec<RawCustomDetector>,
+    /// Words and phrases (project code names) found case-insensitively as whole words;
+    /// type `DENY_TERM`.
+    pub deny_terms: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCustomDetector {
+    /// Uppercase type name, as used in `redact_types` and the audit.
+    pub name: String,
+    /// A regular expression (Rust `regex` syntax: no look-around, linear time).
+    pub pattern: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -145,6 +166,11 @@ pub struct RawClass {
     pub upstream: String,
     /// Let `/completions` through even though provider pinning there is unconfirmed upstream.
     pub allow_legacy_completions: bool,
+    /// What happens to detected personal data: `allow`, `redact`, `placeholder`, `hash`,
+    /// or `block`. `SECRET` is blocked unless `redact_types` says otherwise.
+    pub redact: String,
+    /// Per-type overrides (`{ EMAIL = "hash", SECRET = "block" }`).
+    pub redact_types: BTreeMap<String, String>,
     /// Cap for `max_tokens` / `max_completion_tokens` / `max_output_tokens` / `reasoning.max_tokens`.
     pub max_tokens: u64,
     /// `block` or `flag` when the response shows a provider, model or BYOK state outside policy.
@@ -171,6 +197,8 @@ impl Default for RawClass {
             require_byok: false,
             upstream: "openrouter".to_owned(),
             allow_legacy_completions: false,
+            redact: "allow".to_owned(),
+            redact_types: BTreeMap::new(),
             max_tokens: 4096,
             on_violation: None,
         }

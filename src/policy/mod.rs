@@ -89,6 +89,7 @@ pub struct ClassPolicy {
     pub require_byok: bool,
     pub upstream: UpstreamRef,
     pub allow_legacy_completions: bool,
+    pub redaction: crate::redact::RedactPolicy,
     pub max_tokens: u64,
     pub on_violation: OnViolation,
 }
@@ -101,6 +102,8 @@ pub struct PolicySettings {
     pub over_cap: OverCap,
     /// Key for the `user` pseudonym HMAC.
     pub user_key: Vec<u8>,
+    /// Key for `hash`-mode redaction tokens (stable within the organisation).
+    pub redact_key: Vec<u8>,
     /// Indexed by [`Class::index`]; `None` where the config has no table (all denied).
     pub classes: [Option<ClassPolicy>; 4],
     pub provider_names: ProviderNames,
@@ -418,6 +421,7 @@ pub(crate) mod tests {
             require_byok: false,
             upstream: UpstreamRef::OpenRouter,
             allow_legacy_completions: false,
+            redaction: crate::redact::RedactPolicy::default(),
             max_tokens: 1000,
             on_violation: OnViolation::Block,
         }
@@ -465,6 +469,7 @@ pub(crate) mod tests {
                 client_overrides: overrides,
                 over_cap: OverCap::Clamp,
                 user_key: vec![1; 32],
+                redact_key: vec![2; 32],
                 classes: [None, None, Some(c), None],
                 provider_names: ProviderNames::new(&Default::default()),
             }

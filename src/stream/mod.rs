@@ -4,4 +4,6 @@ mod sse;
 mod tap;
 
 pub use sse::{classify, LineBuffer, SseLine};
-pub use tap::{error_event, tap, Cut, Inspector, PassAll, StreamEnd, StreamReport, TapLimits};
+pub use tap::{
+    error_event, tap, Cut, Inspector, PassAll, StreamEnd, StreamReport, TapLimits, Verdict,
+};

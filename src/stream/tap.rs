@@ -68,9 +68,20 @@ pub struct Cut {
 }
 
 /// Looks at each event before it is forwarded.
+/// What happens to one event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Forward it as it came.
+    Pass,
+    /// Forward this payload instead (placeholder restoration).
+    Rewrite(Vec<u8>),
+    /// End the stream before this event.
+    Cut(Cut),
+}
+
 pub trait Inspector: Send {
-    /// One `data:` payload (never `[DONE]`). `Some` ends the stream before this event.
-    fn data(&mut self, payload: &[u8]) -> Option<Cut>;
+    /// One `data:` payload (never `[DONE]`).
+    fn data(&mut self, payload: &[u8]) -> Verdict;
     /// The upstream finished; `Some` replaces the clean end with an error event.
     fn finish(&mut self) -> Option<Cut>;
 }
@@ -79,8 +90,8 @@ pub trait Inspector: Send {
 pub struct PassAll;
 
 impl Inspector for PassAll {
-    fn data(&mut self, _: &[u8]) -> Option<Cut> {
-        None
+    fn data(&mut self, _: &[u8]) -> Verdict {
+        Verdict::Pass
     }
 
     fn finish(&mut self) -> Option<Cut> {
@@ -132,6 +143,8 @@ enum Step {
 impl<S, F: FnOnce(StreamReport)> Tap<S, F> {
     /// Walks the whole lines of `region`, stopping at the first event the inspector refuses.
     fn walk(&mut self, region: Bytes) -> Step {
+        // Untouched regions go out as they came; the first rewrite starts a copy.
+        let mut rewritten: Option<BytesMut> = None;
         let mut offset = 0;
         for line in region.split_inclusive(|b| *b == b'\n') {
             let start = offset;
@@ -139,28 +152,48 @@ impl<S, F: FnOnce(StreamReport)> Tap<S, F> {
             let was_mid_event = self.mid_event;
             let kind = classify(line);
             self.mid_event = !matches!(kind, SseLine::Blank);
-            let SseLine::Data(payload) = kind else {
-                continue;
+            let verdict = match kind {
+                SseLine::Data(b"[DONE]") => {
+                    self.report.saw_done = true;
+                    Verdict::Pass
+                }
+                SseLine::Data(payload) => {
+                    self.report.data_events += 1;
+                    if is_error_event(payload) {
+                        self.report.end = StreamEnd::UpstreamError;
+                    }
+                    self.inspector.data(payload)
+                }
+                SseLine::Comment | SseLine::Blank | SseLine::Other => Verdict::Pass,
             };
-            if payload == b"[DONE]" {
-                self.report.saw_done = true;
-                continue;
-            }
-            self.report.data_events += 1;
-            if is_error_event(payload) {
-                self.report.end = StreamEnd::UpstreamError;
-            }
-            if let Some(cut) = self.inspector.data(payload) {
-                let mut out = BytesMut::from(region.get(..start).unwrap_or_default());
-                if was_mid_event {
+            match verdict {
+                Verdict::Pass => {
+                    if let Some(out) = rewritten.as_mut() {
+                        out.extend_from_slice(line);
+                    }
+                }
+                Verdict::Rewrite(payload) => {
+                    let out = rewritten.get_or_insert_with(|| {
+                        BytesMut::from(region.get(..start).unwrap_or_default())
+                    });
+                    out.extend_from_slice(b"data: ");
+                    out.extend_from_slice(&payload);
                     out.extend_from_slice(b"\n");
                 }
-                out.extend_from_slice(&error_event(cut.code, cut.error_type, &cut.message));
-                return Step::Last(out.freeze(), StreamEnd::Cut);
+                Verdict::Cut(cut) => {
+                    let mut out = rewritten
+                        .unwrap_or_else(|| BytesMut::from(region.get(..start).unwrap_or_default()));
+                    if was_mid_event {
+                        out.extend_from_slice(b"\n");
+                    }
+                    out.extend_from_slice(&error_event(cut.code, cut.error_type, &cut.message));
+                    return Step::Last(out.freeze(), StreamEnd::Cut);
+                }
             }
         }
-        self.report.bytes += region.len() as u64;
-        Step::Forward(region)
+        let out = rewritten.map_or(region, BytesMut::freeze);
+        self.report.bytes += out.len() as u64;
+        Step::Forward(out)
     }
 
     fn on_chunk(&mut self, chunk: Bytes) -> Step {
@@ -355,11 +388,13 @@ mod tests {
     struct RefuseProvider(&'static str);
 
     impl Inspector for RefuseProvider {
-        fn data(&mut self, payload: &[u8]) -> Option<Cut> {
-            memchr::memmem::find(payload, self.0.as_bytes()).map(|_| Cut {
-                code: 502,
-                error_type: "policy_violation",
-                message: "no".into(),
+        fn data(&mut self, payload: &[u8]) -> Verdict {
+            memchr::memmem::find(payload, self.0.as_bytes()).map_or(Verdict::Pass, |_| {
+                Verdict::Cut(Cut {
+                    code: 502,
+                    error_type: "policy_violation",
+                    message: "no".into(),
+                })
             })
         }
 

@@ -13,7 +13,10 @@ use crate::audit::{self, Writer};
 use crate::config::Snapshot;
 use crate::policy::verify::Usage;
 use crate::policy::{Class, Expectation, OnViolation, ServedMeta, Violation, ViolationKind};
-use crate::stream::{Cut, Inspector};
+use serde_json::Value;
+
+use crate::redact::{Placeholders, Restorer};
+use crate::stream::{Cut, Inspector, Verdict};
 
 /// What served the request, as far as the response told.
 #[derive(Debug, Clone, Default)]
@@ -45,6 +48,8 @@ pub struct ResponseCheck {
     last_provider: String,
     last_model: String,
     saw_usage: bool,
+    /// Placeholders of this request, restored in what the client reads.
+    restore: Option<(Placeholders, Restorer)>,
 }
 
 fn short(s: &str) -> String {
@@ -71,7 +76,24 @@ impl ResponseCheck {
             last_provider: String::new(),
             last_model: String::new(),
             saw_usage: false,
+            restore: None,
         }
+    }
+
+    /// Restores these placeholders in the response (a no-op for an empty map).
+    pub fn with_placeholders(mut self, map: Placeholders) -> Self {
+        if !map.is_empty() {
+            self.restore = Some((map, Restorer::default()));
+        }
+        self
+    }
+
+    /// Restores placeholders in a whole non-streamed body; `None` when there is nothing to do.
+    pub fn restore_body(&self, body: &[u8]) -> Option<Vec<u8>> {
+        let (map, _) = self.restore.as_ref()?;
+        let mut v: Value = serde_json::from_slice(body).ok()?;
+        map.restore_json(&mut v);
+        serde_json::to_vec(&v).ok()
     }
 
     fn with_served(&self, f: impl FnOnce(&mut Served)) {
@@ -166,7 +188,7 @@ impl ResponseCheck {
 }
 
 impl Inspector for ResponseCheck {
-    fn data(&mut self, payload: &[u8]) -> Option<Cut> {
+    fn data(&mut self, payload: &[u8]) -> Verdict {
         let Some(meta) = ServedMeta::read(payload) else {
             // A data event that is not a JSON object cannot be checked: it is not let
             // through unchecked where the class blocks.
@@ -174,7 +196,7 @@ impl Inspector for ResponseCheck {
                 kind: ViolationKind::Unverifiable,
                 served: "unreadable event".to_owned(),
             });
-            return self.cut();
+            return self.cut().map_or(Verdict::Pass, Verdict::Cut);
         };
         let provider = meta.provider.as_deref().unwrap_or_default();
         let model = meta.model.as_deref().unwrap_or_default();
@@ -199,7 +221,15 @@ impl Inspector for ResponseCheck {
                 self.record(v);
             }
         }
-        self.cut()
+        if let Some(cut) = self.cut() {
+            return Verdict::Cut(cut);
+        }
+        match self.restore.as_mut() {
+            Some((map, restorer)) => {
+                restore_event(map, restorer, payload).map_or(Verdict::Pass, Verdict::Rewrite)
+            }
+            None => Verdict::Pass,
+        }
     }
 
     fn finish(&mut self) -> Option<Cut> {
@@ -210,4 +240,51 @@ impl Inspector for ResponseCheck {
         }
         self.cut()
     }
+}
+
+/// Restores placeholders in one stream event: chat deltas (`content`, tool-call
+/// `arguments`) and Responses-API `delta` text. Text that may be the start of a placeholder
+/// is held back until the next event of the same choice, and released with the choice's
+/// `finish_reason`. Returns the new payload, or `None` when nothing changed.
+fn restore_event(map: &Placeholders, restorer: &mut Restorer, payload: &[u8]) -> Option<Vec<u8>> {
+    if memchr::memchr(b'[', payload).is_none() && !restorer.holding() {
+        return None;
+    }
+    let mut event: Value = serde_json::from_slice(payload).ok()?;
+    let before = event.clone();
+    if let Some(Value::String(delta)) = event.get_mut("delta") {
+        *delta = restorer.push(map, "delta", delta);
+    }
+    if let Some(Value::Array(choices)) = event.get_mut("choices") {
+        for (i, choice) in choices.iter_mut().enumerate() {
+            let finished = choice.get("finish_reason").is_some_and(|f| !f.is_null());
+            let key = format!("{i}.content");
+            if let Some(Value::String(content)) = choice.pointer_mut("/delta/content") {
+                *content = restorer.push(map, &key, content);
+            }
+            if let Some(Value::Array(calls)) = choice.pointer_mut("/delta/tool_calls") {
+                for (j, call) in calls.iter_mut().enumerate() {
+                    if let Some(Value::String(args)) = call.pointer_mut("/function/arguments") {
+                        *args = restorer.push(map, &format!("{i}.{j}.arguments"), args);
+                    }
+                }
+            }
+            if finished {
+                let rest = restorer.finish(&key);
+                if !rest.is_empty() {
+                    if let Some(Value::Object(delta)) = choice.get_mut("delta") {
+                        let content = delta
+                            .entry("content")
+                            .or_insert_with(|| Value::String(String::new()));
+                        if let Value::String(c) = content {
+                            c.push_str(&rest);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    (event != before)
+        .then(|| serde_json::to_vec(&event).ok())
+        .flatten()
 }

@@ -87,12 +87,18 @@ pub async fn relay(sent: Sent, relay: Relay) -> Result<Response, GatewayError> {
         ))
     } else {
         let bytes = read_capped(response, idle, deadline, max_body).await?;
-        if let Some(mut check) = check.filter(|_| status.is_success()) {
-            if let Some(v) = check.check_body(&bytes) {
-                return Err(GatewayError::Violation(v.kind));
+        match check.filter(|_| status.is_success()) {
+            Some(mut check) => {
+                if let Some(v) = check.check_body(&bytes) {
+                    return Err(GatewayError::Violation(v.kind));
+                }
+                match check.restore_body(&bytes) {
+                    Some(restored) => Body::from(restored),
+                    None => Body::from(bytes),
+                }
             }
+            None => Body::from(bytes),
         }
-        Body::from(bytes)
     };
     Ok(builder.body(body).map_err(|_| UpstreamError::Protocol)?)
 }

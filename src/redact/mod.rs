@@ -1,0 +1,341 @@
+//! PII and secret redaction (DESIGN.md §4).
+//!
+//! [`scan`] runs once per request over every string the model reads and returns where each
+//! detected value sits (positions and types — the values themselves are never copied out).
+//! Classification uses the types it found; [`apply`] then rewrites the body per the class's
+//! action for each type: `allow`, `redact` (`[EMAIL]`), `placeholder` (`[EMAIL_1]`, restored
+//! in the response), `hash` (`[EMAIL:3f2a9c1b]`, keyed HMAC) or `block` (403).
+
+pub mod detectors;
+pub mod placeholder;
+pub mod walk;
+
+use std::collections::{BTreeMap, HashMap};
+
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+use regex::RegexSet;
+use serde_json::{Map, Value};
+
+pub use placeholder::{Placeholders, Restorer};
+
+use crate::error::ErrorCode;
+use crate::policy::Denial;
+use detectors::{Kind, Pattern, SECRET};
+
+/// The type name of configured deny terms.
+pub const DENY_TERM: Kind = "DENY_TERM";
+
+/// What to do with a detected value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Allow,
+    Redact,
+    Placeholder,
+    Hash,
+    Block,
+}
+
+impl Action {
+    pub fn parse(s: &str) -> Option<Action> {
+        Some(match s {
+            "allow" => Action::Allow,
+            "redact" => Action::Redact,
+            "placeholder" => Action::Placeholder,
+            "hash" => Action::Hash,
+            "block" => Action::Block,
+            _ => return None,
+        })
+    }
+}
+
+/// A class's actions: a default for PII and custom types, overrides per type. `SECRET`
+/// is blocked unless a class says otherwise for it by name.
+#[derive(Debug, Clone)]
+pub struct RedactPolicy {
+    pub default: Action,
+    pub per_type: HashMap<String, Action>,
+}
+
+impl RedactPolicy {
+    pub fn action(&self, kind: &str) -> Action {
+        match self.per_type.get(kind) {
+            Some(a) => *a,
+            None if kind == SECRET => Action::Block,
+            None => self.default,
+        }
+    }
+}
+
+impl Default for RedactPolicy {
+    fn default() -> Self {
+        Self {
+            default: Action::Allow,
+            per_type: HashMap::new(),
+        }
+    }
+}
+
+/// The compiled detectors: built once per config, shared by every request.
+pub struct Detectors {
+    set: RegexSet,
+    patterns: Vec<Pattern>,
+    deny_terms: Option<AhoCorasick>,
+    /// Type names of custom patterns, leaked once at compile so spans can carry `&'static`.
+    kinds: Vec<Kind>,
+}
+
+impl std::fmt::Debug for Detectors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Detectors")
+            .field("patterns", &self.patterns.len())
+            .field("kinds", &self.kinds)
+            .finish()
+    }
+}
+
+impl Detectors {
+    /// Compiles the built-in detectors plus custom `(TYPE, regex)` patterns and deny terms.
+    pub fn new(custom: &[(String, String)], deny_terms: &[String]) -> Result<Detectors, String> {
+        let mut kinds: Vec<Kind> = detectors::BUILT_IN.to_vec();
+        let mut extra = Vec::new();
+        for (name, pattern) in custom {
+            let kind: Kind = match kinds.iter().find(|k| **k == name.as_str()) {
+                Some(k) => k,
+                // Config is compiled once per load; a handful of short names per reload.
+                None => Box::leak(name.clone().into_boxed_str()),
+            };
+            if !kinds.contains(&kind) {
+                kinds.push(kind);
+            }
+            extra.push((kind, pattern.clone()));
+        }
+        let (set, patterns) = detectors::compile(&extra).map_err(|e| e.to_string())?;
+        let deny_terms = if deny_terms.is_empty() {
+            None
+        } else {
+            kinds.push(DENY_TERM);
+            Some(
+                AhoCorasick::builder()
+                    .ascii_case_insensitive(true)
+                    .match_kind(MatchKind::LeftmostLongest)
+                    .kind(Some(AhoCorasickKind::DFA))
+                    .build(deny_terms)
+                    .map_err(|e| e.to_string())?,
+            )
+        };
+        Ok(Detectors {
+            set,
+            patterns,
+            deny_terms,
+            kinds,
+        })
+    }
+
+    /// Every type this set of detectors can report.
+    pub fn kinds(&self) -> &[Kind] {
+        &self.kinds
+    }
+
+    /// Finds the detected values in one string: non-overlapping spans, in order.
+    pub fn find(&self, text: &str) -> Vec<Span> {
+        let mut spans = Vec::new();
+        if text.len() >= 6 {
+            for i in self.set.matches(text).iter() {
+                let Some(p) = self.patterns.get(i) else {
+                    continue;
+                };
+                for caps in p.regex.captures_iter(text) {
+                    let Some(m) = caps.get(p.group) else { continue };
+                    if m.start() < m.end() && detectors::confirm(p.check, text, m.start(), m.end())
+                    {
+                        spans.push(Span {
+                            start: m.start(),
+                            end: m.end(),
+                            kind: p.kind,
+                            rank: i,
+                        });
+                    }
+                }
+            }
+        }
+        if let Some(ac) = &self.deny_terms {
+            for m in ac.find_iter(text) {
+                let word_edge = |c: Option<char>| c.is_none_or(|c| !c.is_alphanumeric());
+                let before = text.get(..m.start()).and_then(|s| s.chars().next_back());
+                let after = text.get(m.end()..).and_then(|s| s.chars().next());
+                if word_edge(before) && word_edge(after) {
+                    spans.push(Span {
+                        start: m.start(),
+                        end: m.end(),
+                        kind: DENY_TERM,
+                        rank: usize::MAX,
+                    });
+                }
+            }
+        }
+        resolve_overlaps(spans)
+    }
+}
+
+/// One detected value's place in a string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    pub start: usize,
+    pub end: usize,
+    pub kind: Kind,
+    /// Pattern order: lower wins an overlap of equal length.
+    rank: usize,
+}
+
+/// Keeps the longest span where spans overlap (then the earlier pattern).
+fn resolve_overlaps(mut spans: Vec<Span>) -> Vec<Span> {
+    spans.sort_by(|a, b| {
+        a.start
+            .cmp(&b.start)
+            .then((b.end - b.start).cmp(&(a.end - a.start)))
+            .then(a.rank.cmp(&b.rank))
+    });
+    let mut out: Vec<Span> = Vec::with_capacity(spans.len());
+    for s in spans {
+        match out.last_mut() {
+            Some(last) if s.start < last.end => {
+                let longer = s.end - s.start > last.end - last.start;
+                if longer || (s.end - s.start == last.end - last.start && s.rank < last.rank) {
+                    *last = s;
+                }
+            }
+            _ => out.push(s),
+        }
+    }
+    out
+}
+
+/// What one scan of a request found: the spans of each visited string, in visit order.
+#[derive(Debug, Clone, Default)]
+pub struct Findings {
+    texts: Vec<(usize, Vec<Span>)>,
+}
+
+impl Findings {
+    /// Counts by type, for the audit and for classification.
+    pub fn counts(&self) -> BTreeMap<Kind, u64> {
+        let mut out = BTreeMap::new();
+        for (_, spans) in &self.texts {
+            for s in spans {
+                *out.entry(s.kind).or_default() += 1;
+            }
+        }
+        out
+    }
+
+    /// The personal-data types found (everything but `SECRET`), which raise the class.
+    pub fn pii_types(&self) -> Vec<Kind> {
+        self.counts().into_keys().filter(|k| *k != SECRET).collect()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.texts.iter().all(|(_, s)| s.is_empty())
+    }
+}
+
+/// Scans every model-read string of `body` once. The body is not changed.
+pub fn scan(detectors: &Detectors, body: &mut Map<String, Value>) -> Findings {
+    let mut texts = Vec::new();
+    walk::walk(body, &mut |s: &mut String| {
+        texts.push((s.len(), detectors.find(s)))
+    });
+    Findings { texts }
+}
+
+/// The result of applying a class's actions.
+#[derive(Debug, Clone, Default)]
+pub struct Redaction {
+    /// Values rewritten, by type (allowed ones are not counted).
+    pub counts: BTreeMap<Kind, u64>,
+    /// Placeholder → original, for restoring the response. Never persisted.
+    pub placeholders: Placeholders,
+}
+
+/// Rewrites `body` per `policy`, or refuses it when a type's action is `block`. The error
+/// names the types found, never the values.
+pub fn apply(
+    detectors: &Detectors,
+    body: &mut Map<String, Value>,
+    findings: &Findings,
+    policy: &RedactPolicy,
+    hash_key: &[u8],
+) -> Result<Redaction, Denial> {
+    let blocked: Vec<Kind> = findings
+        .counts()
+        .into_keys()
+        .filter(|k| policy.action(k) == Action::Block)
+        .collect();
+    if !blocked.is_empty() {
+        let code = if blocked.contains(&SECRET) {
+            ErrorCode::SecretBlocked
+        } else {
+            ErrorCode::PiiBlocked
+        };
+        return Err(Denial::forbidden(code, format!("the request contains data of type {} that this class does not allow to leave; nothing was sent", blocked.join(", "))));
+    }
+    let mut redaction = Redaction::default();
+    if findings.is_empty() {
+        return Ok(redaction);
+    }
+    let mut index = 0;
+    walk::walk(body, &mut |s: &mut String| {
+        let found = findings.texts.get(index);
+        index += 1;
+        // The same walk over the same body visits the same strings; should a string differ
+        // from the one scanned, it is scanned again rather than cut at stale positions.
+        let fresh;
+        let spans = match found {
+            Some((len, spans)) if *len == s.len() => spans,
+            _ => {
+                fresh = detectors.find(s);
+                &fresh
+            }
+        };
+        if spans.is_empty() {
+            return;
+        }
+        let mut out = String::with_capacity(s.len());
+        let mut at = 0;
+        for span in spans {
+            let (Some(keep), Some(value)) = (s.get(at..span.start), s.get(span.start..span.end))
+            else {
+                continue;
+            };
+            let action = policy.action(span.kind);
+            let replacement = match action {
+                Action::Allow | Action::Block => None,
+                Action::Redact => Some(format!("[{}]", span.kind)),
+                Action::Placeholder => Some(redaction.placeholders.token(span.kind, value)),
+                Action::Hash => Some(format!(
+                    "[{}:{}]",
+                    span.kind,
+                    hex::encode(
+                        crate::secret::hmac_sha256(
+                            hash_key,
+                            &[span.kind.as_bytes(), &[0], value.as_bytes()]
+                        )
+                        .get(..4)
+                        .unwrap_or_default()
+                    )
+                )),
+            };
+            out.push_str(keep);
+            match replacement {
+                Some(r) => {
+                    out.push_str(&r);
+                    *redaction.counts.entry(span.kind).or_default() += 1;
+                }
+                None => out.push_str(value),
+            }
+            at = span.end;
+        }
+        out.push_str(s.get(at..).unwrap_or_default());
+        *s = out;
+    });
+    Ok(redaction)
+}
