@@ -116,7 +116,7 @@ pub fn built_in() -> Vec<(Kind, &'static str, usize, Check)> {
         ),
         (
             PHONE,
-            r"(?:\+[1-9]\d{0,2}[ .-]?)?\(?\b\d{2,4}\)?[ .-]\d{2,4}(?:[ .-]\d{2,4}){1,3}\b|\+[1-9]\d{7,14}\b",
+            r"(?:\+[1-9]\d{0,2}|\(\d{2,4}\)|\b\d{1,4})(?:[ .-]\(?\d{1,4}\)?){2,6}\b|\+[1-9]\d{7,14}\b",
             0,
             Check::Phone,
         ),
@@ -368,7 +368,16 @@ fn phone(value: &str, before: &str, after: &str) -> bool {
         && !value.contains(' ')
         && !value.starts_with('+')
         && !value.contains('(');
-    (9..=15).contains(&n) && !glued && !date_like && !dotted_version
+    // `123-45-6789` is the SSN shape; the SSN detector decides.
+    let ssn_shape = value.len() == 11
+        && value.bytes().enumerate().all(|(i, b)| {
+            if i == 3 || i == 6 {
+                b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        });
+    (9..=15).contains(&n) && !glued && !date_like && !dotted_version && !ssn_shape
 }
 
 /// A secret-looking value: long enough, mixed character classes, high entropy, and not an

@@ -55,12 +55,15 @@ max_tokens = 4096
 [classes.internal]
 models = ["*"]
 max_tokens = 4096
+redact = "redact"
 
 [classes.confidential]
 models = ["anthropic/claude-*", "openai/gpt-4o*"]
 providers = ["anthropic", "openai"]
 zdr = true
 max_tokens = 2048
+redact = "placeholder"
+redact_types = {{ US_SSN = "block", IBAN = "hash" }}
 
 [classes.restricted]
 models = ["meta-llama/llama-3.1-70b-instruct"]
