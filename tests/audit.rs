@@ -678,3 +678,45 @@ async fn two_processes_cannot_share_one_audit_directory() {
     first.audit_records().await;
     assert!(verify_path(dir.path(), false).unwrap().ok());
 }
+
+#[tokio::test]
+async fn prompt_hashes_are_keyed_when_a_key_file_is_set() {
+    let mock = MockUpstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("audit.key");
+    std::fs::write(&key, "an audit hmac key\n").unwrap();
+    let plain = TestGateway::start(&mock).await;
+    let keyed_toml = config_toml(&mock, "").replace(
+        "[audit]\n",
+        &format!("[audit]\nhmac_key_file = \"{}\"\n", key.display()),
+    );
+    let keyed = TestGateway::from_toml(&keyed_toml, Some(upstream_key())).await;
+    let body = chat_body("openai/gpt-4o");
+    plain.chat(&body).await.text().await.unwrap();
+    keyed.chat(&body).await.text().await.unwrap();
+    let a = plain
+        .audit_records()
+        .await
+        .into_iter()
+        .find(|r| r["type"] == "request")
+        .unwrap();
+    let b = keyed
+        .audit_records()
+        .await
+        .into_iter()
+        .find(|r| r["type"] == "request")
+        .unwrap();
+    assert_eq!(a["prompt_hash"], "sha256");
+    assert_eq!(b["prompt_hash"], "hmac-sha256");
+    // Plain SHA-256 of the canonical prompt fields, as documented; the keyed one differs.
+    let canonical = orguard::audit::chain::canonical(&json!({"messages": body["messages"]}));
+    assert_eq!(
+        a["prompt_sha256"],
+        hex::encode(Sha256::digest(canonical.as_bytes()))
+    );
+    assert_ne!(a["prompt_sha256"], b["prompt_sha256"]);
+    assert_eq!(
+        a["body_sha256"], b["body_sha256"],
+        "the same body was forwarded"
+    );
+}

@@ -446,3 +446,46 @@ async fn sighup_reloads_the_config_and_keeps_it_when_invalid() {
         gw.logs()
     );
 }
+
+#[tokio::test]
+async fn the_stdout_audit_sink_writes_a_verifiable_chain() {
+    let mock = MockUpstream::start().await;
+    let mut cmd = command();
+    mock_env(&mut cmd, &mock);
+    cmd.env("ORGUARD_AUDIT__SINK", "stdout");
+    let mut gw = GatewayProcess::spawn(cmd);
+    let client = reqwest::Client::new();
+    for _ in 0..3 {
+        let r = client
+            .post(gw.url("/v1/chat/completions"))
+            .bearer_auth("ogk_demo_local_only")
+            .json(&common::chat_body("openai/gpt-4o"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    gw.terminate();
+    let out = tokio::task::spawn_blocking(move || {
+        let code = gw.wait_exit(Duration::from_secs(10));
+        let mut stdout = String::new();
+        std::io::Read::read_to_string(gw.child.stdout.as_mut().unwrap(), &mut stdout).unwrap();
+        (code, stdout)
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.0, Some(0));
+    let lines: Vec<&str> = out.1.lines().collect();
+    assert_eq!(lines.len(), 6, "{}", out.1);
+    let positions = lines.iter().enumerate().map(|(i, l)| {
+        (
+            orguard::audit::verify::Position {
+                source: "stdout".into(),
+                line: i + 1,
+            },
+            l.as_bytes(),
+        )
+    });
+    let report = orguard::audit::verify::walk("stdout", positions, false);
+    assert!(report.ok(), "{}", report.render());
+}

@@ -774,6 +774,28 @@ mod tests {
     }
 
     #[test]
+    fn the_upstream_key_can_come_from_a_mounted_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key");
+        std::fs::write(&path, "  mounted-secret-value\n").unwrap();
+        let toml = format!("[upstream]\napi_key_file = \"{}\"\n", path.display());
+        let snap = from_toml(&toml, None).unwrap();
+        assert_eq!(
+            snap.upstream.api_key.unwrap().expose(),
+            "mounted-secret-value"
+        );
+        // The environment variable wins over the file.
+        let snap = from_toml(&toml, Some("from-env".into())).unwrap();
+        assert_eq!(snap.upstream.api_key.unwrap().expose(), "from-env");
+        let missing = format!(
+            "[upstream]\napi_key_file = \"{}\"\n",
+            dir.path().join("nope").display()
+        );
+        let err = from_toml(&missing, None).unwrap_err();
+        assert!(err.to_string().contains("upstream.api_key_file"), "{err}");
+    }
+
+    #[test]
     fn unknown_and_mistyped_keys_name_the_key() {
         let err = from_toml("[server]\ndrain_secs = 3\n", None).unwrap_err();
         assert!(err.to_string().contains("drain_secs"), "{err}");
