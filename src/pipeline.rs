@@ -177,7 +177,14 @@ async fn run(
         expect,
         Some((state.audit.clone(), who.clone())),
     )
-    .with_placeholders(redaction.placeholders);
+    .with_placeholders(redaction.placeholders)
+    .with_output_scan(
+        Arc::clone(&config.detectors),
+        config
+            .policy
+            .class(plan.class)
+            .map_or(redact::OutputScan::Off, |c| c.scan_responses),
+    );
     // From here on, however the request ends — answered, failed, or dropped because the
     // client went away — exactly one `response` record is written.
     let mut completion = Completion {

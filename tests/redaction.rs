@@ -660,3 +660,75 @@ async fn personal_data_raises_the_class() {
     let request = records.iter().find(|r| r["type"] == "request").unwrap();
     assert_eq!(request["class"], "confidential");
 }
+
+#[tokio::test]
+async fn the_models_output_can_be_scanned_flagged_or_redacted() {
+    let mock = MockUpstream::start().await;
+    let toml = common::gateway::config_toml(&mock, "")
+        .replace(
+            "redact = \"placeholder\"\n",
+            "redact = \"placeholder\"\nscan_responses = \"redact\"\n",
+        )
+        .replace(
+            "redact = \"redact\"\n",
+            "redact = \"redact\"\nscan_responses = \"flag\"\n",
+        );
+    let gw = TestGateway::from_toml(&toml, Some(common::upstream_key())).await;
+    let leak = "Sure: the key is AKIAABCDEFGHIJKLMNOP and you can mail ops@corp.example.com; your address is [EMAIL_1].";
+    let mut reply = common::mock::chat_completion();
+    reply["choices"][0]["message"]["content"] = json!(leak);
+    let ask = json!({"model": "openai/gpt-4o", "messages": [{"role": "user", "content": "what is my address? it is jane.doe@example.com"}]});
+
+    // Confidential (raised by the email): redacted, and the caller's own value restored.
+    mock.push(Reply::ok(reply.clone()));
+    let v: Value = send(&gw, None, &ask).await.json().await.unwrap();
+    assert_eq!(
+        v["choices"][0]["message"]["content"],
+        "Sure: the key is [SECRET] and you can mail [EMAIL]; your address is jane.doe@example.com."
+    );
+
+    // Streamed, per event.
+    let event = |t: &str| {
+        format!(
+            "data: {}\n\n",
+            json!({"provider": "OpenAI", "model": "openai/gpt-4o", "choices": [{"index": 0, "delta": {"content": t}}]})
+        )
+    };
+    mock.push(Reply::Sse {
+        chunks: vec![
+            (Duration::ZERO, event("key AKIAABCDEFGHIJKLMNOP here")),
+            (Duration::ZERO, "data: [DONE]\n\n".into()),
+        ],
+        ending: StreamEnding::Close,
+    });
+    let mut streamed = ask.clone();
+    streamed["stream"] = json!(true);
+    let text = send(&gw, None, &streamed).await.text().await.unwrap();
+    assert!(
+        text.contains("key [SECRET] here") && !text.contains("AKIA"),
+        "{text}"
+    );
+
+    // Internal (no personal data in the request): flagged only.
+    mock.push(Reply::ok(reply));
+    let plain =
+        json!({"model": "openai/gpt-4o", "messages": [{"role": "user", "content": "hello"}]});
+    let v: Value = send(&gw, Some("internal"), &plain)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(v["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap()
+        .contains("AKIAABCDEFGHIJKLMNOP"));
+    let records = gw.audit_records().await;
+    let flags: Vec<&Value> = records
+        .iter()
+        .filter(|r| r["violation"] == "sensitive_data_in_output")
+        .collect();
+    assert_eq!(flags.len(), 3, "{records:#?}");
+    assert_eq!(flags[2]["action"], "flag");
+    assert_eq!(flags[2]["served"], "EMAIL,SECRET");
+    assert!(!serde_json::to_string(&records).unwrap().contains("AKIA"));
+}

@@ -21,7 +21,7 @@ use crate::policy::{
     Class, ClassPolicy, OnViolation, OverCap, Overrides, PolicySettings, ProviderNames,
     UpstreamRef, ABSURD_TOKENS,
 };
-use crate::redact::{Action, Detectors, RedactPolicy};
+use crate::redact::{Action, Detectors, OutputScan, RedactPolicy};
 use crate::request::body::BodyLimits;
 use crate::secret::Secret;
 
@@ -703,6 +703,17 @@ fn compile_policy(
                 upstream,
                 allow_legacy_completions: c.allow_legacy_completions,
                 redaction: redact_policy(&at, c, detector_kinds, problems),
+                scan_responses: match c.scan_responses.as_str() {
+                    "off" => OutputScan::Off,
+                    "flag" => OutputScan::Flag,
+                    "redact" => OutputScan::Redact,
+                    other => {
+                        problems.push(format!(
+                            "{at}.scan_responses: {other:?} is not one of off, flag, redact"
+                        ));
+                        OutputScan::Off
+                    }
+                },
                 max_tokens: c.max_tokens,
                 on_violation,
             });

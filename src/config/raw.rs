@@ -171,6 +171,9 @@ pub struct RawClass {
     pub redact: String,
     /// Per-type overrides (`{ EMAIL = "hash", SECRET = "block" }`).
     pub redact_types: BTreeMap<String, String>,
+    /// Scan the model's output too: `off`, `flag` (log and audit the types found) or
+    /// `redact` (replace them with `[TYPE]`).
+    pub scan_responses: String,
     /// Cap for `max_tokens` / `max_completion_tokens` / `max_output_tokens` / `reasoning.max_tokens`.
     pub max_tokens: u64,
     /// `block` or `flag` when the response shows a provider, model or BYOK state outside policy.
@@ -199,6 +202,7 @@ impl Default for RawClass {
             allow_legacy_completions: false,
             redact: "allow".to_owned(),
             redact_types: BTreeMap::new(),
+            scan_responses: "off".to_owned(),
             max_tokens: 4096,
             on_violation: None,
         }

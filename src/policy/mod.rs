@@ -90,6 +90,7 @@ pub struct ClassPolicy {
     pub upstream: UpstreamRef,
     pub allow_legacy_completions: bool,
     pub redaction: crate::redact::RedactPolicy,
+    pub scan_responses: crate::redact::OutputScan,
     pub max_tokens: u64,
     pub on_violation: OnViolation,
 }
@@ -422,6 +423,7 @@ pub(crate) mod tests {
             upstream: UpstreamRef::OpenRouter,
             allow_legacy_completions: false,
             redaction: crate::redact::RedactPolicy::default(),
+            scan_responses: crate::redact::OutputScan::Off,
             max_tokens: 1000,
             on_violation: OnViolation::Block,
         }

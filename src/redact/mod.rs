@@ -48,6 +48,16 @@ impl Action {
     }
 }
 
+/// Whether the model's output is scanned too (`scan_responses`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputScan {
+    Off,
+    /// Log and audit the types found; pass the text on.
+    Flag,
+    /// Replace what was found with `[TYPE]`.
+    Redact,
+}
+
 /// A class's actions: a default for PII and custom types, overrides per type. `SECRET`
 /// is blocked unless a class says otherwise for it by name.
 #[derive(Debug, Clone)]

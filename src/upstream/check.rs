@@ -15,7 +15,7 @@ use crate::policy::verify::Usage;
 use crate::policy::{Class, Expectation, OnViolation, ServedMeta, Violation, ViolationKind};
 use serde_json::Value;
 
-use crate::redact::{Placeholders, Restorer};
+use crate::redact::{Detectors, OutputScan, Placeholders, Restorer};
 use crate::stream::{Cut, Inspector, Verdict};
 
 /// What served the request, as far as the response told.
@@ -50,6 +50,8 @@ pub struct ResponseCheck {
     saw_usage: bool,
     /// Placeholders of this request, restored in what the client reads.
     restore: Option<(Placeholders, Restorer)>,
+    /// Scanning of what the model wrote, when the class asks for it.
+    output_scan: Option<(Arc<Detectors>, OutputScan)>,
 }
 
 fn short(s: &str) -> String {
@@ -77,6 +79,100 @@ impl ResponseCheck {
             last_model: String::new(),
             saw_usage: false,
             restore: None,
+            output_scan: None,
+        }
+    }
+
+    /// Scans the model's output for secrets and personal data (`flag` or `redact`).
+    pub fn with_output_scan(mut self, detectors: Arc<Detectors>, mode: OutputScan) -> Self {
+        if mode != OutputScan::Off {
+            self.output_scan = Some((detectors, mode));
+        }
+        self
+    }
+
+    /// Scans one piece of model output. Findings are logged and audited by type (never the
+    /// values); with `redact` they are replaced by `[TYPE]`. Runs before placeholders are
+    /// restored, so the caller's own values are not reported back as leaks.
+    fn scan_output(&self, text: &mut String) {
+        let Some((detectors, mode)) = &self.output_scan else {
+            return;
+        };
+        let spans = detectors.find(text);
+        if spans.is_empty() {
+            return;
+        }
+        let mut kinds: Vec<&str> = spans.iter().map(|s| s.kind).collect();
+        kinds.sort_unstable();
+        kinds.dedup();
+        let action = match mode {
+            OutputScan::Redact => "redact",
+            OutputScan::Flag | OutputScan::Off => "flag",
+        };
+        let _entered = self.span.enter();
+        tracing::warn!(types = %kinds.join(","), action, "the model's output contains sensitive data");
+        if let Some((writer, who)) = &self.audit {
+            let subject = audit::record::Subject {
+                request_id: &who.request_id,
+                key_id: Some(&who.key_id),
+                service: Some(&who.service),
+                class: Some(self.class.as_str()),
+            };
+            writer.append_nowait(audit::record::violation(
+                &subject,
+                time::OffsetDateTime::now_utc(),
+                "sensitive_data_in_output",
+                &kinds.join(","),
+                action,
+            ));
+        }
+        if *mode == OutputScan::Redact {
+            let mut out = String::with_capacity(text.len());
+            let mut at = 0;
+            for s in &spans {
+                out.push_str(text.get(at..s.start).unwrap_or_default());
+                out.push_str(&format!("[{}]", s.kind));
+                at = s.end;
+            }
+            out.push_str(text.get(at..).unwrap_or_default());
+            *text = out;
+        }
+    }
+
+    /// The model-written strings of a response body or event.
+    fn output_strings(v: &mut Value, f: &mut dyn FnMut(&mut String)) {
+        if let Some(Value::Array(choices)) = v.get_mut("choices") {
+            for c in choices {
+                for ptr in ["/message/content", "/delta/content", "/text"] {
+                    if let Some(Value::String(s)) = c.pointer_mut(ptr) {
+                        f(s);
+                    }
+                }
+                for calls in ["/message/tool_calls", "/delta/tool_calls"] {
+                    if let Some(Value::Array(calls)) = c.pointer_mut(calls) {
+                        for call in calls {
+                            if let Some(Value::String(s)) = call.pointer_mut("/function/arguments")
+                            {
+                                f(s);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(Value::String(s)) = v.get_mut("delta") {
+            f(s);
+        }
+        if let Some(Value::Array(output)) = v.get_mut("output") {
+            for item in output {
+                if let Some(Value::Array(parts)) = item.get_mut("content") {
+                    for part in parts {
+                        if let Some(Value::String(s)) = part.get_mut("text") {
+                            f(s);
+                        }
+                    }
+                }
+            }
         }
     }
 
@@ -90,9 +186,16 @@ impl ResponseCheck {
 
     /// Restores placeholders in a whole non-streamed body; `None` when there is nothing to do.
     pub fn restore_body(&self, body: &[u8]) -> Option<Vec<u8>> {
-        let (map, _) = self.restore.as_ref()?;
+        if self.restore.is_none() && self.output_scan.is_none() {
+            return None;
+        }
         let mut v: Value = serde_json::from_slice(body).ok()?;
-        map.restore_json(&mut v);
+        if self.output_scan.is_some() {
+            Self::output_strings(&mut v, &mut |s| self.scan_output(s));
+        }
+        if let Some((map, _)) = &self.restore {
+            map.restore_json(&mut v);
+        }
         serde_json::to_vec(&v).ok()
     }
 
@@ -224,11 +327,22 @@ impl Inspector for ResponseCheck {
         if let Some(cut) = self.cut() {
             return Verdict::Cut(cut);
         }
+        let scanned = self.output_scan.is_some().then(|| {
+            let mut event: Value = serde_json::from_slice(payload).ok()?;
+            let before = event.clone();
+            Self::output_strings(&mut event, &mut |s| self.scan_output(s));
+            (event != before)
+                .then(|| serde_json::to_vec(&event).ok())
+                .flatten()
+        });
+        let scanned = scanned.flatten();
+        let payload: &[u8] = scanned.as_deref().unwrap_or(payload);
         match self.restore.as_mut() {
-            Some((map, restorer)) => {
-                restore_event(map, restorer, payload).map_or(Verdict::Pass, Verdict::Rewrite)
-            }
-            None => Verdict::Pass,
+            Some((map, restorer)) => match restore_event(map, restorer, payload) {
+                Some(rewritten) => Verdict::Rewrite(rewritten),
+                None => scanned.clone().map_or(Verdict::Pass, Verdict::Rewrite),
+            },
+            None => scanned.clone().map_or(Verdict::Pass, Verdict::Rewrite),
         }
     }
 
