@@ -85,6 +85,8 @@ pub enum ErrorCode {
     EndpointNotAllowed,
     PiiBlocked,
     SecretBlocked,
+    Overloaded,
+    CircuitOpen,
     AuditUnavailable,
     UpstreamNotConfigured,
     UpstreamUnreachable,
@@ -141,6 +143,8 @@ impl ErrorCode {
             Self::EndpointNotAllowed => "endpoint_not_allowed",
             Self::PiiBlocked => "pii_blocked",
             Self::SecretBlocked => "secret_blocked",
+            Self::Overloaded => "overloaded",
+            Self::CircuitOpen => "circuit_open",
             Self::UpstreamNotConfigured => "upstream_not_configured",
             Self::UpstreamUnreachable => "upstream_unreachable",
             Self::UpstreamTimeout => "upstream_timeout",
@@ -176,6 +180,12 @@ pub enum GatewayError {
     Violation(ViolationKind),
     #[error(transparent)]
     Upstream(#[from] UpstreamError),
+    /// Too many upstream requests in flight; the client should retry shortly.
+    #[error("the gateway is at its limit of requests in flight; retry shortly")]
+    Overloaded,
+    /// Every allowed model's circuit breaker is open.
+    #[error("every model this request may use is failing; retry later")]
+    CircuitOpen(std::time::Duration),
     /// The `request` record could not be stored; nothing was forwarded (fail closed).
     #[error("the audit trail is unavailable; the request was not forwarded")]
     AuditUnavailable,
@@ -357,6 +367,18 @@ impl GatewayError {
                     None,
                 ),
             },
+            Self::Overloaded => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                T::Upstream,
+                C::Overloaded,
+                None,
+            ),
+            Self::CircuitOpen(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                T::Upstream,
+                C::CircuitOpen,
+                None,
+            ),
             Self::AuditUnavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 T::Upstream,
@@ -397,7 +419,10 @@ pub fn error_response(c: Classified, message: &str) -> Response {
     // (bad body, bad key, policy) fails the same way every time.
     let retryable = matches!(
         c.code,
-        ErrorCode::UpstreamUnreachable | ErrorCode::UpstreamTimeout
+        ErrorCode::UpstreamUnreachable
+            | ErrorCode::UpstreamTimeout
+            | ErrorCode::Overloaded
+            | ErrorCode::CircuitOpen
     );
     let retry = if retryable { "true" } else { "false" };
     response
@@ -419,6 +444,18 @@ pub struct LoggedError {
 
 impl IntoResponse for GatewayError {
     fn into_response(self) -> Response {
-        error_response(self.classify(), &self.to_string())
+        let mut response = error_response(self.classify(), &self.to_string());
+        // Tell well-behaved clients (the OpenAI SDKs honour it) when to come back.
+        let retry_after = match &self {
+            Self::Overloaded => Some(1),
+            Self::CircuitOpen(wait) => Some(wait.as_secs().max(1)),
+            _ => None,
+        };
+        if let Some(secs) = retry_after {
+            response
+                .headers_mut()
+                .insert("retry-after", HeaderValue::from(secs));
+        }
+        response
     }
 }

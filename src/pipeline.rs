@@ -42,6 +42,7 @@ use crate::request::parse::{self, ParsedRequest};
 use crate::request::{body, Endpoint};
 use crate::server::AppState;
 use crate::stream::{StreamEnd, StreamReport};
+use crate::upstream::breaker::Admission;
 use crate::upstream::{self, AuditSubject, Outbound, Relay, ResponseCheck, Served};
 
 /// What the pipeline knows about a request so far, for the audit record of its outcome.
@@ -136,6 +137,14 @@ async fn run(
     let redactions: Vec<(&'static str, u64)> =
         redaction.counts.iter().map(|(k, n)| (*k, *n)).collect();
 
+    // Load shedding: a bounded number of upstream requests; a short wait, then 503 (before
+    // the request is audited, so a shed request is a plain denial).
+    let acquire = Arc::clone(&state.in_flight).acquire_owned();
+    let Ok(Ok(permit)) = tokio::time::timeout(config.resilience.queue_timeout, acquire).await
+    else {
+        return Err(GatewayError::Overloaded);
+    };
+
     // Audit: the request record is stored before a byte goes upstream.
     let subject = Subject {
         request_id,
@@ -166,6 +175,9 @@ async fn run(
         }
     }
 
+    let candidates = fallback_candidates(&config, &plan);
+    let mut expect = expect;
+    expect.models.extend(candidates.iter().skip(1).cloned());
     let who = AuditSubject {
         request_id: request_id.to_owned(),
         key_id: caller.key_id.to_string(),
@@ -195,22 +207,104 @@ async fn run(
         started,
         served: Arc::clone(&check.served),
         done: false,
+        _permit: permit,
     };
     let service = match plan.upstream {
         UpstreamRef::OpenRouter => config.services.get(&*caller.service),
         UpstreamRef::Extra(_) => None,
     };
-    let sent = match upstream::send(&state.client, settings, service, headers, outbound).await {
-        Ok(sent) => sent,
-        Err(e) => {
+
+    // 8. Forward: the primary model, then each allowed fallback, each with its retries.
+    let mut attempts = Vec::new();
+    let mut last: Option<upstream::Attempted> = None;
+    let mut closed_for = None;
+    let mut chosen = None;
+    for (i, model) in candidates.iter().enumerate() {
+        match state.breakers.admit(model) {
+            Admission::Reject(wait) => {
+                attempts.push(upstream::Attempt {
+                    model: model.clone(),
+                    outcome: "circuit_open".to_owned(),
+                });
+                closed_for = Some(wait);
+                continue;
+            }
+            Admission::Allow | Admission::Probe => {}
+        }
+        let (settings, outbound) = if i == 0 {
+            (settings, outbound.clone())
+        } else {
+            // A different model is a different body: it is audited before it leaves too.
+            let fallback_plan = with_model(&plan, model);
+            let (settings, outbound, _) = seal(&config, &fallback_plan, endpoint)?;
+            let record = request_record(
+                &config,
+                &subject,
+                &redactions,
+                &parsed,
+                &fallback_plan,
+                &outbound,
+                endpoint,
+            );
+            if let Err(e) = state.audit.append(record).await {
+                if !config.audit.fail_open {
+                    tracing::error!(error = %e, "audit append failed for a fallback; not forwarding it");
+                    break;
+                }
+            }
+            (settings, outbound)
+        };
+        let attempted = upstream::send_with_retries(
+            &state.client,
+            settings,
+            service,
+            headers,
+            &outbound,
+            &config.resilience.retry,
+            model,
+            &mut attempts,
+        )
+        .await;
+        let fall_back = attempted.should_fall_back(&config.resilience.retry);
+        if fall_back {
+            state.breakers.failure(model);
+            last = Some(attempted);
+            continue;
+        }
+        state.breakers.success(model);
+        chosen = Some((i, settings, attempted));
+        break;
+    }
+    if let Ok(mut served) = completion.served.lock() {
+        served.attempts = attempts
+            .iter()
+            .map(|a| (a.model.clone(), a.outcome.clone()))
+            .collect();
+    }
+    let (index, settings, attempted) = match (chosen, last) {
+        (Some(c), _) => c,
+        // Every model failed: the last upstream answer is passed on as it is.
+        (None, Some(a)) => (usize::MAX, settings, a),
+        (None, None) => {
+            let e = GatewayError::CircuitOpen(closed_for.unwrap_or_default());
+            completion.complete(e.classify().status.as_u16(), "error");
+            return Err(e);
+        }
+    };
+    let sent = match attempted {
+        upstream::Attempted::Response(sent) => sent,
+        upstream::Attempted::Failed(e) => {
             let e = GatewayError::from(e);
             completion.complete(e.classify().status.as_u16(), "error");
             return Err(e);
         }
     };
+    let fallback_used = (index != 0 && index != usize::MAX)
+        .then(|| candidates.get(index).cloned())
+        .flatten();
     let status = sent.response.status().as_u16();
     tracing::debug!(upstream_status = status, "upstream answered");
-    if upstream::is_event_stream(sent.response.headers()) {
+    let response = if upstream::is_event_stream(sent.response.headers()) {
         let relay = Relay {
             idle: settings.idle_timeout,
             max_body: settings.max_response_bytes,
@@ -221,25 +315,69 @@ async fn run(
                 completion.complete(status, report.end.as_str());
             }),
         };
-        return upstream::relay(sent, relay).await;
-    }
-    let relay = Relay {
-        idle: settings.idle_timeout,
-        max_body: settings.max_response_bytes,
-        expects_done: false,
-        check: Some(check),
-        on_stream_end: Box::new(|_| {}),
+        upstream::relay(sent, relay).await
+    } else {
+        let relay = Relay {
+            idle: settings.idle_timeout,
+            max_body: settings.max_response_bytes,
+            expects_done: false,
+            check: Some(check),
+            on_stream_end: Box::new(|_| {}),
+        };
+        match upstream::relay(sent, relay).await {
+            Ok(response) => {
+                completion.complete(status, "completed");
+                Ok(response)
+            }
+            Err(e) => {
+                completion.complete(e.classify().status.as_u16(), "error");
+                Err(e)
+            }
+        }
     };
-    match upstream::relay(sent, relay).await {
-        Ok(response) => {
-            completion.complete(status, "completed");
-            Ok(response)
-        }
-        Err(e) => {
-            completion.complete(e.classify().status.as_u16(), "error");
-            Err(e)
+    let mut response = response?;
+    if let Some(model) = fallback_used {
+        if let Ok(v) = axum::http::HeaderValue::from_str(&model) {
+            response.headers_mut().insert("x-orguard-fallback", v);
         }
     }
+    Ok(response)
+}
+
+/// The plan with another model (a gateway fallback): same body, same decisions.
+fn with_model(plan: &Plan, model: &str) -> Plan {
+    let mut p = plan.clone();
+    p.model = model.to_owned();
+    p.body
+        .insert("model".to_owned(), Value::String(model.to_owned()));
+    p
+}
+
+/// The primary model, then the fallbacks configured for it and for its class — each one
+/// only if the request's class allows it (a fallback never widens policy).
+fn fallback_candidates(config: &Snapshot, plan: &Plan) -> Vec<String> {
+    let mut out = vec![plan.model.clone()];
+    let Some(class) = config.policy.class(plan.class) else {
+        return out;
+    };
+    let per_model = config
+        .resilience
+        .fallbacks
+        .get(&plan.model)
+        .into_iter()
+        .flatten();
+    for candidate in per_model.chain(class.fallbacks.iter()) {
+        if out.contains(candidate) {
+            continue;
+        }
+        match models::parse(candidate) {
+            Ok(m) if models::check(&m, class).is_ok() => out.push(m.id),
+            _ => {
+                tracing::warn!(model = %candidate, class = plan.class.as_str(), "fallback not allowed for this class; skipped")
+            }
+        }
+    }
+    out
 }
 
 /// Writes the one `response` record of a forwarded request, through a reserved queue slot
@@ -252,6 +390,8 @@ struct Completion {
     started: Instant,
     served: Arc<Mutex<Served>>,
     done: bool,
+    /// The in-flight slot, released when the request (or its stream) is over.
+    _permit: tokio::sync::OwnedSemaphorePermit,
 }
 
 impl Completion {
@@ -347,6 +487,7 @@ fn response_facts(
         is_byok: usage.is_byok,
         outcome,
         violations: s.violations.len() as u64,
+        attempts: s.attempts,
     }
 }
 

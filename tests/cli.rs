@@ -200,7 +200,7 @@ async fn sigterm_drains_a_live_stream_then_exits_zero() {
     let mock = MockUpstream::start().await;
     mock.push(Reply::chat_stream(10, Duration::from_millis(150)));
     let mut cmd = command();
-    mock_env(&mut cmd, &mock);
+    let audit_dir = mock_env(&mut cmd, &mock);
     let mut gw = GatewayProcess::spawn(cmd);
     let client = reqwest::Client::new();
     let r = client
@@ -242,6 +242,15 @@ async fn sigterm_drains_a_live_stream_then_exits_zero() {
     .await
     .unwrap();
     assert_eq!(code.0, Some(0), "logs:\n{}", code.1);
+    // Nothing was lost: the stream's response record was written before the exit.
+    let report = orguard::audit::verify::verify_path(&audit_dir, false).unwrap();
+    assert!(report.ok(), "{}", report.render());
+    assert_eq!(
+        report.by_type.get("response"),
+        Some(&1),
+        "{}",
+        report.render()
+    );
 }
 
 #[tokio::test]

@@ -24,6 +24,7 @@ use crate::policy::{
 use crate::redact::{Action, Detectors, OutputScan, RedactPolicy};
 use crate::request::body::BodyLimits;
 use crate::secret::Secret;
+use crate::upstream::backoff::RetryPolicy;
 
 /// The validated configuration one request runs under, start to finish.
 #[derive(Debug)]
@@ -35,10 +36,23 @@ pub struct Snapshot {
     pub keys: KeyStore,
     pub policy: PolicySettings,
     pub audit: AuditSettings,
+    pub resilience: Resilience,
     /// The content detectors, compiled once.
     pub detectors: Arc<Detectors>,
     /// `[upstreams.NAME]`: OpenAI-compatible servers a class may be routed to.
     pub extra_upstreams: BTreeMap<String, ExtraUpstream>,
+}
+
+/// Retries, fallbacks, breakers and load shedding.
+#[derive(Debug, Clone)]
+pub struct Resilience {
+    pub retry: RetryPolicy,
+    pub breaker_threshold: u32,
+    pub breaker_cooldown: Duration,
+    pub max_in_flight: usize,
+    pub queue_timeout: Duration,
+    /// Per model (normalised id) → fallback models (normalised ids).
+    pub fallbacks: BTreeMap<String, Vec<String>>,
 }
 
 /// A non-OpenRouter upstream and the model names it knows.
@@ -273,6 +287,7 @@ pub fn compile(raw: RawConfig, resolved: Resolved) -> Result<Snapshot, Vec<Strin
         &mut problems,
     );
     let audit = compile_audit(&raw, &resolved, &mut problems);
+    let resilience = compile_resilience(&raw, &mut problems);
 
     match (problems.is_empty(), detectors) {
         (true, Some(detectors)) => Ok(Snapshot {
@@ -305,6 +320,7 @@ pub fn compile(raw: RawConfig, resolved: Resolved) -> Result<Snapshot, Vec<Strin
             keys,
             policy,
             audit,
+            resilience,
             detectors: Arc::new(detectors),
             extra_upstreams,
         }),
@@ -384,6 +400,53 @@ fn compile_keys(raw: &RawConfig, problems: &mut Vec<String>) -> KeyStore {
         });
     }
     KeyStore::new(records)
+}
+
+fn compile_resilience(raw: &RawConfig, problems: &mut Vec<String>) -> Resilience {
+    let r = &raw.resilience;
+    if r.max_in_flight == 0 {
+        problems.push("resilience.max_in_flight: must be greater than 0".to_owned());
+    }
+    if r.retry_statuses.iter().any(|s| !(400..=599).contains(s)) {
+        problems
+            .push("resilience.retry_statuses: only 4xx and 5xx statuses can be retried".to_owned());
+    }
+    let mut fallbacks = BTreeMap::new();
+    for (model, list) in &r.fallbacks {
+        let at = format!("resilience.fallbacks.{model:?}");
+        let key = crate::policy::models::parse(model)
+            .map(|m| m.id)
+            .unwrap_or_else(|_| {
+                problems.push(format!("{at}: not a model id"));
+                model.clone()
+            });
+        let ids = list
+            .iter()
+            .filter_map(|f| match crate::policy::models::parse(f) {
+                Ok(m) => Some(m.id),
+                Err(_) => {
+                    problems.push(format!("{at}: {f:?} is not a model id"));
+                    None
+                }
+            })
+            .collect();
+        fallbacks.insert(key, ids);
+    }
+    Resilience {
+        retry: RetryPolicy {
+            max_retries: r.max_retries,
+            statuses: r.retry_statuses.clone(),
+            base: Duration::from_millis(r.backoff_base_ms),
+            max: Duration::from_millis(r.backoff_max_ms.max(r.backoff_base_ms)),
+            retry_after_cap: Duration::from_millis(r.retry_after_cap_ms),
+            budget: Duration::from_millis(r.retry_budget_ms),
+        },
+        breaker_threshold: r.breaker_threshold.max(1),
+        breaker_cooldown: Duration::from_millis(r.breaker_cooldown_ms),
+        max_in_flight: r.max_in_flight.max(1),
+        queue_timeout: Duration::from_millis(r.queue_timeout_ms),
+        fallbacks,
+    }
 }
 
 fn compile_audit(
@@ -703,6 +766,18 @@ fn compile_policy(
                 upstream,
                 allow_legacy_completions: c.allow_legacy_completions,
                 redaction: redact_policy(&at, c, detector_kinds, problems),
+                fallbacks: c
+                    .fallbacks
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, f)| match crate::policy::models::parse(f) {
+                        Ok(m) => Some(m.id),
+                        Err(_) => {
+                            problems.push(format!("{at}.fallbacks[{i}]: {f:?} is not a model id"));
+                            None
+                        }
+                    })
+                    .collect(),
                 scan_responses: match c.scan_responses.as_str() {
                     "off" => OutputScan::Off,
                     "flag" => OutputScan::Flag,
@@ -717,6 +792,17 @@ fn compile_policy(
                 max_tokens: c.max_tokens,
                 on_violation,
             });
+            // A class-level fallback that its own class would refuse is a config error,
+            // not something to find out mid-incident.
+            if let Some(Some(policy)) = classes.get(class.index()) {
+                for (i, f) in policy.fallbacks.iter().enumerate() {
+                    let allowed = crate::policy::models::parse(f)
+                        .is_ok_and(|m| crate::policy::models::check(&m, policy).is_ok());
+                    if !allowed {
+                        problems.push(format!("{at}.fallbacks[{i}]: {f:?} is not allowed by this class's models and variants"));
+                    }
+                }
+            }
         }
     }
     PolicySettings {

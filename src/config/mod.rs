@@ -13,8 +13,8 @@ use figment::providers::{Env, Format, Toml};
 use figment::Figment;
 
 pub use compile::{
-    compile, ExtraUpstream, LogFormat, Resolved, ServerSettings, ServiceSettings, Snapshot,
-    UpstreamSettings,
+    compile, ExtraUpstream, LogFormat, Resilience, Resolved, ServerSettings, ServiceSettings,
+    Snapshot, UpstreamSettings,
 };
 
 use crate::secret::Secret;

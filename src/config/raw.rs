@@ -32,6 +32,51 @@ pub struct RawConfig {
     pub audit: RawAudit,
     /// Content detectors beyond the built-in ones.
     pub detectors: RawDetectors,
+    /// Retries, fallbacks, circuit breakers and load shedding.
+    pub resilience: RawResilience,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawResilience {
+    /// Retries per model after the first attempt.
+    pub max_retries: u32,
+    /// Upstream statuses worth retrying (connect errors and timeouts always are).
+    pub retry_statuses: Vec<u16>,
+    pub backoff_base_ms: u64,
+    pub backoff_max_ms: u64,
+    /// The longest `Retry-After` honoured.
+    pub retry_after_cap_ms: u64,
+    /// Total time one request may spend waiting between attempts.
+    pub retry_budget_ms: u64,
+    /// Consecutive failures that open a model's circuit breaker.
+    pub breaker_threshold: u32,
+    pub breaker_cooldown_ms: u64,
+    /// Upstream requests in flight at once (streams included); beyond it, requests wait.
+    pub max_in_flight: usize,
+    /// How long a request waits for a slot before 503 with `Retry-After`.
+    pub queue_timeout_ms: u64,
+    /// Per model: the models to try, in order, when it fails or its breaker is open.
+    /// Each must be allowed by the request's class, or it is skipped.
+    pub fallbacks: BTreeMap<String, Vec<String>>,
+}
+
+impl Default for RawResilience {
+    fn default() -> Self {
+        Self {
+            max_retries: 2,
+            retry_statuses: vec![429, 500, 502, 503, 504],
+            backoff_base_ms: 250,
+            backoff_max_ms: 4_000,
+            retry_after_cap_ms: 10_000,
+            retry_budget_ms: 15_000,
+            breaker_threshold: 3,
+            breaker_cooldown_ms: 30_000,
+            max_in_flight: 1024,
+            queue_timeout_ms: 2_000,
+            fallbacks: BTreeMap::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -174,6 +219,9 @@ pub struct RawClass {
     /// Scan the model's output too: `off`, `flag` (log and audit the types found) or
     /// `redact` (replace them with `[TYPE]`).
     pub scan_responses: String,
+    /// Models the gateway falls back to, in order, for any model of this class that fails
+    /// (after `[resilience.fallbacks]` for that model). Each must match `models`.
+    pub fallbacks: Vec<String>,
     /// Cap for `max_tokens` / `max_completion_tokens` / `max_output_tokens` / `reasoning.max_tokens`.
     pub max_tokens: u64,
     /// `block` or `flag` when the response shows a provider, model or BYOK state outside policy.
@@ -203,6 +251,7 @@ impl Default for RawClass {
             redact: "allow".to_owned(),
             redact_types: BTreeMap::new(),
             scan_responses: "off".to_owned(),
+            fallbacks: Vec::new(),
             max_tokens: 4096,
             on_violation: None,
         }

@@ -91,6 +91,8 @@ pub struct ClassPolicy {
     pub allow_legacy_completions: bool,
     pub redaction: crate::redact::RedactPolicy,
     pub scan_responses: crate::redact::OutputScan,
+    /// Gateway-level fallback models (normalised ids), checked against `models` at load.
+    pub fallbacks: Vec<String>,
     pub max_tokens: u64,
     pub on_violation: OnViolation,
 }
@@ -424,6 +426,7 @@ pub(crate) mod tests {
             allow_legacy_completions: false,
             redaction: crate::redact::RedactPolicy::default(),
             scan_responses: crate::redact::OutputScan::Off,
+            fallbacks: Vec::new(),
             max_tokens: 1000,
             on_violation: OnViolation::Block,
         }

@@ -24,6 +24,10 @@ pub struct AppState {
     pub client: reqwest::Client,
     /// The audit writer, started once from the config at start.
     pub audit: crate::audit::Writer,
+    /// Per-model circuit breakers (they outlive reloads).
+    pub breakers: Arc<crate::upstream::breaker::Breakers>,
+    /// Upstream requests in flight (sized at start; a reload does not resize it).
+    pub in_flight: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
@@ -31,10 +35,18 @@ impl AppState {
     pub fn new(snapshot: Snapshot) -> Result<Self, reqwest::Error> {
         let client = crate::upstream::build_client(&snapshot.upstream)?;
         let audit = snapshot.audit.start();
+        let r = &snapshot.resilience;
+        let breakers = Arc::new(crate::upstream::breaker::Breakers::new(
+            r.breaker_threshold,
+            r.breaker_cooldown,
+        ));
+        let in_flight = Arc::new(tokio::sync::Semaphore::new(r.max_in_flight));
         Ok(Self {
             config: Arc::new(ArcSwap::from_pointee(snapshot)),
             client,
             audit,
+            breakers,
+            in_flight,
         })
     }
 }

@@ -45,6 +45,7 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
             "upstream_key": upstream_key,
             "audit": audit,
             "client_keys": config.keys.len(),
+            "open_circuits": state.breakers.open(),
         }
     });
     (status, Json(body)).into_response()

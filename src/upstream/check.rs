@@ -26,6 +26,8 @@ pub struct Served {
     pub model: Option<String>,
     pub usage: Option<Usage>,
     pub violations: Vec<Violation>,
+    /// Every attempt: the model and what came back (`200`, `502`, `connect`, `circuit_open`).
+    pub attempts: Vec<(String, String)>,
 }
 
 /// Who the request was, for violation records.

@@ -1,12 +1,16 @@
 //! The upstream side: one HTTP client, building the outbound request, relaying the reply,
 //! and checking what served it.
 
+pub mod backoff;
+pub mod breaker;
 mod check;
 mod client;
+mod forward;
 mod relay;
 
 pub use check::{AuditSubject, ResponseCheck, Served};
 pub use client::{build_client, send, Outbound, Sent};
+pub use forward::{send_with_retries, Attempt, Attempted};
 pub use relay::{is_event_stream, read_capped, relay, Relay};
 
 /// Failures talking to the upstream. None of them carries upstream body text: that may echo

@@ -42,6 +42,14 @@ passthrough_paths = ["/generation"]
 [audit]
 dir = "AUDIT_DIR"
 
+# Retries and breakers off unless a test turns them on (tests/resilience.rs).
+[resilience]
+max_retries = 0
+backoff_base_ms = 20
+backoff_max_ms = 200
+breaker_threshold = 1000
+breaker_cooldown_ms = 30000
+
 [services.billing]
 http_referer = "https://billing.example.com"
 title = "Billing Assistant"
