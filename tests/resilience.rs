@@ -339,3 +339,49 @@ async fn requests_beyond_the_in_flight_limit_are_shed_with_retry_after() {
     streaming.text().await.unwrap();
     assert_eq!(gw.chat(&chat_body("openai/gpt-4o")).await.status(), 200);
 }
+
+#[tokio::test]
+async fn a_reload_mid_run_swaps_policy_without_failing_requests() {
+    let mock = MockUpstream::start().await;
+    let toml = with(&mock, "max_retries = 0", "");
+    let gw = std::sync::Arc::new(TestGateway::from_toml(&toml, Some(upstream_key())).await);
+    mock.set_default(Reply::Delayed(
+        Duration::from_millis(30),
+        Box::new(Reply::ok(common::mock::chat_completion())),
+    ));
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let gw = std::sync::Arc::clone(&gw);
+        tasks.push(tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(i * 10)).await;
+            gw.chat(&chat_body("openai/gpt-4o")).await.status().as_u16()
+        }));
+    }
+    // Halfway through, tighten the internal class's token cap.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let tightened = toml
+        .replace(
+            "[classes.internal]\nmodels = [\"*\"]\nmax_tokens = 4096",
+            "[classes.internal]\nmodels = [\"*\"]\nmax_tokens = 100",
+        )
+        .replace("AUDIT_DIR", "/unused");
+    let next = orguard::config::from_toml(&tightened, Some(upstream_key())).unwrap();
+    gw.state.config.store(std::sync::Arc::new(next));
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 200, "no request failed across the swap");
+    }
+    let caps: Vec<u64> = mock
+        .requests()
+        .iter()
+        .map(|r| r.json()["max_tokens"].as_u64().unwrap())
+        .collect();
+    assert!(
+        caps.contains(&4096) && caps.contains(&100),
+        "both configs served requests: {caps:?}"
+    );
+    // Each request ran under one snapshot: its cap is one of the two, never a mix.
+    assert!(caps.iter().all(|c| *c == 4096 || *c == 100));
+    // Once the swap was made, new requests see only the new policy.
+    assert_eq!(gw.chat(&chat_body("openai/gpt-4o")).await.status(), 200);
+    assert_eq!(mock.last().json()["max_tokens"], 100);
+}

@@ -190,6 +190,16 @@ impl MockUpstream {
         *self.inner.default.lock().unwrap() = Some(reply);
     }
 
+    /// Scripted replies not yet used.
+    pub fn pending(&self) -> usize {
+        self.inner.script.lock().unwrap().len()
+    }
+
+    /// Forgets recorded requests (long runs).
+    pub fn clear(&self) {
+        self.inner.recorded.lock().unwrap().clear();
+    }
+
     pub fn requests(&self) -> Vec<Recorded> {
         self.inner.recorded.lock().unwrap().clone()
     }
