@@ -112,7 +112,7 @@ fn main() {
             clients.push(tokio::spawn(async move {
                 let mut n = 0u64;
                 while start.elapsed() < duration {
-                    let stream = (c + n) % 3 == 0;
+                    let stream = (c + n).is_multiple_of(3);
                     let mut body = chat_body("openai/gpt-4o");
                     body["stream"] = json!(stream);
                     sent.fetch_add(1, Ordering::Relaxed);
