@@ -88,6 +88,13 @@ pub async fn inference(
             let now = OffsetDateTime::now_utc();
             // Once the request record is stored, its `Completion` writes the response record
             // (from `run`, or from its `Drop` if the request was cancelled).
+            if !progress.recorded {
+                state
+                    .metrics
+                    .denials
+                    .with_label_values(&[c.code.as_str()])
+                    .inc();
+            }
             let record = if progress.recorded || matches!(error, GatewayError::AuditUnavailable) {
                 None
             } else {
@@ -134,6 +141,13 @@ async fn run(
     }
 
     let (settings, outbound, expect) = seal(&config, &plan, endpoint)?;
+    for (kind, n) in &redaction.counts {
+        state
+            .metrics
+            .redactions
+            .with_label_values(&[kind])
+            .inc_by(*n);
+    }
     let redactions: Vec<(&'static str, u64)> =
         redaction.counts.iter().map(|(k, n)| (*k, *n)).collect();
 
@@ -190,6 +204,7 @@ async fn run(
         Some((state.audit.clone(), who.clone())),
     )
     .with_placeholders(redaction.placeholders)
+    .with_metrics(Arc::clone(&state.metrics))
     .with_output_scan(
         Arc::clone(&config.detectors),
         config
@@ -208,6 +223,9 @@ async fn run(
         served: Arc::clone(&check.served),
         done: false,
         _permit: permit,
+        metrics: Arc::clone(&state.metrics),
+        endpoint,
+        model: state.metrics.bounded(&plan.model),
     };
     let service = match plan.upstream {
         UpstreamRef::OpenRouter => config.services.get(&*caller.service),
@@ -275,6 +293,13 @@ async fn run(
         chosen = Some((i, settings, attempted));
         break;
     }
+    for a in &attempts {
+        state
+            .metrics
+            .attempts
+            .with_label_values(&[&a.outcome])
+            .inc();
+    }
     if let Ok(mut served) = completion.served.lock() {
         served.attempts = attempts
             .iter()
@@ -304,6 +329,21 @@ async fn run(
         .flatten();
     let status = sent.response.status().as_u16();
     tracing::debug!(upstream_status = status, "upstream answered");
+    let model_label = state
+        .metrics
+        .bounded(candidates.get(index).unwrap_or(&plan.model));
+    state
+        .metrics
+        .latency
+        .with_label_values(&[&model_label, "ttfb"])
+        .observe(started.elapsed().as_secs_f64());
+    if let Some(model) = &fallback_used {
+        state
+            .metrics
+            .fallbacks
+            .with_label_values(&[&state.metrics.bounded(model)])
+            .inc();
+    }
     let response = if upstream::is_event_stream(sent.response.headers()) {
         let relay = Relay {
             idle: settings.idle_timeout,
@@ -392,6 +432,10 @@ struct Completion {
     done: bool,
     /// The in-flight slot, released when the request (or its stream) is over.
     _permit: tokio::sync::OwnedSemaphorePermit,
+    metrics: Arc<crate::metrics::Metrics>,
+    endpoint: Endpoint,
+    /// The requested model, as a bounded metric label.
+    model: String,
 }
 
 impl Completion {
@@ -400,6 +444,7 @@ impl Completion {
             return;
         }
         let facts = response_facts(status, self.started, &self.served, outcome);
+        self.observe(&facts);
         let subject = Subject {
             request_id: &self.who.request_id,
             key_id: Some(&self.who.key_id),
@@ -410,6 +455,47 @@ impl Completion {
         match self.slot.take() {
             Some(slot) => slot.send(record),
             None => self.writer.append_nowait(record),
+        }
+    }
+}
+
+impl Completion {
+    /// The request's metrics, from the same facts as its audit record.
+    fn observe(&self, facts: &ResponseFacts) {
+        let m = &self.metrics;
+        let model = facts.model.as_deref().map_or_else(
+            || self.model.clone(),
+            |served| m.bounded(&served.to_ascii_lowercase()),
+        );
+        let provider = facts
+            .provider
+            .as_deref()
+            .map_or_else(|| "none".to_owned(), |p| m.bounded(p));
+        m.requests
+            .with_label_values(&[
+                self.endpoint.as_str(),
+                self.class,
+                &model,
+                &provider,
+                &facts.status.to_string(),
+            ])
+            .inc();
+        m.latency
+            .with_label_values(&[&self.model, "total"])
+            .observe(facts.latency_ms as f64 / 1000.0);
+        let key = m.bounded(&self.who.key_id);
+        if let Some(n) = facts.prompt_tokens {
+            m.tokens
+                .with_label_values(&[&key, &model, "prompt"])
+                .inc_by(n);
+        }
+        if let Some(n) = facts.completion_tokens {
+            m.tokens
+                .with_label_values(&[&key, &model, "completion"])
+                .inc_by(n);
+        }
+        if let Some(c) = facts.cost.filter(|c| c.is_finite() && *c >= 0.0) {
+            m.cost.with_label_values(&[&key, &model]).inc_by(c);
         }
     }
 }

@@ -60,6 +60,7 @@ async fn serve(
     };
     tracing::info!(sink = %snapshot_audit, "audit trail");
     let audit = state.audit.clone();
+    state.start_background();
     let listener = match tokio::net::TcpListener::bind(listen).await {
         Ok(l) => l,
         Err(e) => {

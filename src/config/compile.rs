@@ -98,6 +98,8 @@ pub struct UpstreamSettings {
     pub passthrough_paths: HashSet<String>,
     /// Whether requests fail without an API key (OpenRouter needs one; self-hosted may not).
     pub key_required: bool,
+    /// `GET /key` polling interval for the credit metrics (`None`: off).
+    pub credit_poll: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -311,6 +313,8 @@ pub fn compile(raw: RawConfig, resolved: Resolved) -> Result<Snapshot, Vec<Strin
                 max_response_bytes: raw.upstream.max_response_bytes,
                 passthrough_paths,
                 key_required: true,
+                credit_poll: (raw.upstream.credit_poll_seconds > 0)
+                    .then(|| Duration::from_secs(raw.upstream.credit_poll_seconds)),
             },
             log: LogSettings {
                 format,
@@ -605,6 +609,7 @@ fn compile_extra_upstreams(
             max_response_bytes: raw.upstream.max_response_bytes,
             passthrough_paths: HashSet::new(),
             key_required: false,
+            credit_poll: None,
         };
         let model_map = up
             .model_map

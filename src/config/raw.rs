@@ -326,6 +326,8 @@ pub struct RawUpstream {
     pub max_response_bytes: usize,
     /// Further upstream paths (below the API root, e.g. `/generation`) proxied as-is.
     pub passthrough_paths: Vec<String>,
+    /// How often the upstream key's credit is polled (`GET /key`) for the metrics; 0 = off.
+    pub credit_poll_seconds: u64,
 }
 
 impl Default for RawUpstream {
@@ -340,6 +342,7 @@ impl Default for RawUpstream {
             total_timeout_ms: 600_000,
             max_response_bytes: 32 * 1024 * 1024,
             passthrough_paths: Vec::new(),
+            credit_poll_seconds: 300,
         }
     }
 }

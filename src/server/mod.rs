@@ -28,11 +28,21 @@ pub struct AppState {
     pub breakers: Arc<crate::upstream::breaker::Breakers>,
     /// Upstream requests in flight (sized at start; a reload does not resize it).
     pub in_flight: Arc<tokio::sync::Semaphore>,
+    pub metrics: Arc<crate::metrics::Metrics>,
+}
+
+/// Why the server state could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("cannot build the upstream HTTP client: {0}")]
+    Client(#[from] reqwest::Error),
+    #[error("cannot register metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
 }
 
 impl AppState {
     /// Builds the state and starts the audit writer (needs a Tokio runtime).
-    pub fn new(snapshot: Snapshot) -> Result<Self, reqwest::Error> {
+    pub fn new(snapshot: Snapshot) -> Result<Self, StateError> {
         let client = crate::upstream::build_client(&snapshot.upstream)?;
         let audit = snapshot.audit.start();
         let r = &snapshot.resilience;
@@ -47,7 +57,15 @@ impl AppState {
             audit,
             breakers,
             in_flight,
+            metrics: Arc::new(crate::metrics::Metrics::new()?),
         })
+    }
+
+    /// Starts the background tasks that belong to a running server (the upstream credit
+    /// watch). Detached: they hold no request state and end with the runtime.
+    pub fn start_background(&self) {
+        let state = self.clone();
+        tokio::spawn(async move { crate::upstream::credit::watch(state).await });
     }
 }
 

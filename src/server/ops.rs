@@ -50,3 +50,40 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     });
     (status, Json(body)).into_response()
 }
+
+/// Prometheus text format. Gauges that mirror live state (breakers, the audit writer) are
+/// brought up to date at scrape time.
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    let m = &state.metrics;
+    m.circuit_open.reset();
+    for model in state.breakers.open() {
+        m.circuit_open
+            .with_label_values(&[&m.bounded(&model)])
+            .set(1.0);
+    }
+    let health = &state.audit.health;
+    m.audit_failing
+        .set(i64::from(health.failing.load(Ordering::Relaxed)));
+    m.audit_queue_depth
+        .set(i64::try_from(state.audit.queue_depth()).unwrap_or(i64::MAX));
+    for (result, counter) in [
+        ("written", &health.written),
+        ("failed", &health.failed),
+        ("lost", &health.lost),
+    ] {
+        let c = m.audit_records.with_label_values(&[result]);
+        let now = counter.load(Ordering::Relaxed);
+        let shown = c.get();
+        if now > shown {
+            c.inc_by(now - shown);
+        }
+    }
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        m.render(),
+    )
+        .into_response()
+}

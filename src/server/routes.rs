@@ -20,7 +20,8 @@ const PREFIXES: [&str; 2] = ["/api/v1", "/v1"];
 pub fn routes(state: AppState) -> Router {
     let mut router = Router::new()
         .route("/healthz", get(ops::healthz))
-        .route("/readyz", get(ops::readyz));
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics));
     for prefix in PREFIXES {
         router = router
             .route(

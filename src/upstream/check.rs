@@ -54,6 +54,7 @@ pub struct ResponseCheck {
     restore: Option<(Placeholders, Restorer)>,
     /// Scanning of what the model wrote, when the class asks for it.
     output_scan: Option<(Arc<Detectors>, OutputScan)>,
+    metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 fn short(s: &str) -> String {
@@ -82,6 +83,19 @@ impl ResponseCheck {
             saw_usage: false,
             restore: None,
             output_scan: None,
+            metrics: None,
+        }
+    }
+
+    /// Counts violations in the metrics too.
+    pub fn with_metrics(mut self, metrics: Arc<crate::metrics::Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    fn count_violation(&self, kind: &str, action: &str) {
+        if let Some(m) = &self.metrics {
+            m.violations.with_label_values(&[kind, action]).inc();
         }
     }
 
@@ -113,6 +127,7 @@ impl ResponseCheck {
         };
         let _entered = self.span.enter();
         tracing::warn!(types = %kinds.join(","), action, "the model's output contains sensitive data");
+        self.count_violation("sensitive_data_in_output", action);
         if let Some((writer, who)) = &self.audit {
             let subject = audit::record::Subject {
                 request_id: &who.request_id,
@@ -235,6 +250,7 @@ impl ResponseCheck {
         }
         let _entered = self.span.enter();
         let action = self.expect.on_violation.as_str();
+        self.count_violation(v.kind.as_str(), action);
         tracing::warn!(violation = v.kind.as_str(), served = %v.served, class = self.class.as_str(), action, "upstream served the request outside policy");
         if let Some((writer, who)) = &self.audit {
             let subject = audit::record::Subject {

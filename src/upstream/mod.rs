@@ -5,6 +5,7 @@ pub mod backoff;
 pub mod breaker;
 mod check;
 mod client;
+pub mod credit;
 mod forward;
 mod relay;
 

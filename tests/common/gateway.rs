@@ -38,6 +38,7 @@ first_byte_timeout_ms = 3000
 idle_timeout_ms = 1500
 total_timeout_ms = 20000
 passthrough_paths = ["/generation"]
+credit_poll_seconds = 0
 
 [audit]
 dir = "AUDIT_DIR"
@@ -117,6 +118,7 @@ impl TestGateway {
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let app = orguard::server::app(state.clone());
+        state.start_background();
         tokio::spawn(async move {
             let shutdown = async {
                 let _ = stopped.await;

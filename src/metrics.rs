@@ -1,0 +1,103 @@
+//! Prometheus metrics. Every metric is declared here once, with its labels; the rest of the
+//! gateway calls the `record_*` helpers.
+//!
+//! Labels never carry secrets, prompt text or free user input. Model ids are labels only
+//! after the policy validated them, and even then a bounded set: past [`MAX_LABEL_VALUES`]
+//! distinct values a label reads `other`, so a client cycling through model names cannot
+//! grow the registry without bound.
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+
+use prometheus::{
+    CounterVec, Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge,
+    Opts, Registry, TextEncoder,
+};
+
+/// Distinct values one open-ended label (model, provider, key id) may take.
+pub const MAX_LABEL_VALUES: usize = 500;
+
+/// Latency buckets from 10 ms to 60 s.
+const LATENCY_BUCKETS: [f64; 14] = [
+    0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 45.0, 60.0,
+];
+
+/// All of the gateway's metrics.
+pub struct Metrics {
+    registry: Registry,
+    pub requests: IntCounterVec,
+    pub latency: HistogramVec,
+    pub tokens: IntCounterVec,
+    pub cost: CounterVec,
+    pub redactions: IntCounterVec,
+    pub denials: IntCounterVec,
+    pub violations: IntCounterVec,
+    pub attempts: IntCounterVec,
+    pub fallbacks: IntCounterVec,
+    pub circuit_open: GaugeVec,
+    pub audit_records: IntCounterVec,
+    pub audit_queue_depth: IntGauge,
+    pub audit_failing: IntGauge,
+    pub credit: GaugeVec,
+    pub credit_poll_ok: Gauge,
+    seen: Mutex<HashSet<String>>,
+}
+
+fn registered<M: prometheus::core::Collector + Clone + 'static>(
+    registry: &Registry,
+    m: Result<M, prometheus::Error>,
+) -> Result<M, prometheus::Error> {
+    let m = m?;
+    registry.register(Box::new(m.clone()))?;
+    Ok(m)
+}
+
+impl Metrics {
+    pub fn new() -> Result<Self, prometheus::Error> {
+        let r = Registry::new();
+        Ok(Self {
+            requests: registered(&r, IntCounterVec::new(Opts::new("orguard_requests_total", "Inference requests by endpoint, class, model, served provider and status"), &["endpoint", "class", "model", "provider", "status"]))?,
+            latency: registered(&r, HistogramVec::new(HistogramOpts::new("orguard_request_duration_seconds", "Latency per model: ttfb (response headers or first stream event) and total").buckets(LATENCY_BUCKETS.to_vec()), &["model", "phase"]))?,
+            tokens: registered(&r, IntCounterVec::new(Opts::new("orguard_tokens_total", "Tokens by key, model and direction (prompt, completion)"), &["key_id", "model", "direction"]))?,
+            cost: registered(&r, CounterVec::new(Opts::new("orguard_cost_usd_total", "Upstream cost (usage.cost) by key and model"), &["key_id", "model"]))?,
+            redactions: registered(&r, IntCounterVec::new(Opts::new("orguard_redactions_total", "Values rewritten by type"), &["type"]))?,
+            denials: registered(&r, IntCounterVec::new(Opts::new("orguard_denials_total", "Requests refused by the gateway, by error code"), &["code"]))?,
+            violations: registered(&r, IntCounterVec::new(Opts::new("orguard_violations_total", "Responses served outside policy, by kind and action"), &["kind", "action"]))?,
+            attempts: registered(&r, IntCounterVec::new(Opts::new("orguard_upstream_attempts_total", "Upstream attempts by outcome (status, connect, timeout, circuit_open)"), &["outcome"]))?,
+            fallbacks: registered(&r, IntCounterVec::new(Opts::new("orguard_fallbacks_total", "Requests served by a fallback model"), &["model"]))?,
+            circuit_open: registered(&r, GaugeVec::new(Opts::new("orguard_circuit_open", "1 while a model's circuit breaker is open"), &["model"]))?,
+            audit_records: registered(&r, IntCounterVec::new(Opts::new("orguard_audit_records_total", "Audit records by result (written, failed, lost)"), &["result"]))?,
+            audit_queue_depth: registered(&r, IntGauge::new("orguard_audit_queue_depth", "Audit records waiting for the writer"))?,
+            audit_failing: registered(&r, IntGauge::new("orguard_audit_failing", "1 while the audit sink is failing"))?,
+            credit: registered(&r, GaugeVec::new(Opts::new("orguard_upstream_credit_usd", "The upstream key's credit state from GET /key (limit, usage, limit_remaining, usage_daily)"), &["field"]))?,
+            credit_poll_ok: registered(&r, Gauge::new("orguard_upstream_credit_poll_success", "Whether the last GET /key poll succeeded (1) or failed (0)"))?,
+            registry: r,
+            seen: Mutex::new(HashSet::new()),
+        })
+    }
+
+    /// A label value from an open-ended set, bounded: past the cap it reads `other`.
+    pub fn bounded(&self, value: &str) -> String {
+        let clean: String = value
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || "-_./:@ ".contains(*c))
+            .take(100)
+            .collect();
+        let Ok(mut seen) = self.seen.lock() else {
+            return "other".to_owned();
+        };
+        if seen.contains(&clean) || seen.len() < MAX_LABEL_VALUES {
+            seen.insert(clean.clone());
+            clean
+        } else {
+            "other".to_owned()
+        }
+    }
+
+    /// The text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
+        String::from_utf8(buf).unwrap_or_default()
+    }
+}
