@@ -55,7 +55,7 @@ fn registered<M: prometheus::core::Collector + Clone + 'static>(
 impl Metrics {
     pub fn new() -> Result<Self, prometheus::Error> {
         let r = Registry::new();
-        Ok(Self {
+        let metrics = Self {
             requests: registered(&r, IntCounterVec::new(Opts::new("orguard_requests_total", "Inference requests by endpoint, class, model, served provider and status"), &["endpoint", "class", "model", "provider", "status"]))?,
             latency: registered(&r, HistogramVec::new(HistogramOpts::new("orguard_request_duration_seconds", "Latency per model: ttfb (response headers or first stream event) and total").buckets(LATENCY_BUCKETS.to_vec()), &["model", "phase"]))?,
             tokens: registered(&r, IntCounterVec::new(Opts::new("orguard_tokens_total", "Tokens by key, model and direction (prompt, completion)"), &["key_id", "model", "direction"]))?,
@@ -73,7 +73,11 @@ impl Metrics {
             credit_poll_ok: registered(&r, Gauge::new("orguard_upstream_credit_poll_success", "Whether the last GET /key poll succeeded (1) or failed (0)"))?,
             registry: r,
             seen: Mutex::new(HashSet::new()),
-        })
+        };
+        // Unknown until the first poll (and forever when polling is off): NaN compares false,
+        // so "poll failing" alerts do not fire on a gateway that does not poll.
+        metrics.credit_poll_ok.set(f64::NAN);
+        Ok(metrics)
     }
 
     /// A label value from an open-ended set, bounded: past the cap it reads `other`.
