@@ -3,6 +3,7 @@
 mod audit;
 mod explain;
 mod keys;
+mod report;
 mod serve;
 
 use std::path::PathBuf;
@@ -36,6 +37,8 @@ pub enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Print the Markdown data-handling report for auditors (from the config alone).
+    Report,
     /// Work with the audit trail.
     Audit {
         #[command(subcommand)]
@@ -128,6 +131,7 @@ pub fn run(cli: Cli) -> ExitCode {
                     expires_in_days,
                 },
         }) => keys::new(&service, id.as_deref(), expires_in_days),
+        Some(Command::Report) => report::run(&source),
         Some(Command::Audit {
             command:
                 AuditCommand::Verify {
