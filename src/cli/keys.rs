@@ -30,6 +30,11 @@ pub fn new(service: &str, id: Option<&str>, expires_in_days: u32) -> ExitCode {
         .ok()
         .and_then(|t| t.format(&Rfc3339).ok())
         .unwrap_or_default();
+    let created = now
+        .replace_nanosecond(0)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_default();
     let generated = generate();
     let text = format!(
         "# New client key for service {service:?}. It is shown only this once: store it in the\n\
@@ -42,6 +47,7 @@ pub fn new(service: &str, id: Option<&str>, expires_in_days: u32) -> ExitCode {
          id = {id:?}\n\
          service = {service:?}\n\
          sha256 = \"{sha}\"\n\
+         created = \"{created}\"\n\
          expires = \"{expires}\"\n",
         key = generated.key,
         sha = generated.sha256,

@@ -1,6 +1,7 @@
 //! The command line: `orguard [serve]`, `orguard keys new`.
 
 mod audit;
+mod check;
 mod explain;
 mod keys;
 mod report;
@@ -36,6 +37,21 @@ pub enum Command {
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
+    },
+    /// Production readiness: PASS/WARN/FAIL lines, exit code 1 on any FAIL.
+    Check {
+        /// Also scan the files under this directory for secret-shaped strings.
+        #[arg(long)]
+        scan: Option<PathBuf>,
+        /// Machine-readable output for CI gates.
+        #[arg(long)]
+        json: bool,
+        /// Warn when the upstream key has less credit left than this (USD).
+        #[arg(long, default_value_t = 5.0)]
+        min_credit: f64,
+        /// Skip the 1-token test request (it costs a fraction of a cent).
+        #[arg(long)]
+        no_test_request: bool,
     },
     /// Print the Markdown data-handling report for auditors (from the config alone).
     Report,
@@ -132,6 +148,20 @@ pub fn run(cli: Cli) -> ExitCode {
                 },
         }) => keys::new(&service, id.as_deref(), expires_in_days),
         Some(Command::Report) => report::run(&source),
+        Some(Command::Check {
+            scan,
+            json,
+            min_credit,
+            no_test_request,
+        }) => check::run(
+            &source,
+            &check::Options {
+                scan,
+                json,
+                min_credit,
+                test_request: !no_test_request,
+            },
+        ),
         Some(Command::Audit {
             command:
                 AuditCommand::Verify {

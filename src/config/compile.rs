@@ -29,6 +29,8 @@ use crate::upstream::backoff::RetryPolicy;
 /// The validated configuration one request runs under, start to finish.
 #[derive(Debug)]
 pub struct Snapshot {
+    /// `policy.key_max_age_days`, for `orguard check`.
+    pub key_max_age_days: u32,
     pub server: ServerSettings,
     pub upstream: UpstreamSettings,
     pub log: LogSettings,
@@ -293,6 +295,7 @@ pub fn compile(raw: RawConfig, resolved: Resolved) -> Result<Snapshot, Vec<Strin
 
     match (problems.is_empty(), detectors) {
         (true, Some(detectors)) => Ok(Snapshot {
+            key_max_age_days: raw.policy.key_max_age_days,
             server: ServerSettings {
                 listen,
                 body: BodyLimits {
@@ -399,6 +402,13 @@ fn compile_keys(raw: &RawConfig, problems: &mut Vec<String>) -> KeyStore {
             sha256,
             disabled: key.disabled,
             expires,
+            created: key.created.as_deref().and_then(|s| {
+                OffsetDateTime::parse(s, &Rfc3339)
+                    .map_err(|_| {
+                        problems.push(format!("{at}.created: {s:?} is not an RFC 3339 time"))
+                    })
+                    .ok()
+            }),
             default_class,
             min_class,
         });

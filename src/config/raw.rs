@@ -163,6 +163,8 @@ pub struct RawPolicy {
     pub over_cap: String,
     /// Key for the HMAC that pseudonymises `user`; default: derived from the upstream key.
     pub user_hmac_key_file: Option<PathBuf>,
+    /// `orguard check` warns about client keys older than this (rotation).
+    pub key_max_age_days: u32,
 }
 
 impl Default for RawPolicy {
@@ -172,6 +174,7 @@ impl Default for RawPolicy {
             client_overrides: "narrow_only".to_owned(),
             over_cap: "clamp".to_owned(),
             user_hmac_key_file: None,
+            key_max_age_days: 90,
         }
     }
 }
@@ -387,6 +390,9 @@ pub struct RawKey {
     /// RFC 3339 instant after which the key is refused.
     #[serde(default)]
     pub expires: Option<String>,
+    /// RFC 3339 instant the key was issued (`orguard check` warns past `key_max_age_days`).
+    #[serde(default)]
+    pub created: Option<String>,
     /// Class of a request that declares none.
     #[serde(default = "default_class")]
     pub default_class: String,

@@ -22,6 +22,7 @@ pub struct KeyRecord {
     pub sha256: [u8; 32],
     pub disabled: bool,
     pub expires: Option<OffsetDateTime>,
+    pub created: Option<OffsetDateTime>,
     pub default_class: Class,
     pub min_class: Class,
 }
@@ -135,6 +136,7 @@ mod tests {
             sha256: Sha256::digest(key.as_bytes()).into(),
             disabled: false,
             expires: None,
+            created: None,
             default_class: Class::Internal,
             min_class: Class::Public,
         }

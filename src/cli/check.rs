@@ -1,0 +1,521 @@
+//! `orguard check`: production readiness as PASS / WARN / FAIL lines, exit code 1 on any
+//! FAIL (`--json` for CI gates). It talks to the real upstream with the gateway's key
+//! (`GET /key`, `GET /models`, one 1-token request unless `--no-test-request`), and never
+//! prints a key, a hash or a secret it finds — only where it found it.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use axum::http::{HeaderMap, Method};
+use bytes::Bytes;
+use serde_json::{json, Value};
+use time::OffsetDateTime;
+
+use crate::audit::SinkSettings;
+use crate::config::{self, Snapshot, Source};
+use crate::policy::Class;
+use crate::redact::{detectors::SECRET, Detectors};
+use crate::upstream::{self, Outbound};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Status {
+    Pass,
+    Warn,
+    Fail,
+}
+
+impl Status {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Pass => "PASS",
+            Self::Warn => "WARN",
+            Self::Fail => "FAIL",
+        }
+    }
+}
+
+struct Finding {
+    check: &'static str,
+    status: Status,
+    detail: String,
+}
+
+#[derive(Default)]
+struct Report(Vec<Finding>);
+
+impl Report {
+    fn add(&mut self, check: &'static str, status: Status, detail: impl Into<String>) {
+        self.0.push(Finding {
+            check,
+            status,
+            detail: detail.into(),
+        });
+    }
+}
+
+/// Options of `orguard check`.
+pub struct Options {
+    pub scan: Option<PathBuf>,
+    pub json: bool,
+    pub min_credit: f64,
+    pub test_request: bool,
+}
+
+pub fn run(source: &Source, options: &Options) -> ExitCode {
+    let mut report = Report::default();
+    match config::load(source) {
+        Ok(snapshot) => {
+            report.add(
+                "config",
+                Status::Pass,
+                format!("valid ({})", source.describe()),
+            );
+            match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt.block_on(checks(&snapshot, options, &mut report)),
+                Err(e) => report.add("runtime", Status::Fail, e.to_string()),
+            }
+        }
+        Err(e) => report.add("config", Status::Fail, e.to_string()),
+    }
+    print(&report, options.json);
+    if report.0.iter().any(|f| f.status == Status::Fail) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn print(report: &Report, json: bool) {
+    let count = |s: Status| report.0.iter().filter(|f| f.status == s).count();
+    let text = if json {
+        let checks: Vec<Value> = report
+            .0
+            .iter()
+            .map(|f| json!({"check": f.check, "status": f.status.as_str(), "detail": f.detail}))
+            .collect();
+        let summary = json!({"pass": count(Status::Pass), "warn": count(Status::Warn), "fail": count(Status::Fail)});
+        format!("{}\n", json!({"checks": checks, "summary": summary}))
+    } else {
+        let mut t: String = report
+            .0
+            .iter()
+            .map(|f| format!("{:<5} {:<18} {}\n", f.status.as_str(), f.check, f.detail))
+            .collect();
+        t.push_str(&format!(
+            "{} pass, {} warn, {} fail\n",
+            count(Status::Pass),
+            count(Status::Warn),
+            count(Status::Fail)
+        ));
+        t
+    };
+    use std::io::Write;
+    let _ = std::io::stdout()
+        .lock()
+        .write_all(crate::secret::mask_text(&text).as_bytes());
+}
+
+async fn checks(snapshot: &Snapshot, options: &Options, report: &mut Report) {
+    let up = &snapshot.upstream;
+    if up.base_url.starts_with("https://") {
+        report.add("upstream_url", Status::Pass, up.base_url.clone());
+    } else {
+        report.add(
+            "upstream_url",
+            Status::Warn,
+            format!(
+                "{} is plain http (allowed by upstream.allow_insecure_http)",
+                up.base_url
+            ),
+        );
+    }
+    keys(snapshot, report);
+    audit_sink(snapshot, report).await;
+    if let Some(dir) = &options.scan {
+        scan(dir, &snapshot.detectors, report);
+    }
+    if up.api_key.is_none() {
+        report.add(
+            "upstream_key",
+            Status::Fail,
+            "no upstream key: set OPENROUTER_API_KEY or upstream.api_key_file",
+        );
+        return;
+    }
+    report.add("upstream_key", Status::Pass, "configured");
+    let client = match upstream::build_client(up) {
+        Ok(c) => c,
+        Err(e) => return report.add("upstream_client", Status::Fail, e.to_string()),
+    };
+    key_state(&client, snapshot, options.min_credit, report).await;
+    models_exist(&client, snapshot, report).await;
+    if options.test_request {
+        test_request(&client, snapshot, report).await;
+    }
+}
+
+/// GET a path below the upstream root; the status and the parsed body.
+async fn get(
+    client: &reqwest::Client,
+    snapshot: &Snapshot,
+    path: &str,
+    body: Option<Value>,
+) -> Result<(u16, Value), String> {
+    let up = &snapshot.upstream;
+    let outbound = Outbound {
+        method: if body.is_some() {
+            Method::POST
+        } else {
+            Method::GET
+        },
+        path_and_query: path.to_owned(),
+        body: body.map(|b| Bytes::from(b.to_string())),
+        forward_cache_headers: false,
+    };
+    let sent = upstream::send(client, up, None, &HeaderMap::new(), outbound)
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = sent.response.status().as_u16();
+    let bytes = upstream::read_capped(sent.response, up.idle_timeout, sent.deadline, 32 << 20)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok((
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    ))
+}
+
+async fn key_state(
+    client: &reqwest::Client,
+    snapshot: &Snapshot,
+    min_credit: f64,
+    report: &mut Report,
+) {
+    let (status, v) = match get(client, snapshot, "/key", None).await {
+        Ok(r) => r,
+        Err(e) => {
+            return report.add(
+                "upstream_auth",
+                Status::Fail,
+                format!("GET /key failed: {e}"),
+            )
+        }
+    };
+    if !(200..300).contains(&status) {
+        return report.add(
+            "upstream_auth",
+            Status::Fail,
+            format!("GET /key answered {status}: the upstream key is rejected"),
+        );
+    }
+    report.add(
+        "upstream_auth",
+        Status::Pass,
+        "the upstream key authenticates",
+    );
+    let data = v.get("data").unwrap_or(&v);
+    if data.get("is_free_tier").and_then(Value::as_bool) == Some(true) {
+        report.add("free_tier", Status::Fail, "the upstream account is on the free tier (low rate limits; free endpoints may train on or publish prompts)");
+    } else {
+        report.add("free_tier", Status::Pass, "paid account");
+    }
+    match data.get("limit").and_then(Value::as_f64) {
+        None => report.add(
+            "credit_limit",
+            Status::Warn,
+            "the upstream key has no credit limit: its blast radius is the whole account",
+        ),
+        Some(limit) => report.add("credit_limit", Status::Pass, format!("limit ${limit}")),
+    }
+    match data.get("limit_remaining").and_then(Value::as_f64) {
+        Some(r) if r <= 0.0 => report.add(
+            "credit_remaining",
+            Status::Fail,
+            format!("${r} left: requests will fail with 402"),
+        ),
+        Some(r) if r < min_credit => report.add(
+            "credit_remaining",
+            Status::Warn,
+            format!("${r} left, below the ${min_credit} threshold"),
+        ),
+        Some(r) => report.add("credit_remaining", Status::Pass, format!("${r} left")),
+        None => {}
+    }
+}
+
+async fn models_exist(client: &reqwest::Client, snapshot: &Snapshot, report: &mut Report) {
+    let (status, v) = match get(client, snapshot, "/models", None).await {
+        Ok(r) => r,
+        Err(e) => {
+            return report.add(
+                "models_exist",
+                Status::Fail,
+                format!("GET /models failed: {e}"),
+            )
+        }
+    };
+    let ids: Vec<String> = v
+        .get("data")
+        .and_then(Value::as_array)
+        .map(|d| {
+            d.iter()
+                .filter_map(|m| m.get("id").and_then(Value::as_str))
+                .map(str::to_ascii_lowercase)
+                .collect()
+        })
+        .unwrap_or_default();
+    if !(200..300).contains(&status) || ids.is_empty() {
+        return report.add(
+            "models_exist",
+            Status::Fail,
+            format!("GET /models answered {status} with no models"),
+        );
+    }
+    let mut missing = Vec::new();
+    let mut unmatched = Vec::new();
+    for class in Class::ALL {
+        let Some(c) = snapshot.policy.class(class) else {
+            continue;
+        };
+        if c.upstream != crate::policy::UpstreamRef::OpenRouter {
+            continue;
+        }
+        for g in &c.models {
+            if g.is_exact() {
+                if !ids.iter().any(|id| id == g.as_str()) {
+                    missing.push(format!("{} ({})", g.as_str(), class.as_str()));
+                }
+            } else if !ids.iter().any(|id| g.matches(id)) {
+                unmatched.push(format!("{} ({})", g.as_str(), class.as_str()));
+            }
+        }
+    }
+    match (missing.is_empty(), unmatched.is_empty()) {
+        (true, true) => report.add(
+            "models_exist",
+            Status::Pass,
+            format!("every allowed model exists upstream ({} listed)", ids.len()),
+        ),
+        (false, _) => report.add(
+            "models_exist",
+            Status::Fail,
+            format!("not offered upstream: {}", missing.join(", ")),
+        ),
+        (true, false) => report.add(
+            "models_exist",
+            Status::Warn,
+            format!(
+                "patterns that match no upstream model: {}",
+                unmatched.join(", ")
+            ),
+        ),
+    }
+}
+
+/// The first exact model of the lowest class routed to OpenRouter.
+fn primary_model(snapshot: &Snapshot) -> Option<String> {
+    Class::ALL
+        .iter()
+        .filter_map(|c| snapshot.policy.class(*c))
+        .filter(|c| c.upstream == crate::policy::UpstreamRef::OpenRouter)
+        .find_map(|c| {
+            c.models
+                .iter()
+                .find(|g| g.is_exact())
+                .map(|g| g.as_str().to_owned())
+        })
+}
+
+async fn test_request(client: &reqwest::Client, snapshot: &Snapshot, report: &mut Report) {
+    let Some(model) = primary_model(snapshot) else {
+        return report.add(
+            "test_request",
+            Status::Warn,
+            "no exact model in any class to test with",
+        );
+    };
+    let body = json!({"model": model, "max_tokens": 1, "messages": [{"role": "user", "content": "Reply with OK."}]});
+    match get(client, snapshot, "/chat/completions", Some(body)).await {
+        Ok((s, _)) if (200..300).contains(&s) => report.add(
+            "test_request",
+            Status::Pass,
+            format!("a 1-token request to {model} succeeded"),
+        ),
+        Ok((s, _)) => report.add(
+            "test_request",
+            Status::Fail,
+            format!("a 1-token request to {model} answered {s}"),
+        ),
+        Err(e) => report.add(
+            "test_request",
+            Status::Fail,
+            format!("a 1-token request to {model} failed: {e}"),
+        ),
+    }
+}
+
+fn keys(snapshot: &Snapshot, report: &mut Report) {
+    let now = OffsetDateTime::now_utc();
+    let max_age = time::Duration::days(i64::from(snapshot.key_max_age_days));
+    let mut any = false;
+    for k in snapshot.keys.records().iter().filter(|k| !k.disabled) {
+        any = true;
+        match k.expires {
+            Some(at) if at <= now => report.add(
+                "key_expiry",
+                Status::Warn,
+                format!("key {} has expired", k.id),
+            ),
+            Some(at) if at - now < time::Duration::days(14) => report.add(
+                "key_expiry",
+                Status::Warn,
+                format!("key {} expires within 14 days", k.id),
+            ),
+            Some(_) => {}
+            None => report.add(
+                "key_expiry",
+                Status::Warn,
+                format!(
+                    "key {} never expires: set expires to enforce rotation",
+                    k.id
+                ),
+            ),
+        }
+        if k.created.is_some_and(|c| now - c > max_age) {
+            report.add(
+                "key_age",
+                Status::Warn,
+                format!(
+                    "key {} is older than {} days: rotate it",
+                    k.id, snapshot.key_max_age_days
+                ),
+            );
+        }
+        if &*k.id == "demo" {
+            report.add(
+                "demo_key",
+                Status::Warn,
+                "the published demo key is enabled",
+            );
+        }
+    }
+    if any {
+        report.add(
+            "client_keys",
+            Status::Pass,
+            format!(
+                "{} active key(s)",
+                snapshot
+                    .keys
+                    .records()
+                    .iter()
+                    .filter(|k| !k.disabled)
+                    .count()
+            ),
+        );
+    } else {
+        report.add(
+            "client_keys",
+            Status::Fail,
+            "no active client key: every request will be refused",
+        );
+    }
+}
+
+async fn audit_sink(snapshot: &Snapshot, report: &mut Report) {
+    match &snapshot.audit.sink {
+        SinkSettings::File { dir, .. } => {
+            let probe = dir.join(".orguard-check");
+            let result = std::fs::create_dir_all(dir)
+                .and_then(|()| std::fs::write(&probe, b"probe"))
+                .and_then(|()| std::fs::remove_file(&probe));
+            match result {
+                Ok(()) => report.add(
+                    "audit_sink",
+                    Status::Pass,
+                    format!("{} is writable", dir.display()),
+                ),
+                Err(e) => report.add(
+                    "audit_sink",
+                    Status::Fail,
+                    format!("{} is not writable: {}", dir.display(), e.kind()),
+                ),
+            }
+        }
+        SinkSettings::Stdout => report.add("audit_sink", Status::Pass, "stdout"),
+        SinkSettings::Postgres { url, table, .. } => {
+            let connect = tokio::time::timeout(
+                Duration::from_secs(5),
+                tokio_postgres::connect(url.expose(), tokio_postgres::NoTls),
+            )
+            .await;
+            match connect {
+                Ok(Ok(_)) => report.add(
+                    "audit_sink",
+                    Status::Pass,
+                    format!("postgres reachable (table {table})"),
+                ),
+                Ok(Err(e)) => report.add(
+                    "audit_sink",
+                    Status::Fail,
+                    format!("postgres: {}", crate::secret::mask_text(&e.to_string())),
+                ),
+                Err(_) => report.add("audit_sink", Status::Fail, "postgres: connection timed out"),
+            }
+        }
+    }
+}
+
+/// Files under `dir` with secret-shaped strings. Reports file and line, never the value.
+fn scan(dir: &Path, detectors: &Detectors, report: &mut Report) {
+    const SKIP: [&str; 5] = [".git", "target", "node_modules", "audit", ".venv"];
+    let mut stack = vec![dir.to_path_buf()];
+    let mut hits = Vec::new();
+    let mut files = 0;
+    while let Some(path) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&path) else {
+            continue;
+        };
+        for entry in entries.filter_map(Result::ok) {
+            let p = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Ok(meta) = entry.metadata() else { continue };
+            if meta.is_dir() {
+                if !SKIP.contains(&name.as_str()) {
+                    stack.push(p);
+                }
+            } else if meta.is_file() && meta.len() <= 2 << 20 {
+                let Ok(text) = std::fs::read_to_string(&p) else {
+                    continue;
+                };
+                files += 1;
+                for (n, line) in text.lines().enumerate() {
+                    if detectors.find(line).iter().any(|s| s.kind == SECRET) {
+                        hits.push(format!("{}:{}", p.display(), n + 1));
+                    }
+                }
+            }
+        }
+    }
+    hits.sort();
+    if hits.is_empty() {
+        report.add(
+            "secret_scan",
+            Status::Pass,
+            format!(
+                "no secret-shaped strings in {files} files under {}",
+                dir.display()
+            ),
+        );
+    } else {
+        report.add(
+            "secret_scan",
+            Status::Fail,
+            format!("secret-shaped strings at {}", hits.join(", ")),
+        );
+    }
+}
