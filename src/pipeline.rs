@@ -462,6 +462,21 @@ impl Completion {
 impl Completion {
     /// The request's metrics, from the same facts as its audit record.
     fn observe(&self, facts: &ResponseFacts) {
+        // The call's one summary line: ids, model, numbers — no content.
+        tracing::info!(
+            request_id = %self.who.request_id,
+            service = %self.who.service,
+            generation_id = facts.generation_id.as_deref().unwrap_or("-"),
+            model = facts.model.as_deref().unwrap_or(&self.model),
+            provider = facts.provider.as_deref().unwrap_or("-"),
+            status = facts.status,
+            outcome = facts.outcome,
+            latency_ms = facts.latency_ms,
+            prompt_tokens = facts.prompt_tokens.unwrap_or(0),
+            completion_tokens = facts.completion_tokens.unwrap_or(0),
+            cost = facts.cost.unwrap_or(0.0),
+            "call completed"
+        );
         let m = &self.metrics;
         let model = facts.model.as_deref().map_or_else(
             || self.model.clone(),
@@ -543,6 +558,8 @@ fn request_record(
         body_sha256: &body_sha256,
         redactions,
         decisions: &decisions,
+        // Already pseudonymised by the policy: never the original value.
+        user: plan.body.get("user").and_then(Value::as_str),
     };
     audit::record::request(subject, OffsetDateTime::now_utc(), &facts)
 }

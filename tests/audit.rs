@@ -211,6 +211,10 @@ async fn denials_and_violations_are_audited_without_content() {
         "{records:#?}"
     );
     assert_eq!(records[0]["code"], "router_not_allowed");
+    assert!(
+        records[1]["user"].as_str().unwrap().starts_with("u_"),
+        "the end user is recorded by pseudonym only"
+    );
     assert_eq!(records[0]["status"], 403);
     assert_eq!(records[2]["violation"], "served_provider_not_allowed");
     assert_eq!(records[2]["served"], "Together");

@@ -382,6 +382,12 @@ async fn logs_never_carry_keys_prompts_or_completions() {
         logs.contains("\"request_id\":\"req_"),
         "JSON lines carry the request id:\n{logs}"
     );
+    assert!(
+        logs.contains("call completed")
+            && logs.contains("\"generation_id\":\"gen-1739458867")
+            && logs.contains("\"completion_tokens\":4"),
+        "one summary line per call with generation id, model, tokens and cost:\n{logs}"
+    );
     for canary in canaries.iter().copied().chain([
         client_secret.as_str(),
         upstream_key().as_str(),
