@@ -6,7 +6,7 @@
 //! distinct values a label reads `other`, so a client cycling through model names cannot
 //! grow the registry without bound.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use prometheus::{
@@ -40,7 +40,7 @@ pub struct Metrics {
     pub audit_failing: IntGauge,
     pub credit: GaugeVec,
     pub credit_poll_ok: Gauge,
-    seen: Mutex<HashSet<String>>,
+    seen: Mutex<HashMap<&'static str, HashSet<String>>>,
 }
 
 fn registered<M: prometheus::core::Collector + Clone + 'static>(
@@ -72,7 +72,7 @@ impl Metrics {
             credit: registered(&r, GaugeVec::new(Opts::new("orguard_upstream_credit_usd", "The upstream key's credit state from GET /key (limit, usage, limit_remaining, usage_daily)"), &["field"]))?,
             credit_poll_ok: registered(&r, Gauge::new("orguard_upstream_credit_poll_success", "Whether the last GET /key poll succeeded (1) or failed (0)"))?,
             registry: r,
-            seen: Mutex::new(HashSet::new()),
+            seen: Mutex::new(HashMap::new()),
         };
         // Unknown until the first poll (and forever when polling is off): NaN compares false,
         // so "poll failing" alerts do not fire on a gateway that does not poll.
@@ -80,8 +80,9 @@ impl Metrics {
         Ok(metrics)
     }
 
-    /// A label value from an open-ended set, bounded: past the cap it reads `other`.
-    pub fn bounded(&self, value: &str) -> String {
+    /// A value of an open-ended label, bounded per label: past the cap it reads `other`
+    /// (so upstream-chosen model names cannot crowd out key ids, and vice versa).
+    pub fn bounded(&self, label: &'static str, value: &str) -> String {
         let clean: String = value
             .chars()
             .filter(|c| c.is_ascii_alphanumeric() || "-_./:@ ".contains(*c))
@@ -90,8 +91,9 @@ impl Metrics {
         let Ok(mut seen) = self.seen.lock() else {
             return "other".to_owned();
         };
-        if seen.contains(&clean) || seen.len() < MAX_LABEL_VALUES {
-            seen.insert(clean.clone());
+        let set = seen.entry(label).or_default();
+        if set.contains(&clean) || set.len() < MAX_LABEL_VALUES {
+            set.insert(clean.clone());
             clean
         } else {
             "other".to_owned()

@@ -182,6 +182,8 @@ async fn run(
         }
         Err(e) if config.audit.fail_open => {
             tracing::error!(error = %e, "audit append failed; forwarding anyway (audit.fail_open = true)");
+            // Forwarded all the same: its outcome is a response, not a denial.
+            progress.recorded = true;
         }
         Err(e) => {
             tracing::error!(error = %e, "audit append failed; refusing the request (fail closed)");
@@ -225,7 +227,7 @@ async fn run(
         _permit: permit,
         metrics: Arc::clone(&state.metrics),
         endpoint,
-        model: state.metrics.bounded(&plan.model),
+        model: state.metrics.bounded("model", &plan.model),
     };
     let service = match plan.upstream {
         UpstreamRef::OpenRouter => config.services.get(&*caller.service),
@@ -254,7 +256,13 @@ async fn run(
         } else {
             // A different model is a different body: it is audited before it leaves too.
             let fallback_plan = with_model(&plan, model);
-            let (settings, outbound, _) = seal(&config, &fallback_plan, endpoint)?;
+            let (settings, outbound, _) = match seal(&config, &fallback_plan, endpoint) {
+                Ok(sealed) => sealed,
+                Err(e) => {
+                    completion.complete(e.classify().status.as_u16(), "error");
+                    return Err(e);
+                }
+            };
             let record = request_record(
                 &config,
                 &subject,
@@ -267,7 +275,9 @@ async fn run(
             if let Err(e) = state.audit.append(record).await {
                 if !config.audit.fail_open {
                     tracing::error!(error = %e, "audit append failed for a fallback; not forwarding it");
-                    break;
+                    let e = GatewayError::AuditUnavailable;
+                    completion.complete(e.classify().status.as_u16(), "error");
+                    return Err(e);
                 }
             }
             (settings, outbound)
@@ -285,7 +295,11 @@ async fn run(
         .await;
         let fall_back = attempted.should_fall_back(&config.resilience.retry);
         if fall_back {
-            state.breakers.failure(model);
+            // A 429 is the account being rate limited, not the model failing.
+            let rate_limited = matches!(&attempted, upstream::Attempted::Response(sent) if sent.response.status().as_u16() == 429);
+            if !rate_limited {
+                state.breakers.failure(model);
+            }
             last = Some(attempted);
             continue;
         }
@@ -331,7 +345,7 @@ async fn run(
     tracing::debug!(upstream_status = status, "upstream answered");
     let model_label = state
         .metrics
-        .bounded(candidates.get(index).unwrap_or(&plan.model));
+        .bounded("model", candidates.get(index).unwrap_or(&plan.model));
     state
         .metrics
         .latency
@@ -341,7 +355,7 @@ async fn run(
         state
             .metrics
             .fallbacks
-            .with_label_values(&[&state.metrics.bounded(model)])
+            .with_label_values(&[&state.metrics.bounded("model", model)])
             .inc();
     }
     let response = if upstream::is_event_stream(sent.response.headers()) {
@@ -480,12 +494,12 @@ impl Completion {
         let m = &self.metrics;
         let model = facts.model.as_deref().map_or_else(
             || self.model.clone(),
-            |served| m.bounded(&served.to_ascii_lowercase()),
+            |served| m.bounded("model", &served.to_ascii_lowercase()),
         );
         let provider = facts
             .provider
             .as_deref()
-            .map_or_else(|| "none".to_owned(), |p| m.bounded(p));
+            .map_or_else(|| "none".to_owned(), |p| m.bounded("provider", p));
         m.requests
             .with_label_values(&[
                 self.endpoint.as_str(),
@@ -498,7 +512,7 @@ impl Completion {
         m.latency
             .with_label_values(&[&self.model, "total"])
             .observe(facts.latency_ms as f64 / 1000.0);
-        let key = m.bounded(&self.who.key_id);
+        let key = m.bounded("key_id", &self.who.key_id);
         if let Some(n) = facts.prompt_tokens {
             m.tokens
                 .with_label_values(&[&key, &model, "prompt"])

@@ -331,10 +331,8 @@ async fn provider_pinning_cannot_be_widened() {
     assert_eq!(mock.count(), n);
 
     // With client_overrides = "deny", a widening attempt is refused instead of overridden.
-    let toml = config_toml(&mock, &phi_key_toml()).replace(
-        "[classes.public]",
-        "[policy]\nclient_overrides = \"deny\"\n\n[classes.public]",
-    );
+    let toml = config_toml(&mock, &phi_key_toml())
+        .replace("[policy]\n", "[policy]\nclient_overrides = \"deny\"\n");
     let strict = TestGateway::from_toml(&toml, Some(upstream_key())).await;
     for provider in [
         json!({"allow_fallbacks": true}),
@@ -496,10 +494,8 @@ async fn token_caps() {
     )
     .await;
 
-    let toml = config_toml(&mock, &phi_key_toml()).replace(
-        "[classes.public]",
-        "[policy]\nover_cap = \"deny\"\n\n[classes.public]",
-    );
+    let toml = config_toml(&mock, &phi_key_toml())
+        .replace("[policy]\n", "[policy]\nover_cap = \"deny\"\n");
     let strict = TestGateway::from_toml(&toml, Some(upstream_key())).await;
     let n = mock.count();
     refused(

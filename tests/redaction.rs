@@ -732,3 +732,65 @@ async fn the_models_output_can_be_scanned_flagged_or_redacted() {
     assert_eq!(flags[2]["served"], "EMAIL,SECRET");
     assert!(!serde_json::to_string(&records).unwrap().contains("AKIA"));
 }
+
+#[tokio::test]
+async fn tool_call_arguments_cannot_smuggle_values_past_the_scan() {
+    let mock = MockUpstream::start().await;
+    let gw = TestGateway::start(&mock).await;
+    let secret = format!("sk-or-v1-{}", "9d".repeat(32));
+    // Duplicate keys inside the arguments: the upstream gets the parsed (scanned) form.
+    let args = format!(r#"{{"k":"{secret}","k":"harmless"}}"#);
+    let body = json!({"model": "openai/gpt-4o", "messages": [
+        {"role": "assistant", "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": args}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": "ok"}]});
+    assert_eq!(send(&gw, Some("confidential"), &body).await.status(), 200);
+    let forwarded = String::from_utf8(mock.last().body.to_vec()).unwrap();
+    assert!(!forwarded.contains("9d9d"), "{forwarded}");
+    // A card number written as a JSON number is still a card number.
+    let body = json!({"model": "openai/gpt-4o", "messages": [
+        {"role": "assistant", "tool_calls": [{"id": "c2", "type": "function", "function": {"name": "pay", "arguments": "{\"card\":4111111111111111}"}}]},
+        {"role": "tool", "tool_call_id": "c2", "content": "ok"}]});
+    assert_eq!(send(&gw, Some("confidential"), &body).await.status(), 200);
+    let got = mock.last().json();
+    let args: Value = serde_json::from_str(
+        got["messages"][0]["tool_calls"][0]["function"]["arguments"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(args["card"], "[CREDIT_CARD_1]");
+}
+
+#[test]
+fn overlapping_detections_are_merged_so_nothing_leaks() {
+    let d = detectors();
+    let text = "call 415 555 0100 1600 Pennsylvania Avenue now";
+    let spans = d.find(text);
+    let all: Vec<&str> = spans.iter().flat_map(|s| s.kinds()).collect();
+    assert!(
+        all.contains(&"PHONE") && all.contains(&"ADDRESS"),
+        "{spans:?}"
+    );
+    let out = redact_text(d, text, Action::Redact);
+    assert!(
+        !out.contains("0100") && !out.contains("Pennsylvania"),
+        "{out}"
+    );
+}
+
+#[test]
+fn hash_tokens_need_an_organisation_key() {
+    let mock_base = "[upstream]\nbase_url = \"https://openrouter.example/api/v1\"\n";
+    let toml = format!("{mock_base}[classes.internal]\nmodels = [\"*\"]\nredact = \"hash\"\n");
+    let err = orguard::config::from_toml(&toml, Some("k".into())).unwrap_err();
+    assert!(
+        err.to_string().contains("policy.user_hmac_key_file"),
+        "{err}"
+    );
+    let creds = "[upstream]\nbase_url = \"https://user:pass@openrouter.example/api/v1\"\n";
+    let err = orguard::config::from_toml(creds, None).unwrap_err();
+    assert!(
+        err.to_string().contains("credentials in the URL") && !err.to_string().contains("pass@"),
+        "{err}"
+    );
+}

@@ -225,7 +225,12 @@ async fn a_class_fallback_outside_the_class_is_a_config_error() {
         "redact = \"placeholder\"\n",
         "redact = \"placeholder\"\nfallbacks = [\"mistralai/mistral-large\"]\n",
     );
-    let err = orguard::config::from_toml(&toml.replace("AUDIT_DIR", "/tmp/x"), None).unwrap_err();
+    let key = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(key.path(), "k").unwrap();
+    let toml = toml
+        .replace("AUDIT_DIR", "/tmp/x")
+        .replace("HMAC_KEY_FILE", &key.path().display().to_string());
+    let err = orguard::config::from_toml(&toml, None).unwrap_err();
     assert!(
         err.to_string()
             .contains("classes.confidential.fallbacks[0]"),
@@ -364,7 +369,11 @@ async fn a_reload_mid_run_swaps_policy_without_failing_requests() {
             "[classes.internal]\nmodels = [\"*\"]\nmax_tokens = 4096",
             "[classes.internal]\nmodels = [\"*\"]\nmax_tokens = 100",
         )
-        .replace("AUDIT_DIR", "/unused");
+        .replace("AUDIT_DIR", "/unused")
+        .replace(
+            "HMAC_KEY_FILE",
+            &gw.audit_dir.path().join("hmac.key").display().to_string(),
+        );
     let next = orguard::config::from_toml(&tightened, Some(upstream_key())).unwrap();
     gw.state.config.store(std::sync::Arc::new(next));
     for t in tasks {

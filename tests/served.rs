@@ -299,7 +299,11 @@ async fn a_class_can_be_routed_to_a_self_hosted_upstream() {
 async fn policy_explain_prints_what_the_server_forwards() {
     let mock = MockUpstream::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let toml = config_toml(&mock, "");
+    let key = dir.path().join("hmac.key");
+    std::fs::write(&key, "explain test key").unwrap();
+    let toml = config_toml(&mock, "")
+        .replace("AUDIT_DIR", &dir.path().join("audit").display().to_string())
+        .replace("HMAC_KEY_FILE", &key.display().to_string());
     let path = dir.path().join("orguard.toml");
     std::fs::write(&path, &toml).unwrap();
     let request = json!({"model": " OpenAI/GPT-4o ", "max_tokens": 99999, "user": "jane@example.com",

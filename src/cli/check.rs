@@ -489,14 +489,26 @@ fn scan(dir: &Path, detectors: &Detectors, report: &mut Report) {
                     stack.push(p);
                 }
             } else if meta.is_file() && meta.len() <= 2 << 20 {
-                let Ok(text) = std::fs::read_to_string(&p) else {
+                let Ok(bytes) = std::fs::read(&p) else {
                     continue;
                 };
+                // Binary files are skipped; text with a few odd bytes is still scanned.
+                if bytes.contains(&0) {
+                    continue;
+                }
+                let text = String::from_utf8_lossy(&bytes);
                 files += 1;
-                for (n, line) in text.lines().enumerate() {
-                    if detectors.find(line).iter().any(|s| s.kind == SECRET) {
-                        hits.push(format!("{}:{}", p.display(), n + 1));
-                    }
+                // The whole file at once, so multi-line secrets (PEM keys) are found too.
+                for span in detectors
+                    .find(&text)
+                    .iter()
+                    .filter(|s| s.kinds().any(|k| k == SECRET))
+                {
+                    let line = text
+                        .get(..span.start)
+                        .map_or(0, |t| t.matches('\n').count())
+                        + 1;
+                    hits.push(format!("{}:{line}", p.display()));
                 }
             }
         }

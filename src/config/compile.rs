@@ -580,6 +580,9 @@ fn redact_policy(
 
 fn check_url(at: &str, url: &str, allow_http: bool, problems: &mut Vec<String>) {
     match reqwest::Url::parse(url) {
+        Ok(u) if !u.username().is_empty() || u.password().is_some() => {
+            problems.push(format!("{at}.base_url: credentials in the URL would be logged and printed; use the key settings instead"));
+        }
         Ok(u) => match u.scheme() {
             "https" => {}
             "http" if allow_http => {}
@@ -673,13 +676,13 @@ fn compile_policy(
     };
     // The pseudonym key: the configured file; else derived from the upstream key (stable
     // across replicas that share it); else random for this process.
-    let user_key = match (&resolved.user_hmac_key, &resolved.api_key) {
-        (Some(k), _) => k.expose().as_bytes().to_vec(),
-        (None, Some(k)) => {
-            crate::secret::hmac_sha256(k.expose().as_bytes(), &[b"orguard user pseudonym v1"])
-                .to_vec()
-        }
-        (None, None) => {
+    // The key behind `user` pseudonyms and `hash` tokens must be the organisation's own:
+    // anything derived from the upstream credential could be recomputed by the upstream,
+    // which sees the tokens. Without `policy.user_hmac_key_file` a random key is drawn per
+    // process (pseudonyms are then stable only until restart), and `hash` is refused.
+    let user_key = match &resolved.user_hmac_key {
+        Some(k) => k.expose().as_bytes().to_vec(),
+        None => {
             let mut k = vec![0u8; 32];
             rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut k);
             k
@@ -819,6 +822,13 @@ fn compile_policy(
                 }
             }
         }
+    }
+    let uses_hash = classes.iter().flatten().any(|c| {
+        c.redaction.default == Action::Hash
+            || c.redaction.per_type.values().any(|a| *a == Action::Hash)
+    });
+    if uses_hash && resolved.user_hmac_key.is_none() {
+        problems.push("policy.user_hmac_key_file: required when a class uses redact = \"hash\" (the tokens must be keyed by a secret only the organisation holds)".to_owned());
     }
     PolicySettings {
         pii_raises_to,

@@ -163,6 +163,7 @@ impl Detectors {
                             end: m.end(),
                             kind: p.kind,
                             rank: i,
+                            also: Vec::new(),
                         });
                     }
                 }
@@ -179,6 +180,7 @@ impl Detectors {
                         end: m.end(),
                         kind: DENY_TERM,
                         rank: usize::MAX,
+                        also: Vec::new(),
                     });
                 }
             }
@@ -187,37 +189,73 @@ impl Detectors {
     }
 }
 
-/// One detected value's place in a string.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// One detected value's place in a string. Overlapping detections are merged into one span
+/// covering all of them, so no part of any value is left in clear; `also` keeps the other
+/// types, and the strictest action among all of them applies.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Span {
     pub start: usize,
     pub end: usize,
+    /// The type of the highest-precedence detector (SECRET first).
     pub kind: Kind,
-    /// Pattern order: lower wins an overlap of equal length.
+    /// Pattern order: lower wins precedence.
     rank: usize,
+    /// Other types detected in the same place.
+    pub also: Vec<Kind>,
 }
 
-/// Keeps the longest span where spans overlap (then the earlier pattern).
+impl Span {
+    /// Every type detected in this span.
+    pub fn kinds(&self) -> impl Iterator<Item = Kind> + '_ {
+        std::iter::once(self.kind).chain(self.also.iter().copied())
+    }
+}
+
+/// Merges overlapping spans into their union, keeping every type found.
 fn resolve_overlaps(mut spans: Vec<Span>) -> Vec<Span> {
-    spans.sort_by(|a, b| {
-        a.start
-            .cmp(&b.start)
-            .then((b.end - b.start).cmp(&(a.end - a.start)))
-            .then(a.rank.cmp(&b.rank))
-    });
+    spans.sort_by(|a, b| a.start.cmp(&b.start).then(a.rank.cmp(&b.rank)));
     let mut out: Vec<Span> = Vec::with_capacity(spans.len());
     for s in spans {
         match out.last_mut() {
             Some(last) if s.start < last.end => {
-                let longer = s.end - s.start > last.end - last.start;
-                if longer || (s.end - s.start == last.end - last.start && s.rank < last.rank) {
-                    *last = s;
+                // The name of the merged span: SECRET if any part is one, else the longer
+                // detection (an IBAN over a card-like digit run), else the earlier pattern.
+                let s_len = s.end - s.start;
+                let last_len = last.end - last.start;
+                let s_wins = if s.kind == SECRET || last.kind == SECRET {
+                    s.kind == SECRET && last.kind != SECRET
+                } else {
+                    s_len > last_len || (s_len == last_len && s.rank < last.rank)
+                };
+                let (winner, other) = if s_wins {
+                    (s.kind, last.kind)
+                } else {
+                    (last.kind, s.kind)
+                };
+                last.end = last.end.max(s.end);
+                last.rank = last.rank.min(s.rank);
+                last.kind = winner;
+                for k in std::iter::once(other).chain(s.also) {
+                    if k != last.kind && !last.also.contains(&k) {
+                        last.also.push(k);
+                    }
                 }
             }
             _ => out.push(s),
         }
     }
     out
+}
+
+/// Strictness of actions, for merged spans: the value must not escape any of its types.
+fn strictness(a: Action) -> u8 {
+    match a {
+        Action::Allow => 0,
+        Action::Placeholder => 1,
+        Action::Hash => 2,
+        Action::Redact => 3,
+        Action::Block => 4,
+    }
 }
 
 /// What one scan of a request found: the spans of each visited string, in visit order.
@@ -227,12 +265,14 @@ pub struct Findings {
 }
 
 impl Findings {
-    /// Counts by type, for the audit and for classification.
+    /// Counts by type (every type detected, overlapping ones included).
     pub fn counts(&self) -> BTreeMap<Kind, u64> {
         let mut out = BTreeMap::new();
         for (_, spans) in &self.texts {
             for s in spans {
-                *out.entry(s.kind).or_default() += 1;
+                for k in s.kinds() {
+                    *out.entry(k).or_default() += 1;
+                }
             }
         }
         out
@@ -293,6 +333,8 @@ pub fn apply(
         return Ok(redaction);
     }
     let mut index = 0;
+    // Set when a re-scanned string turns out to hold a blocked type.
+    let mut blocked_late = false;
     walk::walk(body, &mut |s: &mut String| {
         let found = findings.texts.get(index);
         index += 1;
@@ -316,11 +358,19 @@ pub fn apply(
             else {
                 continue;
             };
-            let action = policy.action(span.kind);
+            // The strictest action among every type found here, labelled with that type.
+            let (label, action) = span
+                .kinds()
+                .map(|k| (k, policy.action(k)))
+                .max_by_key(|(_, a)| strictness(*a))
+                .unwrap_or((span.kind, Action::Allow));
+            if action == Action::Block {
+                blocked_late = true;
+            }
             let replacement = match action {
                 Action::Allow | Action::Block => None,
-                Action::Redact => Some(format!("[{}]", span.kind)),
-                Action::Placeholder => Some(redaction.placeholders.token(span.kind, value)),
+                Action::Redact => Some(format!("[{label}]")),
+                Action::Placeholder => Some(redaction.placeholders.token(label, value)),
                 Action::Hash => Some(format!(
                     "[{}:{}]",
                     span.kind,
@@ -338,7 +388,7 @@ pub fn apply(
             match replacement {
                 Some(r) => {
                     out.push_str(&r);
-                    *redaction.counts.entry(span.kind).or_default() += 1;
+                    *redaction.counts.entry(label).or_default() += 1;
                 }
                 None => out.push_str(value),
             }
@@ -347,5 +397,12 @@ pub fn apply(
         out.push_str(s.get(at..).unwrap_or_default());
         *s = out;
     });
+    if blocked_late {
+        return Err(Denial::forbidden(
+            ErrorCode::PiiBlocked,
+            "the request contains data this class does not allow to leave; nothing was sent"
+                .to_owned(),
+        ));
+    }
     Ok(redaction)
 }

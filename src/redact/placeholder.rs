@@ -108,6 +108,23 @@ impl Restorer {
         !self.pending.is_empty()
     }
 
+    /// Ends every text stream whose key starts with `prefix`, in key order.
+    pub fn finish_matching(&mut self, prefix: &str) -> Vec<(String, String)> {
+        let mut keys: Vec<String> = self
+            .pending
+            .keys()
+            .filter(|k| k.starts_with(prefix))
+            .cloned()
+            .collect();
+        keys.sort();
+        keys.into_iter()
+            .map(|k| {
+                let v = self.pending.remove(&k).unwrap_or_default();
+                (k, v)
+            })
+            .collect()
+    }
+
     /// Ends every text stream.
     pub fn finish_all(&mut self) -> Vec<(String, String)> {
         self.pending.drain().collect()

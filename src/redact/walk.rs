@@ -43,6 +43,25 @@ pub fn walk(body: &mut Map<String, Value>, f: &mut dyn FnMut(&mut String)) {
             if let Some(Value::String(s)) = t.get_mut("description") {
                 f(s);
             }
+            // JSON schemas carry descriptions, enums and examples the model reads.
+            if let Some(schema) = t.pointer_mut("/function/parameters") {
+                all_strings(schema, f);
+            }
+            if let Some(schema) = t.get_mut("parameters") {
+                all_strings(schema, f);
+            }
+        }
+    }
+    if let Some(format) = body.get_mut("response_format") {
+        all_strings(format, f);
+    }
+    if let Some(prediction) = body
+        .get_mut("prediction")
+        .and_then(|p| p.get_mut("content"))
+    {
+        match prediction {
+            Value::String(s) => f(s),
+            other => all_strings(other, f),
         }
     }
 }
@@ -67,6 +86,19 @@ fn message(m: &mut Value, f: &mut dyn FnMut(&mut String)) {
     // Responses-API tool results.
     if let Some(Value::String(s)) = m.get_mut("output") {
         f(s);
+    }
+    // Reasoning carried back into the conversation.
+    if let Some(Value::String(s)) = m.get_mut("reasoning") {
+        f(s);
+    }
+    for field in ["reasoning_details", "summary"] {
+        if let Some(Value::Array(items)) = m.get_mut(field) {
+            for item in items {
+                if let Some(Value::String(s)) = item.get_mut("text") {
+                    f(s);
+                }
+            }
+        }
     }
     if let Some(Value::Array(calls)) = m.get_mut("tool_calls") {
         for call in calls {
@@ -100,24 +132,43 @@ fn strings(v: &mut Value, f: &mut dyn FnMut(&mut String)) {
     }
 }
 
-/// Arguments that parse as JSON are visited string by string and re-serialised if any
-/// changed; anything else is treated as plain text.
+/// Arguments that parse as JSON are visited value by value — object keys and numbers
+/// included, since a card number can be a JSON number — and always re-serialised, so the
+/// upstream reads exactly what was scanned (with duplicate keys inside the arguments, the
+/// parsed value, not the raw text, is what goes on). Anything else is plain text.
 fn embedded_json(args: &mut String, f: &mut dyn FnMut(&mut String)) {
     match serde_json::from_str::<Value>(args) {
         Ok(mut parsed) if parsed.is_object() || parsed.is_array() => {
-            let mut changed = false;
-            all_strings(&mut parsed, &mut |s| {
-                let before = s.clone();
-                f(s);
-                changed |= *s != before;
-            });
-            if changed {
-                if let Ok(text) = serde_json::to_string(&parsed) {
-                    *args = text;
-                }
+            embedded_values(&mut parsed, f);
+            if let Ok(text) = serde_json::to_string(&parsed) {
+                *args = text;
             }
         }
         _ => f(args),
+    }
+}
+
+fn embedded_values(v: &mut Value, f: &mut dyn FnMut(&mut String)) {
+    match v {
+        Value::String(s) => f(s),
+        Value::Number(n) => {
+            let before = n.to_string();
+            let mut text = before.clone();
+            f(&mut text);
+            if text != before {
+                *v = Value::String(text);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|i| embedded_values(i, f)),
+        Value::Object(m) => {
+            let old = std::mem::take(m);
+            for (mut key, mut value) in old {
+                f(&mut key);
+                embedded_values(&mut value, f);
+                m.insert(key, value);
+            }
+        }
+        Value::Bool(_) | Value::Null => {}
     }
 }
 

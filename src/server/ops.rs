@@ -58,7 +58,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     m.circuit_open.reset();
     for model in state.breakers.open() {
         m.circuit_open
-            .with_label_values(&[&m.bounded(&model)])
+            .with_label_values(&[&m.bounded("model", &model)])
             .set(1.0);
     }
     let health = &state.audit.health;

@@ -17,8 +17,12 @@ enum State {
     Open {
         until: Instant,
     },
-    /// The cool-down passed and one probe is in flight.
-    HalfOpen,
+    /// The cool-down passed and one probe is in flight (since then). A probe that never
+    /// reports (its client went away) does not wedge the breaker: after another cool-down
+    /// a new probe is let through.
+    HalfOpen {
+        since: Instant,
+    },
 }
 
 /// What the breaker says about sending to a model now.
@@ -57,10 +61,16 @@ impl Breakers {
             None | Some(State::Closed { .. }) => Admission::Allow,
             Some(State::Open { until }) if now < until => Admission::Reject(until - now),
             Some(State::Open { .. }) => {
-                states.insert(model.to_owned(), State::HalfOpen);
+                states.insert(model.to_owned(), State::HalfOpen { since: now });
                 Admission::Probe
             }
-            Some(State::HalfOpen) => Admission::Reject(self.cooldown),
+            Some(State::HalfOpen { since }) if now - since < self.cooldown => {
+                Admission::Reject(self.cooldown - (now - since))
+            }
+            Some(State::HalfOpen { .. }) => {
+                states.insert(model.to_owned(), State::HalfOpen { since: now });
+                Admission::Probe
+            }
         }
     }
 
@@ -76,7 +86,7 @@ impl Breakers {
         };
         let now = Instant::now();
         let next = match states.get(model).copied() {
-            Some(State::HalfOpen) => State::Open {
+            Some(State::HalfOpen { .. }) => State::Open {
                 until: now + self.cooldown,
             },
             Some(State::Closed { failures }) if failures + 1 >= self.threshold => State::Open {
@@ -108,7 +118,8 @@ impl Breakers {
         let mut out: Vec<String> = states
             .iter()
             .filter(|(_, s)| {
-                matches!(s, State::Open { until } if now < *until) || matches!(s, State::HalfOpen)
+                matches!(s, State::Open { until } if now < *until)
+                    || matches!(s, State::HalfOpen { .. })
             })
             .map(|(m, _)| m.clone())
             .collect();
@@ -147,6 +158,19 @@ mod tests {
         b.success("m");
         assert_eq!(b.admit("m"), Admission::Allow);
         assert!(b.open().is_empty());
+        // A probe that never reports does not wedge the breaker.
+        for _ in 0..3 {
+            b.failure("m");
+        }
+        tokio::time::advance(Duration::from_secs(31)).await;
+        assert_eq!(b.admit("m"), Admission::Probe);
+        tokio::time::advance(Duration::from_secs(31)).await;
+        assert_eq!(
+            b.admit("m"),
+            Admission::Probe,
+            "a lost probe is replaced after a cool-down"
+        );
+        b.success("m");
         // A success resets the count.
         b.failure("m");
         b.failure("m");

@@ -55,6 +55,8 @@ pub struct ResponseCheck {
     /// Scanning of what the model wrote, when the class asks for it.
     output_scan: Option<(Arc<Detectors>, OutputScan)>,
     metrics: Option<Arc<crate::metrics::Metrics>>,
+    /// The output scan reports once per request, however many events had findings.
+    output_reported: std::cell::Cell<bool>,
 }
 
 fn short(s: &str) -> String {
@@ -84,6 +86,7 @@ impl ResponseCheck {
             restore: None,
             output_scan: None,
             metrics: None,
+            output_reported: std::cell::Cell::new(false),
         }
     }
 
@@ -125,6 +128,23 @@ impl ResponseCheck {
             OutputScan::Redact => "redact",
             OutputScan::Flag | OutputScan::Off => "flag",
         };
+        if !self.output_reported.replace(true) {
+            self.report_output(&kinds, action);
+        }
+        if *mode == OutputScan::Redact {
+            let mut out = String::with_capacity(text.len());
+            let mut at = 0;
+            for s in &spans {
+                out.push_str(text.get(at..s.start).unwrap_or_default());
+                out.push_str(&format!("[{}]", s.kind));
+                at = s.end;
+            }
+            out.push_str(text.get(at..).unwrap_or_default());
+            *text = out;
+        }
+    }
+
+    fn report_output(&self, kinds: &[&str], action: &str) {
         let _entered = self.span.enter();
         tracing::warn!(types = %kinds.join(","), action, "the model's output contains sensitive data");
         self.count_violation("sensitive_data_in_output", action);
@@ -142,17 +162,6 @@ impl ResponseCheck {
                 &kinds.join(","),
                 action,
             ));
-        }
-        if *mode == OutputScan::Redact {
-            let mut out = String::with_capacity(text.len());
-            let mut at = 0;
-            for s in &spans {
-                out.push_str(text.get(at..s.start).unwrap_or_default());
-                out.push_str(&format!("[{}]", s.kind));
-                at = s.end;
-            }
-            out.push_str(text.get(at..).unwrap_or_default());
-            *text = out;
         }
     }
 
@@ -384,39 +393,109 @@ fn restore_event(map: &Placeholders, restorer: &mut Restorer, payload: &[u8]) ->
     }
     let mut event: Value = serde_json::from_slice(payload).ok()?;
     let before = event.clone();
+    let kind = event
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    if kind.ends_with(".done") || kind == "response.completed" {
+        // Responses-API summary events carry the whole text again: restore it whole, and
+        // release whatever the deltas were holding.
+        map.restore_json(&mut event);
+        restorer.finish_all();
+        return (event != before)
+            .then(|| serde_json::to_vec(&event).ok())
+            .flatten();
+    }
     if let Some(Value::String(delta)) = event.get_mut("delta") {
-        *delta = restorer.push(map, "delta", delta);
+        // Responses-API text deltas: one stream per output item and content part.
+        let key = format!("r.{kind}.{}", event_item(&before));
+        *delta = restorer.push(map, &key, delta);
     }
     if let Some(Value::Array(choices)) = event.get_mut("choices") {
-        for (i, choice) in choices.iter_mut().enumerate() {
+        for (pos, choice) in choices.iter_mut().enumerate() {
+            // Streams name their choice: with `n > 1` each chunk may carry just one.
+            let i = choice
+                .get("index")
+                .and_then(Value::as_u64)
+                .unwrap_or(pos as u64);
             let finished = choice.get("finish_reason").is_some_and(|f| !f.is_null());
-            let key = format!("{i}.content");
-            if let Some(Value::String(content)) = choice.pointer_mut("/delta/content") {
-                *content = restorer.push(map, &key, content);
+            for field in ["content", "reasoning"] {
+                if let Some(Value::String(text)) = choice.pointer_mut(&format!("/delta/{field}")) {
+                    *text = restorer.push(map, &format!("{i}.{field}"), text);
+                }
+            }
+            // Legacy completions stream `choices[].text`.
+            if let Some(Value::String(text)) = choice.get_mut("text") {
+                *text = restorer.push(map, &format!("{i}.text"), text);
             }
             if let Some(Value::Array(calls)) = choice.pointer_mut("/delta/tool_calls") {
                 for (j, call) in calls.iter_mut().enumerate() {
+                    let t = call
+                        .get("index")
+                        .and_then(Value::as_u64)
+                        .unwrap_or(j as u64);
                     if let Some(Value::String(args)) = call.pointer_mut("/function/arguments") {
-                        *args = restorer.push(map, &format!("{i}.{j}.arguments"), args);
+                        *args = restorer.push(map, &format!("{i}.tool.{t}"), args);
                     }
                 }
             }
             if finished {
-                let rest = restorer.finish(&key);
-                if !rest.is_empty() {
-                    if let Some(Value::Object(delta)) = choice.get_mut("delta") {
-                        let content = delta
-                            .entry("content")
-                            .or_insert_with(|| Value::String(String::new()));
-                        if let Value::String(c) = content {
-                            c.push_str(&rest);
-                        }
-                    }
-                }
+                flush_choice(restorer, i, choice);
             }
         }
     }
     (event != before)
         .then(|| serde_json::to_vec(&event).ok())
         .flatten()
+}
+
+/// The output item and content part a Responses-API event belongs to.
+fn event_item(event: &Value) -> String {
+    let field = |k: &str| event.get(k).map(ToString::to_string).unwrap_or_default();
+    format!(
+        "{}.{}.{}",
+        field("item_id"),
+        field("output_index"),
+        field("content_index")
+    )
+}
+
+/// A choice finished: everything held back for it goes out in this last chunk.
+fn flush_choice(restorer: &mut Restorer, i: u64, choice: &mut Value) {
+    let prefix = format!("{i}.");
+    for (key, rest) in restorer.finish_matching(&prefix) {
+        if rest.is_empty() {
+            continue;
+        }
+        let Some(obj) = choice.as_object_mut() else {
+            return;
+        };
+        let field = key.strip_prefix(&prefix).unwrap_or_default();
+        let target = if field == "text" {
+            obj.entry("text")
+                .or_insert_with(|| Value::String(String::new()))
+        } else {
+            let delta = obj
+                .entry("delta")
+                .or_insert_with(|| Value::Object(serde_json::Map::new()));
+            let Some(delta) = delta.as_object_mut() else {
+                continue;
+            };
+            if field.starts_with("tool.") {
+                // Held-back argument text is rare (a `[` at the very end); it goes out as
+                // content rather than being dropped.
+                delta
+                    .entry("content")
+                    .or_insert_with(|| Value::String(String::new()))
+            } else {
+                delta
+                    .entry(field)
+                    .or_insert_with(|| Value::String(String::new()))
+            }
+        };
+        if let Value::String(s) = target {
+            s.push_str(&rest);
+        }
+    }
 }

@@ -111,7 +111,8 @@ pub async fn send(
         // A connect timeout is an unreachable upstream, not a slow answer.
         Ok(Err(e)) if e.is_connect() => Err(UpstreamError::Connect),
         Ok(Err(e)) if e.is_timeout() => Err(UpstreamError::FirstByteTimeout),
-        Ok(Err(_)) => Err(UpstreamError::Connect),
+        // Anything else broke after the request may have been sent.
+        Ok(Err(_)) => Err(UpstreamError::Protocol),
         Ok(Ok(response)) => Ok(Sent { response, deadline }),
     }
 }

@@ -55,6 +55,9 @@ breaker_cooldown_ms = 30000
 http_referer = "https://billing.example.com"
 title = "Billing Assistant"
 
+[policy]
+user_hmac_key_file = "HMAC_KEY_FILE"
+
 [classes.public]
 models = ["*"]
 data_collection = "allow"
@@ -111,6 +114,9 @@ impl TestGateway {
     pub async fn from_toml(toml: &str, api_key: Option<String>) -> Self {
         let audit_dir = tempfile::tempdir().unwrap();
         let toml = toml.replace("AUDIT_DIR", &audit_dir.path().display().to_string());
+        let key_file = audit_dir.path().join("hmac.key");
+        std::fs::write(&key_file, "test organisation hmac key").unwrap();
+        let toml = toml.replace("HMAC_KEY_FILE", &key_file.display().to_string());
         let snapshot = orguard::config::from_toml(&toml, api_key).expect("test config is valid");
         let drain = snapshot.server.drain;
         let state = orguard::server::AppState::new(snapshot).unwrap();
