@@ -35,6 +35,7 @@ fn mock_env(cmd: &mut std::process::Command, mock: &MockUpstream) -> std::path::
         .env("ORGUARD_SERVER__LISTEN", "127.0.0.1:0")
         // The credit watch would take the mock's first scripted reply.
         .env("ORGUARD_UPSTREAM__CREDIT_POLL_SECONDS", "0")
+        .env("ORGUARD_UPSTREAM__PROVIDERS_REFRESH_SECONDS", "0")
         .env("ORGUARD_UPSTREAM__BASE_URL", mock.base_url())
         .env("ORGUARD_UPSTREAM__ALLOW_INSECURE_HTTP", "true")
         .env("OPENROUTER_API_KEY", upstream_key());

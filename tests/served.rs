@@ -370,3 +370,42 @@ async fn policy_explain_prints_what_the_server_forwards() {
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("DENY (403 router_not_allowed)"), "{text}");
 }
+
+#[tokio::test]
+async fn provider_names_are_learned_from_the_upstream() {
+    let mock = MockUpstream::start().await;
+    // The gateway's first upstream call is the refresh.
+    mock.push(Reply::ok(json!({"data": [{"name": "Acme Cloud", "slug": "acme"}, {"name": "OpenAI", "slug": "openai"}]})));
+    let toml = config_toml(&mock, "")
+        .replace(
+            "providers_refresh_seconds = 0\n",
+            "providers_refresh_seconds = 3600\n",
+        )
+        .replace(
+            "providers = [\"anthropic\", \"openai\"]",
+            "providers = [\"anthropic\", \"openai\", \"acme\"]",
+        );
+    let gw = TestGateway::from_toml(&toml, Some(upstream_key())).await;
+    for _ in 0..100 {
+        if !gw.state.provider_names.load().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(mock.requests()[0].path, "/api/v1/providers");
+    // Without the refresh "Acme Cloud" would be guessed as `acme-cloud` and blocked.
+    mock.push(Reply::served_by("Acme Cloud", "openai/gpt-4o", false));
+    assert_eq!(
+        send(&gw, "confidential", &body("openai/gpt-4o", false))
+            .await
+            .status(),
+        200
+    );
+    mock.push(Reply::served_by("Unknown Host Co", "openai/gpt-4o", false));
+    assert_eq!(
+        send(&gw, "confidential", &body("openai/gpt-4o", false))
+            .await
+            .status(),
+        502
+    );
+}

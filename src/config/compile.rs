@@ -102,6 +102,8 @@ pub struct UpstreamSettings {
     pub key_required: bool,
     /// `GET /key` polling interval for the credit metrics (`None`: off).
     pub credit_poll: Option<Duration>,
+    /// `GET /providers` refresh interval for display-name mapping (`None`: off).
+    pub providers_refresh: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -318,6 +320,8 @@ pub fn compile(raw: RawConfig, resolved: Resolved) -> Result<Snapshot, Vec<Strin
                 key_required: true,
                 credit_poll: (raw.upstream.credit_poll_seconds > 0)
                     .then(|| Duration::from_secs(raw.upstream.credit_poll_seconds)),
+                providers_refresh: (raw.upstream.providers_refresh_seconds > 0)
+                    .then(|| Duration::from_secs(raw.upstream.providers_refresh_seconds)),
             },
             log: LogSettings {
                 format,
@@ -623,6 +627,7 @@ fn compile_extra_upstreams(
             passthrough_paths: HashSet::new(),
             key_required: false,
             credit_poll: None,
+            providers_refresh: None,
         };
         let model_map = up
             .model_map

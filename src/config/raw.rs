@@ -331,6 +331,8 @@ pub struct RawUpstream {
     pub passthrough_paths: Vec<String>,
     /// How often the upstream key's credit is polled (`GET /key`) for the metrics; 0 = off.
     pub credit_poll_seconds: u64,
+    /// How often provider display names are refreshed from `GET /providers`; 0 = off.
+    pub providers_refresh_seconds: u64,
 }
 
 impl Default for RawUpstream {
@@ -346,6 +348,7 @@ impl Default for RawUpstream {
             max_response_bytes: 32 * 1024 * 1024,
             passthrough_paths: Vec::new(),
             credit_poll_seconds: 300,
+            providers_refresh_seconds: 3600,
         }
     }
 }

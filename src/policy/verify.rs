@@ -6,6 +6,9 @@
 //! only proof, so classes that require it check that too.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
 
 use std::borrow::Cow;
 
@@ -46,25 +49,51 @@ const BUILT_IN_NAMES: [(&str, &str); 22] = [
 /// Maps display names to slugs.
 #[derive(Debug, Clone)]
 pub struct ProviderNames {
-    map: HashMap<String, String>,
+    built_in: HashMap<String, String>,
+    overrides: HashMap<String, String>,
+    /// Learned from the upstream's `GET /providers`; shared by every config snapshot of the
+    /// process, so a reload keeps what was learned.
+    learned: Arc<ArcSwap<HashMap<String, String>>>,
 }
 
 impl ProviderNames {
     pub fn new(overrides: &std::collections::BTreeMap<String, String>) -> Self {
-        let mut map: HashMap<String, String> = BUILT_IN_NAMES
+        let built_in = BUILT_IN_NAMES
             .iter()
             .map(|(n, s)| ((*n).to_owned(), (*s).to_owned()))
             .collect();
-        for (name, slug) in overrides {
-            map.insert(name.trim().to_lowercase(), slug.trim().to_ascii_lowercase());
+        let overrides = overrides
+            .iter()
+            .map(|(n, s)| (n.trim().to_lowercase(), s.trim().to_ascii_lowercase()))
+            .collect();
+        Self {
+            built_in,
+            overrides,
+            learned: Arc::new(ArcSwap::from_pointee(HashMap::new())),
         }
-        Self { map }
     }
 
-    /// The slug for a display name; a value that is already a slug maps to itself.
+    /// Shares `learned` (the process's table) with this snapshot.
+    pub fn attach(&mut self, learned: Arc<ArcSwap<HashMap<String, String>>>) {
+        self.learned = learned;
+    }
+
+    /// The shared table the `GET /providers` refresh writes to.
+    pub fn learned(&self) -> Arc<ArcSwap<HashMap<String, String>>> {
+        Arc::clone(&self.learned)
+    }
+
+    /// The slug for a display name: config overrides, then what the upstream said, then the
+    /// built-in table; a value that is already a slug maps to itself.
     pub fn slug(&self, display: &str) -> String {
         let key = display.trim().to_lowercase();
-        self.map
+        if let Some(s) = self.overrides.get(&key) {
+            return s.clone();
+        }
+        if let Some(s) = self.learned.load().get(&key) {
+            return s.clone();
+        }
+        self.built_in
             .get(&key)
             .cloned()
             .unwrap_or_else(|| key.replace(' ', "-"))

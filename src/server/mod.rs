@@ -29,6 +29,8 @@ pub struct AppState {
     /// Upstream requests in flight (sized at start; a reload does not resize it).
     pub in_flight: Arc<tokio::sync::Semaphore>,
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Provider display names learned from `GET /providers` (outlives reloads).
+    pub provider_names: Arc<ArcSwap<std::collections::HashMap<String, String>>>,
 }
 
 /// Why the server state could not be built.
@@ -42,7 +44,12 @@ pub enum StateError {
 
 impl AppState {
     /// Builds the state and starts the audit writer (needs a Tokio runtime).
-    pub fn new(snapshot: Snapshot) -> Result<Self, StateError> {
+    pub fn new(mut snapshot: Snapshot) -> Result<Self, StateError> {
+        let provider_names = Arc::new(ArcSwap::from_pointee(std::collections::HashMap::new()));
+        snapshot
+            .policy
+            .provider_names
+            .attach(Arc::clone(&provider_names));
         let client = crate::upstream::build_client(&snapshot.upstream)?;
         let audit = snapshot.audit.start();
         let r = &snapshot.resilience;
@@ -58,6 +65,7 @@ impl AppState {
             breakers,
             in_flight,
             metrics: Arc::new(crate::metrics::Metrics::new()?),
+            provider_names,
         })
     }
 
@@ -65,7 +73,9 @@ impl AppState {
     /// watch). Detached: they hold no request state and end with the runtime.
     pub fn start_background(&self) {
         let state = self.clone();
+        let names = self.clone();
         tokio::spawn(async move { crate::upstream::credit::watch(state).await });
+        tokio::spawn(async move { crate::upstream::providers::refresh(names).await });
     }
 }
 
@@ -147,11 +157,13 @@ pub fn reload_on_sighup(state: &AppState, source: crate::config::Source) {
         return;
     };
     let config = Arc::clone(&state.config);
+    let names = Arc::clone(&state.provider_names);
     // Detached on purpose: it holds no request state and ends with the runtime.
     tokio::spawn(async move {
         while hup.recv().await.is_some() {
             match crate::config::load(&source) {
-                Ok(next) => {
+                Ok(mut next) => {
+                    next.policy.provider_names.attach(Arc::clone(&names));
                     config.store(Arc::new(next));
                     tracing::info!(config = %source.describe(), "config reloaded");
                 }

@@ -7,6 +7,7 @@ mod check;
 mod client;
 pub mod credit;
 mod forward;
+pub mod providers;
 mod relay;
 
 pub use check::{AuditSubject, ResponseCheck, Served};

@@ -39,6 +39,7 @@ idle_timeout_ms = 1500
 total_timeout_ms = 20000
 passthrough_paths = ["/generation"]
 credit_poll_seconds = 0
+providers_refresh_seconds = 0
 
 [audit]
 dir = "AUDIT_DIR"
