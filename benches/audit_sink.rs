@@ -10,7 +10,9 @@
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,
-    clippy::print_stdout
+    clippy::print_stdout,
+    clippy::disallowed_methods,
+    clippy::disallowed_types
 )]
 
 use std::sync::atomic::{AtomicU64, Ordering};

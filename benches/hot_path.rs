@@ -6,7 +6,13 @@
 //! Run: `cargo bench --bench hot_path`.
 
 // A benchmark may panic on setup failure; the lints guard the gateway, not its tools.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::disallowed_methods,
+    clippy::disallowed_types
+)]
 
 use std::sync::Arc;
 

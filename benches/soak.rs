@@ -12,7 +12,8 @@
     clippy::panic,
     clippy::disallowed_methods,
     dead_code,
-    unused_imports
+    unused_imports,
+    clippy::disallowed_types
 )]
 
 #[path = "../tests/common/mod.rs"]

@@ -74,7 +74,15 @@ impl AppState {
     pub fn start_background(&self) {
         let state = self.clone();
         let names = self.clone();
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "polls hold no request state; they end with the runtime"
+        )]
         tokio::spawn(async move { crate::upstream::credit::watch(state).await });
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "polls hold no request state; they end with the runtime"
+        )]
         tokio::spawn(async move { crate::upstream::providers::refresh(names).await });
     }
 }
@@ -158,7 +166,10 @@ pub fn reload_on_sighup(state: &AppState, source: crate::config::Source) {
     };
     let config = Arc::clone(&state.config);
     let names = Arc::clone(&state.provider_names);
-    // Detached on purpose: it holds no request state and ends with the runtime.
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "holds no request state; ends with the runtime"
+    )]
     tokio::spawn(async move {
         while hup.recv().await.is_some() {
             match crate::config::load(&source) {
