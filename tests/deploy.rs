@@ -1,0 +1,178 @@
+//! The deploy recipes parse, carry the settings that matter (replicas, probes, limits,
+//! non-root read-only containers, network policy, disruption budget, autoscaler), hold no
+//! real secrets, and embed configs that orguard itself accepts.
+
+// Test code may unwrap and read whole bodies; the lints guard the gateway, not its tests.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::disallowed_methods,
+    clippy::disallowed_types
+)]
+
+use std::path::Path;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+fn docs(path: &str) -> Vec<Value> {
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(path)).unwrap();
+    assert!(
+        !text.contains("sk-or-v1-"),
+        "{path} holds an OpenRouter key"
+    );
+    serde_yaml::Deserializer::from_str(&text)
+        .map(|d| Value::deserialize(d).unwrap())
+        .filter(|v| !v.is_null())
+        .collect()
+}
+
+fn of_kind<'a>(docs: &'a [Value], kind: &str) -> &'a Value {
+    docs.iter()
+        .find(|d| d["kind"] == kind)
+        .unwrap_or_else(|| panic!("no {kind}"))
+}
+
+/// The orguard.toml inside a ConfigMap, made loadable here (secret files and the database
+/// URL come from the cluster at run time).
+fn load_embedded_config(docs: &[Value]) {
+    let dir = tempfile::tempdir().unwrap();
+    for d in docs.iter().filter(|d| d["kind"] == "ConfigMap") {
+        let toml = d["data"]["orguard.toml"].as_str().unwrap();
+        let mut text = toml.to_owned();
+        for secret in ["openrouter_api_key", "hmac_key"] {
+            let file = dir.path().join(secret);
+            std::fs::write(&file, "placeholder").unwrap();
+            text = text.replace(
+                &format!("/run/secrets/orguard/{secret}"),
+                &file.display().to_string(),
+            );
+        }
+        text = text.replace(
+            "sink = \"postgres\"",
+            "sink = \"postgres\"\npostgres_url = \"postgres://orguard@db/audit\"",
+        );
+        if let Err(e) = orguard::config::from_toml(&text, None) {
+            panic!("the ConfigMap's orguard.toml does not load: {e}");
+        }
+    }
+}
+
+fn check_container(c: &Value, pod_security: &Value) {
+    assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/readyz");
+    assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/healthz");
+    assert!(
+        c["resources"]["limits"]["memory"].is_string()
+            && c["resources"]["requests"]["cpu"].is_string()
+    );
+    let sc = &c["securityContext"];
+    assert_eq!(sc["readOnlyRootFilesystem"], true);
+    assert_eq!(sc["allowPrivilegeEscalation"], false);
+    assert!(sc["runAsNonRoot"] == true || pod_security["runAsNonRoot"] == true);
+}
+
+#[test]
+fn the_central_gateway_manifests() {
+    let d = docs("deploy/kubernetes/orguard.yaml");
+    let dep = of_kind(&d, "Deployment");
+    assert!(dep["spec"]["replicas"].as_u64().unwrap() >= 2);
+    let pod = &dep["spec"]["template"]["spec"];
+    let container = &pod["containers"][0];
+    check_container(container, &pod["securityContext"]);
+    let env: Vec<&str> = container["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        env.contains(&"ORGUARD_AUDIT__REPLICA_ID"),
+        "each replica names its audit chain"
+    );
+    assert!(
+        pod["terminationGracePeriodSeconds"].as_u64().unwrap() > 60,
+        "longer than drain_seconds"
+    );
+    let secret = of_kind(&d, "Secret");
+    assert!(
+        secret["stringData"]
+            .as_object()
+            .unwrap()
+            .values()
+            .all(|v| v == "REPLACE_ME"),
+        "placeholders only"
+    );
+    let np = of_kind(&d, "NetworkPolicy");
+    assert_eq!(
+        np["spec"]["policyTypes"],
+        serde_json::json!(["Ingress", "Egress"])
+    );
+    let egress_ports: Vec<u64> = np["spec"]["egress"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| {
+            r["ports"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p["port"].as_u64().unwrap())
+        })
+        .collect();
+    assert!(
+        egress_ports.iter().all(|p| [53, 443, 5432].contains(p)),
+        "egress only to DNS, the upstream and the audit database: {egress_ports:?}"
+    );
+    assert!(
+        of_kind(&d, "PodDisruptionBudget")["spec"]["minAvailable"]
+            .as_u64()
+            .unwrap()
+            >= 1
+    );
+    assert!(
+        of_kind(&d, "HorizontalPodAutoscaler")["spec"]["minReplicas"]
+            .as_u64()
+            .unwrap()
+            >= 2
+    );
+    assert_eq!(of_kind(&d, "Service")["spec"]["selector"]["app"], "orguard");
+    load_embedded_config(&d);
+}
+
+#[test]
+fn the_sidecar_pod() {
+    let d = docs("deploy/sidecar/pod.yaml");
+    let pod = of_kind(&d, "Pod");
+    let containers = pod["spec"]["containers"].as_array().unwrap();
+    let app = containers.iter().find(|c| c["name"] == "app").unwrap();
+    let orguard = containers.iter().find(|c| c["name"] == "orguard").unwrap();
+    check_container(orguard, &pod["spec"]["securityContext"]);
+    let base = app["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "OPENAI_BASE_URL")
+        .unwrap();
+    assert_eq!(
+        base["value"], "http://127.0.0.1:8080/v1",
+        "the app talks to its sidecar over loopback"
+    );
+    load_embedded_config(&d);
+}
+
+#[test]
+fn the_compose_file() {
+    let d = docs("deploy/compose.yaml");
+    let services = d[0]["services"].as_object().unwrap();
+    for name in ["orguard-a", "orguard-b", "redis", "postgres"] {
+        assert!(services.contains_key(name), "{name}");
+    }
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/compose.yaml"))
+            .unwrap();
+    assert!(
+        text.contains("ORGUARD_AUDIT__SINK: postgres")
+            && text.contains("ORGUARD_AUDIT__REPLICA_ID: orguard-b")
+    );
+}
