@@ -1,0 +1,188 @@
+//! Audit records: `request`, `response`, `denied`, `violation` (DESIGN.md §5).
+//!
+//! Records carry ids, classes, model and provider ids, counts, hashes and money — never
+//! prompt or completion text, keys, or PII values. Builders take typed values only, so a
+//! string from the request body cannot end up in a record by accident.
+
+use serde_json::{json, Map, Value};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+/// The record types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Request,
+    Response,
+    Denied,
+    Violation,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Request => "request",
+            Self::Response => "response",
+            Self::Denied => "denied",
+            Self::Violation => "violation",
+        }
+    }
+}
+
+/// Who and what a record is about; shared by all record types.
+#[derive(Debug, Clone)]
+pub struct Subject<'a> {
+    pub request_id: &'a str,
+    pub key_id: Option<&'a str>,
+    pub service: Option<&'a str>,
+    pub class: Option<&'a str>,
+}
+
+/// An unsealed record (no `seq`, `prev`, `hash` yet).
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub kind: Kind,
+    pub fields: Map<String, Value>,
+}
+
+fn base(kind: Kind, subject: &Subject<'_>, now: OffsetDateTime) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("type".into(), Value::from(kind.as_str()));
+    m.insert(
+        "ts".into(),
+        Value::from(now.format(&Rfc3339).unwrap_or_default()),
+    );
+    m.insert("request_id".into(), Value::from(subject.request_id));
+    m.insert("key_id".into(), json!(subject.key_id));
+    m.insert("service".into(), json!(subject.service));
+    m.insert("class".into(), json!(subject.class));
+    m
+}
+
+/// What was forwarded, recorded before it left.
+#[derive(Debug, Clone)]
+pub struct RequestFacts<'a> {
+    pub endpoint: &'a str,
+    pub stream: bool,
+    pub upstream: &'a str,
+    pub model_requested: &'a str,
+    pub model_forwarded: &'a str,
+    pub models: &'a [String],
+    pub providers: Option<&'a [String]>,
+    pub prompt_sha256: &'a str,
+    pub prompt_hash: &'a str,
+    pub body_sha256: &'a str,
+    pub redactions: &'a [(&'static str, u64)],
+    pub decisions: &'a [&'static str],
+    /// The end user's pseudonym as forwarded (`u_…`), if the request named one.
+    pub user: Option<&'a str>,
+}
+
+pub fn request(subject: &Subject<'_>, now: OffsetDateTime, f: &RequestFacts<'_>) -> Record {
+    let mut m = base(Kind::Request, subject, now);
+    m.insert("endpoint".into(), Value::from(f.endpoint));
+    m.insert("stream".into(), Value::from(f.stream));
+    m.insert("upstream".into(), Value::from(f.upstream));
+    m.insert("model_requested".into(), Value::from(f.model_requested));
+    m.insert("model_forwarded".into(), Value::from(f.model_forwarded));
+    m.insert("models".into(), json!(f.models));
+    m.insert("providers".into(), json!(f.providers));
+    m.insert("prompt_sha256".into(), Value::from(f.prompt_sha256));
+    m.insert("prompt_hash".into(), Value::from(f.prompt_hash));
+    m.insert("body_sha256".into(), Value::from(f.body_sha256));
+    let redactions: Map<String, Value> = f
+        .redactions
+        .iter()
+        .map(|(t, n)| ((*t).to_owned(), Value::from(*n)))
+        .collect();
+    m.insert("redactions".into(), Value::Object(redactions));
+    m.insert("decisions".into(), json!(f.decisions));
+    m.insert("user".into(), json!(f.user));
+    Record {
+        kind: Kind::Request,
+        fields: m,
+    }
+}
+
+/// What came back.
+#[derive(Debug, Clone, Default)]
+pub struct ResponseFacts {
+    pub status: u16,
+    pub latency_ms: u64,
+    pub generation_id: Option<String>,
+    pub provider: Option<String>,
+    pub model: Option<String>,
+    pub prompt_tokens: Option<u64>,
+    pub completion_tokens: Option<u64>,
+    pub cost: Option<f64>,
+    pub is_byok: Option<bool>,
+    /// How it ended: `completed`, `error`, `client_cancelled`, and for streams also
+    /// `upstream_error`, `truncated`, `timed_out`, `cut_by_policy`.
+    pub outcome: &'static str,
+    pub violations: u64,
+    /// Every upstream attempt: model and outcome (`200`, `502`, `connect`, `circuit_open`).
+    pub attempts: Vec<(String, String)>,
+}
+
+pub fn response(subject: &Subject<'_>, now: OffsetDateTime, f: &ResponseFacts) -> Record {
+    let mut m = base(Kind::Response, subject, now);
+    m.insert("status".into(), Value::from(f.status));
+    m.insert("latency_ms".into(), Value::from(f.latency_ms));
+    m.insert("generation_id".into(), json!(f.generation_id));
+    m.insert("provider".into(), json!(f.provider));
+    m.insert("model".into(), json!(f.model));
+    m.insert("prompt_tokens".into(), json!(f.prompt_tokens));
+    m.insert("completion_tokens".into(), json!(f.completion_tokens));
+    m.insert("cost".into(), json!(f.cost));
+    m.insert("is_byok".into(), json!(f.is_byok));
+    m.insert("outcome".into(), Value::from(f.outcome));
+    m.insert("violations".into(), Value::from(f.violations));
+    let attempts: Vec<Value> = f
+        .attempts
+        .iter()
+        .map(|(model, outcome)| json!({"model": model, "outcome": outcome}))
+        .collect();
+    m.insert("attempts".into(), Value::Array(attempts));
+    Record {
+        kind: Kind::Response,
+        fields: m,
+    }
+}
+
+/// `reason` is the gateway's own error message: built from rule, class, type and field
+/// names and ids, never from request content.
+pub fn denied(
+    subject: &Subject<'_>,
+    now: OffsetDateTime,
+    status: u16,
+    code: &str,
+    reason: &str,
+) -> Record {
+    let mut m = base(Kind::Denied, subject, now);
+    m.insert("status".into(), Value::from(status));
+    m.insert("code".into(), Value::from(code));
+    m.insert(
+        "reason".into(),
+        Value::from(crate::secret::mask_text(reason)),
+    );
+    Record {
+        kind: Kind::Denied,
+        fields: m,
+    }
+}
+
+pub fn violation(
+    subject: &Subject<'_>,
+    now: OffsetDateTime,
+    kind: &str,
+    served: &str,
+    action: &str,
+) -> Record {
+    let mut m = base(Kind::Violation, subject, now);
+    m.insert("violation".into(), Value::from(kind));
+    m.insert("served".into(), Value::from(served));
+    m.insert("action".into(), Value::from(action));
+    Record {
+        kind: Kind::Violation,
+        fields: m,
+    }
+}

@@ -1,0 +1,342 @@
+//! The audit writer: one thread owns the sink and the chain, so records form a single total
+//! order however many requests run at once.
+//!
+//! Requests send records over a bounded channel. The writer takes everything queued (up to a
+//! batch limit), seals the records in order, writes them with one write and (for `fsync =
+//! always`) one fsync — group commit — and then answers every waiting request. A request
+//! record's sender waits for that answer before anything goes upstream.
+//!
+//! The writer runs on its own thread with its own small runtime. That keeps fsync stalls off
+//! the request workers, and it lets the process drop every in-flight stream first (whose
+//! final records are sent through reserved [`Slot`]s) and only then close the writer, so no
+//! record is lost at shutdown.
+//!
+//! After a failed write the writer re-reads the chain's end from the sink before the next
+//! batch (a torn write or a lost connection is recovered from, not papered over), and
+//! records nobody was waiting for (responses, denials, violations) are kept and written
+//! with the next batch instead of being dropped.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot};
+
+use super::chain::{seal, Link};
+use super::record::Record;
+use super::sink::{Sealed, Sink};
+use super::AuditError;
+
+/// Most records sealed and written together.
+const MAX_BATCH: usize = 512;
+
+/// Proof that a record is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    pub seq: u64,
+    pub hash: String,
+}
+
+/// Where the writer answers a waiting `append`.
+type Reply = oneshot::Sender<Result<Receipt, AuditError>>;
+
+enum Message {
+    Append(Record, Option<Reply>),
+    Close(oneshot::Sender<()>),
+}
+
+/// Health shared with `/readyz` and metrics.
+#[derive(Debug, Default)]
+pub struct Health {
+    pub failing: AtomicBool,
+    pub written: AtomicU64,
+    /// Records that could not be written (and, for waited-for ones, whose requests failed).
+    pub failed: AtomicU64,
+    /// Records dropped for good (queue full, or the retry buffer overflowed).
+    pub lost: AtomicU64,
+}
+
+/// The handle requests use. Cheap to clone.
+#[derive(Clone)]
+pub struct Writer {
+    tx: mpsc::Sender<Message>,
+    pub health: Arc<Health>,
+    thread: Arc<Mutex<Option<std::thread::JoinHandle<()>>>>,
+}
+
+/// A reserved place in the writer's queue: sending through it cannot fail for lack of
+/// room and does not wait, so it can be used from `Drop` (a stream's end, a cancelled
+/// request).
+pub struct Slot {
+    permit: mpsc::OwnedPermit<Message>,
+}
+
+impl Slot {
+    pub fn send(self, record: Record) {
+        self.permit.send(Message::Append(record, None));
+    }
+}
+
+impl Writer {
+    /// Starts the writer thread over `sink`. `interval` is the fsync tick for `fsync =
+    /// interval` (None otherwise).
+    pub fn start(sink: Sink, capacity: usize, interval: Option<Duration>) -> Writer {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        let health = Arc::new(Health::default());
+        let thread_health = Arc::clone(&health);
+        let thread = std::thread::Builder::new()
+            .name("orguard-audit".to_owned())
+            .spawn(move || {
+                match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt.block_on(run(sink, rx, interval, capacity, thread_health)),
+                    Err(e) => {
+                        thread_health.failing.store(true, Ordering::Relaxed);
+                        tracing::error!(error = %e, "cannot start the audit writer's runtime");
+                    }
+                }
+            });
+        let thread = match thread {
+            Ok(t) => Some(t),
+            Err(e) => {
+                health.failing.store(true, Ordering::Relaxed);
+                tracing::error!(error = %e, "cannot start the audit writer thread");
+                None
+            }
+        };
+        Writer {
+            tx,
+            health,
+            thread: Arc::new(Mutex::new(thread)),
+        }
+    }
+
+    /// Appends `record` and waits until the sink has it (durably, for `fsync = always`).
+    pub async fn append(&self, record: Record) -> Result<Receipt, AuditError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Message::Append(record, Some(reply)))
+            .await
+            .map_err(|_| AuditError::Closed)?;
+        answer.await.map_err(|_| AuditError::Closed)?
+    }
+
+    /// Records queued and not yet taken by the writer.
+    pub fn queue_depth(&self) -> usize {
+        self.tx.max_capacity().saturating_sub(self.tx.capacity())
+    }
+
+    /// Reserves room for a record to be sent later without waiting.
+    pub async fn reserve(&self) -> Result<Slot, AuditError> {
+        let permit = self
+            .tx
+            .clone()
+            .reserve_owned()
+            .await
+            .map_err(|_| AuditError::Closed)?;
+        Ok(Slot { permit })
+    }
+
+    /// Queues `record` without waiting, when no slot was reserved. A full queue loses the
+    /// record (counted and logged).
+    pub fn append_nowait(&self, record: Record) {
+        if self.tx.try_send(Message::Append(record, None)).is_err() {
+            self.health.lost.fetch_add(1, Ordering::Relaxed);
+            tracing::error!("audit queue full or closed; a record was lost");
+        }
+    }
+
+    /// Writes everything queued, syncs, and stops the writer. Call it after the request
+    /// runtime is gone, so every record of every request is already queued.
+    pub fn close_blocking(&self) {
+        let (done, wait) = oneshot::channel();
+        if self.tx.blocking_send(Message::Close(done)).is_ok() {
+            let _ = wait.blocking_recv();
+        }
+        let thread = self.thread.lock().ok().and_then(|mut t| t.take());
+        if let Some(t) = thread {
+            let _ = t.join();
+        }
+    }
+
+    /// [`Writer::close_blocking`] from async code (tests, benchmarks).
+    pub async fn close(&self) {
+        let (done, wait) = oneshot::channel();
+        if self.tx.send(Message::Close(done)).await.is_ok() {
+            let _ = wait.await;
+        }
+    }
+}
+
+async fn run(
+    mut sink: Sink,
+    mut rx: mpsc::Receiver<Message>,
+    interval: Option<Duration>,
+    capacity: usize,
+    health: Arc<Health>,
+) {
+    // Find the chain's end at start, so a torn or corrupt tail is reported right away.
+    let mut last: Option<Link> = match sink.tail().await {
+        Ok(link) => {
+            tracing::info!(seq = link.seq, "audit chain continues");
+            Some(link)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "audit sink unavailable at start; requests fail closed until it recovers");
+            health.failing.store(true, Ordering::Relaxed);
+            None
+        }
+    };
+    let mut tick = interval.map(tokio::time::interval);
+    let mut dirty = false;
+    // Records nobody waits for, from failed batches: written first next time.
+    let mut retry: VecDeque<Record> = VecDeque::new();
+    loop {
+        let first = match &mut tick {
+            Some(t) => tokio::select! {
+                m = rx.recv() => m,
+                _ = t.tick() => {
+                    if dirty {
+                        dirty = false;
+                        if let Err(e) = sink.sync().await {
+                            tracing::error!(error = %e, "audit fsync failed");
+                            health.failing.store(true, Ordering::Relaxed);
+                        }
+                    }
+                    continue;
+                }
+            },
+            None => rx.recv().await,
+        };
+        let Some(first) = first else { break };
+        let mut batch: Vec<(Record, Option<Reply>)> = retry.drain(..).map(|r| (r, None)).collect();
+        let mut close = None;
+        let mut next = Some(first);
+        while let Some(message) = next.take() {
+            match message {
+                Message::Append(record, reply) => batch.push((record, reply)),
+                Message::Close(done) => {
+                    close = Some(done);
+                    break;
+                }
+            }
+            if batch.len() < MAX_BATCH {
+                next = rx.try_recv().ok();
+            }
+        }
+        if !batch.is_empty() {
+            let result = write_batch(&mut sink, &mut last, &batch).await;
+            match &result {
+                Ok(_) => {
+                    health.failing.store(false, Ordering::Relaxed);
+                    health
+                        .written
+                        .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                    dirty = true;
+                }
+                Err(e) => {
+                    health.failing.store(true, Ordering::Relaxed);
+                    health
+                        .failed
+                        .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                    tracing::error!(error = %e, records = batch.len(), "audit write failed");
+                    // The sink's state is unknown: re-read its end before the next batch.
+                    last = None;
+                }
+            }
+            for (i, (record, reply)) in batch.into_iter().enumerate() {
+                match (reply, &result) {
+                    (Some(reply), Ok(receipts)) => {
+                        let _ = reply.send(receipts.get(i).cloned().ok_or(AuditError::Closed));
+                    }
+                    // The waiting request fails closed; its record is not kept.
+                    (Some(reply), Err(e)) => {
+                        let _ = reply.send(Err(e.clone()));
+                    }
+                    (None, Ok(_)) => {}
+                    (None, Err(_)) => {
+                        if retry.len() < capacity {
+                            retry.push_back(record);
+                        } else {
+                            health.lost.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(done) = close {
+            if !retry.is_empty() {
+                let pending: Vec<(Record, Option<Reply>)> =
+                    retry.drain(..).map(|r| (r, None)).collect();
+                if write_batch(&mut sink, &mut last, &pending).await.is_err() {
+                    health
+                        .lost
+                        .fetch_add(pending.len() as u64, Ordering::Relaxed);
+                    tracing::error!(
+                        records = pending.len(),
+                        "audit records could not be written before shutdown"
+                    );
+                }
+            }
+            if let Err(e) = sink.sync().await {
+                tracing::error!(error = %e, "audit fsync at shutdown failed");
+            }
+            // Release the sink (and its directory lock) before saying we are done.
+            drop(sink);
+            let _ = done.send(());
+            return;
+        }
+    }
+    let _ = sink.sync().await;
+}
+
+async fn write_batch(
+    sink: &mut Sink,
+    last: &mut Option<Link>,
+    batch: &[(Record, Option<Reply>)],
+) -> Result<Vec<Receipt>, AuditError> {
+    let mut link = match last.take() {
+        Some(l) => l,
+        None => sink.tail().await?,
+    };
+    let mut sealed = Vec::with_capacity(batch.len());
+    for (record, _) in batch {
+        let prev = link.hash.clone();
+        let ts = record
+            .fields
+            .get("ts")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let request_id = record
+            .fields
+            .get("request_id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let (line, next) = seal(record.fields.clone(), &link);
+        sealed.push(Sealed {
+            seq: next.seq,
+            hash: next.hash.clone(),
+            prev,
+            kind: record.kind.as_str(),
+            ts,
+            request_id,
+            line,
+        });
+        link = next;
+    }
+    sink.write(&sealed).await?;
+    *last = Some(link);
+    Ok(sealed
+        .into_iter()
+        .map(|s| Receipt {
+            seq: s.seq,
+            hash: s.hash,
+        })
+        .collect())
+}
