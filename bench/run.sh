@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# Load benchmark: wrk -> {mock directly, nginx -> mock, orguard -> mock} on loopback, in one
+# run, so the figures are ratios against baselines measured under the same noise.
+# orguard runs the shipped policy, redaction and audit (fsync = always) on every request.
+#
+#   bench/run.sh [seconds per run]     (needs: nginx, wrk from Debian packages)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DUR="${1:-10}"
+command -v nginx >/dev/null && command -v wrk >/dev/null || { echo "install nginx and wrk (Debian packages)"; exit 2; }
+cargo build --release --quiet --bin orguard --example mock_upstream
+WORK="$(mktemp -d)"
+trap 'kill $(jobs -p) 2>/dev/null; nginx -c "$WORK/nginx.conf" -s stop 2>/dev/null || true; rm -rf "$WORK"' EXIT
+MOCK=127.0.0.1:18101; NGINX=127.0.0.1:18102; GW=127.0.0.1:18103
+KEY=ogk_bench_client_key_0123456789
+
+./target/release/examples/mock_upstream "$MOCK" 20 20 & MOCK_PID=$!
+
+cat > "$WORK/nginx.conf" <<NGINX
+worker_processes 1;
+pid $WORK/nginx.pid;
+error_log $WORK/nginx-error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $WORK/body; proxy_temp_path $WORK/proxy;
+  fastcgi_temp_path $WORK/fcgi; uwsgi_temp_path $WORK/uwsgi; scgi_temp_path $WORK/scgi;
+  client_max_body_size 8m;
+  upstream mock { server $MOCK; keepalive 256; }
+  server {
+    listen $NGINX;
+    location / {
+      proxy_pass http://mock; proxy_http_version 1.1; proxy_set_header Connection "";
+      proxy_buffering off; proxy_request_buffering off;
+    }
+  }
+}
+NGINX
+nginx -c "$WORK/nginx.conf"
+NGINX_PID=$(cat "$WORK/nginx.pid")
+NGINX_PIDS="$NGINX_PID $(pgrep -P "$NGINX_PID" | tr '\n' ' ')"
+
+SHA=$(printf '%s' "$KEY" | sha256sum | cut -d' ' -f1)
+printf 'bench hmac key' > "$WORK/hmac.key"
+cat > "$WORK/orguard.toml" <<TOML
+[server]
+listen = "$GW"
+max_body_bytes = 8388608
+max_decompressed_bytes = 8388608
+[upstream]
+base_url = "http://$MOCK/api/v1"
+allow_insecure_http = true
+credit_poll_seconds = 0
+providers_refresh_seconds = 0
+[log]
+level = "warn"
+[policy]
+user_hmac_key_file = "$WORK/hmac.key"
+[audit]
+dir = "$WORK/audit"
+fsync = "${FSYNC:-always}"
+[resilience]
+max_in_flight = 4096
+[classes.internal]
+models = ["openai/*", "anthropic/*"]
+providers = ["openai", "anthropic"]
+max_tokens = 1024
+redact = "redact"
+[classes.confidential]
+models = ["openai/gpt-4o*"]
+providers = ["openai"]
+zdr = true
+max_tokens = 1024
+redact = "placeholder"
+[[keys]]
+id = "bench"
+service = "bench"
+sha256 = "$SHA"
+TOML
+OPENROUTER_API_KEY=bench-upstream-key ./target/release/orguard --config "$WORK/orguard.toml" serve 2> "$WORK/orguard.log" & GW_PID=$!
+sleep 1
+
+body() { # $1 = approximate bytes of prompt text
+  python3 - "$1" <<'PY'
+import json, sys
+n = int(sys.argv[1])
+para = "The quarterly report is attached; revenue grew 12% and churn fell to 3.1%. Please review section 4 before the sync. "
+text = (para * (n // len(para) + 1))[:n]
+print(json.dumps({"model": "openai/gpt-4o", "messages": [{"role": "user", "content": text}]}))
+PY
+}
+mklua() { # $1 = body file
+  cat > "$WORK/post.lua" <<LUA
+local f = io.open("$1", "r"); wrk.body = f:read("*a"); f:close()
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer $KEY"
+LUA
+}
+cpu_ticks() { # total user+system ticks of the given PIDs
+  local t=0 p
+  for p in $1; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done
+  echo "$t"
+}
+TCK=$(getconf CLK_TCK)
+
+printf '%-8s %-6s %-5s %10s %9s %9s %12s\n' target body conns req/s p50_ms p99_ms cpu_us/req
+run() { # $1 name $2 pid $3 url $4 conns $5 bodyname
+  local before after out reqs rps p50 p99
+  before=$(cpu_ticks "$2")
+  out=$(wrk -t"$(( $4 < 2 ? $4 : 2 ))" -c"$4" -d"${DUR}s" --latency -s "$WORK/post.lua" "$3" 2>&1)
+  after=$(cpu_ticks "$2")
+  reqs=$(echo "$out" | awk '/requests in/ {print $1}')
+  rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+  p50=$(echo "$out" | awk '$1=="50%" {print $2}')
+  p99=$(echo "$out" | awk '$1=="99%" {print $2}')
+  to_ms() { echo "$1" | awk '/us$/ {sub("us",""); print $1/1000; next} /ms$/ {sub("ms",""); print $1; next} /s$/ {sub("s",""); print $1*1000}'; }
+  printf '%-8s %-6s %-5s %10s %9.3f %9.3f %12.1f\n' "$1" "$5" "$4" "$rps" "$(to_ms "$p50")" "$(to_ms "$p99")" \
+    "$(awk -v t=$((after - before)) -v r="$reqs" -v hz="$TCK" 'BEGIN { print (r > 0 ? t / hz / r * 1e6 : 0) }')"
+}
+for size in ${SIZES:-1024 65536}; do
+  body "$size" > "$WORK/body.json"; mklua "$WORK/body.json"
+  name=$([ "$size" = 1024 ] && echo 1KB || echo 64KB)
+  for conns in ${CONNS:-1 32 256}; do
+    run direct "$MOCK_PID" "http://$MOCK/api/v1/chat/completions" "$conns" "$name"
+    run nginx "$NGINX_PIDS" "http://$NGINX/api/v1/chat/completions" "$conns" "$name"
+    if [ -n "${PERF:-}" ]; then perf record -q -F 999 -g -p "$GW_PID" -o /tmp/orguard-perf.data -- sleep "$DUR" 2>/dev/null & fi
+    run orguard "$GW_PID" "http://$GW/api/v1/chat/completions" "$conns" "$name"
+  done
+done
+
+if [ -n "${THREADS:-}" ]; then
+  echo "orguard CPU by thread (ticks):"
+  for t in /proc/$GW_PID/task/*; do echo "  $(cat $t/comm): $(awk '{print $14 + $15}' $t/stat)"; done | sort -t: -k2 -n -r | head -8
+fi
+echo
+echo "streaming (20 events, 20 ms apart): time to first byte and total, mean of 20"
+stream() { # $1 name $2 url
+  local s='{"model":"openai/gpt-4o","stream":true,"messages":[{"role":"user","content":"count"}]}'
+  for _ in $(seq 20); do
+    curl -s -o /dev/null -w '%{time_starttransfer} %{time_total}\n' -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' -d "$s" "$2"
+  done | awk -v n="$1" '{a+=$1; b+=$2} END {printf "%-8s ttfb %.2f ms  total %.1f ms\n", n, a/NR*1000, b/NR*1000}'
+}
+stream direct "http://$MOCK/api/v1/chat/completions"
+stream nginx "http://$NGINX/api/v1/chat/completions"
+stream orguard "http://$GW/api/v1/chat/completions"
+echo
+echo "audit: $(./target/release/orguard audit verify "$WORK/audit" | head -1)"
