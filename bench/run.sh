@@ -104,6 +104,8 @@ cpu_ticks() { # total user+system ticks of the given PIDs
 }
 TCK=$(getconf CLK_TCK)
 
+rss() { awk '/^'"$1"':/ {printf "%.1f MiB", $2/1024}' "/proc/$GW_PID/status"; }
+echo "orguard RSS at idle: $(rss VmRSS)"
 printf '%-8s %-6s %-5s %10s %9s %9s %12s\n' target body conns req/s p50_ms p99_ms cpu_us/req
 run() { # $1 name $2 pid $3 url $4 conns $5 bodyname
   local before after out reqs rps p50 p99
@@ -129,6 +131,7 @@ for size in ${SIZES:-1024 65536}; do
   done
 done
 
+echo "orguard RSS after the load: $(rss VmRSS) (peak $(rss VmHWM))"
 if [ -n "${THREADS:-}" ]; then
   echo "orguard CPU by thread (ticks):"
   for t in /proc/$GW_PID/task/*; do echo "  $(cat $t/comm): $(awk '{print $14 + $15}' $t/stat)"; done | sort -t: -k2 -n -r | head -8
