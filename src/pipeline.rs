@@ -175,22 +175,6 @@ async fn run(
         &outbound,
         endpoint,
     );
-    match state.audit.append(record).await {
-        Ok(receipt) => {
-            tracing::debug!(seq = receipt.seq, "request audited");
-            progress.recorded = true;
-        }
-        Err(e) if config.audit.fail_open => {
-            tracing::error!(error = %e, "audit append failed; forwarding anyway (audit.fail_open = true)");
-            // Forwarded all the same: its outcome is a response, not a denial.
-            progress.recorded = true;
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "audit append failed; refusing the request (fail closed)");
-            return Err(GatewayError::AuditUnavailable);
-        }
-    }
-
     let candidates = fallback_candidates(&config, &plan);
     let mut expect = expect;
     expect.models.extend(candidates.iter().skip(1).cloned());
@@ -214,10 +198,12 @@ async fn run(
             .class(plan.class)
             .map_or(redact::OutputScan::Off, |c| c.scan_responses),
     );
+    let queued = state.audit.queue(record).await;
     // From here on, however the request ends — answered, failed, or dropped because the
-    // client went away — exactly one `response` record is written.
+    // client went away (even while the request record is still being stored) — exactly
+    // one `response` record is written.
     let mut completion = Completion {
-        slot: state.audit.reserve().await.ok(),
+        slot: None,
         writer: state.audit.clone(),
         who,
         class: plan.class.as_str(),
@@ -229,6 +215,31 @@ async fn run(
         endpoint,
         model: state.metrics.bounded("model", &plan.model),
     };
+    // The response record's place in the queue, reserved after the request record's (the
+    // other order can deadlock a full queue). Dropped before it is reserved, the
+    // completion falls back to queueing without waiting.
+    completion.slot = state.audit.reserve().await.ok();
+    let stored = match queued {
+        Ok(queued) => queued.stored().await,
+        Err(e) => Err(e),
+    };
+    match stored {
+        Ok(receipt) => {
+            tracing::debug!(seq = receipt.seq, "request audited");
+            progress.recorded = true;
+        }
+        Err(e) if config.audit.fail_open => {
+            tracing::error!(error = %e, "audit append failed; forwarding anyway (audit.fail_open = true)");
+            // Forwarded all the same: its outcome is a response, not a denial.
+            progress.recorded = true;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "audit append failed; refusing the request (fail closed)");
+            // Nothing went upstream: the refusal is the outcome, not a response.
+            completion.done = true;
+            return Err(GatewayError::AuditUnavailable);
+        }
+    }
     let service = match plan.upstream {
         UpstreamRef::OpenRouter => config.services.get(&*caller.service),
         UpstreamRef::Extra(_) => None,

@@ -664,6 +664,55 @@ async fn a_client_that_leaves_still_gets_its_response_record() {
     assert!(verify_path(gw.audit_dir.path(), false).unwrap().ok());
 }
 
+/// Clients that give up at every point of the request — while the request record is being
+/// stored included — still leave one `response` record per forwarded `request` record.
+#[tokio::test]
+async fn every_request_record_is_answered_whenever_the_client_leaves() {
+    use futures_util::StreamExt;
+    let mock = MockUpstream::start().await;
+    let gw = TestGateway::start(&mock).await;
+    let body = chat_body("openai/gpt-4o").to_string();
+    let calls = (0..240u64).map(|i| {
+        let gw = &gw;
+        let body = body.clone();
+        async move {
+            // Timeouts from 50 µs to 3 ms spread the cancellations over the whole path.
+            let _ = gw
+                .post("/api/v1/chat/completions")
+                .timeout(Duration::from_micros(50 + (i * 997) % 3000))
+                .body(body)
+                .send()
+                .await;
+        }
+    });
+    futures_util::stream::iter(calls)
+        .buffer_unordered(24)
+        .collect::<Vec<()>>()
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let records = gw.audit_records().await;
+    let ids = |kind: &str| -> std::collections::BTreeSet<String> {
+        records
+            .iter()
+            .filter(|r| r["type"] == kind)
+            .filter_map(|r| r["request_id"].as_str().map(str::to_owned))
+            .collect()
+    };
+    let (requests, responses) = (ids("request"), ids("response"));
+    assert!(
+        !requests.is_empty(),
+        "some requests got as far as the audit"
+    );
+    let unanswered: Vec<_> = requests.difference(&responses).collect();
+    assert!(
+        unanswered.is_empty(),
+        "{} of {} request records have no response record",
+        unanswered.len(),
+        requests.len()
+    );
+    assert!(verify_path(gw.audit_dir.path(), false).unwrap().ok());
+}
+
 #[tokio::test]
 async fn two_processes_cannot_share_one_audit_directory() {
     let mock = MockUpstream::start().await;

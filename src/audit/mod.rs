@@ -18,7 +18,7 @@ use std::time::Duration;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-pub use writer::{Health, Receipt, Slot, Writer};
+pub use writer::{Health, Queued, Receipt, Slot, Writer};
 
 use crate::request::Endpoint;
 use crate::secret::Secret;

@@ -69,6 +69,17 @@ pub struct Writer {
 /// A reserved place in the writer's queue: sending through it cannot fail for lack of
 /// room and does not wait, so it can be used from `Drop` (a stream's end, a cancelled
 /// request).
+/// A record in the writer's queue; [`Queued::stored`] waits for the sink's answer.
+pub struct Queued {
+    answer: oneshot::Receiver<Result<Receipt, AuditError>>,
+}
+
+impl Queued {
+    pub async fn stored(self) -> Result<Receipt, AuditError> {
+        self.answer.await.map_err(|_| AuditError::Closed)?
+    }
+}
+
 pub struct Slot {
     permit: mpsc::OwnedPermit<Message>,
 }
@@ -117,12 +128,20 @@ impl Writer {
 
     /// Appends `record` and waits until the sink has it (durably, for `fsync = always`).
     pub async fn append(&self, record: Record) -> Result<Receipt, AuditError> {
+        self.queue(record).await?.stored().await
+    }
+
+    /// Puts `record` in the writer's queue and returns once it is there, without waiting
+    /// for the sink. The request path needs the two steps apart: once the record is
+    /// queued it will be written, so from that moment a dropped request owes the trail a
+    /// `response` record.
+    pub async fn queue(&self, record: Record) -> Result<Queued, AuditError> {
         let (reply, answer) = oneshot::channel();
         self.tx
             .send(Message::Append(record, Some(reply)))
             .await
             .map_err(|_| AuditError::Closed)?;
-        answer.await.map_err(|_| AuditError::Closed)?
+        Ok(Queued { answer })
     }
 
     /// Records queued and not yet taken by the writer.
