@@ -470,13 +470,11 @@ impl Completion {
         }
         let facts = response_facts(status, self.started, &self.served, outcome);
         self.observe(&facts);
-        let subject = Subject {
-            request_id: &self.who.request_id,
-            key_id: Some(&self.who.key_id),
-            service: Some(&self.who.service),
-            class: Some(self.class),
-        };
-        let record = audit::record::response(&subject, OffsetDateTime::now_utc(), &facts);
+        let record = audit::record::response(
+            &self.who.subject(self.class),
+            OffsetDateTime::now_utc(),
+            &facts,
+        );
         match self.slot.take() {
             Some(slot) => slot.send(record),
             None => self.writer.append_nowait(record),

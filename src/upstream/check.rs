@@ -38,6 +38,18 @@ pub struct AuditSubject {
     pub service: String,
 }
 
+impl AuditSubject {
+    /// The subject of this request's records, in `class`.
+    pub fn subject<'a>(&'a self, class: &'a str) -> audit::record::Subject<'a> {
+        audit::record::Subject {
+            request_id: &self.request_id,
+            key_id: Some(&self.key_id),
+            service: Some(&self.service),
+            class: Some(class),
+        }
+    }
+}
+
 /// The check for one request's response.
 pub struct ResponseCheck {
     config: Arc<Snapshot>,
@@ -144,25 +156,24 @@ impl ResponseCheck {
         }
     }
 
+    /// Appends a `violation` record (when this check audits).
+    fn audit_violation(&self, kind: &str, served: &str, action: &str) {
+        if let Some((writer, who)) = &self.audit {
+            writer.append_nowait(audit::record::violation(
+                &who.subject(self.class.as_str()),
+                time::OffsetDateTime::now_utc(),
+                kind,
+                served,
+                action,
+            ));
+        }
+    }
+
     fn report_output(&self, kinds: &[&str], action: &str) {
         let _entered = self.span.enter();
         tracing::warn!(types = %kinds.join(","), action, "the model's output contains sensitive data");
         self.count_violation("sensitive_data_in_output", action);
-        if let Some((writer, who)) = &self.audit {
-            let subject = audit::record::Subject {
-                request_id: &who.request_id,
-                key_id: Some(&who.key_id),
-                service: Some(&who.service),
-                class: Some(self.class.as_str()),
-            };
-            writer.append_nowait(audit::record::violation(
-                &subject,
-                time::OffsetDateTime::now_utc(),
-                "sensitive_data_in_output",
-                &kinds.join(","),
-                action,
-            ));
-        }
+        self.audit_violation("sensitive_data_in_output", &kinds.join(","), action);
     }
 
     /// The model-written strings of a response body or event.
@@ -261,21 +272,7 @@ impl ResponseCheck {
         let action = self.expect.on_violation.as_str();
         self.count_violation(v.kind.as_str(), action);
         tracing::warn!(violation = v.kind.as_str(), served = %v.served, class = self.class.as_str(), action, "upstream served the request outside policy");
-        if let Some((writer, who)) = &self.audit {
-            let subject = audit::record::Subject {
-                request_id: &who.request_id,
-                key_id: Some(&who.key_id),
-                service: Some(&who.service),
-                class: Some(self.class.as_str()),
-            };
-            writer.append_nowait(audit::record::violation(
-                &subject,
-                time::OffsetDateTime::now_utc(),
-                v.kind.as_str(),
-                &v.served,
-                action,
-            ));
-        }
+        self.audit_violation(v.kind.as_str(), &v.served, action);
         self.with_served(|s| s.violations.push(v));
     }
 

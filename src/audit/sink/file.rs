@@ -53,6 +53,13 @@ struct Current {
     day: (i32, u8, u8),
 }
 
+impl Current {
+    /// Full: past the rotation size, or from an earlier (UTC) day.
+    fn full(&self, rotate_bytes: u64) -> bool {
+        self.size >= rotate_bytes || self.day != today()
+    }
+}
+
 fn today() -> (i32, u8, u8) {
     let now = OffsetDateTime::now_utc();
     (now.year(), u8::from(now.month()), now.day())
@@ -97,12 +104,9 @@ impl FileSink {
     /// Finds the end of the chain on disk (and, the first time, locks the directory).
     pub async fn tail(&mut self) -> Result<Link, AuditError> {
         if self.lock.is_none() {
-            let dir = self.dir.clone();
-            let lock = lock_dir(&dir)?;
-            self.lock = Some(lock);
+            self.lock = Some(lock_dir(&self.dir)?);
         }
-        let dir = self.dir.clone();
-        let tail = read_tail(&dir)?;
+        let tail = read_tail(&self.dir)?;
         self.current = None;
         self.resume = None;
         if let Some(torn) = &tail.torn {
@@ -137,57 +141,40 @@ impl FileSink {
             bytes.extend_from_slice(r.line.as_bytes());
             bytes.push(b'\n');
         }
-        let rotate_bytes = self.rotate_bytes;
-        let full = move |size: u64, day| size >= rotate_bytes || day != today();
-        let rotate =
-            self.force_new_file || self.current.as_ref().is_some_and(|c| full(c.size, c.day));
-        let (current, retired) = if rotate {
-            (None, self.current.take())
-        } else {
-            (self.current.take(), None)
-        };
-        let resume = if rotate { None } else { self.resume.take() };
-        // The file being left behind gets its last fsync (it matters for `interval`).
-        if let Some(old) = retired {
-            let _ = old.file.sync_data();
-        }
         // The writer runs on its own thread, so blocking file I/O here stalls no request;
         // a hop to a blocking pool would only add a context switch per batch.
-        let mut opened_new = false;
-        let append = || -> std::io::Result<Current> {
-            let mut cur = match (current, resume) {
-                (Some(c), _) => c,
-                (None, Some(path)) => match open_existing(&path)? {
-                    Some(c) if !full(c.size, c.day) => c,
-                    _ => {
-                        opened_new = true;
-                        open_new(&self.dir, first.seq)?
-                    }
-                },
-                (None, None) => {
-                    opened_new = true;
-                    open_new(&self.dir, first.seq)?
-                }
-            };
-            cur.file.write_all(&bytes)?;
-            if self.fsync == Fsync::Always {
-                cur.file.sync_data()?;
-            }
-            cur.size += bytes.len() as u64;
-            Ok(cur)
-        };
-        let result = append();
-        let (current, result) = match result {
-            Ok(c) => (Some(c), Ok(())),
-            Err(e) => (None, Err(e)),
-        };
-        self.current = current;
-        result.map_err(AuditError::io)?;
+        let (mut cur, opened_new) = self.file_for(first.seq).map_err(AuditError::io)?;
+        cur.file.write_all(&bytes).map_err(AuditError::io)?;
+        if self.fsync == Fsync::Always {
+            cur.file.sync_data().map_err(AuditError::io)?;
+        }
+        cur.size += bytes.len() as u64;
+        // On an error above the file is dropped, and the next batch starts a new one.
+        self.current = Some(cur);
         self.force_new_file = false;
         if opened_new {
             self.apply_retention().await;
         }
         Ok(())
+    }
+
+    /// The file the next batch goes to, and whether it was just created (retention runs
+    /// then): the current one, else the file the chain ended in at start, unless either is
+    /// full or a new file is forced.
+    fn file_for(&mut self, first_seq: u64) -> std::io::Result<(Current, bool)> {
+        let resume = self.resume.take();
+        if let Some(c) = self.current.take() {
+            if !self.force_new_file && !c.full(self.rotate_bytes) {
+                return Ok((c, false));
+            }
+            // The file being left behind gets its last fsync (it matters for `interval`).
+            let _ = c.file.sync_data();
+        } else if let Some(path) = resume.filter(|_| !self.force_new_file) {
+            if let Some(c) = open_existing(&path)?.filter(|c| !c.full(self.rotate_bytes)) {
+                return Ok((c, false));
+            }
+        }
+        Ok((open_new(&self.dir, first_seq)?, true))
     }
 
     pub async fn sync(&mut self) -> Result<(), AuditError> {
@@ -206,38 +193,42 @@ impl FileSink {
             return;
         }
         let (ops, fin) = (self.retention_days, self.financial_retention_days);
-        {
-            let Ok(files) = list_files(&self.dir) else {
-                return;
+        let Ok(files) = list_files(&self.dir) else {
+            return;
+        };
+        // Oldest first, never the newest file (it holds the chain's end).
+        for path in files.iter().take(files.len().saturating_sub(1)) {
+            let age_days = std::fs::metadata(path)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| SystemTime::now().duration_since(t).ok())
+                .map_or(0, |d| d.as_secs() / 86_400);
+            // Younger than the shorter retention: kept whatever it holds, so it is not read.
+            // Only a leading run of old files goes: removing one from the middle would cut
+            // the chain.
+            if age_days < u64::from(ops) {
+                break;
+            }
+            let has_costs = std::fs::read(path)
+                .is_ok_and(|b| memchr::memmem::find(&b, br#""type":"response""#).is_some());
+            // financial_retention_days = 0 keeps cost data forever.
+            let keep_days = match (has_costs, fin) {
+                (true, 0) => None,
+                (true, fin) => Some(u64::from(ops.max(fin))),
+                (false, _) => Some(u64::from(ops)),
             };
-            // Oldest first, never the newest file (it holds the chain's end).
-            for path in files.iter().take(files.len().saturating_sub(1)) {
-                let age_days = std::fs::metadata(path)
-                    .and_then(|m| m.modified())
-                    .ok()
-                    .and_then(|t| SystemTime::now().duration_since(t).ok())
-                    .map_or(0, |d| d.as_secs() / 86_400);
-                let has_costs = std::fs::read(path)
-                    .is_ok_and(|b| memchr::memmem::find(&b, br#""type":"response""#).is_some());
-                // financial_retention_days = 0 keeps cost data forever.
-                let keep_days = match (has_costs, fin) {
-                    (true, 0) => None,
-                    (true, fin) => Some(u64::from(ops.max(fin))),
-                    (false, _) => Some(u64::from(ops)),
-                };
-                // Only a leading run of old files goes: removing one from the middle would
-                // cut the chain.
-                if keep_days.is_none_or(|k| age_days < k) {
-                    break;
+            // Only a leading run of old files goes: removing one from the middle would
+            // cut the chain.
+            if keep_days.is_none_or(|k| age_days < k) {
+                break;
+            }
+            match std::fs::remove_file(path) {
+                Ok(()) => {
+                    tracing::info!(file = %path.display(), age_days, "audit file removed by retention")
                 }
-                match std::fs::remove_file(path) {
-                    Ok(()) => {
-                        tracing::info!(file = %path.display(), age_days, "audit file removed by retention")
-                    }
-                    Err(e) => {
-                        tracing::warn!(file = %path.display(), error = %e, "audit retention could not remove a file");
-                        break;
-                    }
+                Err(e) => {
+                    tracing::warn!(file = %path.display(), error = %e, "audit retention could not remove a file");
+                    break;
                 }
             }
         }
