@@ -639,6 +639,74 @@ async fn block_hash_and_secret_actions_through_http() {
     );
 }
 
+/// The ways a blocked value can be dressed up on the wire: JSON escapes, content parts,
+/// a compressed body. Each is decoded before the scan, so each is still refused.
+#[tokio::test]
+async fn blocked_values_cannot_hide_in_escapes_parts_or_compression() {
+    use std::io::Write;
+    let mock = MockUpstream::start().await;
+    let gw = TestGateway::start(&mock).await;
+    let raw = |class: &str, body: Vec<u8>, gzipped: bool| {
+        let mut req = gw
+            .post("/api/v1/chat/completions")
+            .header("x-data-classification", class);
+        if gzipped {
+            req = req.header("content-encoding", "gzip");
+        }
+        req.body(body).send()
+    };
+    let gzip = |data: &[u8]| {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    };
+    let key_escaped = format!(r"sk\u002dor\u002dv1\u002d{}", "ab".repeat(32));
+    let cases: Vec<(&str, String, bool, &str)> = vec![
+        // An SSN whose dashes are JSON escapes.
+        (
+            "confidential",
+            r#"{"model":"openai/gpt-4o","messages":[{"role":"user","content":"my SSN is 123\u002d45\u002d6789"}]}"#.to_owned(),
+            false,
+            "pii_blocked",
+        ),
+        // An SSN in a content part instead of a plain string.
+        (
+            "confidential",
+            r#"{"model":"openai/gpt-4o","messages":[{"role":"user","content":[{"type":"text","text":"my SSN is 123-45-6789"}]}]}"#.to_owned(),
+            false,
+            "pii_blocked",
+        ),
+        // A secret spelled with escapes, in the least strict class.
+        (
+            "public",
+            format!(r#"{{"model":"openai/gpt-4o","messages":[{{"role":"user","content":"use {key_escaped}"}}]}}"#),
+            false,
+            "secret_blocked",
+        ),
+        // A secret inside a gzip-compressed body.
+        (
+            "public",
+            format!(r#"{{"model":"openai/gpt-4o","messages":[{{"role":"user","content":"use sk-or-v1-{}"}}]}}"#, "ab".repeat(32)),
+            true,
+            "secret_blocked",
+        ),
+    ];
+    for (class, body, gzipped, code) in cases {
+        let bytes = if gzipped {
+            gzip(body.as_bytes())
+        } else {
+            body.clone().into_bytes()
+        };
+        let r = raw(class, bytes, gzipped).await.unwrap();
+        let status = r.status();
+        let text = r.text().await.unwrap();
+        assert_eq!(status, 403, "{body}: {text}");
+        assert!(text.contains(code), "{body}: {text}");
+        assert!(!text.contains("6789") && !text.contains("abab"), "{text}");
+    }
+    assert_eq!(mock.count(), 0, "nothing blocked reached the upstream");
+}
+
 #[tokio::test]
 async fn personal_data_raises_the_class() {
     let mock = MockUpstream::start().await;
