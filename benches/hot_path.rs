@@ -73,6 +73,9 @@ fn request(c: &mut Criterion) {
         service: Arc::from("demo"),
         default_class: Class::Internal,
         min_class: Class::Public,
+        limits: Default::default(),
+        allowed_models: Arc::from(Vec::new()),
+        upstream_key: None,
     };
     let headers = HeaderMap::new();
     let mut group = c.benchmark_group("request");

@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::keys::AuthError;
+use crate::limits::LimitError;
 use crate::policy::{Denial, DenialKind, ViolationKind};
 use crate::request::body::BodyError;
 use crate::request::parse::ParseError;
@@ -92,6 +93,9 @@ pub enum ErrorCode {
     UpstreamUnreachable,
     UpstreamTimeout,
     UpstreamInvalidResponse,
+    RateLimited,
+    BudgetExceeded,
+    LimitsUnavailable,
     Internal,
 }
 
@@ -149,6 +153,9 @@ impl ErrorCode {
             Self::UpstreamUnreachable => "upstream_unreachable",
             Self::UpstreamTimeout => "upstream_timeout",
             Self::UpstreamInvalidResponse => "upstream_invalid_response",
+            Self::RateLimited => "rate_limited",
+            Self::BudgetExceeded => "budget_exceeded",
+            Self::LimitsUnavailable => "limits_unavailable",
             Self::Internal => "internal_error",
         }
     }
@@ -180,6 +187,9 @@ pub enum GatewayError {
     Violation(ViolationKind),
     #[error(transparent)]
     Upstream(#[from] UpstreamError),
+    /// A key's rate limit or budget, or the store that keeps them.
+    #[error(transparent)]
+    Limit(#[from] LimitError),
     /// Too many upstream requests in flight; the client should retry shortly.
     #[error("the gateway is at its limit of requests in flight; retry shortly")]
     Overloaded,
@@ -367,6 +377,26 @@ impl GatewayError {
                     None,
                 ),
             },
+            Self::Limit(e) => match e {
+                LimitError::RateLimited { .. } => (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    T::RateLimit,
+                    C::RateLimited,
+                    None,
+                ),
+                LimitError::BudgetExceeded { .. } => (
+                    StatusCode::PAYMENT_REQUIRED,
+                    T::RateLimit,
+                    C::BudgetExceeded,
+                    None,
+                ),
+                LimitError::Unavailable { .. } => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    T::Upstream,
+                    C::LimitsUnavailable,
+                    None,
+                ),
+            },
             Self::Overloaded => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 T::Upstream,
@@ -417,12 +447,15 @@ pub fn error_response(c: Classified, message: &str) -> Response {
     let mut response = (c.status, axum::Json(body)).into_response();
     // Only transient upstream faults are worth a client retry; everything the gateway decided
     // (bad body, bad key, policy) fails the same way every time.
+    // A rate limit is worth retrying after `Retry-After`; a spent budget is not.
     let retryable = matches!(
         c.code,
         ErrorCode::UpstreamUnreachable
             | ErrorCode::UpstreamTimeout
             | ErrorCode::Overloaded
             | ErrorCode::CircuitOpen
+            | ErrorCode::RateLimited
+            | ErrorCode::LimitsUnavailable
     );
     let retry = if retryable { "true" } else { "false" };
     response
@@ -449,6 +482,10 @@ impl IntoResponse for GatewayError {
         let retry_after = match &self {
             Self::Overloaded => Some(1),
             Self::CircuitOpen(wait) => Some(wait.as_secs().max(1)),
+            Self::Limit(LimitError::RateLimited { retry_after, .. }) => {
+                Some(retry_after.as_secs_f64().ceil().max(1.0) as u64)
+            }
+            Self::Limit(LimitError::Unavailable { .. }) => Some(1),
             _ => None,
         };
         if let Some(secs) = retry_after {

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod keys;
+pub mod limits;
 pub mod metrics;
 pub mod pipeline;
 pub mod policy;

@@ -40,6 +40,8 @@ pub struct Metrics {
     pub audit_failing: IntGauge,
     pub credit: GaugeVec,
     pub credit_poll_ok: Gauge,
+    pub budget: GaugeVec,
+    pub state_errors: IntCounterVec,
     seen: Mutex<HashMap<&'static str, HashSet<String>>>,
 }
 
@@ -71,6 +73,8 @@ impl Metrics {
             audit_failing: registered(&r, IntGauge::new("orguard_audit_failing", "1 while the audit sink is failing"))?,
             credit: registered(&r, GaugeVec::new(Opts::new("orguard_upstream_credit_usd", "The upstream key's credit state from GET /key (limit, usage, limit_remaining, usage_daily)"), &["field"]))?,
             credit_poll_ok: registered(&r, Gauge::new("orguard_upstream_credit_poll_success", "Whether the last GET /key poll succeeded (1) or failed (0)"))?,
+            budget: registered(&r, GaugeVec::new(Opts::new("orguard_budget_usd", "Per-key budget state in the current period (limit, spent, reserved, remaining), refreshed at scrape"), &["key_id", "field"]))?,
+            state_errors: registered(&r, IntCounterVec::new(Opts::new("orguard_state_errors_total", "Failures of the shared state store (Redis) by operation"), &["op"]))?,
             registry: r,
             seen: Mutex::new(HashMap::new()),
         };

@@ -7,18 +7,21 @@
 //! | # | stage                          | where                                    |
 //! |---|--------------------------------|------------------------------------------|
 //! | 1 | authenticate                   | `keys::authenticate`                     |
-//! | 2 | receive (cap + decode)         | `request::body::read`                    |
-//! | 3 | parse strictly                 | `request::parse::parse`                  |
-//! | 4 | scan content                   | redaction issue: `redact::scan` → signals|
-//! | 5 | classify + enforce policy      | `policy::plan`                           |
-//! | 6 | redact                         | redaction issue: `redact::apply`         |
-//! | 7 | seal                           | `seal`                                   |
-//! | 8 | audit `request` record         | audit issue: `audit::Writer`             |
-//! | 9 | forward                        | `upstream::send`                         |
-//! |10 | respond / stream / verify      | `upstream::relay` + `ResponseCheck`      |
+//! | 2 | rate limits (rpm, tpm)         | `limits::Limits::admit`                  |
+//! | 3 | receive (cap + decode)         | `request::body::read`                    |
+//! | 4 | parse strictly                 | `request::parse::parse`                  |
+//! | 5 | scan content                   | `redact::scan` → signals                 |
+//! | 6 | classify + enforce policy      | `policy::plan`                           |
+//! | 7 | redact                         | `redact::apply`                          |
+//! | 8 | seal                           | `seal`                                   |
+//! | 9 | budget reservation             | `limits::Limits::reserve`                |
+//! |10 | audit `request` record         | `audit::Writer`                          |
+//! |11 | forward                        | `upstream::send_with_retries`            |
+//! |12 | respond / stream / verify      | `upstream::relay` + `ResponseCheck`      |
+//! |13 | settle cost, audit `response`  | `Completion`                             |
 //!
-//! Authentication runs before the body is read: an unauthenticated caller never gets the
-//! gateway to buffer or decompress megabytes on its behalf.
+//! Authentication and the rate limits run before the body is read: an unauthenticated or
+//! throttled caller never gets the gateway to buffer or decompress megabytes on its behalf.
 
 use std::sync::{Arc, Mutex};
 
@@ -36,6 +39,7 @@ use crate::audit::{self};
 use crate::config::{Snapshot, UpstreamSettings};
 use crate::error::GatewayError;
 use crate::keys::{self, Caller};
+use crate::limits::{self, pricing};
 use crate::policy::{self, models, ContentSignals, Plan, UpstreamRef};
 use crate::redact;
 use crate::request::parse::{self, ParsedRequest};
@@ -128,6 +132,10 @@ async fn run(
 
     let caller = authenticate(&config, headers)?;
     progress.caller = Some(caller.clone());
+    state
+        .limits
+        .admit(&caller.key_id, &caller.limits, OffsetDateTime::now_utc())
+        .await?;
     let bytes = body::read(headers, body, config.server.body).await?;
     let mut parsed = parse::parse(endpoint, &bytes, config.server.max_json_depth)?;
     let (plan, redaction) = prepare(&config, &caller, headers, &mut parsed, &mut progress.class)
@@ -140,7 +148,7 @@ async fn run(
         tracing::debug!(rule = rule.rule, detail = %rule.detail, "policy rule fired");
     }
 
-    let (settings, outbound, expect) = seal(&config, &plan, endpoint)?;
+    let (settings, outbound, expect) = seal(&config, &plan, endpoint, &caller)?;
     for (kind, n) in &redaction.counts {
         state
             .metrics
@@ -150,6 +158,11 @@ async fn run(
     }
     let redactions: Vec<(&'static str, u64)> =
         redaction.counts.iter().map(|(k, n)| (*k, *n)).collect();
+
+    let candidates = fallback_candidates(&config, &plan, &caller);
+    // Budget: the request's worst case is reserved before it is audited or sent, so
+    // parallel requests cannot together spend past the key's budget.
+    let reservation = reserve(state, &config, &caller, &plan, &outbound, candidates.len()).await?;
 
     // Load shedding: a bounded number of upstream requests; a short wait, then 503 (before
     // the request is audited, so a shed request is a plain denial).
@@ -175,7 +188,6 @@ async fn run(
         &outbound,
         endpoint,
     );
-    let candidates = fallback_candidates(&config, &plan);
     let mut expect = expect;
     expect.models.extend(candidates.iter().skip(1).cloned());
     let who = AuditSubject {
@@ -214,6 +226,11 @@ async fn run(
         metrics: Arc::clone(&state.metrics),
         endpoint,
         model: state.metrics.bounded("model", &plan.model),
+        reservation,
+        limits: state.limits.clone(),
+        key_limits: caller.limits,
+        config: Arc::clone(&config),
+        prices: Arc::clone(&state.prices),
     };
     // The response record's place in the queue, reserved after the request record's (the
     // other order can deadlock a full queue). Dropped before it is reserved, the
@@ -267,7 +284,7 @@ async fn run(
         } else {
             // A different model is a different body: it is audited before it leaves too.
             let fallback_plan = with_model(&plan, model);
-            let (settings, outbound, _) = match seal(&config, &fallback_plan, endpoint) {
+            let (settings, outbound, _) = match seal(&config, &fallback_plan, endpoint, &caller) {
                 Ok(sealed) => sealed,
                 Err(e) => {
                     completion.complete(e.classify().status.as_u16(), "error");
@@ -418,9 +435,49 @@ fn with_model(plan: &Plan, model: &str) -> Plan {
     p
 }
 
+/// Reserves the request's worst-case cost against its key's budget: the planned output
+/// token cap (always set by the policy) plus the body as prompt, at the model's price. The
+/// reservation lives as long as the request can: every model's total timeout plus the
+/// retry budget.
+async fn reserve(
+    state: &AppState,
+    config: &Snapshot,
+    caller: &Caller,
+    plan: &Plan,
+    outbound: &Outbound,
+    models: usize,
+) -> Result<Option<limits::Reservation>, GatewayError> {
+    if caller.limits.budget.is_none() {
+        return Ok(None);
+    }
+    let price = pricing::lookup(&config.prices, &state.prices, &plan.model);
+    let output = ["max_tokens", "max_completion_tokens", "max_output_tokens"]
+        .iter()
+        .find_map(|f| plan.body.get(*f).and_then(Value::as_u64))
+        .or_else(|| config.policy.class(plan.class).map(|c| c.max_tokens))
+        .unwrap_or(0);
+    let bytes = outbound.body.as_ref().map_or(0, Bytes::len);
+    let estimate =
+        limits::budget::estimate(price.as_ref(), bytes, output, config.state.unknown_price);
+    let lifetime = config.upstream.total_timeout * u32::try_from(models).unwrap_or(1).max(1)
+        + config.resilience.retry.budget
+        + std::time::Duration::from_secs(60);
+    let reservation = state
+        .limits
+        .reserve(
+            &caller.key_id,
+            &caller.limits,
+            estimate,
+            lifetime,
+            OffsetDateTime::now_utc(),
+        )
+        .await?;
+    Ok(reservation)
+}
+
 /// The primary model, then the fallbacks configured for it and for its class — each one
-/// only if the request's class allows it (a fallback never widens policy).
-fn fallback_candidates(config: &Snapshot, plan: &Plan) -> Vec<String> {
+/// only if the request's class and key allow it (a fallback never widens policy).
+fn fallback_candidates(config: &Snapshot, plan: &Plan, caller: &Caller) -> Vec<String> {
     let mut out = vec![plan.model.clone()];
     let Some(class) = config.policy.class(plan.class) else {
         return out;
@@ -436,7 +493,9 @@ fn fallback_candidates(config: &Snapshot, plan: &Plan) -> Vec<String> {
             continue;
         }
         match models::parse(candidate) {
-            Ok(m) if models::check(&m, class).is_ok() => out.push(m.id),
+            Ok(m) if models::check(&m, class).is_ok() && models::check_key(&m, caller).is_ok() => {
+                out.push(m.id)
+            }
             _ => {
                 tracing::warn!(model = %candidate, class = plan.class.as_str(), "fallback not allowed for this class; skipped")
             }
@@ -461,6 +520,12 @@ struct Completion {
     endpoint: Endpoint,
     /// The requested model, as a bounded metric label.
     model: String,
+    /// The budget reservation, settled with the real cost when the request ends.
+    reservation: Option<limits::Reservation>,
+    limits: limits::Limits,
+    key_limits: limits::KeyLimits,
+    config: Arc<Snapshot>,
+    prices: Arc<pricing::Learned>,
 }
 
 impl Completion {
@@ -468,7 +533,8 @@ impl Completion {
         if std::mem::replace(&mut self.done, true) {
             return;
         }
-        let facts = response_facts(status, self.started, &self.served, outcome);
+        let mut facts = response_facts(status, self.started, &self.served, outcome);
+        self.settle(&mut facts);
         self.observe(&facts);
         let record = audit::record::response(
             &self.who.subject(self.class),
@@ -483,6 +549,47 @@ impl Completion {
 }
 
 impl Completion {
+    /// Charges the key: `usage.cost` when reported; else the tokens at the served model's
+    /// price, or the whole reservation for a response that was served but reported nothing
+    /// (either way the audit marks the cost estimated). Adds the tokens to the key's `tpm`.
+    fn settle(&mut self, facts: &mut ResponseFacts) {
+        let model = facts.model.as_deref().map(str::to_ascii_lowercase);
+        let price = pricing::lookup(
+            &self.config.prices,
+            &self.prices,
+            model.as_deref().unwrap_or(&self.model),
+        );
+        let tokens = match (facts.prompt_tokens, facts.completion_tokens) {
+            (None, None) => None,
+            (p, c) => Some((p.unwrap_or(0), c.unwrap_or(0))),
+        };
+        // Served (and so possibly billed): a success, or a client gone mid-request.
+        let served = (200..300).contains(&facts.status) || facts.status == 499;
+        let reserved = self
+            .reservation
+            .as_ref()
+            .map_or(limits::Nanos(0), limits::Reservation::amount);
+        let charge = limits::budget::charge(facts.cost, tokens, price.as_ref(), served, reserved);
+        if facts.cost.is_none()
+            && charge.estimated
+            && (price.is_some() || self.reservation.is_some())
+        {
+            facts.cost = Some(charge.amount.usd());
+            facts.cost_estimated = true;
+        }
+        if let Some(r) = self.reservation.take() {
+            r.settle(charge.amount);
+        }
+        if let Some((p, c)) = tokens {
+            self.limits.add_tokens(
+                &self.who.key_id,
+                &self.key_limits,
+                p.saturating_add(c),
+                OffsetDateTime::now_utc(),
+            );
+        }
+    }
+
     /// The request's metrics, from the same facts as its audit record.
     fn observe(&self, facts: &ResponseFacts) {
         // The call's one summary line: ids, model, numbers — no content.
@@ -610,6 +717,7 @@ fn response_facts(
         prompt_tokens: usage.prompt_tokens,
         completion_tokens: usage.completion_tokens,
         cost: usage.cost,
+        cost_estimated: false,
         is_byok: usage.is_byok,
         outcome,
         violations: s.violations.len() as u64,
@@ -676,6 +784,7 @@ fn seal<'c>(
     config: &'c Snapshot,
     plan: &Plan,
     endpoint: Endpoint,
+    caller: &Caller,
 ) -> Result<(&'c UpstreamSettings, Outbound, policy::Expectation), GatewayError> {
     let mut body = plan.body.clone();
     let mut expect = plan.expect.clone();
@@ -700,6 +809,11 @@ fn seal<'c>(
         path_and_query: endpoint.upstream_path().to_owned(),
         body: Some(Bytes::from(bytes)),
         forward_cache_headers: plan.forward_cache_headers,
+        // A service's own OpenRouter key goes to OpenRouter only, never to another upstream.
+        api_key: match plan.upstream {
+            UpstreamRef::OpenRouter => caller.upstream_key.clone(),
+            UpstreamRef::Extra(_) => None,
+        },
     };
     Ok((settings, outbound, expect))
 }
@@ -738,6 +852,10 @@ pub async fn models(
         path_and_query,
         body: None,
         forward_cache_headers: false,
+        api_key: match class_policy.upstream {
+            UpstreamRef::OpenRouter => caller.upstream_key.clone(),
+            UpstreamRef::Extra(_) => None,
+        },
     };
     let sent = upstream::send(&state.client, settings, None, headers, outbound).await?;
     let status = sent.response.status();
@@ -764,7 +882,10 @@ pub async fn models(
                 .get("id")
                 .and_then(Value::as_str)
                 .and_then(|id| models::parse(id).ok())
-                .is_some_and(|m| models::check(&m, class_policy).is_ok())
+                .is_some_and(|m| {
+                    models::check(&m, class_policy).is_ok()
+                        && models::check_key(&m, &caller).is_ok()
+                })
         });
         tracing::debug!(
             class = class.as_str(),
@@ -789,6 +910,7 @@ pub async fn passthrough(
         path_and_query,
         body: None,
         forward_cache_headers: false,
+        api_key: caller.upstream_key.clone(),
     };
     let service = config.services.get(&*caller.service);
     let sent = upstream::send(&state.client, &config.upstream, service, headers, outbound).await?;

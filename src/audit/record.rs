@@ -114,6 +114,9 @@ pub struct ResponseFacts {
     pub prompt_tokens: Option<u64>,
     pub completion_tokens: Option<u64>,
     pub cost: Option<f64>,
+    /// `cost` was not reported by the upstream but estimated (tokens at the model's price,
+    /// or the budget reservation).
+    pub cost_estimated: bool,
     pub is_byok: Option<bool>,
     /// How it ended: `completed`, `error`, `client_cancelled`, and for streams also
     /// `upstream_error`, `truncated`, `timed_out`, `cut_by_policy`.
@@ -133,6 +136,9 @@ pub fn response(subject: &Subject<'_>, now: OffsetDateTime, f: &ResponseFacts) -
     m.insert("prompt_tokens".into(), json!(f.prompt_tokens));
     m.insert("completion_tokens".into(), json!(f.completion_tokens));
     m.insert("cost".into(), json!(f.cost));
+    if f.cost_estimated {
+        m.insert("cost_estimated".into(), Value::from(true));
+    }
     m.insert("is_byok".into(), json!(f.is_byok));
     m.insert("outcome".into(), Value::from(f.outcome));
     m.insert("violations".into(), Value::from(f.violations));

@@ -175,6 +175,7 @@ async fn get(
         path_and_query: path.to_owned(),
         body: body.map(|b| Bytes::from(b.to_string())),
         forward_cache_headers: false,
+        api_key: None,
     };
     let sent = upstream::send(client, up, None, &HeaderMap::new(), outbound)
         .await

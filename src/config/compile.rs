@@ -16,6 +16,8 @@ use super::raw::RawConfig;
 use crate::audit::sink::Fsync;
 use crate::audit::{AuditSettings, SinkSettings};
 use crate::keys::{KeyRecord, KeyStore};
+use crate::limits::pricing::PriceTable;
+use crate::limits::{Backend, Budget, KeyLimits, Nanos, OnError, Period, Price, StateSettings};
 use crate::policy::models::Glob;
 use crate::policy::{
     Class, ClassPolicy, OnViolation, OverCap, Overrides, PolicySettings, ProviderNames,
@@ -43,6 +45,21 @@ pub struct Snapshot {
     pub detectors: Arc<Detectors>,
     /// `[upstreams.NAME]`: OpenAI-compatible servers a class may be routed to.
     pub extra_upstreams: BTreeMap<String, ExtraUpstream>,
+    /// `[state]`: where budget and rate counters live. Read at start only (counters and
+    /// their connection outlive reloads).
+    pub state: StateSettings,
+    /// `[prices]`, per token in nano-dollars.
+    pub prices: PriceTable,
+    pub admin: AdminSettings,
+}
+
+/// The operator listener.
+#[derive(Debug, Clone, Default)]
+pub struct AdminSettings {
+    /// Read at start only.
+    pub listen: Option<SocketAddr>,
+    /// SHA-256 of the admin bearer token; `None`: `/admin/*` refuses everyone.
+    pub token_sha256: Option<[u8; 32]>,
 }
 
 /// Retries, fallbacks, breakers and load shedding.
@@ -77,6 +94,8 @@ pub struct Resolved {
     pub audit_hmac_key: Option<Secret>,
     /// This host's name, the default audit replica id.
     pub hostname: Option<String>,
+    /// Contents of each key's `upstream_key_file`, by key id.
+    pub key_upstream_keys: BTreeMap<String, Secret>,
 }
 
 #[derive(Debug, Clone)]
@@ -104,6 +123,8 @@ pub struct UpstreamSettings {
     pub credit_poll: Option<Duration>,
     /// `GET /providers` refresh interval for display-name mapping (`None`: off).
     pub providers_refresh: Option<Duration>,
+    /// `GET /models` price refresh interval (`None`: off).
+    pub models_refresh: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -259,7 +280,10 @@ pub fn compile(raw: RawConfig, resolved: Resolved) -> Result<Snapshot, Vec<Strin
         );
     }
 
-    let keys = compile_keys(&raw, &mut problems);
+    let keys = compile_keys(&raw, &resolved, &mut problems);
+    let state = compile_state(&raw, &mut problems);
+    let prices = compile_prices(&raw, &mut problems);
+    let admin = compile_admin(&raw, &mut problems);
     let extra_upstreams = compile_extra_upstreams(&raw, &resolved, &mut problems);
     let custom: Vec<(String, String)> = raw
         .detectors
@@ -322,6 +346,8 @@ pub fn compile(raw: RawConfig, resolved: Resolved) -> Result<Snapshot, Vec<Strin
                     .then(|| Duration::from_secs(raw.upstream.credit_poll_seconds)),
                 providers_refresh: (raw.upstream.providers_refresh_seconds > 0)
                     .then(|| Duration::from_secs(raw.upstream.providers_refresh_seconds)),
+                models_refresh: (raw.upstream.models_refresh_seconds > 0)
+                    .then(|| Duration::from_secs(raw.upstream.models_refresh_seconds)),
             },
             log: LogSettings {
                 format,
@@ -334,12 +360,163 @@ pub fn compile(raw: RawConfig, resolved: Resolved) -> Result<Snapshot, Vec<Strin
             resilience,
             detectors: Arc::new(detectors),
             extra_upstreams,
+            state,
+            prices,
+            admin,
         }),
         _ => Err(problems),
     }
 }
 
-fn compile_keys(raw: &RawConfig, problems: &mut Vec<String>) -> KeyStore {
+fn compile_state(raw: &RawConfig, problems: &mut Vec<String>) -> StateSettings {
+    let s = &raw.state;
+    let backend = match (s.backend.as_str(), s.redis_url.as_deref()) {
+        ("memory", _) => Backend::Memory,
+        ("redis", Some(url)) => {
+            if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+                // The value itself is not printed: it may carry a password.
+                problems.push("state.redis_url: must be a redis:// or rediss:// URL".to_owned());
+            } else if redis::Client::open(url).is_err() {
+                problems.push("state.redis_url: not a valid Redis URL".to_owned());
+            }
+            Backend::Redis {
+                url: url.to_owned(),
+                prefix: s.key_prefix.clone(),
+            }
+        }
+        ("redis", None) => {
+            problems.push("state.redis_url: required with state.backend = \"redis\"".to_owned());
+            Backend::Memory
+        }
+        (other, _) => {
+            problems.push(format!(
+                "state.backend: {other:?} is not one of \"memory\", \"redis\""
+            ));
+            Backend::Memory
+        }
+    };
+    if s.key_prefix.is_empty()
+        || !s
+            .key_prefix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c))
+    {
+        problems.push(
+            "state.key_prefix: must be non-empty and use only letters, digits, '-', '_', '.', ':'"
+                .to_owned(),
+        );
+    }
+    if s.timeout_ms == 0 {
+        problems.push("state.timeout_ms: must be greater than 0".to_owned());
+    }
+    let mode = |field: &str, v: &str, problems: &mut Vec<String>| {
+        OnError::parse(v).unwrap_or_else(|| {
+            problems.push(format!(
+                "state.{field}: {v:?} is not one of \"fail_closed\", \"fail_open\""
+            ));
+            OnError::FailClosed
+        })
+    };
+    let budget_on_error = mode("budget_on_error", &s.budget_on_error, problems);
+    let rate_on_error = mode("rate_on_error", &s.rate_on_error, problems);
+    if !(s.unknown_price_reservation_usd.is_finite() && s.unknown_price_reservation_usd >= 0.0) {
+        problems
+            .push("state.unknown_price_reservation_usd: must be a non-negative amount".to_owned());
+    }
+    StateSettings {
+        backend,
+        timeout: Duration::from_millis(s.timeout_ms.max(1)),
+        budget_on_error,
+        rate_on_error,
+        unknown_price: Nanos::from_usd(s.unknown_price_reservation_usd),
+    }
+}
+
+fn compile_prices(raw: &RawConfig, problems: &mut Vec<String>) -> PriceTable {
+    let mut out = PriceTable::new();
+    for (model, p) in &raw.prices {
+        let at = format!("prices.{model:?}");
+        if crate::policy::models::parse(model).is_err() {
+            problems.push(format!("{at}: not a model id"));
+        }
+        if [p.prompt, p.completion, p.request]
+            .iter()
+            .any(|v| !v.is_finite() || *v < 0.0)
+        {
+            problems.push(format!("{at}: prices must be non-negative amounts"));
+        }
+        out.insert(
+            model.trim().to_ascii_lowercase(),
+            Price::from_usd_per_token(p.prompt / 1e6, p.completion / 1e6, p.request),
+        );
+    }
+    out
+}
+
+fn compile_admin(raw: &RawConfig, problems: &mut Vec<String>) -> AdminSettings {
+    let listen = raw.admin.listen.as_deref().and_then(|l| {
+        l.parse::<SocketAddr>()
+            .map_err(|_| {
+                problems.push(format!(
+                    "admin.listen: {l:?} is not an address like 127.0.0.1:9090"
+                ))
+            })
+            .ok()
+    });
+    let token_sha256 = raw.admin.token_sha256.as_deref().and_then(|t| {
+        let mut out = [0u8; 32];
+        let ok = t.len() == 64
+            && t.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            && hex::decode_to_slice(t, &mut out).is_ok();
+        if !ok {
+            problems.push(
+                "admin.token_sha256: must be 64 lowercase hex characters (sha256sum of the token)"
+                    .to_owned(),
+            );
+        }
+        ok.then_some(out)
+    });
+    AdminSettings {
+        listen,
+        token_sha256,
+    }
+}
+
+fn compile_key_limits(at: &str, key: &super::raw::RawKey, problems: &mut Vec<String>) -> KeyLimits {
+    let period = Period::parse(&key.budget_period).unwrap_or_else(|| {
+        problems.push(format!(
+            "{at}.budget_period: {:?} is not one of \"day\", \"month\"",
+            key.budget_period
+        ));
+        Period::Month
+    });
+    let budget = key.budget_usd.and_then(|usd| {
+        if usd.is_finite() && usd >= 0.0 {
+            Some(Budget {
+                limit: Nanos::from_usd(usd),
+                period,
+            })
+        } else {
+            problems.push(format!("{at}.budget_usd: must be a non-negative amount"));
+            None
+        }
+    });
+    for (field, v) in [("rpm", key.rpm), ("tpm", key.tpm)] {
+        if v == Some(0) {
+            problems.push(format!(
+                "{at}.{field}: must be at least 1 (to stop a key, set disabled = true)"
+            ));
+        }
+    }
+    KeyLimits {
+        budget,
+        rpm: key.rpm,
+        tpm: key.tpm,
+    }
+}
+
+fn compile_keys(raw: &RawConfig, resolved: &Resolved, problems: &mut Vec<String>) -> KeyStore {
     let mut seen_ids = HashSet::new();
     let mut seen_hashes = HashSet::new();
     let mut records = Vec::new();
@@ -400,7 +577,34 @@ fn compile_keys(raw: &RawConfig, problems: &mut Vec<String>) -> KeyStore {
                 min_class.as_str()
             ));
         }
+        let limits = compile_key_limits(&at, key, problems);
+        let mut allowed_models = Vec::new();
+        for (j, m) in key.allowed_models.iter().enumerate() {
+            let m = m.trim();
+            if m.is_empty()
+                || !m
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_./:~@*".contains(&b))
+            {
+                problems.push(format!(
+                    "{at}.allowed_models[{j}]: {m:?} is not a model id pattern"
+                ));
+            }
+            allowed_models.push(Glob::new(m));
+        }
+        let upstream_key = resolved.key_upstream_keys.get(&key.id).cloned();
+        if upstream_key
+            .as_ref()
+            .is_some_and(|k| HeaderValue::from_str(&format!("Bearer {}", k.expose())).is_err())
+        {
+            problems.push(format!(
+                "{at}.upstream_key_file: the key contains characters that cannot be sent in a header"
+            ));
+        }
         records.push(KeyRecord {
+            limits,
+            allowed_models: Arc::from(allowed_models),
+            upstream_key,
             id: Arc::from(key.id.as_str()),
             service: Arc::from(key.service.as_str()),
             sha256,
@@ -628,6 +832,7 @@ fn compile_extra_upstreams(
             key_required: false,
             credit_poll: None,
             providers_refresh: None,
+            models_refresh: None,
         };
         let model_map = up
             .model_map

@@ -120,18 +120,36 @@ fn load_figment(
             .collect(),
     })?;
     let mut resolved = Resolved::default();
-    let read = |path: &Path| read_key_file(path).map_err(|p| problem(source, p));
+    let reader = |field: &'static str| {
+        move |path: &Path| read_key_file(field, path).map_err(|p| problem(source, p))
+    };
     resolved.api_key = match env_key {
         Some(k) => Some(Secret::new(k.trim().to_owned())),
-        None => raw.upstream.api_key_file.as_deref().map(read).transpose()?,
+        None => raw
+            .upstream
+            .api_key_file
+            .as_deref()
+            .map(reader("upstream.api_key_file"))
+            .transpose()?,
     };
     resolved.user_hmac_key = raw
         .policy
         .user_hmac_key_file
         .as_deref()
-        .map(read)
+        .map(reader("policy.user_hmac_key_file"))
         .transpose()?;
-    resolved.audit_hmac_key = raw.audit.hmac_key_file.as_deref().map(read).transpose()?;
+    resolved.audit_hmac_key = raw
+        .audit
+        .hmac_key_file
+        .as_deref()
+        .map(reader("audit.hmac_key_file"))
+        .transpose()?;
+    for key in &raw.keys {
+        if let Some(path) = key.upstream_key_file.as_deref() {
+            let secret = reader("keys[].upstream_key_file")(path)?;
+            resolved.key_upstream_keys.insert(key.id.clone(), secret);
+        }
+    }
     resolved.hostname = env("HOSTNAME")
         .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
         .map(|h| h.trim().to_owned())
@@ -144,7 +162,11 @@ fn load_figment(
             .filter(|k| !k.trim().is_empty());
         let key = match from_env {
             Some(k) => Some(Secret::new(k.trim().to_owned())),
-            None => up.api_key_file.as_deref().map(read).transpose()?,
+            None => up
+                .api_key_file
+                .as_deref()
+                .map(reader("upstreams.NAME.api_key_file"))
+                .transpose()?,
         };
         if let Some(key) = key {
             resolved.extra_keys.insert(name.clone(), key);
@@ -173,20 +195,12 @@ fn describe_figment_error(e: &figment::Error) -> String {
     }
 }
 
-fn read_key_file(path: &Path) -> Result<Secret, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        format!(
-            "upstream.api_key_file: cannot read {}: {}",
-            path.display(),
-            e.kind()
-        )
-    })?;
+fn read_key_file(field: &str, path: &Path) -> Result<Secret, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("{field}: cannot read {}: {}", path.display(), e.kind()))?;
     let key = text.trim();
     if key.is_empty() {
-        return Err(format!(
-            "upstream.api_key_file: {} is empty",
-            path.display()
-        ));
+        return Err(format!("{field}: {} is empty", path.display()));
     }
     Ok(Secret::new(key.to_owned()))
 }

@@ -34,6 +34,64 @@ pub struct RawConfig {
     pub detectors: RawDetectors,
     /// Retries, fallbacks, circuit breakers and load shedding.
     pub resilience: RawResilience,
+    /// Where budget and rate-limit counters live (one replica: memory; several: Redis).
+    pub state: RawState,
+    /// Model prices in USD per million tokens, ahead of the upstream catalog's (self-hosted
+    /// models, negotiated prices). Used for budget reservations and missing `usage.cost`.
+    pub prices: BTreeMap<String, RawPrice>,
+    /// The operator listener (`/admin/keys`, `/metrics`, `/healthz`).
+    pub admin: RawAdmin,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawState {
+    /// `memory` (one replica) or `redis` (counters shared by every replica).
+    pub backend: String,
+    /// `redis://host:6379/0` (may carry a password: prefer ORGUARD_STATE__REDIS_URL).
+    pub redis_url: Option<String>,
+    /// Prefix of every Redis key orguard writes (several gateways can share one Redis).
+    pub key_prefix: String,
+    /// Longest wait for Redis on a request path before the failure mode applies.
+    pub timeout_ms: u64,
+    /// `fail_closed` (default: no spend without accounting) or `fail_open`.
+    pub budget_on_error: String,
+    /// `fail_open` (default: a limiter outage is not an outage of every app) or `fail_closed`.
+    pub rate_on_error: String,
+    /// Budget reservation for a request whose model has no known price.
+    pub unknown_price_reservation_usd: f64,
+}
+
+impl Default for RawState {
+    fn default() -> Self {
+        Self {
+            backend: "memory".to_owned(),
+            redis_url: None,
+            key_prefix: "orguard".to_owned(),
+            timeout_ms: 250,
+            budget_on_error: "fail_closed".to_owned(),
+            rate_on_error: "fail_open".to_owned(),
+            unknown_price_reservation_usd: 0.10,
+        }
+    }
+}
+
+/// A model's price, USD per million tokens (and per request).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawPrice {
+    pub prompt: f64,
+    pub completion: f64,
+    pub request: f64,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawAdmin {
+    /// Address of the operator listener; unset: no admin listener (and no `/admin/keys`).
+    pub listen: Option<String>,
+    /// SHA-256 (lowercase hex) of the bearer token `/admin/*` requires.
+    pub token_sha256: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -333,6 +391,9 @@ pub struct RawUpstream {
     pub credit_poll_seconds: u64,
     /// How often provider display names are refreshed from `GET /providers`; 0 = off.
     pub providers_refresh_seconds: u64,
+    /// How often model prices are refreshed from `GET /models` (only while a key has a
+    /// budget); 0 = off.
+    pub models_refresh_seconds: u64,
 }
 
 impl Default for RawUpstream {
@@ -349,6 +410,7 @@ impl Default for RawUpstream {
             passthrough_paths: Vec::new(),
             credit_poll_seconds: 300,
             providers_refresh_seconds: 3600,
+            models_refresh_seconds: 3600,
         }
     }
 }
@@ -402,6 +464,29 @@ pub struct RawKey {
     /// Lowest class this key's requests can have, whatever they declare.
     #[serde(default = "min_class")]
     pub min_class: String,
+    /// Spend limit in USD per `budget_period` (from `usage.cost`); unset: no budget.
+    #[serde(default)]
+    pub budget_usd: Option<f64>,
+    /// `day` (resets 00:00 UTC) or `month` (resets on the 1st, 00:00 UTC).
+    #[serde(default = "budget_period")]
+    pub budget_period: String,
+    /// Requests per minute; unset: unlimited.
+    #[serde(default)]
+    pub rpm: Option<u64>,
+    /// Tokens (prompt + completion) per minute; unset: unlimited.
+    #[serde(default)]
+    pub tpm: Option<u64>,
+    /// Model id patterns narrowing what this key's classes allow (empty: no narrowing).
+    #[serde(default)]
+    pub allowed_models: Vec<String>,
+    /// This service's own OpenRouter key (a file), used instead of the gateway's for its
+    /// OpenRouter traffic: OpenRouter then enforces a credit limit per service too.
+    #[serde(default)]
+    pub upstream_key_file: Option<PathBuf>,
+}
+
+fn budget_period() -> String {
+    "month".to_owned()
 }
 
 fn default_class() -> String {

@@ -12,7 +12,10 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 
+use crate::limits::KeyLimits;
+use crate::policy::models::Glob;
 use crate::policy::Class;
+use crate::secret::Secret;
 
 /// One configured client key.
 #[derive(Debug, Clone)]
@@ -25,6 +28,12 @@ pub struct KeyRecord {
     pub created: Option<OffsetDateTime>,
     pub default_class: Class,
     pub min_class: Class,
+    /// Budget and rate limits.
+    pub limits: KeyLimits,
+    /// Patterns narrowing the models its classes allow (empty: no narrowing).
+    pub allowed_models: Arc<[Glob]>,
+    /// The service's own OpenRouter key, used instead of the gateway's.
+    pub upstream_key: Option<Secret>,
 }
 
 /// All configured keys.
@@ -58,6 +67,9 @@ pub struct Caller {
     pub service: Arc<str>,
     pub default_class: Class,
     pub min_class: Class,
+    pub limits: KeyLimits,
+    pub allowed_models: Arc<[Glob]>,
+    pub upstream_key: Option<Secret>,
 }
 
 impl Caller {
@@ -68,6 +80,9 @@ impl Caller {
             service: Arc::clone(&record.service),
             default_class: record.default_class,
             min_class: record.min_class,
+            limits: record.limits,
+            allowed_models: Arc::clone(&record.allowed_models),
+            upstream_key: record.upstream_key.clone(),
         }
     }
 }
@@ -139,6 +154,9 @@ mod tests {
             created: None,
             default_class: Class::Internal,
             min_class: Class::Public,
+            limits: KeyLimits::default(),
+            allowed_models: Arc::from(Vec::new()),
+            upstream_key: None,
         }
     }
 

@@ -256,6 +256,7 @@ pub fn plan(
     // 2. models
     let model = models::parse(&request.model)?;
     models::check(&model, policy)?;
+    models::check_key(&model, caller)?;
     let mut forwarded_models = vec![model.id.clone()];
     body.insert("model".to_owned(), Value::String(model.id.clone()));
     match body.get("models") {
@@ -272,6 +273,7 @@ pub fn plan(
             for item in items {
                 let m = models::parse(item.as_str().unwrap_or_default())?;
                 models::check(&m, policy)?;
+                models::check_key(&m, caller)?;
                 normalised.push(Value::String(m.id.clone()));
                 forwarded_models.push(m.id);
             }
@@ -538,7 +540,7 @@ pub(crate) mod tests {
                 if let Some(t) = max_tokens { body["max_tokens"] = json!(t); }
                 let Ok(parsed) = parse::parse(Endpoint::ChatCompletions, body.to_string().as_bytes(), 32) else { return Ok(()); };
                 let settings = settings(if deny { Overrides::Deny } else { Overrides::NarrowOnly });
-                let caller = Caller { key_id: Arc::from("k"), service: Arc::from("s"), default_class: Class::Confidential, min_class: Class::Confidential };
+                let caller = Caller { key_id: Arc::from("k"), service: Arc::from("s"), default_class: Class::Confidential, min_class: Class::Confidential, limits: Default::default(), allowed_models: Arc::from(Vec::new()), upstream_key: None };
                 let mut headers = HeaderMap::new();
                 if let Some(d) = declared { headers.insert(class::CLASS_HEADER, axum::http::HeaderValue::from_static(d)); }
                 let Ok(plan) = plan(&settings, &caller, &headers, &parsed, &ContentSignals::default()) else { return Ok(()); };

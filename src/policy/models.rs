@@ -196,6 +196,26 @@ fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
         .all(|&c| c == b'*')
 }
 
+/// Checks one model against the caller key's own `allowed_models`, which can only narrow
+/// what its class allows (the class check runs as well). No patterns: no narrowing.
+pub fn check_key(model: &ModelRef, caller: &crate::keys::Caller) -> Result<(), Denial> {
+    if caller.allowed_models.is_empty()
+        || caller
+            .allowed_models
+            .iter()
+            .any(|g| g.matches(&model.base) || g.matches(&model.id))
+    {
+        return Ok(());
+    }
+    Err(Denial::forbidden(
+        ErrorCode::ModelNotAllowed,
+        format!(
+            "model {} is not allowed for key {} (its allowed_models)",
+            model.base, caller.key_id
+        ),
+    ))
+}
+
 /// Checks one model against a class. `field` names where it came from (`model`, `models`).
 pub fn check(model: &ModelRef, class: &ClassPolicy) -> Result<(), Denial> {
     let name = class.class.as_str();

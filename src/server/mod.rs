@@ -31,6 +31,10 @@ pub struct AppState {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Provider display names learned from `GET /providers` (outlives reloads).
     pub provider_names: Arc<ArcSwap<std::collections::HashMap<String, String>>>,
+    /// Budget and rate counters (built from `[state]` at start; they outlive reloads).
+    pub limits: crate::limits::Limits,
+    /// Model prices learned from `GET /models` (outlive reloads).
+    pub prices: Arc<crate::limits::pricing::Learned>,
 }
 
 /// Why the server state could not be built.
@@ -40,6 +44,9 @@ pub enum StateError {
     Client(#[from] reqwest::Error),
     #[error("cannot register metrics: {0}")]
     Metrics(#[from] prometheus::Error),
+    /// The message names no URL: it may hold a password.
+    #[error("cannot set up the shared state store (state.redis_url)")]
+    State,
 }
 
 impl AppState {
@@ -58,14 +65,20 @@ impl AppState {
             r.breaker_cooldown,
         ));
         let in_flight = Arc::new(tokio::sync::Semaphore::new(r.max_in_flight));
+        let metrics = Arc::new(crate::metrics::Metrics::new()?);
+        let limits =
+            crate::limits::Limits::new(snapshot.state.clone(), metrics.state_errors.clone())
+                .map_err(|_| StateError::State)?;
         Ok(Self {
             config: Arc::new(ArcSwap::from_pointee(snapshot)),
             client,
             audit,
             breakers,
             in_flight,
-            metrics: Arc::new(crate::metrics::Metrics::new()?),
+            metrics,
             provider_names,
+            limits,
+            prices: Arc::default(),
         })
     }
 
@@ -74,6 +87,12 @@ impl AppState {
     pub fn start_background(&self) {
         let state = self.clone();
         let names = self.clone();
+        let prices = self.clone();
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "polls hold no request state; they end with the runtime"
+        )]
+        tokio::spawn(async move { crate::limits::pricing::refresh(prices).await });
         #[expect(
             clippy::disallowed_methods,
             reason = "polls hold no request state; they end with the runtime"

@@ -36,6 +36,9 @@ pub struct Outbound {
     pub body: Option<Bytes>,
     /// Whether the client's `X-OpenRouter-Cache*` headers may go along (class policy).
     pub forward_cache_headers: bool,
+    /// The calling service's own upstream key, used instead of the configured one (only
+    /// ever set for OpenRouter-bound requests).
+    pub api_key: Option<crate::secret::Secret>,
 }
 
 /// A response whose headers have arrived, with the deadline the rest must meet.
@@ -65,7 +68,8 @@ pub async fn send(
     client_headers: &HeaderMap,
     outbound: Outbound,
 ) -> Result<Sent, UpstreamError> {
-    if settings.key_required && settings.api_key.is_none() {
+    let api_key = outbound.api_key.as_ref().or(settings.api_key.as_ref());
+    if settings.key_required && api_key.is_none() {
         return Err(UpstreamError::NotConfigured);
     }
     let started = Instant::now();
@@ -83,7 +87,7 @@ pub async fn send(
             headers.insert(name.clone(), v.clone());
         }
     }
-    if let Some(key) = &settings.api_key {
+    if let Some(key) = api_key {
         let mut auth = HeaderValue::from_str(&format!("Bearer {}", key.expose()))
             .map_err(|_| UpstreamError::Build)?;
         auth.set_sensitive(true);

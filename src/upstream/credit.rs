@@ -34,6 +34,7 @@ pub async fn poll(state: &AppState) -> bool {
         path_and_query: "/key".to_owned(),
         body: None,
         forward_cache_headers: false,
+        api_key: None,
     };
     let Ok(sent) = send(
         &state.client,

@@ -43,6 +43,7 @@ pub async fn fetch(state: &AppState) -> Option<HashMap<String, String>> {
         path_and_query: "/providers".to_owned(),
         body: None,
         forward_cache_headers: false,
+        api_key: None,
     };
     let sent = send(
         &state.client,

@@ -1,0 +1,180 @@
+//! Model prices, for the budget reservation of a request and for the charge of a response
+//! that reports no `usage.cost`. Prices configured under `[prices]` win; the rest are
+//! learned from the upstream's `GET /models` catalog (per-token USD strings), refreshed in
+//! the background while any key has a budget, and kept across config reloads.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use axum::http::{HeaderMap, Method};
+use serde_json::Value;
+
+use super::budget::Price;
+use crate::server::AppState;
+use crate::upstream::{read_capped, send, Outbound};
+
+/// Prices by normalised model id.
+pub type PriceTable = HashMap<String, Price>;
+
+/// Prices learned from the catalog (outlive reloads).
+#[derive(Default)]
+pub struct Learned {
+    table: ArcSwap<PriceTable>,
+}
+
+impl Learned {
+    pub fn replace(&self, table: PriceTable) {
+        self.table.store(Arc::new(table));
+    }
+
+    pub fn len(&self) -> usize {
+        self.table.load().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The price of `model` (normalised id): configured, else learned; a variant (`:nitro`)
+/// without an entry of its own takes its base model's price.
+pub fn lookup(configured: &PriceTable, learned: &Learned, model: &str) -> Option<Price> {
+    let learned = learned.table.load();
+    let find = |id: &str| configured.get(id).or_else(|| learned.get(id)).copied();
+    find(model).or_else(|| model.split_once(':').and_then(|(base, _)| find(base)))
+}
+
+/// Reads the catalog's `data[].{id, pricing{prompt, completion, request}}`. Entries with
+/// unreadable prices are skipped (never taken as free).
+pub fn parse_catalog(v: &Value) -> PriceTable {
+    let mut out = PriceTable::new();
+    let Some(data) = v.get("data").and_then(Value::as_array) else {
+        return out;
+    };
+    for m in data {
+        let Some(id) = m.get("id").and_then(Value::as_str) else {
+            continue;
+        };
+        let pricing = m.get("pricing");
+        let field = |name: &str| -> Option<f64> {
+            match pricing.and_then(|p| p.get(name)) {
+                None | Some(Value::Null) => Some(0.0),
+                Some(Value::String(s)) => s.trim().parse().ok(),
+                Some(Value::Number(n)) => n.as_f64(),
+                Some(_) => None,
+            }
+        };
+        if let (Some(p), Some(c), Some(r)) =
+            (field("prompt"), field("completion"), field("request"))
+        {
+            if p >= 0.0 && c >= 0.0 && r >= 0.0 {
+                out.insert(
+                    id.trim().to_ascii_lowercase(),
+                    Price::from_usd_per_token(p, c, r),
+                );
+            }
+        }
+    }
+    out
+}
+
+/// Refreshes the learned prices while the config asks for it. Runs until the runtime stops.
+pub async fn refresh(state: AppState) {
+    loop {
+        let config = state.config.load_full();
+        let wanted = config
+            .keys
+            .records()
+            .iter()
+            .any(|k| k.limits.budget.is_some());
+        let Some(every) = config.upstream.models_refresh.filter(|_| wanted) else {
+            tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+            continue;
+        };
+        match fetch(&state).await {
+            Some(table) if !table.is_empty() => {
+                tracing::debug!(models = table.len(), "model prices refreshed");
+                state.prices.replace(table);
+            }
+            _ => tracing::warn!("could not refresh model prices from GET /models; budgets use the last known prices or state.unknown_price_reservation_usd"),
+        }
+        tokio::time::sleep(every).await;
+    }
+}
+
+async fn fetch(state: &AppState) -> Option<PriceTable> {
+    let config = state.config.load_full();
+    let outbound = Outbound {
+        method: Method::GET,
+        path_and_query: "/models".to_owned(),
+        body: None,
+        forward_cache_headers: false,
+        api_key: None,
+    };
+    let sent = send(
+        &state.client,
+        &config.upstream,
+        None,
+        &HeaderMap::new(),
+        outbound,
+    )
+    .await
+    .ok()?;
+    if !sent.response.status().is_success() {
+        return None;
+    }
+    let bytes = read_capped(
+        sent.response,
+        config.upstream.idle_timeout,
+        sent.deadline,
+        config.upstream.max_response_bytes,
+    )
+    .await
+    .ok()?;
+    let v: Value = serde_json::from_slice(&bytes).ok()?;
+    Some(parse_catalog(&v))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn catalog_prices_are_per_token_strings() {
+        let v = json!({"data": [
+            {"id": "anthropic/claude-3.5-sonnet", "pricing": {"prompt": "0.000003", "completion": "0.000015"}},
+            {"id": "Meta/Free:free", "pricing": {"prompt": "0", "completion": "0", "request": "0"}},
+            {"id": "broken/model", "pricing": {"prompt": "lots", "completion": "0.1"}},
+            {"id": "negative/model", "pricing": {"prompt": "-1", "completion": "0"}},
+            {"pricing": {"prompt": "1"}}
+        ]});
+        let t = parse_catalog(&v);
+        assert_eq!(t.len(), 2);
+        let p = t["anthropic/claude-3.5-sonnet"];
+        assert!((p.prompt - 3000.0).abs() < 1e-6 && (p.completion - 15000.0).abs() < 1e-6);
+        assert_eq!(t["meta/free:free"], Price::default());
+    }
+
+    #[test]
+    fn configured_prices_win_and_variants_fall_back_to_their_base() {
+        let learned = Learned::default();
+        let mut l = PriceTable::new();
+        l.insert(
+            "openai/gpt-4o".into(),
+            Price::from_usd_per_token(1e-6, 1e-6, 0.0),
+        );
+        learned.replace(l);
+        let mut configured = PriceTable::new();
+        configured.insert("x/y".into(), Price::from_usd_per_token(2e-6, 2e-6, 0.0));
+        assert!(lookup(&configured, &learned, "x/y").is_some());
+        let base = lookup(&configured, &learned, "openai/gpt-4o").unwrap();
+        assert_eq!(
+            lookup(&configured, &learned, "openai/gpt-4o:nitro"),
+            Some(base)
+        );
+        assert_eq!(lookup(&configured, &learned, "unknown/model"), None);
+    }
+}

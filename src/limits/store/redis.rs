@@ -1,0 +1,280 @@
+//! Counters in Redis, shared by every replica. Each decision is one Lua script, so the
+//! read-compare-write of a reservation or a rate check is atomic across replicas: N
+//! gateways together admit exactly what one would.
+//!
+//! Keys (all under `state.key_prefix`, hash-tagged per key and period so a script's keys
+//! share a cluster slot):
+//! - `P:budget:{KEY:PERIOD}:spent` — settled spend in nano-dollars (INCRBY);
+//! - `P:budget:{KEY:PERIOD}:open` — open reservations, a sorted set of `ID:AMOUNT` scored
+//!   by expiry (ms), so a replica that dies mid-request leaks nothing for longer than the
+//!   reservation's lifetime;
+//! - `P:rate:{KEY:LIMIT}:WINDOW` — request or token count of one minute window.
+//!
+//! Every key expires: nothing accumulates across periods.
+
+use redis::aio::ConnectionManager;
+use redis::Script;
+use tokio::sync::Mutex;
+
+use super::{KeyCounters, RateSeen, ReserveSeen, StoreError};
+use crate::limits::budget::Nanos;
+use crate::limits::rate::{self, Limit};
+
+/// Same rule as `budget::admits`: admit while spent + open reservations < limit.
+const RESERVE: &str = r"
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
+local spent = tonumber(redis.call('GET', KEYS[1]) or '0')
+local reserved = 0
+for _, m in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+  reserved = reserved + tonumber(string.match(m, ':(%d+)$'))
+end
+if spent + reserved >= tonumber(ARGV[2]) then
+  return {0, spent, reserved}
+end
+redis.call('ZADD', KEYS[2], ARGV[5], ARGV[4])
+redis.call('EXPIRE', KEYS[2], ARGV[6])
+return {1, spent, reserved + tonumber(ARGV[3])}
+";
+
+const SETTLE: &str = r"
+redis.call('ZREM', KEYS[2], ARGV[1])
+local spent = redis.call('INCRBY', KEYS[1], ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return spent
+";
+
+/// Same rule as `rate::admits`: prev × (1 − into) + cur + cost ≤ limit.
+const RATE: &str = r"
+local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
+local prev = tonumber(redis.call('GET', KEYS[2]) or '0')
+if prev * (1 - tonumber(ARGV[1])) + cur + tonumber(ARGV[3]) > tonumber(ARGV[2]) then
+  return {0, prev, cur}
+end
+local incr = tonumber(ARGV[4])
+if incr > 0 then
+  cur = redis.call('INCRBY', KEYS[1], incr)
+  redis.call('PEXPIRE', KEYS[1], ARGV[5])
+end
+return {1, prev, cur}
+";
+
+/// A rate window key lives two windows: long enough to be the "previous" one.
+const WINDOW_TTL_MS: u64 = 2 * rate::WINDOW_MS + 1_000;
+
+/// The shared store. Connects lazily (a Redis that is down at start is a failure mode, not
+/// a reason to refuse to start) and reconnects by itself.
+pub struct RedisStore {
+    client: redis::Client,
+    conn: Mutex<Option<ConnectionManager>>,
+    prefix: String,
+    reserve: Script,
+    settle: Script,
+    rate: Script,
+}
+
+impl RedisStore {
+    /// Parses the URL; nothing is connected yet.
+    pub fn new(url: &str, prefix: &str) -> Result<Self, redis::RedisError> {
+        Ok(Self {
+            client: redis::Client::open(url)?,
+            conn: Mutex::new(None),
+            prefix: prefix.to_owned(),
+            reserve: Script::new(RESERVE),
+            settle: Script::new(SETTLE),
+            rate: Script::new(RATE),
+        })
+    }
+
+    async fn conn(&self, op: &'static str) -> Result<ConnectionManager, StoreError> {
+        let mut slot = self.conn.lock().await;
+        if let Some(c) = slot.as_ref() {
+            return Ok(c.clone());
+        }
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_number_of_retries(1)
+            .set_connection_timeout(Some(std::time::Duration::from_secs(1)));
+        let c = ConnectionManager::new_with_config(self.client.clone(), config)
+            .await
+            .map_err(|e| logged(op, &e))?;
+        *slot = Some(c.clone());
+        Ok(c)
+    }
+
+    fn budget_keys(&self, key: &str, period: &str) -> (String, String) {
+        let base = format!("{}:budget:{{{key}:{period}}}", self.prefix);
+        (format!("{base}:spent"), format!("{base}:open"))
+    }
+
+    fn window_key(&self, key: &str, limit: Limit, index: u64) -> String {
+        format!("{}:rate:{{{key}:{}}}:{index}", self.prefix, limit.as_str())
+    }
+
+    pub async fn rate(
+        &self,
+        key: &str,
+        limit: Limit,
+        now_ms: u64,
+        max: u64,
+        cost: u64,
+        incr: u64,
+    ) -> Result<RateSeen, StoreError> {
+        let (index, into) = rate::window(now_ms);
+        let mut c = self.conn("rate").await?;
+        let (admitted, prev, cur): (i64, u64, u64) = self
+            .rate
+            .key(self.window_key(key, limit, index))
+            .key(self.window_key(key, limit, index.saturating_sub(1)))
+            .arg(into.to_string())
+            .arg(max)
+            .arg(cost)
+            .arg(incr)
+            .arg(WINDOW_TTL_MS)
+            .invoke_async(&mut c)
+            .await
+            .map_err(|e| logged("rate", &e))?;
+        Ok(RateSeen {
+            admitted: admitted == 1,
+            prev,
+            cur,
+        })
+    }
+
+    pub async fn rate_add(
+        &self,
+        key: &str,
+        limit: Limit,
+        now_ms: u64,
+        amount: u64,
+    ) -> Result<(), StoreError> {
+        let (index, _) = rate::window(now_ms);
+        let k = self.window_key(key, limit, index);
+        let mut c = self.conn("rate_add").await?;
+        redis::pipe()
+            .atomic()
+            .incr(&k, amount)
+            .ignore()
+            .pexpire(&k, i64::try_from(WINDOW_TTL_MS).unwrap_or(i64::MAX))
+            .ignore()
+            .query_async::<()>(&mut c)
+            .await
+            .map_err(|e| logged("rate_add", &e))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub async fn reserve(
+        &self,
+        key: &str,
+        period: &str,
+        retention_secs: u64,
+        limit: Nanos,
+        estimate: Nanos,
+        id: &str,
+        expires_ms: u64,
+        now_ms: u64,
+    ) -> Result<ReserveSeen, StoreError> {
+        let (spent_key, open_key) = self.budget_keys(key, period);
+        let mut c = self.conn("reserve").await?;
+        let (admitted, spent, reserved): (i64, i64, i64) = self
+            .reserve
+            .key(spent_key)
+            .key(open_key)
+            .arg(now_ms)
+            .arg(limit.0)
+            .arg(estimate.0)
+            .arg(format!("{id}:{}", estimate.0))
+            .arg(expires_ms)
+            .arg(retention_secs)
+            .invoke_async(&mut c)
+            .await
+            .map_err(|e| logged("reserve", &e))?;
+        Ok(ReserveSeen {
+            admitted: admitted == 1,
+            spent,
+            reserved,
+        })
+    }
+
+    pub async fn settle(
+        &self,
+        key: &str,
+        period: &str,
+        retention_secs: u64,
+        id: &str,
+        reserved: Nanos,
+        amount: Nanos,
+    ) -> Result<(), StoreError> {
+        let (spent_key, open_key) = self.budget_keys(key, period);
+        let mut c = self.conn("settle").await?;
+        let _spent: i64 = self
+            .settle
+            .key(spent_key)
+            .key(open_key)
+            .arg(format!("{id}:{}", reserved.0))
+            .arg(amount.0)
+            .arg(retention_secs)
+            .invoke_async(&mut c)
+            .await
+            .map_err(|e| logged("settle", &e))?;
+        Ok(())
+    }
+
+    pub async fn read(
+        &self,
+        key: &str,
+        period: &str,
+        now_ms: u64,
+    ) -> Result<KeyCounters, StoreError> {
+        let (index, _) = rate::window(now_ms);
+        let (spent_key, open_key) = self.budget_keys(key, period);
+        let mut c = self.conn("read").await?;
+        let prev = index.saturating_sub(1);
+        #[expect(
+            clippy::type_complexity,
+            reason = "one pipeline's reply, destructured right here"
+        )]
+        let (spent, open, rpm_prev, rpm_cur, tpm_prev, tpm_cur): (
+            Option<i64>,
+            Vec<String>,
+            Option<u64>,
+            Option<u64>,
+            Option<u64>,
+            Option<u64>,
+        ) = redis::pipe()
+            .get(&spent_key)
+            .zrangebyscore(&open_key, now_ms, "+inf")
+            .get(self.window_key(key, Limit::Rpm, prev))
+            .get(self.window_key(key, Limit::Rpm, index))
+            .get(self.window_key(key, Limit::Tpm, prev))
+            .get(self.window_key(key, Limit::Tpm, index))
+            .query_async(&mut c)
+            .await
+            .map_err(|e| logged("read", &e))?;
+        let reserved = open
+            .iter()
+            .filter_map(|m| m.rsplit_once(':').and_then(|(_, n)| n.parse::<i64>().ok()))
+            .fold(0i64, i64::saturating_add);
+        Ok(KeyCounters {
+            spent: spent.unwrap_or(0),
+            reserved,
+            rpm: (rpm_prev.unwrap_or(0), rpm_cur.unwrap_or(0)),
+            tpm: (tpm_prev.unwrap_or(0), tpm_cur.unwrap_or(0)),
+        })
+    }
+
+    /// Whether Redis answers a PING (readiness, `orguard check`).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let mut c = self.conn("ping").await?;
+        redis::cmd("PING")
+            .query_async::<String>(&mut c)
+            .await
+            .map(|_| ())
+            .map_err(|e| logged("ping", &e))
+    }
+}
+
+/// Logs the failure's kind (never the URL, which may hold a password) and returns the
+/// typed error.
+fn logged(op: &'static str, e: &redis::RedisError) -> StoreError {
+    tracing::warn!(op, kind = ?e.kind(), "shared state store error");
+    StoreError { op }
+}
