@@ -48,6 +48,7 @@ async fn serve(
     snapshot: config::Snapshot,
 ) -> (ExitCode, Option<crate::audit::Writer>) {
     let listen = snapshot.server.listen;
+    let admin_listen = snapshot.admin.listen;
     let drain = snapshot.server.drain;
     let snapshot_audit = snapshot.audit.describe();
     warn_about(&snapshot);
@@ -78,7 +79,40 @@ async fn serve(
         .unwrap_or_default();
     // Tests and supervisors read the bound address (port 0 picks a free one) from this line.
     tracing::info!(listen = %bound, config = %source.describe(), version = env!("CARGO_PKG_VERSION"), "orguard listening");
+    // The operator listener stops when the main server has drained.
+    let (admin_stop, admin_stopped) = tokio::sync::oneshot::channel::<()>();
+    if let Some(admin_listen) = admin_listen {
+        let admin = match tokio::net::TcpListener::bind(admin_listen).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!(listen = %admin_listen, error = %e, "cannot listen (admin.listen)");
+                return (ExitCode::FAILURE, None);
+            }
+        };
+        let bound = admin
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        tracing::info!(admin_listen = %bound, "admin listener (/admin/keys, /metrics, /healthz, /readyz)");
+        let app = server::admin::app(state.clone());
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "stopped through admin_stop once the main server has drained"
+        )]
+        tokio::spawn(async move {
+            let stopped = async {
+                let _ = admin_stopped.await;
+            };
+            if let Err(e) = axum::serve(admin, app)
+                .with_graceful_shutdown(stopped)
+                .await
+            {
+                tracing::error!(error = %e, "admin listener failed");
+            }
+        });
+    }
     let served = server::serve(listener, server::app(state), shutdown, drain).await;
+    let _ = admin_stop.send(());
     let code = match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -1,5 +1,6 @@
 //! The HTTP server: shared state, the router, listeners and graceful shutdown.
 
+pub mod admin;
 mod layers;
 pub use layers::RequestId;
 mod ops;

@@ -38,6 +38,12 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     } else {
         format!("failing: {} (see logs)", config.audit.describe())
     };
+    // A shared store that is down does not make the replica unready (every replica would
+    // go at once); it is reported, and each limit follows its failure mode.
+    let state_check = match state.limits.ping().await {
+        Ok(()) => "ok",
+        Err(_) => "unreachable: budgets and rate limits follow state.*_on_error",
+    };
     let body = json!({
         "status": if ready { "ready" } else { "not_ready" },
         "checks": {
@@ -46,6 +52,7 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
             "audit": audit,
             "client_keys": config.keys.len(),
             "open_circuits": state.breakers.open(),
+            "state": state_check,
         }
     });
     (status, Json(body)).into_response()
@@ -66,6 +73,23 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         .set(i64::from(health.failing.load(Ordering::Relaxed)));
     m.audit_queue_depth
         .set(i64::try_from(state.audit.queue_depth()).unwrap_or(i64::MAX));
+    for r in super::admin::report(&state).await {
+        let (Some(budget), Some(c)) = (r.record.limits.budget, r.counters) else {
+            continue;
+        };
+        let key = m.bounded("key_id", &r.record.id);
+        let limit = budget.limit.0;
+        for (field, nanos) in [
+            ("limit", limit),
+            ("spent", c.spent),
+            ("reserved", c.reserved),
+            ("remaining", limit.saturating_sub(c.spent)),
+        ] {
+            m.budget
+                .with_label_values(&[&key, field])
+                .set(crate::limits::Nanos(nanos).usd());
+        }
+    }
     for (result, counter) in [
         ("written", &health.written),
         ("failed", &health.failed),

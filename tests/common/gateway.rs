@@ -11,6 +11,8 @@ pub const OTHER_KEY: &str = "ogk_test_client_beta";
 
 pub struct TestGateway {
     pub addr: SocketAddr,
+    /// The operator listener (`server::admin::app`), always started in tests.
+    pub admin_addr: SocketAddr,
     pub client: reqwest::Client,
     /// The audit directory (`AUDIT_DIR` in the config text is replaced by it).
     pub audit_dir: tempfile::TempDir,
@@ -40,6 +42,7 @@ total_timeout_ms = 20000
 passthrough_paths = ["/generation"]
 credit_poll_seconds = 0
 providers_refresh_seconds = 0
+models_refresh_seconds = 0
 
 [audit]
 dir = "AUDIT_DIR"
@@ -125,6 +128,12 @@ impl TestGateway {
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let app = orguard::server::app(state.clone());
+        let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let admin_addr = admin.local_addr().unwrap();
+        let admin_app = orguard::server::admin::app(state.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(admin, admin_app).await;
+        });
         state.start_background();
         tokio::spawn(async move {
             let shutdown = async {
@@ -138,6 +147,7 @@ impl TestGateway {
             .unwrap();
         TestGateway {
             addr,
+            admin_addr,
             client,
             audit_dir,
             state,
@@ -170,6 +180,10 @@ impl TestGateway {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://{}{}", self.admin_addr, path)
     }
 
     /// POST `body` (raw bytes) to `path` with the test client key and JSON content type.

@@ -137,6 +137,9 @@ struct Inner {
     recorded: Mutex<Vec<Recorded>>,
     script: Mutex<VecDeque<Reply>>,
     default: Mutex<Option<Reply>>,
+    /// Replies for one path (without query), ahead of the script: catalog endpoints polled
+    /// in the background must not take the replies scripted for inference.
+    by_path: Mutex<std::collections::HashMap<String, Reply>>,
     /// Set when a streamed reply's body was dropped before it finished (client went away).
     stream_cancelled: AtomicBool,
     stream_finished: AtomicBool,
@@ -183,6 +186,15 @@ impl MockUpstream {
     /// Queue a reply for the next request (FIFO); when the queue is empty the default is used.
     pub fn push(&self, reply: Reply) {
         self.inner.script.lock().unwrap().push_back(reply);
+    }
+
+    /// The reply for every request to `path` (e.g. `/api/v1/models`), whatever the queue.
+    pub fn route(&self, path: &str, reply: Reply) {
+        self.inner
+            .by_path
+            .lock()
+            .unwrap()
+            .insert(path.to_owned(), reply);
     }
 
     /// The reply used whenever the queue is empty.
@@ -235,6 +247,7 @@ async fn handle(State(inner): State<Arc<Inner>>, request: Request) -> Response {
         .path_and_query()
         .map(|p| p.to_string())
         .unwrap_or_default();
+    let routed = inner.by_path.lock().unwrap().get(parts.uri.path()).cloned();
     let recorded = Recorded {
         method: parts.method,
         path,
@@ -245,6 +258,9 @@ async fn handle(State(inner): State<Arc<Inner>>, request: Request) -> Response {
         hook(&recorded);
     }
     inner.recorded.lock().unwrap().push(recorded);
+    if let Some(reply) = routed {
+        return play(reply, inner).await;
+    }
     let reply = inner.script.lock().unwrap().pop_front();
     let reply = reply
         .or_else(|| inner.default.lock().unwrap().clone())
