@@ -6,6 +6,7 @@
 pub mod gateway;
 pub mod mock;
 pub mod process;
+pub mod redis_server;
 
 pub use gateway::{TestGateway, CLIENT_KEY, OTHER_KEY};
 pub use mock::{MockUpstream, Recorded, Reply, StreamEnding};
