@@ -199,3 +199,30 @@ async fn a_planted_key_in_the_scanned_tree_fails_without_being_printed() {
         "the secret itself is never printed"
     );
 }
+
+#[tokio::test]
+async fn the_state_store_and_key_budgets_are_checked() {
+    let s = setup().await;
+    // In memory with no budget: PASS for the store, a WARN for the unbudgeted key.
+    let (_, text) = check(&s, &["--no-test-request"]).await;
+    assert!(line(&text, "state").starts_with("PASS"), "{text}");
+    assert!(line(&text, "key_budget").starts_with("WARN"), "{text}");
+    // A Redis that does not answer is a FAIL, and its URL (with a password) is not printed.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let path = s.dir.path().join("orguard.toml");
+    let mut toml = std::fs::read_to_string(&path).unwrap();
+    toml = toml.replace("created = ", "budget_usd = 5.0\ncreated = ");
+    toml.push_str(&format!(
+        "\n[state]\nbackend = \"redis\"\nredis_url = \"redis://:hunter2@127.0.0.1:{port}/0\"\n"
+    ));
+    std::fs::write(&path, toml).unwrap();
+    s.mock.push(key_reply(json!(100.0), json!(60.0)));
+    s.mock.push(models_reply(&["openai/gpt-4o"]));
+    let (code, text) = check(&s, &["--no-test-request"]).await;
+    assert_eq!(code, 1, "{text}");
+    assert!(line(&text, "state").starts_with("FAIL"), "{text}");
+    assert!(!text.contains("key_budget"), "{text}");
+    assert!(!text.contains("hunter2"), "{text}");
+}

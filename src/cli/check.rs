@@ -135,6 +135,7 @@ async fn checks(snapshot: &Snapshot, options: &Options, report: &mut Report) {
     }
     keys(snapshot, report);
     audit_sink(snapshot, report).await;
+    state_store(snapshot, report).await;
     if let Some(dir) = &options.scan {
         scan(dir, &snapshot.detectors, report);
     }
@@ -396,6 +397,16 @@ fn keys(snapshot: &Snapshot, report: &mut Report) {
                 ),
             );
         }
+        if k.limits.budget.is_none() {
+            report.add(
+                "key_budget",
+                Status::Warn,
+                format!(
+                    "key {} has no budget_usd: a runaway loop in one service can spend the whole account",
+                    k.id
+                ),
+            );
+        }
         if &*k.id == "demo" {
             report.add(
                 "demo_key",
@@ -424,6 +435,36 @@ fn keys(snapshot: &Snapshot, report: &mut Report) {
             Status::Fail,
             "no active client key: every request will be refused",
         );
+    }
+}
+
+/// Where budget and rate counters live, and whether that store answers.
+async fn state_store(snapshot: &Snapshot, report: &mut Report) {
+    let errors = prometheus::IntCounterVec::new(
+        prometheus::Opts::new("orguard_check_state_errors", "unused"),
+        &["op"],
+    );
+    let limits = errors
+        .ok()
+        .and_then(|e| crate::limits::Limits::new(snapshot.state.clone(), e).ok());
+    let Some(limits) = limits else {
+        return report.add("state", Status::Fail, "state.redis_url cannot be used");
+    };
+    if !limits.is_shared() {
+        return report.add(
+            "state",
+            Status::Pass,
+            "memory: counters are per replica (use state.backend = \"redis\" with several)",
+        );
+    }
+    match limits.ping().await {
+        Ok(()) => report.add("state", Status::Pass, "redis reachable"),
+        // The URL is not printed: it may carry a password.
+        Err(_) => report.add(
+            "state",
+            Status::Fail,
+            "redis (state.redis_url) is unreachable: budgets and rate limits follow state.*_on_error",
+        ),
     }
 }
 

@@ -4,6 +4,7 @@ mod audit;
 mod check;
 mod explain;
 mod keys;
+mod provision;
 mod report;
 mod serve;
 
@@ -126,6 +127,37 @@ pub enum KeysCommand {
         #[arg(long, default_value_t = 90)]
         expires_in_days: u32,
     },
+    /// Create a service's own OpenRouter key with a credit limit (management API; the
+    /// management key comes from OPENROUTER_MANAGEMENT_KEY). The key is written to a file
+    /// (mode 0600), never printed.
+    Provision {
+        #[arg(long)]
+        service: String,
+        /// Credit limit in USD, enforced by OpenRouter.
+        #[arg(long)]
+        limit: f64,
+        /// When the limit resets: daily, weekly or monthly (default: never).
+        #[arg(long)]
+        reset: Option<String>,
+        /// Where to write the key (default: SERVICE.openrouter.key).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Replace a service's OpenRouter key: create the new one (same limit), write it over
+    /// the key file, wait for the replicas to reload, then disable the old one.
+    RotateUpstream {
+        #[arg(long)]
+        service: String,
+        /// Hash of the key being replaced (printed by provision).
+        #[arg(long)]
+        old_hash: String,
+        /// The key file the config names in upstream_key_file.
+        #[arg(long)]
+        file: PathBuf,
+        /// Seconds to wait before disabling the old key (reload every replica meanwhile).
+        #[arg(long, default_value_t = 300)]
+        grace_seconds: u64,
+    },
 }
 
 impl Cli {
@@ -147,6 +179,40 @@ pub fn run(cli: Cli) -> ExitCode {
                     expires_in_days,
                 },
         }) => keys::new(&service, id.as_deref(), expires_in_days),
+        Some(Command::Keys {
+            command:
+                KeysCommand::Provision {
+                    service,
+                    limit,
+                    reset,
+                    out,
+                },
+        }) => provision::provision(
+            &source,
+            &provision::Provision {
+                service,
+                limit_usd: limit,
+                reset,
+                out,
+            },
+        ),
+        Some(Command::Keys {
+            command:
+                KeysCommand::RotateUpstream {
+                    service,
+                    old_hash,
+                    file,
+                    grace_seconds,
+                },
+        }) => provision::rotate(
+            &source,
+            &provision::Rotate {
+                service,
+                old_hash,
+                file,
+                grace: std::time::Duration::from_secs(grace_seconds),
+            },
+        ),
         Some(Command::Report) => report::run(&source),
         Some(Command::Check {
             scan,
