@@ -37,6 +37,7 @@ fn mock_env(cmd: &mut std::process::Command, mock: &MockUpstream) -> std::path::
         // The credit watch would take the mock's first scripted reply.
         .env("ORGUARD_UPSTREAM__CREDIT_POLL_SECONDS", "0")
         .env("ORGUARD_UPSTREAM__PROVIDERS_REFRESH_SECONDS", "0")
+        .env("ORGUARD_UPSTREAM__MODELS_REFRESH_SECONDS", "0")
         .env("ORGUARD_UPSTREAM__BASE_URL", mock.base_url())
         .env("ORGUARD_UPSTREAM__ALLOW_INSECURE_HTTP", "true")
         .env("OPENROUTER_API_KEY", upstream_key());

@@ -53,6 +53,10 @@ fn load_embedded_config(docs: &[Value]) {
             "sink = \"postgres\"",
             "sink = \"postgres\"\npostgres_url = \"postgres://orguard@db/audit\"",
         );
+        text = text.replace(
+            "backend = \"redis\"",
+            "backend = \"redis\"\nredis_url = \"redis://db:6379/0\"",
+        );
         if let Err(e) = orguard::config::from_toml(&text, None) {
             panic!("the ConfigMap's orguard.toml does not load: {e}");
         }
@@ -91,6 +95,14 @@ fn the_central_gateway_manifests() {
         "each replica names its audit chain"
     );
     assert!(
+        env.contains(&"ORGUARD_STATE__REDIS_URL"),
+        "the replicas share budgets and rate limits through Redis"
+    );
+    let config = of_kind(&d, "ConfigMap")["data"]["orguard.toml"]
+        .as_str()
+        .unwrap();
+    assert!(config.contains("[state]\nbackend = \"redis\""), "{config}");
+    assert!(
         pod["terminationGracePeriodSeconds"].as_u64().unwrap() > 60,
         "longer than drain_seconds"
     );
@@ -121,8 +133,10 @@ fn the_central_gateway_manifests() {
         })
         .collect();
     assert!(
-        egress_ports.iter().all(|p| [53, 443, 5432].contains(p)),
-        "egress only to DNS, the upstream and the audit database: {egress_ports:?}"
+        egress_ports
+            .iter()
+            .all(|p| [53, 443, 5432, 6379].contains(p)),
+        "egress only to DNS, the upstream, the audit database and Redis: {egress_ports:?}"
     );
     assert!(
         of_kind(&d, "PodDisruptionBudget")["spec"]["minAvailable"]
@@ -174,5 +188,6 @@ fn the_compose_file() {
     assert!(
         text.contains("ORGUARD_AUDIT__SINK: postgres")
             && text.contains("ORGUARD_AUDIT__REPLICA_ID: orguard-b")
+            && text.contains("ORGUARD_STATE__BACKEND: redis")
     );
 }

@@ -144,9 +144,9 @@ pub fn render(snapshot: &Snapshot, source: &str) -> String {
     let _ = writeln!(o, "## Client keys\n");
     let _ = writeln!(
         o,
-        "| id | service | default class | minimum class | expires | state |"
+        "| id | service | default class | minimum class | budget | rate limits | models | own upstream key | expires | state |"
     );
-    let _ = writeln!(o, "|---|---|---|---|---|---|");
+    let _ = writeln!(o, "|---|---|---|---|---|---|---|---|---|---|");
     for k in snapshot.keys.records() {
         let expires = k
             .expires
@@ -155,13 +155,39 @@ pub fn render(snapshot: &Snapshot, source: &str) -> String {
                     .ok()
             })
             .unwrap_or_else(|| "never".to_owned());
+        let budget = k.limits.budget.map_or_else(
+            || "none".to_owned(),
+            |b| format!("${} per {}", b.limit.usd(), b.period.as_str()),
+        );
+        let rates: Vec<String> = [("rpm", k.limits.rpm), ("tpm", k.limits.tpm)]
+            .iter()
+            .filter_map(|(name, v)| v.map(|v| format!("{v} {name}")))
+            .collect();
+        let rates = if rates.is_empty() {
+            "none".to_owned()
+        } else {
+            rates.join(", ")
+        };
+        let models = if k.allowed_models.is_empty() {
+            "as its classes".to_owned()
+        } else {
+            list(k.allowed_models.iter().map(|g| g.as_str().to_owned()))
+        };
         let _ = writeln!(
             o,
-            "| {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             k.id,
             k.service,
             k.default_class.as_str(),
             k.min_class.as_str(),
+            budget,
+            rates,
+            models,
+            if k.upstream_key.is_some() {
+                "yes"
+            } else {
+                "no"
+            },
             expires,
             if k.disabled { "disabled" } else { "active" }
         );
