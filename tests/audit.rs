@@ -672,14 +672,29 @@ async fn every_request_record_is_answered_whenever_the_client_leaves() {
     let mock = MockUpstream::start().await;
     let gw = TestGateway::start(&mock).await;
     let body = chat_body("openai/gpt-4o").to_string();
+    // How long a whole request takes on this machine (audit fsync included), so the
+    // cancellations below are spread over the whole path however fast or slow it is.
+    let mut full = Duration::ZERO;
+    for _ in 0..3 {
+        let started = std::time::Instant::now();
+        let r = gw
+            .post("/api/v1/chat/completions")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        r.bytes().await.unwrap();
+        full = full.max(started.elapsed());
+    }
+    let span_us = u64::try_from(full.as_micros()).unwrap().max(1_000) * 2;
     let calls = (0..240u64).map(|i| {
         let gw = &gw;
         let body = body.clone();
         async move {
-            // Timeouts from 50 µs to 3 ms spread the cancellations over the whole path.
+            // Timeouts from 50 µs to twice a whole request.
             let _ = gw
                 .post("/api/v1/chat/completions")
-                .timeout(Duration::from_micros(50 + (i * 997) % 3000))
+                .timeout(Duration::from_micros(50 + (i * 997) % span_us))
                 .body(body)
                 .send()
                 .await;
