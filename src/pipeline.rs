@@ -162,7 +162,7 @@ async fn run(
     let candidates = fallback_candidates(&config, &plan, &caller);
     // Budget: the request's worst case is reserved before it is audited or sent, so
     // parallel requests cannot together spend past the key's budget.
-    let reservation = reserve(state, &config, &caller, &plan, &outbound, candidates.len()).await?;
+    let reservation = reserve(state, &config, &caller, &plan, &outbound, &candidates).await?;
 
     // Load shedding: a bounded number of upstream requests; a short wait, then 503 (before
     // the request is audited, so a shed request is a plain denial).
@@ -227,6 +227,8 @@ async fn run(
         endpoint,
         model: state.metrics.bounded("model", &plan.model),
         reservation,
+        billable: false,
+        priced_model: plan.model.clone(),
         limits: state.limits.clone(),
         key_limits: caller.limits,
         config: Arc::clone(&config),
@@ -261,6 +263,9 @@ async fn run(
         UpstreamRef::OpenRouter => config.services.get(&*caller.service),
         UpstreamRef::Extra(_) => None,
     };
+    // From here the upstream may be working on the request (and billing it), even if the
+    // client leaves before an answer comes back.
+    completion.billable = true;
 
     // 8. Forward: the primary model, then each allowed fallback, each with its retries.
     let mut attempts = Vec::new();
@@ -348,6 +353,16 @@ async fn run(
             .map(|a| (a.model.clone(), a.outcome.clone()))
             .collect();
     }
+    // What may have been billed: an answer with a 2xx status (however its body then ends),
+    // or an attempt that timed out while the upstream may have been generating. Refusals
+    // and connect errors cost nothing.
+    let answered = matches!(
+        (&chosen, &last),
+        (Some((_, _, upstream::Attempted::Response(sent))), _)
+            | (None, Some(upstream::Attempted::Response(sent)))
+            if sent.response.status().is_success()
+    );
+    completion.billable = answered || attempts.iter().any(|a| a.outcome == "timeout");
     let (index, settings, attempted) = match (chosen, last) {
         (Some(c), _) => c,
         // Every model failed: the last upstream answer is passed on as it is.
@@ -435,8 +450,9 @@ fn with_model(plan: &Plan, model: &str) -> Plan {
     p
 }
 
-/// Reserves the request's worst-case cost against its key's budget: the planned output
-/// token cap (always set by the policy) plus the body as prompt, at the model's price. The
+/// Reserves the request's worst-case cost against its key's budget: every completion it
+/// may ask for (`n`) at the largest output cap it carries (the policy always sets one),
+/// plus the body as prompt, at the highest price of any model it may be served by. The
 /// reservation lives as long as the request can: every model's total timeout plus the
 /// retry budget.
 async fn reserve(
@@ -445,21 +461,49 @@ async fn reserve(
     caller: &Caller,
     plan: &Plan,
     outbound: &Outbound,
-    models: usize,
+    candidates: &[String],
 ) -> Result<Option<limits::Reservation>, GatewayError> {
     if caller.limits.budget.is_none() {
         return Ok(None);
     }
-    let price = pricing::lookup(&config.prices, &state.prices, &plan.model);
-    let output = ["max_tokens", "max_completion_tokens", "max_output_tokens"]
+    let mut price: Option<limits::Price> = None;
+    for m in candidates.iter().chain(plan.expect.models.iter()) {
+        match pricing::lookup(&config.prices, &state.prices, m) {
+            Some(p) => {
+                price = Some(price.map_or(p, |q| limits::Price {
+                    prompt: p.prompt.max(q.prompt),
+                    completion: p.completion.max(q.completion),
+                    request: p.request.max(q.request),
+                }));
+            }
+            // One model of unknown price: the cost cannot be bounded from the prices.
+            None => {
+                price = None;
+                break;
+            }
+        }
+    }
+    let cap = ["max_tokens", "max_completion_tokens", "max_output_tokens"]
         .iter()
-        .find_map(|f| plan.body.get(*f).and_then(Value::as_u64))
+        .filter_map(|f| plan.body.get(*f).and_then(Value::as_u64))
+        .max()
         .or_else(|| config.policy.class(plan.class).map(|c| c.max_tokens))
         .unwrap_or(0);
+    let choices = ["n", "best_of"]
+        .iter()
+        .filter_map(|f| plan.body.get(*f).and_then(Value::as_u64))
+        .max()
+        .unwrap_or(1)
+        .clamp(1, 128);
     let bytes = outbound.body.as_ref().map_or(0, Bytes::len);
-    let estimate =
-        limits::budget::estimate(price.as_ref(), bytes, output, config.state.unknown_price);
-    let lifetime = config.upstream.total_timeout * u32::try_from(models).unwrap_or(1).max(1)
+    let estimate = limits::budget::estimate(
+        price.as_ref(),
+        bytes,
+        cap.saturating_mul(choices),
+        config.state.unknown_price,
+    );
+    let lifetime = config.upstream.total_timeout
+        * u32::try_from(candidates.len()).unwrap_or(1).max(1)
         + config.resilience.retry.budget
         + std::time::Duration::from_secs(60);
     let reservation = state
@@ -522,6 +566,10 @@ struct Completion {
     model: String,
     /// The budget reservation, settled with the real cost when the request ends.
     reservation: Option<limits::Reservation>,
+    /// Whether the upstream may have billed the request (see `run`).
+    billable: bool,
+    /// The requested model (normalised id), priced when the response names none we know.
+    priced_model: String,
     limits: limits::Limits,
     key_limits: limits::KeyLimits,
     config: Arc<Snapshot>,
@@ -550,26 +598,27 @@ impl Completion {
 
 impl Completion {
     /// Charges the key: `usage.cost` when reported; else the tokens at the served model's
-    /// price, or the whole reservation for a response that was served but reported nothing
-    /// (either way the audit marks the cost estimated). Adds the tokens to the key's `tpm`.
+    /// price, or the whole reservation for a request the upstream may have billed but that
+    /// reported nothing (either way the audit marks the cost estimated). Adds the tokens to
+    /// the key's `tpm`.
     fn settle(&mut self, facts: &mut ResponseFacts) {
-        let model = facts.model.as_deref().map(str::to_ascii_lowercase);
-        let price = pricing::lookup(
-            &self.config.prices,
-            &self.prices,
-            model.as_deref().unwrap_or(&self.model),
-        );
+        let reported = facts.model.as_deref().map(str::to_ascii_lowercase);
+        // The served model's price; a self-hosted server reports its own model name, so
+        // the requested model's price is the fallback.
+        let price = reported
+            .as_deref()
+            .and_then(|m| pricing::lookup(&self.config.prices, &self.prices, m))
+            .or_else(|| pricing::lookup(&self.config.prices, &self.prices, &self.priced_model));
         let tokens = match (facts.prompt_tokens, facts.completion_tokens) {
             (None, None) => None,
             (p, c) => Some((p.unwrap_or(0), c.unwrap_or(0))),
         };
-        // Served (and so possibly billed): a success, or a client gone mid-request.
-        let served = (200..300).contains(&facts.status) || facts.status == 499;
         let reserved = self
             .reservation
             .as_ref()
             .map_or(limits::Nanos(0), limits::Reservation::amount);
-        let charge = limits::budget::charge(facts.cost, tokens, price.as_ref(), served, reserved);
+        let charge =
+            limits::budget::charge(facts.cost, tokens, price.as_ref(), self.billable, reserved);
         if facts.cost.is_none()
             && charge.estimated
             && (price.is_some() || self.reservation.is_some())
@@ -577,8 +626,17 @@ impl Completion {
             facts.cost = Some(charge.amount.usd());
             facts.cost_estimated = true;
         }
-        if let Some(r) = self.reservation.take() {
-            r.settle(charge.amount);
+        match self.reservation.take() {
+            Some(r) => r.settle(charge.amount),
+            // No reservation although the key has a budget: the store was down and budgets
+            // fail open. The spend is still counted, as soon as the store takes it.
+            None if self.key_limits.budget.is_some() => self.limits.charge_unreserved(
+                &self.who.key_id,
+                &self.key_limits,
+                charge.amount,
+                OffsetDateTime::now_utc(),
+            ),
+            None => {}
         }
         if let Some((p, c)) = tokens {
             self.limits.add_tokens(
@@ -826,6 +884,10 @@ pub async fn models(
 ) -> Result<Response, GatewayError> {
     let config = state.config.load_full();
     let caller = authenticate(&config, headers)?;
+    state
+        .limits
+        .admit(&caller.key_id, &caller.limits, OffsetDateTime::now_utc())
+        .await?;
     let (class, class_policy) = policy::classify(
         &config.policy,
         &caller,
@@ -905,6 +967,10 @@ pub async fn passthrough(
 ) -> Result<Response, GatewayError> {
     let config = state.config.load_full();
     let caller = authenticate(&config, headers)?;
+    state
+        .limits
+        .admit(&caller.key_id, &caller.limits, OffsetDateTime::now_utc())
+        .await?;
     let outbound = Outbound {
         method: Method::GET,
         path_and_query,

@@ -218,7 +218,7 @@ async fn prices_are_learned_from_the_upstream_catalog() {
         "models_refresh_seconds = 3600",
     );
     let gw = TestGateway::from_toml(&toml, Some(upstream_key())).await;
-    for _ in 0..50 {
+    for _ in 0..250 {
         if !gw.state.prices.is_empty() {
             break;
         }
@@ -420,13 +420,43 @@ async fn a_keys_allowed_models_narrow_its_class_and_cannot_be_bypassed() {
     }
     for model in [
         "anthropic/claude-3.5-sonnet",
-        "ANTHROPIC/claude-3.5-sonnet",
-        "openai/gpt-4\u{043e}", // Cyrillic o
+        " ANTHROPIC/Claude-3.5-Sonnet",
         "openai/gpt-3.5-turbo",
+        "openai/gpt-4",
+        "openrouter/auto",
     ] {
         let r = send_as(&gw, LIMITED_KEY, &chat_body(model)).await;
-        assert!(matches!(r.status().as_u16(), 400 | 403), "{model}");
+        assert_eq!(r.status(), 403, "{model}");
+        let code = error_of(r).await.1;
+        // The router is refused by its class already; the rest by the key's list.
+        let want = if model == "openrouter/auto" {
+            "router_not_allowed"
+        } else {
+            "model_not_allowed"
+        };
+        assert_eq!(code, want, "{model}");
     }
+    // A look-alike (Cyrillic о) never gets as far as the key's list: it is not a model id.
+    let r = send_as(&gw, LIMITED_KEY, &chat_body("openai/gpt-4\u{043e}")).await;
+    assert_eq!(r.status(), 400);
+    // /models lists only what the key may use.
+    mock.route(
+        "/api/v1/models",
+        Reply::ok(
+            json!({"data": [{"id": "openai/gpt-4o"}, {"id": "anthropic/claude-3.5-sonnet"}]}),
+        ),
+    );
+    let listed: Value = gw
+        .client
+        .get(gw.url("/api/v1/models"))
+        .bearer_auth(LIMITED_KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["data"], json!([{"id": "openai/gpt-4o"}]));
     // The OpenRouter fallback list is checked too.
     let mut body = chat_body("openai/gpt-4o");
     body["models"] = json!(["openai/gpt-4o-mini", "anthropic/claude-3.5-sonnet"]);
@@ -547,11 +577,94 @@ async fn limits_are_validated_at_start() {
     let toml = config_toml(&mock, "[state]\nbackend = \"redis\"\n");
     let err = orguard::config::from_toml(&toml, None).unwrap_err();
     assert!(err.to_string().contains("state.redis_url"), "{err}");
-    // A Redis URL's password is never printed.
-    let toml = config_toml(
-        &mock,
-        "[state]\nbackend = \"redis\"\nredis_url = \"http://user:hunter2@host\"\n",
-    );
-    let err = orguard::config::from_toml(&toml, None).unwrap_err();
-    assert!(!err.to_string().contains("hunter2"), "{err}");
+    // A Redis URL's password is never printed, whatever is wrong with the URL.
+    for url in [
+        "http://user:hunter2@host",
+        "redis://:hunter2@host:notaport/0",
+        "redis://:hunter2@",
+    ] {
+        let toml = config_toml(
+            &mock,
+            &format!("[state]\nbackend = \"redis\"\nredis_url = \"{url}\"\n"),
+        );
+        let err = orguard::config::from_toml(&toml, None).unwrap_err();
+        assert!(err.to_string().contains("state.redis_url"), "{url}: {err}");
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn what_the_upstream_may_have_billed_is_charged_and_what_it_refused_is_not() {
+    let mock = MockUpstream::start().await;
+    let gw = TestGateway::start_with(&mock, &limited("budget_usd = 1.0", GPT4O_PRICE)).await;
+    let spent = || async {
+        let admin = admin_keys(&gw).await;
+        key_entry(&admin, "limited-1")["budget"]["spent_usd"]
+            .as_f64()
+            .unwrap()
+    };
+    // Refused upstream (no usage): nothing is charged.
+    mock.push(Reply::status(
+        400,
+        json!({"error": {"message": "bad request", "code": 400}}),
+    ));
+    let mut body = chat_body("openai/gpt-4o");
+    body["max_tokens"] = json!(100);
+    let r = send_as(&gw, LIMITED_KEY, &body).await;
+    assert_eq!(r.status(), 400);
+    r.bytes().await.unwrap();
+    assert_eq!(spent().await, 0.0);
+    // A stream that started (2xx) and then stalled without usage: the upstream may have
+    // billed it, so the whole reservation is charged (100 tokens × $0.1/M = $0.00001).
+    mock.push(Reply::Sse {
+        chunks: vec![(
+            Duration::ZERO,
+            "data: {\"id\":\"gen-1\",\"provider\":\"OpenAI\",\"model\":\"openai/gpt-4o\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"}}]}\n\n".to_owned(),
+        )],
+        ending: common::StreamEnding::Hang,
+    });
+    body["stream"] = json!(true);
+    let r = send_as(&gw, LIMITED_KEY, &body).await;
+    assert_eq!(r.status(), 200);
+    r.bytes().await.ok();
+    let mut charged = 0.0;
+    for _ in 0..100 {
+        charged = spent().await;
+        if charged > 0.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!((charged - 0.00001).abs() < 1e-12, "{charged}");
+    let records = gw.audit_records().await;
+    let last = records
+        .iter()
+        .rev()
+        .find(|r| r["type"] == "response")
+        .unwrap();
+    assert_eq!(last["cost_estimated"], true, "{last}");
+}
+
+#[tokio::test]
+async fn the_reservation_covers_every_choice_and_the_largest_cap() {
+    let mock = MockUpstream::start().await;
+    // Slow answers keep the first request's reservation open while the second asks.
+    mock.set_default(Reply::Delayed(
+        Duration::from_millis(300),
+        Box::new(Reply::ok(costing(Some(0.0)))),
+    ));
+    // A $0.0005 budget: a plain request (reserves $0.0004096) would still fit beside a small one.
+    let gw = TestGateway::start_with(&mock, &limited("budget_usd = 0.0005", GPT4O_PRICE)).await;
+    // max_tokens 10 but max_completion_tokens 4096 and n = 2: reserves 2 × 4096 tokens.
+    let mut big = chat_body("openai/gpt-4o");
+    big["max_tokens"] = json!(10);
+    big["max_completion_tokens"] = json!(4096);
+    big["n"] = json!(2);
+    let (first, second) = tokio::join!(send_as(&gw, LIMITED_KEY, &big), async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        send_as(&gw, LIMITED_KEY, &chat_body("openai/gpt-4o")).await
+    });
+    assert_eq!(first.status(), 200);
+    // The first request's reservation ($0.0008192) already exceeds the budget.
+    assert_eq!(second.status(), 402);
 }

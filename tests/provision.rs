@@ -197,15 +197,58 @@ async fn provision_refuses_without_a_management_key_or_on_api_errors() {
     assert_eq!(code, 1);
     assert!(stderr.contains("HTTP 401"), "{stderr}");
     assert!(!std::path::Path::new(&out).exists());
-    for bad in [
-        vec!["--limit=-1"],
-        vec!["--limit", "5", "--reset", "hourly"],
+    let before = s.mock.count();
+    for (service, bad, why) in [
+        ("billing", vec!["--limit=-1"], "--limit"),
+        (
+            "billing",
+            vec!["--limit", "5", "--reset", "hourly"],
+            "--reset",
+        ),
+        ("bad name", vec!["--limit", "5"], "--service"),
     ] {
-        let mut args = vec!["provision", "--service", "billing", "--out", out.as_str()];
+        let mut args = vec!["provision", "--service", service, "--out", out.as_str()];
         args.extend(bad);
-        let (code, _, _) = run(&s, &args, true).await;
+        let (code, _, stderr) = run(&s, &args, true).await;
         assert_eq!(code, 1);
+        assert!(stderr.contains(why), "{stderr}");
     }
+    assert_eq!(s.mock.count(), before, "refused before any call");
+    assert!(!std::path::Path::new(&out).exists());
+
+    // A key that cannot be written is disabled upstream rather than left live.
+    s.mock.push(create_reply(3, "hash0003"));
+    s.mock.push(Reply::ok(
+        json!({"data": {"hash": "hash0003", "disabled": true}}),
+    ));
+    let unwritable = s
+        .dir
+        .path()
+        .join("no-such-dir")
+        .join("k")
+        .display()
+        .to_string();
+    let (code, _, stderr) = run(
+        &s,
+        &[
+            "provision",
+            "--service",
+            "billing",
+            "--limit",
+            "5",
+            "--out",
+            &unwritable,
+        ],
+        true,
+    )
+    .await;
+    assert_eq!(code, 1, "{stderr}");
+    let last = s.mock.last();
+    assert_eq!(
+        (last.method.as_str(), last.path.as_str()),
+        ("PATCH", "/api/v1/keys/hash0003")
+    );
+    assert_eq!(last.json(), json!({"disabled": true}));
 }
 
 #[tokio::test]

@@ -183,6 +183,20 @@ fn write_key(path: &Path, key: &Secret) -> Result<(), ProvisionError> {
     Ok(())
 }
 
+/// Disables a key just created whose file could not be written (it would otherwise be a
+/// live credential nobody holds).
+fn disable_orphan(rt: &tokio::runtime::Runtime, api: &Api, hash: &str) {
+    let disabled = rt.block_on(api.call(
+        "PATCH /keys/{hash}",
+        Method::PATCH,
+        &format!("/keys/{hash}"),
+        Some(json!({"disabled": true})),
+    ));
+    if disabled.is_err() {
+        eprintln!("warning: the new key {hash} could not be disabled; disable it in the OpenRouter dashboard");
+    }
+}
+
 fn valid_reset(reset: Option<&str>) -> Result<(), ProvisionError> {
     match reset {
         None | Some("daily" | "weekly" | "monthly") => Ok(()),
@@ -250,9 +264,13 @@ fn provision_inner(source: &Source, p: &Provision) -> Result<String, ProvisionEr
         )));
     }
     let api = Api::from_env(source)?;
-    let (hash, key) =
-        runtime()?.block_on(api.create(&p.service, Some(p.limit_usd), p.reset.as_deref()))?;
-    write_key(&out, &key)?;
+    let rt = runtime()?;
+    let (hash, key) = rt.block_on(api.create(&p.service, Some(p.limit_usd), p.reset.as_deref()))?;
+    if let Err(e) = write_key(&out, &key) {
+        // Nobody holds the new key: do not leave it live upstream.
+        disable_orphan(&rt, &api, &hash);
+        return Err(e);
+    }
     let reset = p.reset.as_deref().unwrap_or("never");
     Ok(format!(
         "# OpenRouter key for service {service:?}: limit ${limit} (resets {reset}), hash {hash}.\n\
@@ -290,7 +308,10 @@ fn rotate_inner(source: &Source, r: &Rotate) -> Result<String, ProvisionError> {
         .and_then(Value::as_str)
         .map(str::to_owned);
     let (hash, key) = rt.block_on(api.create(&r.service, limit, reset.as_deref()))?;
-    write_key(&r.file, &key)?;
+    if let Err(e) = write_key(&r.file, &key) {
+        disable_orphan(&rt, &api, &hash);
+        return Err(e);
+    }
     let mut err = std::io::stderr().lock();
     let _ = writeln!(
         err,

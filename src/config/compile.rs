@@ -380,7 +380,7 @@ fn compile_state(raw: &RawConfig, problems: &mut Vec<String>) -> StateSettings {
                 problems.push("state.redis_url: not a valid Redis URL".to_owned());
             }
             Backend::Redis {
-                url: url.to_owned(),
+                url: Secret::new(url.to_owned()),
                 prefix: s.key_prefix.clone(),
             }
         }

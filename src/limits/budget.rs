@@ -23,7 +23,14 @@ impl Nanos {
         if !usd.is_finite() || usd <= 0.0 {
             return Nanos(0);
         }
-        let n = (usd * NANOS_PER_USD).ceil();
+        // Round up to whole nano-dollars, but not float noise: 409600.00000000006 is 409600.
+        let exact = usd * NANOS_PER_USD;
+        let nearest = exact.round();
+        let n = if (exact - nearest).abs() < 1e-6 {
+            nearest
+        } else {
+            exact.ceil()
+        };
         // `as` saturates for floats out of range, which is what a budget wants.
         let n = n as i64;
         Nanos(n)
@@ -206,6 +213,8 @@ mod tests {
         assert_eq!(Nanos::from_usd(f64::NAN), Nanos(0));
         assert_eq!(Nanos::from_usd(f64::INFINITY), Nanos(0));
         assert_eq!(Nanos::from_usd(1e30), Nanos(i64::MAX));
+        assert_eq!(Nanos::from_usd(0.0004096), Nanos(409_600));
+        assert_eq!(Nanos::from_usd(1.5e-9), Nanos(2));
         // Ten thousand small charges add up to exactly their sum.
         let total = (0..10_000).fold(Nanos(0), |acc, _| {
             acc.saturating_add(Nanos::from_usd(0.0001))

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
+use crate::secret::Secret;
 pub use budget::{Budget, Charge, Nanos, Period, Price};
 pub use rate::Limit;
 use store::memory::MemoryStore;
@@ -43,12 +44,12 @@ impl OnError {
 }
 
 /// Where the counters live.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Backend {
     Memory,
-    /// `redis://…` (may hold a password: never logged or printed).
+    /// `redis://…` (may hold a password: a `Secret`, so no `Debug` prints it).
     Redis {
-        url: String,
+        url: Secret,
         prefix: String,
     },
 }
@@ -128,7 +129,9 @@ impl Limits {
     ) -> Result<Self, redis::RedisError> {
         let store = match &settings.backend {
             Backend::Memory => Store::Memory(MemoryStore::default()),
-            Backend::Redis { url, prefix } => Store::Redis(Box::new(RedisStore::new(url, prefix)?)),
+            Backend::Redis { url, prefix } => {
+                Store::Redis(Box::new(RedisStore::new(url.expose(), prefix)?))
+            }
         };
         Ok(Self {
             inner: Arc::new(Inner {
@@ -276,6 +279,32 @@ impl Limits {
         }
     }
 
+    /// Charges a finished request that holds no reservation although its key has a budget
+    /// (the store was down when it was admitted and budgets fail open): the spend is still
+    /// counted. Off the request path.
+    pub fn charge_unreserved(
+        &self,
+        key: &str,
+        limits: &KeyLimits,
+        amount: Nanos,
+        now: OffsetDateTime,
+    ) {
+        let Some(budget) = limits.budget else { return };
+        if amount.0 == 0 {
+            return;
+        }
+        let settle = Reservation {
+            limits: self.clone(),
+            key: Arc::from(key),
+            period: budget.period.id(now),
+            retention: budget.period.retention_secs(),
+            id: "unreserved".to_owned(),
+            amount: Nanos(0),
+            done: false,
+        };
+        settle.settle(amount);
+    }
+
     /// Adds a finished request's tokens to the key's `tpm` window. Off the request path.
     pub fn add_tokens(&self, key: &str, limits: &KeyLimits, tokens: u64, now: OffsetDateTime) {
         if limits.tpm.is_none() || tokens == 0 {
@@ -380,17 +409,23 @@ impl Reservation {
                 );
                 let (retention, reserved) = (self.retention, self.amount);
                 detach(async move {
-                    if let Store::Redis(r) = &this.inner.store {
+                    let Store::Redis(r) = &this.inner.store else {
+                        return;
+                    };
+                    // A few tries: a lost settlement is a charge that is never counted.
+                    for wait_ms in [0, 200, 1_000, 5_000] {
+                        tokio::time::sleep(std::time::Duration::from_millis(wait_ms)).await;
                         let settled = this
                             .timed(
                                 "settle",
                                 r.settle(&key, &period, retention, &id, reserved, charge),
                             )
                             .await;
-                        if settled.is_err() {
-                            tracing::error!(key_id = %key, "budget settlement failed; the reservation lapses at its expiry and this charge is not counted");
+                        if settled.is_ok() {
+                            return;
                         }
                     }
+                    tracing::error!(key_id = %key, "budget settlement failed; the reservation lapses at its expiry and this charge is not counted");
                 });
             }
         }

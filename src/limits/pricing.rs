@@ -57,17 +57,22 @@ pub fn parse_catalog(v: &Value) -> PriceTable {
             continue;
         };
         let pricing = m.get("pricing");
-        let field = |name: &str| -> Option<f64> {
+        // `prompt` and `completion` must be there: a model without them is of unknown
+        // price, never free. `request` is often left out and then costs nothing.
+        let field = |name: &str, missing: Option<f64>| -> Option<f64> {
             match pricing.and_then(|p| p.get(name)) {
-                None | Some(Value::Null) => Some(0.0),
+                None | Some(Value::Null) => missing,
                 Some(Value::String(s)) => s.trim().parse().ok(),
                 Some(Value::Number(n)) => n.as_f64(),
                 Some(_) => None,
             }
         };
-        if let (Some(p), Some(c), Some(r)) =
-            (field("prompt"), field("completion"), field("request"))
-        {
+        let (p, c, r) = (
+            field("prompt", None),
+            field("completion", None),
+            field("request", Some(0.0)),
+        );
+        if let (Some(p), Some(c), Some(r)) = (p, c, r) {
             if p >= 0.0 && c >= 0.0 && r >= 0.0 {
                 out.insert(
                     id.trim().to_ascii_lowercase(),
@@ -149,6 +154,8 @@ mod tests {
             {"id": "Meta/Free:free", "pricing": {"prompt": "0", "completion": "0", "request": "0"}},
             {"id": "broken/model", "pricing": {"prompt": "lots", "completion": "0.1"}},
             {"id": "negative/model", "pricing": {"prompt": "-1", "completion": "0"}},
+            {"id": "unpriced/model"},
+            {"id": "half/priced", "pricing": {"prompt": "0.000001"}},
             {"pricing": {"prompt": "1"}}
         ]});
         let t = parse_catalog(&v);
