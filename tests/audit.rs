@@ -645,8 +645,9 @@ async fn a_client_that_leaves_still_gets_its_response_record() {
         .send()
         .await;
     assert!(r.is_err(), "the client timed out");
-    // Streamed: the client reads one event and leaves.
-    mock.push(Reply::chat_stream(50, Duration::from_millis(50)));
+    // Streamed: the client reads one event and leaves (the stream would run for 10 s, so
+    // even a heavily loaded machine cannot see it complete first).
+    mock.push(Reply::chat_stream(200, Duration::from_millis(50)));
     let r = gw
         .chat(&json!({"model": "openai/gpt-4o", "stream": true, "messages": []}))
         .await;
