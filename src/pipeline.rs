@@ -229,6 +229,12 @@ async fn run(
         reservation,
         billable: false,
         priced_model: plan.model.clone(),
+        // Already pseudonymised by the policy: never the original value.
+        user: plan
+            .body
+            .get("user")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
         limits: state.limits.clone(),
         key_limits: caller.limits,
         config: Arc::clone(&config),
@@ -570,6 +576,8 @@ struct Completion {
     billable: bool,
     /// The requested model (normalised id), priced when the response names none we know.
     priced_model: String,
+    /// The end user's pseudonym as forwarded, for the call's log line.
+    user: Option<String>,
     limits: limits::Limits,
     key_limits: limits::KeyLimits,
     config: Arc<Snapshot>,
@@ -654,6 +662,7 @@ impl Completion {
         tracing::info!(
             request_id = %self.who.request_id,
             service = %self.who.service,
+            user = self.user.as_deref().unwrap_or("-"),
             generation_id = facts.generation_id.as_deref().unwrap_or("-"),
             model = facts.model.as_deref().unwrap_or(&self.model),
             provider = facts.provider.as_deref().unwrap_or("-"),

@@ -388,8 +388,11 @@ async fn logs_never_carry_keys_prompts_or_completions() {
     assert!(
         logs.contains("call completed")
             && logs.contains("\"generation_id\":\"gen-1739458867")
-            && logs.contains("\"completion_tokens\":4"),
-        "one summary line per call with generation id, model, tokens and cost:\n{logs}"
+            && logs.contains("\"completion_tokens\":4")
+            && logs
+                .lines()
+                .any(|l| l.contains("call completed") && l.contains("\"user\":\"u_")),
+        "one summary line per call with generation id, model, tokens, cost and the user's pseudonym:\n{logs}"
     );
     for canary in canaries.iter().copied().chain([
         client_secret.as_str(),

@@ -260,3 +260,80 @@ async fn the_credit_watch_exports_the_upstream_keys_state() {
         format!("Bearer {}", upstream_key())
     );
 }
+
+#[tokio::test]
+async fn the_account_balance_is_polled_with_the_management_key_only() {
+    let mock = MockUpstream::start().await;
+    mock.route(
+        "/api/v1/key",
+        Reply::ok(json!({"data": {"label": "gateway", "limit": 100.0, "usage": 1.0, "limit_remaining": 99.0, "usage_daily": 0.5}})),
+    );
+    mock.route(
+        "/api/v1/credits",
+        Reply::ok(json!({"data": {"total_credits": 250.0, "total_usage": 200.5}})),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let management = format!("sk-or-v1-{}", "3e".repeat(32));
+    let file = dir.path().join("management.key");
+    std::fs::write(&file, &management).unwrap();
+    let toml = config_toml(&mock, "")
+        .replace("credit_poll_seconds = 0\n", "credit_poll_seconds = 3600\n")
+        .replace(
+            "allow_insecure_http = true\n",
+            &format!(
+                "allow_insecure_http = true\nmanagement_key_file = \"{}\"\n",
+                file.display()
+            ),
+        );
+    let gw = TestGateway::from_toml(&toml, Some(upstream_key())).await;
+    let mut text = String::new();
+    for _ in 0..100 {
+        text = gw
+            .client
+            .get(gw.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if text
+            .lines()
+            .any(|l| l == "orguard_upstream_credit_poll_success 1")
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        sample(&text, "orguard_upstream_account_usd{field=\"balance\"}"),
+        49.5
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "orguard_upstream_account_usd{field=\"total_credits\"}"
+        ),
+        250.0
+    );
+    assert!(!text.contains("sk-or-"));
+    // The management key went only to /credits; /key got the gateway's key.
+    for r in mock.requests() {
+        let auth = r.headers["authorization"].to_str().unwrap().to_owned();
+        if r.path == "/api/v1/credits" {
+            assert_eq!(auth, format!("Bearer {management}"));
+        } else {
+            assert!(
+                !auth.contains(&management),
+                "{} carried the management key",
+                r.path
+            );
+        }
+    }
+    // An inference request never carries it.
+    assert_eq!(gw.chat(&chat_body("openai/gpt-4o")).await.status(), 200);
+    assert_eq!(
+        mock.last().headers["authorization"],
+        format!("Bearer {}", upstream_key()).as_str()
+    );
+}

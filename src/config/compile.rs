@@ -94,6 +94,8 @@ pub struct Resolved {
     pub audit_hmac_key: Option<Secret>,
     /// This host's name, the default audit replica id.
     pub hostname: Option<String>,
+    /// Contents of `upstream.management_key_file`.
+    pub management_key: Option<Secret>,
     /// Contents of each key's `upstream_key_file`, by key id.
     pub key_upstream_keys: BTreeMap<String, Secret>,
 }
@@ -125,6 +127,8 @@ pub struct UpstreamSettings {
     pub providers_refresh: Option<Duration>,
     /// `GET /models` price refresh interval (`None`: off).
     pub models_refresh: Option<Duration>,
+    /// Management key for the account balance poll (`GET /credits`).
+    pub management_key: Option<Secret>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -348,6 +352,7 @@ pub fn compile(raw: RawConfig, resolved: Resolved) -> Result<Snapshot, Vec<Strin
                     .then(|| Duration::from_secs(raw.upstream.providers_refresh_seconds)),
                 models_refresh: (raw.upstream.models_refresh_seconds > 0)
                     .then(|| Duration::from_secs(raw.upstream.models_refresh_seconds)),
+                management_key: resolved.management_key.clone(),
             },
             log: LogSettings {
                 format,
@@ -833,6 +838,7 @@ fn compile_extra_upstreams(
             credit_poll: None,
             providers_refresh: None,
             models_refresh: None,
+            management_key: None,
         };
         let model_map = up
             .model_map

@@ -132,6 +132,12 @@ fn load_figment(
             .map(reader("upstream.api_key_file"))
             .transpose()?,
     };
+    resolved.management_key = raw
+        .upstream
+        .management_key_file
+        .as_deref()
+        .map(reader("upstream.management_key_file"))
+        .transpose()?;
     resolved.user_hmac_key = raw
         .policy
         .user_hmac_key_file

@@ -376,6 +376,9 @@ pub struct RawUpstream {
     pub allow_insecure_http: bool,
     /// A file holding the upstream API key (mounted secret). `OPENROUTER_API_KEY` wins if set.
     pub api_key_file: Option<PathBuf>,
+    /// A file holding an OpenRouter management key, used only to poll the account's credit
+    /// balance (`GET /credits`). Opt-in: a management key can create keys.
+    pub management_key_file: Option<PathBuf>,
     pub connect_timeout_ms: u64,
     /// Time allowed until the upstream's response headers arrive.
     pub first_byte_timeout_ms: u64,
@@ -402,6 +405,7 @@ impl Default for RawUpstream {
             base_url: "https://openrouter.ai/api/v1".to_owned(),
             allow_insecure_http: false,
             api_key_file: None,
+            management_key_file: None,
             connect_timeout_ms: 5_000,
             first_byte_timeout_ms: 120_000,
             idle_timeout_ms: 60_000,

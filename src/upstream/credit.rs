@@ -1,6 +1,7 @@
 //! The upstream credit watch: polls `GET /key` and exports the key's `limit`, `usage`,
 //! `limit_remaining` and `usage_daily` as gauges, so "credits running out" is an alert
-//! rule rather than a dashboard someone has to look at.
+//! rule rather than a dashboard someone has to look at. With a management key configured
+//! it also polls the account's balance (`GET /credits`, which needs that kind of key).
 
 use axum::http::{HeaderMap, Method};
 use serde_json::Value;
@@ -19,24 +20,31 @@ pub async fn watch(state: AppState) {
             continue;
         };
         if config.upstream.api_key.is_some() {
-            let ok = poll(&state).await;
+            let mut ok = poll(&state).await;
+            if config.upstream.management_key.is_some() {
+                ok &= poll_account(&state).await;
+            }
             state.metrics.credit_poll_ok.set(if ok { 1.0 } else { 0.0 });
         }
         tokio::time::sleep(every).await;
     }
 }
 
-/// One poll; returns whether it succeeded.
-pub async fn poll(state: &AppState) -> bool {
+/// `GET path` with `key` (or the gateway's), as JSON `data` (or the whole body).
+async fn get_data(
+    state: &AppState,
+    path: &str,
+    key: Option<crate::secret::Secret>,
+) -> Option<Value> {
     let config = state.config.load_full();
     let outbound = Outbound {
         method: Method::GET,
-        path_and_query: "/key".to_owned(),
+        path_and_query: path.to_owned(),
         body: None,
         forward_cache_headers: false,
-        api_key: None,
+        api_key: key,
     };
-    let Ok(sent) = send(
+    let sent = send(
         &state.client,
         &config.upstream,
         None,
@@ -44,26 +52,51 @@ pub async fn poll(state: &AppState) -> bool {
         outbound,
     )
     .await
-    else {
-        return false;
-    };
+    .ok()?;
     if !sent.response.status().is_success() {
-        return false;
+        return None;
     }
-    let Ok(bytes) = read_capped(
+    let bytes = read_capped(
         sent.response,
         config.upstream.idle_timeout,
         sent.deadline,
         1 << 20,
     )
     .await
-    else {
+    .ok()?;
+    let mut v = serde_json::from_slice::<Value>(&bytes).ok()?;
+    Some(match v.get_mut("data") {
+        Some(data) => data.take(),
+        None => v,
+    })
+}
+
+/// One `GET /credits` poll with the management key; returns whether it succeeded.
+pub async fn poll_account(state: &AppState) -> bool {
+    let key = state.config.load().upstream.management_key.clone();
+    let Some(data) = get_data(state, "/credits", key).await else {
         return false;
     };
-    let Ok(v) = serde_json::from_slice::<Value>(&bytes) else {
+    let total = data.get("total_credits").and_then(Value::as_f64);
+    let used = data.get("total_usage").and_then(Value::as_f64);
+    let (Some(total), Some(used)) = (total, used) else {
         return false;
     };
-    let data = v.get("data").unwrap_or(&v);
+    for (field, value) in [
+        ("total_credits", total),
+        ("total_usage", used),
+        ("balance", total - used),
+    ] {
+        state.metrics.account.with_label_values(&[field]).set(value);
+    }
+    true
+}
+
+/// One `GET /key` poll with the gateway's key; returns whether it succeeded.
+pub async fn poll(state: &AppState) -> bool {
+    let Some(data) = get_data(state, "/key", None).await else {
+        return false;
+    };
     for field in FIELDS {
         // A key without a limit reports null: exported as -1 so "no limit" can be alerted on.
         let value = data.get(field).and_then(Value::as_f64).unwrap_or(-1.0);
