@@ -374,15 +374,7 @@ async fn budget_gauges_are_exported_per_key() {
     let gw = TestGateway::start_with(&mock, &limited("budget_usd = 0.001", GPT4O_PRICE)).await;
     let r = send_as(&gw, LIMITED_KEY, &chat_body("openai/gpt-4o")).await;
     r.bytes().await.unwrap();
-    let text = gw
-        .client
-        .get(gw.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = gw.metrics().await;
     let value = |field: &str| -> f64 {
         let series = format!("orguard_budget_usd{{field=\"{field}\",key_id=\"limited-1\"}} ");
         text.lines()

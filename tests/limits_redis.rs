@@ -346,15 +346,7 @@ async fn redis_killed_mid_test_follows_the_configured_failure_modes() {
             .starts_with("unreachable"),
         "{ready}"
     );
-    let metrics = defaults
-        .client
-        .get(defaults.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = defaults.metrics().await;
     assert!(
         metrics.contains("orguard_state_errors_total{op=\"reserve\"}"),
         "{metrics}"

@@ -31,6 +31,22 @@ fn sample(text: &str, series: &str) -> f64 {
         .unwrap()
 }
 
+/// The metrics page once the credit watch's first poll has succeeded (at most ~2 s).
+async fn metrics_once_polled(gw: &TestGateway) -> String {
+    let mut text = String::new();
+    for _ in 0..100 {
+        text = gw.metrics().await;
+        if text
+            .lines()
+            .any(|l| l == "orguard_upstream_credit_poll_success 1")
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    text
+}
+
 #[tokio::test]
 async fn metrics_count_a_scripted_mix_exactly() {
     let mock = MockUpstream::start().await;
@@ -187,15 +203,7 @@ async fn violations_fallbacks_and_open_breakers_are_counted() {
         json!({"error": {"code": 500, "message": "x"}}),
     ));
     assert_eq!(gw.chat(&chat_body("openai/gpt-4o")).await.status(), 200);
-    let text = gw
-        .client
-        .get(gw.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = gw.metrics().await;
     assert_eq!(
         sample(
             &text,
@@ -224,25 +232,7 @@ async fn the_credit_watch_exports_the_upstream_keys_state() {
     let toml =
         config_toml(&mock, "").replace("credit_poll_seconds = 0\n", "credit_poll_seconds = 3600\n");
     let gw = TestGateway::from_toml(&toml, Some(upstream_key())).await;
-    let mut text = String::new();
-    for _ in 0..50 {
-        text = gw
-            .client
-            .get(gw.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        if text
-            .lines()
-            .any(|l| l == "orguard_upstream_credit_poll_success 1")
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let text = metrics_once_polled(&gw).await;
     assert_eq!(
         sample(
             &text,
@@ -286,25 +276,7 @@ async fn the_account_balance_is_polled_with_the_management_key_only() {
             ),
         );
     let gw = TestGateway::from_toml(&toml, Some(upstream_key())).await;
-    let mut text = String::new();
-    for _ in 0..100 {
-        text = gw
-            .client
-            .get(gw.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        if text
-            .lines()
-            .any(|l| l == "orguard_upstream_credit_poll_success 1")
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let text = metrics_once_polled(&gw).await;
     assert_eq!(
         sample(&text, "orguard_upstream_account_usd{field=\"balance\"}"),
         49.5

@@ -7,12 +7,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use axum::http::{HeaderMap, Method};
 use serde_json::Value;
 
 use super::budget::Price;
 use crate::server::AppState;
-use crate::upstream::{read_capped, send, Outbound};
+use crate::upstream::get_json;
 
 /// Prices by normalised model id.
 pub type PriceTable = HashMap<String, Price>;
@@ -110,34 +109,14 @@ pub async fn refresh(state: AppState) {
 
 async fn fetch(state: &AppState) -> Option<PriceTable> {
     let config = state.config.load_full();
-    let outbound = Outbound {
-        method: Method::GET,
-        path_and_query: "/models".to_owned(),
-        body: None,
-        forward_cache_headers: false,
-        api_key: None,
-    };
-    let sent = send(
+    let v = get_json(
         &state.client,
         &config.upstream,
+        "/models",
         None,
-        &HeaderMap::new(),
-        outbound,
-    )
-    .await
-    .ok()?;
-    if !sent.response.status().is_success() {
-        return None;
-    }
-    let bytes = read_capped(
-        sent.response,
-        config.upstream.idle_timeout,
-        sent.deadline,
         config.upstream.max_response_bytes,
     )
-    .await
-    .ok()?;
-    let v: Value = serde_json::from_slice(&bytes).ok()?;
+    .await?;
     Some(parse_catalog(&v))
 }
 

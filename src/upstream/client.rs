@@ -120,3 +120,32 @@ pub async fn send(
         Ok(Ok(response)) => Ok(Sent { response, deadline }),
     }
 }
+
+/// `GET path` for the gateway's own background polls (`/key`, `/credits`, `/providers`,
+/// `/models`): the whole JSON body of a 2xx answer, read up to `max` bytes; `None` for
+/// anything else. `key` replaces the configured key (the management key for `/credits`).
+pub async fn get_json(
+    client: &reqwest::Client,
+    settings: &UpstreamSettings,
+    path: &str,
+    key: Option<crate::secret::Secret>,
+    max: usize,
+) -> Option<serde_json::Value> {
+    let outbound = Outbound {
+        method: Method::GET,
+        path_and_query: path.to_owned(),
+        body: None,
+        forward_cache_headers: false,
+        api_key: key,
+    };
+    let sent = send(client, settings, None, &HeaderMap::new(), outbound)
+        .await
+        .ok()?;
+    if !sent.response.status().is_success() {
+        return None;
+    }
+    let bytes = super::read_capped(sent.response, settings.idle_timeout, sent.deadline, max)
+        .await
+        .ok()?;
+    serde_json::from_slice(&bytes).ok()
+}

@@ -3,10 +3,9 @@
 //! rule rather than a dashboard someone has to look at. With a management key configured
 //! it also polls the account's balance (`GET /credits`, which needs that kind of key).
 
-use axum::http::{HeaderMap, Method};
 use serde_json::Value;
 
-use super::{read_capped, send, Outbound};
+use super::get_json;
 use crate::server::AppState;
 
 const FIELDS: [&str; 4] = ["limit", "usage", "limit_remaining", "usage_daily"];
@@ -30,41 +29,14 @@ pub async fn watch(state: AppState) {
     }
 }
 
-/// `GET path` with `key` (or the gateway's), as JSON `data` (or the whole body).
+/// `GET path` with `key` (or the gateway's): the answer's `data` (or the whole body).
 async fn get_data(
     state: &AppState,
     path: &str,
     key: Option<crate::secret::Secret>,
 ) -> Option<Value> {
     let config = state.config.load_full();
-    let outbound = Outbound {
-        method: Method::GET,
-        path_and_query: path.to_owned(),
-        body: None,
-        forward_cache_headers: false,
-        api_key: key,
-    };
-    let sent = send(
-        &state.client,
-        &config.upstream,
-        None,
-        &HeaderMap::new(),
-        outbound,
-    )
-    .await
-    .ok()?;
-    if !sent.response.status().is_success() {
-        return None;
-    }
-    let bytes = read_capped(
-        sent.response,
-        config.upstream.idle_timeout,
-        sent.deadline,
-        1 << 20,
-    )
-    .await
-    .ok()?;
-    let mut v = serde_json::from_slice::<Value>(&bytes).ok()?;
+    let mut v = get_json(&state.client, &config.upstream, path, key, 1 << 20).await?;
     Some(match v.get_mut("data") {
         Some(data) => data.take(),
         None => v,

@@ -6,10 +6,7 @@
 
 use std::collections::HashMap;
 
-use axum::http::{HeaderMap, Method};
-use serde_json::Value;
-
-use super::{read_capped, send, Outbound};
+use super::get_json;
 use crate::server::AppState;
 
 /// Runs until the runtime stops; the interval is read from the live config each round.
@@ -38,34 +35,7 @@ pub async fn refresh(state: AppState) {
 /// One fetch: display name (lowercase) → slug.
 pub async fn fetch(state: &AppState) -> Option<HashMap<String, String>> {
     let config = state.config.load_full();
-    let outbound = Outbound {
-        method: Method::GET,
-        path_and_query: "/providers".to_owned(),
-        body: None,
-        forward_cache_headers: false,
-        api_key: None,
-    };
-    let sent = send(
-        &state.client,
-        &config.upstream,
-        None,
-        &HeaderMap::new(),
-        outbound,
-    )
-    .await
-    .ok()?;
-    if !sent.response.status().is_success() {
-        return None;
-    }
-    let bytes = read_capped(
-        sent.response,
-        config.upstream.idle_timeout,
-        sent.deadline,
-        4 << 20,
-    )
-    .await
-    .ok()?;
-    let v: Value = serde_json::from_slice(&bytes).ok()?;
+    let v = get_json(&state.client, &config.upstream, "/providers", None, 4 << 20).await?;
     let map: HashMap<String, String> = v
         .get("data")?
         .as_array()?

@@ -182,6 +182,13 @@ impl TestGateway {
         format!("http://{}{}", self.addr, path)
     }
 
+    /// The `/metrics` page.
+    pub async fn metrics(&self) -> String {
+        let r = self.client.get(self.url("/metrics")).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        r.text().await.unwrap()
+    }
+
     pub fn admin_url(&self, path: &str) -> String {
         format!("http://{}{}", self.admin_addr, path)
     }
