@@ -126,7 +126,7 @@ for size in ${SIZES:-1024 65536}; do
   for conns in ${CONNS:-1 32 256}; do
     run direct "$MOCK_PID" "http://$MOCK/api/v1/chat/completions" "$conns" "$name"
     run nginx "$NGINX_PIDS" "http://$NGINX/api/v1/chat/completions" "$conns" "$name"
-    if [ -n "${PERF:-}" ]; then perf record -q -F 999 -g -p "$GW_PID" -o /tmp/orguard-perf.data -- sleep "$DUR" 2>/dev/null & fi
+    if [ -n "${PERF:-}" ]; then perf record -q -F 999 ${PERF_CALLGRAPH:--g} -p "$GW_PID" -o /tmp/orguard-perf.data -- sleep "$DUR" 2>/dev/null & fi
     run orguard "$GW_PID" "http://$GW/api/v1/chat/completions" "$conns" "$name"
   done
 done
@@ -147,5 +147,43 @@ stream() { # $1 name $2 url
 stream direct "http://$MOCK/api/v1/chat/completions"
 stream nginx "http://$NGINX/api/v1/chat/completions"
 stream orguard "http://$GW/api/v1/chat/completions"
+
+# Memory with many streams open at once: the mock restarts slow (one event a second), and
+# 1,000 clients each read their stream's first event and then just hold it.
+IDLE_STREAMS=${IDLE_STREAMS:-1000}
+kill "$MOCK_PID" 2>/dev/null; wait "$MOCK_PID" 2>/dev/null || true
+./target/release/examples/mock_upstream "$MOCK" 1000 600 & MOCK_PID=$!
+sleep 0.5
+python3 - "$GW" "$KEY" "$IDLE_STREAMS" "$WORK/streams-open" <<'PY' & HOLD_PID=$!
+import asyncio, pathlib, sys
+host, port = sys.argv[1].split(":")
+key, n, marker = sys.argv[2], int(sys.argv[3]), pathlib.Path(sys.argv[4])
+body = b'{"model":"openai/gpt-4o","stream":true,"messages":[{"role":"user","content":"count"}]}'
+head = (f"POST /api/v1/chat/completions HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {key}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+async def one(gate):
+    async with gate:
+        r, w = await asyncio.open_connection(host, int(port))
+        w.write(head + body)
+        await w.drain()
+        await r.readuntil(b"data:")  # the headers and the first event are through
+    return r, w
+async def main():
+    gate = asyncio.Semaphore(100)
+    held = await asyncio.gather(*(one(gate) for _ in range(n)))
+    marker.write_text(str(len(held)))
+    await asyncio.sleep(60)
+asyncio.run(main())
+PY
+for _ in $(seq 1 120); do [ -f "$WORK/streams-open" ] && break; sleep 0.5; done
+echo
+if [ -f "$WORK/streams-open" ]; then
+  echo "orguard RSS with $(cat "$WORK/streams-open") idle open streams: $(rss VmRSS)"
+else
+  echo "the $IDLE_STREAMS idle streams did not all open"
+fi
+kill "$HOLD_PID" 2>/dev/null || true
+sleep 1
+
 echo
 echo "audit: $(./target/release/orguard audit verify "$WORK/audit" | head -1)"

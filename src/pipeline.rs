@@ -736,18 +736,14 @@ fn request_record(
         UpstreamRef::OpenRouter => "openrouter",
         UpstreamRef::Extra(name) => name.as_str(),
     };
-    let model_forwarded = outbound
-        .body
-        .as_deref()
-        .and_then(|b| serde_json::from_slice::<ForwardedModel<'_>>(b).ok())
-        .map_or_else(|| plan.model.clone(), |m| m.model.into_owned());
+    let model_forwarded = forwarded_model(config, plan);
     let decisions: Vec<&'static str> = plan.fired.iter().map(|r| r.rule).collect();
     let facts = audit::record::RequestFacts {
         endpoint: endpoint.as_str(),
         stream: parsed.stream,
         upstream,
         model_requested: &plan.model,
-        model_forwarded: &model_forwarded,
+        model_forwarded,
         models: plan.expect.models.get(1..).unwrap_or_default(),
         providers: plan.expect.providers.as_deref(),
         prompt_sha256: &prompt_sha256,
@@ -761,10 +757,17 @@ fn request_record(
     audit::record::request(subject, OffsetDateTime::now_utc(), &facts)
 }
 
-#[derive(serde::Deserialize)]
-struct ForwardedModel<'a> {
-    #[serde(borrow)]
-    model: std::borrow::Cow<'a, str>,
+/// The model name the upstream is sent: the OpenRouter id, or a self-hosted server's own
+/// name for it (`model_map`). `seal` writes it; the audit records it.
+fn forwarded_model<'p>(config: &'p Snapshot, plan: &'p Plan) -> &'p str {
+    match &plan.upstream {
+        UpstreamRef::Extra(name) => config
+            .extra_upstreams
+            .get(name)
+            .and_then(|extra| extra.model_map.get(&plan.model))
+            .map_or(&plan.model, String::as_str),
+        UpstreamRef::OpenRouter => &plan.model,
+    }
 }
 
 fn response_facts(
@@ -853,24 +856,28 @@ fn seal<'c>(
     endpoint: Endpoint,
     caller: &Caller,
 ) -> Result<(&'c UpstreamSettings, Outbound, policy::Expectation), GatewayError> {
-    let mut body = plan.body.clone();
     let mut expect = plan.expect.clone();
     let settings = match &plan.upstream {
         UpstreamRef::OpenRouter => &config.upstream,
         UpstreamRef::Extra(name) => {
-            let extra = config
+            &config
                 .extra_upstreams
                 .get(name)
-                .ok_or(upstream::UpstreamError::NotConfigured)?;
-            // The self-hosted server knows the model by its own name.
-            if let Some(local) = extra.model_map.get(&plan.model) {
-                body.insert("model".to_owned(), Value::String(local.clone()));
-                expect.models.push(local.to_ascii_lowercase());
-            }
-            &extra.settings
+                .ok_or(upstream::UpstreamError::NotConfigured)?
+                .settings
         }
     };
-    let bytes = serde_json::to_vec(&body).map_err(|_| upstream::UpstreamError::Build)?;
+    let model = forwarded_model(config, plan);
+    let bytes = if model == plan.model {
+        serde_json::to_vec(&plan.body)
+    } else {
+        // The self-hosted server knows the model by its own name.
+        expect.models.push(model.to_ascii_lowercase());
+        let mut body = plan.body.clone();
+        body.insert("model".to_owned(), Value::String(model.to_owned()));
+        serde_json::to_vec(&body)
+    }
+    .map_err(|_| upstream::UpstreamError::Build)?;
     let outbound = Outbound {
         method: Method::POST,
         path_and_query: endpoint.upstream_path().to_owned(),
