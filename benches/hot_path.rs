@@ -1,7 +1,10 @@
 //! Criterion micro-benchmarks of the per-request hot path, on the same bodies:
 //! - `detect/*`: the redaction scan over 1, 8 and 64 KiB of chat text (throughput in MB/s);
 //! - `request/*`: strict parse + scan + policy + redaction + audit record serialisation of
-//!   a ~1 KiB and an ~8 KiB chat request, through the same `pipeline::prepare` the server runs.
+//!   a ~1 KiB and an ~8 KiB chat request, through the same `pipeline::prepare` the server runs;
+//! - `audit/seal`: sealing one `request` record into the hash chain (canonical form, SHA-256,
+//!   the line written), which the audit writer does for every record every request waits on;
+//!   `audit/baseline_to_string` serialises the same record with plain `serde_json`.
 //!
 //! Run: `cargo bench --bench hot_path`.
 
@@ -98,5 +101,46 @@ fn request(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, detect, request);
+fn audit(c: &mut Criterion) {
+    use orguard::audit::chain::{seal, Link};
+    use orguard::audit::record::{self, RequestFacts, Subject};
+    let subject = Subject {
+        request_id: "req_0123456789abcdef01234567",
+        key_id: Some("billing-20261202"),
+        service: Some("billing"),
+        class: Some("confidential"),
+    };
+    let models = ["openai/gpt-4o-mini".to_owned()];
+    let providers = ["openai".to_owned(), "anthropic".to_owned()];
+    let facts = RequestFacts {
+        endpoint: "chat_completions",
+        stream: false,
+        upstream: "openrouter",
+        model_requested: "openai/gpt-4o",
+        model_forwarded: "openai/gpt-4o",
+        models: &models,
+        providers: Some(&providers),
+        prompt_sha256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+        prompt_hash: "hmac-sha256",
+        body_sha256: "60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752",
+        redactions: &[("EMAIL", 1)],
+        decisions: &["models.allowed", "provider.pinned", "tokens.injected"],
+        user: Some("u_3f2a9c1b0d4e5f60718293a4b5c6d7e8"),
+    };
+    let rec = record::request(&subject, time::OffsetDateTime::now_utc(), &facts);
+    let link = Link {
+        seq: 41,
+        hash: "ab".repeat(32),
+    };
+    let mut group = c.benchmark_group("audit");
+    group.bench_function("seal", |b| {
+        b.iter(|| black_box(seal(black_box(rec.fields.clone()), &link)))
+    });
+    group.bench_function("baseline_to_string", |b| {
+        b.iter(|| black_box(serde_json::to_string(black_box(&rec.fields.clone())).unwrap()))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, detect, request, audit);
 criterion_main!(benches);
