@@ -11,6 +11,8 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY config ./config
+# Cargo reads every target the manifest declares (the benches) even to build one binary.
+COPY benches ./benches
 RUN cargo build --release --locked --bin orguard
 
 FROM gcr.io/distroless/cc-debian12:nonroot

@@ -191,3 +191,69 @@ fn the_compose_file() {
             && text.contains("ORGUARD_STATE__BACKEND: redis")
     );
 }
+
+/// The image's build stage gets exactly what its COPY lines name; cargo must be able to
+/// read the manifest from that alone (every declared target present) and build with the
+/// locked dependencies, as `.ci/run` does.
+#[test]
+fn the_dockerfile_build_context_is_complete() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dockerfile = std::fs::read_to_string(root.join("Dockerfile")).unwrap();
+    let build_stage: Vec<&str> = dockerfile
+        .lines()
+        .skip_while(|l| !l.starts_with("FROM "))
+        .skip(1)
+        .take_while(|l| !l.starts_with("FROM "))
+        .collect();
+    let context = tempfile::tempdir().unwrap();
+    for line in build_stage.iter().filter(|l| l.starts_with("COPY ")) {
+        let parts: Vec<&str> = line.split_whitespace().skip(1).collect();
+        let (dest, sources) = parts.split_last().unwrap();
+        for src in sources {
+            let to = if dest.ends_with('/') {
+                context.path().join(dest).join(src)
+            } else {
+                context.path().join(dest)
+            };
+            copy_tree(&root.join(src), &to);
+        }
+    }
+    let run = build_stage
+        .iter()
+        .find(|l| l.starts_with("RUN cargo build"))
+        .expect("the build stage runs cargo build");
+    assert!(
+        run.contains("--locked") && run.contains("--release"),
+        "{run}"
+    );
+    let ci = std::fs::read_to_string(root.join(".ci/run")).unwrap();
+    assert!(
+        ci.contains("cargo test --locked"),
+        "CI builds against the same lock file"
+    );
+    // `cargo fetch` reads the whole manifest (every declared target) and the lock file
+    // without compiling anything.
+    let out = std::process::Command::new(env!("CARGO"))
+        .args(["fetch", "--locked", "--offline"])
+        .current_dir(context.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the image's build context is incomplete:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    if from.is_dir() {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            copy_tree(&entry.path(), &to.join(entry.file_name()));
+        }
+    } else {
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(from, to).unwrap();
+    }
+}
