@@ -39,6 +39,24 @@ pub fn canonical(value: &Value) -> String {
     into_string(out)
 }
 
+/// The canonical form of the object made of `fields`, written from borrowed values (no
+/// copy of a large prompt just to hash it). Field names must be distinct.
+pub fn canonical_fields(fields: &mut [(&str, &Value)]) -> String {
+    fields.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    let mut out = Vec::with_capacity(1024);
+    out.push(b'{');
+    for (i, (key, v)) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_json(*key, &mut out);
+        out.push(b':');
+        write_canonical(v, &mut out);
+    }
+    out.push(b'}');
+    into_string(out)
+}
+
 /// Only JSON text is ever written, so the bytes are UTF-8; the lossy path cannot be taken.
 fn into_string(out: Vec<u8>) -> String {
     String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
@@ -175,6 +193,18 @@ mod tests {
         // The hash is independent of key order in the input.
         let reordered: Map<String, Value> = serde_json::from_str(r#"{"type":"request","seq":1,"prev":"0000000000000000000000000000000000000000000000000000000000000000"}"#).unwrap();
         assert_eq!(hash_of(&reordered), l1.hash);
+    }
+
+    #[test]
+    fn borrowed_fields_give_the_same_canonical_form() {
+        let v = json!({"messages": [{"role": "user", "content": "x"}], "input": "y", "a": 1});
+        let map = v.as_object().unwrap();
+        let mut fields: Vec<(&str, &Value)> = ["messages", "input", "a"]
+            .iter()
+            .map(|k| (*k, &map[*k]))
+            .collect();
+        assert_eq!(canonical_fields(&mut fields), canonical(&v));
+        assert_eq!(canonical_fields(&mut []), "{}");
     }
 
     /// The spliced line is exactly the canonical form of the record with its hash, wherever

@@ -160,13 +160,11 @@ pub fn prompt_hash(
     endpoint: Endpoint,
     key: Option<&Secret>,
 ) -> (String, &'static str) {
-    let mut fields = serde_json::Map::new();
-    for f in prompt_fields(endpoint) {
-        if let Some(v) = body.get(*f) {
-            fields.insert((*f).to_owned(), v.clone());
-        }
-    }
-    let canonical = chain::canonical(&Value::Object(fields));
+    let mut fields: Vec<(&str, &Value)> = prompt_fields(endpoint)
+        .iter()
+        .filter_map(|f| body.get(*f).map(|v| (*f, v)))
+        .collect();
+    let canonical = chain::canonical_fields(&mut fields);
     match key {
         Some(k) => (
             hex::encode(crate::secret::hmac_sha256(
