@@ -269,10 +269,6 @@ async fn run(
         UpstreamRef::OpenRouter => config.services.get(&*caller.service),
         UpstreamRef::Extra(_) => None,
     };
-    // From here the upstream may be working on the request (and billing it), even if the
-    // client leaves before an answer comes back.
-    completion.billable = true;
-
     // 8. Forward: the primary model, then each allowed fallback, each with its retries.
     let mut attempts = Vec::new();
     let mut last: Option<upstream::Attempted> = None;
@@ -321,6 +317,9 @@ async fn run(
             }
             (settings, outbound)
         };
+        // While an attempt is in flight the upstream may be working on the request (and
+        // billing it), even if the client leaves before an answer comes back.
+        completion.billable = true;
         let attempted = upstream::send_with_retries(
             &state.client,
             settings,
@@ -332,6 +331,7 @@ async fn run(
             &mut attempts,
         )
         .await;
+        completion.billable = may_have_billed(&attempted, &attempts);
         let fall_back = attempted.should_fall_back(&config.resilience.retry);
         if fall_back {
             // A 429 is the account being rate limited, not the model failing.
@@ -359,16 +359,7 @@ async fn run(
             .map(|a| (a.model.clone(), a.outcome.clone()))
             .collect();
     }
-    // What may have been billed: an answer with a 2xx status (however its body then ends),
-    // or an attempt that timed out while the upstream may have been generating. Refusals
-    // and connect errors cost nothing.
-    let answered = matches!(
-        (&chosen, &last),
-        (Some((_, _, upstream::Attempted::Response(sent))), _)
-            | (None, Some(upstream::Attempted::Response(sent)))
-            if sent.response.status().is_success()
-    );
-    completion.billable = answered || attempts.iter().any(|a| a.outcome == "timeout");
+
     let (index, settings, attempted) = match (chosen, last) {
         (Some(c), _) => c,
         // Every model failed: the last upstream answer is passed on as it is.
@@ -447,6 +438,15 @@ async fn run(
     Ok(response)
 }
 
+/// Whether the upstream may have billed the request so far: an answer with a 2xx status
+/// (however its body then ends), or an attempt that timed out while the upstream may have
+/// been generating. Refusals and connect errors cost nothing.
+fn may_have_billed(last: &upstream::Attempted, attempts: &[upstream::Attempt]) -> bool {
+    let answered =
+        matches!(last, upstream::Attempted::Response(sent) if sent.response.status().is_success());
+    answered || attempts.iter().any(|a| a.outcome == "timeout")
+}
+
 /// The plan with another model (a gateway fallback): same body, same decisions.
 fn with_model(plan: &Plan, model: &str) -> Plan {
     let mut p = plan.clone();
@@ -472,7 +472,10 @@ async fn reserve(
     if caller.limits.budget.is_none() {
         return Ok(None);
     }
+    // The highest known price of every model the request may be served by; a model of
+    // unknown price makes the reservation at least `state.unknown_price_reservation_usd`.
     let mut price: Option<limits::Price> = None;
+    let mut unknown = false;
     for m in candidates.iter().chain(plan.expect.models.iter()) {
         match pricing::lookup(&config.prices, &state.prices, m) {
             Some(p) => {
@@ -482,11 +485,7 @@ async fn reserve(
                     request: p.request.max(q.request),
                 }));
             }
-            // One model of unknown price: the cost cannot be bounded from the prices.
-            None => {
-                price = None;
-                break;
-            }
+            None => unknown = true,
         }
     }
     let cap = ["max_tokens", "max_completion_tokens", "max_output_tokens"]
@@ -502,12 +501,15 @@ async fn reserve(
         .unwrap_or(1)
         .clamp(1, 128);
     let bytes = outbound.body.as_ref().map_or(0, Bytes::len);
-    let estimate = limits::budget::estimate(
+    let mut estimate = limits::budget::estimate(
         price.as_ref(),
         bytes,
         cap.saturating_mul(choices),
         config.state.unknown_price,
     );
+    if unknown {
+        estimate = estimate.max(config.state.unknown_price);
+    }
     let lifetime = config.upstream.total_timeout
         * u32::try_from(candidates.len()).unwrap_or(1).max(1)
         + config.resilience.retry.budget

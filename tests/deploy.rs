@@ -232,9 +232,18 @@ fn the_dockerfile_build_context_is_complete() {
         "CI builds against the same lock file"
     );
     // `cargo fetch` reads the whole manifest (every declared target) and the lock file
-    // without compiling anything.
+    // without compiling anything; for this host only, whose crates the test build fetched.
+    let rustc = std::process::Command::new("rustc")
+        .arg("-vV")
+        .output()
+        .unwrap();
+    let host = String::from_utf8(rustc.stdout)
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("host: ").map(str::to_owned))
+        .unwrap();
     let out = std::process::Command::new(env!("CARGO"))
-        .args(["fetch", "--locked", "--offline"])
+        .args(["fetch", "--locked", "--offline", "--target", &host])
         .current_dir(context.path())
         .output()
         .unwrap();

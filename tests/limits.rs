@@ -660,3 +660,26 @@ async fn the_reservation_covers_every_choice_and_the_largest_cap() {
     // The first request's reservation ($0.0008192) already exceeds the budget.
     assert_eq!(second.status(), 402);
 }
+
+#[tokio::test]
+async fn a_model_of_unknown_price_never_lowers_the_reservation() {
+    let mock = MockUpstream::start().await;
+    mock.set_default(Reply::Delayed(
+        Duration::from_millis(300),
+        Box::new(Reply::ok(costing(Some(0.0)))),
+    ));
+    // $100 per million output tokens: 4096 tokens reserve $0.41, above the $0.10 reserved
+    // for a model of unknown price.
+    let prices = "[prices.\"openai/gpt-4o\"]\ncompletion = 100.0\n";
+    let gw = TestGateway::start_with(&mock, &limited("budget_usd = 0.3", prices)).await;
+    // The fallback list names a model without a price.
+    let mut listed = chat_body("openai/gpt-4o");
+    listed["models"] = json!(["anthropic/claude-3.5-sonnet"]);
+    let (first, second) = tokio::join!(send_as(&gw, LIMITED_KEY, &listed), async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        send_as(&gw, LIMITED_KEY, &chat_body("openai/gpt-4o")).await
+    });
+    assert_eq!(first.status(), 200);
+    // The first holds $0.41 (the known price), not $0.10: the budget is taken.
+    assert_eq!(second.status(), 402);
+}

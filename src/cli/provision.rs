@@ -139,13 +139,34 @@ impl Api {
             .and_then(Value::as_str)
             .map(str::to_owned);
         let key = v.get("key").and_then(Value::as_str).map(str::to_owned);
+        // The hash goes into later URL paths: letters and digits only.
+        let hash = hash.filter(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_alphanumeric()));
+        let missing = || ProvisionError::Api {
+            what: "POST /keys",
+            detail: "the answer has no usable data.hash or key".to_owned(),
+        };
         match (hash, key) {
             (Some(h), Some(k)) if !k.trim().is_empty() => Ok((h, Secret::new(k.trim().to_owned()))),
-            _ => Err(ProvisionError::Api {
-                what: "POST /keys",
-                detail: "the answer has no data.hash or key".to_owned(),
-            }),
+            (Some(h), _) => {
+                // Created, but nobody got the key: do not leave it live.
+                if self.disable(&h).await.is_err() {
+                    eprintln!("warning: the new key {h} could not be disabled; disable it in the OpenRouter dashboard");
+                }
+                Err(missing())
+            }
+            (None, _) => Err(missing()),
         }
+    }
+
+    /// `PATCH /keys/{hash}` with `disabled: true`.
+    async fn disable(&self, hash: &str) -> Result<Value, ProvisionError> {
+        self.call(
+            "PATCH /keys/{hash}",
+            Method::PATCH,
+            &format!("/keys/{hash}"),
+            Some(json!({"disabled": true})),
+        )
+        .await
     }
 }
 
@@ -186,13 +207,7 @@ fn write_key(path: &Path, key: &Secret) -> Result<(), ProvisionError> {
 /// Disables a key just created whose file could not be written (it would otherwise be a
 /// live credential nobody holds).
 fn disable_orphan(rt: &tokio::runtime::Runtime, api: &Api, hash: &str) {
-    let disabled = rt.block_on(api.call(
-        "PATCH /keys/{hash}",
-        Method::PATCH,
-        &format!("/keys/{hash}"),
-        Some(json!({"disabled": true})),
-    ));
-    if disabled.is_err() {
+    if rt.block_on(api.disable(hash)).is_err() {
         eprintln!("warning: the new key {hash} could not be disabled; disable it in the OpenRouter dashboard");
     }
 }
@@ -324,13 +339,7 @@ fn rotate_inner(source: &Source, r: &Rotate) -> Result<String, ProvisionError> {
     drop(err);
     rt.block_on(async {
         tokio::time::sleep(r.grace).await;
-        api.call(
-            "PATCH /keys/{hash}",
-            Method::PATCH,
-            &old_path,
-            Some(json!({"disabled": true})),
-        )
-        .await
+        api.disable(&r.old_hash).await
     })?;
     Ok(format!(
         "# Rotated the OpenRouter key of service {service:?}: {old} is disabled, {hash} is live\n\

@@ -298,7 +298,8 @@ impl Limits {
             key: Arc::from(key),
             period: budget.period.id(now),
             retention: budget.period.retention_secs(),
-            id: "unreserved".to_owned(),
+            // Unique, so the settlement marker of one unreserved charge never hides another.
+            id: format!("unreserved-{}", hex::encode(rand::random::<[u8; 8]>())),
             amount: Nanos(0),
             done: false,
         };

@@ -18,9 +18,14 @@ pub async fn watch(state: AppState) {
             tokio::time::sleep(std::time::Duration::from_secs(60)).await;
             continue;
         };
-        if config.upstream.api_key.is_some() {
-            let mut ok = poll(&state).await;
-            if config.upstream.management_key.is_some() {
+        let key = config.upstream.api_key.is_some();
+        let account = config.upstream.management_key.is_some();
+        if key || account {
+            let mut ok = true;
+            if key {
+                ok &= poll(&state).await;
+            }
+            if account {
                 ok &= poll_account(&state).await;
             }
             state.metrics.credit_poll_ok.set(if ok { 1.0 } else { 0.0 });

@@ -8,6 +8,8 @@
 //! - `P:budget:{KEY:PERIOD}:open` — open reservations, a sorted set of `ID:AMOUNT` scored
 //!   by expiry (ms), so a replica that dies mid-request leaks nothing for longer than the
 //!   reservation's lifetime;
+//! - `P:budget:{KEY:PERIOD}:settled:ID` — marks a settlement done, so a retried one is
+//!   not counted twice;
 //! - `P:rate:{KEY:LIMIT}:WINDOW` — request or token count of one minute window.
 //!
 //! Every key expires: nothing accumulates across periods.
@@ -36,7 +38,12 @@ redis.call('EXPIRE', KEYS[2], ARGV[6])
 return {1, spent, reserved + tonumber(ARGV[3])}
 ";
 
+/// Idempotent: a settlement retried after a timeout (that Redis had in fact carried out)
+/// is not charged twice — the marker key says it was done.
 const SETTLE: &str = r"
+if not redis.call('SET', KEYS[3], '1', 'NX', 'EX', ARGV[3]) then
+  return tonumber(redis.call('GET', KEYS[1]) or '0')
+end
 redis.call('ZREM', KEYS[2], ARGV[1])
 local spent = redis.call('INCRBY', KEYS[1], ARGV[2])
 redis.call('EXPIRE', KEYS[1], ARGV[3])
@@ -204,11 +211,13 @@ impl RedisStore {
         amount: Nanos,
     ) -> Result<(), StoreError> {
         let (spent_key, open_key) = self.budget_keys(key, period);
+        let settled_key = format!("{}:budget:{{{key}:{period}}}:settled:{id}", self.prefix);
         let mut c = self.conn("settle").await?;
         let _spent: i64 = self
             .settle
             .key(spent_key)
             .key(open_key)
+            .key(settled_key)
             .arg(format!("{id}:{}", reserved.0))
             .arg(amount.0)
             .arg(retention_secs)
