@@ -66,6 +66,14 @@ fn load_embedded_config(docs: &[Value]) {
 fn check_container(c: &Value, pod_security: &Value) {
     assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/readyz");
     assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/healthz");
+    for probe in ["readinessProbe", "livenessProbe"] {
+        // The kubelet connects from outside the pod: a `host` of 127.0.0.1 would be the
+        // node's own loopback.
+        assert!(
+            c[probe]["httpGet"].get("host").is_none(),
+            "{probe} must not set a host"
+        );
+    }
     assert!(
         c["resources"]["limits"]["memory"].is_string()
             && c["resources"]["requests"]["cpu"].is_string()
@@ -98,10 +106,18 @@ fn the_central_gateway_manifests() {
         env.contains(&"ORGUARD_STATE__REDIS_URL"),
         "the replicas share budgets and rate limits through Redis"
     );
+    assert!(
+        env.contains(&"ORGUARD_ADMIN__TOKEN_SHA256"),
+        "the admin token hash comes from the Secret"
+    );
     let config = of_kind(&d, "ConfigMap")["data"]["orguard.toml"]
         .as_str()
         .unwrap();
     assert!(config.contains("[state]\nbackend = \"redis\""), "{config}");
+    assert!(
+        config.contains("[admin]\nlisten = \"0.0.0.0:9091\""),
+        "{config}"
+    );
     assert!(
         pod["terminationGracePeriodSeconds"].as_u64().unwrap() > 60,
         "longer than drain_seconds"
@@ -120,6 +136,28 @@ fn the_central_gateway_manifests() {
         np["spec"]["policyTypes"],
         serde_json::json!(["Ingress", "Egress"])
     );
+    // The admin port (spend per key, metrics) is open to the monitoring namespace only.
+    let admin_rules: Vec<&Value> = np["spec"]["ingress"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| {
+            r["ports"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["port"] == 9091)
+        })
+        .collect();
+    assert_eq!(admin_rules.len(), 1);
+    assert!(admin_rules[0]["from"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(
+            |f| f["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+                == "monitoring"
+        ));
     let egress_ports: Vec<u64> = np["spec"]["egress"]
         .as_array()
         .unwrap()
@@ -265,4 +303,53 @@ fn copy_tree(from: &Path, to: &Path) {
         std::fs::create_dir_all(to.parent().unwrap()).unwrap();
         std::fs::copy(from, to).unwrap();
     }
+}
+
+/// A non-root container reads root-owned secret files only through the pod's `fsGroup`
+/// and a group-readable mode: with 0400 the gateway could not read its own keys.
+fn check_secret_volumes(pod_spec: &Value) {
+    let uid = pod_spec["securityContext"]["runAsUser"]
+        .as_u64()
+        .or_else(|| {
+            pod_spec["containers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find_map(|c| c["securityContext"]["runAsUser"].as_u64())
+        })
+        .unwrap();
+    for v in pod_spec["volumes"].as_array().unwrap() {
+        if v.get("secret").is_none() {
+            continue;
+        }
+        assert_eq!(
+            pod_spec["securityContext"]["fsGroup"].as_u64(),
+            Some(uid),
+            "fsGroup lets uid {uid} read the secret files"
+        );
+        // Kubernetes (YAML 1.1) reads a leading-zero mode as octal; a plain number is
+        // decimal (288 = 0o440). The YAML parser here may hand either back.
+        let mode = match &v["secret"]["defaultMode"] {
+            Value::Number(n) => n.to_string(),
+            Value::String(s) => s.clone(),
+            other => panic!("defaultMode {other}"),
+        };
+        let octal = if mode.starts_with('0') && mode.len() > 1 {
+            u64::from_str_radix(mode.trim_start_matches("0o").trim_start_matches('0'), 8).unwrap()
+        } else {
+            mode.parse::<u64>().unwrap()
+        };
+        assert!(
+            octal & 0o040 != 0,
+            "secret files must be group-readable ({mode})"
+        );
+    }
+}
+
+#[test]
+fn secrets_are_readable_by_the_non_root_gateway() {
+    let central = docs("deploy/kubernetes/orguard.yaml");
+    check_secret_volumes(&of_kind(&central, "Deployment")["spec"]["template"]["spec"]);
+    let sidecar = docs("deploy/sidecar/pod.yaml");
+    check_secret_volumes(&of_kind(&sidecar, "Pod")["spec"]);
 }
