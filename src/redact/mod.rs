@@ -154,17 +154,28 @@ impl Detectors {
                 let Some(p) = self.patterns.get(i) else {
                     continue;
                 };
-                for caps in p.regex.captures_iter(text) {
-                    let Some(m) = caps.get(p.group) else { continue };
-                    if m.start() < m.end() && detectors::confirm(p.check, text, m.start(), m.end())
-                    {
+                let mut keep = |start: usize, end: usize| {
+                    if start < end && detectors::confirm(p.check, text, start, end) {
                         spans.push(Span {
-                            start: m.start(),
-                            end: m.end(),
+                            start,
+                            end,
                             kind: p.kind,
                             rank: i,
                             also: Vec::new(),
                         });
+                    }
+                };
+                // Capture groups cost a slower engine: only patterns whose value is a group
+                // (context before it, like `name is …`) ask for them.
+                if p.group == 0 {
+                    for m in p.regex.find_iter(text) {
+                        keep(m.start(), m.end());
+                    }
+                } else {
+                    for caps in p.regex.captures_iter(text) {
+                        if let Some(m) = caps.get(p.group) {
+                            keep(m.start(), m.end());
+                        }
                     }
                 }
             }
