@@ -353,3 +353,28 @@ fn secrets_are_readable_by_the_non_root_gateway() {
     let sidecar = docs("deploy/sidecar/pod.yaml");
     check_secret_volumes(&of_kind(&sidecar, "Pod")["spec"]);
 }
+
+/// A container with a read-only root filesystem must send its audit somewhere writable:
+/// a volume, or a non-file sink. (The example config's relative `audit` directory would be
+/// `/audit` in the image, and every request would fail closed.)
+#[test]
+fn read_only_containers_have_somewhere_to_write_the_audit() {
+    for path in ["deploy/sidecar/compose.yaml", "deploy/compose.yaml"] {
+        let d = docs(path);
+        for (name, svc) in d[0]["services"].as_object().unwrap() {
+            if !name.starts_with("orguard") || svc["read_only"] != true {
+                continue;
+            }
+            let env = &svc["environment"];
+            let sink = env["ORGUARD_AUDIT__SINK"].as_str().unwrap_or("file");
+            let has_volume = svc["volumes"].as_array().is_some_and(|v| {
+                v.iter()
+                    .any(|m| m.as_str().is_some_and(|m| m.contains("audit")))
+            });
+            assert!(
+                sink != "file" || has_volume,
+                "{path} {name}: read-only with the file sink and no audit volume"
+            );
+        }
+    }
+}
