@@ -226,3 +226,44 @@ async fn the_state_store_and_key_budgets_are_checked() {
     assert!(!text.contains("key_budget"), "{text}");
     assert!(!text.contains("hunter2"), "{text}");
 }
+
+#[tokio::test]
+async fn a_services_own_upstream_key_is_checked_with_that_key() {
+    let s = setup().await;
+    let service_key = format!("sk-or-v1-{}", "4d".repeat(32));
+    let file = s.dir.path().join("svc.openrouter.key");
+    std::fs::write(&file, &service_key).unwrap();
+    let path = s.dir.path().join("orguard.toml");
+    let toml = std::fs::read_to_string(&path).unwrap().replace(
+        "created = ",
+        &format!("upstream_key_file = \"{}\"\ncreated = ", file.display()),
+    );
+    std::fs::write(&path, toml).unwrap();
+    s.mock.push(key_reply(json!(100.0), json!(60.0)));
+    s.mock.push(models_reply(&["openai/gpt-4o"]));
+    s.mock.push(key_reply(json!(null), json!(null)));
+    let (_, text) = check(&s, &["--no-test-request"]).await;
+    assert!(line(&text, "service_key").starts_with("WARN"), "{text}");
+    assert!(line(&text, "service_key").contains("svc-1"), "{text}");
+    let asked = s.mock.requests();
+    let service = asked
+        .iter()
+        .filter(|r| r.path == "/api/v1/key")
+        .nth(1)
+        .expect("the service key was checked");
+    assert_eq!(
+        service.headers["authorization"],
+        format!("Bearer {service_key}").as_str()
+    );
+    assert!(!text.contains(&service_key) && !text.contains("sk-or-v1-4d"));
+    // A rejected service key is a FAIL.
+    s.mock.push(key_reply(json!(100.0), json!(60.0)));
+    s.mock.push(models_reply(&["openai/gpt-4o"]));
+    s.mock.push(Reply::status(
+        401,
+        json!({"error": {"message": "no", "code": 401}}),
+    ));
+    let (code, text) = check(&s, &["--no-test-request"]).await;
+    assert_eq!(code, 1, "{text}");
+    assert!(line(&text, "service_key").starts_with("FAIL"), "{text}");
+}

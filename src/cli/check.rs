@@ -154,6 +154,7 @@ async fn checks(snapshot: &Snapshot, options: &Options, report: &mut Report) {
     };
     key_state(&client, snapshot, options.min_credit, report).await;
     models_exist(&client, snapshot, report).await;
+    service_keys(&client, snapshot, report).await;
     if options.test_request {
         test_request(&client, snapshot, report).await;
     }
@@ -166,6 +167,17 @@ async fn get(
     path: &str,
     body: Option<Value>,
 ) -> Result<(u16, Value), String> {
+    get_as(client, snapshot, path, body, None).await
+}
+
+/// As [`get`], with another upstream key than the gateway's (a service's own).
+async fn get_as(
+    client: &reqwest::Client,
+    snapshot: &Snapshot,
+    path: &str,
+    body: Option<Value>,
+    key: Option<crate::secret::Secret>,
+) -> Result<(u16, Value), String> {
     let up = &snapshot.upstream;
     let outbound = Outbound {
         method: if body.is_some() {
@@ -176,7 +188,7 @@ async fn get(
         path_and_query: path.to_owned(),
         body: body.map(|b| Bytes::from(b.to_string())),
         forward_cache_headers: false,
-        api_key: None,
+        api_key: key,
     };
     let sent = upstream::send(client, up, None, &HeaderMap::new(), outbound)
         .await
@@ -246,6 +258,44 @@ async fn key_state(
         ),
         Some(r) => report.add("credit_remaining", Status::Pass, format!("${r} left")),
         None => {}
+    }
+}
+
+/// Each client key's own OpenRouter key (`upstream_key_file`): it authenticates, and has a
+/// credit limit (the point of giving a service its own key).
+async fn service_keys(client: &reqwest::Client, snapshot: &Snapshot, report: &mut Report) {
+    for k in snapshot.keys.records().iter().filter(|k| !k.disabled) {
+        let Some(key) = k.upstream_key.clone() else {
+            continue;
+        };
+        let id = &k.id;
+        match get_as(client, snapshot, "/key", None, Some(key)).await {
+            Ok((status, v)) if (200..300).contains(&status) => {
+                let data = v.get("data").unwrap_or(&v);
+                match data.get("limit").and_then(Value::as_f64) {
+                    Some(limit) => report.add(
+                        "service_key",
+                        Status::Pass,
+                        format!("key {id}: its own upstream key has a ${limit} limit"),
+                    ),
+                    None => report.add(
+                        "service_key",
+                        Status::Warn,
+                        format!("key {id}: its own upstream key has no credit limit"),
+                    ),
+                }
+            }
+            Ok((status, _)) => report.add(
+                "service_key",
+                Status::Fail,
+                format!("key {id}: its own upstream key is rejected ({status})"),
+            ),
+            Err(e) => report.add(
+                "service_key",
+                Status::Fail,
+                format!("key {id}: GET /key failed: {e}"),
+            ),
+        }
     }
 }
 
