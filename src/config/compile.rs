@@ -521,6 +521,23 @@ fn compile_key_limits(at: &str, key: &super::raw::RawKey, problems: &mut Vec<Str
     }
 }
 
+/// Model id patterns (`openai/gpt-4o`, `anthropic/claude-*`, `*`) as globs; anything that
+/// could not be an OpenRouter id is a problem named by `at[i]`.
+fn model_patterns(at: &str, patterns: &[String], problems: &mut Vec<String>) -> Vec<Glob> {
+    let mut out = Vec::with_capacity(patterns.len());
+    for (i, m) in patterns.iter().enumerate() {
+        let m = m.trim();
+        let ok = !m.is_empty()
+            && m.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_./:~@*".contains(&b));
+        if !ok {
+            problems.push(format!("{at}[{i}]: {m:?} is not a model id pattern"));
+        }
+        out.push(Glob::new(m));
+    }
+    out
+}
+
 fn compile_keys(raw: &RawConfig, resolved: &Resolved, problems: &mut Vec<String>) -> KeyStore {
     let mut seen_ids = HashSet::new();
     let mut seen_hashes = HashSet::new();
@@ -583,20 +600,11 @@ fn compile_keys(raw: &RawConfig, resolved: &Resolved, problems: &mut Vec<String>
             ));
         }
         let limits = compile_key_limits(&at, key, problems);
-        let mut allowed_models = Vec::new();
-        for (j, m) in key.allowed_models.iter().enumerate() {
-            let m = m.trim();
-            if m.is_empty()
-                || !m
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-_./:~@*".contains(&b))
-            {
-                problems.push(format!(
-                    "{at}.allowed_models[{j}]: {m:?} is not a model id pattern"
-                ));
-            }
-            allowed_models.push(Glob::new(m));
-        }
+        let allowed_models = model_patterns(
+            &format!("{at}.allowed_models"),
+            &key.allowed_models,
+            problems,
+        );
         let upstream_key = resolved.key_upstream_keys.get(&key.id).cloned();
         if upstream_key
             .as_ref()
@@ -916,19 +924,7 @@ fn compile_policy(
             ));
             continue;
         };
-        let mut models = Vec::new();
-        for (i, m) in c.models.iter().enumerate() {
-            let m = m.trim();
-            if m.is_empty()
-                || !m.is_ascii()
-                || !m
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-_./:~@*".contains(&b))
-            {
-                problems.push(format!("{at}.models[{i}]: {m:?} is not a model id pattern"));
-            }
-            models.push(Glob::new(m));
-        }
+        let models = model_patterns(&format!("{at}.models"), &c.models, problems);
         let mut providers = Vec::new();
         for (i, p) in c.providers.iter().enumerate() {
             let p = p.trim().to_ascii_lowercase();
