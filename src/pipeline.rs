@@ -132,10 +132,7 @@ async fn run(
 
     let caller = authenticate(&config, headers)?;
     progress.caller = Some(caller.clone());
-    state
-        .limits
-        .admit(&caller.key_id, &caller.limits, OffsetDateTime::now_utc())
-        .await?;
+    admit(state, &caller).await?;
     let bytes = body::read(headers, body, config.server.body).await?;
     let mut parsed = parse::parse(endpoint, &bytes, config.server.max_json_depth)?;
     let (plan, redaction) = prepare(&config, &caller, headers, &mut parsed, &mut progress.class)
@@ -472,22 +469,6 @@ async fn reserve(
     if caller.limits.budget.is_none() {
         return Ok(None);
     }
-    // The highest known price of every model the request may be served by; a model of
-    // unknown price makes the reservation at least `state.unknown_price_reservation_usd`.
-    let mut price: Option<limits::Price> = None;
-    let mut unknown = false;
-    for m in candidates.iter().chain(plan.expect.models.iter()) {
-        match pricing::lookup(&config.prices, &state.prices, m) {
-            Some(p) => {
-                price = Some(price.map_or(p, |q| limits::Price {
-                    prompt: p.prompt.max(q.prompt),
-                    completion: p.completion.max(q.completion),
-                    request: p.request.max(q.request),
-                }));
-            }
-            None => unknown = true,
-        }
-    }
     let cap = ["max_tokens", "max_completion_tokens", "max_output_tokens"]
         .iter()
         .filter_map(|f| plan.body.get(*f).and_then(Value::as_u64))
@@ -501,15 +482,17 @@ async fn reserve(
         .unwrap_or(1)
         .clamp(1, 128);
     let bytes = outbound.body.as_ref().map_or(0, Bytes::len);
-    let mut estimate = limits::budget::estimate(
-        price.as_ref(),
+    // Every model the request may be served by: its own, its `models` list, the fallbacks.
+    let prices = candidates
+        .iter()
+        .chain(plan.expect.models.iter())
+        .map(|m| pricing::lookup(&config.prices, &state.prices, m));
+    let estimate = limits::budget::estimate(
+        prices,
         bytes,
         cap.saturating_mul(choices),
         config.state.unknown_price,
     );
-    if unknown {
-        estimate = estimate.max(config.state.unknown_price);
-    }
     let lifetime = config.upstream.total_timeout
         * u32::try_from(candidates.len()).unwrap_or(1).max(1)
         + config.resilience.retry.budget
@@ -885,13 +868,18 @@ fn seal<'c>(
         path_and_query: endpoint.upstream_path().to_owned(),
         body: Some(Bytes::from(bytes)),
         forward_cache_headers: plan.forward_cache_headers,
-        // A service's own OpenRouter key goes to OpenRouter only, never to another upstream.
-        api_key: match plan.upstream {
-            UpstreamRef::OpenRouter => caller.upstream_key.clone(),
-            UpstreamRef::Extra(_) => None,
-        },
+        api_key: service_key(caller, &plan.upstream),
     };
     Ok((settings, outbound, expect))
+}
+
+/// The calling service's own OpenRouter key, for requests to OpenRouter only: it never goes
+/// to another upstream.
+fn service_key(caller: &Caller, upstream: &UpstreamRef) -> Option<crate::secret::Secret> {
+    match upstream {
+        UpstreamRef::OpenRouter => caller.upstream_key.clone(),
+        UpstreamRef::Extra(_) => None,
+    }
 }
 
 /// `GET /models`: the upstream's list, filtered to what the caller's class may use.
@@ -902,10 +890,7 @@ pub async fn models(
 ) -> Result<Response, GatewayError> {
     let config = state.config.load_full();
     let caller = authenticate(&config, headers)?;
-    state
-        .limits
-        .admit(&caller.key_id, &caller.limits, OffsetDateTime::now_utc())
-        .await?;
+    admit(state, &caller).await?;
     let (class, class_policy) = policy::classify(
         &config.policy,
         &caller,
@@ -932,10 +917,7 @@ pub async fn models(
         path_and_query,
         body: None,
         forward_cache_headers: false,
-        api_key: match class_policy.upstream {
-            UpstreamRef::OpenRouter => caller.upstream_key.clone(),
-            UpstreamRef::Extra(_) => None,
-        },
+        api_key: service_key(&caller, &class_policy.upstream),
     };
     let sent = upstream::send(&state.client, settings, None, headers, outbound).await?;
     let status = sent.response.status();
@@ -985,16 +967,13 @@ pub async fn passthrough(
 ) -> Result<Response, GatewayError> {
     let config = state.config.load_full();
     let caller = authenticate(&config, headers)?;
-    state
-        .limits
-        .admit(&caller.key_id, &caller.limits, OffsetDateTime::now_utc())
-        .await?;
+    admit(state, &caller).await?;
     let outbound = Outbound {
         method: Method::GET,
         path_and_query,
         body: None,
         forward_cache_headers: false,
-        api_key: caller.upstream_key.clone(),
+        api_key: service_key(&caller, &UpstreamRef::OpenRouter),
     };
     let service = config.services.get(&*caller.service);
     let sent = upstream::send(&state.client, &config.upstream, service, headers, outbound).await?;
@@ -1006,6 +985,15 @@ pub async fn passthrough(
         on_stream_end: Box::new(|_| {}),
     };
     upstream::relay(sent, relay).await
+}
+
+/// The caller's rate limits (`rpm`, `tpm`), on every authenticated route.
+async fn admit(state: &AppState, caller: &Caller) -> Result<(), GatewayError> {
+    let now = OffsetDateTime::now_utc();
+    Ok(state
+        .limits
+        .admit(&caller.key_id, &caller.limits, now)
+        .await?)
 }
 
 fn authenticate(config: &Snapshot, headers: &HeaderMap) -> Result<Caller, GatewayError> {

@@ -3,13 +3,14 @@
 use std::fmt;
 
 /// A secret string (the upstream API key). It has no `Serialize`, and `Debug` prints `***`,
-/// so it cannot end up in a log line or a config dump by accident.
+/// so it cannot end up in a log line or a config dump by accident. Shared, so the per-request
+/// copies (a service's own key travels with its caller and each attempt) copy no bytes.
 #[derive(Clone)]
-pub struct Secret(String);
+pub struct Secret(std::sync::Arc<str>);
 
 impl Secret {
     pub fn new(value: String) -> Self {
-        Self(value)
+        Self(std::sync::Arc::from(value))
     }
 
     /// The only way to read the value; call it where the value leaves for the upstream.

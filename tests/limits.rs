@@ -60,6 +60,20 @@ async fn send_as(gw: &TestGateway, key: &str, body: &Value) -> reqwest::Response
         .unwrap()
 }
 
+/// A slow upstream, then `first` from the limited key and, while it is still in flight, a
+/// plain request: the statuses of both (the second shows what the first holds reserved).
+async fn beside_one_in_flight(gw: &TestGateway, mock: &MockUpstream, first: &Value) -> (u16, u16) {
+    mock.set_default(Reply::Delayed(
+        Duration::from_millis(300),
+        Box::new(Reply::ok(costing(Some(0.0)))),
+    ));
+    let (a, b) = tokio::join!(send_as(gw, LIMITED_KEY, first), async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        send_as(gw, LIMITED_KEY, &chat_body("openai/gpt-4o")).await
+    });
+    (a.status().as_u16(), b.status().as_u16())
+}
+
 async fn admin_keys(gw: &TestGateway) -> Value {
     let r = gw
         .client
@@ -100,7 +114,28 @@ async fn a_key_over_its_budget_gets_402_and_nothing_is_forwarded() {
         error_of(r).await,
         ("rate_limit_error".to_owned(), "budget_exceeded".to_owned())
     );
-    assert_eq!(mock.count(), 3, "the refused request never went upstream");
+    // No other route or prefix gets around it: the other base URL, other endpoints, a
+    // streamed request.
+    let mut streamed = body.clone();
+    streamed["stream"] = json!(true);
+    let embedding = json!({"model": "openai/text-embedding-3-small", "input": "hi"});
+    for (path, b) in [
+        ("/v1/chat/completions", &body),
+        ("/api/v1/chat/completions", &streamed),
+        ("/api/v1/embeddings", &embedding),
+    ] {
+        let r = gw
+            .client
+            .post(gw.url(path))
+            .bearer_auth(LIMITED_KEY)
+            .header("content-type", "application/json")
+            .body(b.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 402, "{path}");
+    }
+    assert_eq!(mock.count(), 3, "the refused requests never went upstream");
     // Another key of the same service is not affected.
     assert_eq!(gw.chat(&body).await.status(), 200);
 
@@ -118,15 +153,19 @@ async fn a_key_over_its_budget_gets_402_and_nothing_is_forwarded() {
     let text = admin.to_string();
     assert!(!text.contains(&sha256_hex(LIMITED_KEY)) && !text.contains(LIMITED_KEY));
 
-    // The refusal is audited as a denial with its code.
+    // Every refusal is audited as a denial with its code.
     let records = gw.audit_records().await;
     let denied: Vec<&Value> = records
         .iter()
         .filter(|r| r["type"] == "denied" && r["key_id"] == "limited-1")
         .collect();
-    assert_eq!(denied.len(), 1);
-    assert_eq!(denied[0]["code"], "budget_exceeded");
-    assert_eq!(denied[0]["status"], 402);
+    assert_eq!(denied.len(), 4);
+    for d in denied {
+        assert_eq!(
+            (&d["code"], &d["status"]),
+            (&json!("budget_exceeded"), &json!(402))
+        );
+    }
 }
 
 #[tokio::test]
@@ -296,6 +335,28 @@ async fn rpm_refuses_with_429_and_retry_after() {
         .await
         .unwrap();
     assert_eq!(r.status(), 429);
+    // Nor does another prefix or route get more: /v1 and the model list count too.
+    for path in ["/v1/models", "/api/v1/models"] {
+        let r = gw
+            .client
+            .get(gw.url(path))
+            .bearer_auth(LIMITED_KEY)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 429, "{path}");
+    }
+    let r = gw
+        .client
+        .post(gw.url("/v1/chat/completions"))
+        .bearer_auth(LIMITED_KEY)
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429);
+    assert_eq!(mock.count(), 2);
     // Other keys have their own counters.
     assert_eq!(gw.chat(&body).await.status(), 200);
     let admin = admin_keys(&gw).await;
@@ -640,11 +701,6 @@ async fn what_the_upstream_may_have_billed_is_charged_and_what_it_refused_is_not
 #[tokio::test]
 async fn the_reservation_covers_every_choice_and_the_largest_cap() {
     let mock = MockUpstream::start().await;
-    // Slow answers keep the first request's reservation open while the second asks.
-    mock.set_default(Reply::Delayed(
-        Duration::from_millis(300),
-        Box::new(Reply::ok(costing(Some(0.0)))),
-    ));
     // A $0.0005 budget: a plain request (reserves $0.0004096) would still fit beside a small one.
     let gw = TestGateway::start_with(&mock, &limited("budget_usd = 0.0005", GPT4O_PRICE)).await;
     // max_tokens 10 but max_completion_tokens 4096 and n = 2: reserves 2 × 4096 tokens.
@@ -652,22 +708,13 @@ async fn the_reservation_covers_every_choice_and_the_largest_cap() {
     big["max_tokens"] = json!(10);
     big["max_completion_tokens"] = json!(4096);
     big["n"] = json!(2);
-    let (first, second) = tokio::join!(send_as(&gw, LIMITED_KEY, &big), async {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        send_as(&gw, LIMITED_KEY, &chat_body("openai/gpt-4o")).await
-    });
-    assert_eq!(first.status(), 200);
     // The first request's reservation ($0.0008192) already exceeds the budget.
-    assert_eq!(second.status(), 402);
+    assert_eq!(beside_one_in_flight(&gw, &mock, &big).await, (200, 402));
 }
 
 #[tokio::test]
 async fn a_model_of_unknown_price_never_lowers_the_reservation() {
     let mock = MockUpstream::start().await;
-    mock.set_default(Reply::Delayed(
-        Duration::from_millis(300),
-        Box::new(Reply::ok(costing(Some(0.0)))),
-    ));
     // $100 per million output tokens: 4096 tokens reserve $0.41, above the $0.10 reserved
     // for a model of unknown price.
     let prices = "[prices.\"openai/gpt-4o\"]\ncompletion = 100.0\n";
@@ -675,11 +722,6 @@ async fn a_model_of_unknown_price_never_lowers_the_reservation() {
     // The fallback list names a model without a price.
     let mut listed = chat_body("openai/gpt-4o");
     listed["models"] = json!(["anthropic/claude-3.5-sonnet"]);
-    let (first, second) = tokio::join!(send_as(&gw, LIMITED_KEY, &listed), async {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        send_as(&gw, LIMITED_KEY, &chat_body("openai/gpt-4o")).await
-    });
-    assert_eq!(first.status(), 200);
     // The first holds $0.41 (the known price), not $0.10: the budget is taken.
-    assert_eq!(second.status(), 402);
+    assert_eq!(beside_one_in_flight(&gw, &mock, &listed).await, (200, 402));
 }

@@ -60,6 +60,24 @@ async fn run(s: &Setup, args: &[&str], with_key: bool) -> (i32, String, String) 
     )
 }
 
+/// `keys provision --service billing --limit LIMIT --out OUT`.
+async fn provision(s: &Setup, limit: &str, out: &str, with_key: bool) -> (i32, String, String) {
+    run(
+        s,
+        &[
+            "provision",
+            "--service",
+            "billing",
+            "--limit",
+            limit,
+            "--out",
+            out,
+        ],
+        with_key,
+    )
+    .await
+}
+
 fn create_reply(n: u8, hash: &str) -> Reply {
     Reply::status(
         201,
@@ -137,20 +155,7 @@ async fn provision_creates_a_limited_key_and_writes_it_privately() {
     assert!(snap.keys.records()[0].upstream_key.is_some());
 
     // An existing file is never overwritten by provision.
-    let (code, _, stderr) = run(
-        &s,
-        &[
-            "provision",
-            "--service",
-            "billing",
-            "--limit",
-            "50",
-            "--out",
-            &out_s,
-        ],
-        true,
-    )
-    .await;
+    let (code, _, stderr) = provision(&s, "50", &out_s, true).await;
     assert_eq!(code, 1);
     assert!(stderr.contains("rotate-upstream"), "{stderr}");
 }
@@ -159,20 +164,7 @@ async fn provision_creates_a_limited_key_and_writes_it_privately() {
 async fn provision_refuses_without_a_management_key_or_on_api_errors() {
     let s = setup().await;
     let out = s.dir.path().join("k").display().to_string();
-    let (code, _, stderr) = run(
-        &s,
-        &[
-            "provision",
-            "--service",
-            "billing",
-            "--limit",
-            "5",
-            "--out",
-            &out,
-        ],
-        false,
-    )
-    .await;
+    let (code, _, stderr) = provision(&s, "5", &out, false).await;
     assert_eq!(code, 1);
     assert!(stderr.contains("OPENROUTER_MANAGEMENT_KEY"), "{stderr}");
     assert_eq!(s.mock.count(), 0);
@@ -180,20 +172,7 @@ async fn provision_refuses_without_a_management_key_or_on_api_errors() {
         401,
         json!({"error": {"message": "bad key", "code": 401}}),
     ));
-    let (code, _, stderr) = run(
-        &s,
-        &[
-            "provision",
-            "--service",
-            "billing",
-            "--limit",
-            "5",
-            "--out",
-            &out,
-        ],
-        true,
-    )
-    .await;
+    let (code, _, stderr) = provision(&s, "5", &out, true).await;
     assert_eq!(code, 1);
     assert!(stderr.contains("HTTP 401"), "{stderr}");
     assert!(!std::path::Path::new(&out).exists());
@@ -228,20 +207,7 @@ async fn provision_refuses_without_a_management_key_or_on_api_errors() {
         .join("k")
         .display()
         .to_string();
-    let (code, _, stderr) = run(
-        &s,
-        &[
-            "provision",
-            "--service",
-            "billing",
-            "--limit",
-            "5",
-            "--out",
-            &unwritable,
-        ],
-        true,
-    )
-    .await;
+    let (code, _, stderr) = provision(&s, "5", &unwritable, true).await;
     assert_eq!(code, 1, "{stderr}");
     let last = s.mock.last();
     assert_eq!(

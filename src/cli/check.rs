@@ -490,27 +490,23 @@ fn keys(snapshot: &Snapshot, report: &mut Report) {
 
 /// Where budget and rate counters live, and whether that store answers.
 async fn state_store(snapshot: &Snapshot, report: &mut Report) {
-    let errors = prometheus::IntCounterVec::new(
-        prometheus::Opts::new("orguard_check_state_errors", "unused"),
-        &["op"],
-    );
-    let limits = errors
-        .ok()
-        .and_then(|e| crate::limits::Limits::new(snapshot.state.clone(), e).ok());
-    let Some(limits) = limits else {
-        return report.add("state", Status::Fail, "state.redis_url cannot be used");
-    };
-    if !limits.is_shared() {
+    use crate::limits::store::redis::RedisStore;
+    use crate::limits::Backend;
+    let Backend::Redis { url, prefix } = &snapshot.state.backend else {
         return report.add(
             "state",
             Status::Pass,
             "memory: counters are per replica (use state.backend = \"redis\" with several)",
         );
-    }
-    match limits.ping().await {
-        Ok(()) => report.add("state", Status::Pass, "redis reachable"),
+    };
+    let Ok(store) = RedisStore::new(url.expose(), prefix) else {
+        return report.add("state", Status::Fail, "state.redis_url cannot be used");
+    };
+    let answered = tokio::time::timeout(Duration::from_secs(5), store.ping()).await;
+    match answered {
+        Ok(Ok(())) => report.add("state", Status::Pass, "redis reachable"),
         // The URL is not printed: it may carry a password.
-        Err(_) => report.add(
+        _ => report.add(
             "state",
             Status::Fail,
             "redis (state.redis_url) is unreachable: budgets and rate limits follow state.*_on_error",

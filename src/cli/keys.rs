@@ -1,6 +1,5 @@
 //! `orguard keys new`.
 
-use std::io::Write;
 use std::process::ExitCode;
 
 use time::format_description::well_known::Rfc3339;
@@ -52,13 +51,5 @@ pub fn new(service: &str, id: Option<&str>, expires_in_days: u32) -> ExitCode {
         key = generated.key,
         sha = generated.sha256,
     );
-    let mut out = std::io::stdout().lock();
-    if out
-        .write_all(text.as_bytes())
-        .and_then(|()| out.flush())
-        .is_err()
-    {
-        return ExitCode::FAILURE;
-    }
-    ExitCode::SUCCESS
+    super::print(&text)
 }

@@ -166,6 +166,16 @@ impl Cli {
     }
 }
 
+/// Writes a command's result to stdout; a closed or failing stdout is a failed command.
+fn print(text: &str) -> ExitCode {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(_) => ExitCode::FAILURE,
+    }
+}
+
 /// Runs the parsed command and returns the process exit code.
 pub fn run(cli: Cli) -> ExitCode {
     let source = cli.source();

@@ -237,17 +237,7 @@ fn valid_service(service: &str) -> Result<(), ProvisionError> {
 
 fn finish(result: Result<String, ProvisionError>) -> ExitCode {
     match result {
-        Ok(text) => {
-            let mut out = std::io::stdout().lock();
-            if out
-                .write_all(text.as_bytes())
-                .and_then(|()| out.flush())
-                .is_err()
-            {
-                return ExitCode::FAILURE;
-            }
-            ExitCode::SUCCESS
-        }
+        Ok(text) => super::print(&text),
         Err(e) => {
             eprintln!("error: {}", crate::secret::mask_text(&e.to_string()));
             ExitCode::FAILURE

@@ -97,6 +97,13 @@ pub struct Budget {
     pub period: Period,
 }
 
+impl Budget {
+    /// What is left of the budget after `spent` (negative once overspent).
+    pub fn remaining(&self, spent: Nanos) -> Nanos {
+        Nanos(self.limit.0.saturating_sub(spent.0))
+    }
+}
+
 /// The admission rule, shared by every backend (the Redis script implements the same
 /// comparison): admit while settled spend plus open reservations is below the limit.
 pub fn admits(limit: Nanos, spent: Nanos, reserved: Nanos) -> bool {
@@ -130,6 +137,15 @@ impl Price {
         }
     }
 
+    /// The higher of two prices, per component.
+    pub fn max(&self, other: &Price) -> Price {
+        Price {
+            prompt: self.prompt.max(other.prompt),
+            completion: self.completion.max(other.completion),
+            request: self.request.max(other.request),
+        }
+    }
+
     /// The cost of a request with these token counts, rounded up.
     pub fn cost(&self, prompt_tokens: u64, completion_tokens: u64) -> Nanos {
         let n = self.prompt * prompt_tokens as f64
@@ -143,20 +159,29 @@ impl Price {
 /// average about four bytes per token for English; three over-estimates on purpose.
 pub const BYTES_PER_TOKEN_ESTIMATE: u64 = 3;
 
-/// The reservation for a request: its worst case, `max_output_tokens` of completion plus
-/// the body as prompt. Unknown price: `fallback`.
+/// The reservation for a request that any of the models priced in `prices` may serve
+/// (`None`: a model of unknown price): `max_output_tokens` of completion plus the body as
+/// prompt at the highest of their prices, and at least `unknown` when one price is unknown
+/// (so a model without a price never lowers the worst case).
 pub fn estimate(
-    price: Option<&Price>,
+    prices: impl IntoIterator<Item = Option<Price>>,
     body_bytes: usize,
     max_output_tokens: u64,
-    fallback: Nanos,
+    unknown: Nanos,
 ) -> Nanos {
-    match price {
-        Some(p) => {
-            let prompt_tokens = (body_bytes as u64).div_ceil(BYTES_PER_TOKEN_ESTIMATE);
-            p.cost(prompt_tokens, max_output_tokens)
+    let mut highest: Option<Price> = None;
+    let mut any_unknown = false;
+    for price in prices {
+        match price {
+            Some(p) => highest = Some(highest.map_or(p, |q| q.max(&p))),
+            None => any_unknown = true,
         }
-        None => fallback,
+    }
+    let prompt_tokens = (body_bytes as u64).div_ceil(BYTES_PER_TOKEN_ESTIMATE);
+    match highest {
+        Some(p) if !any_unknown => p.cost(prompt_tokens, max_output_tokens),
+        Some(p) => p.cost(prompt_tokens, max_output_tokens).max(unknown),
+        None => unknown,
     }
 }
 
@@ -274,8 +299,23 @@ mod tests {
         // $3 / $15 per million tokens.
         let p = Price::from_usd_per_token(3e-6, 15e-6, 0.0);
         // 300 bytes ≈ 100 prompt tokens, 1000 output tokens: 100×3000 + 1000×15000 nanos.
-        assert_eq!(estimate(Some(&p), 300, 1000, Nanos(7)), Nanos(15_300_000));
-        assert_eq!(estimate(None, 300, 1000, Nanos(7)), Nanos(7));
+        assert_eq!(estimate([Some(p)], 300, 1000, Nanos(7)), Nanos(15_300_000));
+        assert_eq!(estimate([None], 300, 1000, Nanos(7)), Nanos(7));
+        // The highest price of the candidates, per component.
+        let cheap = Price::from_usd_per_token(10e-6, 1e-6, 0.0);
+        assert_eq!(
+            estimate([Some(cheap), Some(p)], 300, 1000, Nanos(7)),
+            Nanos(100 * 10_000 + 1000 * 15_000)
+        );
+        // A model of unknown price never lowers the estimate, and raises a small one.
+        assert_eq!(
+            estimate([Some(p), None], 300, 1000, Nanos(7)),
+            Nanos(15_300_000)
+        );
+        assert_eq!(
+            estimate([None, Some(p)], 300, 1000, Nanos(20_000_000)),
+            Nanos(20_000_000)
+        );
         // Garbage prices count as free, not as negative.
         let bad = Price::from_usd_per_token(-1.0, f64::NAN, 0.0);
         assert_eq!(bad.cost(10, 10), Nanos(0));

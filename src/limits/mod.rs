@@ -18,7 +18,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 use crate::secret::Secret;
-pub use budget::{Budget, Charge, Nanos, Period, Price};
+pub use budget::{Budget, Nanos, Period, Price};
 pub use rate::Limit;
 use store::memory::MemoryStore;
 use store::redis::RedisStore;
@@ -117,7 +117,8 @@ pub struct Limits {
     inner: Arc<Inner>,
 }
 
-fn now_ms(now: OffsetDateTime) -> u64 {
+/// Milliseconds since the epoch: the clock every counter is kept in.
+pub fn now_ms(now: OffsetDateTime) -> u64 {
     u64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(0)
 }
 
@@ -140,10 +141,6 @@ impl Limits {
                 errors,
             }),
         })
-    }
-
-    pub fn settings(&self) -> &StateSettings {
-        &self.inner.settings
     }
 
     async fn timed<T>(

@@ -35,25 +35,31 @@ pub struct KeyReport {
     pub record: KeyRecord,
     /// `None` when the counters could not be read (shared store down).
     pub counters: Option<crate::limits::store::KeyCounters>,
-    pub period: Option<String>,
 }
 
-/// Reads every key's counters (concurrently: a slow store costs one timeout, not one per
-/// key).
-pub async fn report(state: &AppState) -> Vec<KeyReport> {
+/// Reads the counters of the keys `wanted` selects, at `now` (concurrently: a slow store
+/// costs one timeout, not one per key).
+pub async fn report(
+    state: &AppState,
+    now: OffsetDateTime,
+    wanted: fn(&KeyRecord) -> bool,
+) -> Vec<KeyReport> {
     let config = state.config.load_full();
-    let now = OffsetDateTime::now_utc();
-    let reads = config.keys.records().iter().map(|record| {
-        let limits = state.limits.clone();
-        async move {
-            let counters = limits.read(&record.id, &record.limits, now).await.ok();
-            KeyReport {
-                record: record.clone(),
-                counters,
-                period: record.limits.budget.map(|b| b.period.id(now)),
+    let reads = config
+        .keys
+        .records()
+        .iter()
+        .filter(|r| wanted(r))
+        .map(|record| {
+            let limits = state.limits.clone();
+            async move {
+                let counters = limits.read(&record.id, &record.limits, now).await.ok();
+                KeyReport {
+                    record: record.clone(),
+                    counters,
+                }
             }
-        }
-    });
+        });
     futures_util::future::join_all(reads).await
 }
 
@@ -100,8 +106,8 @@ async fn keys(State(state): State<AppState>, headers: HeaderMap) -> Response {
         return refused;
     }
     let now = OffsetDateTime::now_utc();
-    let (_, into) = rate::window(u64::try_from(now.unix_timestamp()).unwrap_or(0) * 1000);
-    let keys: Vec<Value> = report(&state)
+    let (_, into) = rate::window(crate::limits::now_ms(now));
+    let keys: Vec<Value> = report(&state, now, |_| true)
         .await
         .iter()
         .map(|r| key_json(r, into, now))
@@ -123,10 +129,10 @@ fn key_json(r: &KeyReport, into: f64, now: OffsetDateTime) -> Value {
         json!({
             "limit_usd": b.limit.usd(),
             "period": b.period.as_str(),
-            "period_id": r.period,
+            "period_id": b.period.id(now),
             "spent_usd": spent.map(Nanos::usd),
             "reserved_usd": reserved.map(Nanos::usd),
-            "remaining_usd": spent.map(|s| Nanos(b.limit.0.saturating_sub(s.0)).usd()),
+            "remaining_usd": spent.map(|s| b.remaining(s).usd()),
         })
     });
     let used = |w: Option<(u64, u64)>| w.map(|(p, c)| rate::weighted(p, c, into).round());

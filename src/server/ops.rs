@@ -9,6 +9,7 @@ use axum::Json;
 use serde_json::json;
 
 use super::AppState;
+use crate::limits::Nanos;
 
 /// The process is up and serving HTTP.
 pub async fn healthz() -> Response {
@@ -73,21 +74,21 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         .set(i64::from(health.failing.load(Ordering::Relaxed)));
     m.audit_queue_depth
         .set(i64::try_from(state.audit.queue_depth()).unwrap_or(i64::MAX));
-    for r in super::admin::report(&state).await {
+    // Only keys with a budget: the others have no gauge to refresh.
+    let now = time::OffsetDateTime::now_utc();
+    for r in super::admin::report(&state, now, |k| k.limits.budget.is_some()).await {
         let (Some(budget), Some(c)) = (r.record.limits.budget, r.counters) else {
             continue;
         };
         let key = m.bounded("key_id", &r.record.id);
-        let limit = budget.limit.0;
-        for (field, nanos) in [
-            ("limit", limit),
-            ("spent", c.spent),
-            ("reserved", c.reserved),
-            ("remaining", limit.saturating_sub(c.spent)),
+        let spent = Nanos(c.spent);
+        for (field, amount) in [
+            ("limit", budget.limit),
+            ("spent", spent),
+            ("reserved", Nanos(c.reserved)),
+            ("remaining", budget.remaining(spent)),
         ] {
-            m.budget
-                .with_label_values(&[&key, field])
-                .set(crate::limits::Nanos(nanos).usd());
+            m.budget.with_label_values(&[&key, field]).set(amount.usd());
         }
     }
     for (result, counter) in [
