@@ -86,6 +86,13 @@ pub enum ErrorCode {
     EndpointNotAllowed,
     PiiBlocked,
     SecretBlocked,
+    /// A detected value sits where orguard does not rewrite (an object key, a number, a
+    /// header) and the class's action would rewrite it.
+    UnredactableField,
+    /// Images, audio or files the class does not let through uninspected.
+    UninspectableContent,
+    /// A forwarded header that is not text or is sent more than once.
+    InvalidHeader,
     Overloaded,
     CircuitOpen,
     AuditUnavailable,
@@ -147,6 +154,9 @@ impl ErrorCode {
             Self::EndpointNotAllowed => "endpoint_not_allowed",
             Self::PiiBlocked => "pii_blocked",
             Self::SecretBlocked => "secret_blocked",
+            Self::UnredactableField => "unredactable_field",
+            Self::UninspectableContent => "uninspectable_content",
+            Self::InvalidHeader => "invalid_header",
             Self::Overloaded => "overloaded",
             Self::CircuitOpen => "circuit_open",
             Self::UpstreamNotConfigured => "upstream_not_configured",
@@ -328,6 +338,12 @@ impl GatewayError {
                     StatusCode::UNAUTHORIZED,
                     T::Authentication,
                     C::UpstreamKeyNotAccepted,
+                    None,
+                ),
+                AuthError::Repeated => (
+                    StatusCode::BAD_REQUEST,
+                    T::InvalidRequest,
+                    C::InvalidHeader,
                     None,
                 ),
             },

@@ -794,7 +794,16 @@ pub fn prepare(
     parsed: &mut ParsedRequest,
     decided_class: &mut Option<policy::Class>,
 ) -> Result<(Plan, redact::Redaction), policy::Denial> {
-    let findings = redact::scan(&config.detectors, &mut parsed.body);
+    let endpoint = parsed.endpoint;
+    let mut findings =
+        redact::scan(&config.detectors, endpoint, &mut parsed.body).map_err(|e| {
+            policy::Denial::invalid(crate::error::ErrorCode::InvalidFieldType, e.to_string())
+        })?;
+    findings.scan_headers(
+        &config.detectors,
+        headers,
+        &upstream::CLIENT_HEADERS_FORWARDED,
+    )?;
     let signals = ContentSignals {
         pii_types: findings.pii_types(),
     };
@@ -802,14 +811,26 @@ pub fn prepare(
     *decided_class =
         Some(policy::classify(&config.policy, caller, headers, &signals, &mut Vec::new())?.0);
     let mut plan = policy::plan(&config.policy, caller, headers, parsed, &signals)?;
-    let class = config
-        .policy
-        .class(plan.class)
-        .map(|c| &c.redaction)
-        .cloned()
-        .unwrap_or_default();
+    let class = config.policy.class(plan.class);
+    if let Some((media, place)) = findings
+        .media()
+        .iter()
+        .find(|(m, _)| !class.is_some_and(|c| c.allows(*m)))
+    {
+        return Err(policy::Denial::forbidden(
+            crate::error::ErrorCode::UninspectableContent,
+            format!(
+                "the request carries {} at `{place}`, which orguard cannot inspect, and class {} does not let it through ({} is off)",
+                media.as_str(),
+                plan.class.as_str(),
+                media.setting()
+            ),
+        ));
+    }
+    let class = class.map(|c| &c.redaction).cloned().unwrap_or_default();
     let redaction = redact::apply(
         &config.detectors,
+        endpoint,
         &mut plan.body,
         &findings,
         &class,

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use common::{MockUpstream, Reply, StreamEnding, TestGateway};
 use futures_util::StreamExt;
 use orguard::redact::{self, Action, Detectors, RedactPolicy};
+use orguard::request::Endpoint;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
@@ -418,8 +419,16 @@ fn redact_text(d: &Detectors, text: &str, action: Action) -> String {
         .as_object()
         .unwrap()
         .clone();
-    let findings = redact::scan(d, &mut body);
-    redact::apply(d, &mut body, &findings, &policy(action), b"k").unwrap();
+    let findings = redact::scan(d, Endpoint::ChatCompletions, &mut body).unwrap();
+    redact::apply(
+        d,
+        Endpoint::ChatCompletions,
+        &mut body,
+        &findings,
+        &policy(action),
+        b"k",
+    )
+    .unwrap();
     body["messages"][0]["content"].as_str().unwrap().to_owned()
 }
 
@@ -467,8 +476,8 @@ proptest! {
         let card = positive("CREDIT_CARD", &mut g);
         let args = json!({"to": email, "note": format!("card {card} and \"quotes\""), "n": [1, {"deep": email}]}).to_string();
         let mut body = json!({"messages": [{"role": "assistant", "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "send", "arguments": args}}]}]}).as_object().unwrap().clone();
-        let findings = redact::scan(d, &mut body);
-        redact::apply(d, &mut body, &findings, &policy(Action::Placeholder), b"k").unwrap();
+        let findings = redact::scan(d, Endpoint::ChatCompletions, &mut body).unwrap();
+        redact::apply(d, Endpoint::ChatCompletions, &mut body, &findings, &policy(Action::Placeholder), b"k").unwrap();
         let out = body["messages"][0]["tool_calls"][0]["function"]["arguments"].as_str().unwrap().to_owned();
         let parsed: Value = serde_json::from_str(&out).unwrap();
         prop_assert_eq!(&parsed["to"], &json!("[EMAIL_1]"));

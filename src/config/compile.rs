@@ -976,6 +976,14 @@ fn compile_policy(
             }
         };
         let lower = |list: &[String]| list.iter().map(|s| s.trim().to_ascii_lowercase()).collect();
+        let redaction = redact_policy(&at, c, detector_kinds, problems);
+        // Content the gateway cannot read is let through by default only where the class
+        // would have nothing to redact or block in it anyway.
+        let redacts_anything = redaction.default != Action::Allow
+            || redaction.per_type.iter().any(|(kind, action)| {
+                *action != Action::Allow
+                    && !(kind == crate::redact::detectors::SECRET && *action == Action::Block)
+            });
         if let Some(slot) = classes.get_mut(class.index()) {
             *slot = Some(ClassPolicy {
                 class,
@@ -989,13 +997,16 @@ fn compile_policy(
                 allow_server_tools: c.allow_server_tools,
                 allow_trace: c.allow_trace,
                 allow_cache: c.allow_cache,
+                allow_images: c.allow_images.unwrap_or(!redacts_anything),
+                allow_audio: c.allow_audio.unwrap_or(!redacts_anything),
+                allow_files: c.allow_files.unwrap_or(!redacts_anything),
                 allow_fallbacks: c.allow_fallbacks,
                 data_collection_deny,
                 zdr: c.zdr,
                 require_byok: c.require_byok,
                 upstream,
                 allow_legacy_completions: c.allow_legacy_completions,
-                redaction: redact_policy(&at, c, detector_kinds, problems),
+                redaction,
                 fallbacks: c
                     .fallbacks
                     .iter()

@@ -260,6 +260,11 @@ pub struct RawClass {
     pub allow_trace: bool,
     /// `X-OpenRouter-Cache*` request headers (edge response caching).
     pub allow_cache: bool,
+    /// Images, audio and files (base64 or by URL) pass uninspected. Default: true only for
+    /// classes that redact and block nothing beyond the built-in SECRET block.
+    pub allow_images: Option<bool>,
+    pub allow_audio: Option<bool>,
+    pub allow_files: Option<bool>,
     /// OpenRouter's `provider.allow_fallbacks`.
     pub allow_fallbacks: bool,
     /// `allow` or `deny` (providers that store or train on data).
@@ -298,6 +303,9 @@ impl Default for RawClass {
             allow_free_models: false,
             allow_web: false,
             allow_tiers: false,
+            allow_images: None,
+            allow_audio: None,
+            allow_files: None,
             allow_routers: Vec::new(),
             allow_plugins: Vec::new(),
             allow_server_tools: false,

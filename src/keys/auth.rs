@@ -101,6 +101,9 @@ pub enum AuthError {
         "OpenRouter keys are not accepted here: use the orguard client key issued to your service"
     )]
     UpstreamKey,
+    /// Two `Authorization` headers: a proxy in between may read the other one.
+    #[error("send exactly one `Authorization` header")]
+    Repeated,
 }
 
 /// Finds the key presented in `headers`, refusing unknown, disabled and expired keys.
@@ -109,6 +112,14 @@ pub fn authenticate(
     headers: &HeaderMap,
     now: OffsetDateTime,
 ) -> Result<Caller, AuthError> {
+    if headers
+        .get_all(header::AUTHORIZATION)
+        .iter()
+        .nth(1)
+        .is_some()
+    {
+        return Err(AuthError::Repeated);
+    }
     let presented = bearer(headers).ok_or(AuthError::Missing)?;
     if presented.starts_with("sk-or-") {
         return Err(AuthError::UpstreamKey);

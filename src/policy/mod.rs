@@ -83,6 +83,10 @@ pub struct ClassPolicy {
     pub allow_server_tools: bool,
     pub allow_trace: bool,
     pub allow_cache: bool,
+    /// Content the gateway cannot inspect (`allow_images`, `allow_audio`, `allow_files`).
+    pub allow_images: bool,
+    pub allow_audio: bool,
+    pub allow_files: bool,
     pub allow_fallbacks: bool,
     pub data_collection_deny: bool,
     pub zdr: bool,
@@ -95,6 +99,18 @@ pub struct ClassPolicy {
     pub fallbacks: Vec<String>,
     pub max_tokens: u64,
     pub on_violation: OnViolation,
+}
+
+impl ClassPolicy {
+    /// Whether content the gateway cannot read may pass for this class.
+    pub fn allows(&self, media: crate::redact::walk::Media) -> bool {
+        use crate::redact::walk::Media;
+        match media {
+            Media::Image => self.allow_images,
+            Media::Audio => self.allow_audio,
+            Media::File => self.allow_files,
+        }
+    }
 }
 
 /// Policy settings shared by all classes.
@@ -420,6 +436,9 @@ pub(crate) mod tests {
             allow_server_tools: false,
             allow_trace: false,
             allow_cache: false,
+            allow_images: false,
+            allow_audio: false,
+            allow_files: false,
             allow_fallbacks: false,
             data_collection_deny: true,
             zdr: false,

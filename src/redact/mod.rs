@@ -1,25 +1,25 @@
 //! PII and secret redaction (DESIGN.md §4).
 //!
-//! [`scan`] runs once per request over every string the model reads and returns where each
-//! detected value sits (positions and types — the values themselves are never copied out).
-//! Classification uses the types it found; [`apply`] then rewrites the body per the class's
-//! action for each type: `allow`, `redact` (`[EMAIL]`), `placeholder` (`[EMAIL_1]`, restored
-//! in the response), `hash` (`[EMAIL:3f2a9c1b]`, keyed HMAC) or `block` (403).
+//! [`scan`] runs once per request over everything the request forwards ([`walk`]) and
+//! returns where each detected value sits (positions and types — the values themselves are
+//! never copied out). Classification uses the types it found; [`apply`] then rewrites the
+//! body per the class's action for each type: `allow`, `redact` (`[EMAIL]`), `placeholder`
+//! (`[EMAIL_1]`, restored in the response), `hash` (`[EMAIL:3f2a9c1b]`, keyed HMAC) or
+//! `block` (403). The [`Detectors`] themselves are compiled once per config.
 
 pub mod detectors;
+pub mod inspect;
 pub mod placeholder;
 pub mod walk;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use regex::RegexSet;
-use serde_json::{Map, Value};
 
+pub use inspect::{apply, scan, Findings, Redaction};
 pub use placeholder::{Placeholders, Restorer};
 
-use crate::error::ErrorCode;
-use crate::policy::Denial;
 use detectors::{Kind, Pattern, SECRET};
 
 /// The type name of configured deny terms.
@@ -256,164 +256,4 @@ fn resolve_overlaps(mut spans: Vec<Span>) -> Vec<Span> {
         }
     }
     out
-}
-
-/// Strictness of actions, for merged spans: the value must not escape any of its types.
-fn strictness(a: Action) -> u8 {
-    match a {
-        Action::Allow => 0,
-        Action::Placeholder => 1,
-        Action::Hash => 2,
-        Action::Redact => 3,
-        Action::Block => 4,
-    }
-}
-
-/// What one scan of a request found: the spans of each visited string, in visit order.
-#[derive(Debug, Clone, Default)]
-pub struct Findings {
-    texts: Vec<(usize, Vec<Span>)>,
-}
-
-impl Findings {
-    /// Counts by type (every type detected, overlapping ones included).
-    pub fn counts(&self) -> BTreeMap<Kind, u64> {
-        let mut out = BTreeMap::new();
-        for (_, spans) in &self.texts {
-            for s in spans {
-                for k in s.kinds() {
-                    *out.entry(k).or_default() += 1;
-                }
-            }
-        }
-        out
-    }
-
-    /// The personal-data types found (everything but `SECRET`), which raise the class.
-    pub fn pii_types(&self) -> Vec<Kind> {
-        self.counts().into_keys().filter(|k| *k != SECRET).collect()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.texts.iter().all(|(_, s)| s.is_empty())
-    }
-}
-
-/// Scans every model-read string of `body` once. The body is not changed.
-pub fn scan(detectors: &Detectors, body: &mut Map<String, Value>) -> Findings {
-    let mut texts = Vec::new();
-    walk::walk(body, &mut |s: &mut String| {
-        texts.push((s.len(), detectors.find(s)))
-    });
-    Findings { texts }
-}
-
-/// The result of applying a class's actions.
-#[derive(Debug, Clone, Default)]
-pub struct Redaction {
-    /// Values rewritten, by type (allowed ones are not counted).
-    pub counts: BTreeMap<Kind, u64>,
-    /// Placeholder → original, for restoring the response. Never persisted.
-    pub placeholders: Placeholders,
-}
-
-/// Rewrites `body` per `policy`, or refuses it when a type's action is `block`. The error
-/// names the types found, never the values.
-pub fn apply(
-    detectors: &Detectors,
-    body: &mut Map<String, Value>,
-    findings: &Findings,
-    policy: &RedactPolicy,
-    hash_key: &[u8],
-) -> Result<Redaction, Denial> {
-    let blocked: Vec<Kind> = findings
-        .counts()
-        .into_keys()
-        .filter(|k| policy.action(k) == Action::Block)
-        .collect();
-    if !blocked.is_empty() {
-        let code = if blocked.contains(&SECRET) {
-            ErrorCode::SecretBlocked
-        } else {
-            ErrorCode::PiiBlocked
-        };
-        return Err(Denial::forbidden(code, format!("the request contains data of type {} that this class does not allow to leave; nothing was sent", blocked.join(", "))));
-    }
-    let mut redaction = Redaction::default();
-    if findings.is_empty() {
-        return Ok(redaction);
-    }
-    let mut index = 0;
-    // Set when a re-scanned string turns out to hold a blocked type.
-    let mut blocked_late = false;
-    walk::walk(body, &mut |s: &mut String| {
-        let found = findings.texts.get(index);
-        index += 1;
-        // The same walk over the same body visits the same strings; should a string differ
-        // from the one scanned, it is scanned again rather than cut at stale positions.
-        let fresh;
-        let spans = match found {
-            Some((len, spans)) if *len == s.len() => spans,
-            _ => {
-                fresh = detectors.find(s);
-                &fresh
-            }
-        };
-        if spans.is_empty() {
-            return;
-        }
-        let mut out = String::with_capacity(s.len());
-        let mut at = 0;
-        for span in spans {
-            let (Some(keep), Some(value)) = (s.get(at..span.start), s.get(span.start..span.end))
-            else {
-                continue;
-            };
-            // The strictest action among every type found here, labelled with that type.
-            let (label, action) = span
-                .kinds()
-                .map(|k| (k, policy.action(k)))
-                .max_by_key(|(_, a)| strictness(*a))
-                .unwrap_or((span.kind, Action::Allow));
-            if action == Action::Block {
-                blocked_late = true;
-            }
-            let replacement = match action {
-                Action::Allow | Action::Block => None,
-                Action::Redact => Some(format!("[{label}]")),
-                Action::Placeholder => Some(redaction.placeholders.token(label, value)),
-                Action::Hash => Some(format!(
-                    "[{}:{}]",
-                    span.kind,
-                    hex::encode(
-                        crate::secret::hmac_sha256(
-                            hash_key,
-                            &[span.kind.as_bytes(), &[0], value.as_bytes()]
-                        )
-                        .get(..4)
-                        .unwrap_or_default()
-                    )
-                )),
-            };
-            out.push_str(keep);
-            match replacement {
-                Some(r) => {
-                    out.push_str(&r);
-                    *redaction.counts.entry(label).or_default() += 1;
-                }
-                None => out.push_str(value),
-            }
-            at = span.end;
-        }
-        out.push_str(s.get(at..).unwrap_or_default());
-        *s = out;
-    });
-    if blocked_late {
-        return Err(Denial::forbidden(
-            ErrorCode::PiiBlocked,
-            "the request contains data this class does not allow to leave; nothing was sent"
-                .to_owned(),
-        ));
-    }
-    Ok(redaction)
 }

@@ -1,187 +1,911 @@
-//! The strings a model reads, in a fixed order (DESIGN.md §4): message contents (strings
-//! and text parts), names, tool-call arguments, tool results, `prompt`, `input` (strings
-//! and Responses-API items), `instructions`, and tool descriptions.
+//! Everything a request forwards, visited (DESIGN.md §4): the walk is not a list of places
+//! to look, it is the whole body.
 //!
-//! Tool-call arguments are JSON inside a string: their own strings are visited, and when
-//! one changes the arguments are re-serialised, so they stay valid JSON. Scanning and
-//! rewriting visit the same strings in the same order, which is what lets one scan's
-//! findings be applied by index.
+//! Every string at any depth reaches the visitor as rewritable [`Visit::text`]; every
+//! object key, and every number long enough to hold digits a detector matches, reaches it
+//! as [`Visit::fixed`] (inspected, never rewritten: a rewritten key or a number turned into
+//! a string changes the structure the upstream reads). Content the gateway cannot read —
+//! images, audio, files, as base64 or by reference — is reported as [`Visit::media`] and its
+//! payload is not scanned; its URLs and file names are.
+//!
+//! Known fields are checked against their documented shapes on the way (OpenAI chat, legacy
+//! completions, Responses, embeddings, OpenRouter's extras): a known field in another shape
+//! is a [`ShapeError`] naming its JSON path, because a field the walk does not understand is
+//! one an upstream might read differently. Unknown fields are walked as plain data.
+//!
+//! Tool-call arguments are JSON inside a string: they are parsed and everything in them —
+//! keys and numbers included, since the model reads them as text — is rewritable, then
+//! re-serialised, so the upstream reads exactly what was scanned.
+//!
+//! Two walks of the same body visit the same places with the same [`Path::hash`], which is
+//! how one scan's findings are applied to the policy's rewritten copy of the body.
 
 use serde_json::{Map, Value};
 
-/// Visits every model-read string of `body`, mutably, in order.
-pub fn walk(body: &mut Map<String, Value>, f: &mut dyn FnMut(&mut String)) {
-    if let Some(Value::Array(messages)) = body.get_mut("messages") {
-        for m in messages {
-            message(m, f);
+use crate::request::Endpoint;
+
+/// Content the gateway cannot read. Video counts as a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Media {
+    Image,
+    Audio,
+    File,
+}
+
+impl Media {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Media::Image => "an image",
+            Media::Audio => "audio",
+            Media::File => "a file",
         }
     }
-    if let Some(prompt) = body.get_mut("prompt") {
-        strings(prompt, f);
+
+    /// The class setting that lets it through.
+    pub fn setting(self) -> &'static str {
+        match self {
+            Media::Image => "allow_images",
+            Media::Audio => "allow_audio",
+            Media::File => "allow_files",
+        }
     }
-    if let Some(input) = body.get_mut("input") {
-        match input {
-            Value::Array(items) => {
-                for item in items {
-                    match item {
-                        Value::Object(_) => message(item, f),
-                        other => strings(other, f),
+}
+
+/// A known field in a shape its reference does not document. The path names fields, never
+/// values.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("field `{path}` must be {expected}")]
+pub struct ShapeError {
+    pub path: String,
+    pub expected: &'static str,
+}
+
+/// Text that is inspected but never rewritten.
+#[derive(Debug, Clone, Copy)]
+pub enum Fixed<'a> {
+    /// An object key.
+    Key(&'a str),
+    /// A number's digits, with the key it is under (context for detectors such as SSN).
+    Number { digits: &'a str, under: &'a str },
+}
+
+/// What a walk hands each place it visits.
+pub trait Visit {
+    /// A string the upstream receives; it may be rewritten in place.
+    fn text(&mut self, at: &Path<'_>, s: &mut String);
+    /// An object key or a number: inspected, not rewritten.
+    fn fixed(&mut self, at: &Path<'_>, text: Fixed<'_>);
+    /// Content the gateway cannot read, at `at`.
+    fn media(&mut self, at: &Path<'_>, kind: Media);
+}
+
+/// A place in the body: a chain of segments back to the root. Built on the stack as the walk
+/// descends, so visiting costs no allocation; rendered to text only for an error.
+pub struct Path<'a> {
+    parent: Option<&'a Path<'a>>,
+    seg: Seg<'a>,
+    hash: u64,
+}
+
+#[derive(Clone, Copy)]
+enum Seg<'a> {
+    Root,
+    Key(&'a str),
+    Index(usize),
+    /// Into the JSON held by a string (tool-call arguments).
+    Embedded,
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+
+fn mix(mut h: u64, tag: u8, bytes: &[u8]) -> u64 {
+    h = (h ^ u64::from(tag)).wrapping_mul(FNV_PRIME);
+    for b in bytes {
+        h = (h ^ u64::from(*b)).wrapping_mul(FNV_PRIME);
+    }
+    h
+}
+
+impl Path<'static> {
+    pub fn root() -> Self {
+        Path {
+            parent: None,
+            seg: Seg::Root,
+            hash: FNV_OFFSET,
+        }
+    }
+}
+
+impl<'a> Path<'a> {
+    fn child<'b>(&'b self, seg: Seg<'b>) -> Path<'b> {
+        let hash = match seg {
+            Seg::Root => self.hash,
+            Seg::Key(k) => mix(self.hash, 1, k.as_bytes()),
+            Seg::Index(i) => mix(self.hash, 2, &i.to_le_bytes()),
+            Seg::Embedded => mix(self.hash, 3, &[]),
+        };
+        Path {
+            parent: Some(self),
+            seg,
+            hash,
+        }
+    }
+
+    pub fn key<'b>(&'b self, k: &'b str) -> Path<'b> {
+        self.child(Seg::Key(k))
+    }
+
+    pub fn index(&self, i: usize) -> Path<'_> {
+        self.child(Seg::Index(i))
+    }
+
+    /// Identifies this place across two walks of the same body.
+    pub fn hash(&self) -> u64 {
+        self.hash
+    }
+
+    /// `$.messages[0].content[1].text`. A key is written out only when it looks like a field
+    /// name (letters, `_`, `-`, at most 32): anything else could be the very value the path
+    /// is reported for, and shows as `*`.
+    pub fn render(&self) -> String {
+        let mut segs = Vec::new();
+        let mut at = Some(self);
+        while let Some(p) = at {
+            segs.push(p.seg);
+            at = p.parent;
+        }
+        let mut out = String::from("$");
+        for seg in segs.into_iter().rev() {
+            match seg {
+                Seg::Root => {}
+                Seg::Key(k) if looks_like_a_field_name(k) => {
+                    out.push('.');
+                    out.push_str(k);
+                }
+                Seg::Key(_) => out.push_str(".*"),
+                Seg::Index(i) => {
+                    out.push('[');
+                    out.push_str(&i.to_string());
+                    out.push(']');
+                }
+                Seg::Embedded => out.push_str("(json)"),
+            }
+        }
+        out
+    }
+}
+
+fn looks_like_a_field_name(k: &str) -> bool {
+    (1..=32).contains(&k.len())
+        && k.bytes()
+            .all(|b| b.is_ascii_alphabetic() || b == b'_' || b == b'-')
+}
+
+type Walked = Result<(), ShapeError>;
+
+fn wrong(at: &Path<'_>, expected: &'static str) -> Walked {
+    Err(ShapeError {
+        path: at.render(),
+        expected,
+    })
+}
+
+/// Visits everything in `body` for `endpoint`, checking known fields' shapes.
+pub fn walk(endpoint: Endpoint, body: &mut Map<String, Value>, v: &mut dyn Visit) -> Walked {
+    let root = Path::root();
+    for (key, value) in body.iter_mut() {
+        let at = root.key(key);
+        v.fixed(&at, Fixed::Key(key));
+        top_level(endpoint, key, value, &at, v)?;
+    }
+    Ok(())
+}
+
+/// The documented top-level fields, by endpoint. Anything else is data.
+fn top_level(
+    endpoint: Endpoint,
+    key: &str,
+    value: &mut Value,
+    at: &Path<'_>,
+    v: &mut dyn Visit,
+) -> Walked {
+    use Endpoint as E;
+    match (endpoint, key) {
+        (E::ChatCompletions, "messages") => list(value, at, v, "an array of messages", message),
+        (E::ChatCompletions | E::Completions, "prompt") => prompt(value, at, v),
+        (E::Embeddings, "input") => prompt(value, at, v),
+        (E::Responses, "input") => match value {
+            Value::String(s) => {
+                v.text(at, s);
+                Ok(())
+            }
+            _ => list(value, at, v, "a string or an array of input items", item),
+        },
+        (E::Responses, "instructions")
+        | (
+            _,
+            "suffix"
+            | "user"
+            | "session_id"
+            | "prompt_cache_key"
+            | "model"
+            | "previous_response_id"
+            | "service_tier"
+            | "preset",
+        ) => optional_string(value, at, v),
+        (E::Responses, "prompt") => match value {
+            Value::Null => Ok(()),
+            Value::Object(m) => {
+                for (k, val) in m.iter_mut() {
+                    let at = at.key(k);
+                    v.fixed(&at, Fixed::Key(k));
+                    if k == "variables" {
+                        variables(val, &at, v)?;
+                    } else {
+                        data(val, &at, v)?;
                     }
                 }
+                Ok(())
             }
-            other => strings(other, f),
+            _ => wrong(at, "an object"),
+        },
+        (_, "stop") => match value {
+            Value::Null => Ok(()),
+            Value::String(s) => {
+                v.text(at, s);
+                Ok(())
+            }
+            Value::Array(_) => list(
+                value,
+                at,
+                v,
+                "a string or an array of strings",
+                |s, at, v| match s {
+                    Value::String(s) => {
+                        v.text(at, s);
+                        Ok(())
+                    }
+                    _ => wrong(at, "a string"),
+                },
+            ),
+            _ => wrong(at, "a string or an array of strings"),
+        },
+        (_, "tools" | "functions" | "plugins") => {
+            optional_list(value, at, v, "an array of objects", object_data)
         }
-    }
-    if let Some(Value::String(s)) = body.get_mut("instructions") {
-        f(s);
-    }
-    if let Some(Value::Array(tools)) = body.get_mut("tools") {
-        for t in tools {
-            if let Some(Value::String(s)) = t.pointer_mut("/function/description") {
-                f(s);
-            }
-            if let Some(Value::String(s)) = t.get_mut("description") {
-                f(s);
-            }
-            // JSON schemas carry descriptions, enums and examples the model reads.
-            if let Some(schema) = t.pointer_mut("/function/parameters") {
-                all_strings(schema, f);
-            }
-            if let Some(schema) = t.get_mut("parameters") {
-                all_strings(schema, f);
-            }
+        (_, "modalities") => {
+            optional_list(value, at, v, "an array of strings", |s, at, v| match s {
+                Value::String(s) => {
+                    v.text(at, s);
+                    Ok(())
+                }
+                _ => wrong(at, "a string"),
+            })
         }
-    }
-    if let Some(format) = body.get_mut("response_format") {
-        all_strings(format, f);
-    }
-    if let Some(prediction) = body
-        .get_mut("prediction")
-        .and_then(|p| p.get_mut("content"))
-    {
-        match prediction {
-            Value::String(s) => f(s),
-            other => all_strings(other, f),
-        }
+        (_, "tool_choice") => match value {
+            Value::String(_) | Value::Object(_) | Value::Null => data(value, at, v),
+            _ => wrong(at, "a string or an object"),
+        },
+        (
+            _,
+            "metadata" | "response_format" | "prediction" | "text" | "reasoning" | "stream_options"
+            | "trace" | "provider" | "web_search_options" | "logit_bias" | "debug" | "usage"
+            | "image_config" | "cache_control",
+        ) => object_data(value, at, v).or_else(|e| if value.is_null() { Ok(()) } else { Err(e) }),
+        _ => data(value, at, v),
     }
 }
 
-/// A chat message or a Responses-API input item.
-fn message(m: &mut Value, f: &mut dyn FnMut(&mut String)) {
-    let Value::Object(m) = m else { return };
-    match m.get_mut("content") {
-        Some(Value::String(s)) => f(s),
-        Some(Value::Array(parts)) => {
-            for part in parts {
-                if let Some(Value::String(s)) = part.get_mut("text") {
-                    f(s);
-                }
-            }
+fn optional_string(value: &mut Value, at: &Path<'_>, v: &mut dyn Visit) -> Walked {
+    match value {
+        Value::Null => Ok(()),
+        Value::String(s) => {
+            v.text(at, s);
+            Ok(())
         }
-        _ => {}
-    }
-    if let Some(Value::String(s)) = m.get_mut("name") {
-        f(s);
-    }
-    // Responses-API tool results.
-    if let Some(Value::String(s)) = m.get_mut("output") {
-        f(s);
-    }
-    // Reasoning carried back into the conversation.
-    if let Some(Value::String(s)) = m.get_mut("reasoning") {
-        f(s);
-    }
-    for field in ["reasoning_details", "summary"] {
-        if let Some(Value::Array(items)) = m.get_mut(field) {
-            for item in items {
-                if let Some(Value::String(s)) = item.get_mut("text") {
-                    f(s);
-                }
-            }
-        }
-    }
-    if let Some(Value::Array(calls)) = m.get_mut("tool_calls") {
-        for call in calls {
-            if let Some(Value::String(args)) = call.pointer_mut("/function/arguments") {
-                embedded_json(args, f);
-            }
-        }
-    }
-    if let Some(Value::String(args)) = m.get_mut("arguments") {
-        embedded_json(args, f);
-    }
-    if let Some(Value::String(args)) = m
-        .get_mut("function_call")
-        .and_then(|c| c.get_mut("arguments"))
-    {
-        embedded_json(args, f);
+        _ => wrong(at, "a string"),
     }
 }
 
-fn strings(v: &mut Value, f: &mut dyn FnMut(&mut String)) {
-    match v {
-        Value::String(s) => f(s),
+fn list(
+    value: &mut Value,
+    at: &Path<'_>,
+    v: &mut dyn Visit,
+    expected: &'static str,
+    each: fn(&mut Value, &Path<'_>, &mut dyn Visit) -> Walked,
+) -> Walked {
+    let Value::Array(items) = value else {
+        return wrong(at, expected);
+    };
+    for (i, item) in items.iter_mut().enumerate() {
+        each(item, &at.index(i), v)?;
+    }
+    Ok(())
+}
+
+fn optional_list(
+    value: &mut Value,
+    at: &Path<'_>,
+    v: &mut dyn Visit,
+    expected: &'static str,
+    each: fn(&mut Value, &Path<'_>, &mut dyn Visit) -> Walked,
+) -> Walked {
+    if value.is_null() {
+        return Ok(());
+    }
+    list(value, at, v, expected, each)
+}
+
+/// `prompt` (completions) and `input` (embeddings): a string, strings, token ids, or lists
+/// of token ids. Lists of strings nested deeper are not a documented shape.
+fn prompt(value: &mut Value, at: &Path<'_>, v: &mut dyn Visit) -> Walked {
+    const EXPECTED: &str =
+        "a string, an array of strings, an array of token ids or an array of token-id arrays";
+    match value {
+        Value::String(s) => {
+            v.text(at, s);
+            Ok(())
+        }
         Value::Array(items) => {
-            for i in items {
-                if let Value::String(s) = i {
-                    f(s);
+            for (i, item) in items.iter_mut().enumerate() {
+                let at = at.index(i);
+                match item {
+                    Value::String(s) => v.text(&at, s),
+                    Value::Number(_) => data(item, &at, v)?,
+                    Value::Array(ids) if ids.iter().all(Value::is_number) => data(item, &at, v)?,
+                    _ => return wrong(&at, EXPECTED),
                 }
             }
+            Ok(())
         }
-        _ => {}
+        _ => wrong(at, EXPECTED),
     }
 }
 
-/// Arguments that parse as JSON are visited value by value — object keys and numbers
-/// included, since a card number can be a JSON number — and always re-serialised, so the
-/// upstream reads exactly what was scanned (with duplicate keys inside the arguments, the
-/// parsed value, not the raw text, is what goes on). Anything else is plain text.
-fn embedded_json(args: &mut String, f: &mut dyn FnMut(&mut String)) {
+/// A chat message.
+fn message(value: &mut Value, at: &Path<'_>, v: &mut dyn Visit) -> Walked {
+    let Value::Object(m) = value else {
+        return wrong(at, "a message object");
+    };
+    for (k, val) in m.iter_mut() {
+        let at = at.key(k);
+        v.fixed(&at, Fixed::Key(k));
+        match k.as_str() {
+            "content" => content(val, &at, v, true)?,
+            "role" | "name" | "refusal" | "reasoning" | "tool_call_id" => {
+                optional_string(val, &at, v)?
+            }
+            "tool_calls" => optional_list(val, &at, v, "an array of tool calls", tool_call)?,
+            "function_call" => match val {
+                Value::Null => {}
+                Value::Object(_) => call_with_arguments(val, &at, v)?,
+                _ => return wrong(&at, "an object"),
+            },
+            _ => data(val, &at, v)?,
+        }
+    }
+    Ok(())
+}
+
+/// Message content: a string, null, or an array of content parts.
+fn content(value: &mut Value, at: &Path<'_>, v: &mut dyn Visit, nullable: bool) -> Walked {
+    match value {
+        Value::String(s) => {
+            v.text(at, s);
+            Ok(())
+        }
+        Value::Null if nullable => Ok(()),
+        Value::Array(_) => list(value, at, v, "an array of content parts", part),
+        _ => wrong(at, "a string, an array of content parts or null"),
+    }
+}
+
+/// One content part, by its `type`. Text parts must carry their text as a string; media
+/// parts are reported and their payload left unread; unknown types are data.
+fn part(value: &mut Value, at: &Path<'_>, v: &mut dyn Visit) -> Walked {
+    let Value::Object(m) = value else {
+        return wrong(at, "a content part object");
+    };
+    let kind = match m.get("type") {
+        Some(Value::String(t)) => t.clone(),
+        None => String::new(),
+        Some(_) => return wrong(&at.key("type"), "a string"),
+    };
+    let (text_field, media) = match kind.as_str() {
+        "text" | "input_text" | "output_text" | "summary_text" | "reasoning_text" => {
+            (Some("text"), None)
+        }
+        "refusal" => (Some("refusal"), None),
+        "image_url" | "input_image" | "image" => (None, Some(Media::Image)),
+        "input_audio" | "audio" => (None, Some(Media::Audio)),
+        "file" | "input_file" | "video_url" | "input_video" | "video" => (None, Some(Media::File)),
+        _ => (None, None),
+    };
+    if let Some(field) = text_field {
+        if !matches!(m.get(field), Some(Value::String(_))) {
+            return wrong(&at.key(field), "a string");
+        }
+    }
+    if let Some(kind) = media {
+        v.media(at, kind);
+    }
+    for (k, val) in m.iter_mut() {
+        let at = at.key(k);
+        v.fixed(&at, Fixed::Key(k));
+        if media.is_some() {
+            media_data(val, &at, v)?;
+        } else {
+            data(val, &at, v)?;
+        }
+    }
+    Ok(())
+}
+
+/// Inside a media part: URLs, names and formats are text; base64 payloads (data URLs, long
+/// base64 runs) are the content the class allowed or refused, and are not scanned.
+fn media_data(value: &mut Value, at: &Path<'_>, v: &mut dyn Visit) -> Walked {
+    match value {
+        Value::String(s) if is_payload(s) => Ok(()),
+        Value::Object(m) => {
+            for (k, val) in m.iter_mut() {
+                let at = at.key(k);
+                v.fixed(&at, Fixed::Key(k));
+                media_data(val, &at, v)?;
+            }
+            Ok(())
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                media_data(item, &at.index(i), v)?;
+            }
+            Ok(())
+        }
+        _ => data(value, at, v),
+    }
+}
+
+/// A `data:` URL with base64 content, or a long run of the base64 alphabet.
+fn is_payload(s: &str) -> bool {
+    if let Some(rest) = s.strip_prefix("data:") {
+        return rest
+            .split_once(',')
+            .is_some_and(|(meta, _)| meta.ends_with(";base64"));
+    }
+    s.len() >= 256
+        && s.bytes().all(|b| {
+            b.is_ascii_alphanumeric()
+                || matches!(b, b'+' | b'/' | b'=' | b'-' | b'_' | b'\n' | b'\r')
+        })
+}
+
+/// The media type a `data:` URL declares.
+fn data_url_media(s: &str) -> Option<Media> {
+    let rest = s.strip_prefix("data:")?;
+    let (meta, _) = rest.split_once(',')?;
+    if !meta.ends_with(";base64") {
+        return None;
+    }
+    Some(if meta.starts_with("image/") {
+        Media::Image
+    } else if meta.starts_with("audio/") {
+        Media::Audio
+    } else {
+        Media::File
+    })
+}
+
+/// `tool_calls[]` entries: `function.arguments` is JSON in a string.
+fn tool_call(value: &mut Value, at: &Path<'_>, v: &mut dyn Visit) -> Walked {
+    let Value::Object(m) = value else {
+        return wrong(at, "a tool call object");
+    };
+    for (k, val) in m.iter_mut() {
+        let at = at.key(k);
+        v.fixed(&at, Fixed::Key(k));
+        match (k.as_str(), &*val) {
+            ("function", Value::Object(_)) => call_with_arguments(val, &at, v)?,
+            ("function", _) => return wrong(&at, "an object"),
+            _ => data(val, &at, v)?,
+        }
+    }
+    Ok(())
+}
+
+/// An object whose `arguments` is JSON in a string (a function call).
+fn call_with_arguments(value: &mut Value, at: &Path<'_>, v: &mut dyn Visit) -> Walked {
+    let Value::Object(m) = value else {
+        return wrong(at, "an object");
+    };
+    for (k, val) in m.iter_mut() {
+        let at = at.key(k);
+        v.fixed(&at, Fixed::Key(k));
+        match (k.as_str(), val) {
+            ("arguments", Value::String(args)) => embedded_json(args, &at, v),
+            ("arguments", Value::Null) => {}
+            ("arguments", _) => return wrong(&at, "a string of JSON"),
+            (_, val) => data(val, &at, v)?,
+        }
+    }
+    Ok(())
+}
+
+/// A Responses-API input item: a message (with or without `type`), a function call or its
+/// output, reasoning, or another item type (data).
+fn item(value: &mut Value, at: &Path<'_>, v: &mut dyn Visit) -> Walked {
+    let Value::Object(m) = value else {
+        return wrong(at, "an input item object");
+    };
+    let kind = match m.get("type") {
+        Some(Value::String(t)) => t.clone(),
+        None if m.contains_key("role") => "message".to_owned(),
+        None => String::new(),
+        Some(_) => return wrong(&at.key("type"), "a string"),
+    };
+    for (k, val) in m.iter_mut() {
+        let at = at.key(k);
+        v.fixed(&at, Fixed::Key(k));
+        match (kind.as_str(), k.as_str()) {
+            ("message", "content") => content(val, &at, v, false)?,
+            ("function_call", "arguments") => match val {
+                Value::String(args) => embedded_json(args, &at, v),
+                _ => return wrong(&at, "a string of JSON"),
+            },
+            ("function_call_output" | "custom_tool_call_output", "output") => {
+                content(val, &at, v, false)?
+            }
+            ("reasoning", "summary" | "content") => {
+                optional_list(val, &at, v, "an array of content parts", part)?
+            }
+            _ => data(val, &at, v)?,
+        }
+    }
+    Ok(())
+}
+
+/// Responses `prompt.variables`: each value is a string or an input content part.
+fn variables(value: &mut Value, at: &Path<'_>, v: &mut dyn Visit) -> Walked {
+    let Value::Object(m) = value else {
+        if value.is_null() {
+            return Ok(());
+        }
+        return wrong(at, "an object");
+    };
+    for (k, val) in m.iter_mut() {
+        let at = at.key(k);
+        v.fixed(&at, Fixed::Key(k));
+        match val {
+            Value::String(s) => v.text(&at, s),
+            Value::Object(_) => part(val, &at, v)?,
+            _ => return wrong(&at, "a string or an input content part"),
+        }
+    }
+    Ok(())
+}
+
+/// An object whose contents are data (a tool definition, a schema, metadata).
+fn object_data(value: &mut Value, at: &Path<'_>, v: &mut dyn Visit) -> Walked {
+    if !value.is_object() {
+        return wrong(at, "an object");
+    }
+    data(value, at, v)
+}
+
+/// Data of no particular shape: every string, key and number. Content parts found here
+/// (a tool result carrying an image, say) are still recognised by their `type`, and a
+/// base64 `data:` URL anywhere is media.
+pub fn data(value: &mut Value, at: &Path<'_>, v: &mut dyn Visit) -> Walked {
+    match value {
+        Value::String(s) => {
+            match data_url_media(s) {
+                Some(kind) => v.media(at, kind),
+                None => v.text(at, s),
+            }
+            Ok(())
+        }
+        Value::Number(n) => {
+            number(n, at, v);
+            Ok(())
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                data(item, &at.index(i), v)?;
+            }
+            Ok(())
+        }
+        Value::Object(m) => {
+            if m.get("type")
+                .and_then(Value::as_str)
+                .is_some_and(is_media_part_type)
+            {
+                return part(value, at, v);
+            }
+            for (k, val) in m.iter_mut() {
+                let at = at.key(k);
+                v.fixed(&at, Fixed::Key(k));
+                data(val, &at, v)?;
+            }
+            Ok(())
+        }
+        Value::Bool(_) | Value::Null => Ok(()),
+    }
+}
+
+fn is_media_part_type(t: &str) -> bool {
+    matches!(
+        t,
+        "image_url"
+            | "input_image"
+            | "input_audio"
+            | "file"
+            | "input_file"
+            | "video_url"
+            | "input_video"
+    )
+}
+
+/// Numbers with six or more digits: short ones (temperatures, token counts, seeds) cannot
+/// hold a card, an SSN or a phone number, and are not worth a scan.
+fn number(n: &serde_json::Number, at: &Path<'_>, v: &mut dyn Visit) {
+    let digits = n.to_string();
+    if digits.bytes().filter(u8::is_ascii_digit).count() < 6 {
+        return;
+    }
+    let under = at.last_key().unwrap_or_default();
+    v.fixed(
+        at,
+        Fixed::Number {
+            digits: &digits,
+            under,
+        },
+    );
+}
+
+impl<'a> Path<'a> {
+    /// The nearest object key above this place.
+    fn last_key(&self) -> Option<&'a str> {
+        let mut at = Some(self);
+        while let Some(p) = at {
+            if let Seg::Key(k) = p.seg {
+                return Some(k);
+            }
+            at = p.parent;
+        }
+        None
+    }
+}
+
+/// Arguments that parse as a JSON object or array are visited value by value — keys and
+/// numbers as rewritable text, because the model reads them — and always re-serialised, so
+/// the upstream reads exactly what was scanned (with duplicate keys inside the arguments,
+/// the parsed value, not the raw text, is what goes on). Anything else is plain text.
+fn embedded_json(args: &mut String, at: &Path<'_>, v: &mut dyn Visit) {
     match serde_json::from_str::<Value>(args) {
         Ok(mut parsed) if parsed.is_object() || parsed.is_array() => {
-            embedded_values(&mut parsed, f);
+            embedded_values(&mut parsed, &at.child(Seg::Embedded), v);
             if let Ok(text) = serde_json::to_string(&parsed) {
                 *args = text;
             }
         }
-        _ => f(args),
+        _ => v.text(at, args),
     }
 }
 
-fn embedded_values(v: &mut Value, f: &mut dyn FnMut(&mut String)) {
-    match v {
-        Value::String(s) => f(s),
+fn embedded_values(value: &mut Value, at: &Path<'_>, v: &mut dyn Visit) {
+    match value {
+        Value::String(s) => v.text(at, s),
         Value::Number(n) => {
             let before = n.to_string();
             let mut text = before.clone();
-            f(&mut text);
+            v.text(at, &mut text);
             if text != before {
-                *v = Value::String(text);
+                *value = Value::String(text);
             }
         }
-        Value::Array(items) => items.iter_mut().for_each(|i| embedded_values(i, f)),
+        Value::Array(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                embedded_values(item, &at.index(i), v);
+            }
+        }
         Value::Object(m) => {
             let old = std::mem::take(m);
-            for (mut key, mut value) in old {
-                f(&mut key);
-                embedded_values(&mut value, f);
-                m.insert(key, value);
+            for (i, (mut key, mut val)) in old.into_iter().enumerate() {
+                // Keys are addressed by position: the key itself may be rewritten.
+                let at = at.index(i);
+                v.text(&at.child(Seg::Embedded), &mut key);
+                embedded_values(&mut val, &at, v);
+                m.insert(key, val);
             }
         }
         Value::Bool(_) | Value::Null => {}
     }
 }
 
-fn all_strings(v: &mut Value, f: &mut dyn FnMut(&mut String)) {
+/// Every string anywhere in `v` (for restoring placeholders in a response).
+pub fn every_string(v: &mut Value, f: &mut dyn FnMut(&mut String)) {
     match v {
         Value::String(s) => f(s),
-        Value::Array(items) => items.iter_mut().for_each(|i| all_strings(i, f)),
-        Value::Object(m) => m.values_mut().for_each(|i| all_strings(i, f)),
+        Value::Array(items) => items.iter_mut().for_each(|i| every_string(i, f)),
+        Value::Object(m) => m.values_mut().for_each(|i| every_string(i, f)),
         _ => {}
     }
 }
 
-/// Every string anywhere in `v` (for restoring placeholders in a response).
-pub fn every_string(v: &mut Value, f: &mut dyn FnMut(&mut String)) {
-    all_strings(v, f);
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[derive(Default)]
+    struct Seen {
+        texts: Vec<(String, String)>,
+        fixed: Vec<(String, String)>,
+        media: Vec<(String, Media)>,
+    }
+
+    impl Visit for Seen {
+        fn text(&mut self, at: &Path<'_>, s: &mut String) {
+            self.texts.push((at.render(), s.clone()));
+        }
+        fn fixed(&mut self, at: &Path<'_>, text: Fixed<'_>) {
+            let t = match text {
+                Fixed::Key(k) => k.to_owned(),
+                Fixed::Number { digits, .. } => digits.to_owned(),
+            };
+            self.fixed.push((at.render(), t));
+        }
+        fn media(&mut self, at: &Path<'_>, kind: Media) {
+            self.media.push((at.render(), kind));
+        }
+    }
+
+    fn walked(endpoint: Endpoint, body: Value) -> Result<Seen, ShapeError> {
+        let Value::Object(mut m) = body else {
+            panic!("not an object")
+        };
+        let mut seen = Seen::default();
+        walk(endpoint, &mut m, &mut seen)?;
+        Ok(seen)
+    }
+
+    #[test]
+    fn every_string_key_and_long_number_is_visited() {
+        let seen = walked(
+            Endpoint::ChatCompletions,
+            json!({"model":"m","metadata":{"who":"x"},"messages":[{"role":"user","content":"hi","refusal":"r"}],"seed":4111111111111111u64,"extra":{"deep":[{"k":"v"}]}}),
+        )
+        .unwrap();
+        let texts: Vec<&str> = seen.texts.iter().map(|(_, s)| s.as_str()).collect();
+        for s in ["m", "x", "user", "hi", "r", "v"] {
+            assert!(texts.contains(&s), "{s} not visited: {texts:?}");
+        }
+        let fixed: Vec<&str> = seen.fixed.iter().map(|(_, s)| s.as_str()).collect();
+        for k in [
+            "model",
+            "metadata",
+            "who",
+            "messages",
+            "seed",
+            "extra",
+            "deep",
+            "k",
+            "4111111111111111",
+        ] {
+            assert!(fixed.contains(&k), "{k} not visited: {fixed:?}");
+        }
+        assert!(seen
+            .texts
+            .iter()
+            .any(|(p, s)| p == "$.extra.deep[0].k" && s == "v"));
+    }
+
+    #[test]
+    fn malformed_known_fields_are_refused_with_their_path() {
+        for (endpoint, body, path) in [
+            (
+                Endpoint::ChatCompletions,
+                json!({"messages":{"role":"user"}}),
+                "$.messages",
+            ),
+            (
+                Endpoint::ChatCompletions,
+                json!({"messages":[{"content":{"text":"x"}}]}),
+                "$.messages[0].content",
+            ),
+            (
+                Endpoint::ChatCompletions,
+                json!({"messages":[{"content":["x"]}]}),
+                "$.messages[0].content[0]",
+            ),
+            (
+                Endpoint::ChatCompletions,
+                json!({"messages":[{"content":[["x"]]}]}),
+                "$.messages[0].content[0]",
+            ),
+            (
+                Endpoint::ChatCompletions,
+                json!({"messages":[{"content":[{"type":"text","text":["x"]}]}]}),
+                "$.messages[0].content[0].text",
+            ),
+            (
+                Endpoint::Responses,
+                json!({"instructions":["x"]}),
+                "$.instructions",
+            ),
+            (
+                Endpoint::Completions,
+                json!({"prompt":[["x"]]}),
+                "$.prompt[0]",
+            ),
+            (Endpoint::Completions, json!({"prompt":{"x":1}}), "$.prompt"),
+            (
+                Endpoint::Embeddings,
+                json!({"input":[{"x":1}]}),
+                "$.input[0]",
+            ),
+            (Endpoint::ChatCompletions, json!({"stop":[1]}), "$.stop[0]"),
+        ] {
+            let err = walked(endpoint, body.clone())
+                .err()
+                .unwrap_or_else(|| panic!("{body} accepted"));
+            assert_eq!(err.path, path, "{body}");
+        }
+    }
+
+    #[test]
+    fn media_is_reported_and_its_payload_left_unread() {
+        let payload = "A".repeat(400);
+        let seen = walked(
+            Endpoint::ChatCompletions,
+            json!({"messages":[{"role":"user","content":[
+                {"type":"image_url","image_url":{"url":format!("data:image/png;base64,{payload}")}},
+                {"type":"input_audio","input_audio":{"data":payload,"format":"wav"}},
+                {"type":"file","file":{"filename":"notes.txt","file_data":format!("data:text/plain;base64,{payload}")}}
+            ]}]}),
+        )
+        .unwrap();
+        let kinds: Vec<Media> = seen.media.iter().map(|(_, m)| *m).collect();
+        assert_eq!(kinds, [Media::Image, Media::Audio, Media::File]);
+        assert!(seen.texts.iter().all(|(_, s)| !s.contains(&payload)));
+        assert!(seen.texts.iter().any(|(_, s)| s == "notes.txt"));
+        assert!(seen.texts.iter().any(|(_, s)| s == "wav"));
+    }
+
+    #[test]
+    fn paths_never_spell_out_value_like_keys() {
+        let seen = walked(
+            Endpoint::ChatCompletions,
+            json!({"metadata":{"jane@example.com":"x","customer_email":"y"}}),
+        )
+        .unwrap();
+        let paths: Vec<&str> = seen.texts.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(paths, ["$.metadata.*", "$.metadata.customer_email"]);
+    }
+
+    #[test]
+    fn two_walks_agree_on_places() {
+        let body = json!({"messages":[{"role":"user","content":"a"},{"role":"assistant","tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"{\"q\":\"b\"}"}}]}]});
+        struct Hashes(Vec<u64>);
+        impl Visit for Hashes {
+            fn text(&mut self, at: &Path<'_>, _: &mut String) {
+                self.0.push(at.hash());
+            }
+            fn fixed(&mut self, _: &Path<'_>, _: Fixed<'_>) {}
+            fn media(&mut self, _: &Path<'_>, _: Media) {}
+        }
+        let run = || {
+            let Value::Object(mut m) = body.clone() else {
+                unreachable!()
+            };
+            let mut h = Hashes(Vec::new());
+            walk(Endpoint::ChatCompletions, &mut m, &mut h).unwrap();
+            h.0
+        };
+        let (a, b) = (run(), run());
+        assert_eq!(a, b);
+        let mut unique = a.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), a.len(), "places must not share a hash");
+    }
 }

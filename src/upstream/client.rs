@@ -13,12 +13,13 @@ use tokio::time::Instant;
 use super::UpstreamError;
 use crate::config::{ServiceSettings, UpstreamSettings};
 
-/// Client headers that are safe and useful to pass on unchanged.
-const FORWARDED_CLIENT_HEADERS: [HeaderName; 2] =
-    [header::ACCEPT, HeaderName::from_static("x-session-id")];
-
-/// OpenRouter's edge response-cache headers, forwarded only for classes that allow caching.
-const CACHE_HEADERS: [HeaderName; 3] = [
+/// Every client header that can reach the upstream: `Accept`, `x-session-id` and
+/// OpenRouter's edge response-cache headers (`X-OpenRouter-Cache*`, only for classes that
+/// allow caching). The request inspection scans each of them like body text; nothing else
+/// the client sends goes on.
+pub const CLIENT_HEADERS_FORWARDED: [HeaderName; 5] = [
+    header::ACCEPT,
+    HeaderName::from_static("x-session-id"),
     HeaderName::from_static("x-openrouter-cache"),
     HeaderName::from_static("x-openrouter-cache-ttl"),
     HeaderName::from_static("x-openrouter-cache-clear"),
@@ -77,12 +78,11 @@ pub async fn send(
     let url = format!("{}{}", settings.base_url, outbound.path_and_query);
 
     let mut headers = HeaderMap::new();
-    let cache: &[HeaderName] = if outbound.forward_cache_headers {
-        &CACHE_HEADERS
-    } else {
-        &[]
-    };
-    for name in FORWARDED_CLIENT_HEADERS.iter().chain(cache) {
+    for name in &CLIENT_HEADERS_FORWARDED {
+        let cache = name.as_str().starts_with("x-openrouter-cache");
+        if cache && !outbound.forward_cache_headers {
+            continue;
+        }
         if let Some(v) = client_headers.get(name) {
             headers.insert(name.clone(), v.clone());
         }
