@@ -811,11 +811,24 @@ pub fn prepare(
     *decided_class =
         Some(policy::classify(&config.policy, caller, headers, &signals, &mut Vec::new())?.0);
     let mut plan = policy::plan(&config.policy, caller, headers, parsed, &signals)?;
-    let class = config.policy.class(plan.class);
+    let class_policy = config.policy.class(plan.class);
+    let class = class_policy
+        .map(|c| &c.redaction)
+        .cloned()
+        .unwrap_or_default();
+    let redaction = redact::apply(
+        &config.detectors,
+        endpoint,
+        &mut plan.body,
+        &findings,
+        &class,
+        &config.policy.redact_key,
+    )?;
+    // After the redaction, so that a secret beside an image is refused as a secret.
     if let Some((media, place)) = findings
         .media()
         .iter()
-        .find(|(m, _)| !class.is_some_and(|c| c.allows(*m)))
+        .find(|(m, _)| !class_policy.is_some_and(|c| c.allows(*m)))
     {
         return Err(policy::Denial::forbidden(
             crate::error::ErrorCode::UninspectableContent,
@@ -827,15 +840,6 @@ pub fn prepare(
             ),
         ));
     }
-    let class = class.map(|c| &c.redaction).cloned().unwrap_or_default();
-    let redaction = redact::apply(
-        &config.detectors,
-        endpoint,
-        &mut plan.body,
-        &findings,
-        &class,
-        &config.policy.redact_key,
-    )?;
     if !redaction.counts.is_empty() {
         let counts: Vec<String> = redaction
             .counts

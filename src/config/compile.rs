@@ -977,13 +977,12 @@ fn compile_policy(
         };
         let lower = |list: &[String]| list.iter().map(|s| s.trim().to_ascii_lowercase()).collect();
         let redaction = redact_policy(&at, c, detector_kinds, problems);
-        // Content the gateway cannot read is let through by default only where the class
-        // would have nothing to redact or block in it anyway.
+        // Content the gateway cannot read passes by default only where the class would
+        // have nothing to redact or block in it anyway: SECRET is blocked in every class
+        // unless it says otherwise, so in practice an explicit `allow_images = true`.
         let redacts_anything = redaction.default != Action::Allow
-            || redaction.per_type.iter().any(|(kind, action)| {
-                *action != Action::Allow
-                    && !(kind == crate::redact::detectors::SECRET && *action == Action::Block)
-            });
+            || redaction.action(crate::redact::detectors::SECRET) != Action::Allow
+            || redaction.per_type.values().any(|a| *a != Action::Allow);
         if let Some(slot) = classes.get_mut(class.index()) {
             *slot = Some(ClassPolicy {
                 class,

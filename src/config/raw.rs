@@ -260,8 +260,9 @@ pub struct RawClass {
     pub allow_trace: bool,
     /// `X-OpenRouter-Cache*` request headers (edge response caching).
     pub allow_cache: bool,
-    /// Images, audio and files (base64 or by URL) pass uninspected. Default: true only for
-    /// classes that redact and block nothing beyond the built-in SECRET block.
+    /// Images, audio and files (base64 or by URL), which orguard cannot inspect, may pass.
+    /// Default: false for any class that redacts or blocks anything (SECRET is blocked in
+    /// every class unless `redact_types` allows it).
     pub allow_images: Option<bool>,
     pub allow_audio: Option<bool>,
     pub allow_files: Option<bool>,

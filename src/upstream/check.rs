@@ -18,6 +18,26 @@ use serde_json::Value;
 use crate::redact::{Detectors, OutputScan, Placeholders, Restorer};
 use crate::stream::{Cut, Inspector, Verdict};
 
+/// Fields of a response that belong to the protocol, not to the model's output.
+const PROTOCOL_FIELDS: [&str; 16] = [
+    "id",
+    "object",
+    "model",
+    "provider",
+    "role",
+    "type",
+    "finish_reason",
+    "native_finish_reason",
+    "system_fingerprint",
+    "service_tier",
+    "status",
+    "call_id",
+    "tool_call_id",
+    "item_id",
+    "response_id",
+    "encrypted_content",
+];
+
 /// What served the request, as far as the response told.
 #[derive(Debug, Clone, Default)]
 pub struct Served {
@@ -176,40 +196,22 @@ impl ResponseCheck {
         self.audit_violation("sensitive_data_in_output", &kinds.join(","), action);
     }
 
-    /// The model-written strings of a response body or event.
+    /// Every string of a response body or event that the model wrote: content, tool-call
+    /// arguments, refusals, reasoning, annotations, and whatever field comes next. Only the
+    /// protocol's own fields (ids, enums, the served model and provider) are left alone —
+    /// rewriting them would break the client, and the policy check reads them.
     fn output_strings(v: &mut Value, f: &mut dyn FnMut(&mut String)) {
-        if let Some(Value::Array(choices)) = v.get_mut("choices") {
-            for c in choices {
-                for ptr in ["/message/content", "/delta/content", "/text"] {
-                    if let Some(Value::String(s)) = c.pointer_mut(ptr) {
-                        f(s);
-                    }
-                }
-                for calls in ["/message/tool_calls", "/delta/tool_calls"] {
-                    if let Some(Value::Array(calls)) = c.pointer_mut(calls) {
-                        for call in calls {
-                            if let Some(Value::String(s)) = call.pointer_mut("/function/arguments")
-                            {
-                                f(s);
-                            }
-                        }
+        match v {
+            Value::String(s) => f(s),
+            Value::Array(items) => items.iter_mut().for_each(|i| Self::output_strings(i, f)),
+            Value::Object(m) => {
+                for (k, val) in m.iter_mut() {
+                    if !PROTOCOL_FIELDS.contains(&k.as_str()) {
+                        Self::output_strings(val, f);
                     }
                 }
             }
-        }
-        if let Some(Value::String(s)) = v.get_mut("delta") {
-            f(s);
-        }
-        if let Some(Value::Array(output)) = v.get_mut("output") {
-            for item in output {
-                if let Some(Value::Array(parts)) = item.get_mut("content") {
-                    for part in parts {
-                        if let Some(Value::String(s)) = part.get_mut("text") {
-                            f(s);
-                        }
-                    }
-                }
-            }
+            _ => {}
         }
     }
 

@@ -1,0 +1,970 @@
+//! Nothing leaves unread (DESIGN.md §4, README "What orguard reads"): every string, key and
+//! long number of the forwarded body, on every endpoint, and every forwarded header, is
+//! inspected — or the request is refused. Everything here goes through HTTP to a mock
+//! upstream that records what it received.
+//!
+//! The caller is a `public` key: a value the scanner did not read would go upstream
+//! verbatim to a model of that class, so "the class was raised" is visible in the audit and
+//! "the value was removed" in what the mock received.
+
+mod common;
+
+use std::time::Duration;
+
+use common::gateway::config_toml;
+use common::{sha256_hex, upstream_key, MockUpstream, Recorded, TestGateway};
+use proptest::prelude::*;
+use proptest::test_runner::{Config as ProptestConfig, TestRunner};
+use serde_json::{json, Map, Value};
+
+/// A key whose default and minimum class is `public`.
+const PUBLIC_KEY: &str = "ogk_test_inspection_public";
+
+/// A canary secret: an OpenRouter key shape, built at run time so no key-shaped literal
+/// sits in the tree.
+fn secret() -> String {
+    format!("sk-or-v1-{}", "c0ffee42".repeat(8))
+}
+
+const EMAIL: &str = "canary.person@example.org";
+
+async fn gateway(mock: &MockUpstream, class_extra: &str) -> TestGateway {
+    let toml = config_toml(
+        mock,
+        &format!(
+            "[[keys]]\nid = \"public-1\"\nservice = \"search\"\nsha256 = \"{}\"\ndefault_class = \"public\"\nmin_class = \"public\"\n",
+            sha256_hex(PUBLIC_KEY)
+        ),
+    )
+    // Legacy completions are off by default; these tests need every endpoint.
+    .replace(
+        "[classes.public]\n",
+        &format!("[classes.public]\nallow_legacy_completions = true\n{class_extra}"),
+    )
+    .replace(
+        "[classes.confidential]\n",
+        "[classes.confidential]\nallow_legacy_completions = true\n",
+    );
+    TestGateway::from_toml(&toml, Some(upstream_key())).await
+}
+
+async fn post(
+    gw: &TestGateway,
+    path: &str,
+    body: &Value,
+    headers: &[(&str, &str)],
+) -> (u16, Value, String) {
+    let mut r = gw
+        .client
+        .post(gw.url(path))
+        .bearer_auth(PUBLIC_KEY)
+        .header("content-type", "application/json");
+    for (k, v) in headers {
+        r = r.header(*k, *v);
+    }
+    let response = r.body(body.to_string()).send().await.unwrap();
+    let status = response.status().as_u16();
+    let id = response
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let bytes = response.bytes().await.unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        id,
+    )
+}
+
+/// Everything the upstream received, as text: bodies and headers.
+fn received(requests: &[Recorded]) -> String {
+    let mut out = String::new();
+    for r in requests {
+        out.push_str(&String::from_utf8_lossy(&r.body));
+        for (k, v) in &r.headers {
+            out.push_str(k.as_str());
+            out.push_str(&String::from_utf8_lossy(v.as_bytes()));
+        }
+    }
+    out
+}
+
+/// Puts `value` where `@@` stands in `template`, as a JSON string (or as an object key).
+fn fill(template: &Value, value: &str) -> Value {
+    match template {
+        Value::String(s) => Value::String(s.replace("@@", value)),
+        Value::Array(items) => Value::Array(items.iter().map(|i| fill(i, value)).collect()),
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| (k.replace("@@", value), fill(v, value)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+const CHAT: &str = "/api/v1/chat/completions";
+const COMPLETIONS: &str = "/api/v1/completions";
+const EMBEDDINGS: &str = "/api/v1/embeddings";
+const RESPONSES: &str = "/api/v1/responses";
+
+/// Every field the OpenAI and OpenRouter references list that carries client text, per
+/// endpoint, with `@@` where the value goes. `model` is allowed in every class involved.
+fn field_table() -> Vec<(&'static str, &'static str, Value)> {
+    let m = "openai/gpt-4o";
+    let user =
+        |content: Value| json!({"model": m, "messages": [{"role": "user", "content": content}]});
+    let with = |extra: Value| {
+        let mut b = user(json!("hello"));
+        for (k, v) in extra.as_object().unwrap() {
+            b[k] = v.clone();
+        }
+        b
+    };
+    let args = json!({"to": "@@", "n": 1}).to_string();
+    let fn_tool = json!([{"type": "function", "function": {"name": "lookup", "description": "@@", "parameters": {"type": "object", "properties": {"q": {"type": "string", "description": "@@", "enum": ["@@"]}}}}}]);
+    vec![
+        // Chat completions.
+        ("chat: user content", CHAT, user(json!("write to @@ today"))),
+        (
+            "chat: system content",
+            CHAT,
+            json!({"model": m, "messages": [{"role": "system", "content": "@@"}, {"role": "user", "content": "hi"}]}),
+        ),
+        (
+            "chat: developer content",
+            CHAT,
+            json!({"model": m, "messages": [{"role": "developer", "content": "@@"}, {"role": "user", "content": "hi"}]}),
+        ),
+        (
+            "chat: text part",
+            CHAT,
+            user(json!([{"type": "text", "text": "@@"}])),
+        ),
+        (
+            "chat: name",
+            CHAT,
+            json!({"model": m, "messages": [{"role": "user", "name": "@@", "content": "hi"}]}),
+        ),
+        (
+            "chat: assistant refusal field",
+            CHAT,
+            json!({"model": m, "messages": [{"role": "assistant", "content": null, "refusal": "@@"}, {"role": "user", "content": "hi"}]}),
+        ),
+        (
+            "chat: refusal part",
+            CHAT,
+            json!({"model": m, "messages": [{"role": "assistant", "content": [{"type": "refusal", "refusal": "@@"}]}, {"role": "user", "content": "hi"}]}),
+        ),
+        (
+            "chat: reasoning",
+            CHAT,
+            json!({"model": m, "messages": [{"role": "assistant", "content": "ok", "reasoning": "@@"}, {"role": "user", "content": "hi"}]}),
+        ),
+        (
+            "chat: reasoning_details",
+            CHAT,
+            json!({"model": m, "messages": [{"role": "assistant", "content": "ok", "reasoning_details": [{"type": "reasoning.text", "text": "@@"}]}, {"role": "user", "content": "hi"}]}),
+        ),
+        (
+            "chat: tool call arguments",
+            CHAT,
+            json!({"model": m, "messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": null, "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "send", "arguments": args}}]}, {"role": "tool", "tool_call_id": "call_1", "content": "done"}]}),
+        ),
+        (
+            "chat: tool call name",
+            CHAT,
+            json!({"model": m, "messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": null, "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "@@", "arguments": "{}"}}]}, {"role": "tool", "tool_call_id": "call_1", "content": "done"}]}),
+        ),
+        (
+            "chat: tool result",
+            CHAT,
+            json!({"model": m, "messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": null, "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "send", "arguments": "{}"}}]}, {"role": "tool", "tool_call_id": "call_1", "content": [{"type": "text", "text": "@@"}]}]}),
+        ),
+        (
+            "chat: legacy function_call",
+            CHAT,
+            json!({"model": m, "messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": null, "function_call": {"name": "send", "arguments": args}}]}),
+        ),
+        ("chat: tools", CHAT, with(json!({"tools": fn_tool}))),
+        (
+            "chat: legacy functions",
+            CHAT,
+            with(
+                json!({"functions": [{"name": "lookup", "description": "@@", "parameters": {"type": "object"}}]}),
+            ),
+        ),
+        (
+            "chat: tool_choice name",
+            CHAT,
+            with(
+                json!({"tools": [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}], "tool_choice": {"type": "function", "function": {"name": "@@"}}}),
+            ),
+        ),
+        (
+            "chat: response_format schema",
+            CHAT,
+            with(
+                json!({"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object", "description": "@@"}}}}),
+            ),
+        ),
+        (
+            "chat: prediction",
+            CHAT,
+            with(json!({"prediction": {"type": "content", "content": "@@"}})),
+        ),
+        ("chat: stop string", CHAT, with(json!({"stop": "@@"}))),
+        (
+            "chat: stop list",
+            CHAT,
+            with(json!({"stop": ["END", "@@"]})),
+        ),
+        (
+            "chat: metadata value",
+            CHAT,
+            with(json!({"metadata": {"customer": "@@"}})),
+        ),
+        (
+            "chat: metadata key",
+            CHAT,
+            with(json!({"metadata": {"@@": "x"}})),
+        ),
+        ("chat: user", CHAT, with(json!({"user": "@@"}))),
+        ("chat: session_id", CHAT, with(json!({"session_id": "@@"}))),
+        (
+            "chat: prompt_cache_key",
+            CHAT,
+            with(json!({"prompt_cache_key": "@@"})),
+        ),
+        (
+            "chat: file part filename",
+            CHAT,
+            user(
+                json!([{"type": "text", "text": "read this"}, {"type": "file", "file": {"filename": "@@.pdf", "file_id": "file-1"}}]),
+            ),
+        ),
+        (
+            "chat: image url",
+            CHAT,
+            user(
+                json!([{"type": "text", "text": "look"}, {"type": "image_url", "image_url": {"url": "https://img.example.com/a.png?owner=@@"}}]),
+            ),
+        ),
+        (
+            "chat: unknown top-level field",
+            CHAT,
+            with(json!({"x_custom": {"deep": [{"note": "@@"}]}})),
+        ),
+        (
+            "chat: unknown key deep",
+            CHAT,
+            with(json!({"x_custom": {"deep": [{"@@": 1}]}})),
+        ),
+        (
+            "chat: unknown message field",
+            CHAT,
+            json!({"model": m, "messages": [{"role": "user", "content": "hi", "x_note": "@@"}]}),
+        ),
+        (
+            "chat: unknown part type",
+            CHAT,
+            user(json!([{"type": "x_new", "payload": {"v": "@@"}}])),
+        ),
+        // Legacy completions.
+        (
+            "completions: prompt",
+            COMPLETIONS,
+            json!({"model": m, "prompt": "@@"}),
+        ),
+        (
+            "completions: prompt list",
+            COMPLETIONS,
+            json!({"model": m, "prompt": ["a", "@@"]}),
+        ),
+        (
+            "completions: suffix",
+            COMPLETIONS,
+            json!({"model": m, "prompt": "a", "suffix": "@@"}),
+        ),
+        (
+            "completions: stop",
+            COMPLETIONS,
+            json!({"model": m, "prompt": "a", "stop": ["@@"]}),
+        ),
+        (
+            "completions: metadata",
+            COMPLETIONS,
+            json!({"model": m, "prompt": "a", "metadata": {"k": "@@"}}),
+        ),
+        // Embeddings.
+        (
+            "embeddings: input",
+            EMBEDDINGS,
+            json!({"model": m, "input": "@@"}),
+        ),
+        (
+            "embeddings: input list",
+            EMBEDDINGS,
+            json!({"model": m, "input": ["a", "@@"]}),
+        ),
+        (
+            "embeddings: user",
+            EMBEDDINGS,
+            json!({"model": m, "input": "a", "user": "@@"}),
+        ),
+        // Responses.
+        (
+            "responses: input string",
+            RESPONSES,
+            json!({"model": m, "input": "@@"}),
+        ),
+        (
+            "responses: instructions",
+            RESPONSES,
+            json!({"model": m, "input": "hi", "instructions": "@@"}),
+        ),
+        (
+            "responses: message input_text",
+            RESPONSES,
+            json!({"model": m, "input": [{"role": "user", "content": [{"type": "input_text", "text": "@@"}]}]}),
+        ),
+        (
+            "responses: typed message",
+            RESPONSES,
+            json!({"model": m, "input": [{"type": "message", "role": "user", "content": "@@"}]}),
+        ),
+        (
+            "responses: assistant output_text",
+            RESPONSES,
+            json!({"model": m, "input": [{"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "@@", "annotations": []}]}, {"role": "user", "content": "hi"}]}),
+        ),
+        (
+            "responses: function_call arguments",
+            RESPONSES,
+            json!({"model": m, "input": [{"type": "function_call", "call_id": "c1", "name": "send", "arguments": args}, {"type": "function_call_output", "call_id": "c1", "output": "ok"}]}),
+        ),
+        (
+            "responses: function_call_output string",
+            RESPONSES,
+            json!({"model": m, "input": [{"type": "function_call", "call_id": "c1", "name": "send", "arguments": "{}"}, {"type": "function_call_output", "call_id": "c1", "output": "@@"}]}),
+        ),
+        (
+            "responses: function_call_output parts",
+            RESPONSES,
+            json!({"model": m, "input": [{"type": "function_call", "call_id": "c1", "name": "send", "arguments": "{}"}, {"type": "function_call_output", "call_id": "c1", "output": [{"type": "input_text", "text": "@@"}]}]}),
+        ),
+        (
+            "responses: reasoning summary",
+            RESPONSES,
+            json!({"model": m, "input": [{"type": "reasoning", "id": "rs_1", "summary": [{"type": "summary_text", "text": "@@"}]}, {"role": "user", "content": "hi"}]}),
+        ),
+        (
+            "responses: text.format schema",
+            RESPONSES,
+            json!({"model": m, "input": "hi", "text": {"format": {"type": "json_schema", "name": "x", "schema": {"type": "object", "description": "@@"}}}}),
+        ),
+        (
+            "responses: prompt.variables",
+            RESPONSES,
+            json!({"model": m, "input": "hi", "prompt": {"id": "pmpt_1", "variables": {"who": "@@"}}}),
+        ),
+        (
+            "responses: tools",
+            RESPONSES,
+            json!({"model": m, "input": "hi", "tools": [{"type": "function", "name": "lookup", "description": "@@", "parameters": {"type": "object"}}]}),
+        ),
+        (
+            "responses: metadata",
+            RESPONSES,
+            json!({"model": m, "input": "hi", "metadata": {"k": "@@"}}),
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn every_documented_field_refuses_a_secret_and_never_forwards_an_email() {
+    let mock = MockUpstream::start().await;
+    let gw = gateway(&mock, "").await;
+    let canary = secret();
+    for (name, path, template) in field_table() {
+        // A secret: refused, nothing forwarded, and the error does not repeat it.
+        let before = mock.count();
+        let (status, body, _) = post(&gw, path, &fill(&template, &canary), &[]).await;
+        assert_eq!(status, 403, "{name}: a secret must be refused: {body}");
+        assert_eq!(body["error"]["code"], "secret_blocked", "{name}: {body}");
+        assert!(
+            !body.to_string().contains(&canary),
+            "{name}: the error repeats the secret"
+        );
+        assert_eq!(
+            mock.count(),
+            before,
+            "{name}: a request with a secret went upstream"
+        );
+
+        // An e-mail: removed from what is forwarded with the class raised, or refused.
+        let before = mock.count();
+        let (status, body, id) = post(&gw, path, &fill(&template, EMAIL), &[]).await;
+        let sent = mock.requests().split_off(before);
+        assert!(
+            !received(&sent).contains(EMAIL),
+            "{name}: the e-mail reached the upstream"
+        );
+        assert!(
+            !body.to_string().contains(EMAIL) || status < 400,
+            "{name}: the error repeats the e-mail"
+        );
+        if sent.is_empty() {
+            assert!(
+                (400..500).contains(&status),
+                "{name}: not forwarded, yet {status}: {body}"
+            );
+        } else {
+            let records = gw.audit_records().await;
+            let request = records
+                .iter()
+                .find(|r| r["type"] == "request" && r["request_id"] == id.as_str())
+                .unwrap_or_else(|| panic!("{name}: no request record"));
+            assert_eq!(
+                request["class"], "confidential",
+                "{name}: the e-mail did not raise the class"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn digits_sent_as_json_numbers_are_inspected() {
+    let mock = MockUpstream::start().await;
+    let gw = gateway(&mock, "").await;
+    for (name, extra) in [
+        (
+            "card as a number",
+            json!({"x_payment": {"card": 4111111111111111u64}}),
+        ),
+        (
+            "ssn as a number",
+            json!({"x_patient": {"ssn": 123456789u64}}),
+        ),
+        (
+            "card as a metadata key",
+            json!({"metadata": {"4111111111111111": "x"}}),
+        ),
+    ] {
+        let mut body =
+            json!({"model": "openai/gpt-4o", "messages": [{"role": "user", "content": "hi"}]});
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        let (status, err, _) = post(&gw, CHAT, &body, &[]).await;
+        assert!(status == 403, "{name}: {status} {err}");
+        let code = err["error"]["code"].as_str().unwrap_or_default();
+        assert!(
+            code == "unredactable_field" || code == "pii_blocked",
+            "{name}: {err}"
+        );
+        let message = err["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            !message.contains("4111111111111111") && !message.contains("123456789"),
+            "{name}: {message}"
+        );
+    }
+    assert_eq!(mock.count(), 0, "nothing was forwarded");
+    // Short numbers (temperatures, seeds, token counts) are not values.
+    let body = json!({"model": "openai/gpt-4o", "messages": [{"role": "user", "content": "hi"}], "temperature": 0.2, "seed": 42, "top_logprobs": 3});
+    let (status, _, _) = post(&gw, CHAT, &body, &[]).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn a_value_under_a_key_names_its_path_not_the_value() {
+    let mock = MockUpstream::start().await;
+    let gw = gateway(&mock, "").await;
+    let body = json!({"model": "openai/gpt-4o", "messages": [{"role": "user", "content": "hi"}], "metadata": {"jane.doe@example.com": "x"}});
+    let (status, err, _) = post(&gw, CHAT, &body, &[]).await;
+    assert_eq!(status, 403);
+    assert_eq!(err["error"]["code"], "unredactable_field");
+    let message = err["error"]["message"].as_str().unwrap();
+    assert!(message.contains("`$.metadata.*`"), "{message}");
+    assert!(!message.contains("jane"), "{message}");
+    let records = gw.audit_records().await;
+    let denied = records
+        .iter()
+        .find(|r| r["type"] == "denied")
+        .expect("the denial is audited");
+    assert!(!denied.to_string().contains("jane"), "{denied}");
+}
+
+#[tokio::test]
+async fn malformed_known_fields_are_a_400_with_the_path() {
+    let mock = MockUpstream::start().await;
+    let gw = gateway(&mock, "").await;
+    let m = "openai/gpt-4o";
+    for (path, body, at) in [
+        (
+            CHAT,
+            json!({"model": m, "messages": [{"role": "user", "content": {"text": "hi"}}]}),
+            "$.messages[0].content",
+        ),
+        (
+            CHAT,
+            json!({"model": m, "messages": [{"role": "user", "content": ["hi"]}]}),
+            "$.messages[0].content[0]",
+        ),
+        (
+            CHAT,
+            json!({"model": m, "messages": [{"role": "user", "content": [["hi"]]}]}),
+            "$.messages[0].content[0]",
+        ),
+        (
+            CHAT,
+            json!({"model": m, "messages": [{"role": "user", "content": [{"type": "text", "text": ["hi"]}]}]}),
+            "$.messages[0].content[0].text",
+        ),
+        (
+            CHAT,
+            json!({"model": m, "messages": {"role": "user", "content": "hi"}}),
+            "$.messages",
+        ),
+        (
+            CHAT,
+            json!({"model": m, "messages": [{"role": "user", "content": "hi"}], "stop": [["x"]]}),
+            "$.stop[0]",
+        ),
+        (
+            CHAT,
+            json!({"model": m, "messages": [{"role": "assistant", "tool_calls": [{"id": "c", "type": "function", "function": {"name": "f", "arguments": {"q": 1}}}]}]}),
+            "$.messages[0].tool_calls[0].function.arguments",
+        ),
+        (
+            RESPONSES,
+            json!({"model": m, "input": "hi", "instructions": ["be brief"]}),
+            "$.instructions",
+        ),
+        (
+            RESPONSES,
+            json!({"model": m, "input": [{"role": "user", "content": {"x": 1}}]}),
+            "$.input[0].content",
+        ),
+        (
+            RESPONSES,
+            json!({"model": m, "input": [{"type": "function_call_output", "call_id": "c", "output": {"x": 1}}]}),
+            "$.input[0].output",
+        ),
+        (
+            COMPLETIONS,
+            json!({"model": m, "prompt": [["nested", "strings"]]}),
+            "$.prompt[0]",
+        ),
+        (
+            COMPLETIONS,
+            json!({"model": m, "prompt": {"text": "hi"}}),
+            "$.prompt",
+        ),
+        (
+            EMBEDDINGS,
+            json!({"model": m, "input": [{"text": "hi"}]}),
+            "$.input[0]",
+        ),
+    ] {
+        let (status, err, _) = post(&gw, path, &body, &[]).await;
+        assert_eq!(status, 400, "{body}: {err}");
+        assert_eq!(err["error"]["type"], "invalid_request_error", "{err}");
+        assert_eq!(err["error"]["code"], "invalid_field_type", "{err}");
+        let message = err["error"]["message"].as_str().unwrap();
+        assert!(message.contains(&format!("`{at}`")), "{body}: {message}");
+    }
+    assert_eq!(mock.count(), 0, "nothing malformed was forwarded");
+    let denied = gw
+        .audit_records()
+        .await
+        .iter()
+        .filter(|r| r["type"] == "denied")
+        .count();
+    assert_eq!(denied, 13, "every refusal is audited");
+    // Valid shapes of the same fields pass.
+    for (path, body) in [
+        (COMPLETIONS, json!({"model": m, "prompt": [[1, 2, 3], [4]]})),
+        (EMBEDDINGS, json!({"model": m, "input": [1, 2, 3]})),
+        (
+            CHAT,
+            json!({"model": m, "messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}], "stop": null}),
+        ),
+    ] {
+        let (status, err, _) = post(&gw, path, &body, &[]).await;
+        assert_eq!(status, 200, "{body}: {err}");
+    }
+}
+
+#[tokio::test]
+async fn uninspectable_content_passes_only_where_the_class_allows_it() {
+    let png = format!("data:image/png;base64,{}", "iVBORw0KGgo".repeat(40));
+    let image = json!({"model": "openai/gpt-4o", "messages": [{"role": "user", "content": [{"type": "text", "text": "what is this"}, {"type": "image_url", "image_url": {"url": png}}]}]});
+    let audio = json!({"model": "openai/gpt-4o", "messages": [{"role": "user", "content": [{"type": "input_audio", "input_audio": {"data": "UklGRg".repeat(60), "format": "wav"}}]}]});
+    let file = json!({"model": "openai/gpt-4o", "input": [{"role": "user", "content": [{"type": "input_file", "filename": "a.pdf", "file_data": "data:application/pdf;base64,JVBERi0xLjQK"}]}]});
+    // Default: refused, naming the place and the setting.
+    let mock = MockUpstream::start().await;
+    let gw = gateway(&mock, "").await;
+    for (path, body, at, setting) in [
+        (CHAT, &image, "$.messages[0].content[1]", "allow_images"),
+        (CHAT, &audio, "$.messages[0].content[0]", "allow_audio"),
+        (RESPONSES, &file, "$.input[0].content[0]", "allow_files"),
+    ] {
+        let (status, err, _) = post(&gw, path, body, &[]).await;
+        assert_eq!(status, 403, "{err}");
+        assert_eq!(err["error"]["code"], "uninspectable_content");
+        let message = err["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains(at) && message.contains(setting),
+            "{message}"
+        );
+    }
+    assert_eq!(mock.count(), 0);
+    // Allowed by the class: forwarded as sent; the text beside it is still inspected.
+    let mock = MockUpstream::start().await;
+    let gw = gateway(
+        &mock,
+        "allow_images = true\nallow_audio = true\nallow_files = true\n",
+    )
+    .await;
+    let (status, err, _) = post(&gw, CHAT, &image, &[]).await;
+    assert_eq!(status, 200, "{err}");
+    assert_eq!(
+        mock.last().json()["messages"][0]["content"][1]["image_url"]["url"],
+        png.as_str()
+    );
+    let mut with_secret = image.clone();
+    with_secret["messages"][0]["content"][0]["text"] = json!(format!("key {}", secret()));
+    let (status, _, _) = post(&gw, CHAT, &with_secret, &[]).await;
+    assert_eq!(status, 403);
+    // A URL is text: an e-mail in it raises the class, whose default keeps images out.
+    let mut url = image.clone();
+    url["messages"][0]["content"][1]["image_url"]["url"] =
+        json!(format!("https://img.example.com/x.png?u={EMAIL}"));
+    let before = mock.count();
+    let (status, err, _) = post(&gw, CHAT, &url, &[]).await;
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (403, Some("uninspectable_content")),
+        "{err}"
+    );
+    assert_eq!(mock.count(), before);
+}
+
+#[tokio::test]
+async fn only_allowlisted_headers_go_upstream_and_they_are_inspected() {
+    let mock = MockUpstream::start().await;
+    let gw = gateway(&mock, "").await;
+    let body = json!({"model": "openai/gpt-4o", "messages": [{"role": "user", "content": "hi"}]});
+    let (status, _, _) = post(
+        &gw,
+        CHAT,
+        &body,
+        &[
+            ("x-session-id", "session-42"),
+            ("x-custom-note", "not forwarded"),
+            ("openai-organization", "org-1"),
+            ("x-stainless-lang", "python"),
+            ("cookie", "a=b"),
+            ("x-anthropic-beta", "x"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200);
+    let headers = mock.last().headers;
+    assert_eq!(headers.get("x-session-id").unwrap(), "session-42");
+    for dropped in [
+        "x-custom-note",
+        "openai-organization",
+        "x-stainless-lang",
+        "cookie",
+        "x-anthropic-beta",
+    ] {
+        assert!(headers.get(dropped).is_none(), "{dropped} was forwarded");
+    }
+    // Another client's key, or any secret, in a forwarded header: refused.
+    let before = mock.count();
+    let other_key = format!("ogk_{}", "Zq8v".repeat(8));
+    for value in [secret(), other_key] {
+        let (status, err, _) = post(&gw, CHAT, &body, &[("x-session-id", value.as_str())]).await;
+        assert_eq!(
+            (status, err["error"]["code"].as_str()),
+            (403, Some("secret_blocked")),
+            "{err}"
+        );
+    }
+    // An e-mail there raises the class and cannot be rewritten in a header: refused.
+    let (status, err, _) = post(&gw, CHAT, &body, &[("x-session-id", EMAIL)]).await;
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (403, Some("unredactable_field")),
+        "{err}"
+    );
+    assert!(err["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("header x-session-id"));
+    assert_eq!(mock.count(), before);
+    // Sent twice: the upstream might read the other copy.
+    let r = gw
+        .client
+        .post(gw.url(CHAT))
+        .bearer_auth(PUBLIC_KEY)
+        .header("content-type", "application/json")
+        .header("x-session-id", "a")
+        .header("x-session-id", "b")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let r = gw
+        .client
+        .post(gw.url(CHAT))
+        .header("authorization", format!("Bearer {PUBLIC_KEY}"))
+        .header("authorization", "Bearer ogk_someone_else_entirely")
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(common::gateway::error_of(r).await.1, "invalid_header");
+    assert_eq!(mock.count(), before);
+}
+
+// === property: a canary anywhere never reaches the upstream ===
+
+/// A small deterministic generator of valid bodies per endpoint. It does not know where the
+/// scanner looks: it builds documented shapes, then the test puts the canary at a random
+/// string or key.
+struct Gen(u64);
+
+impl Gen {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    fn word(&mut self) -> String {
+        const WORDS: [&str; 12] = [
+            "alpha",
+            "report",
+            "Quartal",
+            "résumé",
+            "数据",
+            "note",
+            "delta",
+            "plan",
+            "Übersicht",
+            "summary",
+            "ticket",
+            "draft",
+        ];
+        WORDS[self.below(WORDS.len())].to_owned()
+    }
+    fn text(&mut self) -> String {
+        (0..1 + self.below(5))
+            .map(|_| self.word())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+    fn data(&mut self, depth: usize) -> Value {
+        match if depth > 2 {
+            self.below(3)
+        } else {
+            self.below(5)
+        } {
+            0 => json!(self.text()),
+            1 => json!(self.below(1000)),
+            2 => json!(self.below(2) == 0),
+            3 => Value::Array(
+                (0..1 + self.below(3))
+                    .map(|_| self.data(depth + 1))
+                    .collect(),
+            ),
+            _ => {
+                let mut m = Map::new();
+                for _ in 0..1 + self.below(3) {
+                    m.insert(
+                        format!("{}_{}", self.word(), self.below(99)),
+                        self.data(depth + 1),
+                    );
+                }
+                Value::Object(m)
+            }
+        }
+    }
+    fn part(&mut self, responses: bool) -> Value {
+        let t = if responses { "input_text" } else { "text" };
+        json!({"type": t, "text": self.text()})
+    }
+    fn chat(&mut self) -> Value {
+        let mut messages = vec![json!({"role": "system", "content": self.text()})];
+        for _ in 0..1 + self.below(3) {
+            messages.push(match self.below(4) {
+                0 => json!({"role": "user", "content": self.text()}),
+                1 => json!({"role": "user", "content": [self.part(false), self.part(false)]}),
+                2 => json!({"role": "assistant", "content": null, "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "lookup", "arguments": json!({"q": self.text(), "opts": self.data(1)}).to_string()}}]}),
+                _ => json!({"role": "assistant", "content": self.text(), "refusal": null}),
+            });
+        }
+        messages.push(json!({"role": "user", "content": self.text()}));
+        let mut body = json!({"model": "openai/gpt-4o", "messages": messages});
+        if self.below(2) == 0 {
+            body["tools"] = json!([{"type": "function", "function": {"name": "lookup", "description": self.text(), "parameters": {"type": "object", "properties": {"q": {"type": "string", "description": self.text()}}}}}]);
+        }
+        if self.below(2) == 0 {
+            body["metadata"] = json!({"team": self.text(), "ticket": self.word()});
+        }
+        if self.below(2) == 0 {
+            body["stop"] = json!([self.word()]);
+        }
+        if self.below(2) == 0 {
+            body["x_extension"] = self.data(0);
+        }
+        body
+    }
+    fn responses(&mut self) -> Value {
+        let mut input = vec![json!({"role": "user", "content": [self.part(true)]})];
+        if self.below(2) == 0 {
+            input.push(json!({"type": "function_call", "call_id": "c1", "name": "lookup", "arguments": json!({"q": self.text()}).to_string()}));
+            input.push(json!({"type": "function_call_output", "call_id": "c1", "output": if self.below(2) == 0 { json!(self.text()) } else { json!([self.part(true)]) }}));
+        }
+        let mut body =
+            json!({"model": "openai/gpt-4o", "input": input, "instructions": self.text()});
+        if self.below(2) == 0 {
+            body["text"] = json!({"format": {"type": "json_schema", "name": "out", "schema": {"type": "object", "description": self.text()}}});
+        }
+        if self.below(2) == 0 {
+            body["x_extension"] = self.data(0);
+        }
+        body
+    }
+    fn body(&mut self) -> (&'static str, Value) {
+        match self.below(4) {
+            0 => (CHAT, self.chat()),
+            1 => (RESPONSES, self.responses()),
+            2 => (
+                COMPLETIONS,
+                json!({"model": "openai/gpt-4o", "prompt": if self.below(2) == 0 { json!(self.text()) } else { json!([self.text(), self.text()]) }, "suffix": self.text()}),
+            ),
+            _ => (
+                EMBEDDINGS,
+                json!({"model": "openai/gpt-4o", "input": [self.text(), self.text()], "x_extension": self.data(0)}),
+            ),
+        }
+    }
+}
+
+/// Every string and key position of `v`, as a count; `plant` puts `canary` at the n-th.
+fn positions(v: &Value) -> usize {
+    match v {
+        Value::String(_) => 1,
+        Value::Array(items) => items.iter().map(positions).sum(),
+        Value::Object(m) => m.iter().map(|(_, v)| 1 + positions(v)).sum(),
+        _ => 0,
+    }
+}
+
+fn plant(v: &mut Value, n: &mut usize, canary: &str, rng: &mut Gen) -> bool {
+    match v {
+        Value::String(s) => {
+            if *n == 0 {
+                // Tool-call arguments are JSON in a string: plant inside them too.
+                if let Ok(mut inner @ Value::Object(_)) = serde_json::from_str::<Value>(s) {
+                    let mut k = rng.below(positions(&inner).max(1));
+                    if plant(&mut inner, &mut k, canary, rng) {
+                        *s = inner.to_string();
+                        return true;
+                    }
+                }
+                *s = format!("{s} {canary} {}", rng.word());
+                return true;
+            }
+            *n -= 1;
+            false
+        }
+        Value::Array(items) => items.iter_mut().any(|i| plant(i, n, canary, rng)),
+        Value::Object(m) => {
+            let keys: Vec<String> = m.keys().cloned().collect();
+            for k in keys {
+                if *n == 0 {
+                    let val = m.shift_remove(&k).unwrap_or(Value::Null);
+                    m.insert(format!("{k}{canary}"), val);
+                    return true;
+                }
+                *n -= 1;
+                if let Some(val) = m.get_mut(&k) {
+                    if plant(val, n, canary, rng) {
+                        return true;
+                    }
+                }
+            }
+            false
+        }
+        _ => false,
+    }
+}
+
+#[test]
+fn property_a_canary_anywhere_never_reaches_the_upstream() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mock = rt.block_on(MockUpstream::start());
+    let gw = rt.block_on(gateway(&mock, ""));
+    let canary_secret = secret();
+    let mut runner = TestRunner::new(ProptestConfig {
+        cases: 96,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    });
+    let result = runner.run(&(any::<u64>(), any::<bool>()), |(seed, use_email)| {
+        let mut rng = Gen(seed);
+        let (path, mut body) = rng.body();
+        let spots = positions(&body);
+        let mut n = rng.below(spots);
+        let canary = if use_email {
+            EMAIL
+        } else {
+            canary_secret.as_str()
+        };
+        prop_assert!(plant(&mut body, &mut n, canary, &mut rng), "planted");
+        prop_assert!(body.to_string().contains(canary));
+        let before = mock.count();
+        let (status, response, id) = rt.block_on(post(&gw, path, &body, &[]));
+        let sent = mock.requests().split_off(before);
+        prop_assert!(
+            !received(&sent).contains(canary),
+            "the canary reached the upstream from {} ({}): {}",
+            path,
+            status,
+            body
+        );
+        if use_email && !sent.is_empty() {
+            let records = rt.block_on(async {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                gw.audit_records().await
+            });
+            let class = records
+                .iter()
+                .find(|r| r["type"] == "request" && r["request_id"] == id.as_str())
+                .map(|r| r["class"].clone());
+            prop_assert_eq!(class, Some(json!("confidential")), "{}", body);
+        } else if !use_email {
+            // Refused: 403 secret_blocked, or 400 where the canary broke a required field
+            // (a renamed `model` key) before any scan.
+            prop_assert!(status == 403 || status == 400, "{} {}", status, response);
+        }
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+}
