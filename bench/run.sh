@@ -4,6 +4,11 @@
 # orguard runs the shipped policy, redaction and audit (fsync = always) on every request.
 #
 #   bench/run.sh [seconds per run]     (needs: nginx, wrk from Debian packages)
+#
+# BASELINE_BIN=/path/to/other/orguard runs that binary too, with the same config, as target
+# `baseline`, in the same run (e.g. the previous commit's build, to price a change).
+# SHAPE=rich sends a realistic chat request (system prompt, history, tool call and result,
+# tool definitions, metadata) instead of one long user message.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR="${1:-10}"
@@ -80,15 +85,39 @@ service = "bench"
 sha256 = "$SHA"
 TOML
 OPENROUTER_API_KEY=bench-upstream-key ./target/release/orguard --config "$WORK/orguard.toml" serve 2> "$WORK/orguard.log" & GW_PID=$!
+BASE=127.0.0.1:18104
+if [ -n "${BASELINE_BIN:-}" ]; then
+  sed -e "s#^listen = \"$GW\"#listen = \"$BASE\"#" -e "s#^dir = \"$WORK/audit\"#dir = \"$WORK/audit-baseline\"#" \
+    "$WORK/orguard.toml" > "$WORK/baseline.toml"
+  OPENROUTER_API_KEY=bench-upstream-key "$BASELINE_BIN" --config "$WORK/baseline.toml" serve 2> "$WORK/baseline.log" & BASE_PID=$!
+fi
 sleep 1
 
 body() { # $1 = approximate bytes of prompt text
-  python3 - "$1" <<'PY'
+  python3 - "$1" "${SHAPE:-plain}" <<'PY'
 import json, sys
-n = int(sys.argv[1])
+n, shape = int(sys.argv[1]), sys.argv[2]
 para = "The quarterly report is attached; revenue grew 12% and churn fell to 3.1%. Please review section 4 before the sync. "
 text = (para * (n // len(para) + 1))[:n]
-print(json.dumps({"model": "openai/gpt-4o", "messages": [{"role": "user", "content": text}]}))
+if shape != "rich":
+    print(json.dumps({"model": "openai/gpt-4o", "messages": [{"role": "user", "content": text}]}))
+    sys.exit()
+# A realistic request of about n bytes: the prompt text spread over a conversation.
+k = max(1, n // 8)
+print(json.dumps({
+    "model": "openai/gpt-4o", "temperature": 0.2, "user": "svc-user-41",
+    "metadata": {"team": "finance", "ticket": "FIN-2207"},
+    "tools": [{"type": "function", "function": {"name": "lookup_account", "description": "Look up an account by its id.",
+               "parameters": {"type": "object", "properties": {"id": {"type": "string", "description": "Account id"}}, "required": ["id"]}}}],
+    "messages": [
+        {"role": "system", "content": "You are the finance team's assistant. " + text[:k]},
+        {"role": "user", "content": text[k:3 * k]},
+        {"role": "assistant", "content": None, "tool_calls": [{"id": "call_1", "type": "function",
+            "function": {"name": "lookup_account", "arguments": json.dumps({"id": "ACC-1042", "note": text[3 * k:4 * k]})}}]},
+        {"role": "tool", "tool_call_id": "call_1", "content": text[4 * k:5 * k]},
+        {"role": "assistant", "content": text[5 * k:6 * k]},
+        {"role": "user", "content": [{"type": "text", "text": text[6 * k:]}]},
+    ]}))
 PY
 }
 mklua() { # $1 = body file
@@ -130,6 +159,9 @@ for size in ${SIZES:-1024 65536}; do
     run nginx "$NGINX_PIDS" "http://$NGINX/api/v1/chat/completions" "$conns" "$name"
     if [ -n "${PERF:-}" ]; then perf record -q -F 999 ${PERF_CALLGRAPH:--g} -p "$GW_PID" -o /tmp/orguard-perf.data -- sleep "$DUR" 2>/dev/null & fi
     run orguard "$GW_PID" "http://$GW/api/v1/chat/completions" "$conns" "$name"
+    if [ -n "${BASELINE_BIN:-}" ]; then
+      run baseline "$BASE_PID" "http://$BASE/api/v1/chat/completions" "$conns" "$name"
+    fi
   done
 done
 

@@ -103,7 +103,7 @@ async fn serve(
             let stopped = async {
                 let _ = admin_stopped.await;
             };
-            if let Err(e) = axum::serve(admin, app)
+            if let Err(e) = axum::serve(server::no_delay(admin), app)
                 .with_graceful_shutdown(stopped)
                 .await
             {

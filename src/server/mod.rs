@@ -125,7 +125,7 @@ pub async fn serve(
         shutdown.await;
         let _ = started_tx.send(());
     };
-    let server = axum::serve(listener, app).with_graceful_shutdown(signal);
+    let server = axum::serve(no_delay(listener), app).with_graceful_shutdown(signal);
     let deadline = async move {
         if started_rx.await.is_ok() {
             tracing::info!(
@@ -147,6 +147,20 @@ pub async fn serve(
             Ok(())
         }
     }
+}
+
+/// Accepted connections with `TCP_NODELAY`: without it the last small write of a response
+/// (an SSE event, the end of a chunked body) waits for the client's delayed ACK, which adds
+/// ~40 ms to every streamed answer. nginx sets `tcp_nodelay` for the same reason.
+pub fn no_delay(
+    listener: TcpListener,
+) -> impl axum::serve::Listener<Io = tokio::net::TcpStream, Addr = std::net::SocketAddr> {
+    use axum::serve::ListenerExt;
+    listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "could not set TCP_NODELAY on an accepted connection");
+        }
+    })
 }
 
 /// A future that resolves on SIGTERM or SIGINT (Ctrl-C). The handlers are installed when
@@ -204,4 +218,22 @@ pub fn reload_on_sighup(state: &AppState, source: crate::config::Source) {
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::serve::Listener;
+
+    #[tokio::test]
+    async fn accepted_connections_have_no_delay() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut listener = super::no_delay(listener);
+        let _client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (accepted, _) = listener.accept().await;
+        assert!(
+            accepted.nodelay().unwrap(),
+            "TCP_NODELAY is set on the accepted socket"
+        );
+    }
 }
