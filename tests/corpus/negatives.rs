@@ -415,7 +415,7 @@ fn hard_one(rng: &mut Rng, i: usize) -> (&'static str, Snippet, String) {
                 (luhn_forced(rng, "7", 12, valid), "FedEx tracking number")
             };
             let shown = if rng.chance(50) {
-                v.clone()
+                v
             } else {
                 super::values::group(&v, &[4; 6], " ")
             };

@@ -186,16 +186,36 @@ pub fn secrets(rng: &mut Rng, out: &mut Vec<Sample>, per_family: usize) {
             key.pop();
             key.push(if i % 2 == 0 { '/' } else { '+' });
         }
-        let snippet = match i % 4 {
-            0 => Snippet::line(format!("aws_secret_access_key = {key}")),
-            1 => Snippet::line(format!("AWS_SECRET_ACCESS_KEY={key}")),
-            2 => Snippet::line(format!(
-                "[default]\naws_access_key_id = AKIA{}\naws_secret_access_key = {key}",
-                rng.chars(BASE32, 16)
-            )),
-            _ => Snippet::line(format!("\"SecretAccessKey\": \"{key}\",")),
+        let id = format!("AKIA{}", rng.chars(BASE32, 16));
+        let (snippet, with_id) = match i % 4 {
+            0 => (
+                Snippet::line(format!("aws_secret_access_key = {key}")),
+                false,
+            ),
+            1 => (Snippet::line(format!("AWS_SECRET_ACCESS_KEY={key}")), false),
+            2 => (
+                Snippet::line(format!(
+                    "[default]\naws_access_key_id = {id}\naws_secret_access_key = {key}"
+                )),
+                true,
+            ),
+            _ => (
+                Snippet::line(format!("\"SecretAccessKey\": \"{key}\",")),
+                false,
+            ),
         };
-        o.add(rng, snippet, &key, "SECRET/aws_secret_access_key");
+        let mut expected = expect("SECRET", key.as_str());
+        if with_id {
+            // The key id next to it is a secret of its own (SECRET/aws_access_key_id shape).
+            expected.extend(expect("SECRET", id));
+        }
+        push(
+            o.out,
+            rng,
+            snippet,
+            expected,
+            "SECRET/aws_secret_access_key",
+        );
     }
     prefixed(
         rng,

@@ -88,7 +88,7 @@ pub fn card_groups(len: usize) -> Vec<usize> {
         14 => vec![4, 6, 4],
         _ => {
             let mut g = vec![4; len / 4];
-            if len % 4 != 0 {
+            if !len.is_multiple_of(4) {
                 g.push(len % 4);
             }
             g
@@ -101,7 +101,9 @@ pub fn group(digits: &str, sizes: &[usize], sep: &str) -> String {
     let mut i = 0;
     for s in sizes {
         let end = (i + s).min(digits.len());
-        parts.push(&digits[i..end]);
+        if end > i {
+            parts.push(&digits[i..end]);
+        }
         i = end;
     }
     if i < digits.len() {
