@@ -14,6 +14,7 @@ cd "$(dirname "$0")/.."
 DUR="${1:-10}"
 command -v nginx >/dev/null && command -v wrk >/dev/null || { echo "install nginx and wrk (Debian packages)"; exit 2; }
 cargo build --release --quiet --bin orguard --example mock_upstream
+REL="${CARGO_TARGET_DIR:-target}/release"
 # 1,000 idle streams need about 2,000 descriptors in orguard and 1,000 in the mock.
 ulimit -n 65536 2>/dev/null || ulimit -n 8192 2>/dev/null || true
 WORK="$(mktemp -d)"
@@ -21,7 +22,7 @@ trap 'kill $(jobs -p) 2>/dev/null; nginx -c "$WORK/nginx.conf" -s stop 2>/dev/nu
 MOCK=127.0.0.1:18101; NGINX=127.0.0.1:18102; GW=127.0.0.1:18103
 KEY=ogk_bench_client_key_0123456789
 
-./target/release/examples/mock_upstream "$MOCK" 20 20 & MOCK_PID=$!
+"$REL"/examples/mock_upstream "$MOCK" 20 20 & MOCK_PID=$!
 
 cat > "$WORK/nginx.conf" <<NGINX
 worker_processes 1;
@@ -84,7 +85,7 @@ id = "bench"
 service = "bench"
 sha256 = "$SHA"
 TOML
-OPENROUTER_API_KEY=bench-upstream-key ./target/release/orguard --config "$WORK/orguard.toml" serve 2> "$WORK/orguard.log" & GW_PID=$!
+OPENROUTER_API_KEY=bench-upstream-key "$REL"/orguard --config "$WORK/orguard.toml" serve 2> "$WORK/orguard.log" & GW_PID=$!
 BASE=127.0.0.1:18104
 if [ -n "${BASELINE_BIN:-}" ]; then
   sed -e "s#^listen = \"$GW\"#listen = \"$BASE\"#" -e "s#^dir = \"$WORK/audit\"#dir = \"$WORK/audit-baseline\"#" \
@@ -186,7 +187,7 @@ stream orguard "http://$GW/api/v1/chat/completions"
 # 1,000 clients each read their stream's first event and then just hold it.
 IDLE_STREAMS=${IDLE_STREAMS:-1000}
 kill "$MOCK_PID" 2>/dev/null; wait "$MOCK_PID" 2>/dev/null || true
-./target/release/examples/mock_upstream "$MOCK" 1000 600 & MOCK_PID=$!
+"$REL"/examples/mock_upstream "$MOCK" 1000 600 & MOCK_PID=$!
 sleep 0.5
 python3 - "$GW" "$KEY" "$IDLE_STREAMS" "$WORK/streams-open" <<'PY' & HOLD_PID=$!
 import asyncio, pathlib, sys
@@ -222,4 +223,4 @@ kill "$HOLD_PID" 2>/dev/null || true
 sleep 3
 
 echo
-echo "audit: $(./target/release/orguard audit verify "$WORK/audit" | head -1)"
+echo "audit: $("$REL"/orguard audit verify "$WORK/audit" | head -1)"
