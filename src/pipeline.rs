@@ -808,8 +808,17 @@ pub fn prepare(
         pii_types: findings.pii_types(),
     };
     // Known before any other rule can refuse, so a denial is audited with its class.
-    *decided_class =
-        Some(policy::classify(&config.policy, caller, headers, &signals, &mut Vec::new())?.0);
+    let class = policy::classify(&config.policy, caller, headers, &signals, &mut Vec::new())?.0;
+    *decided_class = Some(class);
+    // What the class refuses outright is refused before the policy plans (and could echo
+    // a routing field that holds a detected value in an error).
+    findings.refuse(
+        &config
+            .policy
+            .class(class)
+            .map(|c| c.redaction.clone())
+            .unwrap_or_default(),
+    )?;
     let mut plan = policy::plan(&config.policy, caller, headers, parsed, &signals)?;
     let class_policy = config.policy.class(plan.class);
     let class = class_policy
@@ -933,6 +942,12 @@ pub async fn models(
                 .settings
         }
     };
+    redact::inspect::inspect_get(
+        &config.detectors,
+        headers,
+        &upstream::CLIENT_HEADERS_FORWARDED,
+        query,
+    )?;
     let path_and_query = match query {
         Some(q) => format!("/models?{q}"),
         None => "/models".to_owned(),
@@ -993,6 +1008,13 @@ pub async fn passthrough(
     let config = state.config.load_full();
     let caller = authenticate(&config, headers)?;
     admit(state, &caller).await?;
+    let query = path_and_query.split_once('?').map(|(_, q)| q);
+    redact::inspect::inspect_get(
+        &config.detectors,
+        headers,
+        &upstream::CLIENT_HEADERS_FORWARDED,
+        query,
+    )?;
     let outbound = Outbound {
         method: Method::GET,
         path_and_query,

@@ -977,3 +977,241 @@ fn property_a_canary_anywhere_never_reaches_the_upstream() {
         panic!("{e}");
     }
 }
+
+// === evasions found by an adversarial review ===
+
+/// The canaries written so that a plain scan of the text as sent would miss them, each in a
+/// class that lets images, audio and files through (the most permissive setting).
+#[tokio::test]
+async fn values_written_to_evade_the_scan_are_refused() {
+    let mock = MockUpstream::start().await;
+    let gw = gateway(
+        &mock,
+        "allow_images = true\nallow_audio = true\nallow_files = true\n",
+    )
+    .await;
+    let sec = secret();
+    let upper = sec.to_uppercase();
+    let escaped = sec.replace('-', "\\u002d");
+    let b64 = |s: &str| {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(s)
+    };
+    let m = "openai/gpt-4o";
+    let chat =
+        |content: Value| json!({"model": m, "messages": [{"role": "user", "content": content}]});
+    let cases: Vec<(&str, &str, Value)> = vec![
+        (
+            "text that starts like a data URL",
+            CHAT,
+            chat(
+                json!([{"type": "text", "text": format!("data:image/png;base64,here is {sec} and {EMAIL} ")}]),
+            ),
+        ),
+        (
+            "metadata that starts like a data URL",
+            CHAT,
+            json!({"model": m, "messages": [{"role": "user", "content": "hi"}], "metadata": {"n": format!("data:image/png;base64, {sec} ")}}),
+        ),
+        (
+            "image URL that is text, not base64",
+            CHAT,
+            chat(
+                json!([{"type": "image_url", "image_url": {"url": format!("data:image/png;base64, {sec} ")}}]),
+            ),
+        ),
+        (
+            "base64-looking detail of an image part",
+            CHAT,
+            chat(
+                json!([{"type": "image_url", "image_url": {"url": "https://img.example.com/a.png", "detail": format!("{}\n{sec}\n{}", "A".repeat(300), "A".repeat(300))}}]),
+            ),
+        ),
+        (
+            "audio format padded with base64 letters",
+            CHAT,
+            chat(
+                json!([{"type": "input_audio", "input_audio": {"data": "UklGRg==", "format": format!("{}\n{sec}\n", "A".repeat(300))}}]),
+            ),
+        ),
+        (
+            "a text file as base64",
+            CHAT,
+            chat(
+                json!([{"type": "file", "file": {"filename": "notes.txt", "file_data": format!("data:text/plain;base64,{}", b64(&format!("key {sec}\n")))}}]),
+            ),
+        ),
+        (
+            "a secret labelled as an image",
+            CHAT,
+            chat(
+                json!([{"type": "image_url", "image_url": {"url": format!("data:image/png;base64,{}", b64(&format!(" {sec} ")))}}]),
+            ),
+        ),
+        (
+            "upper-case model id the policy lower-cases",
+            CHAT,
+            json!({"model": format!("OPENAI/{upper}"), "messages": [{"role": "user", "content": "hi"}]}),
+        ),
+        (
+            "upper-case fallback model",
+            CHAT,
+            json!({"model": m, "models": [format!("OPENAI/{upper}")], "messages": [{"role": "user", "content": "hi"}]}),
+        ),
+        (
+            "upper-case provider slug",
+            CHAT,
+            json!({"model": m, "provider": {"only": [upper.clone()]}, "messages": [{"role": "user", "content": "hi"}]}),
+        ),
+        (
+            "model variant",
+            CHAT,
+            json!({"model": format!("openai/gpt-4o:{sec}"), "messages": [{"role": "user", "content": "hi"}]}),
+        ),
+        (
+            "e-mail in a model id",
+            CHAT,
+            json!({"model": format!("openai/{EMAIL}"), "messages": [{"role": "user", "content": "hi"}]}),
+        ),
+        (
+            "escaped secret in arguments serde rejects",
+            CHAT,
+            json!({"model": m, "messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": null, "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": format!("{{\"k\":\"{escaped}\",\"x\":1e999}}")}}]}]}),
+        ),
+        (
+            "escaped secret in Responses arguments serde rejects",
+            RESPONSES,
+            json!({"model": m, "input": [{"type": "function_call", "call_id": "c1", "name": "f", "arguments": format!("{{\"k\":\"{escaped}\",\"x\":\"\\ud800\"}}")}]}),
+        ),
+        (
+            "double-encoded arguments",
+            CHAT,
+            json!({"model": m, "messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": null, "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": json!({"inner": json!({"k": "\u{1}"}).to_string().replace("\\u0001", &escaped)}).to_string()}}]}]}),
+        ),
+        (
+            "zero-width space inside the e-mail",
+            CHAT,
+            chat(json!(format!(
+                "mail {} now",
+                EMAIL.replace("@", "\u{200B}@")
+            ))),
+        ),
+        (
+            "fullwidth at sign",
+            CHAT,
+            chat(json!(format!("mail {} now", EMAIL.replace('@', "＠")))),
+        ),
+        (
+            "percent-encoded e-mail in a URL",
+            CHAT,
+            chat(
+                json!([{"type": "image_url", "image_url": {"url": format!("https://img.example.com/a.png?u={}", EMAIL.replace('@', "%40"))}}]),
+            ),
+        ),
+        (
+            "soft hyphens inside the secret",
+            CHAT,
+            chat(json!(format!("key {} ", sec.replacen('-', "\u{AD}-", 2)))),
+        ),
+    ];
+    for (name, path, body) in cases {
+        let before = mock.count();
+        let (status, err, _) = post(&gw, path, &body, &[]).await;
+        let sent = mock.requests().split_off(before);
+        let text = received(&sent);
+        assert!(
+            !text.contains(&sec) && !text.to_lowercase().contains(&sec) && !text.contains(EMAIL),
+            "{name}: the value reached the upstream ({status}): {text}"
+        );
+        if sent.is_empty() {
+            assert!((400..500).contains(&status), "{name}: {status} {err}");
+            let e = err.to_string().to_lowercase();
+            assert!(
+                !e.contains(&sec) && !e.contains(EMAIL),
+                "{name}: the error repeats the value: {err}"
+            );
+        }
+    }
+    let audit = std::fs::read_dir(gw.audit_dir.path())
+        .unwrap()
+        .filter_map(|e| std::fs::read_to_string(e.unwrap().path()).ok())
+        .collect::<String>()
+        .to_lowercase();
+    assert!(
+        !audit.contains(&sec) && !audit.contains(EMAIL),
+        "a value reached the audit trail"
+    );
+}
+
+#[tokio::test]
+async fn get_routes_inspect_their_query_and_headers() {
+    let mock = MockUpstream::start().await;
+    let gw = gateway(&mock, "").await;
+    let sec = secret();
+    for (url, header) in [
+        (format!("/v1/models?k={sec}"), None),
+        (
+            format!("/v1/models?note={}", EMAIL.replace('@', "%40")),
+            None,
+        ),
+        (
+            "/v1/models".to_owned(),
+            Some(("x-session-id", EMAIL.to_owned())),
+        ),
+        (
+            "/v1/models".to_owned(),
+            Some(("accept", format!("application/json, {sec}"))),
+        ),
+        (format!("/api/v1/generation?id={sec}"), None),
+        (
+            "/api/v1/generation?id=gen-1".to_owned(),
+            Some(("x-session-id", EMAIL.to_owned())),
+        ),
+    ] {
+        let mut r = gw.client.get(gw.url(&url)).bearer_auth(PUBLIC_KEY);
+        if let Some((k, v)) = &header {
+            r = r.header(*k, v.as_str());
+        }
+        let response = r.send().await.unwrap();
+        assert_eq!(response.status(), 403, "{url} {header:?}");
+        let body = response.text().await.unwrap();
+        assert!(!body.contains(&sec) && !body.contains(EMAIL), "{body}");
+    }
+    assert_eq!(mock.count(), 0, "nothing reached the upstream");
+    let r = gw
+        .client
+        .get(gw.url("/v1/models?supported_parameters=tools"))
+        .bearer_auth(PUBLIC_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "an ordinary query still passes");
+}
+
+#[test]
+fn real_model_ids_and_provider_slugs_are_not_values() {
+    // Routing fields refuse any detected value, so a detector firing on a real id would
+    // make that model unusable. Ids from OpenRouter's catalogue and docs.
+    let d = orguard::redact::Detectors::new(&[], &[]).unwrap();
+    for id in [
+        "openai/gpt-4o-2024-08-06",
+        "openai/gpt-4o-mini-2024-07-18",
+        "anthropic/claude-3.5-sonnet-20240620",
+        "anthropic/claude-sonnet-4.5",
+        "meta-llama/llama-3.1-405b-instruct",
+        "meta-llama/llama-3.3-70b-instruct:free",
+        "google/gemini-2.5-pro-preview-05-06",
+        "mistralai/mistral-7b-instruct-v0.3",
+        "deepseek/deepseek-r1-0528",
+        "qwen/qwen-2.5-72b-instruct",
+        "x-ai/grok-4",
+        "nousresearch/hermes-3-llama-3.1-405b",
+        "google-vertex/europe-west1",
+        "amazon-bedrock",
+        "deepinfra/turbo",
+        "openai/priority",
+        "together/fp8",
+    ] {
+        assert!(d.find(id).is_empty(), "{id}: {:?}", d.find(id));
+    }
+}

@@ -18,6 +18,7 @@ use axum::http::{HeaderMap, HeaderName};
 use serde_json::{Map, Value};
 
 use super::detectors::{Kind, SECRET};
+use super::fold;
 use super::walk::{self, Fixed, Media, Path, ShapeError, Visit};
 use super::{Action, Detectors, Placeholders, RedactPolicy, Span};
 use crate::error::ErrorCode;
@@ -105,6 +106,37 @@ impl Findings {
         self.texts.is_empty() && self.pinned.is_empty()
     }
 
+    /// The refusals a class's actions make of these findings, before anything is rewritten:
+    /// a type the class blocks, anywhere; a value the class would rewrite where orguard does
+    /// not rewrite; any value in a routing field. Runs before the policy plans the request,
+    /// so no later error message can echo a detected value.
+    pub fn refuse(&self, policy: &RedactPolicy) -> Result<(), Denial> {
+        let blocked: Vec<Kind> = self
+            .counts()
+            .into_keys()
+            .filter(|k| policy.action(k) == Action::Block)
+            .collect();
+        if !blocked.is_empty() {
+            return Err(blocked_denial(&blocked));
+        }
+        for p in &self.pinned {
+            let Some((kind, action)) = strictest(policy, p.kinds.iter().copied()) else {
+                continue;
+            };
+            let routing = p.what.starts_with("a routing field");
+            if action != Action::Allow || routing {
+                return Err(Denial::forbidden(
+                    ErrorCode::UnredactableField,
+                    format!(
+                        "data of type {kind} in {} at `{}` cannot be rewritten where it sits, and this class does not let it through as it is; nothing was sent",
+                        p.what, p.place
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Uninspectable content found, each kind once with the first place it was seen.
     pub fn media(&self) -> &[(Media, String)] {
         &self.media
@@ -133,7 +165,11 @@ impl Findings {
                     format!("header {name} must be visible ASCII text"),
                 ));
             };
-            let kinds = kinds_of(&detectors.find(text));
+            let mut spans = detectors.find(text);
+            if let Some(folded) = fold::fold(text) {
+                spans.extend(detectors.find(&folded));
+            }
+            let kinds = kinds_of(&spans);
             if !kinds.is_empty() {
                 self.pinned.push(Pinned {
                     kinds,
@@ -159,9 +195,46 @@ struct Scanner<'d> {
     findings: Findings,
 }
 
+impl Scanner<'_> {
+    fn pin(&mut self, at: &Path<'_>, kinds: Vec<Kind>, what: &'static str) {
+        if !kinds.is_empty() {
+            self.findings.pinned.push(Pinned {
+                kinds,
+                place: at.render(),
+                what,
+            });
+        }
+    }
+
+    /// Values a reader would see in `s` that the detectors did not find in it as written:
+    /// escaped, percent-encoded, or broken up with look-alike or invisible characters.
+    fn folded(&mut self, at: &Path<'_>, s: &str, found: &[Span]) {
+        let Some(folded) = fold::fold(s) else { return };
+        let mut hidden: Vec<Kind> = Vec::new();
+        let again = self.detectors.find(&folded);
+        for kind in kinds_of(&again) {
+            let count = |spans: &[Span]| {
+                spans
+                    .iter()
+                    .filter(|sp| sp.kinds().any(|k| k == kind))
+                    .count()
+            };
+            if count(&again) > count(found) {
+                hidden.push(kind);
+            }
+        }
+        self.pin(
+            at,
+            hidden,
+            "text written to evade inspection (escapes, look-alike or invisible characters)",
+        );
+    }
+}
+
 impl Visit for Scanner<'_> {
     fn text(&mut self, at: &Path<'_>, s: &mut String) {
         let spans = self.detectors.find(s);
+        self.folded(at, s, &spans);
         if !spans.is_empty() {
             self.findings.texts.insert(
                 at.hash(),
@@ -175,8 +248,12 @@ impl Visit for Scanner<'_> {
     }
 
     fn fixed(&mut self, at: &Path<'_>, text: Fixed<'_>) {
-        let (kinds, what) = match text {
-            Fixed::Key(k) => (kinds_of(&self.detectors.find(k)), "an object key"),
+        match text {
+            Fixed::Key(k) => {
+                let spans = self.detectors.find(k);
+                self.folded(at, k, &spans);
+                self.pin(at, kinds_of(&spans), "an object key");
+            }
             Fixed::Number { digits, under } => {
                 // The key it sits under is context (`"ssn": 123456789`); only detections
                 // that reach into the digits count.
@@ -188,15 +265,28 @@ impl Visit for Scanner<'_> {
                     .into_iter()
                     .filter(|s| s.end > from)
                     .collect();
-                (kinds_of(&spans), "a number")
+                self.pin(at, kinds_of(&spans), "a number");
             }
-        };
-        if !kinds.is_empty() {
-            self.findings.pinned.push(Pinned {
-                kinds,
-                place: at.render(),
-                what,
-            });
+            Fixed::Owned(s) => {
+                // The policy lower-cases model ids and provider slugs: scan what it will send.
+                let mut spans = self.detectors.find(s);
+                let lower = s.to_lowercase();
+                if lower != s {
+                    spans.extend(self.detectors.find(&lower));
+                }
+                self.folded(at, s, &spans);
+                self.pin(at, kinds_of(&spans), "a routing field (model or provider)");
+            }
+            Fixed::Payload(b64) => {
+                use base64::Engine as _;
+                let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(b64) else {
+                    return;
+                };
+                if let Ok(text) = std::str::from_utf8(&bytes) {
+                    let spans = self.detectors.find(text);
+                    self.pin(at, kinds_of(&spans), "base64 content");
+                }
+            }
         }
     }
 
@@ -242,27 +332,7 @@ pub fn apply(
     policy: &RedactPolicy,
     hash_key: &[u8],
 ) -> Result<Redaction, Denial> {
-    let blocked: Vec<Kind> = findings
-        .counts()
-        .into_keys()
-        .filter(|k| policy.action(k) == Action::Block)
-        .collect();
-    if !blocked.is_empty() {
-        return Err(blocked_denial(&blocked));
-    }
-    for p in &findings.pinned {
-        if let Some((kind, action)) = strictest(policy, p.kinds.iter().copied()) {
-            if action != Action::Allow {
-                return Err(Denial::forbidden(
-                    ErrorCode::UnredactableField,
-                    format!(
-                        "data of type {kind} in {} at `{}` would have to be rewritten for this class, and orguard does not rewrite object keys, numbers or headers; nothing was sent",
-                        p.what, p.place
-                    ),
-                ));
-            }
-        }
-    }
+    findings.refuse(policy)?;
     let mut rewriter = Rewriter {
         detectors,
         findings,
@@ -377,5 +447,45 @@ impl Rewriter<'_> {
         }
         out.push_str(s.get(at..).unwrap_or_default());
         Some(out)
+    }
+}
+
+/// Inspects what a `GET` route (`/models`, passthrough paths) forwards: the query string and
+/// the allowlisted client headers. There is no body to rewrite and no class to raise, so any
+/// detected value is refused.
+pub fn inspect_get(
+    detectors: &Detectors,
+    headers: &HeaderMap,
+    names: &[HeaderName],
+    query: Option<&str>,
+) -> Result<(), Denial> {
+    let mut findings = Findings::default();
+    findings.scan_headers(detectors, headers, names)?;
+    if let Some(q) = query {
+        let mut spans = detectors.find(q);
+        if let Some(folded) = fold::fold(q) {
+            spans.extend(detectors.find(&folded));
+        }
+        let kinds = kinds_of(&spans);
+        if !kinds.is_empty() {
+            findings.pinned.push(Pinned {
+                kinds,
+                place: "the query string".to_owned(),
+                what: "a URL",
+            });
+        }
+    }
+    let kinds: Vec<Kind> = findings.counts().into_keys().collect();
+    match findings.pinned.first() {
+        None => Ok(()),
+        Some(_) if kinds.contains(&SECRET) => Err(blocked_denial(&[SECRET])),
+        Some(p) => Err(Denial::forbidden(
+            ErrorCode::UnredactableField,
+            format!(
+                "data of type {} in {}; nothing was sent",
+                kinds.join(", "),
+                p.place
+            ),
+        )),
     }
 }

@@ -8,6 +8,7 @@
 //! `block` (403). The [`Detectors`] themselves are compiled once per config.
 
 pub mod detectors;
+pub mod fold;
 pub mod inspect;
 pub mod placeholder;
 pub mod walk;

@@ -67,6 +67,12 @@ pub enum Fixed<'a> {
     Key(&'a str),
     /// A number's digits, with the key it is under (context for detectors such as SSN).
     Number { digits: &'a str, under: &'a str },
+    /// A string of a routing field orguard owns (`model`, `models`, `provider`): the policy
+    /// rewrites and echoes these, so a value found in one is refused, never redacted.
+    Owned(&'a str),
+    /// The base64 payload of media: not text to the model, but decoded and inspected when it
+    /// turns out to be text (a `text/plain` file, a secret labelled as an image).
+    Payload(&'a str),
 }
 
 /// What a walk hands each place it visits.
@@ -229,11 +235,14 @@ fn top_level(
             | "user"
             | "session_id"
             | "prompt_cache_key"
-            | "model"
             | "previous_response_id"
             | "service_tier"
             | "preset",
         ) => optional_string(value, at, v),
+        (_, "model" | "models" | "provider") => {
+            owned(value, at, v);
+            Ok(())
+        }
         (E::Responses, "prompt") => match value {
             Value::Null => Ok(()),
             Value::Object(m) => {
@@ -290,10 +299,32 @@ fn top_level(
         (
             _,
             "metadata" | "response_format" | "prediction" | "text" | "reasoning" | "stream_options"
-            | "trace" | "provider" | "web_search_options" | "logit_bias" | "debug" | "usage"
-            | "image_config" | "cache_control",
+            | "trace" | "web_search_options" | "logit_bias" | "debug" | "usage" | "image_config"
+            | "cache_control",
         ) => object_data(value, at, v).or_else(|e| if value.is_null() { Ok(()) } else { Err(e) }),
         _ => data(value, at, v),
+    }
+}
+
+/// Every key and string of a routing field orguard owns, as [`Fixed::Owned`]. Their types
+/// were checked by the strict parser.
+fn owned(value: &Value, at: &Path<'_>, v: &mut dyn Visit) {
+    match value {
+        Value::String(s) => v.fixed(at, Fixed::Owned(s)),
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                owned(item, &at.index(i), v);
+            }
+        }
+        Value::Object(m) => {
+            for (k, val) in m {
+                let at = at.key(k);
+                v.fixed(&at, Fixed::Key(k));
+                owned(val, &at, v);
+            }
+        }
+        Value::Number(n) => number(n, at, v),
+        Value::Bool(_) | Value::Null => {}
     }
 }
 
@@ -442,11 +473,20 @@ fn part(value: &mut Value, at: &Path<'_>, v: &mut dyn Visit) -> Walked {
     Ok(())
 }
 
-/// Inside a media part: URLs, names and formats are text; base64 payloads (data URLs, long
-/// base64 runs) are the content the class allowed or refused, and are not scanned.
+/// Inside a media part: URLs, names and formats are text. The payload — a base64 `data:`
+/// URL, or strict base64 in the fields that carry one (`data`, `file_data`) — is the
+/// content the class allowed or refused; it is not scanned as text, but decoded and
+/// inspected if it turns out to be text.
 fn media_data(value: &mut Value, at: &Path<'_>, v: &mut dyn Visit) -> Walked {
     match value {
-        Value::String(s) if is_payload(s) => Ok(()),
+        Value::String(s) => {
+            let field = at.last_key().unwrap_or_default();
+            match payload_of(s, field) {
+                Some(b64) => v.fixed(at, Fixed::Payload(b64)),
+                None => v.text(at, s),
+            }
+            Ok(())
+        }
         Value::Object(m) => {
             for (k, val) in m.iter_mut() {
                 let at = at.key(k);
@@ -465,30 +505,41 @@ fn media_data(value: &mut Value, at: &Path<'_>, v: &mut dyn Visit) -> Walked {
     }
 }
 
-/// A `data:` URL with base64 content, or a long run of the base64 alphabet.
-fn is_payload(s: &str) -> bool {
-    if let Some(rest) = s.strip_prefix("data:") {
-        return rest
-            .split_once(',')
-            .is_some_and(|(meta, _)| meta.ends_with(";base64"));
+/// The base64 payload of `s`, if it is one: a `data:…;base64,` URL whose rest is strict
+/// base64, or strict base64 itself in a payload field.
+fn payload_of<'s>(s: &'s str, field: &str) -> Option<&'s str> {
+    if let Some((_, b64)) = data_url(s) {
+        return Some(b64);
     }
-    s.len() >= 256
-        && s.bytes().all(|b| {
-            b.is_ascii_alphanumeric()
-                || matches!(b, b'+' | b'/' | b'=' | b'-' | b'_' | b'\n' | b'\r')
-        })
+    (matches!(field, "data" | "file_data") && is_base64(s)).then_some(s)
 }
 
-/// The media type a `data:` URL declares.
-fn data_url_media(s: &str) -> Option<Media> {
+/// `data:<type>;base64,<strict base64>`: the type and the payload.
+fn data_url(s: &str) -> Option<(&str, &str)> {
     let rest = s.strip_prefix("data:")?;
-    let (meta, _) = rest.split_once(',')?;
-    if !meta.ends_with(";base64") {
-        return None;
-    }
-    Some(if meta.starts_with("image/") {
+    let (meta, b64) = rest.split_once(',')?;
+    let mime = meta.strip_suffix(";base64")?;
+    is_base64(b64).then_some((mime, b64))
+}
+
+/// Standard base64, padded, nothing else: a string with spaces, dashes or any other
+/// character is text, and is scanned as text.
+fn is_base64(s: &str) -> bool {
+    let body = s.trim_end_matches('=');
+    !s.is_empty()
+        && s.len() % 4 == 0
+        && s.len() - body.len() <= 2
+        && body
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
+}
+
+/// The media type a base64 `data:` URL declares.
+fn data_url_media(s: &str) -> Option<Media> {
+    let (mime, _) = data_url(s)?;
+    Some(if mime.starts_with("image/") {
         Media::Image
-    } else if meta.starts_with("audio/") {
+    } else if mime.starts_with("audio/") {
         Media::Audio
     } else {
         Media::File
@@ -597,9 +648,12 @@ fn object_data(value: &mut Value, at: &Path<'_>, v: &mut dyn Visit) -> Walked {
 pub fn data(value: &mut Value, at: &Path<'_>, v: &mut dyn Visit) -> Walked {
     match value {
         Value::String(s) => {
-            match data_url_media(s) {
-                Some(kind) => v.media(at, kind),
-                None => v.text(at, s),
+            match (data_url_media(s), data_url(s)) {
+                (Some(kind), Some((_, b64))) => {
+                    v.media(at, kind);
+                    v.fixed(at, Fixed::Payload(b64));
+                }
+                _ => v.text(at, s),
             }
             Ok(())
         }
@@ -749,7 +803,7 @@ mod tests {
         }
         fn fixed(&mut self, at: &Path<'_>, text: Fixed<'_>) {
             let t = match text {
-                Fixed::Key(k) => k.to_owned(),
+                Fixed::Key(k) | Fixed::Owned(k) | Fixed::Payload(k) => k.to_owned(),
                 Fixed::Number { digits, .. } => digits.to_owned(),
             };
             self.fixed.push((at.render(), t));
@@ -776,7 +830,7 @@ mod tests {
         )
         .unwrap();
         let texts: Vec<&str> = seen.texts.iter().map(|(_, s)| s.as_str()).collect();
-        for s in ["m", "x", "user", "hi", "r", "v"] {
+        for s in ["x", "user", "hi", "r", "v"] {
             assert!(texts.contains(&s), "{s} not visited: {texts:?}");
         }
         let fixed: Vec<&str> = seen.fixed.iter().map(|(_, s)| s.as_str()).collect();

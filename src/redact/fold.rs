@@ -1,0 +1,193 @@
+//! The text a reader would see, for text written to be missed by a scanner.
+//!
+//! A model (or whatever program reads the upstream's output) reads `sk\u002dor…` inside a
+//! JSON string as `sk-or…`, `canary%40example.org` in a URL as an address, a fullwidth `＠`
+//! as `@`, and ignores zero-width and combining characters inserted into a value. The
+//! detectors match the plain forms, so [`fold`] rewrites a copy of the text into them:
+//! JSON escapes decoded (leniently: lone surrogates become U+FFFD), `%XX` decoded, the
+//! fullwidth ASCII block mapped to ASCII, Unicode dashes to `-`, and invisible
+//! (format) characters and combining marks dropped. A value found only in the folded copy
+//! cannot be rewritten where it sits; the inspection refuses it.
+//!
+//! Folding runs only when the text holds a character it would change, so plain ASCII
+//! prose costs one byte scan.
+
+/// The folded copy of `s`, or `None` when folding would not change it.
+pub fn fold(s: &str) -> Option<String> {
+    if !needs_folding(s) {
+        return None;
+    }
+    let unescaped = json_unescape(s);
+    let decoded = percent_decode(&unescaped).unwrap_or(unescaped);
+    let mut out = String::with_capacity(decoded.len());
+    for c in decoded.chars() {
+        if let Some(c) = fold_char(c) {
+            out.push(c);
+        }
+    }
+    (out != s).then_some(out)
+}
+
+fn needs_folding(s: &str) -> bool {
+    let bytes = s.as_bytes();
+    if memchr::memchr2(b'\\', b'%', bytes).is_some() {
+        return true;
+    }
+    if s.is_ascii() {
+        return false;
+    }
+    s.chars().any(|c| !c.is_ascii() && fold_char(c) != Some(c))
+}
+
+/// One character as a reader sees it: `None` for characters that do not show.
+fn fold_char(c: char) -> Option<char> {
+    let u = u32::from(c);
+    match u {
+        // Fullwidth ASCII variants (`＠`, `－`, `ｓ`).
+        0xFF01..=0xFF5E => char::from_u32(u - 0xFEE0),
+        // Hyphens, dashes and minus signs.
+        0x2010..=0x2015 | 0x2212 | 0xFE58 | 0xFE63 => Some('-'),
+        0xFE6B => Some('@'),
+        0x2024 | 0xFE52 => Some('.'),
+        // Soft hyphen, zero-width and direction marks, word joiners, BOM, variation
+        // selectors, Mongolian vowel separator, Hangul fillers, combining grapheme joiner.
+        0x00AD
+        | 0x034F
+        | 0x061C
+        | 0x115F
+        | 0x1160
+        | 0x17B4
+        | 0x17B5
+        | 0x180E
+        | 0x200B..=0x200F
+        | 0x202A..=0x202E
+        | 0x2060..=0x2064
+        | 0x206A..=0x206F
+        | 0xFE00..=0xFE0F
+        | 0xFEFF
+        | 0x3164
+        | 0xFFA0 => None,
+        // Combining marks a value can be sprinkled with.
+        0x0300..=0x036F | 0x1AB0..=0x1AFF | 0x1DC0..=0x1DFF | 0x20D0..=0x20FF | 0xFE20..=0xFE2F => {
+            None
+        }
+        _ => Some(c),
+    }
+}
+
+/// JSON string escapes decoded, leniently: what a JSON parser that accepts lone
+/// surrogates (JavaScript's, Python's) would read.
+pub fn json_unescape(s: &str) -> String {
+    if !s.contains('\\') {
+        return s.to_owned();
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some('t') => out.push('\t'),
+            Some('r') => out.push('\r'),
+            Some('b') => out.push('\u{8}'),
+            Some('f') => out.push('\u{c}'),
+            Some('u') => {
+                let hex: String = chars.by_ref().take(4).collect();
+                let Ok(hi) = u32::from_str_radix(&hex, 16) else {
+                    out.push_str("\\u");
+                    out.push_str(&hex);
+                    continue;
+                };
+                // A surrogate pair written as two escapes.
+                if (0xD800..0xDC00).contains(&hi) {
+                    let mut ahead = chars.clone();
+                    if ahead.next() == Some('\\') && ahead.next() == Some('u') {
+                        let lo_hex: String = ahead.by_ref().take(4).collect();
+                        if let Ok(lo) = u32::from_str_radix(&lo_hex, 16) {
+                            if (0xDC00..0xE000).contains(&lo) {
+                                let code = 0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00);
+                                out.push(char::from_u32(code).unwrap_or('\u{FFFD}'));
+                                chars = ahead;
+                                continue;
+                            }
+                        }
+                    }
+                }
+                out.push(char::from_u32(hi).unwrap_or('\u{FFFD}'));
+            }
+            Some(other) => out.push(other),
+            None => out.push('\\'),
+        }
+    }
+    out
+}
+
+/// `%XX` sequences decoded; `None` when there are none or the result is not UTF-8.
+pub fn percent_decode(s: &str) -> Option<String> {
+    if !s.contains('%') {
+        return None;
+    }
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    let mut changed = false;
+    while let Some(&b) = bytes.get(i) {
+        if b == b'%' {
+            let hex = bytes
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok());
+            if let Some(v) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                out.push(v);
+                i += 3;
+                changed = true;
+                continue;
+            }
+        }
+        out.push(b);
+        i += 1;
+    }
+    if !changed {
+        return None;
+    }
+    String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folds_what_a_reader_would_read() {
+        assert_eq!(fold("plain ascii prose"), None);
+        assert_eq!(fold("sk\\u002dor").as_deref(), Some("sk-or"));
+        assert_eq!(fold("a\\ud800b").as_deref(), Some("a\u{FFFD}b"));
+        assert_eq!(fold("\\ud83d\\ude00").as_deref(), Some("😀"));
+        assert_eq!(
+            fold("jane%40example.org").as_deref(),
+            Some("jane@example.org")
+        );
+        assert_eq!(
+            fold("jane＠example．org").as_deref(),
+            Some("jane@example.org")
+        );
+        assert_eq!(
+            fold("ja\u{200B}ne@exa\u{0301}mple.org").as_deref(),
+            Some("jane@example.org")
+        );
+        assert_eq!(fold("sk\u{2011}or").as_deref(), Some("sk-or"));
+        // Text with nothing to fold stays as it is, whatever its script.
+        assert_eq!(fold("データを送信しました"), None);
+        assert_eq!(fold("Grüße aus Köln"), None);
+    }
+
+    #[test]
+    fn percent_decoding_keeps_text_that_is_not_an_escape() {
+        assert_eq!(percent_decode("100% sure"), None);
+        assert_eq!(percent_decode("%zz"), None);
+        assert_eq!(percent_decode("%ff"), None);
+        assert_eq!(percent_decode("a%20b").as_deref(), Some("a b"));
+    }
+}
