@@ -527,7 +527,7 @@ fn data_url(s: &str) -> Option<(&str, &str)> {
 fn is_base64(s: &str) -> bool {
     let body = s.trim_end_matches('=');
     !s.is_empty()
-        && s.len() % 4 == 0
+        && s.len().is_multiple_of(4)
         && s.len() - body.len() <= 2
         && body
             .bytes()
