@@ -35,6 +35,8 @@ fn settings(dir: &std::path::Path, fsync: Fsync) -> AuditSettings {
         fail_open: false,
         queue_capacity: 8192,
         hmac_key: None,
+        replica: "bench".to_owned(),
+        checkpoints: None,
     }
 }
 

@@ -447,7 +447,7 @@ async fn postgres_sink_appends_only_and_replicas_keep_their_own_chains() {
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
 
-    let reports = orguard::audit::verify::verify_postgres(&url, &table, false)
+    let reports = orguard::audit::verify::verify_postgres(&url, &table, &Default::default())
         .await
         .unwrap();
     assert_eq!(reports.len(), 2);

@@ -1,4 +1,5 @@
-//! Audit records: `request`, `response`, `denied`, `violation` (DESIGN.md §5).
+//! Audit records: `request`, `response`, `denied`, `violation` (DESIGN.md §5), and the
+//! writer's own `checkpoint` (`checkpoint.rs`).
 //!
 //! Records carry ids, classes, model and provider ids, counts, hashes and money — never
 //! prompt or completion text, keys, or PII values. Builders take typed values only, so a
@@ -15,6 +16,8 @@ pub enum Kind {
     Response,
     Denied,
     Violation,
+    /// A signed head (`checkpoint.rs`), written by the writer itself.
+    Checkpoint,
 }
 
 impl Kind {
@@ -24,6 +27,7 @@ impl Kind {
             Self::Response => "response",
             Self::Denied => "denied",
             Self::Violation => "violation",
+            Self::Checkpoint => "checkpoint",
         }
     }
 }
