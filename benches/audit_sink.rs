@@ -35,6 +35,8 @@ fn settings(dir: &std::path::Path, fsync: Fsync) -> AuditSettings {
         fail_open: false,
         queue_capacity: 8192,
         hmac_key: None,
+        replica: "bench".to_owned(),
+        checkpoints: None,
     }
 }
 
@@ -62,6 +64,7 @@ fn a_record(i: u64) -> record::Record {
         redactions: &[("EMAIL", 1)],
         decisions: &["models.allowed", "provider.pinned", "tokens.injected"],
         user: Some("u_3f2a9c1b0d4e5f60718293a4b5c6d7e8"),
+        fallback_bodies: &[],
     };
     record::request(&subject, time::OffsetDateTime::now_utc(), &facts)
 }

@@ -126,6 +126,7 @@ fn audit(c: &mut Criterion) {
         redactions: &[("EMAIL", 1)],
         decisions: &["models.allowed", "provider.pinned", "tokens.injected"],
         user: Some("u_3f2a9c1b0d4e5f60718293a4b5c6d7e8"),
+        fallback_bodies: &[],
     };
     let rec = record::request(&subject, time::OffsetDateTime::now_utc(), &facts);
     let link = Link {

@@ -176,6 +176,31 @@ async fn run(
         service: Some(&caller.service),
         class: Some(plan.class.as_str()),
     };
+    // Every fallback's body is sealed now, before anything leaves, so the one `request`
+    // record names each body that may be sent for this client request.
+    let mut fallbacks: Vec<Option<Result<(&UpstreamSettings, Outbound), GatewayError>>> =
+        candidates
+            .iter()
+            .skip(1)
+            .map(|model| {
+                Some(
+                    seal(&config, &with_model(&plan, model), endpoint, &caller)
+                        .map(|(settings, outbound, _)| (settings, outbound)),
+                )
+            })
+            .collect();
+    let fallback_bodies: Vec<(String, String)> = candidates
+        .iter()
+        .skip(1)
+        .zip(&fallbacks)
+        .filter_map(|(model, sealed)| match sealed {
+            Some(Ok((_, o))) => Some((
+                model.clone(),
+                hex::encode(Sha256::digest(o.body.as_deref().unwrap_or_default())),
+            )),
+            _ => None,
+        })
+        .collect();
     let record = request_record(
         &config,
         &subject,
@@ -184,6 +209,7 @@ async fn run(
         &plan,
         &outbound,
         endpoint,
+        &fallback_bodies,
     );
     let mut expect = expect;
     expect.models.extend(candidates.iter().skip(1).cloned());
@@ -286,33 +312,15 @@ async fn run(
         let (settings, outbound) = if i == 0 {
             (settings, outbound.clone())
         } else {
-            // A different model is a different body: it is audited before it leaves too.
-            let fallback_plan = with_model(&plan, model);
-            let (settings, outbound, _) = match seal(&config, &fallback_plan, endpoint, &caller) {
-                Ok(sealed) => sealed,
-                Err(e) => {
+            // A different model is a different body: its hash is in the request record.
+            match fallbacks.get_mut(i - 1).and_then(Option::take) {
+                Some(Ok(sealed)) => sealed,
+                Some(Err(e)) => {
                     completion.complete(e.classify().status.as_u16(), "error");
                     return Err(e);
                 }
-            };
-            let record = request_record(
-                &config,
-                &subject,
-                &redactions,
-                &parsed,
-                &fallback_plan,
-                &outbound,
-                endpoint,
-            );
-            if let Err(e) = state.audit.append(record).await {
-                if !config.audit.fail_open {
-                    tracing::error!(error = %e, "audit append failed for a fallback; not forwarding it");
-                    let e = GatewayError::AuditUnavailable;
-                    completion.complete(e.classify().status.as_u16(), "error");
-                    return Err(e);
-                }
+                None => continue,
             }
-            (settings, outbound)
         };
         // While an attempt is in flight the upstream may be working on the request (and
         // billing it), even if the client leaves before an answer comes back.
@@ -705,6 +713,10 @@ impl Drop for Completion {
 }
 
 /// The `request` record: ids, hashes and decisions — never the prompt itself.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "each argument is one typed fact of the record; a struct would only rename them"
+)]
 fn request_record(
     config: &Snapshot,
     subject: &Subject<'_>,
@@ -713,6 +725,7 @@ fn request_record(
     plan: &Plan,
     outbound: &Outbound,
     endpoint: Endpoint,
+    fallback_bodies: &[(String, String)],
 ) -> audit::record::Record {
     let (prompt_sha256, prompt_hash) =
         audit::prompt_hash(&parsed.body, endpoint, config.audit.hmac_key.as_ref());
@@ -738,6 +751,7 @@ fn request_record(
         decisions: &decisions,
         // Already pseudonymised by the policy: never the original value.
         user: plan.body.get("user").and_then(Value::as_str),
+        fallback_bodies,
     };
     audit::record::request(subject, OffsetDateTime::now_utc(), &facts)
 }

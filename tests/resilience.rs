@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use common::gateway::{config_toml, error_of};
 use common::{chat_body, upstream_key, MockUpstream, Reply, TestGateway};
 use serde_json::{json, Value};
+use sha2::Digest;
 
 fn with(mock: &MockUpstream, settings: &str, extra: &str) -> String {
     let base = config_toml(mock, extra);
@@ -187,12 +188,21 @@ async fn fallbacks_are_tried_in_order_and_never_leave_policy() {
     let requests: Vec<&Value> = records.iter().filter(|r| r["type"] == "request").collect();
     assert_eq!(
         requests.len(),
-        2,
-        "each model's body is audited before it leaves"
+        1,
+        "one request record per client request, naming every body that may leave"
+    );
+    assert_eq!(requests[0]["model_requested"], "openai/gpt-4o");
+    let fallback = &requests[0]["fallback_bodies"][0];
+    assert_eq!(fallback["model"], "anthropic/claude-3.5-sonnet");
+    let sent_body = &mock.requests()[1].body;
+    assert_eq!(
+        fallback["body_sha256"],
+        hex::encode(sha2::Sha256::digest(sent_body.as_ref())),
+        "the fallback's body was audited before it left"
     );
     assert_eq!(
-        requests[1]["model_forwarded"],
-        "anthropic/claude-3.5-sonnet"
+        records.iter().filter(|r| r["type"] == "response").count(),
+        1
     );
 
     // Both allowed models fail: the forbidden third one is never tried.

@@ -4,12 +4,16 @@
 //! - [`chain`] is the pure canonical form and hash chain.
 //! - [`writer`] is the single task that orders, seals and group-commits records.
 //! - [`sink`] stores them: file (default), stdout, Postgres.
+//! - [`checkpoint`] signs the chain's head (Ed25519); [`witness`] keeps copies elsewhere.
 //! - [`verify`] re-walks a chain for `orguard audit verify`.
 
 pub mod chain;
+pub mod checkpoint;
+pub mod export;
 pub mod record;
 pub mod sink;
 pub mod verify;
+pub mod witness;
 mod writer;
 
 use std::path::PathBuf;
@@ -77,6 +81,19 @@ pub struct AuditSettings {
     pub queue_capacity: usize,
     /// Key for `prompt_sha256` (HMAC-SHA-256); plain SHA-256 without it.
     pub hmac_key: Option<Secret>,
+    /// This process's chain name (checkpoints, witness files, the Postgres `replica`).
+    pub replica: String,
+    /// Signed checkpoints, when `audit.signing_key_file` is set.
+    pub checkpoints: Option<CheckpointSettings>,
+}
+
+/// Validated checkpoint settings.
+#[derive(Debug, Clone)]
+pub struct CheckpointSettings {
+    pub signer: std::sync::Arc<checkpoint::Signer>,
+    pub every_records: u64,
+    pub every: Duration,
+    pub witness: witness::WitnessSettings,
 }
 
 impl AuditSettings {
@@ -121,7 +138,14 @@ impl AuditSettings {
                 None,
             ),
         };
-        Writer::start(sink, self.queue_capacity, interval)
+        let checkpoints = self.checkpoints.as_ref().map(|c| writer::Checkpoints {
+            signer: std::sync::Arc::clone(&c.signer),
+            replica: self.replica.clone(),
+            every_records: c.every_records,
+            every: c.every,
+            witness: c.witness.clone(),
+        });
+        Writer::start(sink, self.queue_capacity, interval, checkpoints)
     }
 
     pub fn describe(&self) -> String {

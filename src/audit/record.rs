@@ -1,4 +1,5 @@
-//! Audit records: `request`, `response`, `denied`, `violation` (DESIGN.md §5).
+//! Audit records: `request`, `response`, `denied`, `violation` (DESIGN.md §5), and the
+//! writer's own `checkpoint` (`checkpoint.rs`).
 //!
 //! Records carry ids, classes, model and provider ids, counts, hashes and money — never
 //! prompt or completion text, keys, or PII values. Builders take typed values only, so a
@@ -15,6 +16,8 @@ pub enum Kind {
     Response,
     Denied,
     Violation,
+    /// A signed head (`checkpoint.rs`), written by the writer itself.
+    Checkpoint,
 }
 
 impl Kind {
@@ -24,6 +27,7 @@ impl Kind {
             Self::Response => "response",
             Self::Denied => "denied",
             Self::Violation => "violation",
+            Self::Checkpoint => "checkpoint",
         }
     }
 }
@@ -75,6 +79,10 @@ pub struct RequestFacts<'a> {
     pub decisions: &'a [&'static str],
     /// The end user's pseudonym as forwarded (`u_…`), if the request named one.
     pub user: Option<&'a str>,
+    /// Each fallback model and the SHA-256 of the exact body that would be sent to it.
+    /// Sealed up front, so one `request` record covers every body that may leave for one
+    /// client request (a fallback does not add a second `request` record).
+    pub fallback_bodies: &'a [(String, String)],
 }
 
 pub fn request(subject: &Subject<'_>, now: OffsetDateTime, f: &RequestFacts<'_>) -> Record {
@@ -97,6 +105,12 @@ pub fn request(subject: &Subject<'_>, now: OffsetDateTime, f: &RequestFacts<'_>)
     m.insert("redactions".into(), Value::Object(redactions));
     m.insert("decisions".into(), json!(f.decisions));
     m.insert("user".into(), json!(f.user));
+    let fallbacks: Vec<Value> = f
+        .fallback_bodies
+        .iter()
+        .map(|(model, sha)| json!({"model": model, "body_sha256": sha}))
+        .collect();
+    m.insert("fallback_bodies".into(), Value::Array(fallbacks));
     Record {
         kind: Kind::Request,
         fields: m,

@@ -15,6 +15,12 @@
 //! batch (a torn write or a lost connection is recovered from, not papered over), and
 //! records nobody was waiting for (responses, denials, violations) are kept and written
 //! with the next batch instead of being dropped.
+//!
+//! With a signing key the writer also appends signed `checkpoint` records (`checkpoint.rs`):
+//! at the end of the batch that reaches `every_records` records since the last one, on the
+//! `every` timer if records came since, and at shutdown. Only the writer knows the head
+//! hash at the moment a record is sealed, so only it can sign heads without a race. Each
+//! written checkpoint is handed to the witnesses without waiting (`witness.rs`).
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -25,12 +31,43 @@ use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
 use super::chain::{seal, Link};
+use super::checkpoint::Signer;
 use super::record::Record;
 use super::sink::{Sealed, Sink};
+use super::witness::{Witness, WitnessHealth, WitnessSettings};
 use super::AuditError;
 
 /// Most records sealed and written together.
 const MAX_BATCH: usize = 512;
+
+/// Signed checkpoints: who signs, how often, and where copies go.
+pub struct Checkpoints {
+    pub signer: Arc<Signer>,
+    pub replica: String,
+    pub every_records: u64,
+    pub every: Duration,
+    pub witness: WitnessSettings,
+}
+
+/// The writer's checkpoint state.
+struct Checkpointer {
+    signer: Arc<Signer>,
+    replica: String,
+    every_records: u64,
+    every: Duration,
+    /// Records sealed since the last checkpoint.
+    since: u64,
+    witness: Option<Witness>,
+}
+
+impl Checkpointer {
+    fn record(&self, head: &Link) -> Record {
+        let now = time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        self.signer.checkpoint(&self.replica, head, &now)
+    }
+}
 
 /// Proof that a record is stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,6 +100,8 @@ pub struct Health {
 pub struct Writer {
     tx: mpsc::Sender<Message>,
     pub health: Arc<Health>,
+    /// The witnesses' counters, when checkpoints are copied anywhere.
+    pub witness: Option<Arc<WitnessHealth>>,
     thread: Arc<Mutex<Option<std::thread::JoinHandle<()>>>>,
 }
 
@@ -93,10 +132,29 @@ impl Slot {
 impl Writer {
     /// Starts the writer thread over `sink`. `interval` is the fsync tick for `fsync =
     /// interval` (None otherwise).
-    pub fn start(sink: Sink, capacity: usize, interval: Option<Duration>) -> Writer {
+    pub fn start(
+        sink: Sink,
+        capacity: usize,
+        interval: Option<Duration>,
+        checkpoints: Option<Checkpoints>,
+    ) -> Writer {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let health = Arc::new(Health::default());
         let thread_health = Arc::clone(&health);
+        let witness_health = checkpoints
+            .as_ref()
+            .filter(|c| !c.witness.is_empty())
+            .map(|_| Arc::new(WitnessHealth::default()));
+        let checkpointer = checkpoints.map(|c| Checkpointer {
+            witness: witness_health
+                .as_ref()
+                .map(|h| Witness::start(&c.witness, Arc::clone(h))),
+            signer: c.signer,
+            replica: c.replica,
+            every_records: c.every_records.max(1),
+            every: c.every,
+            since: 0,
+        });
         let thread = std::thread::Builder::new()
             .name("orguard-audit".to_owned())
             .spawn(move || {
@@ -104,7 +162,14 @@ impl Writer {
                     .enable_all()
                     .build()
                 {
-                    Ok(rt) => rt.block_on(run(sink, rx, interval, capacity, thread_health)),
+                    Ok(rt) => rt.block_on(run(
+                        sink,
+                        rx,
+                        interval,
+                        capacity,
+                        thread_health,
+                        checkpointer,
+                    )),
                     Err(e) => {
                         thread_health.failing.store(true, Ordering::Relaxed);
                         tracing::error!(error = %e, "cannot start the audit writer's runtime");
@@ -122,6 +187,7 @@ impl Writer {
         Writer {
             tx,
             health,
+            witness: witness_health,
             thread: Arc::new(Mutex::new(thread)),
         }
     }
@@ -191,12 +257,23 @@ impl Writer {
     }
 }
 
+/// Waits for the next tick of `timer`, or forever without one.
+async fn tick(timer: &mut Option<tokio::time::Interval>) {
+    match timer {
+        Some(t) => {
+            t.tick().await;
+        }
+        None => std::future::pending::<()>().await,
+    }
+}
+
 async fn run(
     mut sink: Sink,
     mut rx: mpsc::Receiver<Message>,
     interval: Option<Duration>,
     capacity: usize,
     health: Arc<Health>,
+    mut checkpoints: Option<Checkpointer>,
 ) {
     // Find the chain's end at start, so a torn or corrupt tail is reported right away.
     let mut last: Option<Link> = match sink.tail().await {
@@ -210,26 +287,38 @@ async fn run(
             None
         }
     };
-    let mut tick = interval.map(tokio::time::interval);
+    let mut fsync_tick = interval.map(tokio::time::interval);
+    let mut checkpoint_tick = checkpoints.as_ref().map(|c| {
+        let mut t = tokio::time::interval_at(tokio::time::Instant::now() + c.every, c.every);
+        t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        t
+    });
     let mut dirty = false;
     // Records nobody waits for, from failed batches: written first next time.
     let mut retry: VecDeque<Record> = VecDeque::new();
     loop {
-        let first = match &mut tick {
-            Some(t) => tokio::select! {
-                m = rx.recv() => m,
-                _ = t.tick() => {
-                    if dirty {
-                        dirty = false;
-                        if let Err(e) = sink.sync().await {
-                            tracing::error!(error = %e, "audit fsync failed");
-                            health.failing.store(true, Ordering::Relaxed);
-                        }
+        let first = tokio::select! {
+            m = rx.recv() => m,
+            () = tick(&mut fsync_tick) => {
+                if dirty {
+                    dirty = false;
+                    if let Err(e) = sink.sync().await {
+                        tracing::error!(error = %e, "audit fsync failed");
+                        health.failing.store(true, Ordering::Relaxed);
                     }
-                    continue;
                 }
-            },
-            None => rx.recv().await,
+                continue;
+            }
+            () = tick(&mut checkpoint_tick) => {
+                // A quiet chain still gets its head signed within `every` of its last record.
+                if checkpoints.as_ref().is_some_and(|c| c.since > 0) {
+                    if write_batch(&mut sink, &mut last, &[], checkpoints.as_mut(), true).await.is_err() {
+                        last = None;
+                    }
+                    dirty = true;
+                }
+                continue;
+            }
         };
         let Some(first) = first else { break };
         let mut batch: Vec<(Record, Option<Reply>)> = retry.drain(..).map(|r| (r, None)).collect();
@@ -248,7 +337,8 @@ async fn run(
             }
         }
         if !batch.is_empty() {
-            let result = write_batch(&mut sink, &mut last, &batch).await;
+            let result =
+                write_batch(&mut sink, &mut last, &batch, checkpoints.as_mut(), false).await;
             match &result {
                 Ok(_) => {
                     health.failing.store(false, Ordering::Relaxed);
@@ -288,21 +378,29 @@ async fn run(
             }
         }
         if let Some(done) = close {
-            if !retry.is_empty() {
-                let pending: Vec<(Record, Option<Reply>)> =
-                    retry.drain(..).map(|r| (r, None)).collect();
-                if write_batch(&mut sink, &mut last, &pending).await.is_err() {
-                    health
-                        .lost
-                        .fetch_add(pending.len() as u64, Ordering::Relaxed);
-                    tracing::error!(
-                        records = pending.len(),
-                        "audit records could not be written before shutdown"
-                    );
-                }
+            let pending: Vec<(Record, Option<Reply>)> =
+                retry.drain(..).map(|r| (r, None)).collect();
+            // The last batch always ends with a checkpoint (when signing), so a clean
+            // shutdown leaves a signed head; only a crash leaves an unsigned tail.
+            let force = checkpoints.as_ref().is_some_and(|c| c.since > 0);
+            if (!pending.is_empty() || force)
+                && write_batch(&mut sink, &mut last, &pending, checkpoints.as_mut(), force)
+                    .await
+                    .is_err()
+            {
+                health
+                    .lost
+                    .fetch_add(pending.len() as u64, Ordering::Relaxed);
+                tracing::error!(
+                    records = pending.len(),
+                    "audit records could not be written before shutdown"
+                );
             }
             if let Err(e) = sink.sync().await {
                 tracing::error!(error = %e, "audit fsync at shutdown failed");
+            }
+            if let Some(w) = checkpoints.as_ref().and_then(|c| c.witness.as_ref()) {
+                w.close();
             }
             // Release the sink (and its directory lock) before saying we are done.
             drop(sink);
@@ -313,44 +411,49 @@ async fn run(
     let _ = sink.sync().await;
 }
 
+/// Seals and writes `batch`, followed by a checkpoint when one is due (or `force`d).
 async fn write_batch(
     sink: &mut Sink,
     last: &mut Option<Link>,
     batch: &[(Record, Option<Reply>)],
+    checkpoints: Option<&mut Checkpointer>,
+    force: bool,
 ) -> Result<Vec<Receipt>, AuditError> {
     let mut link = match last.take() {
         Some(l) => l,
         None => sink.tail().await?,
     };
-    let mut sealed = Vec::with_capacity(batch.len());
+    let mut sealed = Vec::with_capacity(batch.len() + 1);
     for (record, _) in batch {
-        let prev = link.hash.clone();
-        let ts = record
-            .fields
-            .get("ts")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned();
-        let request_id = record
-            .fields
-            .get("request_id")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned();
-        let (line, next) = seal(record.fields.clone(), &link);
-        sealed.push(Sealed {
-            seq: next.seq,
-            hash: next.hash.clone(),
-            prev,
-            kind: record.kind.as_str(),
-            ts,
-            request_id,
-            line,
-        });
-        link = next;
+        sealed.push(seal_one(record, &mut link));
+    }
+    let records = batch.len() as u64;
+    let checkpoint = checkpoints.as_deref().and_then(|c| {
+        let due = force || c.since + records >= c.every_records;
+        (due && link.seq > 0).then(|| c.record(&link))
+    });
+    let checkpoint = checkpoint.map(|record| {
+        let s = seal_one(&record, &mut link);
+        (record, s)
+    });
+    if let Some((_, s)) = &checkpoint {
+        sealed.push(s.clone());
     }
     sink.write(&sealed).await?;
     *last = Some(link);
+    if let Some(c) = checkpoints {
+        match &checkpoint {
+            Some((record, s)) => {
+                c.since = 0;
+                if let Some(w) = &c.witness {
+                    let fields: serde_json::Map<String, Value> =
+                        serde_json::from_str(&s.line).unwrap_or_else(|_| record.fields.clone());
+                    w.send(&fields, &s.line);
+                }
+            }
+            None => c.since += records,
+        }
+    }
     Ok(sealed
         .into_iter()
         .map(|s| Receipt {
@@ -358,4 +461,29 @@ async fn write_batch(
             hash: s.hash,
         })
         .collect())
+}
+
+fn seal_one(record: &Record, link: &mut Link) -> Sealed {
+    let prev = link.hash.clone();
+    let text = |k: &str| {
+        record
+            .fields
+            .get(k)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let (ts, request_id) = (text("ts"), text("request_id"));
+    let (line, next) = seal(record.fields.clone(), link);
+    let s = Sealed {
+        seq: next.seq,
+        hash: next.hash.clone(),
+        prev,
+        kind: record.kind.as_str(),
+        ts,
+        request_id,
+        line,
+    };
+    *link = next;
+    s
 }

@@ -1,50 +1,135 @@
-//! `orguard audit verify PATH|postgres-url`.
+//! `orguard audit verify|keygen|export`.
 
-use std::path::Path;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use crate::audit::verify;
+use crate::audit::{checkpoint, export, verify, witness};
 
-pub fn verify(target: &str, table: &str, allow_partial_start: bool) -> ExitCode {
-    let reports = if target.starts_with("postgres://") || target.starts_with("postgresql://") {
-        let runtime = match tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-        {
-            Ok(rt) => rt,
-            Err(e) => {
-                eprintln!("orguard: cannot start the async runtime: {e}");
-                return ExitCode::from(2);
-            }
-        };
-        match runtime.block_on(verify::verify_postgres(target, table, allow_partial_start)) {
-            Ok(r) => r,
-            Err(e) => {
-                eprintln!("orguard: {}", crate::secret::mask_text(&e));
-                return ExitCode::from(2);
+/// What `audit verify` was asked to check.
+pub struct VerifyArgs {
+    pub target: String,
+    pub table: String,
+    pub allow_partial_start: bool,
+    pub allow_empty: bool,
+    pub public_key: Option<PathBuf>,
+    pub witness: Option<String>,
+    pub witness_table: String,
+}
+
+fn is_postgres(target: &str) -> bool {
+    target.starts_with("postgres://") || target.starts_with("postgresql://")
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))
+}
+
+fn fail(message: &str) -> ExitCode {
+    eprintln!("orguard: {}", crate::secret::mask_text(message));
+    ExitCode::from(2)
+}
+
+pub fn verify(args: &VerifyArgs) -> ExitCode {
+    let public_key = match args.public_key.as_deref().map(checkpoint::load_public) {
+        Some(Ok(k)) => Some(k),
+        Some(Err(e)) => return fail(&e.to_string()),
+        None => None,
+    };
+    let witness = match &args.witness {
+        Some(w) => {
+            match runtime().and_then(|rt| rt.block_on(witness::read(w, &args.witness_table))) {
+                Ok(records) => records,
+                Err(e) => return fail(&e),
             }
         }
+        None => Vec::new(),
+    };
+    let options = verify::Options {
+        allow_partial_start: args.allow_partial_start,
+        allow_empty: args.allow_empty,
+        public_key,
+        witness,
+    };
+    let target = args.target.as_str();
+    let reports = if is_postgres(target) {
+        match runtime()
+            .and_then(|rt| rt.block_on(verify::verify_postgres(target, &args.table, &options)))
+        {
+            Ok(r) => r,
+            Err(e) => return fail(&e),
+        }
     } else {
-        match verify::verify_path(Path::new(target), allow_partial_start) {
-            Ok(r) => vec![r],
-            Err(e) => {
-                eprintln!("orguard: cannot read {target}: {e}");
-                return ExitCode::from(2);
-            }
+        let path = Path::new(target);
+        if !path.exists() {
+            return fail(&format!("cannot read {target}: it does not exist"));
+        }
+        let bundle = if path.is_file() {
+            std::fs::read(path).ok().and_then(|b| export::parse(&b))
+        } else {
+            None
+        };
+        match bundle {
+            Some(b) => vec![verify::verify_bundle(target, &b, &options)],
+            None => match verify::verify_path_with(path, &options) {
+                Ok(r) => vec![r],
+                Err(e) => return fail(&format!("cannot read {target}: {e}")),
+            },
         }
     };
     let mut text = String::new();
     for r in &reports {
         text.push_str(&r.render());
     }
+    let empty_ok = !reports.is_empty() || args.allow_empty;
     if reports.is_empty() {
-        text.push_str("no audit records found\n");
+        text.push_str("no audit records found (use --allow-empty if that is expected)\n");
     }
-    use std::io::Write;
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
-    if reports.iter().all(verify::Report::ok) {
+    if empty_ok && reports.iter().all(verify::Report::ok) {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
+    }
+}
+
+/// Writes a new signing key pair. Prints where the public key is and its id; the private
+/// key is only ever in its file.
+pub fn keygen(out: &Path) -> ExitCode {
+    match checkpoint::generate(out) {
+        Ok((public, key_id)) => {
+            let _ = writeln!(
+                std::io::stdout().lock(),
+                "private key: {} (mode 0600; set audit.signing_key_file to it)\npublic key:  {}\nkey id:      {key_id}",
+                out.display(),
+                public.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e.to_string()),
+    }
+}
+
+pub fn export(target: &Path, from: &str, to: &str, out: &Path) -> ExitCode {
+    let range =
+        export::parse_time(from, false).and_then(|f| Ok((f, export::parse_time(to, true)?)));
+    let result = range.and_then(|(f, t)| export::export(target, f, t, out));
+    match result {
+        Ok(s) => {
+            let _ = writeln!(
+                std::io::stdout().lock(),
+                "wrote {}: {} records ({} in the period), {} checkpoints, {} unsigned at the end",
+                out.display(),
+                s.records,
+                s.period_records,
+                s.checkpoints,
+                s.unsigned_tail
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e.to_string()),
     }
 }

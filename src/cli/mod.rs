@@ -81,6 +81,39 @@ pub enum AuditCommand {
         /// Accept a chain that starts after seq 1 (older files removed by retention).
         #[arg(long)]
         allow_partial_start: bool,
+        /// Accept a trail with no records (otherwise that is a failure: exit 1).
+        #[arg(long)]
+        allow_empty: bool,
+        /// The Ed25519 public key the checkpoints must be signed with (`audit keygen`).
+        #[arg(long)]
+        public_key: Option<PathBuf>,
+        /// Checkpoints kept by a witness: a directory, a file, or a postgres:// URL.
+        #[arg(long)]
+        witness: Option<String>,
+        /// The table, for a Postgres witness.
+        #[arg(long, default_value = "orguard_audit_witness")]
+        witness_table: String,
+    },
+    /// Write a new Ed25519 key pair for signed checkpoints: FILE (private, mode 0600) and
+    /// FILE.pub. The private key is never printed.
+    Keygen {
+        /// Where to write the private key; the public key goes to FILE.pub.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Write a self-contained bundle of one period for an auditor: the records, the
+    /// checkpoints that sign them, the public key and a manifest.
+    Export {
+        /// An audit file or directory (file sink).
+        target: PathBuf,
+        /// First day (YYYY-MM-DD, UTC) or an RFC 3339 time.
+        #[arg(long)]
+        from: String,
+        /// Last day, included (YYYY-MM-DD), or an RFC 3339 time, excluded.
+        #[arg(long)]
+        to: String,
+        #[arg(long)]
+        out: PathBuf,
     },
 }
 
@@ -244,8 +277,32 @@ pub fn run(cli: Cli) -> ExitCode {
                     target,
                     table,
                     allow_partial_start,
+                    allow_empty,
+                    public_key,
+                    witness,
+                    witness_table,
                 },
-        }) => audit::verify(&target, &table, allow_partial_start),
+        }) => audit::verify(&audit::VerifyArgs {
+            target,
+            table,
+            allow_partial_start,
+            allow_empty,
+            public_key,
+            witness,
+            witness_table,
+        }),
+        Some(Command::Audit {
+            command: AuditCommand::Keygen { out },
+        }) => audit::keygen(&out),
+        Some(Command::Audit {
+            command:
+                AuditCommand::Export {
+                    target,
+                    from,
+                    to,
+                    out,
+                },
+        }) => audit::export(&target, &from, &to, &out),
         Some(Command::Policy {
             command:
                 PolicyCommand::Explain {

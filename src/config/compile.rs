@@ -92,6 +92,8 @@ pub struct Resolved {
     pub user_hmac_key: Option<Secret>,
     /// Contents of `audit.hmac_key_file`.
     pub audit_hmac_key: Option<Secret>,
+    /// The key of `audit.signing_key_file`, loaded.
+    pub audit_signer: Option<std::sync::Arc<crate::audit::checkpoint::Signer>>,
     /// This host's name, the default audit replica id.
     pub hostname: Option<String>,
     /// Contents of `upstream.management_key_file`.
@@ -715,6 +717,43 @@ fn compile_audit(
     if a.rotate_bytes < 4096 {
         problems.push("audit.rotate_bytes: must be at least 4096".to_owned());
     }
+    let replica = a
+        .replica_id
+        .clone()
+        .or_else(|| resolved.hostname.clone())
+        .unwrap_or_else(|| "orguard".to_owned());
+    // The replica id is a line of the signed checkpoint string and a witness file name.
+    let replica_ok = !replica.is_empty()
+        && replica.len() <= 128
+        && !replica.starts_with('.')
+        && replica
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'));
+    if !replica_ok {
+        problems.push(format!(
+            "audit.replica_id: {replica:?} must be 1-128 of A-Z a-z 0-9 . - _ (set it when the host name is not)"
+        ));
+    }
+    let witness = compile_witness(a, problems);
+    if resolved.audit_signer.is_none() && !witness.is_empty() {
+        problems.push("audit.witness_dir / audit.witness_postgres_url: witnesses keep signed checkpoints; set audit.signing_key_file too".to_owned());
+    }
+    if a.checkpoint_every_records == 0 || a.checkpoint_every_seconds == 0 {
+        problems.push(
+            "audit.checkpoint_every_records / checkpoint_every_seconds: must be greater than 0"
+                .to_owned(),
+        );
+    }
+    let checkpoints =
+        resolved
+            .audit_signer
+            .clone()
+            .map(|signer| crate::audit::CheckpointSettings {
+                signer,
+                every_records: a.checkpoint_every_records.max(1),
+                every: Duration::from_secs(a.checkpoint_every_seconds.max(1)),
+                witness,
+            });
     let sink = match a.sink.as_str() {
         "file" => SinkSettings::File {
             dir: a.dir.clone(),
@@ -726,13 +765,7 @@ fn compile_audit(
         "stdout" => SinkSettings::Stdout,
         "postgres" => {
             let table = a.postgres_table.clone();
-            let valid_table = !table.is_empty()
-                && table.len() <= 63
-                && table
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-                && !table.starts_with(|c: char| c.is_ascii_digit());
-            if !valid_table {
+            if !valid_table(&table) {
                 problems.push(format!(
                     "audit.postgres_table: {table:?} must be a lowercase SQL identifier"
                 ));
@@ -741,15 +774,10 @@ fn compile_audit(
             if url.parse::<tokio_postgres::Config>().is_err() {
                 problems.push("audit.postgres_url: required for sink = \"postgres\" (postgres://user@host/db)".to_owned());
             }
-            let replica = a
-                .replica_id
-                .clone()
-                .or_else(|| resolved.hostname.clone())
-                .unwrap_or_else(|| "orguard".to_owned());
             SinkSettings::Postgres {
                 url: Secret::new(url),
                 table,
-                replica,
+                replica: replica.clone(),
                 create: a.postgres_create,
             }
         }
@@ -765,6 +793,44 @@ fn compile_audit(
         fail_open: a.fail_open,
         queue_capacity: a.queue_capacity.max(16),
         hmac_key: resolved.audit_hmac_key.clone(),
+        replica,
+        checkpoints,
+    }
+}
+
+fn valid_table(table: &str) -> bool {
+    !table.is_empty()
+        && table.len() <= 63
+        && table
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        && !table.starts_with(|c: char| c.is_ascii_digit())
+}
+
+fn compile_witness(
+    a: &super::raw::RawAudit,
+    problems: &mut Vec<String>,
+) -> crate::audit::witness::WitnessSettings {
+    let postgres = a.witness_postgres_url.as_ref().map(|url| {
+        if url.parse::<tokio_postgres::Config>().is_err() {
+            problems
+                .push("audit.witness_postgres_url: not a postgres://user@host/db URL".to_owned());
+        }
+        if !valid_table(&a.witness_postgres_table) {
+            problems.push(format!(
+                "audit.witness_postgres_table: {:?} must be a lowercase SQL identifier",
+                a.witness_postgres_table
+            ));
+        }
+        crate::audit::witness::PostgresWitness {
+            url: Secret::new(url.clone()),
+            table: a.witness_postgres_table.clone(),
+            create: a.postgres_create,
+        }
+    });
+    crate::audit::witness::WitnessSettings {
+        dir: a.witness_dir.clone(),
+        postgres,
     }
 }
 

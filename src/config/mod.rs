@@ -150,6 +150,16 @@ fn load_figment(
         .as_deref()
         .map(reader("audit.hmac_key_file"))
         .transpose()?;
+    resolved.audit_signer = raw
+        .audit
+        .signing_key_file
+        .as_deref()
+        .map(|path| {
+            crate::audit::checkpoint::Signer::load(path)
+                .map(std::sync::Arc::new)
+                .map_err(|e| problem(source, format!("audit.signing_key_file: {e}")))
+        })
+        .transpose()?;
     for key in &raw.keys {
         if let Some(path) = key.upstream_key_file.as_deref() {
             let secret = reader("keys[].upstream_key_file")(path)?;

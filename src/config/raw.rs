@@ -184,8 +184,20 @@ pub struct RawAudit {
     pub postgres_table: String,
     /// Create the table and its append-only trigger at start (needs CREATE rights).
     pub postgres_create: bool,
-    /// This replica's chain name in a shared table; default: `$HOSTNAME`.
+    /// This replica's chain name in a shared table and in its checkpoints; default:
+    /// `$HOSTNAME`.
     pub replica_id: Option<String>,
+    /// Ed25519 private key (`orguard audit keygen`): the writer signs checkpoints with it.
+    pub signing_key_file: Option<PathBuf>,
+    /// A signed checkpoint after this many records…
+    pub checkpoint_every_records: u64,
+    /// …or this many seconds after the first unsigned record, whichever comes first.
+    pub checkpoint_every_seconds: u64,
+    /// A directory on another volume that keeps a copy of every checkpoint.
+    pub witness_dir: Option<PathBuf>,
+    /// A Postgres database (not the audit one) that keeps a copy of every checkpoint.
+    pub witness_postgres_url: Option<String>,
+    pub witness_postgres_table: String,
 }
 
 impl Default for RawAudit {
@@ -205,6 +217,12 @@ impl Default for RawAudit {
             postgres_table: "orguard_audit".to_owned(),
             postgres_create: true,
             replica_id: None,
+            signing_key_file: None,
+            checkpoint_every_records: 1000,
+            checkpoint_every_seconds: 60,
+            witness_dir: None,
+            witness_postgres_url: None,
+            witness_postgres_table: "orguard_audit_witness".to_owned(),
         }
     }
 }

@@ -91,6 +91,22 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
             m.budget.with_label_values(&[&key, field]).set(amount.usd());
         }
     }
+    if let Some(w) = &state.audit.witness {
+        m.audit_witness_pending
+            .set(i64::try_from(w.pending.load(Ordering::Relaxed)).unwrap_or(i64::MAX));
+        for (result, counter) in [
+            ("written", &w.written),
+            ("failed", &w.failures),
+            ("dropped", &w.dropped),
+        ] {
+            let c = m.audit_witness.with_label_values(&[result]);
+            let now = counter.load(Ordering::Relaxed);
+            let shown = c.get();
+            if now > shown {
+                c.inc_by(now - shown);
+            }
+        }
+    }
     for (result, counter) in [
         ("written", &health.written),
         ("failed", &health.failed),
