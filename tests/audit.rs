@@ -211,7 +211,8 @@ async fn denials_and_violations_are_audited_without_content() {
         ],
         "{records:#?}"
     );
-    assert_eq!(records[0]["code"], "router_not_allowed");
+    // A blocked type is refused before the routing rules are applied.
+    assert_eq!(records[0]["code"], "secret_blocked");
     assert!(
         records[1]["user"].as_str().unwrap().starts_with("u_"),
         "the end user is recorded by pseudonym only"
