@@ -190,9 +190,13 @@ async fn get_as(
         forward_cache_headers: false,
         api_key: key,
     };
-    let sent = upstream::send(client, up, None, &HeaderMap::new(), outbound)
+    // The cause (DNS, refused, certificate, proxy) is what an operator needs here.
+    let sent = upstream::send_explained(client, up, None, &HeaderMap::new(), outbound)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|f| match f.cause {
+            Some(cause) => format!("{} ({cause})", f.error),
+            None => f.error.to_string(),
+        })?;
     let status = sent.response.status().as_u16();
     let bytes = upstream::read_capped(sent.response, up.idle_timeout, sent.deadline, 32 << 20)
         .await
@@ -414,6 +418,8 @@ fn keys(snapshot: &Snapshot, report: &mut Report) {
     let now = OffsetDateTime::now_utc();
     let max_age = time::Duration::days(i64::from(snapshot.key_max_age_days));
     let mut any = false;
+    // Active keys that can reach at least one configured class.
+    let mut reaching = 0usize;
     for k in snapshot.keys.records().iter().filter(|k| !k.disabled) {
         any = true;
         match k.expires {
@@ -457,6 +463,34 @@ fn keys(snapshot: &Snapshot, report: &mut Report) {
                 ),
             );
         }
+        if k.min_class < k.default_class {
+            report.add(
+                "key_min_class",
+                Status::Warn,
+                format!(
+                    "key {} may declare itself down to {} (min_class) below its default {}: its service can send X-Data-Classification: {} and reach what that class allows",
+                    k.id,
+                    k.min_class.as_str(),
+                    k.default_class.as_str(),
+                    k.min_class.as_str()
+                ),
+            );
+        }
+        if snapshot.policy.class(k.default_class).is_none() {
+            report.add(
+                "key_class",
+                Status::Fail,
+                format!(
+                    "key {}: its default class {} has no [classes.{}] table, so every request that declares no class is denied",
+                    k.id,
+                    k.default_class.as_str(),
+                    k.default_class.as_str()
+                ),
+            );
+        }
+        if reachable_classes(snapshot, k).next().is_some() {
+            reaching += 1;
+        }
         if &*k.id == "demo" {
             report.add(
                 "demo_key",
@@ -464,6 +498,13 @@ fn keys(snapshot: &Snapshot, report: &mut Report) {
                 "the published demo key is enabled",
             );
         }
+    }
+    if any && reaching == 0 {
+        report.add(
+            "class_tables",
+            Status::Fail,
+            "no key can reach any [classes.NAME] table: every request will be denied (class_not_configured)",
+        );
     }
     if any {
         report.add(
@@ -486,6 +527,19 @@ fn keys(snapshot: &Snapshot, report: &mut Report) {
             "no active client key: every request will be refused",
         );
     }
+}
+
+/// The configured classes a key's requests can have: from its `min_class` up (a client
+/// may declare any class at or above it; content only raises it).
+fn reachable_classes<'s>(
+    snapshot: &'s Snapshot,
+    key: &crate::keys::KeyRecord,
+) -> impl Iterator<Item = &'s crate::policy::ClassPolicy> {
+    let min = key.min_class;
+    Class::ALL
+        .into_iter()
+        .filter(move |c| *c >= min)
+        .filter_map(|c| snapshot.policy.class(c))
 }
 
 /// Where budget and rate counters live, and whether that store answers.
