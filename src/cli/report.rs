@@ -87,9 +87,16 @@ fn transport(o: &mut String, snapshot: &Snapshot) {
         "a network address: put a TLS-terminating proxy or service mesh in front, or the client keys and prompts cross the network unencrypted"
     };
     let _ = writeln!(o, "- Application → orguard: plain HTTP on `{listen}`, {where_}. orguard does not terminate TLS.");
+    let trust = match &snapshot.upstream.ca_file {
+        Some(path) => format!(
+            "the system trust store, the bundled web PKI roots and the CAs in `{}` (upstream.ca_file)",
+            path.display()
+        ),
+        None => "the system trust store and the bundled web PKI roots".to_owned(),
+    };
     let hop = |name: &str, url: &str| {
         if url.starts_with("https://") {
-            format!("- orguard → {name} (`{url}`): HTTPS, server certificate verified against the system trust store, the bundled web PKI roots and `upstream.ca_file` if set.")
+            format!("- orguard → {name} (`{url}`): HTTPS, the server certificate verified against {trust}.")
         } else {
             format!("- orguard → {name} (`{url}`): **plain HTTP, unencrypted** (allowed by `allow_insecure_http`): the upstream key, prompts and completions can be read on the way.")
         }
@@ -131,8 +138,8 @@ pub fn render(snapshot: &Snapshot, source: &str) -> String {
         );
     }
     let _ = writeln!(o, "```\n");
-    transport(&mut o, snapshot);
     let _ = writeln!(o, "Every request is, in order: authenticated by its client key; parsed strictly; scanned once for personal data and secrets; classified; checked and rewritten by its class's policy; redacted; recorded in the audit trail; and only then forwarded. The response is checked against the class (served provider, model, BYOK) before the client sees it.\n");
+    transport(&mut o, snapshot);
 
     let _ = writeln!(o, "## Classes\n");
     let p = &snapshot.policy;
