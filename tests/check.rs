@@ -297,9 +297,14 @@ async fn configs_that_deny_everything_fail() {
     );
 
     // A higher class is reachable (by declaring it), but the default still has no table.
-    edit_config(&s, |t| t.replace("[classes.public]", "[classes.confidential]"));
+    edit_config(&s, |t| {
+        t.replace("[classes.public]", "[classes.confidential]")
+    });
     s.mock.push(key_reply(json!(100.0), json!(60.0)));
-    s.mock.push(models_reply(&["openai/gpt-4o", "anthropic/claude-3.5-sonnet"]));
+    s.mock.push(models_reply(&[
+        "openai/gpt-4o",
+        "anthropic/claude-3.5-sonnet",
+    ]));
     let (code, text) = check(&s, &["--no-test-request"]).await;
     assert_eq!(code, 1, "{text}");
     assert!(!text.contains("class_tables"), "{text}");
@@ -311,12 +316,23 @@ async fn configs_that_deny_everything_fail() {
 async fn a_key_that_may_declare_a_lower_class_warns() {
     let s = setup().await;
     s.mock.push(key_reply(json!(100.0), json!(60.0)));
-    s.mock.push(models_reply(&["openai/gpt-4o", "anthropic/claude-3.5-sonnet"]));
+    s.mock.push(models_reply(&[
+        "openai/gpt-4o",
+        "anthropic/claude-3.5-sonnet",
+    ]));
     let (_, text) = check(&s, &["--no-test-request"]).await;
-    assert!(!text.contains("key_min_class"), "the default floor is the default class:\n{text}");
-    edit_config(&s, |t| t.replace("created = ", "min_class = \"public\"\ncreated = "));
+    assert!(
+        !text.contains("key_min_class"),
+        "the default floor is the default class:\n{text}"
+    );
+    edit_config(&s, |t| {
+        t.replace("created = ", "min_class = \"public\"\ncreated = ")
+    });
     s.mock.push(key_reply(json!(100.0), json!(60.0)));
-    s.mock.push(models_reply(&["openai/gpt-4o", "anthropic/claude-3.5-sonnet"]));
+    s.mock.push(models_reply(&[
+        "openai/gpt-4o",
+        "anthropic/claude-3.5-sonnet",
+    ]));
     let (code, text) = check(&s, &["--no-test-request"]).await;
     assert_eq!(code, 0, "{text}");
     let warn = line(&text, "key_min_class");
@@ -354,7 +370,11 @@ async fn the_test_request_follows_the_class_policy() {
     s.mock.push(key_reply(json!(100.0), json!(60.0)));
     s.mock.push(models.clone());
     s.mock.push(served_by("OpenAI", "openai/gpt-4o", false));
-    s.mock.push(served_by("DeepInfra", "meta-llama/llama-3.1-70b-instruct", true));
+    s.mock.push(served_by(
+        "DeepInfra",
+        "meta-llama/llama-3.1-70b-instruct",
+        true,
+    ));
     let (code, text) = check(&s, &[]).await;
     assert_eq!(code, 0, "{text}");
     assert_eq!(count(&text, "test_request", "PASS"), 2, "{text}");
@@ -366,17 +386,31 @@ async fn the_test_request_follows_the_class_policy() {
         .map(|r| r.json())
         .collect();
     assert_eq!(sent.len(), 2);
-    assert_eq!(sent[0]["provider"]["only"], json!(["openai"]), "{}", sent[0]);
+    assert_eq!(
+        sent[0]["provider"]["only"],
+        json!(["openai"]),
+        "{}",
+        sent[0]
+    );
     assert_eq!(sent[0]["provider"]["zdr"], true, "{}", sent[0]);
     assert_eq!(sent[0]["provider"]["allow_fallbacks"], false, "{}", sent[0]);
-    assert_eq!(sent[1]["provider"]["only"], json!(["deepinfra"]), "{}", sent[1]);
+    assert_eq!(
+        sent[1]["provider"]["only"],
+        json!(["deepinfra"]),
+        "{}",
+        sent[1]
+    );
     assert_eq!(sent[0]["max_tokens"], 1);
 
     // Served by another provider, and without BYOK proof: FAIL, named.
     s.mock.push(key_reply(json!(100.0), json!(60.0)));
     s.mock.push(models);
     s.mock.push(served_by("DeepInfra", "openai/gpt-4o", false));
-    s.mock.push(served_by("DeepInfra", "meta-llama/llama-3.1-70b-instruct", false));
+    s.mock.push(served_by(
+        "DeepInfra",
+        "meta-llama/llama-3.1-70b-instruct",
+        false,
+    ));
     let (code, text) = check(&s, &[]).await;
     assert_eq!(code, 1, "{text}");
     assert!(text.contains("served_provider_not_allowed"), "{text}");
@@ -447,7 +481,10 @@ async fn a_private_ca_is_trusted_through_ca_file_and_certificate_failures_say_so
         )
     });
     s.mock.push(key_reply(json!(100.0), json!(60.0)));
-    s.mock.push(models_reply(&["openai/gpt-4o", "anthropic/claude-3.5-sonnet"]));
+    s.mock.push(models_reply(&[
+        "openai/gpt-4o",
+        "anthropic/claude-3.5-sonnet",
+    ]));
     let (code, text) = check(&s, &["--no-test-request"]).await;
     assert_eq!(code, 0, "{text}");
     assert!(line(&text, "upstream_auth").starts_with("PASS"), "{text}");
@@ -462,7 +499,10 @@ async fn an_unreachable_upstream_names_the_cause() {
     let port = closed.local_addr().unwrap().port();
     drop(closed);
     edit_config(&s, |t| {
-        t.replace(&s.mock.base_url(), &format!("http://127.0.0.1:{port}/api/v1"))
+        t.replace(
+            &s.mock.base_url(),
+            &format!("http://127.0.0.1:{port}/api/v1"),
+        )
     });
     let (code, text) = check(&s, &["--no-test-request"]).await;
     assert_eq!(code, 1, "{text}");

@@ -546,7 +546,11 @@ async fn kubernetes_service_link_variables_are_ignored() {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 200, "the documented ORGUARD_<SECTION>__<KEY> still apply");
+    assert_eq!(
+        r.status(),
+        200,
+        "the documented ORGUARD_<SECTION>__<KEY> still apply"
+    );
     let logs = gw.logs();
     assert!(
         logs.contains("ignoring an ORGUARD_ variable")
@@ -741,11 +745,9 @@ async fn keys_new_sets_classes_and_limits_and_a_key_cannot_declare_itself_lower(
         .find_map(|l| l.strip_prefix("expires = \""))
         .unwrap()
         .trim_end_matches('"');
-    let expires = time::OffsetDateTime::parse(
-        expires,
-        &time::format_description::well_known::Rfc3339,
-    )
-    .unwrap();
+    let expires =
+        time::OffsetDateTime::parse(expires, &time::format_description::well_known::Rfc3339)
+            .unwrap();
     let days = (expires - time::OffsetDateTime::now_utc()).whole_days();
     assert!((9..=10).contains(&days), "{days}");
     // A floor above the default, or an unknown class, is refused.

@@ -241,7 +241,10 @@ fn the_sidecar_keeps_its_audit_trail_beyond_the_pod() {
         .unwrap();
     let audit_dir = "/var/lib/orguard/audit";
     if !stdout_sink {
-        assert!(config.contains(&format!("dir = \"{audit_dir}\"")), "{config}");
+        assert!(
+            config.contains(&format!("dir = \"{audit_dir}\"")),
+            "{config}"
+        );
         let mount = orguard["volumeMounts"]
             .as_array()
             .unwrap()
@@ -262,8 +265,8 @@ fn the_sidecar_keeps_its_audit_trail_beyond_the_pod() {
             .as_str()
             .expect("a persistent volume claim");
         assert!(
-            d.iter().any(|v| v["kind"] == "PersistentVolumeClaim"
-                && v["metadata"]["name"] == claim),
+            d.iter()
+                .any(|v| v["kind"] == "PersistentVolumeClaim" && v["metadata"]["name"] == claim),
             "the claim {claim} is part of the recipe"
         );
     }

@@ -325,9 +325,18 @@ async fn with_an_admin_listener_metrics_are_served_only_there() {
         let r = gw.client.get(gw.url(path)).send().await.unwrap();
         assert_eq!(r.status(), 404, "{path}");
     }
-    let admin = gw.client.get(gw.admin_url("/metrics")).send().await.unwrap();
+    let admin = gw
+        .client
+        .get(gw.admin_url("/metrics"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(admin.status(), 200);
-    assert!(admin.text().await.unwrap().contains("orguard_audit_queue_depth"));
+    assert!(admin
+        .text()
+        .await
+        .unwrap()
+        .contains("orguard_audit_queue_depth"));
     // The probes stay on both listeners.
     let health = gw.client.get(gw.url("/healthz")).send().await.unwrap();
     assert_eq!(health.status(), 200);

@@ -64,7 +64,10 @@ fn the_report_states_plain_http_where_it_is_configured() {
         String::from_utf8_lossy(&out.stderr)
     );
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(!text.contains("|HTTPS|"), "no HTTPS claimed for the client hop:\n{text}");
+    assert!(
+        !text.contains("|HTTPS|"),
+        "no HTTPS claimed for the client hop:\n{text}"
+    );
     assert!(
         text.contains("plain HTTP on `0.0.0.0:8080`") && text.contains("does not terminate TLS"),
         "{text}"
@@ -74,8 +77,12 @@ fn the_report_states_plain_http_where_it_is_configured() {
         .find(|l| l.contains("orguard → OpenRouter"))
         .unwrap_or_else(|| panic!("no upstream transport line:\n{text}"));
     assert!(
-        upstream.contains("plain HTTP, unencrypted") && upstream.contains("http://llm-proxy.internal:8000"),
+        upstream.contains("plain HTTP, unencrypted")
+            && upstream.contains("http://llm-proxy.internal:8000"),
         "{upstream}"
     );
-    assert!(text.contains("PLAIN HTTP (unencrypted)"), "the diagram flags it too:\n{text}");
+    assert!(
+        text.contains("PLAIN HTTP (unencrypted)"),
+        "the diagram flags it too:\n{text}"
+    );
 }

@@ -466,9 +466,9 @@ async fn test_request(
     };
     let raw = serde_json::to_vec(&v).unwrap_or_default();
     let meta = ServedMeta::read(&raw).unwrap_or_default();
-    let mut violations =
-        plan.expect
-            .check_meta(&meta, policy, &snapshot.policy.provider_names);
+    let mut violations = plan
+        .expect
+        .check_meta(&meta, policy, &snapshot.policy.provider_names);
     violations.extend(plan.expect.check_usage(meta.usage.as_ref()));
     if violations.is_empty() {
         let provider = meta.provider.as_deref().unwrap_or("an unnamed provider");

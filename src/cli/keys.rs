@@ -28,11 +28,9 @@ fn invalid(args: &NewKey) -> Option<String> {
         return Some("--service must not be empty".to_owned());
     }
     let class = |flag: &str, v: &str| {
-        Class::parse(v)
-            .filter(|c| c.as_str() == v)
-            .ok_or_else(|| {
-                format!("{flag} {v:?} is not one of public, internal, confidential, restricted")
-            })
+        Class::parse(v).filter(|c| c.as_str() == v).ok_or_else(|| {
+            format!("{flag} {v:?} is not one of public, internal, confidential, restricted")
+        })
     };
     let default = match class("--default-class", &args.default_class) {
         Ok(c) => c,

@@ -106,7 +106,10 @@ fn transport(o: &mut String, snapshot: &Snapshot) {
         let _ = writeln!(o, "{}", hop(name, &extra.settings.base_url));
     }
     if let Some(admin) = snapshot.admin.listen {
-        let _ = writeln!(o, "- Operator listener (`/metrics`, `/admin/keys`, probes): plain HTTP on `{admin}`.");
+        let _ = writeln!(
+            o,
+            "- Operator listener (`/metrics`, `/admin/keys`, probes): plain HTTP on `{admin}`."
+        );
     }
     let _ = writeln!(o);
 }

@@ -258,6 +258,13 @@ fn read_key_file(field: &str, path: &Path) -> Result<Secret, String> {
     Ok(Secret::new(key.to_owned()))
 }
 
+fn problem(source: &Source, p: String) -> ConfigError {
+    ConfigError {
+        source_desc: source.describe(),
+        problems: vec![p],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -275,12 +282,5 @@ mod tests {
         ] {
             assert!(!super::is_config_var(var), "{var}");
         }
-    }
-}
-
-fn problem(source: &Source, p: String) -> ConfigError {
-    ConfigError {
-        source_desc: source.describe(),
-        problems: vec![p],
     }
 }

@@ -511,4 +511,3 @@ fn budget_period() -> String {
 fn default_class() -> String {
     "internal".to_owned()
 }
-

@@ -18,13 +18,22 @@ pub fn restart_needed(old: &Snapshot, new: &Snapshot) -> Vec<&'static str> {
     };
     differs("server.listen", old.server.listen != new.server.listen);
     differs("admin.listen", old.admin.listen != new.admin.listen);
-    differs("audit", audit_identity(&old.audit) != audit_identity(&new.audit));
-    differs("state", state_identity(&old.state) != state_identity(&new.state));
+    differs(
+        "audit",
+        audit_identity(&old.audit) != audit_identity(&new.audit),
+    );
+    differs(
+        "state",
+        state_identity(&old.state) != state_identity(&new.state),
+    );
     differs(
         "upstream.connect_timeout_ms",
         old.upstream.connect_timeout != new.upstream.connect_timeout,
     );
-    differs("upstream.ca_file", old.upstream.ca_file != new.upstream.ca_file);
+    differs(
+        "upstream.ca_file",
+        old.upstream.ca_file != new.upstream.ca_file,
+    );
     differs(
         "resilience.max_in_flight",
         old.resilience.max_in_flight != new.resilience.max_in_flight,
