@@ -91,8 +91,10 @@ pub fn explain(e: &reqwest::Error) -> String {
         source = err.source();
     }
     let text = chain.join(": ").to_ascii_lowercase();
-    let kind = if text.contains("certificate") || text.contains("handshake") {
+    let kind = if text.contains("certificate") {
         "TLS certificate"
+    } else if text.contains("handshake") || text.contains("tls") {
+        "TLS"
     } else if text.contains("dns error") || text.contains("lookup address") {
         "DNS"
     } else if text.contains("proxy") || text.contains("tunnel") {
