@@ -45,6 +45,8 @@ pub struct Metrics {
     pub account: GaugeVec,
     pub budget: GaugeVec,
     pub state_errors: IntCounterVec,
+    pub config_reloads: IntCounterVec,
+    pub config_last_reload: Gauge,
     seen: Mutex<HashMap<&'static str, HashSet<String>>>,
 }
 
@@ -81,13 +83,30 @@ impl Metrics {
             account: registered(&r, GaugeVec::new(Opts::new("orguard_upstream_account_usd", "The OpenRouter account's credits from GET /credits (total_credits, total_usage, balance); needs upstream.management_key_file"), &["field"]))?,
             budget: registered(&r, GaugeVec::new(Opts::new("orguard_budget_usd", "Per-key budget state in the current period (limit, spent, reserved, remaining), refreshed at scrape"), &["key_id", "field"]))?,
             state_errors: registered(&r, IntCounterVec::new(Opts::new("orguard_state_errors_total", "Failures of the shared state store (Redis) by operation"), &["op"]))?,
+            config_reloads: registered(&r, IntCounterVec::new(Opts::new("orguard_config_reloads_total", "SIGHUP config reloads by result (applied, rejected)"), &["result"]))?,
+            config_last_reload: registered(&r, Gauge::new("orguard_config_last_reload_success_timestamp_seconds", "Unix time the config in use was loaded (start, or the last applied reload)"))?,
             registry: r,
             seen: Mutex::new(HashMap::new()),
         };
         // Unknown until the first poll (and forever when polling is off): NaN compares false,
         // so "poll failing" alerts do not fire on a gateway that does not poll.
         metrics.credit_poll_ok.set(f64::NAN);
+        // Both results from the start, so `increase(…{result="rejected"}[5m]) > 0` alerts
+        // work on a gateway that has never reloaded.
+        for result in ["applied", "rejected"] {
+            metrics.config_reloads.with_label_values(&[result]);
+        }
+        metrics.config_last_reload.set(unix_now());
         Ok(metrics)
+    }
+
+    /// Counts a SIGHUP reload; an applied one also moves the "loaded at" gauge.
+    pub fn record_reload(&self, applied: bool) {
+        let result = if applied { "applied" } else { "rejected" };
+        self.config_reloads.with_label_values(&[result]).inc();
+        if applied {
+            self.config_last_reload.set(unix_now());
+        }
     }
 
     /// A value of an open-ended label, bounded per label: past the cap it reads `other`
@@ -116,4 +135,9 @@ impl Metrics {
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
         String::from_utf8(buf).unwrap_or_default()
     }
+}
+
+/// Seconds since the Unix epoch, as Prometheus timestamps are.
+fn unix_now() -> f64 {
+    time::OffsetDateTime::now_utc().unix_timestamp_nanos() as f64 / 1e9
 }

@@ -267,3 +267,247 @@ async fn a_services_own_upstream_key_is_checked_with_that_key() {
     assert_eq!(code, 1, "{text}");
     assert!(line(&text, "service_key").starts_with("FAIL"), "{text}");
 }
+
+fn edit_config(s: &Setup, edit: impl FnOnce(String) -> String) {
+    let path = s.dir.path().join("orguard.toml");
+    let toml = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, edit(toml)).unwrap();
+}
+
+fn count(text: &str, check: &str, status: &str) -> usize {
+    text.lines()
+        .filter(|l| l.split_whitespace().nth(1) == Some(check) && l.starts_with(status))
+        .count()
+}
+
+/// A config whose keys can reach no class table denies every request: FAIL, as does a
+/// key whose default class has no table.
+#[tokio::test]
+async fn configs_that_deny_everything_fail() {
+    let s = setup().await;
+    // The key's class (internal, its default and floor) has no table; only public does.
+    edit_config(&s, |t| t.replace("[classes.internal]", "[classes.public]"));
+    let (code, text) = check(&s, &["--no-test-request"]).await;
+    assert_eq!(code, 1, "{text}");
+    assert!(line(&text, "class_tables").starts_with("FAIL"), "{text}");
+    let key = line(&text, "key_class");
+    assert!(
+        key.starts_with("FAIL") && key.contains("svc-1") && key.contains("internal"),
+        "{text}"
+    );
+
+    // A higher class is reachable (by declaring it), but the default still has no table.
+    edit_config(&s, |t| {
+        t.replace("[classes.public]", "[classes.confidential]")
+    });
+    s.mock.push(key_reply(json!(100.0), json!(60.0)));
+    s.mock.push(models_reply(&[
+        "openai/gpt-4o",
+        "anthropic/claude-3.5-sonnet",
+    ]));
+    let (code, text) = check(&s, &["--no-test-request"]).await;
+    assert_eq!(code, 1, "{text}");
+    assert!(!text.contains("class_tables"), "{text}");
+    assert!(line(&text, "key_class").starts_with("FAIL"), "{text}");
+}
+
+/// A key whose floor is below its default class can declare itself lower: a WARN.
+#[tokio::test]
+async fn a_key_that_may_declare_a_lower_class_warns() {
+    let s = setup().await;
+    s.mock.push(key_reply(json!(100.0), json!(60.0)));
+    s.mock.push(models_reply(&[
+        "openai/gpt-4o",
+        "anthropic/claude-3.5-sonnet",
+    ]));
+    let (_, text) = check(&s, &["--no-test-request"]).await;
+    assert!(
+        !text.contains("key_min_class"),
+        "the default floor is the default class:\n{text}"
+    );
+    edit_config(&s, |t| {
+        t.replace("created = ", "min_class = \"public\"\ncreated = ")
+    });
+    s.mock.push(key_reply(json!(100.0), json!(60.0)));
+    s.mock.push(models_reply(&[
+        "openai/gpt-4o",
+        "anthropic/claude-3.5-sonnet",
+    ]));
+    let (code, text) = check(&s, &["--no-test-request"]).await;
+    assert_eq!(code, 0, "{text}");
+    let warn = line(&text, "key_min_class");
+    assert!(
+        warn.starts_with("WARN") && warn.contains("svc-1") && warn.contains("public"),
+        "{text}"
+    );
+}
+
+/// The test request is planned as a real one (provider pinning, caps) and its response is
+/// checked as a real one: a provider outside the class, or no BYOK proof where the class
+/// requires it, is a FAIL.
+#[tokio::test]
+async fn the_test_request_follows_the_class_policy() {
+    let s = setup().await;
+    edit_config(&s, |t| {
+        t.replace(
+            "models = [\"openai/gpt-4o\", \"anthropic/*\"]",
+            "models = [\"openai/gpt-4o\", \"anthropic/*\"]\nproviders = [\"openai\"]\nzdr = true",
+        ) + "\n[classes.restricted]\nmodels = [\"meta-llama/llama-3.1-70b-instruct\"]\nproviders = [\"deepinfra\"]\nrequire_byok = true\n"
+    });
+    let models = models_reply(&[
+        "openai/gpt-4o",
+        "anthropic/claude-3.5-sonnet",
+        "meta-llama/llama-3.1-70b-instruct",
+    ]);
+    let served_by = |provider: &str, model: &str, byok: bool| {
+        let mut v = common::mock::chat_completion();
+        v["provider"] = json!(provider);
+        v["model"] = json!(model);
+        v["usage"]["is_byok"] = json!(byok);
+        Reply::ok(v)
+    };
+    // Served within policy: PASS for both classes.
+    s.mock.push(key_reply(json!(100.0), json!(60.0)));
+    s.mock.push(models.clone());
+    s.mock.push(served_by("OpenAI", "openai/gpt-4o", false));
+    s.mock.push(served_by(
+        "DeepInfra",
+        "meta-llama/llama-3.1-70b-instruct",
+        true,
+    ));
+    let (code, text) = check(&s, &[]).await;
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(count(&text, "test_request", "PASS"), 2, "{text}");
+    let sent: Vec<Value> = s
+        .mock
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/api/v1/chat/completions")
+        .map(|r| r.json())
+        .collect();
+    assert_eq!(sent.len(), 2);
+    assert_eq!(
+        sent[0]["provider"]["only"],
+        json!(["openai"]),
+        "{}",
+        sent[0]
+    );
+    assert_eq!(sent[0]["provider"]["zdr"], true, "{}", sent[0]);
+    assert_eq!(sent[0]["provider"]["allow_fallbacks"], false, "{}", sent[0]);
+    assert_eq!(
+        sent[1]["provider"]["only"],
+        json!(["deepinfra"]),
+        "{}",
+        sent[1]
+    );
+    assert_eq!(sent[0]["max_tokens"], 1);
+
+    // Served by another provider, and without BYOK proof: FAIL, named.
+    s.mock.push(key_reply(json!(100.0), json!(60.0)));
+    s.mock.push(models);
+    s.mock.push(served_by("DeepInfra", "openai/gpt-4o", false));
+    s.mock.push(served_by(
+        "DeepInfra",
+        "meta-llama/llama-3.1-70b-instruct",
+        false,
+    ));
+    let (code, text) = check(&s, &[]).await;
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("served_provider_not_allowed"), "{text}");
+    assert!(text.contains("byok_not_proven"), "{text}");
+    assert_eq!(count(&text, "test_request", "FAIL"), 2, "{text}");
+}
+
+/// A private CA: without `upstream.ca_file` the connection fails and `check` says it is the
+/// certificate (so does the gateway's log, never the client's error); with it, it works.
+#[tokio::test]
+async fn a_private_ca_is_trusted_through_ca_file_and_certificate_failures_say_so() {
+    let s = setup().await;
+    let tls = common::tls::TlsFront::start(s.mock.addr).await;
+    edit_config(&s, |t| t.replace(&s.mock.base_url(), &tls.base_url()));
+    let (code, text) = check(&s, &["--no-test-request"]).await;
+    assert_eq!(code, 1, "{text}");
+    let auth = line(&text, "upstream_auth");
+    assert!(
+        auth.starts_with("FAIL") && auth.contains("certificate"),
+        "the cause is named:\n{text}"
+    );
+    assert!(!text.contains(&upstream_key()));
+
+    // The gateway: the client gets a plain upstream error, the log has the cause.
+    let audit = tempfile::tempdir().unwrap();
+    let mut cmd = common::process::command();
+    cmd.env("OPENROUTER_API_KEY", upstream_key())
+        .env("ORGUARD_SERVER__LISTEN", "127.0.0.1:0")
+        .env("ORGUARD_AUDIT__DIR", audit.path())
+        .env("ORGUARD_UPSTREAM__BASE_URL", tls.base_url())
+        .env("ORGUARD_UPSTREAM__CREDIT_POLL_SECONDS", "0")
+        .env("ORGUARD_UPSTREAM__PROVIDERS_REFRESH_SECONDS", "0")
+        .env("ORGUARD_UPSTREAM__MODELS_REFRESH_SECONDS", "0")
+        .env("ORGUARD_RESILIENCE__MAX_RETRIES", "0");
+    let gw = tokio::task::spawn_blocking(move || common::process::GatewayProcess::spawn(cmd))
+        .await
+        .unwrap();
+    let r = reqwest::Client::new()
+        .post(gw.url("/v1/chat/completions"))
+        .bearer_auth("ogk_demo_local_only")
+        .json(&common::chat_body("openai/gpt-4o"))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_server_error(), "{}", r.status());
+    let body = r.text().await.unwrap().to_ascii_lowercase();
+    assert!(
+        !body.contains("certificate") && !body.contains("127.0.0.1") && !body.contains("issuer"),
+        "no cause in the client error: {body}"
+    );
+    let mut logged = false;
+    for _ in 0..50 {
+        if gw.logs().contains("TLS certificate") {
+            logged = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(logged, "the log names the cause:\n{}", gw.logs());
+
+    // Trusting the CA through upstream.ca_file.
+    let ca = s.dir.path().join("private-ca.pem");
+    std::fs::write(&ca, &tls.ca_pem).unwrap();
+    edit_config(&s, |t| {
+        t.replace(
+            "[upstream]\n",
+            &format!("[upstream]\nca_file = \"{}\"\n", ca.display()),
+        )
+    });
+    s.mock.push(key_reply(json!(100.0), json!(60.0)));
+    s.mock.push(models_reply(&[
+        "openai/gpt-4o",
+        "anthropic/claude-3.5-sonnet",
+    ]));
+    let (code, text) = check(&s, &["--no-test-request"]).await;
+    assert_eq!(code, 0, "{text}");
+    assert!(line(&text, "upstream_auth").starts_with("PASS"), "{text}");
+    assert!(line(&text, "upstream_url").starts_with("PASS"), "{text}");
+}
+
+/// A connection refused is named as such.
+#[tokio::test]
+async fn an_unreachable_upstream_names_the_cause() {
+    let s = setup().await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    edit_config(&s, |t| {
+        t.replace(
+            &s.mock.base_url(),
+            &format!("http://127.0.0.1:{port}/api/v1"),
+        )
+    });
+    let (code, text) = check(&s, &["--no-test-request"]).await;
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        line(&text, "upstream_auth").contains("connection refused"),
+        "{text}"
+    );
+}

@@ -512,3 +512,304 @@ async fn the_stdout_audit_sink_writes_a_verifiable_chain() {
     let report = orguard::audit::verify::walk("stdout", positions, false);
     assert!(report.ok(), "{}", report.render());
 }
+
+/// The variables a kubelet injects for a Service named `orguard` (service links).
+const SERVICE_LINKS: [(&str, &str); 8] = [
+    ("ORGUARD_PORT", "tcp://10.0.0.1:8080"),
+    ("ORGUARD_SERVICE_HOST", "10.0.0.1"),
+    ("ORGUARD_SERVICE_PORT", "8080"),
+    ("ORGUARD_SERVICE_PORT_HTTP", "8080"),
+    ("ORGUARD_PORT_8080_TCP", "tcp://10.0.0.1:8080"),
+    ("ORGUARD_PORT_8080_TCP_PROTO", "tcp"),
+    ("ORGUARD_PORT_8080_TCP_PORT", "8080"),
+    ("ORGUARD_PORT_8080_TCP_ADDR", "10.0.0.1"),
+];
+
+/// Kubernetes service links are not config: the gateway starts, serves, and says at debug
+/// level which variables it ignored (names only); `check` passes the config too.
+#[tokio::test]
+async fn kubernetes_service_link_variables_are_ignored() {
+    let mock = MockUpstream::start().await;
+    let mut cmd = command();
+    mock_env(&mut cmd, &mock);
+    cmd.envs(SERVICE_LINKS)
+        .env("ORGUARD_LOG__LEVEL", "orguard=debug")
+        .arg("serve");
+    let gw = GatewayProcess::spawn(cmd);
+    let client = reqwest::Client::new();
+    let r = client.get(gw.url("/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let r = client
+        .post(gw.url("/v1/chat/completions"))
+        .bearer_auth("ogk_demo_local_only")
+        .json(&common::chat_body("openai/gpt-4o"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        200,
+        "the documented ORGUARD_<SECTION>__<KEY> still apply"
+    );
+    let logs = gw.logs();
+    assert!(
+        logs.contains("ignoring an ORGUARD_ variable")
+            && logs.contains("ORGUARD_PORT_8080_TCP_PROTO"),
+        "{logs}"
+    );
+    assert!(!logs.contains("10.0.0.1"), "values are not logged:\n{logs}");
+
+    let audit = tempfile::tempdir().unwrap();
+    let mut check = command();
+    check
+        .envs(SERVICE_LINKS)
+        .env("ORGUARD_AUDIT__DIR", audit.path())
+        .arg("check")
+        .arg("--no-test-request");
+    let out = check.output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let config_line = text
+        .lines()
+        .find(|l| l.split_whitespace().nth(1) == Some("config"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(config_line.starts_with("PASS"), "{text}");
+}
+
+/// Reloads are visible: counted by result, the last applied one timestamped, a rejected
+/// one shown on `/readyz` (still 200: the previous config serves), and a change that
+/// needs a restart warned about.
+#[tokio::test]
+async fn sighup_reloads_are_counted_shown_on_readyz_and_restart_only_changes_warned() {
+    let mock = MockUpstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = |extra: &str| {
+        format!(
+            "[classes.internal]\nmodels = [\"*\"]\n{extra}\n[[keys]]\nid = \"k\"\nservice = \"s\"\nsha256 = \"{}\"\n",
+            common::sha256_hex("ogk_reload_metrics")
+        )
+    };
+    let path = write_config(&dir, &config(""));
+    let mut cmd = command();
+    mock_env(&mut cmd, &mock);
+    cmd.arg("--config").arg(&path);
+    let gw = GatewayProcess::spawn(cmd);
+    let client = reqwest::Client::new();
+    let hup = || {
+        assert!(std::process::Command::new("kill")
+            .args(["-HUP", &gw.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success())
+    };
+    let metrics = || async {
+        client
+            .get(gw.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let sample = |text: &str, series: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series).and_then(|r| r.strip_prefix(' ')))
+            .unwrap_or_else(|| panic!("no {series} in:\n{text}"))
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let loaded_at = "orguard_config_last_reload_success_timestamp_seconds";
+    let text = metrics().await;
+    assert_eq!(
+        sample(&text, "orguard_config_reloads_total{result=\"rejected\"}"),
+        0.0
+    );
+    let started_at = sample(&text, loaded_at);
+    assert!(started_at > 1.7e9, "{text}");
+
+    // A rejected reload: counted, and on /readyz until a reload is applied.
+    std::fs::write(&path, config("[server]\ndrain_secs = 3\n")).unwrap();
+    hup();
+    let mut readyz = serde_json::Value::Null;
+    for _ in 0..100 {
+        let r = client.get(gw.url("/readyz")).send().await.unwrap();
+        assert_eq!(r.status(), 200, "the previous config still serves");
+        readyz = r.json().await.unwrap();
+        if readyz["checks"]["config"] != "ok" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    let shown = readyz["checks"]["config"].as_str().unwrap();
+    assert!(
+        shown.contains("reload rejected") && shown.contains("drain_secs"),
+        "{readyz}"
+    );
+    let text = metrics().await;
+    assert_eq!(
+        sample(&text, "orguard_config_reloads_total{result=\"rejected\"}"),
+        1.0
+    );
+    assert_eq!(sample(&text, loaded_at), started_at);
+
+    // An applied reload that changes a start-only setting: applied, warned, pending.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    std::fs::write(&path, config("[admin]\nlisten = \"127.0.0.1:0\"\n")).unwrap();
+    hup();
+    let mut applied = false;
+    for _ in 0..100 {
+        let text = metrics().await;
+        if sample(&text, "orguard_config_reloads_total{result=\"applied\"}") == 1.0 {
+            assert!(sample(&text, loaded_at) > started_at, "{text}");
+            applied = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    assert!(applied, "{}", gw.logs());
+    let readyz: serde_json::Value = client
+        .get(gw.url("/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(readyz["checks"]["config"], "ok", "{readyz}");
+    assert_eq!(
+        readyz["checks"]["restart_pending"],
+        json!(["admin.listen"]),
+        "{readyz}"
+    );
+    let logs = gw.logs();
+    let warning = logs
+        .lines()
+        .find(|l| l.contains("need a restart"))
+        .unwrap_or_else(|| panic!("no restart warning:\n{logs}"));
+    assert!(
+        warning.contains("WARN") && warning.contains("admin.listen"),
+        "{warning}"
+    );
+}
+
+/// `keys new` writes every field it sets; without `--min-class` the key cannot declare
+/// itself below its default class (min_class defaults to default_class).
+#[tokio::test]
+async fn keys_new_sets_classes_and_limits_and_a_key_cannot_declare_itself_lower() {
+    let new_key = |args: &[&str]| {
+        let out = command()
+            .args(["keys", "new", "--service", "billing"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        let key = text
+            .split_whitespace()
+            .find(|w| w.starts_with("ogk_"))
+            .unwrap()
+            .to_owned();
+        (key, text)
+    };
+    let (_, text) = new_key(&[
+        "--id",
+        "billing-x",
+        "--default-class",
+        "confidential",
+        "--min-class",
+        "internal",
+        "--budget-usd",
+        "12.5",
+        "--rpm",
+        "30",
+        "--expires-days",
+        "10",
+    ]);
+    for field in [
+        "default_class = \"confidential\"",
+        "min_class = \"internal\"",
+        "budget_usd = 12.5",
+        "rpm = 30",
+        "expires = \"20",
+        "created = \"20",
+    ] {
+        assert!(text.contains(field), "{field} in:\n{text}");
+    }
+    let expires = text
+        .lines()
+        .find_map(|l| l.strip_prefix("expires = \""))
+        .unwrap()
+        .trim_end_matches('"');
+    let expires =
+        time::OffsetDateTime::parse(expires, &time::format_description::well_known::Rfc3339)
+            .unwrap();
+    let days = (expires - time::OffsetDateTime::now_utc()).whole_days();
+    assert!((9..=10).contains(&days), "{days}");
+    // A floor above the default, or an unknown class, is refused.
+    for bad in [
+        &["--default-class", "internal", "--min-class", "restricted"][..],
+        &["--default-class", "secret"][..],
+        &["--rpm", "0"][..],
+    ] {
+        let out = command()
+            .args(["keys", "new", "--service", "billing"])
+            .args(bad)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bad:?}");
+    }
+
+    // Pasted into a config: the default key's floor is its default class.
+    let (plain, plain_text) = new_key(&["--id", "billing-plain"]);
+    assert!(
+        plain_text.contains("default_class = \"internal\"")
+            && plain_text.contains("min_class = \"internal\""),
+        "{plain_text}"
+    );
+    let (lowered, lowered_text) = new_key(&["--id", "billing-low", "--min-class", "public"]);
+    let snippet = |text: &str| -> String {
+        text.lines()
+            .filter(|l| !l.starts_with('#') && !l.starts_with("min_class"))
+            .map(|l| format!("{l}\n"))
+            .collect()
+    };
+    let mock = MockUpstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    // `min_class` lines are dropped from the plain key's entry: the default applies.
+    let path = write_config(
+        &dir,
+        &format!(
+            "[classes.public]\nmodels = [\"*\"]\ndata_collection = \"allow\"\n[classes.internal]\nmodels = [\"openai/*\"]\n{}{}min_class = \"public\"\n",
+            snippet(&plain_text),
+            snippet(&lowered_text)
+        ),
+    );
+    // The lowered key's entry keeps its floor (appended last, after its own fields).
+    let mut cmd = command();
+    mock_env(&mut cmd, &mock);
+    cmd.arg("--config").arg(&path);
+    let gw = GatewayProcess::spawn(cmd);
+    let client = reqwest::Client::new();
+    let send = |key: &str| {
+        client
+            .post(gw.url("/v1/chat/completions"))
+            .bearer_auth(key)
+            .header("x-data-classification", "public")
+            .json(&common::chat_body("anthropic/claude-3.5-sonnet"))
+            .send()
+    };
+    let r = send(&plain).await.unwrap();
+    assert_eq!(
+        r.status(),
+        403,
+        "declaring public does not take the key below internal"
+    );
+    assert!(r.text().await.unwrap().contains("model_not_allowed"));
+    let r = send(&lowered).await.unwrap();
+    assert_eq!(r.status(), 200, "a floor written down is honoured");
+}

@@ -90,6 +90,10 @@ fn the_central_gateway_manifests() {
     let dep = of_kind(&d, "Deployment");
     assert!(dep["spec"]["replicas"].as_u64().unwrap() >= 2);
     let pod = &dep["spec"]["template"]["spec"];
+    assert_eq!(
+        pod["enableServiceLinks"], false,
+        "no ORGUARD_PORT=tcp://… from the Service named orguard"
+    );
     let container = &pod["containers"][0];
     check_container(container, &pod["securityContext"]);
     let env: Vec<&str> = container["env"]
@@ -196,6 +200,7 @@ fn the_central_gateway_manifests() {
 fn the_sidecar_pod() {
     let d = docs("deploy/sidecar/pod.yaml");
     let pod = of_kind(&d, "Pod");
+    assert_eq!(pod["spec"]["enableServiceLinks"], false);
     let containers = pod["spec"]["containers"].as_array().unwrap();
     let app = containers.iter().find(|c| c["name"] == "app").unwrap();
     let orguard = containers.iter().find(|c| c["name"] == "orguard").unwrap();
@@ -211,6 +216,64 @@ fn the_sidecar_pod() {
         "the app talks to its sidecar over loopback"
     );
     load_embedded_config(&d);
+}
+
+/// The sidecar's audit trail outlives the pod: its volume is persistent (an `emptyDir` is
+/// deleted with the pod), or the audit goes to stdout for a collector, and the manifest
+/// says why.
+#[test]
+fn the_sidecar_keeps_its_audit_trail_beyond_the_pod() {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/sidecar/pod.yaml"),
+    )
+    .unwrap();
+    let d = docs("deploy/sidecar/pod.yaml");
+    let pod = of_kind(&d, "Pod");
+    let config = of_kind(&d, "ConfigMap")["data"]["orguard.toml"]
+        .as_str()
+        .unwrap();
+    let stdout_sink = config.contains("sink = \"stdout\"");
+    let orguard = pod["spec"]["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "orguard")
+        .unwrap();
+    let audit_dir = "/var/lib/orguard/audit";
+    if !stdout_sink {
+        assert!(
+            config.contains(&format!("dir = \"{audit_dir}\"")),
+            "{config}"
+        );
+        let mount = orguard["volumeMounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["mountPath"] == audit_dir)
+            .expect("the audit directory is a mounted volume");
+        let volume = pod["spec"]["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == mount["name"])
+            .unwrap();
+        assert!(
+            volume.get("emptyDir").is_none(),
+            "an emptyDir audit trail is deleted with the pod"
+        );
+        let claim = volume["persistentVolumeClaim"]["claimName"]
+            .as_str()
+            .expect("a persistent volume claim");
+        assert!(
+            d.iter()
+                .any(|v| v["kind"] == "PersistentVolumeClaim" && v["metadata"]["name"] == claim),
+            "the claim {claim} is part of the recipe"
+        );
+    }
+    assert!(
+        text.contains("emptyDir is deleted with"),
+        "the manifest says why the audit is not on an emptyDir"
+    );
 }
 
 #[test]

@@ -309,3 +309,39 @@ async fn the_account_balance_is_polled_with_the_management_key_only() {
         format!("Bearer {}", upstream_key()).as_str()
     );
 }
+
+/// `/metrics` shows every key's spend and the account's credit: with an operator listener
+/// configured, it is served there only, and the client port answers 404.
+#[tokio::test]
+async fn with_an_admin_listener_metrics_are_served_only_there() {
+    let mock = MockUpstream::start().await;
+    let extra = "\n[admin]\nlisten = \"127.0.0.1:0\"\n";
+    let gw = TestGateway::start_with(&mock, extra).await;
+    let client_port = gw.client.get(gw.url("/metrics")).send().await.unwrap();
+    assert_eq!(client_port.status(), 404);
+    let body = client_port.text().await.unwrap();
+    assert!(!body.contains("orguard_"), "{body}");
+    for path in ["/api/v1/metrics", "/v1/metrics"] {
+        let r = gw.client.get(gw.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), 404, "{path}");
+    }
+    let admin = gw
+        .client
+        .get(gw.admin_url("/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(admin.status(), 200);
+    assert!(admin
+        .text()
+        .await
+        .unwrap()
+        .contains("orguard_audit_queue_depth"));
+    // The probes stay on both listeners.
+    let health = gw.client.get(gw.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+
+    // Without `admin.listen`, the client port still serves it (one-listener setups).
+    let plain = TestGateway::start(&mock).await;
+    assert!(plain.metrics().await.contains("orguard_audit_queue_depth"));
+}

@@ -40,3 +40,49 @@ fn the_report_for_the_example_config_matches_the_golden_file() {
     );
     assert!(!text.contains("509b38af"), "no key hash in the report");
 }
+
+/// The report states the transport that is configured: orguard serves plain HTTP (it
+/// terminates no TLS), and an `http://` upstream is flagged as unencrypted.
+#[test]
+fn the_report_states_plain_http_where_it_is_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("orguard.toml");
+    std::fs::write(
+        &path,
+        "[server]\nlisten = \"0.0.0.0:8080\"\n[upstream]\nbase_url = \"http://llm-proxy.internal:8000/api/v1\"\nallow_insecure_http = true\n[classes.internal]\nmodels = [\"*\"]\n",
+    )
+    .unwrap();
+    let out = common::process::command()
+        .arg("--config")
+        .arg(&path)
+        .arg("report")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        !text.contains("|HTTPS|"),
+        "no HTTPS claimed for the client hop:\n{text}"
+    );
+    assert!(
+        text.contains("plain HTTP on `0.0.0.0:8080`") && text.contains("does not terminate TLS"),
+        "{text}"
+    );
+    let upstream = text
+        .lines()
+        .find(|l| l.contains("orguard → OpenRouter"))
+        .unwrap_or_else(|| panic!("no upstream transport line:\n{text}"));
+    assert!(
+        upstream.contains("plain HTTP, unencrypted")
+            && upstream.contains("http://llm-proxy.internal:8000"),
+        "{upstream}"
+    );
+    assert!(
+        text.contains("PLAIN HTTP (unencrypted)"),
+        "the diagram flags it too:\n{text}"
+    );
+}

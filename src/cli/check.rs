@@ -156,7 +156,7 @@ async fn checks(snapshot: &Snapshot, options: &Options, report: &mut Report) {
     models_exist(&client, snapshot, report).await;
     service_keys(&client, snapshot, report).await;
     if options.test_request {
-        test_request(&client, snapshot, report).await;
+        test_requests(&client, snapshot, report).await;
     }
 }
 
@@ -190,9 +190,13 @@ async fn get_as(
         forward_cache_headers: false,
         api_key: key,
     };
-    let sent = upstream::send(client, up, None, &HeaderMap::new(), outbound)
+    // The cause (DNS, refused, certificate, proxy) is what an operator needs here.
+    let sent = upstream::send_explained(client, up, None, &HeaderMap::new(), outbound)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|f| match f.cause {
+            Some(cause) => format!("{} ({cause})", f.error),
+            None => f.error.to_string(),
+        })?;
     let status = sent.response.status().as_u16();
     let bytes = upstream::read_capped(sent.response, up.idle_timeout, sent.deadline, 32 << 20)
         .await
@@ -368,52 +372,130 @@ async fn models_exist(client: &reqwest::Client, snapshot: &Snapshot, report: &mu
     }
 }
 
-/// The first exact model of the lowest class routed to OpenRouter.
-fn primary_model(snapshot: &Snapshot) -> Option<String> {
+/// Each class routed to OpenRouter with an exact model, and that model: what the test
+/// requests are made with.
+fn test_targets(snapshot: &Snapshot) -> Vec<(Class, String)> {
     Class::ALL
         .iter()
         .filter_map(|c| snapshot.policy.class(*c))
         .filter(|c| c.upstream == crate::policy::UpstreamRef::OpenRouter)
-        .find_map(|c| {
+        .filter_map(|c| {
             c.models
                 .iter()
                 .find(|g| g.is_exact())
-                .map(|g| g.as_str().to_owned())
+                .map(|g| (c.class, g.as_str().to_owned()))
         })
+        .collect()
 }
 
-async fn test_request(client: &reqwest::Client, snapshot: &Snapshot, report: &mut Report) {
-    let Some(model) = primary_model(snapshot) else {
+/// One 1-token request per class, planned by [`crate::pipeline::prepare`] exactly as a
+/// real request of that class would be (provider pinning, data-collection and ZDR
+/// settings, token caps), then checked as a real response is: a served provider or model
+/// outside the class, or a missing BYOK proof where the class requires one, is a FAIL.
+async fn test_requests(client: &reqwest::Client, snapshot: &Snapshot, report: &mut Report) {
+    let targets = test_targets(snapshot);
+    if targets.is_empty() {
         return report.add(
             "test_request",
             Status::Warn,
             "no exact model in any class to test with",
         );
-    };
-    let body = json!({"model": model, "max_tokens": 1, "messages": [{"role": "user", "content": "Reply with OK."}]});
-    match get(client, snapshot, "/chat/completions", Some(body)).await {
-        Ok((s, _)) if (200..300).contains(&s) => report.add(
-            "test_request",
-            Status::Pass,
-            format!("a 1-token request to {model} succeeded"),
-        ),
-        Ok((s, _)) => report.add(
-            "test_request",
-            Status::Fail,
-            format!("a 1-token request to {model} answered {s}"),
-        ),
-        Err(e) => report.add(
-            "test_request",
-            Status::Fail,
-            format!("a 1-token request to {model} failed: {e}"),
-        ),
     }
+    for (class, model) in targets {
+        let (status, detail) = test_request(client, snapshot, class, &model).await;
+        report.add("test_request", status, detail);
+    }
+}
+
+async fn test_request(
+    client: &reqwest::Client,
+    snapshot: &Snapshot,
+    class: Class,
+    model: &str,
+) -> (Status, String) {
+    use crate::policy::verify::ServedMeta;
+    let at = format!("class {} ({model})", class.as_str());
+    // A caller whose requests are exactly this class: declared, and its floor.
+    let caller = crate::keys::Caller {
+        key_id: std::sync::Arc::from("orguard-check"),
+        service: std::sync::Arc::from("orguard-check"),
+        default_class: class,
+        min_class: class,
+        limits: crate::limits::KeyLimits::default(),
+        allowed_models: std::sync::Arc::from(Vec::new()),
+        upstream_key: None,
+    };
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        crate::policy::class::CLASS_HEADER,
+        axum::http::HeaderValue::from_static(class.as_str()),
+    );
+    let body = json!({"model": model, "max_tokens": 1, "messages": [{"role": "user", "content": "Reply with OK."}]});
+    let bytes = body.to_string().into_bytes();
+    let planned = crate::request::parse::parse(
+        crate::request::Endpoint::ChatCompletions,
+        &bytes,
+        snapshot.server.max_json_depth,
+    )
+    .map_err(|e| e.to_string())
+    .and_then(|mut parsed| {
+        crate::pipeline::prepare(snapshot, &caller, &headers, &mut parsed, &mut None)
+            .map(|(plan, _)| plan)
+            .map_err(|d| crate::policy::explain::render_denial(&d).replace('\n', " "))
+    });
+    let plan = match planned {
+        Ok(plan) => plan,
+        Err(why) => return (Status::Fail, format!("{at}: the policy refuses it: {why}")),
+    };
+    let (status, v) = match get(
+        client,
+        snapshot,
+        "/chat/completions",
+        Some(Value::Object(plan.body.clone())),
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(e) => return (Status::Fail, format!("{at}: the request failed: {e}")),
+    };
+    if !(200..300).contains(&status) {
+        return (Status::Fail, format!("{at}: answered {status}"));
+    }
+    let Some(policy) = snapshot.policy.class(plan.class) else {
+        return (Status::Fail, format!("{at}: no class table"));
+    };
+    let raw = serde_json::to_vec(&v).unwrap_or_default();
+    let meta = ServedMeta::read(&raw).unwrap_or_default();
+    let mut violations = plan
+        .expect
+        .check_meta(&meta, policy, &snapshot.policy.provider_names);
+    violations.extend(plan.expect.check_usage(meta.usage.as_ref()));
+    if violations.is_empty() {
+        let provider = meta.provider.as_deref().unwrap_or("an unnamed provider");
+        return (
+            Status::Pass,
+            format!("{at}: a 1-token request succeeded, served by {provider} within policy"),
+        );
+    }
+    let found: Vec<String> = violations
+        .iter()
+        .map(|v| format!("{} ({})", v.kind.as_str(), v.served))
+        .collect();
+    (
+        Status::Fail,
+        format!(
+            "{at}: the response is outside the class policy: {}",
+            found.join(", ")
+        ),
+    )
 }
 
 fn keys(snapshot: &Snapshot, report: &mut Report) {
     let now = OffsetDateTime::now_utc();
     let max_age = time::Duration::days(i64::from(snapshot.key_max_age_days));
     let mut any = false;
+    // Active keys that can reach at least one configured class.
+    let mut reaching = 0usize;
     for k in snapshot.keys.records().iter().filter(|k| !k.disabled) {
         any = true;
         match k.expires {
@@ -457,6 +539,34 @@ fn keys(snapshot: &Snapshot, report: &mut Report) {
                 ),
             );
         }
+        if k.min_class < k.default_class {
+            report.add(
+                "key_min_class",
+                Status::Warn,
+                format!(
+                    "key {} may declare itself down to {} (min_class) below its default {}: its service can send X-Data-Classification: {} and reach what that class allows",
+                    k.id,
+                    k.min_class.as_str(),
+                    k.default_class.as_str(),
+                    k.min_class.as_str()
+                ),
+            );
+        }
+        if snapshot.policy.class(k.default_class).is_none() {
+            report.add(
+                "key_class",
+                Status::Fail,
+                format!(
+                    "key {}: its default class {} has no [classes.{}] table, so every request that declares no class is denied",
+                    k.id,
+                    k.default_class.as_str(),
+                    k.default_class.as_str()
+                ),
+            );
+        }
+        if reachable_classes(snapshot, k).next().is_some() {
+            reaching += 1;
+        }
         if &*k.id == "demo" {
             report.add(
                 "demo_key",
@@ -464,6 +574,13 @@ fn keys(snapshot: &Snapshot, report: &mut Report) {
                 "the published demo key is enabled",
             );
         }
+    }
+    if any && reaching == 0 {
+        report.add(
+            "class_tables",
+            Status::Fail,
+            "no key can reach any [classes.NAME] table: every request will be denied (class_not_configured)",
+        );
     }
     if any {
         report.add(
@@ -486,6 +603,19 @@ fn keys(snapshot: &Snapshot, report: &mut Report) {
             "no active client key: every request will be refused",
         );
     }
+}
+
+/// The configured classes a key's requests can have: from its `min_class` up (a client
+/// may declare any class at or above it; content only raises it).
+fn reachable_classes<'s>(
+    snapshot: &'s Snapshot,
+    key: &crate::keys::KeyRecord,
+) -> impl Iterator<Item = &'s crate::policy::ClassPolicy> {
+    let min = key.min_class;
+    Class::ALL
+        .into_iter()
+        .filter(move |c| *c >= min)
+        .filter_map(|c| snapshot.policy.class(c))
 }
 
 /// Where budget and rate counters live, and whether that store answers.

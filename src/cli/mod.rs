@@ -157,8 +157,20 @@ pub enum KeysCommand {
         #[arg(long)]
         id: Option<String>,
         /// Days until the key expires (written as `expires`).
-        #[arg(long, default_value_t = 90)]
-        expires_in_days: u32,
+        #[arg(long, alias = "expires-in-days", default_value_t = 90)]
+        expires_days: u32,
+        /// Class of the key's requests that declare none.
+        #[arg(long, default_value = "internal")]
+        default_class: String,
+        /// Lowest class the key's requests may declare (default: the default class).
+        #[arg(long)]
+        min_class: Option<String>,
+        /// Spend limit in USD per month (`budget_usd`); unset: no budget.
+        #[arg(long)]
+        budget_usd: Option<f64>,
+        /// Requests per minute; unset: unlimited.
+        #[arg(long)]
+        rpm: Option<u64>,
     },
     /// Create a service's own OpenRouter key with a credit limit (management API; the
     /// management key comes from OPENROUTER_MANAGEMENT_KEY). The key is written to a file
@@ -219,9 +231,21 @@ pub fn run(cli: Cli) -> ExitCode {
                 KeysCommand::New {
                     service,
                     id,
-                    expires_in_days,
+                    expires_days,
+                    default_class,
+                    min_class,
+                    budget_usd,
+                    rpm,
                 },
-        }) => keys::new(&service, id.as_deref(), expires_in_days),
+        }) => keys::new(&keys::NewKey {
+            service,
+            id,
+            expires_days,
+            default_class,
+            min_class,
+            budget_usd,
+            rpm,
+        }),
         Some(Command::Keys {
             command:
                 KeysCommand::Provision {

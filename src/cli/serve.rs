@@ -18,6 +18,12 @@ pub fn run(source: &Source) -> ExitCode {
         }
     };
     telemetry::init(snapshot.log.format, &snapshot.log.level);
+    for name in config::ignored_env_vars() {
+        tracing::debug!(
+            name,
+            "ignoring an ORGUARD_ variable that is not of the form ORGUARD_<SECTION>__<KEY> (a Kubernetes service link?)"
+        );
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -100,6 +101,8 @@ pub struct Resolved {
     pub management_key: Option<Secret>,
     /// Contents of each key's `upstream_key_file`, by key id.
     pub key_upstream_keys: BTreeMap<String, Secret>,
+    /// Contents of `upstream.ca_file`.
+    pub ca_pem: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Clone)]
@@ -131,6 +134,11 @@ pub struct UpstreamSettings {
     pub models_refresh: Option<Duration>,
     /// Management key for the account balance poll (`GET /credits`).
     pub management_key: Option<Secret>,
+    /// `upstream.ca_file`: the PEM bundle trusted on top of the system store and the web
+    /// PKI roots (a private CA in front of, or instead of, OpenRouter).
+    pub ca_file: Option<PathBuf>,
+    /// Its contents, read by the loader and checked to hold at least one certificate.
+    pub ca_pem: Option<Arc<[u8]>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -286,11 +294,21 @@ pub fn compile(raw: RawConfig, resolved: Resolved) -> Result<Snapshot, Vec<Strin
         );
     }
 
+    let ca_pem = resolved.ca_pem.as_deref().map(Arc::<[u8]>::from);
+    if let Some(pem) = &ca_pem {
+        let certs = reqwest::Certificate::from_pem_bundle(pem).unwrap_or_default();
+        if certs.is_empty() {
+            problems.push(
+                "upstream.ca_file: holds no PEM certificate (-----BEGIN CERTIFICATE-----)"
+                    .to_owned(),
+            );
+        }
+    }
     let keys = compile_keys(&raw, &resolved, &mut problems);
     let state = compile_state(&raw, &mut problems);
     let prices = compile_prices(&raw, &mut problems);
     let admin = compile_admin(&raw, &mut problems);
-    let extra_upstreams = compile_extra_upstreams(&raw, &resolved, &mut problems);
+    let extra_upstreams = compile_extra_upstreams(&raw, &resolved, &ca_pem, &mut problems);
     let custom: Vec<(String, String)> = raw
         .detectors
         .custom
@@ -355,6 +373,8 @@ pub fn compile(raw: RawConfig, resolved: Resolved) -> Result<Snapshot, Vec<Strin
                 models_refresh: (raw.upstream.models_refresh_seconds > 0)
                     .then(|| Duration::from_secs(raw.upstream.models_refresh_seconds)),
                 management_key: resolved.management_key.clone(),
+                ca_file: raw.upstream.ca_file.clone(),
+                ca_pem: ca_pem.clone(),
             },
             log: LogSettings {
                 format,
@@ -593,7 +613,10 @@ fn compile_keys(raw: &RawConfig, resolved: &Resolved, problems: &mut Vec<String>
             })
         };
         let default_class = class("default_class", &key.default_class, problems);
-        let min_class = class("min_class", &key.min_class, problems);
+        let min_class = key
+            .min_class
+            .as_deref()
+            .map_or(default_class, |v| class("min_class", v, problems));
         if default_class < min_class {
             problems.push(format!(
                 "{at}.default_class: {} is below the key's min_class {}",
@@ -885,6 +908,7 @@ fn check_url(at: &str, url: &str, allow_http: bool, problems: &mut Vec<String>) 
 fn compile_extra_upstreams(
     raw: &RawConfig,
     resolved: &Resolved,
+    ca_pem: &Option<Arc<[u8]>>,
     problems: &mut Vec<String>,
 ) -> BTreeMap<String, ExtraUpstream> {
     let mut out = BTreeMap::new();
@@ -913,6 +937,9 @@ fn compile_extra_upstreams(
             providers_refresh: None,
             models_refresh: None,
             management_key: None,
+            // One client serves every upstream: it trusts the same bundle.
+            ca_file: raw.upstream.ca_file.clone(),
+            ca_pem: ca_pem.clone(),
         };
         let model_map = up
             .model_map

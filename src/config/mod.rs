@@ -6,6 +6,7 @@
 
 mod compile;
 pub mod raw;
+pub mod reload;
 
 use std::path::{Path, PathBuf};
 
@@ -72,8 +73,41 @@ impl ConfigError {
     }
 }
 
+/// Prefix of the environment variables that are config keys.
+const ENV_PREFIX: &str = "ORGUARD_";
+
+/// Whether an `ORGUARD_*` variable (its name after the prefix) is a config key. Only the
+/// documented `<SECTION>__<KEY>` form is: Kubernetes injects service links for a Service
+/// named `orguard` (`ORGUARD_PORT=tcp://…`, `ORGUARD_SERVICE_HOST`,
+/// `ORGUARD_PORT_8080_TCP_PROTO`…) into every pod of the namespace, and reading those as
+/// config keys made the gateway refuse to start.
+fn is_config_var(rest: &str) -> bool {
+    rest.split_once("__")
+        .is_some_and(|(section, key)| !section.is_empty() && !key.is_empty())
+}
+
+/// The `ORGUARD_*` variables in the environment that are not config (not of the form
+/// `ORGUARD_<SECTION>__<KEY>`, nor `ORGUARD_CONFIG`). Names only: the caller logs them at
+/// debug once logging is up, so an operator can see why a variable had no effect.
+pub fn ignored_env_vars() -> Vec<String> {
+    let mut names: Vec<String> = std::env::vars_os()
+        .filter_map(|(name, _)| name.into_string().ok())
+        .filter(|name| {
+            name.get(..ENV_PREFIX.len())
+                .is_some_and(|p| p.eq_ignore_ascii_case(ENV_PREFIX))
+                && !name.eq_ignore_ascii_case(CONFIG_PATH_ENV)
+                && !name.get(ENV_PREFIX.len()..).is_some_and(is_config_var)
+        })
+        .collect();
+    names.sort();
+    names
+}
+
 fn load_unmasked(source: &Source) -> Result<Snapshot, ConfigError> {
-    let env_layer = Env::prefixed("ORGUARD_").split("__").ignore(&["config"]);
+    let env_layer = Env::prefixed(ENV_PREFIX)
+        .filter(|rest| is_config_var(rest.as_str()))
+        .split("__")
+        .ignore(&["config"]);
     let figment = match source {
         Source::Embedded => Figment::new().merge(Toml::string(EMBEDDED_EXAMPLE)),
         Source::File(path) => {
@@ -166,6 +200,19 @@ fn load_figment(
             resolved.key_upstream_keys.insert(key.id.clone(), secret);
         }
     }
+    if let Some(path) = raw.upstream.ca_file.as_deref() {
+        let pem = std::fs::read(path).map_err(|e| {
+            problem(
+                source,
+                format!(
+                    "upstream.ca_file: cannot read {}: {}",
+                    path.display(),
+                    e.kind()
+                ),
+            )
+        })?;
+        resolved.ca_pem = Some(pem);
+    }
     resolved.hostname = env("HOSTNAME")
         .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
         .map(|h| h.trim().to_owned())
@@ -225,5 +272,25 @@ fn problem(source: &Source, p: String) -> ConfigError {
     ConfigError {
         source_desc: source.describe(),
         problems: vec![p],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_section_key_variables_are_config() {
+        for var in ["SERVER__LISTEN", "upstream__base_url", "STATE__REDIS_URL"] {
+            assert!(super::is_config_var(var), "{var}");
+        }
+        for var in [
+            "PORT",
+            "SERVICE_HOST",
+            "PORT_8080_TCP_PROTO",
+            "SERVICE_PORT_HTTP",
+            "__X",
+            "X__",
+        ] {
+            assert!(!super::is_config_var(var), "{var}");
+        }
     }
 }

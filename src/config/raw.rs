@@ -424,6 +424,9 @@ pub struct RawUpstream {
     /// How often model prices are refreshed from `GET /models` (only while a key has a
     /// budget); 0 = off.
     pub models_refresh_seconds: u64,
+    /// A PEM bundle of CA certificates to trust for the upstream, on top of the system
+    /// trust store and the bundled web PKI roots (a private CA, a TLS-inspecting proxy).
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Default for RawUpstream {
@@ -442,6 +445,7 @@ impl Default for RawUpstream {
             credit_poll_seconds: 300,
             providers_refresh_seconds: 3600,
             models_refresh_seconds: 3600,
+            ca_file: None,
         }
     }
 }
@@ -492,9 +496,11 @@ pub struct RawKey {
     /// Class of a request that declares none.
     #[serde(default = "default_class")]
     pub default_class: String,
-    /// Lowest class this key's requests can have, whatever they declare.
-    #[serde(default = "min_class")]
-    pub min_class: String,
+    /// Lowest class this key's requests can have, whatever they declare. Unset: the key's
+    /// `default_class`, so a key cannot declare itself down to `public` unless the operator
+    /// wrote that down.
+    #[serde(default)]
+    pub min_class: Option<String>,
     /// Spend limit in USD per `budget_period` (from `usage.cost`); unset: no budget.
     #[serde(default)]
     pub budget_usd: Option<f64>,
@@ -522,8 +528,4 @@ fn budget_period() -> String {
 
 fn default_class() -> String {
     "internal".to_owned()
-}
-
-fn min_class() -> String {
-    "public".to_owned()
 }

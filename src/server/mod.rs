@@ -36,6 +36,26 @@ pub struct AppState {
     pub limits: crate::limits::Limits,
     /// Model prices learned from `GET /models` (outlive reloads).
     pub prices: Arc<crate::limits::pricing::Learned>,
+    /// How the last SIGHUP reload went, for `/readyz`.
+    pub reload: Arc<ReloadStatus>,
+}
+
+/// What `/readyz` says about reloads: a rejected reload stays visible until one is applied
+/// (the old config still serves, so the replica stays ready), and settings changed since
+/// start that only a restart applies are listed.
+#[derive(Default)]
+pub struct ReloadStatus {
+    pub rejected: arc_swap::ArcSwapOption<RejectedReload>,
+    pub restart_pending: ArcSwap<Vec<&'static str>>,
+}
+
+/// A reload that failed validation.
+#[derive(Debug)]
+pub struct RejectedReload {
+    /// RFC 3339.
+    pub at: String,
+    /// The validation problems (values masked, as in the log).
+    pub problems: String,
 }
 
 /// Why the server state could not be built.
@@ -80,6 +100,7 @@ impl AppState {
             provider_names,
             limits,
             prices: Arc::default(),
+            reload: Arc::default(),
         })
     }
 
@@ -190,8 +211,10 @@ pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
 }
 
 /// Reloads the config on SIGHUP: the new snapshot is validated and swapped in atomically;
-/// requests in flight keep the snapshot they started with; an invalid config is logged and
-/// the old one stays. Runs until the process exits.
+/// requests in flight keep the snapshot they started with; an invalid config is logged,
+/// counted and shown on `/readyz`, and the old one stays. Settings that only a restart
+/// applies (listeners, audit sink, state store…) are warned about. Runs until the process
+/// exits.
 #[cfg(unix)]
 pub fn reload_on_sighup(state: &AppState, source: crate::config::Source) {
     let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
@@ -200,6 +223,11 @@ pub fn reload_on_sighup(state: &AppState, source: crate::config::Source) {
     };
     let config = Arc::clone(&state.config);
     let names = Arc::clone(&state.provider_names);
+    let metrics = Arc::clone(&state.metrics);
+    let status = Arc::clone(&state.reload);
+    // What the process was built from: restart-only settings are compared with this, not
+    // with the previous reload, so a change reverted by a later reload stops being pending.
+    let started = config.load_full();
     #[expect(
         clippy::disallowed_methods,
         reason = "holds no request state; ends with the runtime"
@@ -209,11 +237,29 @@ pub fn reload_on_sighup(state: &AppState, source: crate::config::Source) {
             match crate::config::load(&source) {
                 Ok(mut next) => {
                     next.policy.provider_names.attach(Arc::clone(&names));
+                    let pending = crate::config::reload::restart_needed(&started, &next);
                     config.store(Arc::new(next));
+                    status.rejected.store(None);
+                    metrics.record_reload(true);
                     tracing::info!(config = %source.describe(), "config reloaded");
+                    if !pending.is_empty() {
+                        tracing::warn!(
+                            settings = %pending.join(", "),
+                            "config reloaded, but changed settings need a restart to take effect; until then the values from start stay in use"
+                        );
+                    }
+                    status.restart_pending.store(Arc::new(pending));
                 }
                 Err(e) => {
+                    metrics.record_reload(false);
+                    let at = time::OffsetDateTime::now_utc()
+                        .format(&time::format_description::well_known::Rfc3339)
+                        .unwrap_or_default();
+                    let problems = e.problems.join("; ");
                     tracing::error!(error = %e, "config reload rejected; keeping the current config");
+                    status
+                        .rejected
+                        .store(Some(Arc::new(RejectedReload { at, problems })));
                 }
             }
         }

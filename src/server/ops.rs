@@ -45,10 +45,20 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         Ok(()) => "ok",
         Err(_) => "unreachable: budgets and rate limits follow state.*_on_error",
     };
+    // A rejected reload leaves the replica ready (the previous config serves) but visible.
+    let config_check = match state.reload.rejected.load_full() {
+        None => "ok".to_owned(),
+        Some(r) => format!(
+            "reload rejected at {}; serving the previous config: {}",
+            r.at, r.problems
+        ),
+    };
+    let restart_pending: Vec<&str> = state.reload.restart_pending.load().to_vec();
     let body = json!({
         "status": if ready { "ready" } else { "not_ready" },
         "checks": {
-            "config": "ok",
+            "config": config_check,
+            "restart_pending": restart_pending,
             "upstream_key": upstream_key,
             "audit": audit,
             "client_keys": config.keys.len(),

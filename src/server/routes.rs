@@ -20,8 +20,13 @@ const PREFIXES: [&str; 2] = ["/api/v1", "/v1"];
 pub fn routes(state: AppState) -> Router {
     let mut router = Router::new()
         .route("/healthz", get(ops::healthz))
-        .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(ops::metrics));
+        .route("/readyz", get(ops::readyz));
+    // `/metrics` shows every key's spend and the account's credit. With an operator
+    // listener it is served there only, so client namespaces that reach this port cannot
+    // read it (404 here). Decided once: `admin.listen` is read at start only.
+    if state.config.load().admin.listen.is_none() {
+        router = router.route("/metrics", get(ops::metrics));
+    }
     for prefix in PREFIXES {
         router = router
             .route(

@@ -50,14 +50,65 @@ pub struct Sent {
 
 /// One pooled client for the process. Redirects are not followed: a redirect would send the
 /// API key and the prompt to a host the config never named.
+///
+/// Trust: the system store (a CA installed on the host or baked into the image) and the
+/// bundled web PKI roots, plus `upstream.ca_file` when set. `HTTPS_PROXY` / `NO_PROXY` are
+/// honoured (reqwest's system proxy).
 pub fn build_client(settings: &UpstreamSettings) -> Result<reqwest::Client, reqwest::Error> {
-    reqwest::Client::builder()
+    let mut builder = reqwest::Client::builder()
         .connect_timeout(settings.connect_timeout)
         .redirect(reqwest::redirect::Policy::none())
         .pool_idle_timeout(std::time::Duration::from_secs(90))
         .tcp_nodelay(true)
-        .user_agent(USER_AGENT)
-        .build()
+        .user_agent(USER_AGENT);
+    if let Some(pem) = &settings.ca_pem {
+        for cert in reqwest::Certificate::from_pem_bundle(pem)? {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    builder.build()
+}
+
+/// A request that got no response, and why, in words an operator can act on (DNS,
+/// connection refused, certificate, proxy). The cause goes to the log and to `orguard
+/// check`, never to the client: it names hosts and the gateway's own setup.
+#[derive(Debug)]
+pub struct Failure {
+    pub error: UpstreamError,
+    pub cause: Option<String>,
+}
+
+/// What went wrong below reqwest, from its chain of sources.
+pub fn explain(e: &reqwest::Error) -> String {
+    let mut chain = Vec::new();
+    let mut refused = false;
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            refused |= io.kind() == std::io::ErrorKind::ConnectionRefused;
+        }
+        chain.push(err.to_string());
+        source = err.source();
+    }
+    let text = chain.join(": ").to_ascii_lowercase();
+    let kind = if text.contains("certificate") {
+        "TLS certificate"
+    } else if text.contains("handshake") || text.contains("tls") {
+        "TLS"
+    } else if text.contains("dns error") || text.contains("lookup address") {
+        "DNS"
+    } else if text.contains("proxy") || text.contains("tunnel") {
+        "proxy"
+    } else if refused || text.contains("connection refused") {
+        "connection refused"
+    } else if e.is_timeout() {
+        "timeout"
+    } else {
+        "connection"
+    };
+    // The innermost message says the most (e.g. `invalid peer certificate: UnknownIssuer`).
+    let detail = chain.last().cloned().unwrap_or_default();
+    crate::secret::mask_text(&format!("{kind}: {detail}"))
 }
 
 /// Sends `outbound` and waits for the response headers (first-byte timeout). The total
@@ -69,9 +120,33 @@ pub async fn send(
     client_headers: &HeaderMap,
     outbound: Outbound,
 ) -> Result<Sent, UpstreamError> {
+    send_explained(client, settings, service, client_headers, outbound)
+        .await
+        .map_err(|f| {
+            if let Some(cause) = &f.cause {
+                let host = reqwest::Url::parse(&settings.base_url)
+                    .ok()
+                    .and_then(|u| u.host_str().map(str::to_owned))
+                    .unwrap_or_default();
+                tracing::warn!(upstream = %host, error = %f.error, cause = %cause, "upstream request failed");
+            }
+            f.error
+        })
+}
+
+/// As [`send`], with the cause of a failure kept for the caller (`orguard check` prints it)
+/// instead of logged.
+pub async fn send_explained(
+    client: &reqwest::Client,
+    settings: &UpstreamSettings,
+    service: Option<&ServiceSettings>,
+    client_headers: &HeaderMap,
+    outbound: Outbound,
+) -> Result<Sent, Failure> {
+    let fail = |error: UpstreamError, cause: Option<String>| Failure { error, cause };
     let api_key = outbound.api_key.as_ref().or(settings.api_key.as_ref());
     if settings.key_required && api_key.is_none() {
-        return Err(UpstreamError::NotConfigured);
+        return Err(fail(UpstreamError::NotConfigured, None));
     }
     let started = Instant::now();
     let deadline = started + settings.total_timeout;
@@ -89,7 +164,7 @@ pub async fn send(
     }
     if let Some(key) = api_key {
         let mut auth = HeaderValue::from_str(&format!("Bearer {}", key.expose()))
-            .map_err(|_| UpstreamError::Build)?;
+            .map_err(|_| fail(UpstreamError::Build, None))?;
         auth.set_sensitive(true);
         headers.insert(header::AUTHORIZATION, auth);
     }
@@ -110,13 +185,13 @@ pub async fn send(
     }
     let first_byte = deadline.min(started + settings.first_byte_timeout);
     match tokio::time::timeout_at(first_byte, request.send()).await {
-        Err(_) => Err(UpstreamError::FirstByteTimeout),
-        Ok(Err(e)) if e.is_builder() => Err(UpstreamError::Build),
+        Err(_) => Err(fail(UpstreamError::FirstByteTimeout, None)),
+        Ok(Err(e)) if e.is_builder() => Err(fail(UpstreamError::Build, Some(explain(&e)))),
         // A connect timeout is an unreachable upstream, not a slow answer.
-        Ok(Err(e)) if e.is_connect() => Err(UpstreamError::Connect),
-        Ok(Err(e)) if e.is_timeout() => Err(UpstreamError::FirstByteTimeout),
+        Ok(Err(e)) if e.is_connect() => Err(fail(UpstreamError::Connect, Some(explain(&e)))),
+        Ok(Err(e)) if e.is_timeout() => Err(fail(UpstreamError::FirstByteTimeout, None)),
         // Anything else broke after the request may have been sent.
-        Ok(Err(_)) => Err(UpstreamError::Protocol),
+        Ok(Err(e)) => Err(fail(UpstreamError::Protocol, Some(explain(&e)))),
         Ok(Ok(response)) => Ok(Sent { response, deadline }),
     }
 }

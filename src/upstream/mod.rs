@@ -11,7 +11,10 @@ pub mod providers;
 mod relay;
 
 pub use check::{AuditSubject, ResponseCheck, Served};
-pub use client::{build_client, get_json, send, Outbound, Sent, CLIENT_HEADERS_FORWARDED};
+pub use client::{
+    build_client, explain, get_json, send, send_explained, Failure, Outbound, Sent,
+    CLIENT_HEADERS_FORWARDED,
+};
 pub use forward::{send_with_retries, Attempt, Attempted};
 pub use relay::{is_event_stream, read_capped, relay, Relay};
 

@@ -7,6 +7,7 @@ pub mod gateway;
 pub mod mock;
 pub mod process;
 pub mod redis_server;
+pub mod tls;
 
 pub use gateway::{TestGateway, CLIENT_KEY, OTHER_KEY};
 pub use mock::{MockUpstream, Recorded, Reply, StreamEnding};
