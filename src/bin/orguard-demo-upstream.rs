@@ -322,14 +322,16 @@ fn accept(demo: &Demo, path: &str, headers: &HeaderMap, bytes: &Bytes) -> Result
     };
     let prices = (entry.2.parse().unwrap_or(0.0), entry.3.parse().unwrap_or(0.0));
     let text = prompt_text(&body);
-    let requested = body
-        .pointer("/provider/only/0")
-        .or_else(|| body.pointer("/provider/order/0"))
-        .and_then(Value::as_str)
-        .map(|s| s.split('/').next().unwrap_or(s).to_ascii_lowercase());
-    let slug = directive(&text, "demo:provider=")
-        .or(requested)
-        .unwrap_or_else(|| usual_provider(&model).to_owned());
+    let slug = match directive(&text, "demo:provider=") {
+        Some(forced) => forced,
+        None => route(&body, &model).ok_or_else(|| {
+            // What OpenRouter answers when the pinned providers do not host the model.
+            error(
+                StatusCode::NOT_FOUND,
+                "No endpoints found matching your data policy (Provider: only)",
+            )
+        })?,
+    };
     let provider = PROVIDERS
         .iter()
         .find(|(s, _)| *s == slug)
@@ -354,16 +356,43 @@ fn time_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// The provider OpenRouter would usually pick for a model's author.
-fn usual_provider(model: &str) -> &'static str {
+/// The providers that host a model's author, the usual one first.
+fn hosts(model: &str) -> &'static [&'static str] {
     match model.split('/').next().unwrap_or_default() {
-        "openai" => "openai",
-        "anthropic" => "anthropic",
-        "google" => "google-vertex",
-        "meta-llama" => "deepinfra",
-        "mistralai" => "mistral",
-        _ => "together",
+        "openai" => &["openai", "azure"],
+        "anthropic" => &["anthropic", "amazon-bedrock", "google-vertex"],
+        "google" => &["google-vertex", "google-ai-studio"],
+        "meta-llama" => &["deepinfra", "together"],
+        "mistralai" => &["mistral", "together", "deepinfra"],
+        _ => &["together"],
     }
+}
+
+/// Routing as OpenRouter does it (§1.3): the first provider of `order`, then of `only`,
+/// that hosts the model, within `only` when it is given; without preferences, the usual
+/// host. `None` when `only` names no host of the model.
+fn route(body: &Value, model: &str) -> Option<String> {
+    let slugs = |field: &str| -> Option<Vec<String>> {
+        body.pointer(&format!("/provider/{field}"))?
+            .as_array()
+            .map(|l| {
+                l.iter()
+                    .filter_map(Value::as_str)
+                    // `deepinfra/turbo` is an endpoint of `deepinfra`.
+                    .map(|s| s.split('/').next().unwrap_or(s).to_ascii_lowercase())
+                    .collect()
+            })
+    };
+    let only = slugs("only");
+    let order = slugs("order").unwrap_or_default();
+    let hosts = hosts(model);
+    let allowed = |s: &String| only.as_ref().is_none_or(|o| o.contains(s));
+    order
+        .iter()
+        .chain(only.iter().flatten())
+        .find(|s| allowed(s) && hosts.contains(&s.as_str()))
+        .cloned()
+        .or_else(|| only.is_none().then(|| hosts.first().map(|h| (*h).to_owned())).flatten())
 }
 
 /// `demo:provider=together` in the prompt → `together`.
