@@ -248,7 +248,10 @@ fn the_readme_first_hour_runs_as_written() {
         .current_dir(dir.path())
         .env_clear()
         .env("PATH", path)
-        .env("HOME", std::env::var("HOME").unwrap_or_else(|_| "/tmp".into()))
+        .env(
+            "HOME",
+            std::env::var("HOME").unwrap_or_else(|_| "/tmp".into()),
+        )
         .env("LANG", "C.UTF-8")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -349,6 +352,9 @@ fn the_readme_first_hour_runs_as_written() {
     assert!(audit.contains("\"type\":\"denied\""), "{audit}");
     let gateway_log = std::fs::read_to_string(dir.path().join("trial/orguard.log")).unwrap();
     for (what, text) in [("audit", &audit), ("gateway log", &gateway_log)] {
-        assert!(!text.contains("jane.doe"), "{what} holds the address:\n{text}");
+        assert!(
+            !text.contains("jane.doe"),
+            "{what} holds the address:\n{text}"
+        );
     }
 }

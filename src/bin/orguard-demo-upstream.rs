@@ -42,15 +42,69 @@ const DEFAULT_ADDR: &str = "127.0.0.1:18080";
 /// Ids cover every pattern of `config/orguard.toml`, plus a free model and one only the
 /// `public` class may use, so filtering and denials have something to show.
 const CATALOG: [(&str, &str, &str, &str, u64); 9] = [
-    ("openai/gpt-4o", "OpenAI: GPT-4o", "0.0000025", "0.00001", 128_000),
-    ("openai/gpt-4o-mini", "OpenAI: GPT-4o-mini", "0.00000015", "0.0000006", 128_000),
-    ("anthropic/claude-3.5-sonnet", "Anthropic: Claude 3.5 Sonnet", "0.000003", "0.000015", 200_000),
-    ("google/gemini-2.0-flash-001", "Google: Gemini 2.0 Flash", "0.0000001", "0.0000004", 1_048_576),
-    ("meta-llama/llama-3.1-70b-instruct", "Meta: Llama 3.1 70B Instruct", "0.00000012", "0.0000003", 131_072),
-    ("meta-llama/llama-3.3-70b-instruct:free", "Meta: Llama 3.3 70B Instruct (free)", "0", "0", 131_072),
-    ("mistralai/mistral-small-3.1-24b-instruct", "Mistral: Mistral Small 3.1 24B", "0.0000001", "0.0000003", 128_000),
-    ("openai/text-embedding-3-small", "OpenAI: Text Embedding 3 Small", "0.00000002", "0", 8_192),
-    ("anthropic/claude-3-haiku", "Anthropic: Claude 3 Haiku", "0.00000025", "0.00000125", 200_000),
+    (
+        "openai/gpt-4o",
+        "OpenAI: GPT-4o",
+        "0.0000025",
+        "0.00001",
+        128_000,
+    ),
+    (
+        "openai/gpt-4o-mini",
+        "OpenAI: GPT-4o-mini",
+        "0.00000015",
+        "0.0000006",
+        128_000,
+    ),
+    (
+        "anthropic/claude-3.5-sonnet",
+        "Anthropic: Claude 3.5 Sonnet",
+        "0.000003",
+        "0.000015",
+        200_000,
+    ),
+    (
+        "google/gemini-2.0-flash-001",
+        "Google: Gemini 2.0 Flash",
+        "0.0000001",
+        "0.0000004",
+        1_048_576,
+    ),
+    (
+        "meta-llama/llama-3.1-70b-instruct",
+        "Meta: Llama 3.1 70B Instruct",
+        "0.00000012",
+        "0.0000003",
+        131_072,
+    ),
+    (
+        "meta-llama/llama-3.3-70b-instruct:free",
+        "Meta: Llama 3.3 70B Instruct (free)",
+        "0",
+        "0",
+        131_072,
+    ),
+    (
+        "mistralai/mistral-small-3.1-24b-instruct",
+        "Mistral: Mistral Small 3.1 24B",
+        "0.0000001",
+        "0.0000003",
+        128_000,
+    ),
+    (
+        "openai/text-embedding-3-small",
+        "OpenAI: Text Embedding 3 Small",
+        "0.00000002",
+        "0",
+        8_192,
+    ),
+    (
+        "anthropic/claude-3-haiku",
+        "Anthropic: Claude 3 Haiku",
+        "0.00000025",
+        "0.00000125",
+        200_000,
+    ),
 ];
 
 /// `(slug, display name)`: OpenRouter's two spellings of each provider (§1.4).
@@ -290,7 +344,8 @@ struct Call {
 
 impl Call {
     fn usage(&self, completion_tokens: u64) -> Value {
-        let cost = self.prompt_tokens as f64 * self.prices.0 + completion_tokens as f64 * self.prices.1;
+        let cost =
+            self.prompt_tokens as f64 * self.prices.0 + completion_tokens as f64 * self.prices.1;
         json!({
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": completion_tokens,
@@ -315,12 +370,22 @@ fn accept(demo: &Demo, path: &str, headers: &HeaderMap, bytes: &Bytes) -> Result
     if let Ok(mut last) = demo.last.lock() {
         *last = json!({"path": path, "body": body.clone()});
     }
-    let model = body.get("model").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let model = body
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
     let base = model.split(':').next().unwrap_or_default();
     let Some(entry) = CATALOG.iter().find(|(id, ..)| *id == model || *id == base) else {
-        return Err(error(StatusCode::BAD_REQUEST, &format!("{model} is not a valid model ID")));
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            &format!("{model} is not a valid model ID"),
+        ));
     };
-    let prices = (entry.2.parse().unwrap_or(0.0), entry.3.parse().unwrap_or(0.0));
+    let prices = (
+        entry.2.parse().unwrap_or(0.0),
+        entry.3.parse().unwrap_or(0.0),
+    );
     let text = prompt_text(&body);
     let slug = match directive(&text, "demo:provider=") {
         Some(forced) => forced,
@@ -392,7 +457,11 @@ fn route(body: &Value, model: &str) -> Option<String> {
         .chain(only.iter().flatten())
         .find(|s| allowed(s) && hosts.contains(&s.as_str()))
         .cloned()
-        .or_else(|| only.is_none().then(|| hosts.first().map(|h| (*h).to_owned())).flatten())
+        .or_else(|| {
+            only.is_none()
+                .then(|| hosts.first().map(|h| (*h).to_owned()))
+                .flatten()
+        })
 }
 
 /// `demo:provider=together` in the prompt → `together`.
@@ -411,7 +480,11 @@ fn prompt_text(body: &Value) -> String {
     let content = body
         .get("messages")
         .and_then(Value::as_array)
-        .and_then(|m| m.iter().rev().find(|m| m.get("role").and_then(Value::as_str) == Some("user")))
+        .and_then(|m| {
+            m.iter()
+                .rev()
+                .find(|m| m.get("role").and_then(Value::as_str) == Some("user"))
+        })
         .and_then(|m| m.get("content"))
         .or_else(|| body.get("prompt"))
         .or_else(|| body.get("input"));
@@ -419,7 +492,11 @@ fn prompt_text(body: &Value) -> String {
         Some(Value::String(s)) => s.clone(),
         Some(Value::Array(parts)) => parts
             .iter()
-            .filter_map(|p| p.as_str().or_else(|| p.get("text").and_then(Value::as_str)).or_else(|| p.get("content").and_then(Value::as_str)))
+            .filter_map(|p| {
+                p.as_str()
+                    .or_else(|| p.get("text").and_then(Value::as_str))
+                    .or_else(|| p.get("content").and_then(Value::as_str))
+            })
             .collect::<Vec<_>>()
             .join(" "),
         _ => String::new(),
@@ -457,7 +534,10 @@ fn tool_call(body: &Value) -> Option<(String, String)> {
         .get("function")?;
     let name = function.get("name")?.as_str()?.to_owned();
     let mut args = serde_json::Map::new();
-    if let Some(props) = function.pointer("/parameters/properties").and_then(Value::as_object) {
+    if let Some(props) = function
+        .pointer("/parameters/properties")
+        .and_then(Value::as_object)
+    {
         for (key, schema) in props {
             let value = match schema.get("type").and_then(Value::as_str) {
                 Some("integer" | "number") => json!(1),
@@ -483,15 +563,21 @@ fn json_reply(call: &Call, body: Value) -> Response {
 fn sse(call: &Call, events: Vec<String>, pace: Duration) -> Response {
     let mut frames = vec![": OPENROUTER PROCESSING\n\n".to_owned()];
     frames.extend(events);
-    let stream = futures_util::stream::unfold((frames.into_iter(), true), move |(mut it, first)| async move {
-        let frame = it.next()?;
-        if !first {
-            tokio::time::sleep(pace).await;
-        }
-        Some((Ok::<_, std::io::Error>(Bytes::from(frame)), (it, false)))
-    });
+    let stream = futures_util::stream::unfold(
+        (frames.into_iter(), true),
+        move |(mut it, first)| async move {
+            let frame = it.next()?;
+            if !first {
+                tokio::time::sleep(pace).await;
+            }
+            Some((Ok::<_, std::io::Error>(Bytes::from(frame)), (it, false)))
+        },
+    );
     let mut r = (
-        [(header::CONTENT_TYPE, "text/event-stream"), (header::CACHE_CONTROL, "no-cache")],
+        [
+            (header::CONTENT_TYPE, "text/event-stream"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
         Body::from_stream(stream),
     )
         .into_response();
@@ -522,13 +608,16 @@ async fn chat(State(demo): State<Shared>, headers: HeaderMap, bytes: Bytes) -> R
             ]}),
             None => json!({"role": "assistant", "content": text}),
         };
-        return json_reply(&call, json!({
-            "id": call.id, "provider": call.provider, "model": call.model,
-            "object": "chat.completion", "created": created,
-            "choices": [{"index": 0, "finish_reason": finish, "native_finish_reason": finish,
-                         "message": message, "logprobs": null}],
-            "usage": call.usage(completion_tokens)
-        }));
+        return json_reply(
+            &call,
+            json!({
+                "id": call.id, "provider": call.provider, "model": call.model,
+                "object": "chat.completion", "created": created,
+                "choices": [{"index": 0, "finish_reason": finish, "native_finish_reason": finish,
+                             "message": message, "logprobs": null}],
+                "usage": call.usage(completion_tokens)
+            }),
+        );
     }
     let chunk = |delta: Value, finish: Option<&str>| {
         data(&json!({
@@ -549,7 +638,10 @@ async fn chat(State(demo): State<Shared>, headers: HeaderMap, bytes: Bytes) -> R
             let chars: Vec<char> = args.chars().collect();
             for piece in chars.chunks(8) {
                 let piece: String = piece.iter().collect();
-                events.push(chunk(json!({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}), None));
+                events.push(chunk(
+                    json!({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}),
+                    None,
+                ));
             }
         }
         None => {
@@ -576,12 +668,15 @@ async fn completions(State(demo): State<Shared>, headers: HeaderMap, bytes: Byte
     };
     let text = answer_text(&call);
     let tokens = text.split_whitespace().count() as u64;
-    json_reply(&call, json!({
-        "id": call.id, "provider": call.provider, "model": call.model,
-        "object": "text_completion", "created": time_now(),
-        "choices": [{"index": 0, "text": text, "finish_reason": "stop", "logprobs": null}],
-        "usage": call.usage(tokens)
-    }))
+    json_reply(
+        &call,
+        json!({
+            "id": call.id, "provider": call.provider, "model": call.model,
+            "object": "text_completion", "created": time_now(),
+            "choices": [{"index": 0, "text": text, "finish_reason": "stop", "logprobs": null}],
+            "usage": call.usage(tokens)
+        }),
+    )
 }
 
 async fn embeddings(State(demo): State<Shared>, headers: HeaderMap, bytes: Bytes) -> Response {
@@ -590,7 +685,10 @@ async fn embeddings(State(demo): State<Shared>, headers: HeaderMap, bytes: Bytes
         Err(r) => return r,
     };
     let inputs: Vec<String> = match call.body.get("input") {
-        Some(Value::Array(items)) => items.iter().map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_owned)).collect(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_owned))
+            .collect(),
         Some(Value::String(s)) => vec![s.clone()],
         _ => vec![String::new()],
     };
@@ -599,10 +697,14 @@ async fn embeddings(State(demo): State<Shared>, headers: HeaderMap, bytes: Bytes
         .iter()
         .enumerate()
         .map(|(i, text)| {
-            let mut seed = text.bytes().fold(1469598103934665603u64, |h, b| (h ^ u64::from(b)).wrapping_mul(1099511628211));
+            let mut seed = text.bytes().fold(1469598103934665603u64, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(1099511628211)
+            });
             let vector: Vec<f64> = (0..8)
                 .map(|_| {
-                    seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    seed = seed
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
                     f64::from((seed >> 40) as u32 % 2000) / 1000.0 - 1.0
                 })
                 .collect();
@@ -610,11 +712,14 @@ async fn embeddings(State(demo): State<Shared>, headers: HeaderMap, bytes: Bytes
         })
         .collect();
     // Embeddings responses name no provider (openrouter-api.md §5.8).
-    json_reply(&call, json!({
-        "id": call.id, "object": "list", "model": call.model, "data": data,
-        "usage": {"prompt_tokens": call.prompt_tokens, "total_tokens": call.prompt_tokens,
-                  "cost": call.prompt_tokens as f64 * call.prices.0, "is_byok": call.is_byok}
-    }))
+    json_reply(
+        &call,
+        json!({
+            "id": call.id, "object": "list", "model": call.model, "data": data,
+            "usage": {"prompt_tokens": call.prompt_tokens, "total_tokens": call.prompt_tokens,
+                      "cost": call.prompt_tokens as f64 * call.prices.0, "is_byok": call.is_byok}
+        }),
+    )
 }
 
 async fn responses(State(demo): State<Shared>, headers: HeaderMap, bytes: Bytes) -> Response {
@@ -644,14 +749,23 @@ async fn responses(State(demo): State<Shared>, headers: HeaderMap, bytes: Bytes)
         v["type"] = json!(kind);
         format!("event: {kind}\n{}", data(&v))
     };
-    let mut events = vec![event("response.created", json!({"response": response("in_progress", json!([]), Value::Null)}))];
+    let mut events = vec![event(
+        "response.created",
+        json!({"response": response("in_progress", json!([]), Value::Null)}),
+    )];
     for word in text.split_inclusive(' ') {
         events.push(event(
             "response.output_text.delta",
             json!({"item_id": "msg_demo_1", "output_index": 0, "content_index": 0, "delta": word}),
         ));
     }
-    events.push(event("response.output_text.done", json!({"item_id": "msg_demo_1", "output_index": 0, "content_index": 0, "text": text})));
-    events.push(event("response.completed", json!({"response": response("completed", json!([message(&text)]), usage)})));
+    events.push(event(
+        "response.output_text.done",
+        json!({"item_id": "msg_demo_1", "output_index": 0, "content_index": 0, "text": text}),
+    ));
+    events.push(event(
+        "response.completed",
+        json!({"response": response("completed", json!([message(&text)]), usage)}),
+    ));
     sse(&call, events, demo.pace)
 }

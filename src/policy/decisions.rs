@@ -44,10 +44,7 @@ fn tag(rule: &str) -> Option<&'static str> {
 
 /// The `x-orguard-decisions` value: one tag per change, in rule order, then `redacted:TYPE`
 /// per type rewritten. Empty when nothing was changed.
-pub fn tags<'a>(
-    fired: &[FiredRule],
-    redacted_types: impl IntoIterator<Item = &'a str>,
-) -> String {
+pub fn tags<'a>(fired: &[FiredRule], redacted_types: impl IntoIterator<Item = &'a str>) -> String {
     let mut out: Vec<String> = Vec::new();
     for t in fired.iter().filter_map(|r| tag(r.rule)) {
         if !out.iter().any(|o| o == t) {

@@ -59,7 +59,11 @@ pub fn render_denial(denial: &Denial) -> String {
         let _ = writeln!(out, "class:    {}", reasons.class.as_str());
         let _ = writeln!(out, "because:  {}", reasons.why());
         if let Some(models) = reasons.allows() {
-            let _ = writeln!(out, "class {} allows models: {models}", reasons.class.as_str());
+            let _ = writeln!(
+                out,
+                "class {} allows models: {models}",
+                reasons.class.as_str()
+            );
         }
     }
     out

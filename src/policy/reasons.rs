@@ -221,7 +221,10 @@ mod tests {
         .unwrap();
         assert_eq!(r.origin, Origin::Declared(Class::Public));
         assert_eq!(r.raised_to_min, Some(Class::Confidential));
-        assert!(r.raised_by.is_empty(), "already confidential: content changed nothing");
+        assert!(
+            r.raised_by.is_empty(),
+            "already confidential: content changed nothing"
+        );
         assert_eq!(
             r.why(),
             "declared public in X-Data-Classification, raised to the key's min_class confidential"
