@@ -222,14 +222,29 @@ fn app(demo: Shared) -> Router {
         .with_state(demo)
 }
 
-/// OpenRouter's error envelope (§4): `{"error": {"code", "message"}}`.
-fn error(status: StatusCode, message: &str) -> Response {
-    let body = json!({"error": {"code": status.as_u16(), "message": message}});
-    (status, axum::Json(body)).into_response()
+/// A refused call, answered in OpenRouter's error envelope (§4):
+/// `{"error": {"code", "message"}}`.
+struct Refusal {
+    status: StatusCode,
+    message: String,
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        let body = json!({"error": {"code": self.status.as_u16(), "message": self.message}});
+        (self.status, axum::Json(body)).into_response()
+    }
+}
+
+fn error(status: StatusCode, message: &str) -> Refusal {
+    Refusal {
+        status,
+        message: message.to_owned(),
+    }
 }
 
 /// Any bearer key is accepted: the point is to see orguard send its own, not the client's.
-fn authorised(headers: &HeaderMap) -> Result<(), Response> {
+fn authorised(headers: &HeaderMap) -> Result<(), Refusal> {
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -273,7 +288,7 @@ async fn models() -> Response {
 
 async fn key(headers: HeaderMap) -> Response {
     if let Err(r) = authorised(&headers) {
-        return r;
+        return r.into_response();
     }
     axum::Json(json!({"data": {
         "label": "demo key (any key is accepted)",
@@ -293,7 +308,7 @@ async fn key(headers: HeaderMap) -> Response {
 
 async fn credits(headers: HeaderMap) -> Response {
     if let Err(r) = authorised(&headers) {
-        return r;
+        return r.into_response();
     }
     axum::Json(json!({"data": {"total_credits": 100.0, "total_usage": 0.5}})).into_response()
 }
@@ -313,7 +328,7 @@ async fn generation(
     Query(q): Query<std::collections::HashMap<String, String>>,
 ) -> Response {
     if let Err(r) = authorised(&headers) {
-        return r;
+        return r.into_response();
     }
     match q.get("id") {
         Some(id) if id.starts_with("gen-") => axum::Json(json!({"data": {
@@ -322,7 +337,7 @@ async fn generation(
             "streamed": false, "cancelled": false, "finish_reason": "stop"
         }}))
         .into_response(),
-        _ => error(StatusCode::NOT_FOUND, "Generation not found"),
+        _ => error(StatusCode::NOT_FOUND, "Generation not found").into_response(),
     }
 }
 
@@ -362,13 +377,13 @@ impl Call {
 }
 
 /// Checks auth and the model, records the body for `/demo/last`, and scripts the answer.
-fn accept(demo: &Demo, path: &str, headers: &HeaderMap, bytes: &Bytes) -> Result<Call, Response> {
+fn accept(demo: &Demo, path: &str, headers: &HeaderMap, bytes: &Bytes) -> Result<Call, Refusal> {
     authorised(headers)?;
     let Ok(body) = serde_json::from_slice::<Value>(bytes) else {
         return Err(error(StatusCode::BAD_REQUEST, "Invalid JSON body"));
     };
     if let Ok(mut last) = demo.last.lock() {
-        *last = json!({"path": path, "body": body.clone()});
+        *last = json!({"path": path, "body": body});
     }
     let model = body
         .get("model")
@@ -594,7 +609,7 @@ fn data(v: &Value) -> String {
 async fn chat(State(demo): State<Shared>, headers: HeaderMap, bytes: Bytes) -> Response {
     let call = match accept(&demo, "/api/v1/chat/completions", &headers, &bytes) {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let created = time_now();
     let tool = tool_call(&call.body);
@@ -664,7 +679,7 @@ async fn chat(State(demo): State<Shared>, headers: HeaderMap, bytes: Bytes) -> R
 async fn completions(State(demo): State<Shared>, headers: HeaderMap, bytes: Bytes) -> Response {
     let call = match accept(&demo, "/api/v1/completions", &headers, &bytes) {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let text = answer_text(&call);
     let tokens = text.split_whitespace().count() as u64;
@@ -682,7 +697,7 @@ async fn completions(State(demo): State<Shared>, headers: HeaderMap, bytes: Byte
 async fn embeddings(State(demo): State<Shared>, headers: HeaderMap, bytes: Bytes) -> Response {
     let call = match accept(&demo, "/api/v1/embeddings", &headers, &bytes) {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let inputs: Vec<String> = match call.body.get("input") {
         Some(Value::Array(items)) => items
@@ -725,7 +740,7 @@ async fn embeddings(State(demo): State<Shared>, headers: HeaderMap, bytes: Bytes
 async fn responses(State(demo): State<Shared>, headers: HeaderMap, bytes: Bytes) -> Response {
     let call = match accept(&demo, "/api/v1/responses", &headers, &bytes) {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let text = answer_text(&call);
     let tokens = text.split_whitespace().count() as u64;
