@@ -60,6 +60,8 @@ pub enum ErrorCode {
     KeyExpired,
     UpstreamKeyNotAccepted,
     NotFound,
+    /// `GET /models/{id}` for a model the caller's class may not use, or that is not listed.
+    ModelNotFound,
     MethodNotAllowed,
     InvalidClassification,
     ClassNotConfigured,
@@ -127,6 +129,7 @@ impl ErrorCode {
             Self::KeyExpired => "key_expired",
             Self::UpstreamKeyNotAccepted => "upstream_key_not_accepted",
             Self::NotFound => "not_found",
+            Self::ModelNotFound => "model_not_found",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::InvalidClassification => "invalid_classification",
             Self::ClassNotConfigured => "class_not_configured",
@@ -213,6 +216,13 @@ pub enum GatewayError {
     NotFound,
     #[error("method not allowed on this route")]
     MethodNotAllowed,
+    /// `GET /models/{id}`: not listed upstream, or not for the caller's class. The id is
+    /// named only once it has parsed as a model id.
+    #[error("{} is not available to class {class}", id.as_deref().map_or_else(|| "this model".to_owned(), |id| format!("model {id}")))]
+    ModelNotFound {
+        id: Option<String>,
+        class: &'static str,
+    },
 }
 
 impl GatewayError {
@@ -432,6 +442,12 @@ impl GatewayError {
                 None,
             ),
             Self::NotFound => (StatusCode::NOT_FOUND, T::InvalidRequest, C::NotFound, None),
+            Self::ModelNotFound { .. } => (
+                StatusCode::NOT_FOUND,
+                T::InvalidRequest,
+                C::ModelNotFound,
+                Some("model"),
+            ),
             Self::MethodNotAllowed => (
                 StatusCode::METHOD_NOT_ALLOWED,
                 T::InvalidRequest,

@@ -113,7 +113,11 @@ pub async fn inference(
             if let Some(record) = record {
                 state.audit.append_nowait(record);
             }
-            error.into_response()
+            let mut response = error.into_response();
+            if let Some(class) = progress.class {
+                policy::decisions::stamp(response.headers_mut(), class, "");
+            }
+            response
         }
     }
 }
@@ -155,6 +159,7 @@ async fn run(
     }
     let redactions: Vec<(&'static str, u64)> =
         redaction.counts.iter().map(|(k, n)| (*k, *n)).collect();
+    let decisions = policy::decisions::tags(&plan.fired, redaction.counts.keys().copied());
 
     let candidates = fallback_candidates(&config, &plan, &caller);
     // Budget: the request's worst case is reserved before it is audited or sent, so
@@ -435,6 +440,7 @@ async fn run(
         }
     };
     let mut response = response?;
+    policy::decisions::stamp(response.headers_mut(), plan.class, &decisions);
     if let Some(model) = fallback_used {
         if let Ok(v) = axum::http::HeaderValue::from_str(&model) {
             response.headers_mut().insert("x-orguard-fallback", v);
@@ -821,19 +827,24 @@ pub fn prepare(
     let signals = ContentSignals {
         pii_types: findings.pii_types(),
     };
-    // Known before any other rule can refuse, so a denial is audited with its class.
-    let class = policy::classify(&config.policy, caller, headers, &signals, &mut Vec::new())?.0;
-    *decided_class = Some(class);
+    // Known before any other rule can refuse, so a denial is audited with its class, and
+    // says which class it is and why (types only, never values).
+    let reasons = policy::reasons::of(&config.policy, caller, headers, &signals)?;
+    *decided_class = Some(reasons.class);
+    let explained = |d: policy::Denial| reasons.annotate(d, &config.policy);
     // What the class refuses outright is refused before the policy plans (and could echo
     // a routing field that holds a detected value in an error).
-    findings.refuse(
-        &config
-            .policy
-            .class(class)
-            .map(|c| c.redaction.clone())
-            .unwrap_or_default(),
-    )?;
-    let mut plan = policy::plan(&config.policy, caller, headers, parsed, &signals)?;
+    findings
+        .refuse(
+            &config
+                .policy
+                .class(reasons.class)
+                .map(|c| c.redaction.clone())
+                .unwrap_or_default(),
+        )
+        .map_err(explained)?;
+    let mut plan =
+        policy::plan(&config.policy, caller, headers, parsed, &signals).map_err(explained)?;
     let class_policy = config.policy.class(plan.class);
     let class = class_policy
         .map(|c| &c.redaction)
@@ -846,14 +857,15 @@ pub fn prepare(
         &findings,
         &class,
         &config.policy.redact_key,
-    )?;
+    )
+    .map_err(explained)?;
     // After the redaction, so that a secret beside an image is refused as a secret.
     if let Some((media, place)) = findings
         .media()
         .iter()
         .find(|(m, _)| !class_policy.is_some_and(|c| c.allows(*m)))
     {
-        return Err(policy::Denial::forbidden(
+        return Err(explained(policy::Denial::forbidden(
             crate::error::ErrorCode::UninspectableContent,
             format!(
                 "the request carries {} at `{place}`, which orguard cannot inspect, and class {} does not let it through ({} is off)",
@@ -861,7 +873,7 @@ pub fn prepare(
                 plan.class.as_str(),
                 media.setting()
             ),
-        ));
+        )));
     }
     if !redaction.counts.is_empty() {
         let counts: Vec<String> = redaction
@@ -930,11 +942,14 @@ fn service_key(caller: &Caller, upstream: &UpstreamRef) -> Option<crate::secret:
     }
 }
 
-/// `GET /models`: the upstream's list, filtered to what the caller's class may use.
+/// `GET /models`: the upstream's list, filtered to what the caller's class may use. With
+/// `only` (`GET /models/{id}`, the SDKs' `models.retrieve`), the one entry with that id, or
+/// 404 when the class may not use it or the upstream does not list it.
 pub async fn models(
     state: &AppState,
     query: Option<&str>,
     headers: &HeaderMap,
+    only: Option<&str>,
 ) -> Result<Response, GatewayError> {
     let config = state.config.load_full();
     let caller = authenticate(&config, headers)?;
@@ -1010,7 +1025,35 @@ pub async fn models(
             "model list filtered"
         );
     }
+    if let Some(id) = only {
+        return one_model(&listing, id, class);
+    }
     Ok((status, axum::Json(listing)).into_response())
+}
+
+/// The entry of a filtered listing whose id is `id` (normalised as model ids are), else 404.
+fn one_model(listing: &Value, id: &str, class: policy::Class) -> Result<Response, GatewayError> {
+    // A malformed id is reported without being echoed: it came from the path, not a field.
+    let wanted = models::parse(id).map_err(|_| GatewayError::ModelNotFound {
+        id: None,
+        class: class.as_str(),
+    })?;
+    listing
+        .get("data")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .find(|entry| {
+            entry
+                .get("id")
+                .and_then(Value::as_str)
+                .is_some_and(|e| e.trim().eq_ignore_ascii_case(&wanted.id))
+        })
+        .map(|entry| axum::Json(entry.clone()).into_response())
+        .ok_or(GatewayError::ModelNotFound {
+            id: Some(wanted.id),
+            class: class.as_str(),
+        })
 }
 
 /// Configured passthrough paths: authenticated, key swapped, no body to inspect.

@@ -31,7 +31,7 @@ pub fn run(
         );
         return ExitCode::from(2);
     };
-    let bytes = match std::fs::read(request) {
+    let bytes = match read_request(request) {
         Ok(b) => b,
         Err(e) => {
             eprintln!("orguard: cannot read {}: {e}", request.display());
@@ -68,4 +68,15 @@ pub fn run(
         return ExitCode::FAILURE;
     }
     code
+}
+
+/// The request body from a file, or from stdin when the path is `-` (so a reviewer can pipe
+/// a captured body in without writing it to disk).
+fn read_request(path: &Path) -> std::io::Result<Vec<u8>> {
+    if path == Path::new("-") {
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut bytes)?;
+        return Ok(bytes);
+    }
+    std::fs::read(path)
 }

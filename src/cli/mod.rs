@@ -131,7 +131,7 @@ pub enum PolicyCommand {
         /// The endpoint: chat, completions, embeddings or responses.
         #[arg(long, default_value = "chat", value_parser = parse_endpoint)]
         endpoint: Endpoint,
-        /// The request body (JSON file).
+        /// The request body: a JSON file, or `-` to read it from stdin.
         request: PathBuf,
     },
 }

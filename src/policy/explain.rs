@@ -43,15 +43,28 @@ pub fn render_plan(plan: &Plan) -> String {
     out
 }
 
-/// Renders a refused request.
+/// Renders a refused request: the rule's reason, and for policy refusals the class, why
+/// the request has it (types only) and, for a model refusal, the models the class allows.
 pub fn render_denial(denial: &Denial) -> String {
     let status = match denial.kind {
         DenialKind::Invalid => 400,
         DenialKind::Forbidden => 403,
     };
-    format!(
+    let mut out = format!(
         "decision: DENY ({status} {})\nreason:   {}\n",
         denial.code.as_str(),
         denial.message
-    )
+    );
+    if let Some(reasons) = &denial.context {
+        let _ = writeln!(out, "class:    {}", reasons.class.as_str());
+        let _ = writeln!(out, "because:  {}", reasons.why());
+        if let Some(models) = reasons.allows() {
+            let _ = writeln!(
+                out,
+                "class {} allows models: {models}",
+                reasons.class.as_str()
+            );
+        }
+    }
+    out
 }

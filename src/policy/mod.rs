@@ -6,10 +6,12 @@
 //! below; each one either edits the body, records a [`FiredRule`], or returns a [`Denial`].
 
 pub mod class;
+pub mod decisions;
 pub mod explain;
 mod features;
 pub mod models;
 pub mod providers;
+pub mod reasons;
 mod tokens;
 pub mod verify;
 
@@ -157,12 +159,15 @@ pub enum DenialKind {
 
 /// A request that cannot be made compliant.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
+#[error("{message}{}", .context.as_ref().map(|c| c.suffix()).unwrap_or_default())]
 pub struct Denial {
     pub kind: DenialKind,
     pub code: ErrorCode,
     pub message: String,
     pub param: Option<&'static str>,
+    /// Why the request has its class, attached once the class is known
+    /// ([`reasons::ClassReasons::annotate`]): a refusal names the class, why, and what it allows.
+    pub context: Option<Box<reasons::ClassReasons>>,
 }
 
 impl Denial {
@@ -172,6 +177,7 @@ impl Denial {
             code,
             message,
             param: None,
+            context: None,
         }
     }
 
@@ -181,6 +187,7 @@ impl Denial {
             code,
             message,
             param: Some(param),
+            context: None,
         }
     }
 
@@ -190,6 +197,7 @@ impl Denial {
             code,
             message,
             param: None,
+            context: None,
         }
     }
 
@@ -199,6 +207,7 @@ impl Denial {
             code,
             message,
             param: Some(param),
+            context: None,
         }
     }
 }

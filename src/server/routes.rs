@@ -3,7 +3,7 @@
 //! a 404: the gateway never proxies a path it has not been told about.
 
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -48,6 +48,11 @@ pub fn routes(state: AppState) -> Router {
             .route(
                 &format!("{prefix}/models"),
                 get(models).fallback(method_not_allowed),
+            )
+            // Model ids contain `/` (`openai/gpt-4o`): sent raw or as `%2F`, both land here.
+            .route(
+                &format!("{prefix}/models/{{*id}}"),
+                get(model).fallback(method_not_allowed),
             );
     }
     router.fallback(fallback).with_state(state)
@@ -100,7 +105,14 @@ async fn responses(
 }
 
 async fn models(State(s): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
-    pipeline::models(&s, uri.query(), &headers)
+    pipeline::models(&s, uri.query(), &headers, None)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `GET /models/{id}`: one model, if the caller's class may use it (the SDKs' `retrieve`).
+async fn model(State(s): State<AppState>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+    pipeline::models(&s, None, &headers, Some(&id))
         .await
         .unwrap_or_else(IntoResponse::into_response)
 }
