@@ -316,7 +316,7 @@ async fn rpm_refuses_with_429_and_retry_after() {
         .unwrap()
         .parse()
         .unwrap();
-    assert!((1..=120).contains(&retry_after), "{retry_after}");
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
     // The SDKs may retry this one after the wait.
     assert_eq!(r.headers()["x-should-retry"], "true");
     assert_eq!(
@@ -365,6 +365,38 @@ async fn rpm_refuses_with_429_and_retry_after() {
         (rate["rpm"].as_u64(), rate["rpm_used"].as_f64()),
         (Some(2), Some(2.0))
     );
+}
+
+/// `rpm = 1`: the next slot frees a minute after the first request, whatever second of the
+/// clock minute it came in — never the 119 s a fixed-minute counter answered — and the
+/// message names the same wait as the header.
+#[tokio::test]
+async fn rpm_is_a_sliding_minute_and_retry_after_never_exceeds_it() {
+    let mock = MockUpstream::start().await;
+    let gw = TestGateway::start_with(&mock, &limited("rpm = 1", "")).await;
+    let body = chat_body("openai/gpt-4o");
+    assert_eq!(send_as(&gw, LIMITED_KEY, &body).await.status(), 200);
+    for _ in 0..3 {
+        let r = send_as(&gw, LIMITED_KEY, &body).await;
+        assert_eq!(r.status(), 429);
+        let retry_after: u64 = r.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((55..=60).contains(&retry_after), "{retry_after}");
+        let v: Value = r.json().await.unwrap();
+        let message = v["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains(&format!("retry after {retry_after} s")),
+            "{message} vs Retry-After: {retry_after}"
+        );
+    }
+    // The admin view counts the same window: one request in the last minute.
+    let admin = admin_keys(&gw).await;
+    let rate = &key_entry(&admin, "limited-1")["rate"];
+    assert_eq!(rate["rpm_used"], 1);
+    assert_eq!(mock.count(), 1);
 }
 
 #[tokio::test]

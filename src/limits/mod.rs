@@ -89,6 +89,8 @@ pub struct KeyLimits {
 /// Why a request was refused by a limit.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LimitError {
+    /// `retry_after` is whole seconds within the window: the message and the
+    /// `Retry-After` header print the same number.
     #[error("this key is over its {} limit; retry after {} s", .limit.as_str(), .retry_after.as_secs())]
     RateLimited { limit: Limit, retry_after: Duration },
     #[error("this key has spent its {} budget", .period.as_str())]
@@ -195,10 +197,9 @@ impl Limits {
             match self.rate(key, limit, at, max, 1, incr).await {
                 Ok(seen) if seen.admitted => {}
                 Ok(seen) => {
-                    let (_, into) = rate::window(at);
                     return Err(LimitError::RateLimited {
                         limit,
-                        retry_after: rate::retry_after(seen.prev, seen.cur, into, max, 1),
+                        retry_after: rate::retry_after(seen.wait_ms),
                     });
                 }
                 Err(_) => self.on_error(self.inner.settings.rate_on_error, "rate limit")?,
