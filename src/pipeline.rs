@@ -54,7 +54,9 @@ use crate::upstream::{self, AuditSubject, Outbound, Relay, ResponseCheck, Served
 struct Progress {
     caller: Option<Caller>,
     class: Option<policy::Class>,
-    /// The `request` record is stored: every outcome from here on is a `response` record.
+    /// Past the point where an error is a refusal: for inference, the `request` record is
+    /// stored and every outcome is a `response` record; for the model list and
+    /// passthrough, the request was admitted and went upstream.
     recorded: bool,
 }
 
@@ -81,41 +83,45 @@ pub async fn inference(
     .await
     {
         Ok(response) => response,
-        Err(error) => {
-            let c = error.classify();
+        Err(error) => finish_with_error(state, request_id, &progress, error),
+    }
+}
+
+/// The error edge every route ends through (inference, the model list, passthrough), so
+/// that no refusal goes uncounted or unaudited: a request refused before its outcome was
+/// recorded counts in `orguard_denials_total` and gets a `denied` audit record (except
+/// when the audit itself is what failed: there is nowhere to write it). Once a `request`
+/// record is stored, the request's `Completion` writes the outcome instead.
+fn finish_with_error(
+    state: &AppState,
+    request_id: &str,
+    progress: &Progress,
+    error: GatewayError,
+) -> Response {
+    if !progress.recorded {
+        let c = error.classify();
+        state
+            .metrics
+            .denials
+            .with_label_values(&[c.code.as_str()])
+            .inc();
+        if !matches!(error, GatewayError::AuditUnavailable) {
             let subject = Subject {
                 request_id,
                 key_id: progress.caller.as_ref().map(|c| &*c.key_id),
                 service: progress.caller.as_ref().map(|c| &*c.service),
                 class: progress.class.map(policy::Class::as_str),
             };
-            let now = OffsetDateTime::now_utc();
-            // Once the request record is stored, its `Completion` writes the response record
-            // (from `run`, or from its `Drop` if the request was cancelled).
-            if !progress.recorded {
-                state
-                    .metrics
-                    .denials
-                    .with_label_values(&[c.code.as_str()])
-                    .inc();
-            }
-            let record = if progress.recorded || matches!(error, GatewayError::AuditUnavailable) {
-                None
-            } else {
-                Some(audit::record::denied(
-                    &subject,
-                    now,
-                    c.status.as_u16(),
-                    c.code.as_str(),
-                    &error.to_string(),
-                ))
-            };
-            if let Some(record) = record {
-                state.audit.append_nowait(record);
-            }
-            error.into_response()
+            state.audit.append_nowait(audit::record::denied(
+                &subject,
+                OffsetDateTime::now_utc(),
+                c.status.as_u16(),
+                c.code.as_str(),
+                &error.to_string(),
+            ));
         }
     }
+    error.into_response()
 }
 
 async fn run(
@@ -910,11 +916,26 @@ fn service_key(caller: &Caller, upstream: &UpstreamRef) -> Option<crate::secret:
 /// `GET /models`: the upstream's list, filtered to what the caller's class may use.
 pub async fn models(
     state: &AppState,
+    request_id: &str,
     query: Option<&str>,
     headers: &HeaderMap,
+) -> Response {
+    let mut progress = Progress::default();
+    match list_models(state, query, headers, &mut progress).await {
+        Ok(response) => response,
+        Err(error) => finish_with_error(state, request_id, &progress, error),
+    }
+}
+
+async fn list_models(
+    state: &AppState,
+    query: Option<&str>,
+    headers: &HeaderMap,
+    progress: &mut Progress,
 ) -> Result<Response, GatewayError> {
     let config = state.config.load_full();
     let caller = authenticate(&config, headers)?;
+    progress.caller = Some(caller.clone());
     admit(state, &caller).await?;
     let (class, class_policy) = policy::classify(
         &config.policy,
@@ -923,6 +944,7 @@ pub async fn models(
         &ContentSignals::default(),
         &mut Vec::new(),
     )?;
+    progress.class = Some(class);
     let settings = match &class_policy.upstream {
         UpstreamRef::OpenRouter => &config.upstream,
         UpstreamRef::Extra(name) => {
@@ -944,6 +966,9 @@ pub async fn models(
         forward_cache_headers: false,
         api_key: service_key(&caller, &class_policy.upstream),
     };
+    // Admitted: from here on an error is the upstream's, not a refusal (these routes keep
+    // no request/response records; the error is logged and answered).
+    progress.recorded = true;
     let sent = upstream::send(&state.client, settings, None, headers, outbound).await?;
     let status = sent.response.status();
     let bytes = upstream::read_capped(
@@ -987,12 +1012,29 @@ pub async fn models(
 /// Configured passthrough paths: authenticated, key swapped, no body to inspect.
 pub async fn passthrough(
     state: &AppState,
+    request_id: &str,
     path_and_query: String,
     headers: &HeaderMap,
+) -> Response {
+    let mut progress = Progress::default();
+    match pass(state, path_and_query, headers, &mut progress).await {
+        Ok(response) => response,
+        Err(error) => finish_with_error(state, request_id, &progress, error),
+    }
+}
+
+async fn pass(
+    state: &AppState,
+    path_and_query: String,
+    headers: &HeaderMap,
+    progress: &mut Progress,
 ) -> Result<Response, GatewayError> {
     let config = state.config.load_full();
     let caller = authenticate(&config, headers)?;
+    progress.caller = Some(caller.clone());
     admit(state, &caller).await?;
+    // Admitted: what follows is the upstream's answer or failure (see `list_models`).
+    progress.recorded = true;
     let outbound = Outbound {
         method: Method::GET,
         path_and_query,

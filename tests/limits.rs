@@ -757,3 +757,87 @@ async fn a_model_of_unknown_price_never_lowers_the_reservation() {
     // The first holds $0.41 (the known price), not $0.10: the budget is taken.
     assert_eq!(beside_one_in_flight(&gw, &mock, &listed).await, (200, 402));
 }
+
+/// One sample of the metrics page (read on the operator listener), 0 when absent.
+async fn sample(gw: &TestGateway, series: &str) -> f64 {
+    let text = gw
+        .client
+        .get(gw.admin_url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(series).and_then(|r| r.strip_prefix(' ')))
+        .map_or(0.0, |v| v.trim().parse().unwrap())
+}
+
+/// The model list and passthrough paths refuse through the same edge as inference: every
+/// 401 and 429 there is counted in `orguard_denials_total` and audited as `denied`.
+#[tokio::test]
+async fn refusals_on_the_model_list_and_passthrough_are_counted_and_audited() {
+    let mock = MockUpstream::start().await;
+    mock.set_default(Reply::ok(json!({"data": []})));
+    let gw = TestGateway::start_with(&mock, &limited("rpm = 1", "")).await;
+    let get = |path: &str, key: Option<&str>| {
+        let mut req = gw.client.get(gw.url(path));
+        if let Some(k) = key {
+            req = req.bearer_auth(k);
+        }
+        req.send()
+    };
+    // Unauthenticated, on both routes.
+    for path in ["/v1/models", "/api/v1/generation?id=gen-1"] {
+        assert_eq!(get(path, None).await.unwrap().status(), 401, "{path}");
+        let r = get(path, Some("ogk_not_a_key")).await.unwrap();
+        assert_eq!(r.status(), 401, "{path}");
+    }
+    // Over rpm, on both routes: the first request passes, the next ones are refused.
+    assert_eq!(
+        get("/v1/models", Some(LIMITED_KEY)).await.unwrap().status(),
+        200
+    );
+    for path in ["/v1/models", "/api/v1/generation?id=gen-1"] {
+        let r = get(path, Some(LIMITED_KEY)).await.unwrap();
+        assert_eq!(r.status(), 429, "{path}");
+    }
+    assert_eq!(mock.count(), 1);
+    assert_eq!(
+        sample(&gw, r#"orguard_denials_total{code="missing_api_key"}"#).await,
+        2.0
+    );
+    assert_eq!(
+        sample(&gw, r#"orguard_denials_total{code="invalid_api_key"}"#).await,
+        2.0
+    );
+    assert_eq!(
+        sample(&gw, r#"orguard_denials_total{code="rate_limited"}"#).await,
+        2.0
+    );
+    let denied: Vec<Value> = gw
+        .audit_records()
+        .await
+        .into_iter()
+        .filter(|r| r["type"] == "denied")
+        .collect();
+    let codes = |code: &str| denied.iter().filter(|r| r["code"] == code).count();
+    assert_eq!(
+        (
+            codes("missing_api_key"),
+            codes("invalid_api_key"),
+            codes("rate_limited")
+        ),
+        (2, 2, 2),
+        "{denied:?}"
+    );
+    for r in denied.iter().filter(|r| r["code"] == "rate_limited") {
+        assert_eq!(
+            (r["key_id"].as_str(), r["status"].as_u64()),
+            (Some("limited-1"), Some(429))
+        );
+    }
+    // The admitted request is no refusal: nothing else was recorded as denied.
+    assert_eq!(denied.len(), 6);
+}

@@ -94,10 +94,13 @@ async fn responses(
     inference(&s, Endpoint::Responses, &id, &headers, body).await
 }
 
-async fn models(State(s): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
-    pipeline::models(&s, uri.query(), &headers)
-        .await
-        .unwrap_or_else(IntoResponse::into_response)
+async fn models(
+    State(s): State<AppState>,
+    Extension(id): Extension<RequestId>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    pipeline::models(&s, &id.0, uri.query(), &headers).await
 }
 
 async fn method_not_allowed() -> Response {
@@ -107,6 +110,7 @@ async fn method_not_allowed() -> Response {
 /// Passthrough paths (GET only: a body would go upstream uninspected), else 404.
 async fn fallback(
     State(s): State<AppState>,
+    Extension(id): Extension<RequestId>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -128,7 +132,5 @@ async fn fallback(
     let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
     let path_and_query = format!("{rest}{query}");
     drop(config);
-    pipeline::passthrough(&s, path_and_query, &headers)
-        .await
-        .unwrap_or_else(IntoResponse::into_response)
+    pipeline::passthrough(&s, &id.0, path_and_query, &headers).await
 }
