@@ -43,6 +43,7 @@ pub struct Metrics {
     pub account: GaugeVec,
     pub budget: GaugeVec,
     pub state_errors: IntCounterVec,
+    pub upstream_key_errors: IntCounterVec,
     seen: Mutex<HashMap<&'static str, HashSet<String>>>,
 }
 
@@ -77,6 +78,7 @@ impl Metrics {
             account: registered(&r, GaugeVec::new(Opts::new("orguard_upstream_account_usd", "The OpenRouter account's credits from GET /credits (total_credits, total_usage, balance); needs upstream.management_key_file"), &["field"]))?,
             budget: registered(&r, GaugeVec::new(Opts::new("orguard_budget_usd", "Per-key budget state in the current period (limit, spent, reserved, remaining), refreshed at scrape"), &["key_id", "field"]))?,
             state_errors: registered(&r, IntCounterVec::new(Opts::new("orguard_state_errors_total", "Failures of the shared state store (Redis) by operation"), &["op"]))?,
+            upstream_key_errors: registered(&r, IntCounterVec::new(Opts::new("orguard_upstream_key_errors_total", "Upstream refusals of the gateway's own account, by code (upstream_key_rejected, upstream_credit_exhausted)"), &["code"]))?,
             registry: r,
             seen: Mutex::new(HashMap::new()),
         };

@@ -121,6 +121,20 @@ fn finish_with_error(
             ));
         }
     }
+    if let GatewayError::UpstreamAccount(_) = &error {
+        // The operator's problem, whoever's request found it: loud, and counted for the
+        // alert. The code only — never the key or the upstream body.
+        let code = error.classify().code.as_str();
+        tracing::error!(
+            code,
+            "the upstream refused the gateway's own account (its API key or its credit); every request fails until the operator fixes it"
+        );
+        state
+            .metrics
+            .upstream_key_errors
+            .with_label_values(&[code])
+            .inc();
+    }
     error.into_response()
 }
 
@@ -373,10 +387,16 @@ async fn run(
             return Err(e);
         }
     };
+    // Every model failed after its retries: whatever is answered now is final.
+    let exhausted = index == usize::MAX;
     let sent = match attempted {
         upstream::Attempted::Response(sent) => sent,
         upstream::Attempted::Failed(e) => {
-            let e = GatewayError::from(e);
+            let e = if exhausted {
+                GatewayError::UpstreamExhausted(e)
+            } else {
+                GatewayError::from(e)
+            };
             completion.complete(e.classify().status.as_u16(), "error");
             return Err(e);
         }
@@ -433,6 +453,15 @@ async fn run(
         }
     };
     let mut response = response?;
+    if exhausted {
+        // The gateway already spent its retries and fallbacks on this request; an SDK that
+        // retried the answer would run the whole chain again (one call, a dozen upstream
+        // requests).
+        response.headers_mut().insert(
+            "x-should-retry",
+            axum::http::HeaderValue::from_static("false"),
+        );
+    }
     if let Some(model) = fallback_used {
         if let Ok(v) = axum::http::HeaderValue::from_str(&model) {
             response.headers_mut().insert("x-orguard-fallback", v);
@@ -978,6 +1007,9 @@ async fn list_models(
         settings.max_response_bytes,
     )
     .await?;
+    if let Some(fault) = upstream::account_fault(status, &bytes) {
+        return Err(GatewayError::UpstreamAccount(fault));
+    }
     let mut listing: Value = match serde_json::from_slice(&bytes) {
         Ok(v) if status.is_success() => v,
         // Errors and unknown shapes pass through untouched.
