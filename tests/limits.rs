@@ -841,3 +841,44 @@ async fn refusals_on_the_model_list_and_passthrough_are_counted_and_audited() {
     // The admitted request is no refusal: nothing else was recorded as denied.
     assert_eq!(denied.len(), 6);
 }
+
+/// The memory backend rebuilds each key's spend from the audit trail when it starts: a key
+/// past its budget is still refused after a restart (it used to get its budget again).
+#[tokio::test]
+async fn a_restart_does_not_hand_a_key_its_budget_again() {
+    let mock = MockUpstream::start().await;
+    mock.set_default(Reply::ok(costing(Some(0.0004))));
+    let audit = tempfile::tempdir().unwrap();
+    let toml = common::gateway::config_toml(&mock, &limited("budget_usd = 0.001", GPT4O_PRICE))
+        .replace("AUDIT_DIR", &audit.path().display().to_string());
+    let body = chat_body("openai/gpt-4o");
+    let first = TestGateway::from_toml(&toml, Some(upstream_key())).await;
+    for i in 0..3 {
+        let r = send_as(&first, LIMITED_KEY, &body).await;
+        assert_eq!(r.status(), 200, "request {i}");
+        r.bytes().await.unwrap();
+    }
+    assert_eq!(send_as(&first, LIMITED_KEY, &body).await.status(), 402);
+    first.shutdown().await;
+
+    // The same audit directory, a new process's state.
+    let second = TestGateway::from_toml(&toml, Some(upstream_key())).await;
+    let r = send_as(&second, LIMITED_KEY, &body).await;
+    assert_eq!(r.status(), 402);
+    assert_eq!(
+        error_of(r).await,
+        ("rate_limit_error".to_owned(), "budget_exceeded".to_owned())
+    );
+    assert_eq!(
+        mock.count(),
+        3,
+        "nothing more was forwarded after the restart"
+    );
+    // The admin view shows the rebuilt spend; other keys were not charged for it.
+    let admin = admin_keys(&second).await;
+    let spent = key_entry(&admin, "limited-1")["budget"]["spent_usd"]
+        .as_f64()
+        .unwrap();
+    assert!((spent - 0.0012).abs() < 1e-12, "{spent}");
+    assert_eq!(second.chat(&body).await.status(), 200);
+}

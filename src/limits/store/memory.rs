@@ -146,6 +146,15 @@ impl MemoryStore {
         })
     }
 
+    /// Adds spend rebuilt from the audit trail (`limits::history`) to the counters.
+    pub fn restore(&self, spend: HashMap<(String, String), i64>) {
+        let Ok(mut s) = self.state.lock() else { return };
+        for (slot, amount) in spend {
+            let entry = s.spend.entry(slot).or_default();
+            entry.spent = entry.spent.saturating_add(amount);
+        }
+    }
+
     pub fn settle(
         &self,
         key: &str,
