@@ -387,8 +387,11 @@ async fn run(
             return Err(e);
         }
     };
-    // Every model failed after its retries: whatever is answered now is final.
-    let exhausted = index == usize::MAX;
+    // Every model failed after the gateway's own retries or fallbacks: whatever is answered
+    // now is final. (With neither configured the gateway tried once, and a client retry
+    // multiplies nothing.)
+    let exhausted =
+        index == usize::MAX && (config.resilience.retry.max_retries > 0 || candidates.len() > 1);
     let sent = match attempted {
         upstream::Attempted::Response(sent) => sent,
         upstream::Attempted::Failed(e) => {
