@@ -882,3 +882,30 @@ async fn a_restart_does_not_hand_a_key_its_budget_again() {
     assert!((spent - 0.0012).abs() < 1e-12, "{spent}");
     assert_eq!(second.chat(&body).await.status(), 200);
 }
+
+/// The same with the postgres audit sink: the spend is read back from its `response` rows.
+#[tokio::test]
+async fn a_restart_reads_the_spend_back_from_the_postgres_audit() {
+    let Some(url) = common::postgres_url().await else {
+        return;
+    };
+    let table = common::unique_table();
+    let mock = MockUpstream::start().await;
+    mock.set_default(Reply::ok(costing(Some(0.0004))));
+    let toml = common::gateway::config_toml(&mock, &limited("budget_usd = 0.001", GPT4O_PRICE))
+        .replace(
+            "[audit]\ndir = \"AUDIT_DIR\"\n",
+            &format!("[audit]\nsink = \"postgres\"\npostgres_url = \"{url}\"\npostgres_table = \"{table}\"\nreplica_id = \"r1\"\n"),
+        );
+    let body = chat_body("openai/gpt-4o");
+    let first = TestGateway::from_toml(&toml, Some(upstream_key())).await;
+    for _ in 0..3 {
+        let r = send_as(&first, LIMITED_KEY, &body).await;
+        assert_eq!(r.status(), 200);
+        r.bytes().await.unwrap();
+    }
+    first.shutdown().await;
+    let second = TestGateway::from_toml(&toml, Some(upstream_key())).await;
+    assert_eq!(send_as(&second, LIMITED_KEY, &body).await.status(), 402);
+    assert_eq!(mock.count(), 3);
+}
