@@ -14,7 +14,7 @@ use crate::limits::LimitError;
 use crate::policy::{Denial, DenialKind, ViolationKind};
 use crate::request::body::BodyError;
 use crate::request::parse::ParseError;
-use crate::upstream::UpstreamError;
+use crate::upstream::{AccountFault, UpstreamError};
 
 /// The OpenAI error `type` field: what kind of failure this is for the caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,6 +102,10 @@ pub enum ErrorCode {
     UpstreamUnreachable,
     UpstreamTimeout,
     UpstreamInvalidResponse,
+    /// The upstream refused the gateway's own API key (upstream 401/403).
+    UpstreamKeyRejected,
+    /// The gateway's upstream account or key limit is out of credit (upstream 402).
+    UpstreamCreditExhausted,
     RateLimited,
     BudgetExceeded,
     LimitsUnavailable,
@@ -166,6 +170,8 @@ impl ErrorCode {
             Self::UpstreamUnreachable => "upstream_unreachable",
             Self::UpstreamTimeout => "upstream_timeout",
             Self::UpstreamInvalidResponse => "upstream_invalid_response",
+            Self::UpstreamKeyRejected => "upstream_key_rejected",
+            Self::UpstreamCreditExhausted => "upstream_credit_exhausted",
             Self::RateLimited => "rate_limited",
             Self::BudgetExceeded => "budget_exceeded",
             Self::LimitsUnavailable => "limits_unavailable",
@@ -200,6 +206,14 @@ pub enum GatewayError {
     Violation(ViolationKind),
     #[error(transparent)]
     Upstream(#[from] UpstreamError),
+    /// The same failures after the gateway's retries and fallbacks were all used: final,
+    /// so a client retry would only run the whole chain again.
+    #[error("{0}; the gateway's retries and fallbacks are used up")]
+    UpstreamExhausted(UpstreamError),
+    /// The upstream refused the gateway's own account (its key or its credit): not the
+    /// caller's fault, and nothing a retry fixes; the operator must act.
+    #[error("{}", account_message(*.0))]
+    UpstreamAccount(AccountFault),
     /// A key's rate limit or budget, or the store that keeps them.
     #[error(transparent)]
     Limit(#[from] LimitError),
@@ -371,6 +385,19 @@ impl GatewayError {
                 C::PolicyViolation,
                 None,
             ),
+            Self::UpstreamExhausted(e) => return Self::Upstream(*e).classify(),
+            Self::UpstreamAccount(AccountFault::KeyRejected) => (
+                StatusCode::BAD_GATEWAY,
+                T::Upstream,
+                C::UpstreamKeyRejected,
+                None,
+            ),
+            Self::UpstreamAccount(AccountFault::CreditExhausted) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                T::Upstream,
+                C::UpstreamCreditExhausted,
+                None,
+            ),
             Self::Upstream(e) => match e {
                 UpstreamError::NotConfigured => (
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -507,9 +534,23 @@ pub struct LoggedError {
     pub status: StatusCode,
 }
 
+/// The message for an upstream account fault: says whose key it is and who must act, and
+/// names no key.
+fn account_message(fault: AccountFault) -> &'static str {
+    match fault {
+        AccountFault::KeyRejected => "the upstream rejected the gateway's own API key (not yours); the gateway operator must fix the upstream key",
+        AccountFault::CreditExhausted => "the gateway's upstream account is out of credit (not your budget); the gateway operator must add credit or raise the key's limit",
+    }
+}
+
 impl IntoResponse for GatewayError {
     fn into_response(self) -> Response {
         let mut response = error_response(self.classify(), &self.to_string());
+        if matches!(self, Self::UpstreamExhausted(_)) {
+            response
+                .headers_mut()
+                .insert("x-should-retry", HeaderValue::from_static("false"));
+        }
         // Tell well-behaved clients (the OpenAI SDKs honour it) when to come back.
         let retry_after = match &self {
             Self::Overloaded => Some(1),

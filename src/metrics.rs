@@ -47,6 +47,7 @@ pub struct Metrics {
     pub state_errors: IntCounterVec,
     pub config_reloads: IntCounterVec,
     pub config_last_reload: Gauge,
+    pub upstream_key_errors: IntCounterVec,
     seen: Mutex<HashMap<&'static str, HashSet<String>>>,
 }
 
@@ -85,6 +86,7 @@ impl Metrics {
             state_errors: registered(&r, IntCounterVec::new(Opts::new("orguard_state_errors_total", "Failures of the shared state store (Redis) by operation"), &["op"]))?,
             config_reloads: registered(&r, IntCounterVec::new(Opts::new("orguard_config_reloads_total", "SIGHUP config reloads by result (applied, rejected)"), &["result"]))?,
             config_last_reload: registered(&r, Gauge::new("orguard_config_last_reload_success_timestamp_seconds", "Unix time the config in use was loaded (start, or the last applied reload)"))?,
+            upstream_key_errors: registered(&r, IntCounterVec::new(Opts::new("orguard_upstream_key_errors_total", "Upstream refusals of the gateway's own account, by code (upstream_key_rejected, upstream_credit_exhausted)"), &["code"]))?,
             registry: r,
             seen: Mutex::new(HashMap::new()),
         };

@@ -54,7 +54,9 @@ use crate::upstream::{self, AuditSubject, Outbound, Relay, ResponseCheck, Served
 struct Progress {
     caller: Option<Caller>,
     class: Option<policy::Class>,
-    /// The `request` record is stored: every outcome from here on is a `response` record.
+    /// Past the point where an error is a refusal: for inference, the `request` record is
+    /// stored and every outcome is a `response` record; for the model list and
+    /// passthrough, the request was admitted and went upstream.
     recorded: bool,
 }
 
@@ -81,45 +83,63 @@ pub async fn inference(
     .await
     {
         Ok(response) => response,
-        Err(error) => {
-            let c = error.classify();
+        Err(error) => finish_with_error(state, request_id, &progress, error),
+    }
+}
+
+/// The error edge every route ends through (inference, the model list, passthrough), so
+/// that no refusal goes uncounted or unaudited: a request refused before its outcome was
+/// recorded counts in `orguard_denials_total` and gets a `denied` audit record (except
+/// when the audit itself is what failed: there is nowhere to write it). Once a `request`
+/// record is stored, the request's `Completion` writes the outcome instead.
+fn finish_with_error(
+    state: &AppState,
+    request_id: &str,
+    progress: &Progress,
+    error: GatewayError,
+) -> Response {
+    if !progress.recorded {
+        let c = error.classify();
+        state
+            .metrics
+            .denials
+            .with_label_values(&[c.code.as_str()])
+            .inc();
+        if !matches!(error, GatewayError::AuditUnavailable) {
             let subject = Subject {
                 request_id,
                 key_id: progress.caller.as_ref().map(|c| &*c.key_id),
                 service: progress.caller.as_ref().map(|c| &*c.service),
                 class: progress.class.map(policy::Class::as_str),
             };
-            let now = OffsetDateTime::now_utc();
-            // Once the request record is stored, its `Completion` writes the response record
-            // (from `run`, or from its `Drop` if the request was cancelled).
-            if !progress.recorded {
-                state
-                    .metrics
-                    .denials
-                    .with_label_values(&[c.code.as_str()])
-                    .inc();
-            }
-            let record = if progress.recorded || matches!(error, GatewayError::AuditUnavailable) {
-                None
-            } else {
-                Some(audit::record::denied(
-                    &subject,
-                    now,
-                    c.status.as_u16(),
-                    c.code.as_str(),
-                    &error.to_string(),
-                ))
-            };
-            if let Some(record) = record {
-                state.audit.append_nowait(record);
-            }
-            let mut response = error.into_response();
-            if let Some(class) = progress.class {
-                policy::decisions::stamp(response.headers_mut(), class, "");
-            }
-            response
+            state.audit.append_nowait(audit::record::denied(
+                &subject,
+                OffsetDateTime::now_utc(),
+                c.status.as_u16(),
+                c.code.as_str(),
+                &error.to_string(),
+            ));
         }
     }
+    if let GatewayError::UpstreamAccount(_) = &error {
+        // The operator's problem, whoever's request found it: loud, and counted for the
+        // alert. The code only — never the key or the upstream body.
+        let code = error.classify().code.as_str();
+        tracing::error!(
+            code,
+            "the upstream refused the gateway's own account (its API key or its credit); every request fails until the operator fixes it"
+        );
+        state
+            .metrics
+            .upstream_key_errors
+            .with_label_values(&[code])
+            .inc();
+    }
+    let mut response = error.into_response();
+    if let Some(class) = progress.class {
+        policy::decisions::stamp(response.headers_mut(), class, "");
+    }
+    response
 }
 
 async fn run(
@@ -380,10 +400,19 @@ async fn run(
             return Err(e);
         }
     };
+    // Every model failed after the gateway's own retries or fallbacks: whatever is answered
+    // now is final. (With neither configured the gateway tried once, and a client retry
+    // multiplies nothing.)
+    let exhausted =
+        index == usize::MAX && (config.resilience.retry.max_retries > 0 || candidates.len() > 1);
     let sent = match attempted {
         upstream::Attempted::Response(sent) => sent,
         upstream::Attempted::Failed(e) => {
-            let e = GatewayError::from(e);
+            let e = if exhausted {
+                GatewayError::UpstreamExhausted(e)
+            } else {
+                GatewayError::from(e)
+            };
             completion.complete(e.classify().status.as_u16(), "error");
             return Err(e);
         }
@@ -441,6 +470,15 @@ async fn run(
     };
     let mut response = response?;
     policy::decisions::stamp(response.headers_mut(), plan.class, &decisions);
+    if exhausted {
+        // The gateway already spent its retries and fallbacks on this request; an SDK that
+        // retried the answer would run the whole chain again (one call, a dozen upstream
+        // requests).
+        response.headers_mut().insert(
+            "x-should-retry",
+            axum::http::HeaderValue::from_static("false"),
+        );
+    }
     if let Some(model) = fallback_used {
         if let Ok(v) = axum::http::HeaderValue::from_str(&model) {
             response.headers_mut().insert("x-orguard-fallback", v);
@@ -947,12 +985,28 @@ fn service_key(caller: &Caller, upstream: &UpstreamRef) -> Option<crate::secret:
 /// 404 when the class may not use it or the upstream does not list it.
 pub async fn models(
     state: &AppState,
+    request_id: &str,
     query: Option<&str>,
     headers: &HeaderMap,
     only: Option<&str>,
+) -> Response {
+    let mut progress = Progress::default();
+    match list_models(state, query, headers, only, &mut progress).await {
+        Ok(response) => response,
+        Err(error) => finish_with_error(state, request_id, &progress, error),
+    }
+}
+
+async fn list_models(
+    state: &AppState,
+    query: Option<&str>,
+    headers: &HeaderMap,
+    only: Option<&str>,
+    progress: &mut Progress,
 ) -> Result<Response, GatewayError> {
     let config = state.config.load_full();
     let caller = authenticate(&config, headers)?;
+    progress.caller = Some(caller.clone());
     admit(state, &caller).await?;
     let (class, class_policy) = policy::classify(
         &config.policy,
@@ -961,6 +1015,7 @@ pub async fn models(
         &ContentSignals::default(),
         &mut Vec::new(),
     )?;
+    progress.class = Some(class);
     let settings = match &class_policy.upstream {
         UpstreamRef::OpenRouter => &config.upstream,
         UpstreamRef::Extra(name) => {
@@ -988,6 +1043,9 @@ pub async fn models(
         forward_cache_headers: false,
         api_key: service_key(&caller, &class_policy.upstream),
     };
+    // Admitted: from here on an error is the upstream's, not a refusal (these routes keep
+    // no request/response records; the error is logged and answered).
+    progress.recorded = true;
     let sent = upstream::send(&state.client, settings, None, headers, outbound).await?;
     let status = sent.response.status();
     let bytes = upstream::read_capped(
@@ -997,6 +1055,9 @@ pub async fn models(
         settings.max_response_bytes,
     )
     .await?;
+    if let Some(fault) = upstream::account_fault(status, &bytes) {
+        return Err(GatewayError::UpstreamAccount(fault));
+    }
     let mut listing: Value = match serde_json::from_slice(&bytes) {
         Ok(v) if status.is_success() => v,
         // Errors and unknown shapes pass through untouched.
@@ -1059,11 +1120,26 @@ fn one_model(listing: &Value, id: &str, class: policy::Class) -> Result<Response
 /// Configured passthrough paths: authenticated, key swapped, no body to inspect.
 pub async fn passthrough(
     state: &AppState,
+    request_id: &str,
     path_and_query: String,
     headers: &HeaderMap,
+) -> Response {
+    let mut progress = Progress::default();
+    match pass(state, path_and_query, headers, &mut progress).await {
+        Ok(response) => response,
+        Err(error) => finish_with_error(state, request_id, &progress, error),
+    }
+}
+
+async fn pass(
+    state: &AppState,
+    path_and_query: String,
+    headers: &HeaderMap,
+    progress: &mut Progress,
 ) -> Result<Response, GatewayError> {
     let config = state.config.load_full();
     let caller = authenticate(&config, headers)?;
+    progress.caller = Some(caller.clone());
     admit(state, &caller).await?;
     let query = path_and_query.split_once('?').map(|(_, q)| q);
     redact::inspect::inspect_get(
@@ -1072,6 +1148,8 @@ pub async fn passthrough(
         &upstream::CLIENT_HEADERS_FORWARDED,
         query,
     )?;
+    // Admitted: what follows is the upstream's answer or failure (see `list_models`).
+    progress.recorded = true;
     let outbound = Outbound {
         method: Method::GET,
         path_and_query,

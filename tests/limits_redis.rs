@@ -228,7 +228,7 @@ async fn the_scripts_apply_the_same_rules_as_the_memory_store() {
     assert_eq!((r.spent, r.reserved), (0, 1));
 
     // Rate windows: three admitted, the fourth refused, tokens added after the fact.
-    let t0 = 10 * orguard::limits::rate::WINDOW_MS;
+    let t0 = 10 * orguard::limits::rate::WINDOW_MS + 1_000;
     for _ in 0..3 {
         assert!(
             store
@@ -238,16 +238,20 @@ async fn the_scripts_apply_the_same_rules_as_the_memory_store() {
                 .admitted
         );
     }
-    assert!(
-        !store
-            .rate(k, Limit::Rpm, t0 + 1, 3, 1, 1)
-            .await
-            .unwrap()
-            .admitted
+    // Refused, and told to come back exactly when the oldest slot slides out (a minute
+    // after it was taken, not at the end of the next clock minute).
+    let seen = store.rate(k, Limit::Rpm, t0 + 1, 3, 1, 1).await.unwrap();
+    assert_eq!(
+        (seen.admitted, seen.used, seen.wait_ms),
+        (false, 3, orguard::limits::rate::WINDOW_MS - 1)
     );
-    let half = t0 + orguard::limits::rate::WINDOW_MS * 3 / 2;
-    let seen = store.rate(k, Limit::Rpm, half, 3, 1, 1).await.unwrap();
-    assert_eq!((seen.admitted, seen.prev, seen.cur), (true, 3, 1));
+    let minute_later = t0 + orguard::limits::rate::WINDOW_MS;
+    let seen = store
+        .rate(k, Limit::Rpm, minute_later, 3, 1, 1)
+        .await
+        .unwrap();
+    assert_eq!((seen.admitted, seen.used), (true, 1));
+    assert_eq!(store.read(k, p, minute_later).await.unwrap().rpm, 1);
     store.rate_add(k, Limit::Tpm, t0, 500).await.unwrap();
     assert!(
         store
@@ -257,13 +261,33 @@ async fn the_scripts_apply_the_same_rules_as_the_memory_store() {
             .admitted
     );
     store.rate_add(k, Limit::Tpm, t0, 10).await.unwrap();
-    assert!(
-        !store
-            .rate(k, Limit::Tpm, t0, 501, 1, 0)
-            .await
-            .unwrap()
-            .admitted
+    let seen = store.rate(k, Limit::Tpm, t0, 501, 1, 0).await.unwrap();
+    assert_eq!(
+        (seen.admitted, seen.used, seen.wait_ms),
+        (false, 510, orguard::limits::rate::WINDOW_MS)
     );
+    assert_eq!(store.read(k, p, t0).await.unwrap().tpm, 510);
+    // The same decisions as the pure rule, for a random-looking sequence of arrivals.
+    let (rule_key, mut log) = ("key-rule", Vec::new());
+    let mut now = t0;
+    for gap in [
+        0, 5_000, 100, 30_000, 24_900, 1, 40_000, 0, 19_999, 1, 59_999,
+    ] {
+        now += gap;
+        let seen = store
+            .rate(rule_key, Limit::Rpm, now, 2, 1, 1)
+            .await
+            .unwrap();
+        match orguard::limits::rate::decide(&log, now, 2, 1) {
+            orguard::limits::rate::Decision::Admit => {
+                assert!(seen.admitted, "at {now}");
+                log.push((now, 1));
+            }
+            orguard::limits::rate::Decision::Wait(ms) => {
+                assert_eq!((seen.admitted, seen.wait_ms), (false, ms), "at {now}");
+            }
+        }
+    }
     cleanup(&url, &prefix).await;
 }
 

@@ -8,6 +8,7 @@
 //! limits fail open (an outage of the limiter must not become an outage of every app).
 
 pub mod budget;
+pub mod history;
 pub mod pricing;
 pub mod rate;
 pub mod store;
@@ -89,6 +90,8 @@ pub struct KeyLimits {
 /// Why a request was refused by a limit.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LimitError {
+    /// `retry_after` is whole seconds within the window: the message and the
+    /// `Retry-After` header print the same number.
     #[error("this key is over its {} limit; retry after {} s", .limit.as_str(), .retry_after.as_secs())]
     RateLimited { limit: Limit, retry_after: Duration },
     #[error("this key has spent its {} budget", .period.as_str())]
@@ -106,6 +109,10 @@ enum Store {
 struct Inner {
     store: Store,
     settings: StateSettings,
+    /// Where the memory backend rebuilds its spend from after a restart.
+    history: history::History,
+    /// Set once the spend is rebuilt: no budget is checked before (see `history`).
+    restored: tokio::sync::OnceCell<()>,
     /// Shared-store failures by operation, for the metrics.
     errors: prometheus::IntCounterVec,
 }
@@ -123,10 +130,12 @@ pub fn now_ms(now: OffsetDateTime) -> u64 {
 }
 
 impl Limits {
-    /// Builds the limiter; `errors` counts shared-store failures by operation.
+    /// Builds the limiter; `errors` counts shared-store failures by operation; `history`
+    /// is where the memory backend rebuilds past spend from (Redis keeps its own).
     pub fn new(
         settings: StateSettings,
         errors: prometheus::IntCounterVec,
+        history: history::History,
     ) -> Result<Self, redis::RedisError> {
         let store = match &settings.backend {
             Backend::Memory => Store::Memory(MemoryStore::default()),
@@ -138,9 +147,64 @@ impl Limits {
             inner: Arc::new(Inner {
                 store,
                 settings,
+                history,
+                restored: tokio::sync::OnceCell::new(),
                 errors,
             }),
         })
+    }
+
+    /// Rebuilds the memory backend's spend of the current day and month from the audit
+    /// trail, once, before the first budget decision or read (so a restart never hands a
+    /// key its budget again). Called eagerly at start too, so requests rarely wait on it.
+    /// Fails (and is tried again by the next request) when the trail cannot be read.
+    pub async fn restore(&self) -> Result<(), history::HistoryError> {
+        let Store::Memory(memory) = &self.inner.store else {
+            return Ok(());
+        };
+        self.inner
+            .restored
+            .get_or_try_init(|| async {
+                let now = OffsetDateTime::now_utc();
+                let spend = match &self.inner.history {
+                    history::History::Files(dir) => {
+                        let dir = dir.clone();
+                        tokio::task::spawn_blocking(move || history::read_files(&dir, now))
+                            .await
+                            .map_err(|_| history::HistoryError::Io(std::io::ErrorKind::Other))??
+                    }
+                    history::History::Postgres { url, table } => {
+                        history::read_postgres(url, table, now).await?
+                    }
+                    history::History::None => {
+                        tracing::warn!("audit sink is stdout: budgets in memory start from zero after a restart (use the file or postgres sink, or state.backend = \"redis\")");
+                        history::Spend::new()
+                    }
+                };
+                let keys = spend.len();
+                memory.restore(spend);
+                tracing::info!(periods = keys, "budget spend rebuilt from the audit trail");
+                Ok(())
+            })
+            .await
+            .map(|_| ())
+    }
+
+    /// `restore`, for a budget decision: a trail that cannot be read follows the budget's
+    /// failure mode (closed: refused until it can; open: counted from zero, logged).
+    async fn restored(&self) -> Result<(), LimitError> {
+        match self.restore().await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot rebuild budget spend from the audit trail");
+                match self.inner.settings.budget_on_error {
+                    OnError::FailClosed => Err(LimitError::Unavailable {
+                        what: "budget history",
+                    }),
+                    OnError::FailOpen => Ok(()),
+                }
+            }
+        }
     }
 
     async fn timed<T>(
@@ -195,10 +259,9 @@ impl Limits {
             match self.rate(key, limit, at, max, 1, incr).await {
                 Ok(seen) if seen.admitted => {}
                 Ok(seen) => {
-                    let (_, into) = rate::window(at);
                     return Err(LimitError::RateLimited {
                         limit,
-                        retry_after: rate::retry_after(seen.prev, seen.cur, into, max, 1),
+                        retry_after: rate::retry_after(seen.wait_ms),
                     });
                 }
                 Err(_) => self.on_error(self.inner.settings.rate_on_error, "rate limit")?,
@@ -233,6 +296,7 @@ impl Limits {
         let Some(budget) = limits.budget else {
             return Ok(None);
         };
+        self.restored().await?;
         let period = budget.period.id(now);
         let at = now_ms(now);
         let expires = at.saturating_add(u64::try_from(lifetime.as_millis()).unwrap_or(u64::MAX));
@@ -339,7 +403,13 @@ impl Limits {
             .map_or_else(|| Period::Month.id(now), |b| b.period.id(now));
         let at = now_ms(now);
         match &self.inner.store {
-            Store::Memory(m) => m.read(key, &period, at),
+            Store::Memory(m) => {
+                // Spend shown before it is rebuilt would be wrong: say "unavailable".
+                self.restore()
+                    .await
+                    .map_err(|_| StoreError { op: "read" })?;
+                m.read(key, &period, at)
+            }
             Store::Redis(r) => self.timed("read", r.read(key, &period, at)).await,
         }
     }

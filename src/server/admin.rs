@@ -17,7 +17,7 @@ use time::OffsetDateTime;
 use super::{layers, ops, AppState};
 use crate::error::{error_response, Classified, ErrorCode, ErrorType};
 use crate::keys::KeyRecord;
-use crate::limits::{rate, Nanos};
+use crate::limits::Nanos;
 
 /// The admin router, with the same hygiene layers as the main one.
 pub fn app(state: AppState) -> Router {
@@ -106,11 +106,10 @@ async fn keys(State(state): State<AppState>, headers: HeaderMap) -> Response {
         return refused;
     }
     let now = OffsetDateTime::now_utc();
-    let (_, into) = rate::window(crate::limits::now_ms(now));
     let keys: Vec<Value> = report(&state, now, |_| true)
         .await
         .iter()
-        .map(|r| key_json(r, into, now))
+        .map(|r| key_json(r, now))
         .collect();
     Json(json!({
         "backend": if state.limits.is_shared() { "redis" } else { "memory" },
@@ -119,7 +118,7 @@ async fn keys(State(state): State<AppState>, headers: HeaderMap) -> Response {
     .into_response()
 }
 
-fn key_json(r: &KeyReport, into: f64, now: OffsetDateTime) -> Value {
+fn key_json(r: &KeyReport, now: OffsetDateTime) -> Value {
     let rec = &r.record;
     let fmt = |t: Option<OffsetDateTime>| t.and_then(|t| t.format(&Rfc3339).ok());
     let c = r.counters;
@@ -135,7 +134,6 @@ fn key_json(r: &KeyReport, into: f64, now: OffsetDateTime) -> Value {
             "remaining_usd": spent.map(|s| b.remaining(s).usd()),
         })
     });
-    let used = |w: Option<(u64, u64)>| w.map(|(p, c)| rate::weighted(p, c, into).round());
     json!({
         "id": &*rec.id,
         "service": &*rec.service,
@@ -149,9 +147,10 @@ fn key_json(r: &KeyReport, into: f64, now: OffsetDateTime) -> Value {
         "budget": budget,
         "rate": {
             "rpm": rec.limits.rpm,
-            "rpm_used": used(c.map(|c| c.rpm)),
+            // Exact counts of the sliding minute (requests admitted, tokens finished).
+            "rpm_used": c.map(|c| c.rpm),
             "tpm": rec.limits.tpm,
-            "tpm_used": used(c.map(|c| c.tpm)),
+            "tpm_used": c.map(|c| c.tpm),
         },
         "counters_available": c.is_some(),
     })

@@ -87,9 +87,12 @@ impl AppState {
         ));
         let in_flight = Arc::new(tokio::sync::Semaphore::new(r.max_in_flight));
         let metrics = Arc::new(crate::metrics::Metrics::new()?);
-        let limits =
-            crate::limits::Limits::new(snapshot.state.clone(), metrics.state_errors.clone())
-                .map_err(|_| StateError::State)?;
+        let limits = crate::limits::Limits::new(
+            snapshot.state.clone(),
+            metrics.state_errors.clone(),
+            crate::limits::history::History::of(&snapshot.audit.sink),
+        )
+        .map_err(|_| StateError::State)?;
         Ok(Self {
             config: Arc::new(ArcSwap::from_pointee(snapshot)),
             client,
@@ -107,6 +110,16 @@ impl AppState {
     /// Starts the background tasks that belong to a running server (the upstream credit
     /// watch). Detached: they hold no request state and end with the runtime.
     pub fn start_background(&self) {
+        let limits = self.limits.clone();
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "a one-off read at start; a request that needs it first waits for it"
+        )]
+        tokio::spawn(async move {
+            if let Err(e) = limits.restore().await {
+                tracing::error!(error = %e, "cannot rebuild budget spend from the audit trail; budgeted requests follow state.budget_on_error until it can");
+            }
+        });
         let state = self.clone();
         let names = self.clone();
         let prices = self.clone();

@@ -104,17 +104,23 @@ async fn responses(
     inference(&s, Endpoint::Responses, &id, &headers, body).await
 }
 
-async fn models(State(s): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
-    pipeline::models(&s, uri.query(), &headers, None)
-        .await
-        .unwrap_or_else(IntoResponse::into_response)
+async fn models(
+    State(s): State<AppState>,
+    Extension(id): Extension<RequestId>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    pipeline::models(&s, &id.0, uri.query(), &headers, None).await
 }
 
 /// `GET /models/{id}`: one model, if the caller's class may use it (the SDKs' `retrieve`).
-async fn model(State(s): State<AppState>, Path(id): Path<String>, headers: HeaderMap) -> Response {
-    pipeline::models(&s, None, &headers, Some(&id))
-        .await
-        .unwrap_or_else(IntoResponse::into_response)
+async fn model(
+    State(s): State<AppState>,
+    Extension(rid): Extension<RequestId>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    pipeline::models(&s, &rid.0, None, &headers, Some(&id)).await
 }
 
 async fn method_not_allowed() -> Response {
@@ -124,6 +130,7 @@ async fn method_not_allowed() -> Response {
 /// Passthrough paths (GET only: a body would go upstream uninspected), else 404.
 async fn fallback(
     State(s): State<AppState>,
+    Extension(id): Extension<RequestId>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -145,7 +152,5 @@ async fn fallback(
     let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
     let path_and_query = format!("{rest}{query}");
     drop(config);
-    pipeline::passthrough(&s, path_and_query, &headers)
-        .await
-        .unwrap_or_else(IntoResponse::into_response)
+    pipeline::passthrough(&s, &id.0, path_and_query, &headers).await
 }

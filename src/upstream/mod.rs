@@ -1,6 +1,7 @@
 //! The upstream side: one HTTP client, building the outbound request, relaying the reply,
 //! and checking what served it.
 
+pub mod account;
 pub mod backoff;
 pub mod breaker;
 mod check;
@@ -10,17 +11,18 @@ mod forward;
 pub mod providers;
 mod relay;
 
+pub use account::AccountFault;
 pub use check::{AuditSubject, ResponseCheck, Served};
 pub use client::{
     build_client, explain, get_json, send, send_explained, Failure, Outbound, Sent,
     CLIENT_HEADERS_FORWARDED,
 };
 pub use forward::{send_with_retries, Attempt, Attempted};
-pub use relay::{is_event_stream, read_capped, relay, Relay};
+pub use relay::{account_fault, is_event_stream, read_capped, relay, Relay};
 
 /// Failures talking to the upstream. None of them carries upstream body text: that may echo
 /// the prompt.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, thiserror::Error, PartialEq, Eq)]
 pub enum UpstreamError {
     #[error(
         "the upstream API key is not configured (set OPENROUTER_API_KEY or upstream.api_key_file)"

@@ -87,6 +87,9 @@ pub async fn relay(sent: Sent, relay: Relay) -> Result<Response, GatewayError> {
         ))
     } else {
         let bytes = read_capped(response, idle, deadline, max_body).await?;
+        if let Some(fault) = account_fault(status, &bytes) {
+            return Err(GatewayError::UpstreamAccount(fault));
+        }
         match check.filter(|_| status.is_success()) {
             Some(mut check) => {
                 if let Some(v) = check.check_body(&bytes) {
@@ -101,6 +104,15 @@ pub async fn relay(sent: Sent, relay: Relay) -> Result<Response, GatewayError> {
         }
     };
     Ok(builder.body(body).map_err(|_| UpstreamError::Protocol)?)
+}
+
+/// An error answer about the gateway's own upstream account (its key or its credit), which
+/// is never relayed as the upstream's: see `account`.
+pub fn account_fault(status: StatusCode, body: &[u8]) -> Option<super::AccountFault> {
+    if status.is_success() {
+        return None;
+    }
+    super::account::fault(status.as_u16(), body)
 }
 
 /// Whether a response is a server-sent-event stream (media type compared as RFC 9110 says:

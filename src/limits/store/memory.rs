@@ -1,6 +1,8 @@
-//! Counters in this process: correct for one replica, lost on restart.
+//! Counters in this process: correct for one replica. Rate windows are lost on restart
+//! (they cover one minute); budgets are rebuilt from the audit trail at start (see
+//! `limits::history`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
 use super::{KeyCounters, RateSeen, ReserveSeen, StoreError};
@@ -26,8 +28,22 @@ impl Spend {
 struct State {
     /// (key id, period id) → spend.
     spend: HashMap<(String, String), Spend>,
-    /// (key id, limit) → (window index, count) for the current and previous window.
-    windows: HashMap<(String, &'static str), [(u64, u64); 2]>,
+    /// (key id, limit) → the sliding window's log, `(ms, amount)` oldest first.
+    windows: HashMap<(String, &'static str), VecDeque<(u64, u64)>>,
+}
+
+/// Drops what has slid out of the window.
+fn trim(log: &mut VecDeque<(u64, u64)>, now_ms: u64) {
+    while log.front().is_some_and(|(at, _)| !rate::live(*at, now_ms)) {
+        log.pop_front();
+    }
+}
+
+/// Adds `amount` at `at` in time order (callers read the clock before taking the lock, so
+/// arrivals can be a few ms out of order; `rate::decide` wants the log oldest first).
+fn push(log: &mut VecDeque<(u64, u64)>, at: u64, amount: u64) {
+    let i = log.partition_point(|(t, _)| *t <= at);
+    log.insert(i, (at, amount));
 }
 
 /// The in-process store.
@@ -40,12 +56,6 @@ fn poisoned(op: &'static str) -> StoreError {
     StoreError { op }
 }
 
-/// The counts of the window `index` and the one before it.
-fn counts(w: &[(u64, u64); 2], index: u64) -> (u64, u64) {
-    let get = |i: u64| w.iter().find(|(at, _)| *at == i).map_or(0, |(_, n)| *n);
-    (get(index.saturating_sub(1)), get(index))
-}
-
 impl MemoryStore {
     pub fn rate(
         &self,
@@ -56,27 +66,30 @@ impl MemoryStore {
         cost: u64,
         incr: u64,
     ) -> Result<RateSeen, StoreError> {
-        let (index, into) = rate::window(now_ms);
         let mut s = self.state.lock().map_err(|_| poisoned("rate"))?;
-        let w = s
+        let log = s
             .windows
             .entry((key.to_owned(), limit.as_str()))
-            .or_insert([(0, 0); 2]);
-        let (prev, cur) = counts(w, index);
-        if !rate::admits(prev, cur, into, max, cost) {
-            return Ok(RateSeen {
+            .or_default();
+        trim(log, now_ms);
+        let used = rate::used(log.iter().copied(), now_ms);
+        match rate::decide(log.make_contiguous(), now_ms, max, cost) {
+            rate::Decision::Wait(wait_ms) => Ok(RateSeen {
                 admitted: false,
-                prev,
-                cur,
-            });
+                used,
+                wait_ms,
+            }),
+            rate::Decision::Admit => {
+                if incr > 0 {
+                    push(log, now_ms, incr);
+                }
+                Ok(RateSeen {
+                    admitted: true,
+                    used: used.saturating_add(incr),
+                    wait_ms: 0,
+                })
+            }
         }
-        let cur = cur.saturating_add(incr);
-        *w = [(index.saturating_sub(1), prev), (index, cur)];
-        Ok(RateSeen {
-            admitted: true,
-            prev,
-            cur,
-        })
     }
 
     pub fn rate_add(
@@ -86,17 +99,13 @@ impl MemoryStore {
         now_ms: u64,
         amount: u64,
     ) -> Result<(), StoreError> {
-        let (index, _) = rate::window(now_ms);
         let mut s = self.state.lock().map_err(|_| poisoned("rate_add"))?;
-        let w = s
+        let log = s
             .windows
             .entry((key.to_owned(), limit.as_str()))
-            .or_insert([(0, 0); 2]);
-        let (prev, cur) = counts(w, index);
-        *w = [
-            (index.saturating_sub(1), prev),
-            (index, cur.saturating_add(amount)),
-        ];
+            .or_default();
+        trim(log, now_ms);
+        push(log, now_ms, amount);
         Ok(())
     }
 
@@ -137,6 +146,15 @@ impl MemoryStore {
         })
     }
 
+    /// Adds spend rebuilt from the audit trail (`limits::history`) to the counters.
+    pub fn restore(&self, spend: HashMap<(String, String), i64>) {
+        let Ok(mut s) = self.state.lock() else { return };
+        for (slot, amount) in spend {
+            let entry = s.spend.entry(slot).or_default();
+            entry.spent = entry.spent.saturating_add(amount);
+        }
+    }
+
     pub fn settle(
         &self,
         key: &str,
@@ -155,7 +173,6 @@ impl MemoryStore {
     }
 
     pub fn read(&self, key: &str, period: &str, now_ms: u64) -> Result<KeyCounters, StoreError> {
-        let (index, _) = rate::window(now_ms);
         let s = self.state.lock().map_err(|_| poisoned("read"))?;
         let (spent, reserved) =
             s.spend
@@ -171,7 +188,7 @@ impl MemoryStore {
         let window = |limit: Limit| {
             s.windows
                 .get(&(key.to_owned(), limit.as_str()))
-                .map_or((0, 0), |w| counts(w, index))
+                .map_or(0, |log| rate::used(log.iter().copied(), now_ms))
         };
         Ok(KeyCounters {
             spent,
@@ -249,22 +266,28 @@ mod tests {
     #[test]
     fn windows_slide() {
         let m = MemoryStore::default();
-        let t0 = 10 * rate::WINDOW_MS;
+        let t0 = 10 * rate::WINDOW_MS + 1_000;
         for _ in 0..3 {
             assert!(m.rate("k", Limit::Rpm, t0, 3, 1, 1).unwrap().admitted);
         }
-        assert!(!m.rate("k", Limit::Rpm, t0 + 1, 3, 1, 1).unwrap().admitted);
-        // Half-way into the next window, half of the previous one still counts.
-        let half = t0 + rate::WINDOW_MS + rate::WINDOW_MS / 2;
-        let seen = m.rate("k", Limit::Rpm, half, 3, 1, 1).unwrap();
-        assert_eq!((seen.admitted, seen.prev, seen.cur), (true, 3, 1));
-        // Two windows later nothing is left.
+        let seen = m.rate("k", Limit::Rpm, t0 + 1, 3, 1, 1).unwrap();
+        assert_eq!(
+            (seen.admitted, seen.used, seen.wait_ms),
+            (false, 3, rate::WINDOW_MS - 1)
+        );
+        // A minute after they were taken the slots are free again, whatever the clock
+        // minute: no weighted leftover of the previous one.
+        let seen = m
+            .rate("k", Limit::Rpm, t0 + rate::WINDOW_MS, 3, 1, 1)
+            .unwrap();
+        assert_eq!((seen.admitted, seen.used), (true, 1));
         let later = t0 + 3 * rate::WINDOW_MS;
-        assert_eq!(m.read("k", "p", later).unwrap().rpm, (0, 0));
+        assert_eq!(m.read("k", "p", later).unwrap().rpm, 0);
         // Tokens are added after the fact and checked with cost 1 (any room left).
         m.rate_add("k", Limit::Tpm, later, 500).unwrap();
         assert!(m.rate("k", Limit::Tpm, later, 501, 1, 0).unwrap().admitted);
         m.rate_add("k", Limit::Tpm, later, 10).unwrap();
         assert!(!m.rate("k", Limit::Tpm, later, 501, 1, 0).unwrap().admitted);
+        assert_eq!(m.read("k", "p", later).unwrap().tpm, 510);
     }
 }

@@ -7,12 +7,13 @@
 pub mod memory;
 pub mod redis;
 
-/// What a rate check saw: whether it was admitted, and the two window counts after it.
+/// What a rate check saw: whether it was admitted, the window's count after it, and when
+/// refused, how long until it would fit (ms, at most the window).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateSeen {
     pub admitted: bool,
-    pub prev: u64,
-    pub cur: u64,
+    pub used: u64,
+    pub wait_ms: u64,
 }
 
 /// What a reservation saw: whether it was admitted, and the settled spend and open
@@ -29,8 +30,10 @@ pub struct ReserveSeen {
 pub struct KeyCounters {
     pub spent: i64,
     pub reserved: i64,
-    pub rpm: (u64, u64),
-    pub tpm: (u64, u64),
+    /// Requests admitted in the last 60 s.
+    pub rpm: u64,
+    /// Tokens of requests finished in the last 60 s.
+    pub tpm: u64,
 }
 
 /// A failure of the shared store (unreachable, timed out, unexpected reply). The message

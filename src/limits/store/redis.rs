@@ -10,7 +10,9 @@
 //!   reservation's lifetime;
 //! - `P:budget:{KEY:PERIOD}:settled:ID` — marks a settlement done, so a retried one is
 //!   not counted twice;
-//! - `P:rate:{KEY:LIMIT}:WINDOW` — request or token count of one minute window.
+//! - `P:rate:{KEY:LIMIT}` — the sliding window's log: a sorted set of `ID:AMOUNT` members
+//!   scored by admission time (ms); one member per admitted request (`rpm`) or per
+//!   finished request's tokens (`tpm`), trimmed to the last minute on every check.
 //!
 //! Every key expires: nothing accumulates across periods.
 
@@ -50,23 +52,53 @@ redis.call('EXPIRE', KEYS[1], ARGV[3])
 return spent
 ";
 
-/// Same rule as `rate::admits`: prev × (1 − into) + cur + cost ≤ limit.
+/// Same rule as `rate::decide`: drop what is older than the window, admit while the sum of
+/// the live amounts plus the cost stays within the limit; otherwise walk the oldest entries
+/// until enough would have expired, and return that wait (ms). Replies
+/// `{admitted, used, wait_ms}`.
+/// ARGV: now, limit, cost, incr, member, window.
 const RATE: &str = r"
-local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
-local prev = tonumber(redis.call('GET', KEYS[2]) or '0')
-if prev * (1 - tonumber(ARGV[1])) + cur + tonumber(ARGV[3]) > tonumber(ARGV[2]) then
-  return {0, prev, cur}
+local now = tonumber(ARGV[1])
+local window = tonumber(ARGV[6])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+local entries = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
+local used = 0
+for i = 1, #entries, 2 do
+  used = used + tonumber(string.match(entries[i], ':(%d+)$'))
+end
+local limit = tonumber(ARGV[2])
+local cost = tonumber(ARGV[3])
+if used + cost > limit then
+  local left = used
+  for i = 1, #entries, 2 do
+    left = left - tonumber(string.match(entries[i], ':(%d+)$'))
+    if left + cost <= limit then
+      return {0, used, math.max(1, tonumber(entries[i + 1]) + window - now)}
+    end
+  end
+  return {0, used, window}
 end
 local incr = tonumber(ARGV[4])
 if incr > 0 then
-  cur = redis.call('INCRBY', KEYS[1], incr)
-  redis.call('PEXPIRE', KEYS[1], ARGV[5])
+  redis.call('ZADD', KEYS[1], now, ARGV[5])
+  redis.call('PEXPIRE', KEYS[1], window + 1000)
 end
-return {1, prev, cur}
+return {1, used + incr, 0}
 ";
 
-/// A rate window key lives two windows: long enough to be the "previous" one.
-const WINDOW_TTL_MS: u64 = 2 * rate::WINDOW_MS + 1_000;
+/// Adds a finished request's tokens to a window log. ARGV: now, member, window.
+const RATE_ADD: &str = r"
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', tonumber(ARGV[1]) - tonumber(ARGV[3]))
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]) + 1000)
+return 1
+";
+
+/// A window member: unique (two requests in one millisecond are two entries) and carrying
+/// its amount, which the scripts read back after the last `:`.
+fn member(amount: u64) -> String {
+    format!("{}:{amount}", hex::encode(rand::random::<[u8; 8]>()))
+}
 
 /// The shared store. Connects lazily (a Redis that is down at start is a failure mode, not
 /// a reason to refuse to start) and reconnects by itself.
@@ -77,6 +109,7 @@ pub struct RedisStore {
     reserve: Script,
     settle: Script,
     rate: Script,
+    rate_add: Script,
 }
 
 impl RedisStore {
@@ -89,6 +122,7 @@ impl RedisStore {
             reserve: Script::new(RESERVE),
             settle: Script::new(SETTLE),
             rate: Script::new(RATE),
+            rate_add: Script::new(RATE_ADD),
         })
     }
 
@@ -112,8 +146,8 @@ impl RedisStore {
         (format!("{base}:spent"), format!("{base}:open"))
     }
 
-    fn window_key(&self, key: &str, limit: Limit, index: u64) -> String {
-        format!("{}:rate:{{{key}:{}}}:{index}", self.prefix, limit.as_str())
+    fn window_key(&self, key: &str, limit: Limit) -> String {
+        format!("{}:rate:{{{key}:{}}}", self.prefix, limit.as_str())
     }
 
     pub async fn rate(
@@ -125,24 +159,23 @@ impl RedisStore {
         cost: u64,
         incr: u64,
     ) -> Result<RateSeen, StoreError> {
-        let (index, into) = rate::window(now_ms);
         let mut c = self.conn("rate").await?;
-        let (admitted, prev, cur): (i64, u64, u64) = self
+        let (admitted, used, wait_ms): (i64, u64, u64) = self
             .rate
-            .key(self.window_key(key, limit, index))
-            .key(self.window_key(key, limit, index.saturating_sub(1)))
-            .arg(into.to_string())
+            .key(self.window_key(key, limit))
+            .arg(now_ms)
             .arg(max)
             .arg(cost)
             .arg(incr)
-            .arg(WINDOW_TTL_MS)
+            .arg(member(incr))
+            .arg(rate::WINDOW_MS)
             .invoke_async(&mut c)
             .await
             .map_err(|e| logged("rate", &e))?;
         Ok(RateSeen {
             admitted: admitted == 1,
-            prev,
-            cur,
+            used,
+            wait_ms: wait_ms.min(rate::WINDOW_MS),
         })
     }
 
@@ -153,17 +186,15 @@ impl RedisStore {
         now_ms: u64,
         amount: u64,
     ) -> Result<(), StoreError> {
-        let (index, _) = rate::window(now_ms);
-        let k = self.window_key(key, limit, index);
         let mut c = self.conn("rate_add").await?;
-        redis::pipe()
-            .atomic()
-            .incr(&k, amount)
-            .ignore()
-            .pexpire(&k, i64::try_from(WINDOW_TTL_MS).unwrap_or(i64::MAX))
-            .ignore()
-            .query_async::<()>(&mut c)
+        self.rate_add
+            .key(self.window_key(key, limit))
+            .arg(now_ms)
+            .arg(member(amount))
+            .arg(rate::WINDOW_MS)
+            .invoke_async::<i64>(&mut c)
             .await
+            .map(|_| ())
             .map_err(|e| logged("rate_add", &e))
     }
 
@@ -233,40 +264,36 @@ impl RedisStore {
         period: &str,
         now_ms: u64,
     ) -> Result<KeyCounters, StoreError> {
-        let (index, _) = rate::window(now_ms);
         let (spent_key, open_key) = self.budget_keys(key, period);
         let mut c = self.conn("read").await?;
-        let prev = index.saturating_sub(1);
-        #[expect(
-            clippy::type_complexity,
-            reason = "one pipeline's reply, destructured right here"
-        )]
-        let (spent, open, rpm_prev, rpm_cur, tpm_prev, tpm_cur): (
-            Option<i64>,
-            Vec<String>,
-            Option<u64>,
-            Option<u64>,
-            Option<u64>,
-            Option<u64>,
-        ) = redis::pipe()
-            .get(&spent_key)
-            .zrangebyscore(&open_key, now_ms, "+inf")
-            .get(self.window_key(key, Limit::Rpm, prev))
-            .get(self.window_key(key, Limit::Rpm, index))
-            .get(self.window_key(key, Limit::Tpm, prev))
-            .get(self.window_key(key, Limit::Tpm, index))
-            .query_async(&mut c)
-            .await
-            .map_err(|e| logged("read", &e))?;
+        // Window members younger than a minute (`(` makes the bound exclusive, as
+        // `rate::live` is).
+        let since = format!("({}", now_ms.saturating_sub(rate::WINDOW_MS));
+        let (spent, open, rpm, tpm): (Option<i64>, Vec<String>, Vec<String>, Vec<String>) =
+            redis::pipe()
+                .get(&spent_key)
+                .zrangebyscore(&open_key, now_ms, "+inf")
+                .zrangebyscore(self.window_key(key, Limit::Rpm), &since, "+inf")
+                .zrangebyscore(self.window_key(key, Limit::Tpm), &since, "+inf")
+                .query_async(&mut c)
+                .await
+                .map_err(|e| logged("read", &e))?;
+        let amount = |m: &String| m.rsplit_once(':').and_then(|(_, n)| n.parse::<i64>().ok());
         let reserved = open
             .iter()
-            .filter_map(|m| m.rsplit_once(':').and_then(|(_, n)| n.parse::<i64>().ok()))
+            .filter_map(amount)
             .fold(0i64, i64::saturating_add);
+        let sum = |members: &[String]| {
+            members
+                .iter()
+                .filter_map(amount)
+                .fold(0u64, |s, n| s.saturating_add(u64::try_from(n).unwrap_or(0)))
+        };
         Ok(KeyCounters {
             spent: spent.unwrap_or(0),
             reserved,
-            rpm: (rpm_prev.unwrap_or(0), rpm_cur.unwrap_or(0)),
-            tpm: (tpm_prev.unwrap_or(0), tpm_cur.unwrap_or(0)),
+            rpm: sum(&rpm),
+            tpm: sum(&tpm),
         })
     }
 
