@@ -26,7 +26,7 @@ pub(crate) struct Address {
     word_led: Regex,
 }
 
-const TAIL: &str = r"(?:,?\s(?:\p{Lu}[\p{L}.'-]*\s?){1,3},?\s(?:[A-Z]{2}\s\d{5}(?:-\d{4})?|[A-Z]{1,2}\d[A-Z\d]?\s\d[A-Z]{2}|[A-Z]\d[A-Z]\s?\d[A-Z]\d|(?:NSW|VIC|QLD|WA|SA|TAS|ACT|NT)\s\d{4}))?";
+const TAIL: &str = r"(?:,?\s(?:\p{Lu}[\p{L}.'-]*\s?){1,3},?\s(?:[A-Z]{2}\s\d{5}(?:-\d{4})?|[A-Z]{1,2}\d[A-Z\d]?\s\d[A-Z]{2}|(?:[A-Z]{2}\s)?[A-Z]\d[A-Z]\s?\d[A-Z]\d|(?:NSW|VIC|QLD|WA|SA|TAS|ACT|NT)\s\d{4}))?";
 
 impl Address {
     pub(crate) fn new() -> Result<Address, String> {

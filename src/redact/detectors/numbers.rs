@@ -17,14 +17,42 @@ use super::{
     PHONE, SECRET, US_SSN,
 };
 
-/// Labels that make a number an order, invoice, tracking or reference number.
+/// Labels that make the number right after them an order, invoice, tracking or reference
+/// number (lower case; the label must be the last word before the number, give or take
+/// `#`, `:`, `no.`, `number`). Two-letter labels are only taken in capitals (`PO`, `ID`):
+/// in lower case they are ordinary syllables of prose.
 const ID_WORDS: &[&str] = &[
-    "order", "invoice", "inv", "tracking", "track", "po", "p.o.", "purchase order", "ref",
-    "reference", "ticket", "case", "confirmation", "booking", "shipment", "awb", "waybill",
-    "transaction", "txn", "sku", "serial", "id", "bestellung", "rechnung", "commande",
+    "order", "invoice", "inv", "tracking", "track", "ref", "reference", "ticket", "case",
+    "confirmation", "booking", "shipment", "awb", "waybill", "transaction", "txn", "sku",
+    "serial", "bestellung", "bestellnummer", "rechnung", "rechnungsnummer", "commande",
     "facture", "pedido", "factura", "ordine", "fattura", "parcel", "package", "consignment",
-    "receipt", "member", "account", "acct", "customer no", "customer number", "policy",
+    "receipt", "policy", "account", "acct", "item", "part", "model", "batch", "lot",
 ];
+const ID_CAPS: &[&str] = &["PO", "P.O", "ID", "Id", "No", "NO", "REF", "INV", "SKU", "PNR"];
+
+/// Whether the number starting at `start` carries an identifier label.
+fn labelled_id(text: &str, start: usize) -> bool {
+    if text::before(text, start) == Some(b'#') {
+        return true;
+    }
+    let from = text::ceil(text, start.saturating_sub(40));
+    let mut w = text.get(from..start).unwrap_or_default();
+    let trim = |s: &str| s.trim_end_matches([' ', '#', ':', '.', '-', '\t', '(', '=']).len();
+    w = w.get(..trim(w)).unwrap_or_default();
+    for suffix in ["number", "nummer", "numero", "num", "no", "nr", "n°", "nº"] {
+        let n = w.len().saturating_sub(suffix.len());
+        if w.get(n..).is_some_and(|t| t.eq_ignore_ascii_case(suffix)) && text::word_start(w, n) {
+            w = w.get(..n).unwrap_or_default();
+            w = w.get(..trim(w)).unwrap_or_default();
+            break;
+        }
+    }
+    let last = w
+        .rsplit(|c: char| !(c.is_alphanumeric() || c == '.'))
+        .next()
+        .unwrap_or_default();
+    ID_CAPS.contains(&last) || ID_WORDS.iter().any(|l| l.eq_ignore_ascii_case(last))
+}
 
 /// Separator bytes between the digit groups of one run.
 fn sep_byte(b: u8) -> bool {
@@ -248,7 +276,7 @@ fn stretch(run: &Run<'_>, a: usize, b: usize, glued_after: bool, out: &mut Vec<H
     let first_digit = run.groups.get(a).map_or(0, |g| g.0);
     let plus = text::at(text, start) == Some(b'+');
     let same_sep = seps.windows(2).all(|w| w.first() == w.get(1));
-    let labelled_id = || text::context_before(text, start, 28, ID_WORDS) || text::before(text, start) == Some(b'#');
+    let labelled_id = || labelled_id(text, start);
     // Cards.
     if !plus
         && (12..=19).contains(&total)

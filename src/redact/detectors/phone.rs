@@ -39,7 +39,8 @@ const REGIONS: &[Id] = &[
 
 /// Words that announce a phone number (lower case, at a word start).
 pub(crate) const CONTEXT: &[&str] = &[
-    "tel", "phone", "call", "mobile", "mob", "cell", "fax", "whatsapp", "sms", "text me",
+    "tel", "phone", "telephone", "phones", "call", "called", "calling", "mobile", "cellphone",
+    "telefonnummer", "handynummer", "mobilnummer", "tel.:", "mob", "cell", "fax", "whatsapp", "sms", "text me",
     "contact", "reach", "dial", "ring", "hotline", "telefon", "téléphone", "tél", "portable",
     "handy", "móvil", "movil", "telefono", "teléfono", "cellulare", "celular", "numéro",
     "número", "rufnummer", "nummer", "number", "no.", "☎", "📞",

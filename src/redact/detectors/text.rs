@@ -74,7 +74,8 @@ pub(crate) fn context_before(text: &str, end: usize, len: usize, words: &[&str])
     contains_word(window, words)
 }
 
-/// Whether one of `words` (lower-case ASCII) starts a word in `window` (ASCII case-folded).
+/// Whether one of `words` (lower-case ASCII) occurs as a whole word in `window` (ASCII
+/// case-folded).
 pub(crate) fn contains_word(window: &[u8], words: &[&str]) -> bool {
     for w in words {
         let w = w.as_bytes();
@@ -91,7 +92,12 @@ pub(crate) fn contains_word(window: &[u8], words: &[&str]) -> bool {
                 || window
                     .get(i - 1)
                     .is_some_and(|b| !b.is_ascii_alphabetic() && *b < 0x80);
+            // A word ending in a letter or digit must end there too (`v` is not `value`).
+            let tail = window.get(i + w.len()).copied();
+            let closed = !w.last().is_some_and(u8::is_ascii_alphanumeric)
+                || tail.is_none_or(|b| !b.is_ascii_alphanumeric());
             if edge
+                && closed
                 && window
                     .get(i..i + w.len())
                     .is_some_and(|s| s.eq_ignore_ascii_case(w))
