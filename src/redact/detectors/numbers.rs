@@ -341,7 +341,9 @@ fn stretch(run: &Run<'_>, a: usize, b: usize, glued_after: bool, out: &mut Vec<H
         let shaped = phone::shaped(sub, sub_seps, paren) && (zero || !matches!(sub.len(), 2))
             && (zero || sub == [3, 3, 4] || sub == [1, 3, 3, 4]);
         let candidate = text.get(start..run.end(e)).unwrap_or_default();
-        if (plus || context || shaped) && phone::valid(candidate, context || shaped) {
+        let nanp_only = shaped && !context && !zero;
+        if (plus || context || shaped) && phone::valid_in(candidate, context || shaped, nanp_only)
+        {
             out.push(Hit::new(start, run.end(e), PHONE));
             return;
         }

@@ -11,6 +11,8 @@
 //!   write phone numbers in: `(555) 123-4567`, `555-123-4567`, `555.123.4567`,
 //!   `555 123 4567`, or a trunk `0` with groups (`030 12345678`, `020 7946 0958`,
 //!   `03-1234-5678`, `06 12 34 56 78`).
+//! - The North American shape is accepted on shape alone (area code 2–9): people write
+//!   fictional `555` numbers and new area codes as they write real ones.
 
 use phonenumber::country::Id;
 
@@ -49,6 +51,12 @@ pub(crate) const CONTEXT: &[&str] = &[
 /// Whether `candidate` (digits with their separators, `+` included) is a valid number.
 /// `shaped` says the national form has a phone shape or context (see the module doc).
 pub(crate) fn valid(candidate: &str, national_ok: bool) -> bool {
+    valid_in(candidate, national_ok, false)
+}
+
+/// [`valid`], with `nanp_only` when only the North American shape made the national form
+/// acceptable (then only the US and Canadian plans are tried).
+pub(crate) fn valid_in(candidate: &str, national_ok: bool, nanp_only: bool) -> bool {
     let digits = candidate.bytes().filter(u8::is_ascii_digit).count();
     if !(7..=15).contains(&digits) {
         return false;
@@ -60,12 +68,32 @@ pub(crate) fn valid(candidate: &str, national_ok: bool) -> bool {
     }
     if candidate.starts_with("00") {
         let normalised = format!("+{}", candidate.get(2..).unwrap_or_default());
-        return valid(&normalised, national_ok);
+        return valid_in(&normalised, national_ok, false);
     }
-    national_ok
-        && REGIONS
-            .iter()
-            .any(|r| phonenumber::parse(Some(*r), candidate).is_ok_and(|n| phonenumber::is_valid(&n)))
+    if !national_ok || digits > 12 {
+        return false;
+    }
+    // A parse costs microseconds: try only the plans the shape allows. A trunk `0` rules
+    // out the North American plan; ten digits without it are tried there first.
+    let trunk = candidate.trim_start_matches('(').starts_with('0');
+    if nanp_only {
+        // The North American shape alone: `(555) 123-4567` is written in chat as real
+        // numbers are (fictional 555 numbers, new area codes the metadata lags behind), and
+        // the shape is specific enough. The area code must still start with 2–9.
+        let area = candidate
+            .trim_start_matches(['1', '-', ' ', '.'])
+            .trim_start_matches('(');
+        return area.bytes().next().is_some_and(|b| (b'2'..=b'9').contains(&b));
+    }
+    let regions: &[Id] = match (trunk, nanp_only) {
+        (_, true) => &[Id::US, Id::CA],
+        (true, false) => REGIONS.get(1..).unwrap_or_default(),
+        (false, false) => REGIONS,
+    };
+    regions
+        .iter()
+        .filter(|r| !(trunk && matches!(r, Id::CA | Id::MX)))
+        .any(|r| phonenumber::parse(Some(*r), candidate).is_ok_and(|n| phonenumber::is_valid(&n)))
 }
 
 /// Whether digit groups (sizes, and the separators between them) have a shape people only
