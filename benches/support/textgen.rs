@@ -24,42 +24,158 @@ impl Rng {
         items[self.below(items.len() as u64) as usize]
     }
     fn digits(&mut self, n: usize) -> String {
-        (0..n).map(|_| char::from(b'0' + self.below(10) as u8)).collect()
+        (0..n)
+            .map(|_| char::from(b'0' + self.below(10) as u8))
+            .collect()
     }
     fn alnum(&mut self, n: usize) -> String {
         const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-        (0..n).map(|_| char::from(A[self.below(62) as usize])).collect()
+        (0..n)
+            .map(|_| char::from(A[self.below(62) as usize]))
+            .collect()
     }
     fn hex(&mut self, n: usize) -> String {
-        (0..n).map(|_| char::from(b"0123456789abcdef"[self.below(16) as usize])).collect()
+        (0..n)
+            .map(|_| char::from(b"0123456789abcdef"[self.below(16) as usize]))
+            .collect()
     }
 }
 
 const EN: &[&str] = &[
-    "the", "report", "quarterly", "revenue", "team", "please", "review", "before", "meeting",
-    "customer", "feedback", "pipeline", "deploy", "release", "budget", "forecast", "could",
-    "you", "summarise", "this", "thread", "and", "draft", "a", "reply", "about", "latency",
-    "migration", "database", "schema", "onboarding", "policy", "contract", "renewal",
-    "invoice", "shipping", "delay", "warehouse", "support", "ticket", "escalation", "weekly",
-    "numbers", "growth", "churn", "retention", "marketing", "campaign", "launch", "roadmap",
+    "the",
+    "report",
+    "quarterly",
+    "revenue",
+    "team",
+    "please",
+    "review",
+    "before",
+    "meeting",
+    "customer",
+    "feedback",
+    "pipeline",
+    "deploy",
+    "release",
+    "budget",
+    "forecast",
+    "could",
+    "you",
+    "summarise",
+    "this",
+    "thread",
+    "and",
+    "draft",
+    "a",
+    "reply",
+    "about",
+    "latency",
+    "migration",
+    "database",
+    "schema",
+    "onboarding",
+    "policy",
+    "contract",
+    "renewal",
+    "invoice",
+    "shipping",
+    "delay",
+    "warehouse",
+    "support",
+    "ticket",
+    "escalation",
+    "weekly",
+    "numbers",
+    "growth",
+    "churn",
+    "retention",
+    "marketing",
+    "campaign",
+    "launch",
+    "roadmap",
 ];
 const DE: &[&str] = &[
-    "bitte", "prüfen", "Sie", "den", "Bericht", "für", "das", "Quartal", "Kunden", "Rückmeldung",
-    "Lieferung", "verzögert", "Straße", "Größe", "Änderung", "übernehmen", "Besprechung",
-    "morgen", "wir", "brauchen", "eine", "Zusammenfassung", "des", "Vertrags",
+    "bitte",
+    "prüfen",
+    "Sie",
+    "den",
+    "Bericht",
+    "für",
+    "das",
+    "Quartal",
+    "Kunden",
+    "Rückmeldung",
+    "Lieferung",
+    "verzögert",
+    "Straße",
+    "Größe",
+    "Änderung",
+    "übernehmen",
+    "Besprechung",
+    "morgen",
+    "wir",
+    "brauchen",
+    "eine",
+    "Zusammenfassung",
+    "des",
+    "Vertrags",
 ];
 const FR: &[&str] = &[
-    "merci", "de", "vérifier", "le", "rapport", "trimestriel", "équipe", "réunion", "décision",
-    "client", "livraison", "retardée", "à", "propos", "du", "contrat", "été", "prochaine",
+    "merci",
+    "de",
+    "vérifier",
+    "le",
+    "rapport",
+    "trimestriel",
+    "équipe",
+    "réunion",
+    "décision",
+    "client",
+    "livraison",
+    "retardée",
+    "à",
+    "propos",
+    "du",
+    "contrat",
+    "été",
+    "prochaine",
 ];
 const ES: &[&str] = &[
-    "por", "favor", "revisa", "el", "informe", "del", "trimestre", "equipo", "reunión",
-    "cliente", "envío", "retrasado", "contrato", "año", "próxima", "semana", "niño",
+    "por",
+    "favor",
+    "revisa",
+    "el",
+    "informe",
+    "del",
+    "trimestre",
+    "equipo",
+    "reunión",
+    "cliente",
+    "envío",
+    "retrasado",
+    "contrato",
+    "año",
+    "próxima",
+    "semana",
+    "niño",
 ];
-const CJK: &[&str] = &["请", "检查", "报告", "会议", "明天", "客户", "東京", "ありがとう", "確認"];
+const CJK: &[&str] = &[
+    "请",
+    "检查",
+    "报告",
+    "会议",
+    "明天",
+    "客户",
+    "東京",
+    "ありがとう",
+    "確認",
+];
 const EMOJI: &[&str] = &["🙂", "🚀", "✅", "📈", "🎉"];
-const FIRST: &[&str] = &["Jane", "Omar", "Li", "Sven", "Ana", "Priya", "Lukas", "Chloé"];
-const LAST: &[&str] = &["Doe", "Khan", "Wei", "Berg", "Souza", "Patel", "Müller", "Dubois"];
+const FIRST: &[&str] = &[
+    "Jane", "Omar", "Li", "Sven", "Ana", "Priya", "Lukas", "Chloé",
+];
+const LAST: &[&str] = &[
+    "Doe", "Khan", "Wei", "Berg", "Souza", "Patel", "Müller", "Dubois",
+];
 
 fn sentence(r: &mut Rng, words: &[&str]) -> String {
     let n = 6 + r.below(14) as usize;
@@ -92,13 +208,22 @@ fn sentence(r: &mut Rng, words: &[&str]) -> String {
 fn pii(r: &mut Rng) -> String {
     let (f, l) = (r.pick(FIRST), r.pick(LAST));
     match r.below(8) {
-        0 => format!("You can reach {f} at {}.{}@example.com.", f.to_lowercase(), r.below(100)),
+        0 => format!(
+            "You can reach {f} at {}.{}@example.com.",
+            f.to_lowercase(),
+            r.below(100)
+        ),
         1 => format!("Call me on +44 20 7946 {}.", r.digits(4)),
         2 => format!("My number is ({}) 555-{}.", 200 + r.below(700), r.digits(4)),
         3 => format!("Best regards,\n{f} {l}\n"),
         4 => format!("Dear {f},"),
         5 => format!("Ship it to {} Main Street, Springfield.", 1 + r.below(999)),
-        6 => format!("Order #{} ships on 2024-0{}-1{}.", r.digits(8), 1 + r.below(9), r.below(9)),
+        6 => format!(
+            "Order #{} ships on 2024-0{}-1{}.",
+            r.digits(8),
+            1 + r.below(9),
+            r.below(9)
+        ),
         _ => format!("Ticket {} reopened by {f}.", r.digits(5)),
     }
 }
@@ -115,7 +240,10 @@ fn prose(r: &mut Rng) -> String {
         s.push_str(&sentence(r, lang));
         s.push(' ');
         match r.below(12) {
-            0 => s.push_str(&pii(r)),
+            0 => {
+                s.push_str(&pii(r));
+                s.push(' ');
+            }
             1 => s.push_str(r.pick(EMOJI)),
             2 => {
                 for _ in 0..3 {

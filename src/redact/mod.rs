@@ -155,7 +155,9 @@ impl Detectors {
         }
         let mut spans: Vec<Span> = hits
             .into_iter()
-            .filter(|h| h.start < h.end && text.is_char_boundary(h.start) && text.is_char_boundary(h.end))
+            .filter(|h| {
+                h.start < h.end && text.is_char_boundary(h.start) && text.is_char_boundary(h.end)
+            })
             .map(|h| Span {
                 start: h.start,
                 end: h.end,

@@ -72,7 +72,10 @@ impl Address {
                 p -= n;
             }
             if p < s - 1
-                && text.get(p..).and_then(|w| w.chars().next()).is_some_and(char::is_uppercase)
+                && text
+                    .get(p..)
+                    .and_then(|w| w.chars().next())
+                    .is_some_and(char::is_uppercase)
             {
                 s = p;
             }
@@ -107,17 +110,41 @@ mod tests {
     #[test]
     fn streets_and_postcodes() {
         for (t, v) in [
-            ("ship to 1600 Pennsylvania Avenue NW, Washington, DC 20500 today", "1600 Pennsylvania Avenue NW, Washington, DC 20500"),
-            ("at 221B Baker Street, London NW1 6XE.", "221B Baker Street, London NW1 6XE"),
-            ("lives at 42 Wallaby Way, Sydney NSW 2000", "42 Wallaby Way, Sydney NSW 2000"),
-            ("350 Fifth Ave, Apt 4B, New York, NY 10118", "350 Fifth Ave, Apt 4B, New York, NY 10118"),
-            ("12 rue de la Paix, 75002 Paris", "12 rue de la Paix, 75002 Paris"),
-            ("Hauptstraße 12, 10115 Berlin", "Hauptstraße 12, 10115 Berlin"),
+            (
+                "ship to 1600 Pennsylvania Avenue NW, Washington, DC 20500 today",
+                "1600 Pennsylvania Avenue NW, Washington, DC 20500",
+            ),
+            (
+                "at 221B Baker Street, London NW1 6XE.",
+                "221B Baker Street, London NW1 6XE",
+            ),
+            (
+                "lives at 42 Wallaby Way, Sydney NSW 2000",
+                "42 Wallaby Way, Sydney NSW 2000",
+            ),
+            (
+                "350 Fifth Ave, Apt 4B, New York, NY 10118",
+                "350 Fifth Ave, Apt 4B, New York, NY 10118",
+            ),
+            (
+                "12 rue de la Paix, 75002 Paris",
+                "12 rue de la Paix, 75002 Paris",
+            ),
+            (
+                "Hauptstraße 12, 10115 Berlin",
+                "Hauptstraße 12, 10115 Berlin",
+            ),
             ("in der Berliner Straße 5a wohnt", "Berliner Straße 5a"),
-            ("Keizersgracht 123, 1015 CJ Amsterdam", "Keizersgracht 123, 1015 CJ Amsterdam"),
+            (
+                "Keizersgracht 123, 1015 CJ Amsterdam",
+                "Keizersgracht 123, 1015 CJ Amsterdam",
+            ),
             ("Calle Mayor 5, 28013 Madrid", "Calle Mayor 5, 28013 Madrid"),
             ("Via Roma 10, 00184 Roma", "Via Roma 10, 00184 Roma"),
-            ("100 King St W, Toronto, ON M5X 1A9", "100 King St W, Toronto, ON M5X 1A9"),
+            (
+                "100 King St W, Toronto, ON M5X 1A9",
+                "100 King St W, Toronto, ON M5X 1A9",
+            ),
         ] {
             let found = run(t);
             assert!(found.iter().any(|f| f == v), "{t}: {found:?}");

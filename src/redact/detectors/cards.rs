@@ -44,9 +44,15 @@ pub(crate) fn network(d: &[u32]) -> bool {
     );
     let ranges: [(bool, std::ops::RangeInclusive<usize>); 12] = [
         // Visa: 13, 16 and 19 digits.
-        (p1 == 4 && len != 14 && len != 15 && len != 17 && len != 18, 13..=19),
+        (
+            p1 == 4 && len != 14 && len != 15 && len != 17 && len != 18,
+            13..=19,
+        ),
         // Mastercard, including the 2-series.
-        ((51..=55).contains(&p2) || (2221..=2720).contains(&p4), 16..=16),
+        (
+            (51..=55).contains(&p2) || (2221..=2720).contains(&p4),
+            16..=16,
+        ),
         // American Express.
         (p2 == 34 || p2 == 37, 15..=15),
         // Discover and its partner ranges.
@@ -55,7 +61,10 @@ pub(crate) fn network(d: &[u32]) -> bool {
             16..=19,
         ),
         // Diners Club International.
-        ((300..=305).contains(&p3) || p2 == 36 || p2 == 38 || p2 == 39, 14..=19),
+        (
+            (300..=305).contains(&p3) || p2 == 36 || p2 == 38 || p2 == 39,
+            14..=19,
+        ),
         // JCB.
         ((3528..=3589).contains(&p4), 16..=19),
         // UnionPay.
@@ -65,7 +74,10 @@ pub(crate) fn network(d: &[u32]) -> bool {
         // Mir.
         ((2200..=2204).contains(&p4), 16..=19),
         // RuPay.
-        (p2 == 60 || p2 == 65 || p2 == 81 || p2 == 82 || p3 == 508, 16..=16),
+        (
+            p2 == 60 || p2 == 65 || p2 == 81 || p2 == 82 || p3 == 508,
+            16..=16,
+        ),
         // Verve.
         (
             (506099..=506198).contains(&p6) || (650002..=650027).contains(&p6),

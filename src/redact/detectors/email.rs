@@ -30,7 +30,11 @@ pub(crate) fn find(text: &str, out: &mut Vec<Hit>) {
             continue;
         }
         // `scheme://user:pass@host`: userinfo, not an address (the secret detector owns it).
-        if s > 0 && b.get(s - 1) == Some(&b':') && !text.get(..s).is_some_and(|p| p.ends_with("mailto:")) {
+        // `scheme://user@host`: a login name in a URL, not a mailbox.
+        let userinfo = s > 0
+            && b.get(s - 1) == Some(&b':')
+            && !text.get(..s).is_some_and(|p| p.ends_with("mailto:"));
+        if userinfo || text.get(..s).is_some_and(|p| p.ends_with("//")) {
             continue;
         }
         let mut e = at + 1;
@@ -39,6 +43,20 @@ pub(crate) fn find(text: &str, out: &mut Vec<Hit>) {
         }
         while e > at + 1 && matches!(b.get(e - 1), Some(b'.' | b'-')) {
             e -= 1;
+        }
+        // `a@b.com.Thanks`: a capitalised word glued after the address is not its TLD.
+        while let Some(dot) = text.get(at + 1..e).and_then(|d| d.rfind('.')) {
+            let label = text.get(at + 1 + dot + 1..e).unwrap_or_default();
+            let mixed = label.bytes().any(|c| c.is_ascii_uppercase())
+                && label.bytes().any(|c| c.is_ascii_lowercase());
+            let has_more = text
+                .get(at + 1..at + 1 + dot)
+                .is_some_and(|d| d.contains('.'));
+            if mixed && has_more {
+                e = at + 1 + dot;
+            } else {
+                break;
+            }
         }
         let Some(domain) = text.get(at + 1..e) else {
             continue;
@@ -49,7 +67,10 @@ pub(crate) fn find(text: &str, out: &mut Vec<Hit>) {
         let labels_ok = domain
             .split('.')
             .all(|l| !l.is_empty() && l.len() <= 63 && !l.starts_with('-'));
-        if labels_ok && (2..=24).contains(&tld.len()) && tld.bytes().all(|c| c.is_ascii_alphabetic()) {
+        if labels_ok
+            && (2..=24).contains(&tld.len())
+            && tld.bytes().all(|c| c.is_ascii_alphabetic())
+        {
             out.push(Hit::new(s, e, EMAIL));
             last_end = e;
         }
@@ -68,9 +89,16 @@ mod tests {
 
     #[test]
     fn addresses() {
-        assert_eq!(run("mail jane.doe+x@mail-corp.co.uk."), vec!["jane.doe+x@mail-corp.co.uk"]);
+        assert_eq!(
+            run("mail jane.doe+x@mail-corp.co.uk."),
+            vec!["jane.doe+x@mail-corp.co.uk"]
+        );
         assert_eq!(run("écrivez àjean@exemple.fr"), vec!["jean@exemple.fr"]);
-        assert_eq!(run("mailto:ops@corp.example.com"), vec!["ops@corp.example.com"]);
+        assert_eq!(
+            run("mailto:ops@corp.example.com"),
+            vec!["ops@corp.example.com"]
+        );
+        assert_eq!(run("li@example.com.Thanks"), vec!["li@example.com"]);
         assert!(run("postgres://app:pw@db.internal.net/x").is_empty());
         assert!(run("@handle and foo@bar and pkg@1.2.3").is_empty());
     }

@@ -8,8 +8,20 @@ use super::{text, Hit, IP_ADDRESS};
 
 /// Words after which a dotted quad is a version, not an address.
 const VERSION_WORDS: &[&str] = &[
-    "version", "ver", "v", "release", "build", "firmware", "rev", "revision", "kernel",
-    "update", "patch", "sdk", "api level", "os build",
+    "version",
+    "ver",
+    "v",
+    "release",
+    "build",
+    "firmware",
+    "rev",
+    "revision",
+    "kernel",
+    "update",
+    "patch",
+    "sdk",
+    "api level",
+    "os build",
 ];
 
 /// Whether the dotted quad at `start..end` is an address: octets in range without leading
@@ -27,7 +39,14 @@ pub(crate) fn ipv4(text: &str, start: usize, end: usize) -> bool {
     }
     let b = text.as_bytes();
     let prev = text::before(text, start);
-    if matches!(prev, Some(b'v' | b'V' | b'@' | b'=' | b'~' | b'^' | b'>' | b'<'))
+    // `pkg==1.2.3.4`, `~=`, `>=`, `^1.2.3.4`, `@1.2.3.4` pin versions; `ip=1.2.3.4` is fine.
+    let pinned = prev == Some(b'=')
+        && matches!(
+            text::before(text, start - 1),
+            Some(b'=' | b'~' | b'>' | b'<' | b'!')
+        );
+    if pinned
+        || matches!(prev, Some(b'v' | b'V' | b'@' | b'~' | b'^' | b'>' | b'<'))
         || prev.is_some_and(|c| c.is_ascii_alphanumeric() || c == b'.')
     {
         return false;
@@ -89,7 +108,9 @@ mod tests {
 
     fn quad(t: &str) -> bool {
         let s = t.find(|c: char| c.is_ascii_digit()).unwrap();
-        let e = s + t[s..].find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len() - s);
+        let e = s + t[s..]
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(t.len() - s);
         ipv4(t, s, e)
     }
 
@@ -97,6 +118,7 @@ mod tests {
     fn quads_and_versions() {
         assert!(quad("host 192.168.1.20 is up"));
         assert!(quad("10.0.0.1"));
+        assert!(quad("ip=10.0.0.1 status=200"));
         for t in [
             "upgrade to version 10.2.3.4",
             "v1.2.3.4",
@@ -116,11 +138,25 @@ mod tests {
         let run = |t: &str| {
             let mut out = Vec::new();
             find_v6(t, &mut out);
-            out.iter().map(|h| t[h.start..h.end].to_owned()).collect::<Vec<_>>()
+            out.iter()
+                .map(|h| t[h.start..h.end].to_owned())
+                .collect::<Vec<_>>()
         };
-        assert_eq!(run("addr 2001:db8:85a3::8a2e:370:7334."), vec!["2001:db8:85a3::8a2e:370:7334"]);
-        assert_eq!(run("fe80::1ff:fe23:4567:890a%eth0"), vec!["fe80::1ff:fe23:4567:890a"]);
-        for t in ["std::vec::Vec", "at 12:30:45", "a::b", "00:1A:2B:3C:4D:5E", "Foo::Bar"] {
+        assert_eq!(
+            run("addr 2001:db8:85a3::8a2e:370:7334."),
+            vec!["2001:db8:85a3::8a2e:370:7334"]
+        );
+        assert_eq!(
+            run("fe80::1ff:fe23:4567:890a%eth0"),
+            vec!["fe80::1ff:fe23:4567:890a"]
+        );
+        for t in [
+            "std::vec::Vec",
+            "at 12:30:45",
+            "a::b",
+            "00:1A:2B:3C:4D:5E",
+            "Foo::Bar",
+        ] {
             assert!(run(t).is_empty(), "{t}");
         }
     }

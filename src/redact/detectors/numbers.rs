@@ -13,8 +13,8 @@
 //! 5. A short number followed by a word may start a street address.
 
 use super::{
-    address::Address, cards, iban, ip, phone, ssn, text, Hit, CREDIT_CARD, IBAN, IP_ADDRESS,
-    PHONE, SECRET, US_SSN,
+    address::Address, cards, iban, ip, phone, ssn, text, Hit, CREDIT_CARD, IBAN, IP_ADDRESS, PHONE,
+    SECRET, US_SSN,
 };
 
 /// Labels that make the number right after them an order, invoice, tracking or reference
@@ -22,13 +22,50 @@ use super::{
 /// `#`, `:`, `no.`, `number`). Two-letter labels are only taken in capitals (`PO`, `ID`):
 /// in lower case they are ordinary syllables of prose.
 const ID_WORDS: &[&str] = &[
-    "order", "invoice", "inv", "tracking", "track", "ref", "reference", "ticket", "case",
-    "confirmation", "booking", "shipment", "awb", "waybill", "transaction", "txn", "sku",
-    "serial", "bestellung", "bestellnummer", "rechnung", "rechnungsnummer", "commande",
-    "facture", "pedido", "factura", "ordine", "fattura", "parcel", "package", "consignment",
-    "receipt", "policy", "account", "acct", "item", "part", "model", "batch", "lot",
+    "order",
+    "invoice",
+    "inv",
+    "tracking",
+    "track",
+    "ref",
+    "reference",
+    "ticket",
+    "case",
+    "confirmation",
+    "booking",
+    "shipment",
+    "awb",
+    "waybill",
+    "transaction",
+    "txn",
+    "sku",
+    "serial",
+    "bestellung",
+    "bestellnummer",
+    "rechnung",
+    "rechnungsnummer",
+    "commande",
+    "facture",
+    "pedido",
+    "factura",
+    "ordine",
+    "fattura",
+    "parcel",
+    "package",
+    "consignment",
+    "receipt",
+    "policy",
+    "account",
+    "acct",
+    "item",
+    "part",
+    "model",
+    "batch",
+    "lot",
 ];
-const ID_CAPS: &[&str] = &["PO", "P.O", "ID", "Id", "No", "NO", "REF", "INV", "SKU", "PNR"];
+const ID_CAPS: &[&str] = &[
+    "PO", "P.O", "ID", "Id", "No", "NO", "REF", "INV", "SKU", "PNR",
+];
 
 /// Whether the number starting at `start` carries an identifier label.
 fn labelled_id(text: &str, start: usize) -> bool {
@@ -37,7 +74,10 @@ fn labelled_id(text: &str, start: usize) -> bool {
     }
     let from = text::ceil(text, start.saturating_sub(40));
     let mut w = text.get(from..start).unwrap_or_default();
-    let trim = |s: &str| s.trim_end_matches([' ', '#', ':', '.', '-', '\t', '(', '=']).len();
+    let trim = |s: &str| {
+        s.trim_end_matches([' ', '#', ':', '.', '-', '\t', '(', '='])
+            .len()
+    };
     w = w.get(..trim(w)).unwrap_or_default();
     for suffix in ["number", "nummer", "numero", "num", "no", "nr", "n°", "nº"] {
         let n = w.len().saturating_sub(suffix.len());
@@ -101,7 +141,10 @@ impl Run<'_> {
 pub(crate) fn scan(text: &str, address: &Address, out: &mut Vec<Hit>) {
     let b = text.as_bytes();
     let mut i = 0;
-    while let Some(off) = b.get(i..).and_then(|r| r.iter().position(u8::is_ascii_digit)) {
+    while let Some(off) = b
+        .get(i..)
+        .and_then(|r| r.iter().position(u8::is_ascii_digit))
+    {
         let d0 = i + off;
         // 1. IBANs claim their whole run.
         if d0 >= 2
@@ -338,12 +381,12 @@ fn stretch(run: &Run<'_>, a: usize, b: usize, glued_after: bool, out: &mut Vec<H
             break;
         }
         let zero = text::at(text, first_digit) == Some(b'0');
-        let shaped = phone::shaped(sub, sub_seps, paren) && (zero || !matches!(sub.len(), 2))
+        let shaped = phone::shaped(sub, sub_seps, paren)
+            && (zero || !matches!(sub.len(), 2))
             && (zero || sub == [3, 3, 4] || sub == [1, 3, 3, 4]);
         let candidate = text.get(start..run.end(e)).unwrap_or_default();
         let nanp_only = shaped && !context && !zero;
-        if (plus || context || shaped) && phone::valid_in(candidate, context || shaped, nanp_only)
-        {
+        if (plus || context || shaped) && phone::valid_in(candidate, context || shaped, nanp_only) {
             out.push(Hit::new(start, run.end(e), PHONE));
             return;
         }
@@ -415,25 +458,43 @@ mod tests {
 
     #[test]
     fn ssn_forms() {
-        assert_eq!(run("SSN 123-45-6789"), vec![(US_SSN, "123-45-6789".to_owned())]);
+        assert_eq!(
+            run("SSN 123-45-6789"),
+            vec![(US_SSN, "123-45-6789".to_owned())]
+        );
         assert_eq!(run("123-45-6789"), vec![(US_SSN, "123-45-6789".to_owned())]);
-        assert_eq!(run("my SSN is 123 45 6789"), vec![(US_SSN, "123 45 6789".to_owned())]);
-        assert_eq!(run("social security number: 123456789"), vec![(US_SSN, "123456789".to_owned())]);
+        assert_eq!(
+            run("my SSN is 123 45 6789"),
+            vec![(US_SSN, "123 45 6789".to_owned())]
+        );
+        assert_eq!(
+            run("social security number: 123456789"),
+            vec![(US_SSN, "123456789".to_owned())]
+        );
         assert!(run("SSN 000-12-3456 and 900 12 3456").is_empty());
         assert!(run("SSN 666123456").is_empty());
     }
 
     #[test]
     fn cards_and_ids() {
-        assert_eq!(run("card 4111 1111 1111 1111."), vec![(CREDIT_CARD, "4111 1111 1111 1111".to_owned())]);
-        assert_eq!(run("amex 3782-822463-10005"), vec![(CREDIT_CARD, "3782-822463-10005".to_owned())]);
+        assert_eq!(
+            run("card 4111 1111 1111 1111."),
+            vec![(CREDIT_CARD, "4111 1111 1111 1111".to_owned())]
+        );
+        assert_eq!(
+            run("amex 3782-822463-10005"),
+            vec![(CREDIT_CARD, "3782-822463-10005".to_owned())]
+        );
         assert!(run("order # 4111 1111 1111 1111").is_empty());
         assert!(run("invoice no. 4111111111111111").is_empty());
     }
 
     #[test]
     fn ips() {
-        assert_eq!(run("host 10.1.2.3 down"), vec![(IP_ADDRESS, "10.1.2.3".to_owned())]);
+        assert_eq!(
+            run("host 10.1.2.3 down"),
+            vec![(IP_ADDRESS, "10.1.2.3".to_owned())]
+        );
         assert!(run("pkg==1.2.3.4").is_empty());
         assert!(run("1.2.3.4-beta").is_empty());
     }

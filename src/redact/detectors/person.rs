@@ -97,22 +97,153 @@ pub(crate) const WORDS: &[(&str, Form)] = &[
 
 /// Capitalised words that follow trigger words without being names.
 const STOP: &[&str] = &[
-    "The", "This", "That", "These", "Those", "There", "Here", "It", "I", "A", "An", "We", "You",
-    "They", "He", "She", "All", "Everyone", "Team", "Folks", "Guys", "Sir", "Madam", "Support",
-    "Thanks", "Thank", "Please", "Just", "So", "Also", "Not", "Sure", "Going", "Looking",
-    "Trying", "Happy", "Sorry", "Glad", "Good", "Great", "World", "There", "Again", "Customer",
-    "Service", "Services", "Care", "Name", "First", "Last", "Full", "Number", "Id", "ID",
-    "Account", "Portal", "Regards", "Best", "Kind", "Warm", "Many", "Hope", "Yes", "No", "Ok",
-    "OK", "Okay", "Hello", "Hi", "Dear", "Team", "Manager", "Admin", "Bot", "Assistant",
-    "User", "Users", "Data", "Info", "Information", "Note", "Notes", "Record", "Records",
-    "Satisfaction", "Experience", "Portal", "Feedback", "Monday", "Tuesday", "Wednesday",
-    "Thursday", "Friday", "Saturday", "Sunday", "January", "February", "March", "April",
-    "May", "June", "July", "August", "September", "October", "November", "December",
-    "English", "German", "French", "Spanish", "Using", "Working", "Writing", "Asking",
-    "Wondering", "New", "Now", "Today", "Also", "Still", "Currently", "Being", "Very",
-    "Really", "Wishes", "Morning", "Afternoon", "Evening", "Night", "Ladies", "Gentlemen",
-    "Mr", "Mrs", "Ms", "Dr", "Prof", "Herr", "Frau", "Mme", "Zusammen", "Alle", "Tous",
-    "Todos", "Tutti", "Equipo", "Jour",
+    "The",
+    "This",
+    "That",
+    "These",
+    "Those",
+    "There",
+    "Here",
+    "It",
+    "I",
+    "A",
+    "An",
+    "We",
+    "You",
+    "They",
+    "He",
+    "She",
+    "All",
+    "Everyone",
+    "Team",
+    "Folks",
+    "Guys",
+    "Sir",
+    "Madam",
+    "Support",
+    "Thanks",
+    "Thank",
+    "Please",
+    "Just",
+    "So",
+    "Also",
+    "Not",
+    "Sure",
+    "Going",
+    "Looking",
+    "Trying",
+    "Happy",
+    "Sorry",
+    "Glad",
+    "Good",
+    "Great",
+    "World",
+    "There",
+    "Again",
+    "Customer",
+    "Service",
+    "Services",
+    "Care",
+    "Name",
+    "First",
+    "Last",
+    "Full",
+    "Number",
+    "Id",
+    "ID",
+    "Account",
+    "Portal",
+    "Regards",
+    "Best",
+    "Kind",
+    "Warm",
+    "Many",
+    "Hope",
+    "Yes",
+    "No",
+    "Ok",
+    "OK",
+    "Okay",
+    "Hello",
+    "Hi",
+    "Dear",
+    "Team",
+    "Manager",
+    "Admin",
+    "Bot",
+    "Assistant",
+    "User",
+    "Users",
+    "Data",
+    "Info",
+    "Information",
+    "Note",
+    "Notes",
+    "Record",
+    "Records",
+    "Satisfaction",
+    "Experience",
+    "Portal",
+    "Feedback",
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+    "Sunday",
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+    "English",
+    "German",
+    "French",
+    "Spanish",
+    "Using",
+    "Working",
+    "Writing",
+    "Asking",
+    "Wondering",
+    "New",
+    "Now",
+    "Today",
+    "Also",
+    "Still",
+    "Currently",
+    "Being",
+    "Very",
+    "Really",
+    "Wishes",
+    "Morning",
+    "Afternoon",
+    "Evening",
+    "Night",
+    "Ladies",
+    "Gentlemen",
+    "Mr",
+    "Mrs",
+    "Ms",
+    "Dr",
+    "Prof",
+    "Herr",
+    "Frau",
+    "Mme",
+    "Zusammen",
+    "Alle",
+    "Tous",
+    "Todos",
+    "Tutti",
+    "Equipo",
+    "Jour",
 ];
 
 pub(crate) struct Person {
@@ -130,12 +261,20 @@ impl Person {
         );
         Ok(Person {
             name: Regex::new(&name).map_err(|e| e.to_string())?,
-            closing_gap: Regex::new(r"^[ \t]*[,!.]?[ \t]*\r?\n[ \t]*").map_err(|e| e.to_string())?,
+            closing_gap: Regex::new(r"^[ \t]*[,!.]?[ \t]*\r?\n[ \t]*")
+                .map_err(|e| e.to_string())?,
         })
     }
 
     /// Checks the trigger `word` found at `start..end`.
-    pub(crate) fn find(&self, text: &str, form: Form, start: usize, end: usize, out: &mut Vec<Hit>) {
+    pub(crate) fn find(
+        &self,
+        text: &str,
+        form: Form,
+        start: usize,
+        end: usize,
+        out: &mut Vec<Hit>,
+    ) {
         if !text::word_start(text, start) {
             return;
         }
@@ -168,7 +307,8 @@ impl Person {
                 i += 1;
             }
             Form::Intro => {
-                if !text::word_end(text, end) && !text.get(..end).is_some_and(|s| s.ends_with(':')) {
+                if !text::word_end(text, end) && !text.get(..end).is_some_and(|s| s.ends_with(':'))
+                {
                     return;
                 }
                 while matches!(b.get(i), Some(b':' | b' ' | b'\t' | b'-')) && i < end + 4 {
@@ -201,7 +341,10 @@ impl Person {
         let hay = text::window_after(text, at, 80);
         let Some(m) = self.name.find(hay) else { return };
         let name = m.as_str();
-        let first = name.split([' ', '.']).find(|w| !w.is_empty()).unwrap_or_default();
+        let first = name
+            .split([' ', '.'])
+            .find(|w| !w.is_empty())
+            .unwrap_or_default();
         if STOP.contains(&first) || name.len() < 2 {
             return;
         }
@@ -210,14 +353,18 @@ impl Person {
         let ok = match form {
             Form::Honorific | Form::Intro => next.is_none_or(|c| !c.is_alphanumeric()),
             // `Hi Omar,` — a name, then punctuation or the end of the line.
-            Form::Salutation => {
-                next.is_none_or(|c| matches!(c, ',' | '!' | '\n' | '\r' | ':' | ';' | '.' | '-' | '—'))
-            }
+            Form::Salutation => next
+                .is_none_or(|c| matches!(c, ',' | '!' | '\n' | '\r' | ':' | ';' | '.' | '-' | '—')),
             // Alone on its line (a title after a comma is allowed).
             Form::Closing => next.is_none_or(|c| matches!(c, '\n' | '\r' | ',' | ' ')),
         };
         // All-caps words are acronyms, not names.
-        if ok && !name.chars().filter(|c| c.is_alphabetic()).all(char::is_uppercase) {
+        if ok
+            && !name
+                .chars()
+                .filter(|c| c.is_alphabetic())
+                .all(char::is_uppercase)
+        {
             out.push(Hit::new(at, end, PERSON));
         }
     }
@@ -254,7 +401,10 @@ mod tests {
             ("Sehr geehrte Frau Müller,", "Müller"),
             ("Bonjour Mme Lefèvre,", "Lefèvre"),
             ("I'm Omar Khan, the new lead", "Omar Khan"),
-            ("customer Ludwig van Beethoven complained", "Ludwig van Beethoven"),
+            (
+                "customer Ludwig van Beethoven complained",
+                "Ludwig van Beethoven",
+            ),
         ] {
             let found = run(t);
             assert!(found.iter().any(|f| f == v), "{t}: {found:?}");

@@ -41,11 +41,49 @@ const REGIONS: &[Id] = &[
 
 /// Words that announce a phone number (lower case, at a word start).
 pub(crate) const CONTEXT: &[&str] = &[
-    "tel", "phone", "telephone", "phones", "call", "called", "calling", "mobile", "cellphone",
-    "telefonnummer", "handynummer", "mobilnummer", "tel.:", "mob", "cell", "fax", "whatsapp", "sms", "text me",
-    "contact", "reach", "dial", "ring", "hotline", "telefon", "téléphone", "tél", "portable",
-    "handy", "móvil", "movil", "telefono", "teléfono", "cellulare", "celular", "numéro",
-    "número", "rufnummer", "nummer", "number", "no.", "☎", "📞",
+    "tel",
+    "phone",
+    "telephone",
+    "phones",
+    "call",
+    "called",
+    "calling",
+    "mobile",
+    "cellphone",
+    "telefonnummer",
+    "handynummer",
+    "mobilnummer",
+    "tel.:",
+    "mob",
+    "cell",
+    "fax",
+    "whatsapp",
+    "sms",
+    "text me",
+    "contact",
+    "reach",
+    "dial",
+    "ring",
+    "hotline",
+    "telefon",
+    "téléphone",
+    "tél",
+    "portable",
+    "handy",
+    "móvil",
+    "movil",
+    "telefono",
+    "teléfono",
+    "cellulare",
+    "celular",
+    "numéro",
+    "número",
+    "rufnummer",
+    "nummer",
+    "number",
+    "no.",
+    "☎",
+    "📞",
 ];
 
 /// Whether `candidate` (digits with their separators, `+` included) is a valid number.
@@ -83,7 +121,10 @@ pub(crate) fn valid_in(candidate: &str, national_ok: bool, nanp_only: bool) -> b
         let area = candidate
             .trim_start_matches(['1', '-', ' ', '.'])
             .trim_start_matches('(');
-        return area.bytes().next().is_some_and(|b| (b'2'..=b'9').contains(&b));
+        return area
+            .bytes()
+            .next()
+            .is_some_and(|b| (b'2'..=b'9').contains(&b));
     }
     let regions: &[Id] = match (trunk, nanp_only) {
         (_, true) => &[Id::US, Id::CA],

@@ -102,7 +102,10 @@ const RULES: &[Rule] = &[
     },
     Rule {
         group: 1,
-        ..rule("SharedAccessKey=", r"SharedAccessKey=([A-Za-z0-9+/]{32,}={0,2})")
+        ..rule(
+            "SharedAccessKey=",
+            r"SharedAccessKey=([A-Za-z0-9+/]{32,}={0,2})",
+        )
     },
     // VCS and CI.
     rule("ghp_", GITHUB),
@@ -126,10 +129,7 @@ const RULES: &[Rule] = &[
     rule("hvb.", r"hvb\.[A-Za-z0-9_-]{24,}"),
     Rule {
         lead: 15,
-        ..rule(
-            "atlasv1",
-            r"[A-Za-z0-9]{14}\.atlasv1\.[A-Za-z0-9_=-]{40,}",
-        )
+        ..rule("atlasv1", r"[A-Za-z0-9]{14}\.atlasv1\.[A-Za-z0-9_=-]{40,}")
     },
     // Chat.
     rule("xox", r"xox[abposre]-[A-Za-z0-9-]{10,}"),
@@ -266,11 +266,43 @@ impl Prefixed {
 pub(crate) fn placeholder(value: &str) -> bool {
     let lower = value.to_ascii_lowercase();
     const MARKS: &[&str] = &[
-        "xxxx", "****", "....", "<", ">", "${", "{{", "}}", "$(", "%s", "%(", "changeme",
-        "change_me", "change-me", "example", "your_", "your-", "yourkey", "your key",
-        "placeholder", "redacted", "dummy", "sample", "os.environ", "process.env", "getenv",
-        "env(", "env[", "secrets.", "vault(", "[secret]", "[redacted]", "todo", "fixme",
-        "insert", "replace", "here",
+        "xxxx",
+        "****",
+        "....",
+        "<",
+        ">",
+        "${",
+        "{{",
+        "}}",
+        "$(",
+        "%s",
+        "%(",
+        "changeme",
+        "change_me",
+        "change-me",
+        "example",
+        "your_",
+        "your-",
+        "yourkey",
+        "your key",
+        "placeholder",
+        "redacted",
+        "dummy",
+        "sample",
+        "os.environ",
+        "process.env",
+        "getenv",
+        "env(",
+        "env[",
+        "secrets.",
+        "vault(",
+        "[secret]",
+        "[redacted]",
+        "todo",
+        "fixme",
+        "insert",
+        "replace",
+        "here",
     ];
     if MARKS.iter().any(|m| lower.contains(m)) {
         return true;
@@ -281,8 +313,20 @@ pub(crate) fn placeholder(value: &str) -> bool {
         || b.windows(2).all(|w| w.first() == w.get(1))
         || matches!(
             lower.as_str(),
-            "password" | "passwd" | "secret" | "token" | "none" | "null" | "nil" | "true"
-                | "false" | "undefined" | "string" | "str" | "required" | "optional"
+            "password"
+                | "passwd"
+                | "secret"
+                | "token"
+                | "none"
+                | "null"
+                | "nil"
+                | "true"
+                | "false"
+                | "undefined"
+                | "string"
+                | "str"
+                | "required"
+                | "optional"
         )
 }
 
@@ -344,16 +388,49 @@ fn classify_name(name: &str) -> Option<Name> {
     let lower = lower.trim_start_matches('-');
     // Names that hold counts, kinds or places, not values.
     const NOT: &[&str] = &[
-        "tokens", "token_count", "_count", "_limit", "_len", "_length", "_size", "_type",
-        "_file", "_path", "_url", "_uri", "_endpoint", "_name", "_field", "_header",
-        "tokenizer", "author", "keyword", "keyboard", "keys", "_id_", "monkey", "hotkey",
-        "keyspace", "passenger", "passage", "compass", "bypass", "passport", "pass_through",
-        "_expires", "_expiry", "_ttl", "_at",
+        "tokens",
+        "token_count",
+        "_count",
+        "_limit",
+        "_len",
+        "_length",
+        "_size",
+        "_type",
+        "_file",
+        "_path",
+        "_url",
+        "_uri",
+        "_endpoint",
+        "_name",
+        "_field",
+        "_header",
+        "tokenizer",
+        "author",
+        "keyword",
+        "keyboard",
+        "keys",
+        "_id_",
+        "monkey",
+        "hotkey",
+        "keyspace",
+        "passenger",
+        "passage",
+        "compass",
+        "bypass",
+        "passport",
+        "pass_through",
+        "_expires",
+        "_expiry",
+        "_ttl",
+        "_at",
     ];
     if lower.contains("authorization") {
         return Some(Name::Authorization);
     }
-    if NOT.iter().any(|n| lower.contains(n) || lower.ends_with(n.trim_end_matches('_'))) {
+    if NOT
+        .iter()
+        .any(|n| lower.contains(n) || lower.ends_with(n.trim_end_matches('_')))
+    {
         return None;
     }
     if lower.contains("password") || lower.contains("passwd") || lower.contains("pwd") {
@@ -365,9 +442,21 @@ fn classify_name(name: &str) -> Option<Name> {
         return Some(Name::Password);
     }
     let camel_key = name.ends_with("Key") || name.ends_with("KEY");
-    if ["secret", "token", "apikey", "api_key", "api-key", "accesskey", "access_key", "access-key", "privatekey", "private_key", "credential"]
-        .iter()
-        .any(|w| lower.contains(w))
+    if [
+        "secret",
+        "token",
+        "apikey",
+        "api_key",
+        "api-key",
+        "accesskey",
+        "access_key",
+        "access-key",
+        "privatekey",
+        "private_key",
+        "credential",
+    ]
+    .iter()
+    .any(|w| lower.contains(w))
         || parts().any(|p| p == "auth" || p == "key")
         || lower.starts_with("auth")
         || lower.ends_with("auth")
@@ -438,7 +527,10 @@ pub(crate) fn assignment(text: &str, hit: usize, out: &mut Vec<Hit>) -> usize {
         while let Some(&c) = b.get(j) {
             let stop = match quote {
                 Some(q) => c == q || c == b'\n' || c == b'\\',
-                None => c.is_ascii_whitespace() || matches!(c, b'"' | b'\'' | b',' | b';' | b')' | b'}' | b']' | b'\\'),
+                None => {
+                    c.is_ascii_whitespace()
+                        || matches!(c, b'"' | b'\'' | b',' | b';' | b')' | b'}' | b']' | b'\\')
+                }
             };
             if stop || j - from > 512 {
                 break;
@@ -496,8 +588,10 @@ fn secret_value(v: &str, strength: Name) -> bool {
     let symbol = v.bytes().any(|c| !c.is_ascii_alphanumeric());
     let classes = [lower, upper, digit, symbol].iter().filter(|x| **x).count();
     match strength {
-        Name::Password => (digit || symbol) && (lower || upper) && classes >= 2 && entropy(v) >= 2.5
-            || v.len() >= 12 && entropy(v) >= 3.0 && classes >= 2,
+        Name::Password => {
+            (digit || symbol) && (lower || upper) && classes >= 2 && entropy(v) >= 2.5
+                || v.len() >= 12 && entropy(v) >= 3.0 && classes >= 2
+        }
         Name::Authorization | Name::Other => {
             v.len() >= 12
                 && entropy(v) >= 3.0
@@ -518,10 +612,14 @@ fn code_like(v: &str) -> bool {
         && v.split('.').all(|p| {
             !p.is_empty()
                 && p.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_')
-                && p.bytes().next().is_some_and(|c| c.is_ascii_alphabetic() || c == b'_')
+                && p.bytes()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_alphabetic() || c == b'_')
         });
     // snake/kebab-case words: `db-credentials`, `my_secret_name`.
-    let wordy = b.iter().all(|c| c.is_ascii_lowercase() || matches!(c, b'_' | b'-'));
+    let wordy = b
+        .iter()
+        .all(|c| c.is_ascii_lowercase() || matches!(c, b'_' | b'-'));
     dotted || wordy
 }
 

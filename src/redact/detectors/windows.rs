@@ -7,9 +7,7 @@
 
 use regex::Regex;
 
-use super::{
-    secrets, text, Hit, Kind, DATE_OF_BIRTH, SECRET, US_DRIVER_LICENSE, US_PASSPORT,
-};
+use super::{secrets, text, Hit, Kind, DATE_OF_BIRTH, SECRET, US_DRIVER_LICENSE, US_PASSPORT};
 
 /// Month names (English, German, French, Spanish, Italian, Dutch), full and abbreviated.
 const MONTHS: &str = r"(?i:jan(?:uary|uar|vier|uari)?|feb(?:ruary|ruar|rero|braio|ruari)?|f[ée]v(?:rier)?|m(?:ar|är)(?:ch|z|s|zo|t)?|apr(?:il|ile)?|avr(?:il)?|abr(?:il)?|may(?:o)?|mai|ma(?:ggio|art)|mei|jun(?:e|i|io)?|juin|giu(?:gno)?|jul(?:y|i|io)?|juil(?:let)?|lug(?:lio)?|aug(?:ust|ustus)?|ao[uû]t|ago(?:sto)?|sep(?:t(?:ember|embre)?)?|set(?:tembre)?|oct(?:ober|obre|ubre)?|okt(?:ober)?|ott(?:obre)?|nov(?:ember|embre|iembre)?|de[cz](?:ember|embre)?|d[ée]c(?:embre)?|dic(?:iembre|embre)?)\.?";
@@ -230,11 +228,17 @@ mod tests {
             ("born on March 12, 1985 in Ohio", "March 12, 1985"),
             ("geb. 12.03.1985", "12.03.1985"),
             ("née le 12 mars 1985", "12 mars 1985"),
-            ("fecha de nacimiento: 12 de marzo de 1985", "12 de marzo de 1985"),
+            (
+                "fecha de nacimiento: 12 de marzo de 1985",
+                "12 de marzo de 1985",
+            ),
             ("Birthday: 3rd July 1990", "3rd July 1990"),
         ] {
             let found = run(t);
-            assert!(found.contains(&(DATE_OF_BIRTH, v.to_owned())), "{t}: {found:?}");
+            assert!(
+                found.contains(&(DATE_OF_BIRTH, v.to_owned())),
+                "{t}: {found:?}"
+            );
         }
         assert!(run("meeting on 2024-03-12").is_empty());
     }
