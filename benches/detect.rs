@@ -27,7 +27,7 @@ fn detect(c: &mut Criterion) {
     for kib in [1usize, 8, 64] {
         // Several different texts per size, so no single paragraph dominates.
         let texts: Vec<String> = (0..8)
-            .map(|s| textgen::text(kib * 1024, 0xD37E_C7 + s))
+            .map(|s| textgen::text(kib * 1024, 0x00D3_7EC7 + s))
             .collect();
         let bytes: usize = texts.iter().map(String::len).sum();
         group.throughput(Throughput::Bytes(bytes as u64));

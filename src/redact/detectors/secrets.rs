@@ -596,7 +596,8 @@ fn secret_value(v: &str, strength: Name) -> bool {
             v.len() >= 12
                 && entropy(v) >= 3.0
                 && (digit || (symbol && classes >= 3) || (lower && upper && v.len() >= 20))
-                && !(digit && !lower && !upper && v.len() < 16)
+                // Digits only: a short number is an id, not a key.
+                && (!digit || lower || upper || v.len() >= 16)
         }
     }
 }
