@@ -210,7 +210,7 @@ pub(crate) struct Prefixed {
 impl Prefixed {
     pub(crate) fn new() -> Result<Prefixed, String> {
         let literals = AhoCorasick::builder()
-            .match_kind(MatchKind::Standard)
+            .match_kind(MatchKind::LeftmostLongest)
             .build(RULES.iter().map(|r| r.literal))
             .map_err(|e| e.to_string())?;
         let regexes = RULES
@@ -223,29 +223,53 @@ impl Prefixed {
     /// Every vendor-format secret in `text`.
     pub(crate) fn find(&self, text: &str, out: &mut Vec<Hit>) {
         let mut covered = 0;
-        for m in self.literals.find_overlapping_iter(text) {
-            let id = m.pattern().as_usize();
+        // Leftmost-longest: `sk-or-v1-` hides the `sk-` inside it; should the longer rule
+        // fail, the generic `sk-` rule is tried at the same place (see `fallback`).
+        for m in self.literals.find_iter(text) {
+            self.try_rule(text, m.pattern().as_usize(), m.start(), &mut covered, out);
+        }
+    }
+
+    /// Runs rule `id` for its literal found at `at`; returns whether it matched.
+    fn try_rule(&self, text: &str, id: usize, at: usize, covered: &mut usize, out: &mut Vec<Hit>) {
+        if !self.run_rule(text, id, at, covered, out) {
+            if let Some(generic) = RULES.get(id).and_then(|r| fallback(r.literal)) {
+                self.run_rule(text, generic, at, covered, out);
+            }
+        }
+    }
+
+    fn run_rule(
+        &self,
+        text: &str,
+        id: usize,
+        at: usize,
+        covered: &mut usize,
+        out: &mut Vec<Hit>,
+    ) -> bool {
+        {
+            let m_start = at;
             let (Some(rule), Some(re)) = (RULES.get(id), self.regexes.get(id)) else {
-                continue;
+                return false;
             };
-            let Some(start) = m.start().checked_sub(rule.lead) else {
-                continue;
+            let Some(start) = m_start.checked_sub(rule.lead) else {
+                return false;
             };
             // A PEM body or a long token already found covers nested literals.
-            if start < covered && rule.literal != "sk-" {
-                continue;
+            if start < *covered {
+                return false;
             }
             if !text.is_char_boundary(start)
                 || (needs_word_start(rule.literal) && !text::word_start(text, start))
             {
-                continue;
+                return false;
             }
             let hay = text::window_after(text, start, rule.reach);
             let Some(caps) = re.captures(hay) else {
-                continue;
+                return false;
             };
             let Some(v) = caps.get(rule.group) else {
-                continue;
+                return false;
             };
             let ok = match rule.check {
                 Check::Always => true,
@@ -256,9 +280,20 @@ impl Prefixed {
             };
             if ok {
                 out.push(Hit::new(start + v.start(), start + v.end(), SECRET));
-                covered = covered.max(start + v.end());
+                *covered = (*covered).max(start + v.end());
             }
+            ok
         }
+    }
+}
+
+/// The generic rule to try when a longer literal's rule fails (`sk-ant-x` that is not an
+/// Anthropic key may still be an OpenAI-style `sk-` key).
+fn fallback(literal: &str) -> Option<usize> {
+    if literal.starts_with("sk-") && literal != "sk-" {
+        RULES.iter().position(|r| r.literal == "sk-")
+    } else {
+        None
     }
 }
 

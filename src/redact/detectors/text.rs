@@ -75,36 +75,34 @@ pub(crate) fn context_before(text: &str, end: usize, len: usize, words: &[&str])
 }
 
 /// Whether one of `words` (lower-case ASCII) occurs as a whole word in `window` (ASCII
-/// case-folded).
+/// case-folded). Only word starts are tried, so a 40-byte window costs a handful of
+/// comparisons per word.
 pub(crate) fn contains_word(window: &[u8], words: &[&str]) -> bool {
-    for w in words {
-        let w = w.as_bytes();
-        let Some(&first) = w.first() else { continue };
-        if window.len() < w.len() {
-            continue;
-        }
-        for i in 0..=(window.len() - w.len()) {
-            let head = window.get(i).copied().unwrap_or_default();
-            if head.to_ascii_lowercase() != first {
-                continue;
-            }
-            let edge = i == 0
-                || window
-                    .get(i - 1)
-                    .is_some_and(|b| !b.is_ascii_alphabetic() && *b < 0x80);
-            // A word ending in a letter or digit must end there too (`v` is not `value`).
-            let tail = window.get(i + w.len()).copied();
-            let closed = !w.last().is_some_and(u8::is_ascii_alphanumeric)
-                || tail.is_none_or(|b| !b.is_ascii_alphanumeric());
-            if edge
-                && closed
-                && window
-                    .get(i..i + w.len())
-                    .is_some_and(|s| s.eq_ignore_ascii_case(w))
-            {
-                return true;
+    let mut i = 0;
+    while i < window.len() {
+        let here = window.get(i).copied().unwrap_or_default();
+        let prev_alpha = i > 0 && window.get(i - 1).is_some_and(u8::is_ascii_alphabetic);
+        if !prev_alpha && (here.is_ascii_alphanumeric() || here >= 0x80) {
+            let first = here.to_ascii_lowercase();
+            for w in words {
+                let w = w.as_bytes();
+                if w.first() != Some(&first) {
+                    continue;
+                }
+                let Some(s) = window.get(i..i + w.len()) else {
+                    continue;
+                };
+                // A word ending in a letter or digit must end there too (`v` is not
+                // `value`).
+                let tail = window.get(i + w.len()).copied();
+                let closed = !w.last().is_some_and(u8::is_ascii_alphanumeric)
+                    || tail.is_none_or(|b| !b.is_ascii_alphanumeric());
+                if closed && s.eq_ignore_ascii_case(w) {
+                    return true;
+                }
             }
         }
+        i += 1;
     }
     false
 }
