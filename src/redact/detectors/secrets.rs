@@ -24,6 +24,8 @@
 //! - Other names (token, secret, key…) need a machine-made value: 12+ characters, Shannon
 //!   entropy ≥ 3 bits/char, and not a plain word or identifier, so `token_type: bearer` and
 //!   `secret_name: db-credentials` stay clean.
+//! - A bare `key` name (`STRIPE_KEY`, `"key": …`) is shared with cache and map keys, so its
+//!   value needs 20+ characters, entropy ≥ 3.5, a digit, and no `:` or space.
 //! - HTTP `Authorization` values (`Bearer …`, `Basic …`, `Token …`) are secrets whenever the
 //!   credential after the scheme is 8+ characters and not a placeholder.
 
@@ -416,6 +418,9 @@ enum Name {
     Password,
     Authorization,
     Other,
+    /// Only `key` (`STRIPE_KEY`, `"key": …`): cache keys and map keys share the name, so the
+    /// value must be plainly machine-made.
+    Key,
 }
 
 fn classify_name(name: &str) -> Option<Name> {
@@ -492,13 +497,14 @@ fn classify_name(name: &str) -> Option<Name> {
     ]
     .iter()
     .any(|w| lower.contains(w))
-        || parts().any(|p| p == "auth" || p == "key")
+        || parts().any(|p| p == "auth")
         || lower.starts_with("auth")
         || lower.ends_with("auth")
-        || camel_key
-        || lower.ends_with("key")
     {
         return Some(Name::Other);
+    }
+    if parts().any(|p| p == "key") || camel_key || lower.ends_with("key") {
+        return Some(Name::Key);
     }
     None
 }
@@ -627,6 +633,13 @@ fn secret_value(v: &str, strength: Name) -> bool {
             (digit || symbol) && (lower || upper) && classes >= 2 && entropy(v) >= 2.5
                 || v.len() >= 12 && entropy(v) >= 3.0 && classes >= 2
         }
+        Name::Key => {
+            v.len() >= 20
+                && entropy(v) >= 3.5
+                && digit
+                && (lower || upper)
+                && !v.contains([':', ' '])
+        }
         Name::Authorization | Name::Other => {
             v.len() >= 12
                 && entropy(v) >= 3.0
@@ -692,6 +705,7 @@ mod tests {
             "--password=Tr0ub4dor&3",
             "--token 7Hq2Lm9Xp4Rt8Vw1",
             "Authorization: Bearer abcdefgh12345678",
+            "STRIPE_KEY=Zq81mXvB77TTyQ0aLm2pWw3e",
             "Authorization: Basic dXNlcjpwYXNzd29yZA==",
             "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYzq8Tr4KE+",
         ] {
@@ -716,6 +730,8 @@ mod tests {
             "max_tokens: 4096",
             "secret_name: db-credentials-prod",
             "the author: Jane Austen",
+            r#""key": "user_settings_v2""#,
+            r#""cache_key": "session:12345:abcdef:xyz""#,
             "reset your password: click the link below",
             "pass {{ secrets.TOKEN }}",
         ] {
