@@ -272,8 +272,9 @@ fn classify(run: &Run<'_>, glued_after: bool, out: &mut Vec<Hit>) {
             let dotted_phone = sizes == [3, 3, 4] || (sizes == [2, 2, 2, 2, 2]);
             if !dotted_phone {
                 let s = run.groups.get(k).map_or(0, |g| g.0);
-                let glued = glued_after && e + 1 == n;
-                if len == 4 && !glued && ip::ipv4(run.text, s, run.end(e)) {
+                // `ipv4` reads what follows itself: `10.0.0.1:8080` and `/24` are addresses,
+                // `1.2.3.4-beta` is not.
+                if len == 4 && ip::ipv4(run.text, s, run.end(e)) {
                     out.push(Hit::new(s, run.end(e), IP_ADDRESS));
                 }
                 barrier.iter_mut().skip(k).take(len).for_each(|x| *x = true);
@@ -494,6 +495,14 @@ mod tests {
         assert_eq!(
             run("host 10.1.2.3 down"),
             vec![(IP_ADDRESS, "10.1.2.3".to_owned())]
+        );
+        assert_eq!(
+            run("db 10.1.2.3:5432"),
+            vec![(IP_ADDRESS, "10.1.2.3".to_owned())]
+        );
+        assert_eq!(
+            run("net 10.1.0.0/16"),
+            vec![(IP_ADDRESS, "10.1.0.0".to_owned())]
         );
         assert!(run("pkg==1.2.3.4").is_empty());
         assert!(run("1.2.3.4-beta").is_empty());

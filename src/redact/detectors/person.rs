@@ -58,6 +58,7 @@ pub(crate) const WORDS: &[(&str, Form)] = &[
     ("my name's", Form::Intro),
     ("name is", Form::Intro),
     ("i'm", Form::Intro),
+    ("i’m", Form::Intro),
     ("i am", Form::Intro),
     ("this is", Form::Intro),
     ("name:", Form::Intro),
