@@ -16,12 +16,12 @@ pub mod walk;
 use std::collections::HashMap;
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
-use regex::RegexSet;
+use regex::Regex;
 
 pub use inspect::{apply, scan, Findings, Redaction};
 pub use placeholder::{Placeholders, Restorer};
 
-use detectors::{Kind, Pattern, SECRET};
+use detectors::{Kind, SECRET};
 
 /// The type name of configured deny terms.
 pub const DENY_TERM: Kind = "DENY_TERM";
@@ -88,8 +88,10 @@ impl Default for RedactPolicy {
 
 /// The compiled detectors: built once per config, shared by every request.
 pub struct Detectors {
-    set: RegexSet,
-    patterns: Vec<Pattern>,
+    engine: detectors::Engine,
+    /// Custom `(TYPE, regex)` patterns from config: each runs over the whole text (few, and
+    /// written by the operator, so there is no literal to pre-filter on).
+    custom: Vec<(Kind, Regex)>,
     deny_terms: Option<AhoCorasick>,
     /// Type names of custom patterns, leaked once at compile so spans can carry `&'static`.
     kinds: Vec<Kind>,
@@ -98,7 +100,7 @@ pub struct Detectors {
 impl std::fmt::Debug for Detectors {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Detectors")
-            .field("patterns", &self.patterns.len())
+            .field("custom", &self.custom.len())
             .field("kinds", &self.kinds)
             .finish()
     }
@@ -108,7 +110,7 @@ impl Detectors {
     /// Compiles the built-in detectors plus custom `(TYPE, regex)` patterns and deny terms.
     pub fn new(custom: &[(String, String)], deny_terms: &[String]) -> Result<Detectors, String> {
         let mut kinds: Vec<Kind> = detectors::BUILT_IN.to_vec();
-        let mut extra = Vec::new();
+        let mut compiled = Vec::new();
         for (name, pattern) in custom {
             let kind: Kind = match kinds.iter().find(|k| **k == name.as_str()) {
                 Some(k) => k,
@@ -118,9 +120,8 @@ impl Detectors {
             if !kinds.contains(&kind) {
                 kinds.push(kind);
             }
-            extra.push((kind, pattern.clone()));
+            compiled.push((kind, Regex::new(pattern).map_err(|e| e.to_string())?));
         }
-        let (set, patterns) = detectors::compile(&extra).map_err(|e| e.to_string())?;
         let deny_terms = if deny_terms.is_empty() {
             None
         } else {
@@ -135,8 +136,8 @@ impl Detectors {
             )
         };
         Ok(Detectors {
-            set,
-            patterns,
+            engine: detectors::Engine::new()?,
+            custom: compiled,
             deny_terms,
             kinds,
         })
@@ -149,35 +150,36 @@ impl Detectors {
 
     /// Finds the detected values in one string: non-overlapping spans, in order.
     pub fn find(&self, text: &str) -> Vec<Span> {
-        let mut spans = Vec::new();
+        let mut hits = Vec::new();
         if text.len() >= 6 {
-            for i in self.set.matches(text).iter() {
-                let Some(p) = self.patterns.get(i) else {
-                    continue;
-                };
-                let mut keep = |start: usize, end: usize| {
-                    if start < end && detectors::confirm(p.check, text, start, end) {
-                        spans.push(Span {
-                            start,
-                            end,
-                            kind: p.kind,
-                            rank: i,
-                            also: Vec::new(),
-                        });
-                    }
-                };
-                // Capture groups cost a slower engine: only patterns whose value is a group
-                // (context before it, like `name is …`) ask for them.
-                if p.group == 0 {
-                    for m in p.regex.find_iter(text) {
-                        keep(m.start(), m.end());
-                    }
-                } else {
-                    for caps in p.regex.captures_iter(text) {
-                        if let Some(m) = caps.get(p.group) {
-                            keep(m.start(), m.end());
-                        }
-                    }
+            self.engine.find(text, &mut hits);
+        }
+        let mut spans: Vec<Span> = hits
+            .into_iter()
+            .filter(|h| {
+                h.start < h.end && text.is_char_boundary(h.start) && text.is_char_boundary(h.end)
+            })
+            .map(|h| Span {
+                start: h.start,
+                end: h.end,
+                kind: h.kind,
+                rank: detectors::BUILT_IN
+                    .iter()
+                    .position(|k| *k == h.kind)
+                    .unwrap_or(usize::MAX - 1),
+                also: Vec::new(),
+            })
+            .collect();
+        for (i, (kind, re)) in self.custom.iter().enumerate() {
+            for m in re.find_iter(text) {
+                if m.start() < m.end() {
+                    spans.push(Span {
+                        start: m.start(),
+                        end: m.end(),
+                        kind,
+                        rank: detectors::BUILT_IN.len() + i,
+                        also: Vec::new(),
+                    });
                 }
             }
         }

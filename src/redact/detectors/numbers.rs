@@ -1,0 +1,510 @@
+//! The digit scan: one pass over the bytes finds every run of digit groups (`+49 (0)30
+//! 1234567`, `4111-1111-1111-1111`, `192.168.0.1`, `2024-03-15`) and hands each run to the
+//! number detectors in a fixed order, so one run gets one reading:
+//!
+//! 1. IBAN-shaped runs (two capitals and two digits before) belong to the IBAN check, valid
+//!    or not; their digit groups are never phones or cards.
+//! 2. Runs glued to a word (`A-2024-123456`, `1Z999…`, `v1.2.3`, `/users/12345`, `12:30`) are
+//!    identifiers or times and are skipped.
+//! 3. Dot runs: four groups are an IPv4 candidate, dates and version strings are barriers.
+//!    `-`/`/` dates are barriers too (a date of birth is found by its context word instead).
+//! 4. Between barriers: card (IIN, length, Luhn; not after an order/invoice/tracking label),
+//!    SSN (dashed, or spaced/bare after an SSN word), then phone (libphonenumber).
+//! 5. A short number followed by a word may start a street address.
+
+use super::{
+    address::Address, cards, iban, ip, phone, ssn, text, Hit, CREDIT_CARD, IBAN, IP_ADDRESS, PHONE,
+    SECRET, US_SSN,
+};
+
+/// Labels that make the number right after them an order, invoice, tracking or reference
+/// number (lower case; the label must be the last word before the number, give or take
+/// `#`, `:`, `no.`, `number`). Two-letter labels are only taken in capitals (`PO`, `ID`):
+/// in lower case they are ordinary syllables of prose.
+const ID_WORDS: &[&str] = &[
+    "order",
+    "invoice",
+    "inv",
+    "tracking",
+    "track",
+    "ref",
+    "reference",
+    "ticket",
+    "case",
+    "confirmation",
+    "booking",
+    "shipment",
+    "awb",
+    "waybill",
+    "transaction",
+    "txn",
+    "sku",
+    "serial",
+    "bestellung",
+    "bestellnummer",
+    "rechnung",
+    "rechnungsnummer",
+    "commande",
+    "facture",
+    "pedido",
+    "factura",
+    "ordine",
+    "fattura",
+    "parcel",
+    "package",
+    "consignment",
+    "receipt",
+    "policy",
+    "account",
+    "acct",
+    "item",
+    "part",
+    "model",
+    "batch",
+    "lot",
+];
+const ID_CAPS: &[&str] = &[
+    "PO", "P.O", "ID", "Id", "No", "NO", "REF", "INV", "SKU", "PNR",
+];
+
+/// Whether the number starting at `start` carries an identifier label.
+fn labelled_id(text: &str, start: usize) -> bool {
+    if text::before(text, start) == Some(b'#') {
+        return true;
+    }
+    let from = text::ceil(text, start.saturating_sub(40));
+    let mut w = text.get(from..start).unwrap_or_default();
+    let trim = |s: &str| {
+        s.trim_end_matches([' ', '#', ':', '.', '-', '\t', '(', '='])
+            .len()
+    };
+    w = w.get(..trim(w)).unwrap_or_default();
+    for suffix in ["number", "nummer", "numero", "num", "no", "nr", "n°", "nº"] {
+        let n = w.len().saturating_sub(suffix.len());
+        if w.get(n..).is_some_and(|t| t.eq_ignore_ascii_case(suffix)) && text::word_start(w, n) {
+            w = w.get(..n).unwrap_or_default();
+            w = w.get(..trim(w)).unwrap_or_default();
+            break;
+        }
+    }
+    let last = w
+        .rsplit(|c: char| !(c.is_alphanumeric() || c == '.'))
+        .next()
+        .unwrap_or_default();
+    ID_CAPS.contains(&last) || ID_WORDS.iter().any(|l| l.eq_ignore_ascii_case(last))
+}
+
+/// Separator bytes between the digit groups of one run.
+fn sep_byte(b: u8) -> bool {
+    matches!(b, b' ' | b'-' | b'.' | b'(' | b')' | b'/')
+}
+
+/// One run of digit groups.
+struct Run<'t> {
+    text: &'t str,
+    /// Where the run starts, a leading `+` or `(` included.
+    lead: usize,
+    groups: Vec<(usize, usize)>,
+}
+
+impl Run<'_> {
+    fn sep(&self, k: usize) -> &str {
+        match (self.groups.get(k), self.groups.get(k + 1)) {
+            (Some(a), Some(b)) => self.text.get(a.1..b.0).unwrap_or_default(),
+            _ => "",
+        }
+    }
+    fn size(&self, k: usize) -> usize {
+        self.groups.get(k).map_or(0, |g| g.1 - g.0)
+    }
+    fn start(&self, k: usize) -> usize {
+        if k == 0 {
+            self.lead
+        } else {
+            self.groups.get(k).map_or(0, |g| g.0)
+        }
+    }
+    fn end(&self, k: usize) -> usize {
+        self.groups.get(k).map_or(0, |g| g.1)
+    }
+    fn value(&self, k: usize) -> u32 {
+        let (s, e) = self.groups.get(k).copied().unwrap_or_default();
+        self.text
+            .get(s..e)
+            .and_then(|v| v.get(..v.len().min(9)))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(u32::MAX)
+    }
+}
+
+/// Scans `text` for every number-shaped value.
+pub(crate) fn scan(text: &str, address: &Address, out: &mut Vec<Hit>) {
+    let b = text.as_bytes();
+    let mut i = 0;
+    while let Some(off) = b
+        .get(i..)
+        .and_then(|r| r.iter().position(u8::is_ascii_digit))
+    {
+        let d0 = i + off;
+        // 1. IBANs claim their whole run.
+        if d0 >= 2
+            && b.get(d0 - 1).is_some_and(u8::is_ascii_uppercase)
+            && b.get(d0 - 2).is_some_and(u8::is_ascii_uppercase)
+        {
+            if let Some(found) = iban::read(text, d0 - 2) {
+                if found.valid {
+                    out.push(Hit::new(d0 - 2, found.end, IBAN));
+                }
+                i = found.end.max(d0 + 1);
+                continue;
+            }
+        }
+        let prev = text::before(text, d0);
+        let prev2 = d0.checked_sub(2).and_then(|j| b.get(j).copied());
+        let lead = match prev {
+            Some(b'+' | b'(') => d0 - 1,
+            _ => d0,
+        };
+        let glued_before = match prev {
+            Some(c) if c.is_ascii_alphabetic() || c == b'_' || c >= 0x80 => true,
+            Some(b'-' | b'.' | b'/' | b'\\') => prev2.is_some_and(|c| c.is_ascii_alphanumeric()),
+            Some(b':') => prev2.is_some_and(|c| c.is_ascii_digit()),
+            _ => false,
+        };
+        // Extend the run over groups joined by short separators.
+        let mut groups = Vec::with_capacity(4);
+        let mut j = d0;
+        loop {
+            let gs = j;
+            while b.get(j).is_some_and(u8::is_ascii_digit) {
+                j += 1;
+            }
+            groups.push((gs, j));
+            let mut k = j;
+            while k < j + 3 && b.get(k).is_some_and(|c| sep_byte(*c)) {
+                k += 1;
+            }
+            let seps = b.get(j..k).unwrap_or_default();
+            let one_space = seps.iter().filter(|c| **c == b' ').count() <= 1;
+            if k > j && one_space && b.get(k).is_some_and(u8::is_ascii_digit) && groups.len() < 12 {
+                j = k;
+            } else {
+                break;
+            }
+        }
+        i = j;
+        let run = Run { text, lead, groups };
+        // A short number before a word may start an address (`221B Baker Street`).
+        if let Some(&(gs, ge)) = run.groups.last() {
+            let after = b.get(ge..ge + 3).unwrap_or_default();
+            let word_follows = match after {
+                [b' ', c, ..] => c.is_ascii_alphabetic(),
+                [c, b' ', d] => c.is_ascii_alphabetic() && d.is_ascii_uppercase(),
+                _ => false,
+            };
+            if ge - gs <= 5 && word_follows && (run.groups.len() > 1 || !glued_before) {
+                address.number_first(text, gs, out);
+            }
+        }
+        if glued_before {
+            continue;
+        }
+        let after = b.get(j).copied();
+        let after2 = b.get(j + 1).copied();
+        // Telegram bot tokens: `123456789:AA…` (35 characters after the colon).
+        if run.groups.len() == 1 && (8..=10).contains(&run.size(0)) && after == Some(b':') {
+            telegram(text, d0, j, out);
+            continue;
+        }
+        let glued_after = match after {
+            Some(c) if c.is_ascii_alphanumeric() || c == b'_' || c == b':' => true,
+            Some(b'-' | b'/') => after2.is_some_and(|c| c.is_ascii_alphanumeric()),
+            _ => false,
+        };
+        classify(&run, glued_after, out);
+    }
+}
+
+fn telegram(text: &str, start: usize, colon: usize, out: &mut Vec<Hit>) {
+    let b = text.as_bytes();
+    let body = colon + 1;
+    let mut e = body;
+    while b
+        .get(e)
+        .is_some_and(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-'))
+    {
+        e += 1;
+    }
+    if e - body == 35 && text::word_start(text, start) {
+        out.push(Hit::new(start, e, SECRET));
+    }
+}
+
+/// Whether groups `k..k+3` form a date (`2024-03-15`, `15.03.2024`, `03/15/24`).
+fn date(run: &Run<'_>, k: usize) -> bool {
+    let (a, b, c) = (run.value(k), run.value(k + 1), run.value(k + 2));
+    let (sa, sb, sc) = (run.size(k), run.size(k + 1), run.size(k + 2));
+    let ymd = sa == 4 && (1..=12).contains(&b) && (1..=31).contains(&c) && sb <= 2 && sc <= 2;
+    let dmy = sa <= 2
+        && sb <= 2
+        && (sc == 4 || sc == 2)
+        && (1..=31).contains(&a)
+        && (1..=31).contains(&b)
+        && (a <= 12 || b <= 12);
+    ymd || dmy
+}
+
+/// Reads one run: barriers first, then each stretch between them.
+fn classify(run: &Run<'_>, glued_after: bool, out: &mut Vec<Hit>) {
+    let n = run.groups.len();
+    let mut barrier = vec![false; n];
+    let mut k = 0;
+    while k < n {
+        // A maximal stretch of groups joined by one kind of separator.
+        let sep = run.sep(k);
+        let mut e = k;
+        while e + 1 < n && run.sep(e) == sep {
+            e += 1;
+        }
+        let len = e - k + 1;
+        if sep == "." && len >= 2 {
+            let sizes: Vec<usize> = (k..=e).map(|g| run.size(g)).collect();
+            let dotted_phone = sizes == [3, 3, 4] || (sizes == [2, 2, 2, 2, 2]);
+            if !dotted_phone {
+                let s = run.groups.get(k).map_or(0, |g| g.0);
+                // `ipv4` reads what follows itself: `10.0.0.1:8080` and `/24` are addresses,
+                // `1.2.3.4-beta` is not.
+                if len == 4 && ip::ipv4(run.text, s, run.end(e)) {
+                    out.push(Hit::new(s, run.end(e), IP_ADDRESS));
+                }
+                barrier.iter_mut().skip(k).take(len).for_each(|x| *x = true);
+            }
+        } else if (sep == "-" || sep == "/" || sep == ".") && len == 3 && date(run, k) {
+            barrier.iter_mut().skip(k).take(3).for_each(|x| *x = true);
+        } else if (sep == "-" || sep == "/") && len >= 3 {
+            // Dates inside a longer stretch (`2024-03-15-01`): mark each date triple.
+            for d in k..=e.saturating_sub(2) {
+                if date(run, d) {
+                    barrier.iter_mut().skip(d).take(3).for_each(|x| *x = true);
+                }
+            }
+        }
+        k = e + 1;
+    }
+    let mut k = 0;
+    while k < n {
+        if barrier.get(k).copied().unwrap_or(true) {
+            k += 1;
+            continue;
+        }
+        let mut e = k;
+        while e + 1 < n && !barrier.get(e + 1).copied().unwrap_or(true) {
+            e += 1;
+        }
+        let last = e + 1 == n;
+        stretch(run, k, e, glued_after && last, out);
+        k = e + 1;
+    }
+}
+
+/// Card, SSN, then phone over groups `a..=b`.
+fn stretch(run: &Run<'_>, a: usize, b: usize, glued_after: bool, out: &mut Vec<Hit>) {
+    if glued_after {
+        return;
+    }
+    let text = run.text;
+    let sizes: Vec<usize> = (a..=b).map(|g| run.size(g)).collect();
+    let seps: Vec<&str> = (a..b).map(|g| run.sep(g)).collect();
+    let total: usize = sizes.iter().sum();
+    let start = run.start(a);
+    let first_digit = run.groups.get(a).map_or(0, |g| g.0);
+    let plus = text::at(text, start) == Some(b'+');
+    let same_sep = seps.windows(2).all(|w| w.first() == w.get(1));
+    let labelled_id = || labelled_id(text, start);
+    // Cards.
+    if !plus
+        && (12..=19).contains(&total)
+        && same_sep
+        && seps.first().is_none_or(|s| *s == " " || *s == "-")
+        && cards::card_shape(&sizes)
+    {
+        let digits: Vec<u32> = (a..=b)
+            .filter_map(|g| run.groups.get(g))
+            .flat_map(|&(s, e)| text.get(s..e).unwrap_or_default().chars())
+            .filter_map(|c| c.to_digit(10))
+            .collect();
+        if cards::card(&digits) {
+            if !labelled_id() {
+                out.push(Hit::new(first_digit, run.end(b), CREDIT_CARD));
+            }
+            return;
+        }
+    }
+    // SSNs.
+    let ssn_context = || text::context_before(text, start, 40, ssn::CONTEXT);
+    let ssn_span = text.get(first_digit..run.end(b)).unwrap_or_default();
+    if !plus && sizes == [3, 2, 4] && same_sep {
+        match seps.first() {
+            Some(&"-") => {
+                if ssn::ssn(ssn_span) {
+                    out.push(Hit::new(first_digit, run.end(b), US_SSN));
+                }
+                return;
+            }
+            Some(&" ") if ssn_context() => {
+                if ssn::ssn(ssn_span) {
+                    out.push(Hit::new(first_digit, run.end(b), US_SSN));
+                }
+                return;
+            }
+            _ => {}
+        }
+    }
+    if !plus && sizes == [9] && ssn_context() {
+        if ssn::ssn(ssn_span) {
+            out.push(Hit::new(first_digit, run.end(b), US_SSN));
+        }
+        return;
+    }
+    // Phones.
+    if total < 7 || (!plus && labelled_id()) {
+        return;
+    }
+    let context = text::context_before(text, start, 32, phone::CONTEXT);
+    let paren = text::at(text, start) == Some(b'(');
+    let mut e = b;
+    // The whole stretch first, then without trailing groups (`call 415 555 0100 1600 …`).
+    for _ in 0..3 {
+        let sub = &sizes[..=(e - a)];
+        let sub_seps = seps.get(..(e - a)).unwrap_or_default();
+        let digits: usize = sub.iter().sum();
+        if digits < 7 {
+            break;
+        }
+        let zero = text::at(text, first_digit) == Some(b'0');
+        let shaped = phone::shaped(sub, sub_seps, paren)
+            && (zero || !matches!(sub.len(), 2))
+            && (zero || sub == [3, 3, 4] || sub == [1, 3, 3, 4]);
+        let candidate = text.get(start..run.end(e)).unwrap_or_default();
+        let nanp_only = shaped && !context && !zero;
+        if (plus || context || shaped) && phone::valid_in(candidate, context || shaped, nanp_only) {
+            out.push(Hit::new(start, run.end(e), PHONE));
+            return;
+        }
+        if e == a {
+            break;
+        }
+        e -= 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Kind;
+    use super::*;
+
+    fn run(t: &str) -> Vec<(Kind, String)> {
+        let a = Address::new().unwrap();
+        let mut out = Vec::new();
+        scan(t, &a, &mut out);
+        out.iter()
+            .map(|h| (h.kind, t[h.start..h.end].to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn phones_in_their_plans() {
+        for (t, v) in [
+            ("Ruf an: +49 (0)30 1234567", "+49 (0)30 1234567"),
+            ("Tel. 030 12345678", "030 12345678"),
+            ("+44 20 7946 0958", "+44 20 7946 0958"),
+            ("office 020 7946 0958 today", "020 7946 0958"),
+            ("(555) 123-4567", "(555) 123-4567"),
+            ("at 555.123.4567.", "555.123.4567"),
+            ("+91 98765 43210", "+91 98765 43210"),
+            ("+55 11 91234-5678", "+55 11 91234-5678"),
+            ("電話 03-1234-5678", "03-1234-5678"),
+            ("+61 2 9876 5432", "+61 2 9876 5432"),
+            ("212-555-0147", "212-555-0147"),
+            ("call 4155550132 now", "4155550132"),
+        ] {
+            let found = run(t);
+            assert!(found.contains(&(PHONE, v.to_owned())), "{t}: {found:?}");
+        }
+    }
+
+    #[test]
+    fn numbers_that_are_not_phones() {
+        for t in [
+            "version 10.0.19041.1",
+            "v1.2.3.4",
+            "on 2024-03-15 at 10:22:31",
+            "updated 15.03.2024",
+            "Order #A-2024-123456 shipped",
+            "order number 4155550132",
+            "tracking 1Z999AA10123456784",
+            "total $1,234.56",
+            "table has 1234567 rows",
+            "port 8080, pid 12345, uptime 12:30:45",
+            "DE89 3704 0044 0532 0130 01",
+            "1.2.3.4.5",
+            "id 550e8400-e29b-41d4-a716-446655440000",
+            "ts 1700000000123",
+            "123 45 6789",
+        ] {
+            let found = run(t);
+            assert!(found.is_empty(), "{t}: {found:?}");
+        }
+    }
+
+    #[test]
+    fn ssn_forms() {
+        assert_eq!(
+            run("SSN 123-45-6789"),
+            vec![(US_SSN, "123-45-6789".to_owned())]
+        );
+        assert_eq!(run("123-45-6789"), vec![(US_SSN, "123-45-6789".to_owned())]);
+        assert_eq!(
+            run("my SSN is 123 45 6789"),
+            vec![(US_SSN, "123 45 6789".to_owned())]
+        );
+        assert_eq!(
+            run("social security number: 123456789"),
+            vec![(US_SSN, "123456789".to_owned())]
+        );
+        assert!(run("SSN 000-12-3456 and 900 12 3456").is_empty());
+        assert!(run("SSN 666123456").is_empty());
+    }
+
+    #[test]
+    fn cards_and_ids() {
+        assert_eq!(
+            run("card 4111 1111 1111 1111."),
+            vec![(CREDIT_CARD, "4111 1111 1111 1111".to_owned())]
+        );
+        assert_eq!(
+            run("amex 3782-822463-10005"),
+            vec![(CREDIT_CARD, "3782-822463-10005".to_owned())]
+        );
+        assert!(run("order # 4111 1111 1111 1111").is_empty());
+        assert!(run("invoice no. 4111111111111111").is_empty());
+    }
+
+    #[test]
+    fn ips() {
+        assert_eq!(
+            run("host 10.1.2.3 down"),
+            vec![(IP_ADDRESS, "10.1.2.3".to_owned())]
+        );
+        assert_eq!(
+            run("db 10.1.2.3:5432"),
+            vec![(IP_ADDRESS, "10.1.2.3".to_owned())]
+        );
+        assert_eq!(
+            run("net 10.1.0.0/16"),
+            vec![(IP_ADDRESS, "10.1.0.0".to_owned())]
+        );
+        assert!(run("pkg==1.2.3.4").is_empty());
+        assert!(run("1.2.3.4-beta").is_empty());
+    }
+}

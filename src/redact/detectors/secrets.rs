@@ -1,0 +1,746 @@
+//! Credentials (`SECRET`): vendor tokens recognised by their fixed prefixes, URLs with a
+//! password, and values assigned to secret-looking names.
+//!
+//! The families follow the kinds a secret scanner (gitleaks, trufflehog) covers, written as
+//! our own patterns from each vendor's documented token format. Each rule is found by its
+//! literal prefix in one Aho-Corasick pass; only then does its small anchored regex run.
+//!
+//! Policy for generic assignments (`DB_PASSWORD=…`, `"client_secret": "…"`, `--token …`,
+//! `Authorization: Bearer …`), decided here and tested below:
+//! - The *name* decides that a value may be a secret: any identifier containing `password`,
+//!   `passwd`, `pwd`, `pass` as a word, `secret`, `token`, `api_key`/`apikey`, `access_key`,
+//!   `private_key`, `credential`, `auth`, or ending in `key`, in any case, with any prefix or
+//!   suffix.
+//! - The *value* decides that it is one: never a placeholder (`<your-key>`, `${VAR}`,
+//!   `xxxx`, `changeme`, `****`, `{{ }}`, `os.environ[…]`, `process.env.X`, code such as
+//!   `args.password` or `getpass()`), at least 8 characters, and random-looking.
+//! - Password names accept a human-made password (`Summer2024!`, `hunter2hunter2`) when it
+//!   mixes letters with digits or symbols: people pick those, and a password in a config
+//!   line is worth blocking even if its entropy is modest. A plain word (`password:
+//!   required`, `password = "changeme"`) is not taken: in prose after "password:" a single
+//!   word is far more often an instruction than a password, and blocking it would refuse
+//!   ordinary support chats. So `password: hunter2` (7 characters) is *not* flagged, by
+//!   design.
+//! - Other names (token, secret, key…) need a machine-made value: 12+ characters, Shannon
+//!   entropy ≥ 3 bits/char, and not a plain word or identifier, so `token_type: bearer` and
+//!   `secret_name: db-credentials` stay clean.
+//! - A bare `key` name (`STRIPE_KEY`, `"key": …`) is shared with cache and map keys, so its
+//!   value needs 20+ characters, entropy ≥ 3.5, a digit, and no `:` or space.
+//! - HTTP `Authorization` values (`Bearer …`, `Basic …`, `Token …`) are secrets whenever the
+//!   credential after the scheme is 8+ characters and not a placeholder.
+
+use aho_corasick::{AhoCorasick, MatchKind};
+use regex::Regex;
+
+use super::{text, Hit, SECRET};
+
+/// How a prefixed candidate is confirmed beyond its pattern.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Check {
+    /// The pattern is specific enough.
+    Always,
+    /// Generic-looking prefixes (`sk-`): the body must contain a digit and look random.
+    Random,
+    /// URL userinfo: the password must not be a placeholder.
+    Password,
+}
+
+/// One vendor format: the literal that triggers it, how many bytes of the token come before
+/// the literal (`lead`), the anchored pattern (starting `lead` bytes before the literal),
+/// which capture group is the secret, the check, and how far the pattern may reach.
+struct Rule {
+    literal: &'static str,
+    lead: usize,
+    pattern: &'static str,
+    group: usize,
+    check: Check,
+    reach: usize,
+}
+
+const fn rule(literal: &'static str, pattern: &'static str) -> Rule {
+    Rule {
+        literal,
+        lead: 0,
+        pattern,
+        group: 0,
+        check: Check::Always,
+        reach: 512,
+    }
+}
+
+const GITHUB: &str = r"gh[pousr]_[A-Za-z0-9]{36,251}(?-u:\b)";
+const AWS_ID: &str = r"(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}(?-u:\b)";
+const STRIPE: &str = r"[rs]k_(?:live|test)_[A-Za-z0-9]{16,247}";
+const SHOPIFY: &str = r"shp(?:at|ss|ca|pa)_[a-fA-F0-9]{32}(?-u:\b)";
+const PEM: &str = r"-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----(?:[\s\S]*?-----END [A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----|(?:[A-Za-z0-9+/=:,\s-]|\\[nr])*)";
+
+/// The vendor formats. Order does not matter: overlapping finds are merged.
+const RULES: &[Rule] = &[
+    // LLM providers.
+    rule("sk-or-v1-", r"sk-or-v1-[0-9a-f]{64}"),
+    rule("sk-ant-", r"sk-ant-[A-Za-z0-9_-]{20,}"),
+    Rule {
+        check: Check::Random,
+        ..rule(
+            "sk-",
+            r"sk-(?:proj-|svcacct-|admin-|None-)?[A-Za-z0-9_-]{20,}",
+        )
+    },
+    rule("gsk_", r"gsk_[A-Za-z0-9]{40,}"),
+    rule("hf_", r"hf_[A-Za-z0-9]{30,}"),
+    rule("r8_", r"r8_[A-Za-z0-9]{30,}"),
+    rule("pplx-", r"pplx-[A-Za-z0-9]{32,}"),
+    rule("xai-", r"xai-[A-Za-z0-9]{40,}"),
+    rule("ogk_", r"ogk_[A-Za-z0-9_-]{20,}"),
+    // Cloud.
+    rule("AKIA", AWS_ID),
+    rule("ASIA", AWS_ID),
+    rule("ABIA", AWS_ID),
+    rule("ACCA", AWS_ID),
+    rule("AIza", r"AIza[0-9A-Za-z_-]{35}"),
+    Rule {
+        group: 1,
+        ..rule("AccountKey=", r"AccountKey=([A-Za-z0-9+/]{40,}={0,2})")
+    },
+    Rule {
+        group: 1,
+        ..rule(
+            "SharedAccessKey=",
+            r"SharedAccessKey=([A-Za-z0-9+/]{32,}={0,2})",
+        )
+    },
+    // VCS and CI.
+    rule("ghp_", GITHUB),
+    rule("gho_", GITHUB),
+    rule("ghu_", GITHUB),
+    rule("ghs_", GITHUB),
+    rule("ghr_", GITHUB),
+    rule("github_pat_", r"github_pat_[A-Za-z0-9_]{22,255}"),
+    rule("glpat-", r"glpat-[A-Za-z0-9_-]{20,}"),
+    rule("glptt-", r"glptt-[A-Za-z0-9_-]{20,}"),
+    rule("glrt-", r"glrt-[A-Za-z0-9_-]{20,}"),
+    rule("gldt-", r"gldt-[A-Za-z0-9_-]{20,}"),
+    rule("GR1348941", r"GR1348941[A-Za-z0-9_-]{20,}"),
+    rule("ATBB", r"ATBB[A-Za-z0-9_=.-]{28,}"),
+    rule("ATATT3", r"ATATT3[A-Za-z0-9_=-]{50,}"),
+    rule("npm_", r"npm_[A-Za-z0-9]{36}(?-u:\b)"),
+    rule("pypi-AgEI", r"pypi-AgEI[A-Za-z0-9_-]{40,}"),
+    rule("dckr_pat_", r"dckr_pat_[A-Za-z0-9_-]{20,}"),
+    rule("CCIPAT_", r"CCIPAT_[A-Za-z0-9_]{20,}"),
+    rule("hvs.", r"hvs\.[A-Za-z0-9_-]{24,}"),
+    rule("hvb.", r"hvb\.[A-Za-z0-9_-]{24,}"),
+    Rule {
+        lead: 15,
+        ..rule("atlasv1", r"[A-Za-z0-9]{14}\.atlasv1\.[A-Za-z0-9_=-]{40,}")
+    },
+    // Chat.
+    rule("xox", r"xox[abposre]-[A-Za-z0-9-]{10,}"),
+    rule(
+        "hooks.slack.com/",
+        r"hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9+/_-]{20,}",
+    ),
+    rule(
+        "discord.com/api/webhooks/",
+        r"discord\.com/api/webhooks/\d{5,}/[A-Za-z0-9_-]{40,}",
+    ),
+    rule(
+        "discordapp.com/api/webhooks/",
+        r"discordapp\.com/api/webhooks/\d{5,}/[A-Za-z0-9_-]{40,}",
+    ),
+    // Mail and payments.
+    rule("SG.", r"SG\.[A-Za-z0-9_-]{16,32}\.[A-Za-z0-9_-]{16,64}"),
+    rule("key-", r"key-[0-9a-f]{32}(?-u:\b)"),
+    Rule {
+        lead: 32,
+        ..rule("-us", r"[0-9a-f]{32}-us\d{1,2}(?-u:\b)")
+    },
+    rule("sk_live_", STRIPE),
+    rule("sk_test_", STRIPE),
+    rule("rk_live_", STRIPE),
+    rule("rk_test_", STRIPE),
+    rule("whsec_", r"whsec_[A-Za-z0-9+/=]{24,}"),
+    rule("sq0atp-", r"sq0atp-[A-Za-z0-9_-]{22,}"),
+    rule("sq0csp-", r"sq0csp-[A-Za-z0-9_-]{40,}"),
+    rule("EAAA", r"EAAA[A-Za-z0-9_-]{60,}"),
+    rule(
+        "access_token$",
+        r"access_token\$(?:production|sandbox)\$[a-z0-9]{16}\$[a-f0-9]{32}",
+    ),
+    rule("shpat_", SHOPIFY),
+    rule("shpss_", SHOPIFY),
+    rule("shpca_", SHOPIFY),
+    rule("shppa_", SHOPIFY),
+    // Tokens and keys with a structure.
+    rule(
+        "eyJ",
+        r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*",
+    ),
+    Rule {
+        reach: 32 * 1024,
+        ..rule("-----BEGIN ", PEM)
+    },
+    Rule {
+        reach: 16 * 1024,
+        ..rule(
+            "PuTTY-User-Key-File-",
+            r"PuTTY-User-Key-File-[23]:(?:[\s\S]*?Private-MAC: ?[0-9a-fA-F]+|[^\n]*)",
+        )
+    },
+    // Any scheme with `user:password@host`: the password is the secret.
+    Rule {
+        group: 2,
+        check: Check::Password,
+        ..rule(
+            "://",
+            r#"://([^\s:/?#@"'<>\\]*):([^\s/?#"'<>\\]+)@[A-Za-z0-9\[]"#,
+        )
+    },
+];
+
+/// Literal prefixes whose byte before may be a letter (they sit inside a URL or after a
+/// hex body).
+fn needs_word_start(literal: &str) -> bool {
+    !matches!(literal, "://" | "-us" | "atlasv1")
+}
+
+/// The compiled vendor rules.
+pub(crate) struct Prefixed {
+    literals: AhoCorasick,
+    regexes: Vec<Regex>,
+}
+
+impl Prefixed {
+    pub(crate) fn new() -> Result<Prefixed, String> {
+        let literals = AhoCorasick::builder()
+            .match_kind(MatchKind::LeftmostLongest)
+            .build(RULES.iter().map(|r| r.literal))
+            .map_err(|e| e.to_string())?;
+        let regexes = RULES
+            .iter()
+            .map(|r| Regex::new(&format!("^(?:{})", r.pattern)).map_err(|e| e.to_string()))
+            .collect::<Result<_, _>>()?;
+        Ok(Prefixed { literals, regexes })
+    }
+
+    /// Every vendor-format secret in `text`.
+    pub(crate) fn find(&self, text: &str, out: &mut Vec<Hit>) {
+        let mut covered = 0;
+        // Leftmost-longest: `sk-or-v1-` hides the `sk-` inside it; should the longer rule
+        // fail, the generic `sk-` rule is tried at the same place (see `fallback`).
+        for m in self.literals.find_iter(text) {
+            self.try_rule(text, m.pattern().as_usize(), m.start(), &mut covered, out);
+        }
+    }
+
+    /// Runs rule `id` for its literal found at `at`; returns whether it matched.
+    fn try_rule(&self, text: &str, id: usize, at: usize, covered: &mut usize, out: &mut Vec<Hit>) {
+        if !self.run_rule(text, id, at, covered, out) {
+            if let Some(generic) = RULES.get(id).and_then(|r| fallback(r.literal)) {
+                self.run_rule(text, generic, at, covered, out);
+            }
+        }
+    }
+
+    fn run_rule(
+        &self,
+        text: &str,
+        id: usize,
+        at: usize,
+        covered: &mut usize,
+        out: &mut Vec<Hit>,
+    ) -> bool {
+        {
+            let m_start = at;
+            let (Some(rule), Some(re)) = (RULES.get(id), self.regexes.get(id)) else {
+                return false;
+            };
+            let Some(start) = m_start.checked_sub(rule.lead) else {
+                return false;
+            };
+            // A PEM body or a long token already found covers nested literals.
+            if start < *covered {
+                return false;
+            }
+            if !text.is_char_boundary(start)
+                || (needs_word_start(rule.literal) && !text::word_start(text, start))
+            {
+                return false;
+            }
+            let hay = text::window_after(text, start, rule.reach);
+            let Some(caps) = re.captures(hay) else {
+                return false;
+            };
+            let Some(v) = caps.get(rule.group) else {
+                return false;
+            };
+            let ok = match rule.check {
+                Check::Always => true,
+                Check::Random => {
+                    v.as_str().bytes().any(|b| b.is_ascii_digit()) && entropy(v.as_str()) >= 3.0
+                }
+                Check::Password => !placeholder(v.as_str()) && v.len() >= 4,
+            };
+            if ok {
+                out.push(Hit::new(start + v.start(), start + v.end(), SECRET));
+                *covered = (*covered).max(start + v.end());
+            }
+            ok
+        }
+    }
+}
+
+/// The generic rule to try when a longer literal's rule fails (`sk-ant-x` that is not an
+/// Anthropic key may still be an OpenAI-style `sk-` key).
+fn fallback(literal: &str) -> Option<usize> {
+    if literal.starts_with("sk-") && literal != "sk-" {
+        RULES.iter().position(|r| r.literal == "sk-")
+    } else {
+        None
+    }
+}
+
+/// Values that stand for a secret without being one.
+pub(crate) fn placeholder(value: &str) -> bool {
+    let lower = value.to_ascii_lowercase();
+    const MARKS: &[&str] = &[
+        "xxxx",
+        "****",
+        "....",
+        "<",
+        ">",
+        "${",
+        "{{",
+        "}}",
+        "$(",
+        "%s",
+        "%(",
+        "changeme",
+        "change_me",
+        "change-me",
+        "example",
+        "your_",
+        "your-",
+        "yourkey",
+        "your key",
+        "placeholder",
+        "redacted",
+        "dummy",
+        "sample",
+        "os.environ",
+        "process.env",
+        "getenv",
+        "env(",
+        "env[",
+        "secrets.",
+        "vault(",
+        "[secret]",
+        "[redacted]",
+        "todo",
+        "fixme",
+        "insert",
+        "replace",
+        "here",
+    ];
+    if MARKS.iter().any(|m| lower.contains(m)) {
+        return true;
+    }
+    let b = value.as_bytes();
+    // `$VAR`, `%VAR%`, `@Value`, one repeated character.
+    matches!(b.first(), Some(b'$' | b'%' | b'@'))
+        || b.windows(2).all(|w| w.first() == w.get(1))
+        || matches!(
+            lower.as_str(),
+            "password"
+                | "passwd"
+                | "secret"
+                | "token"
+                | "none"
+                | "null"
+                | "nil"
+                | "true"
+                | "false"
+                | "undefined"
+                | "string"
+                | "str"
+                | "required"
+                | "optional"
+        )
+}
+
+/// Shannon entropy in bits per character.
+pub fn entropy(s: &str) -> f64 {
+    let mut counts = [0u32; 256];
+    let mut n = 0u32;
+    for b in s.bytes() {
+        if let Some(c) = counts.get_mut(usize::from(b)) {
+            *c += 1;
+        }
+        n += 1;
+    }
+    if n == 0 {
+        return 0.0;
+    }
+    let n = f64::from(n);
+    counts
+        .iter()
+        .filter(|&&k| k > 0)
+        .map(|&k| {
+            let p = f64::from(k) / n;
+            -p * p.log2()
+        })
+        .sum()
+}
+
+/// The secret-ish words a name may contain; found case-insensitively in one pass.
+pub(crate) const NAME_WORDS: &[&str] = &[
+    "password",
+    "passwd",
+    "pwd",
+    "pass",
+    "secret",
+    "token",
+    "apikey",
+    "api_key",
+    "api-key",
+    "accesskey",
+    "access_key",
+    "access-key",
+    "privatekey",
+    "private_key",
+    "credential",
+    "auth",
+    "key",
+];
+
+/// How strong the name is as evidence.
+#[derive(PartialEq, Eq, Clone, Copy)]
+enum Name {
+    Password,
+    Authorization,
+    Other,
+    /// Only `key` (`STRIPE_KEY`, `"key": …`): cache keys and map keys share the name, so the
+    /// value must be plainly machine-made.
+    Key,
+}
+
+fn classify_name(name: &str) -> Option<Name> {
+    let lower = name.to_ascii_lowercase();
+    let lower = lower.trim_start_matches('-');
+    // Names that hold counts, kinds or places, not values.
+    const NOT: &[&str] = &[
+        "tokens",
+        "token_count",
+        "_count",
+        "_limit",
+        "_len",
+        "_length",
+        "_size",
+        "_type",
+        "_file",
+        "_path",
+        "_url",
+        "_uri",
+        "_endpoint",
+        "_name",
+        "_field",
+        "_header",
+        "tokenizer",
+        "author",
+        "keyword",
+        "keyboard",
+        "keys",
+        "_id_",
+        "monkey",
+        "hotkey",
+        "keyspace",
+        "passenger",
+        "passage",
+        "compass",
+        "bypass",
+        "passport",
+        "pass_through",
+        "_expires",
+        "_expiry",
+        "_ttl",
+        "_at",
+    ];
+    if lower.contains("authorization") {
+        return Some(Name::Authorization);
+    }
+    if NOT
+        .iter()
+        .any(|n| lower.contains(n) || lower.ends_with(n.trim_end_matches('_')))
+    {
+        return None;
+    }
+    if lower.contains("password") || lower.contains("passwd") || lower.contains("pwd") {
+        return Some(Name::Password);
+    }
+    // `pass` only as a whole part (`DB_PASS`, `pass:`), not inside words.
+    let parts = || lower.split(['_', '-', '.']);
+    if parts().any(|p| p == "pass" || p == "passphrase") {
+        return Some(Name::Password);
+    }
+    let camel_key = name.ends_with("Key") || name.ends_with("KEY");
+    if [
+        "secret",
+        "token",
+        "apikey",
+        "api_key",
+        "api-key",
+        "accesskey",
+        "access_key",
+        "access-key",
+        "privatekey",
+        "private_key",
+        "credential",
+    ]
+    .iter()
+    .any(|w| lower.contains(w))
+        || parts().any(|p| p == "auth")
+        || lower.starts_with("auth")
+        || lower.ends_with("auth")
+    {
+        return Some(Name::Other);
+    }
+    if parts().any(|p| p == "key") || camel_key || lower.ends_with("key") {
+        return Some(Name::Key);
+    }
+    None
+}
+
+/// Whether a byte may be part of a name (`X-Api-Key`, `db.password`, `--token`).
+fn name_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')
+}
+
+/// Checks one assignment whose name contains a secret word found at `hit`. Returns the end of
+/// the name, so the caller skips other words of the same name.
+pub(crate) fn assignment(text: &str, hit: usize, out: &mut Vec<Hit>) -> usize {
+    let b = text.as_bytes();
+    let mut s = hit;
+    while s > 0 && b.get(s - 1).is_some_and(|c| name_byte(*c)) {
+        s -= 1;
+    }
+    let mut e = hit;
+    while b.get(e).is_some_and(|c| name_byte(*c)) {
+        e += 1;
+    }
+    // `.` ends a sentence more often than it joins a name.
+    while e > hit && b.get(e - 1) == Some(&b'.') {
+        e -= 1;
+    }
+    let name_end = e;
+    let Some(name) = text.get(s..e) else {
+        return name_end;
+    };
+    let Some(strength) = classify_name(name) else {
+        return name_end;
+    };
+    let cli = name.starts_with("--");
+    // The separator: closing quote, spaces, then `=`, `:`, `:=`, `=>`, or for CLI flags a
+    // space.
+    let mut i = e;
+    if matches!(b.get(i), Some(b'"' | b'\'')) {
+        i += 1;
+    }
+    while matches!(b.get(i), Some(b' ' | b'\t')) {
+        i += 1;
+    }
+    match (b.get(i), b.get(i + 1)) {
+        (Some(b':'), Some(b'=')) | (Some(b'='), Some(b'>')) => i += 2,
+        (Some(b'=' | b':'), _) => i += 1,
+        _ if cli && i > e => {}
+        _ => return name_end,
+    }
+    while matches!(b.get(i), Some(b' ' | b'\t')) {
+        i += 1;
+    }
+    let quote = match b.get(i) {
+        Some(q @ (b'"' | b'\'' | b'`')) => {
+            i += 1;
+            Some(*q)
+        }
+        _ => None,
+    };
+    let value_end = |from: usize| {
+        let mut j = from;
+        while let Some(&c) = b.get(j) {
+            let stop = match quote {
+                Some(q) => c == q || c == b'\n' || c == b'\\',
+                None => {
+                    c.is_ascii_whitespace()
+                        || matches!(c, b'"' | b'\'' | b',' | b';' | b')' | b'}' | b']' | b'\\')
+                }
+            };
+            if stop || j - from > 512 {
+                break;
+            }
+            j += 1;
+        }
+        j
+    };
+    let mut vs = i;
+    let mut ve = value_end(vs);
+    if strength == Name::Authorization || name.eq_ignore_ascii_case("auth") {
+        // `Bearer <token>`: the credential follows the scheme.
+        let word = text.get(vs..ve).unwrap_or_default();
+        if ["bearer", "basic", "token", "bot", "digest", "apikey"]
+            .iter()
+            .any(|w| word.eq_ignore_ascii_case(w))
+        {
+            vs = ve;
+            while matches!(b.get(vs), Some(b' ')) {
+                vs += 1;
+            }
+            ve = value_end(vs);
+        }
+        let Some(v) = text.get(vs..ve) else {
+            return name_end;
+        };
+        if v.len() >= 8 && !placeholder(v) {
+            out.push(Hit::new(vs, ve, SECRET));
+        }
+        return name_end;
+    }
+    // An unquoted value ending in `.` ends a sentence.
+    if quote.is_none() {
+        while ve > vs && matches!(b.get(ve - 1), Some(b'.' | b':')) {
+            ve -= 1;
+        }
+    }
+    let Some(v) = text.get(vs..ve) else {
+        return name_end;
+    };
+    if secret_value(v, strength) {
+        out.push(Hit::new(vs, ve, SECRET));
+    }
+    name_end
+}
+
+/// The value policy of the module doc.
+fn secret_value(v: &str, strength: Name) -> bool {
+    if v.len() < 8 || placeholder(v) || code_like(v) {
+        return false;
+    }
+    let lower = v.bytes().any(|c| c.is_ascii_lowercase());
+    let upper = v.bytes().any(|c| c.is_ascii_uppercase());
+    let digit = v.bytes().any(|c| c.is_ascii_digit());
+    let symbol = v.bytes().any(|c| !c.is_ascii_alphanumeric());
+    let classes = [lower, upper, digit, symbol].iter().filter(|x| **x).count();
+    match strength {
+        Name::Password => {
+            (digit || symbol) && (lower || upper) && classes >= 2 && entropy(v) >= 2.5
+                || v.len() >= 12 && entropy(v) >= 3.0 && classes >= 2
+        }
+        Name::Key => {
+            v.len() >= 20
+                && entropy(v) >= 3.5
+                && digit
+                && (lower || upper)
+                && !v.contains([':', ' '])
+        }
+        Name::Authorization | Name::Other => {
+            v.len() >= 12
+                && entropy(v) >= 3.0
+                && (digit || (symbol && classes >= 3) || (lower && upper && v.len() >= 20))
+                // Digits only: a short number is an id, not a key.
+                && (!digit || lower || upper || v.len() >= 16)
+        }
+    }
+}
+
+/// Code, not a value: `args.password`, `getpass()`, `config["x"]`, a URL, a path.
+fn code_like(v: &str) -> bool {
+    let b = v.as_bytes();
+    if v.contains('(') || v.contains('[') || v.starts_with('/') || v.contains("://") {
+        return true;
+    }
+    // Dotted identifiers: `self.password`, `settings.API_KEY`.
+    let dotted = v.contains('.')
+        && v.split('.').all(|p| {
+            !p.is_empty()
+                && p.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_')
+                && p.bytes()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_alphabetic() || c == b'_')
+        });
+    // snake/kebab-case words: `db-credentials`, `my_secret_name`.
+    let wordy = b
+        .iter()
+        .all(|c| c.is_ascii_lowercase() || matches!(c, b'_' | b'-'));
+    dotted || wordy
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn find_assign(t: &str) -> Vec<&str> {
+        let mut out = Vec::new();
+        let lower = t.to_ascii_lowercase();
+        let mut skip = 0;
+        for w in NAME_WORDS {
+            for (i, _) in lower.match_indices(w) {
+                if i >= skip {
+                    skip = assignment(t, i, &mut out);
+                }
+            }
+        }
+        let mut v: Vec<&str> = out.iter().map(|h| &t[h.start..h.end]).collect();
+        v.dedup();
+        v
+    }
+
+    #[test]
+    fn names_with_any_prefix_or_suffix() {
+        for t in [
+            "DB_PASSWORD: S3cure-Pa55!",
+            "SESSION_SECRET=9f8e7d6c5b4a3f2e1d0c",
+            "MAPS_API_KEY=Zq81mXvB77TTyQ0aLm2p",
+            "sessionSecret = 'aB3$dE6^gH9*jK2'",
+            "X-Api-Key: 0a1b2c3d4e5f6a7b8c9d",
+            r#""client_secret": "Ab1Cd2Ef3Gh4Ij5Kl6""#,
+            "export GITHUB_TOKEN=q8W3e5R7t9Y1u3I5o7P9",
+            "--password=Tr0ub4dor&3",
+            "--token 7Hq2Lm9Xp4Rt8Vw1",
+            "Authorization: Bearer abcdefgh12345678",
+            "STRIPE_KEY=Zq81mXvB77TTyQ0aLm2pWw3e",
+            "Authorization: Basic dXNlcjpwYXNzd29yZA==",
+            "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYzq8Tr4KE+",
+        ] {
+            assert_eq!(find_assign(t).len(), 1, "{t}");
+        }
+    }
+
+    #[test]
+    fn placeholders_words_and_code_are_not_secrets() {
+        for t in [
+            "password = \"changeme\" (placeholder)",
+            "password: hunter2",
+            "Password: required",
+            "api_key = \"<your-key>\"",
+            "API_KEY=${API_KEY}",
+            "token: xxxxxxxxxxxxxxxx",
+            "secret: \"****************\"",
+            "password = os.environ[\"DB_PASSWORD\"]",
+            "apiKey: process.env.API_KEY",
+            "password=args.password",
+            "token_type: bearer_access_token",
+            "max_tokens: 4096",
+            "secret_name: db-credentials-prod",
+            "the author: Jane Austen",
+            r#""key": "user_settings_v2""#,
+            r#""cache_key": "session:12345:abcdef:xyz""#,
+            "reset your password: click the link below",
+            "pass {{ secrets.TOKEN }}",
+        ] {
+            assert!(find_assign(t).is_empty(), "{t}: {:?}", find_assign(t));
+        }
+    }
+
+    #[test]
+    fn entropy_orders_randomness() {
+        assert!(entropy("aaaaaaaa") < 1.0 && entropy("Zx9$kQ2!mP") > 3.0);
+    }
+}

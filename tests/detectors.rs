@@ -1,0 +1,522 @@
+//! The built-in detectors against their specifications: values generated from each format's
+//! rules (Luhn check digits over the networks' IIN ranges, mod-97 IBANs for every registry
+//! country, issued and never-issued SSN ranges, vendor token formats) must be found with
+//! their type; hard negatives (versions, UUIDs, SHAs, timestamps, order and tracking
+//! numbers, prices, invalid IBANs) must not be flagged at all. Property tests: no panic on
+//! any input, spans on char boundaries, sorted and disjoint, and redaction is idempotent.
+
+// Test code may unwrap; the lints guard the gateway, not its tests.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use orguard::redact::{detectors, Detectors};
+use proptest::prelude::*;
+
+static DETECTORS: std::sync::LazyLock<Detectors> =
+    std::sync::LazyLock::new(|| Detectors::new(&[], &[]).unwrap());
+
+/// xorshift64*, so the generated cases are the same on every run.
+struct Gen(u64);
+
+impl Gen {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn digits(&mut self, n: usize) -> String {
+        (0..n)
+            .map(|_| char::from(b'0' + self.below(10) as u8))
+            .collect()
+    }
+    fn alnum(&mut self, n: usize) -> String {
+        const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+        (0..n)
+            .map(|_| char::from(A[self.below(62) as usize]))
+            .collect()
+    }
+    fn hex(&mut self, n: usize) -> String {
+        (0..n)
+            .map(|_| char::from(b"0123456789abcdef"[self.below(16) as usize]))
+            .collect()
+    }
+}
+
+/// The kinds of the spans covering `value` in `text`.
+fn kinds_of(text: &str, value: &str) -> Vec<&'static str> {
+    let at = text.find(value).unwrap();
+    DETECTORS
+        .find(text)
+        .into_iter()
+        .filter(|s| s.start <= at && s.end >= at + value.len())
+        .flat_map(|s| s.kinds().collect::<Vec<_>>())
+        .collect()
+}
+
+fn assert_found(kind: &str, text: &str, value: &str) {
+    let k = kinds_of(text, value);
+    assert!(
+        k.first() == Some(&kind),
+        "{kind} {value:?} in {text:?}: {k:?} / {:?}",
+        DETECTORS.find(text)
+    );
+}
+
+fn assert_clean(text: &str) {
+    let spans = DETECTORS.find(text);
+    assert!(
+        spans.is_empty(),
+        "{text:?}: {:?}",
+        spans
+            .iter()
+            .map(|s| (s.kind, &text[s.start..s.end]))
+            .collect::<Vec<_>>()
+    );
+}
+
+fn luhn_complete(body: &str) -> String {
+    (0..10)
+        .map(|c| format!("{body}{c}"))
+        .find(|s| detectors::luhn(s))
+        .unwrap()
+}
+
+#[test]
+fn cards_from_every_network_range() {
+    let mut g = Gen(0xC4_2D);
+    let ranges: &[(&str, usize)] = &[
+        ("4", 16),
+        ("4", 13),
+        ("4", 19),
+        ("51", 16),
+        ("55", 16),
+        ("2221", 16),
+        ("2720", 16),
+        ("34", 15),
+        ("37", 15),
+        ("6011", 16),
+        ("645", 16),
+        ("65", 16),
+        ("622126", 16),
+        ("305", 14),
+        ("36", 14),
+        ("3528", 16),
+        ("3589", 19),
+        ("62", 16),
+        ("5018", 16),
+        ("6759", 16),
+        ("2201", 16),
+        ("508", 16),
+        ("506100", 16),
+        ("650010", 16),
+        ("9792", 16),
+    ];
+    for (iin, len) in ranges {
+        for _ in 0..8 {
+            let n = luhn_complete(&format!("{iin}{}", g.digits(len - iin.len() - 1)));
+            let written = match (g.below(3), len) {
+                (0, _) => n.clone(),
+                (1, 16) => n
+                    .as_bytes()
+                    .chunks(4)
+                    .map(|c| std::str::from_utf8(c).unwrap())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                (2, 16) => n
+                    .as_bytes()
+                    .chunks(4)
+                    .map(|c| std::str::from_utf8(c).unwrap())
+                    .collect::<Vec<_>>()
+                    .join("-"),
+                _ => n.clone(),
+            };
+            assert_found(
+                "CREDIT_CARD",
+                &format!("charge card {written} please"),
+                &written,
+            );
+            // The same number as an order, invoice or tracking number is not a card.
+            for label in [
+                "Order #",
+                "invoice no. ",
+                "tracking number ",
+                "PO ",
+                "Ref: ",
+            ] {
+                assert_clean(&format!("{label}{n} shipped"));
+            }
+        }
+    }
+    // Luhn-invalid, or Luhn-valid outside every network.
+    let mut bad = luhn_complete(&format!("4{}", g.digits(14)));
+    let last = bad.pop().unwrap().to_digit(10).unwrap();
+    bad.push(char::from_digit((last + 1) % 10, 10).unwrap());
+    assert_clean(&format!("card {bad}"));
+    assert_clean(&format!(
+        "card {}",
+        luhn_complete(&format!("1{}", g.digits(14)))
+    ));
+}
+
+#[test]
+fn ibans_valid_found_invalid_claimed() {
+    let mut g = Gen(0x1BA4);
+    for (country, len) in [("DE", 22), ("GB", 22), ("FR", 27), ("NL", 18), ("IT", 27)] {
+        for _ in 0..10 {
+            let bban: String = if country == "GB" || country == "NL" {
+                format!("ABNA{}", g.digits(len - 8))
+            } else {
+                g.digits(len - 4)
+            };
+            let iban = (2..99)
+                .map(|c| format!("{country}{c:02}{bban}"))
+                .find(|s| detectors::iban(s))
+                .unwrap();
+            let grouped = iban
+                .as_bytes()
+                .chunks(4)
+                .map(|c| std::str::from_utf8(c).unwrap())
+                .collect::<Vec<_>>()
+                .join(" ");
+            assert_found("IBAN", &format!("pay to {iban} today"), &iban);
+            assert_found("IBAN", &format!("IBAN: {grouped}."), &grouped);
+            // One wrong digit: nothing at all, its digit groups are not phones.
+            let broken = format!(
+                "{}{}",
+                &grouped[..grouped.len() - 1],
+                (grouped.as_bytes()[grouped.len() - 1] - b'0' + 1) % 10
+            );
+            assert_clean(&format!("pay to {broken} today"));
+        }
+    }
+}
+
+#[test]
+fn ssn_forms_and_ranges() {
+    let mut g = Gen(0x55A);
+    for _ in 0..50 {
+        let area = loop {
+            let a = 1 + g.below(898);
+            if a != 666 {
+                break a;
+            }
+        };
+        let (grp, ser) = (1 + g.below(99), 1 + g.below(9999));
+        let dashed = format!("{area:03}-{grp:02}-{ser:04}");
+        let spaced = format!("{area:03} {grp:02} {ser:04}");
+        let bare = format!("{area:03}{grp:02}{ser:04}");
+        assert_found("US_SSN", &format!("file {dashed} ok"), &dashed);
+        assert_found("US_SSN", &format!("my SSN is {spaced}."), &spaced);
+        assert_found("US_SSN", &format!("social security number: {bare}"), &bare);
+        assert_found("US_SSN", &format!("SSN# {bare}"), &bare);
+        // Without the context word a bare nine-digit run is nothing.
+        assert_clean(&format!("batch {bare} done"));
+    }
+    for bad in [
+        "000-12-3456",
+        "666-12-3456",
+        "900-12-3456",
+        "123-00-4567",
+        "123-45-0000",
+    ] {
+        assert_clean(&format!("SSN {bad}"));
+    }
+}
+
+#[test]
+fn phones_in_national_and_international_plans() {
+    for p in [
+        "+49 (0)30 1234567",
+        "+44 20 7946 0958",
+        "+91 98765 43210",
+        "+55 11 91234-5678",
+        "+61 2 9876 5432",
+        "+33 1 42 68 53 00",
+        "+1 415 555 0132",
+        "+39 06 6982 1234",
+        "+34 912 345 678",
+        "+31 20 123 4567",
+        "+48 22 123 45 67",
+        "+46 8 123 456 78",
+        "+81 3-1234-5678",
+        "(555) 123-4567",
+        "555.123.4567",
+        "212-555-0147",
+    ] {
+        assert_found("PHONE", &format!("reach me at {p} any time"), p);
+    }
+    for (text, p) in [
+        ("Telefon: 030 12345678", "030 12345678"),
+        ("office 020 7946 0958", "020 7946 0958"),
+        ("電話 03-1234-5678", "03-1234-5678"),
+        ("tel. 06 12 34 56 78", "06 12 34 56 78"),
+        ("call 4155550132", "4155550132"),
+    ] {
+        assert_found("PHONE", text, p);
+    }
+}
+
+#[test]
+fn secrets_of_every_family() {
+    let mut g = Gen(0x5EC);
+    let values = [
+        format!("sk-or-v1-{}", g.hex(64)),
+        format!("sk-proj-{}", g.alnum(48)),
+        format!("sk-ant-api03-{}", g.alnum(80)),
+        format!("sk-{}", g.hex(32)),
+        format!("AKIA{}", g.alnum(16).to_uppercase()),
+        format!("ASIA{}", g.alnum(16).to_uppercase()),
+        format!("AIza{}", g.alnum(35)),
+        format!("ghp_{}", g.alnum(36)),
+        format!("github_pat_{}_{}", g.alnum(22), g.alnum(59)),
+        format!("glpat-{}", g.alnum(20)),
+        format!("npm_{}", g.alnum(36)),
+        format!("pypi-AgEIcHlwaS5vcmc{}", g.alnum(60)),
+        format!("dckr_pat_{}", g.alnum(27)),
+        format!("hvs.{}", g.alnum(90)),
+        format!("{}.atlasv1.{}", g.alnum(14), g.alnum(67)),
+        format!("xoxb-{}-{}", g.digits(12), g.alnum(24)),
+        format!(
+            "hooks.slack.com/services/T{}/B{}/{}",
+            g.alnum(8).to_uppercase(),
+            g.alnum(8).to_uppercase(),
+            g.alnum(24)
+        ),
+        format!("{}:AA{}", g.digits(9), g.alnum(33)),
+        format!("SG.{}.{}", g.alnum(22), g.alnum(43)),
+        format!("key-{}", g.hex(32)),
+        format!("{}-us{}", g.hex(32), 1 + g.below(20)),
+        format!("sk_live_{}", g.alnum(24)),
+        format!("rk_test_{}", g.alnum(24)),
+        format!("sq0atp-{}", g.alnum(22)),
+        format!("access_token$production${}${}", g.hex(16), g.hex(32)),
+        format!("shpat_{}", g.hex(32)),
+        format!("gsk_{}", g.alnum(52)),
+        format!("hf_{}", g.alnum(34)),
+        format!("r8_{}", g.alnum(37)),
+        format!("pplx-{}", g.alnum(48)),
+        format!("xai-{}", g.alnum(80)),
+        format!("ogk_{}", g.alnum(32)),
+        format!("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOi{}.{}", g.alnum(20), g.alnum(43)),
+        format!(
+            "-----BEGIN OPENSSH PRIVATE KEY-----\n{}\n{}\n-----END OPENSSH PRIVATE KEY-----",
+            g.alnum(70),
+            g.alnum(70)
+        ),
+        format!(
+            "-----BEGIN PGP PRIVATE KEY BLOCK-----\n\n{}\n-----END PGP PRIVATE KEY BLOCK-----",
+            g.alnum(64)
+        ),
+        format!(
+            "PuTTY-User-Key-File-3: ssh-ed25519\nEncryption: none\nPrivate-Lines: 1\n{}\nPrivate-MAC: {}",
+            g.alnum(44),
+            g.hex(64)
+        ),
+    ];
+    for v in &values {
+        assert_found("SECRET", &format!("here: {v} (do not share)"), v);
+    }
+    // Credentials in URLs: the password is the secret, `user@host` alone is not.
+    for scheme in [
+        "postgres",
+        "mysql",
+        "mongodb+srv",
+        "redis",
+        "amqp",
+        "https",
+        "ftp",
+    ] {
+        let pw = g.alnum(12);
+        let url = format!("{scheme}://app:{pw}@db.internal.example:5432/main");
+        assert_found("SECRET", &format!("DATABASE_URL={url}"), &pw);
+        assert_clean(&format!(
+            "clone from {scheme}://git@db.internal.example/main"
+        ));
+    }
+    // Assignments to secret-ish names, in every syntax.
+    for (text, v) in [
+        ("DB_PASSWORD: S3cure-Pa55!", "S3cure-Pa55!"),
+        ("SESSION_SECRET=9f8e7d6c5b4a3f2e1d0c", "9f8e7d6c5b4a3f2e1d0c"),
+        ("MAPS_API_KEY=Zq81mXvB77TTyQ0aLm2p", "Zq81mXvB77TTyQ0aLm2p"),
+        (r#"{"client_secret": "Ab1Cd2Ef3Gh4Ij5Kl6"}"#, "Ab1Cd2Ef3Gh4Ij5Kl6"),
+        ("export GITHUB_TOKEN=q8W3e5R7t9Y1u3I5o7P9", "q8W3e5R7t9Y1u3I5o7P9"),
+        ("mysql --password=Tr0ub4dor&3 -h db", "Tr0ub4dor&3"),
+        ("Authorization: Bearer abcdefgh12345678", "abcdefgh12345678"),
+        ("X-API-Key: 0a1b2c3d4e5f6a7b8c9d", "0a1b2c3d4e5f6a7b8c9d"),
+        (
+            "DefaultEndpointsProtocol=https;AccountName=acme;AccountKey=Zm9vYmFyYmF6cXV4Zm9vYmFyYmF6cXV4Zm9vYmFyYmF6cXV4Zm9vYmFy==;EndpointSuffix=core.windows.net",
+            "Zm9vYmFyYmF6cXV4Zm9vYmFyYmF6cXV4Zm9vYmFyYmF6cXV4Zm9vYmFy==",
+        ),
+        (
+            "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYzq8Tr4KE+/",
+            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzq8Tr4KE+/",
+        ),
+    ] {
+        assert_found("SECRET", text, v);
+    }
+    for text in [
+        "password = \"changeme\"",
+        "api_key: <your-key>",
+        "API_KEY=${API_KEY}",
+        "token = os.environ[\"TOKEN\"]",
+        "apiKey: process.env.API_KEY",
+        "secret: \"{{ vault_secret }}\"",
+        "max_tokens: 4096",
+        "sk-learn pipeline",
+        "Password: required",
+    ] {
+        assert_clean(text);
+    }
+}
+
+#[test]
+fn new_types_in_their_context() {
+    assert_found("DATE_OF_BIRTH", "DOB: 04/12/1987", "04/12/1987");
+    assert_found("DATE_OF_BIRTH", "born on 12 March 1985", "12 March 1985");
+    assert_found("DATE_OF_BIRTH", "Geburtsdatum: 12.03.1985", "12.03.1985");
+    assert_found("US_PASSPORT", "passport no. 123456789", "123456789");
+    assert_found("US_PASSPORT", "US passport A12345678", "A12345678");
+    assert_found(
+        "US_DRIVER_LICENSE",
+        "driver's license: D1234567",
+        "D1234567",
+    );
+    assert_found("PERSON", "Best regards,\nJane Doe", "Jane Doe");
+    assert_found(
+        "ADDRESS",
+        "ship to 350 Fifth Avenue, New York, NY 10118",
+        "350 Fifth Avenue, New York, NY 10118",
+    );
+    assert_clean("meeting on 2024-03-12 at 10:00");
+}
+
+#[test]
+fn hard_negatives_stay_clean() {
+    let mut g = Gen(0x4E6);
+    for _ in 0..30 {
+        for t in [
+            format!(
+                "upgrade to version {}.{}.{}.{}",
+                g.below(20),
+                g.below(10),
+                g.below(10),
+                g.below(99)
+            ),
+            format!("Windows 10.0.{}.{} installed", g.digits(5), g.below(999)),
+            format!(
+                "pip install pkg=={}.{}.{}.{}",
+                g.below(9),
+                g.below(9),
+                g.below(9),
+                g.below(9)
+            ),
+            format!("see 1.2.3.4.{}", g.below(9)),
+            format!(
+                "v{}.{}.{}.{}",
+                g.below(9),
+                g.below(9),
+                g.below(9),
+                g.below(9)
+            ),
+            format!(
+                "{}.{}.{}.{}-beta",
+                g.below(9),
+                g.below(9),
+                g.below(9),
+                g.below(9)
+            ),
+            format!(
+                "request id {}-{}-4{}-a{}-{}",
+                g.hex(8),
+                g.hex(4),
+                g.hex(3),
+                g.hex(3),
+                g.hex(12)
+            ),
+            format!("fixed in commit {}", g.hex(40)),
+            format!("created 2024-0{}-1{}T10:22:31Z", 1 + g.below(9), g.below(9)),
+            format!("at 2024-03-15 10:{}:{}", 10 + g.below(49), 10 + g.below(49)),
+            format!(
+                "Order #{} shipped, tracking 1Z{}{}",
+                g.digits(8),
+                g.alnum(6).to_uppercase(),
+                g.digits(10)
+            ),
+            format!("invoice no. {}", g.digits(10)),
+            format!("PO {}", g.digits(9)),
+            format!("total ${},{}.{}", 1 + g.below(9), g.digits(3), g.digits(2)),
+            format!("price € {}.{}", g.below(999), g.digits(2)),
+            format!("table has {} rows", g.digits(7)),
+            format!("ts {}", 1_700_000_000_000u64 + g.below(1_000_000_000)),
+            format!("on {:02}/{:02}/2024", 1 + g.below(12), 1 + g.below(28)),
+            format!(
+                "ISO date {}-{:02}-{:02}",
+                1990 + g.below(30),
+                1 + g.below(12),
+                1 + g.below(28)
+            ),
+        ] {
+            assert_clean(&t);
+        }
+    }
+}
+
+fn check_spans(text: &str) -> Result<(), TestCaseError> {
+    let spans = DETECTORS.find(text);
+    let mut last = 0;
+    for s in &spans {
+        prop_assert!(s.start < s.end && s.start >= last, "{spans:?}");
+        prop_assert!(text.is_char_boundary(s.start) && text.is_char_boundary(s.end));
+        last = s.end;
+    }
+    Ok(())
+}
+
+fn redact(text: &str) -> String {
+    let mut out = String::new();
+    let mut at = 0;
+    for s in DETECTORS.find(text) {
+        out.push_str(&text[at..s.start]);
+        out.push_str(&format!("[{}]", s.kind));
+        at = s.end;
+    }
+    out.push_str(&text[at..]);
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn any_unicode_gives_ordered_disjoint_spans(text in "\\PC{0,300}") {
+        check_spans(&text)?;
+    }
+
+    #[test]
+    fn number_and_secret_soup_gives_ordered_disjoint_spans(
+        text in "([0-9]{1,5}|[ .()+/:#@=-]|sk-|AKIA|ghp_|https://|password=|SSN |[A-Z]{2}[0-9]{2}|é|Straße|Mr |[a-z]{1,6}){0,60}"
+    ) {
+        check_spans(&text)?;
+    }
+
+    #[test]
+    fn redaction_is_idempotent(seed in any::<u64>(), filler in "[a-z ]{0,30}") {
+        let mut g = Gen(seed | 1);
+        let card = luhn_complete(&format!("4{}", g.digits(14)));
+        let text = format!(
+            "{filler} mail jane{}@example.com, card {card}, key sk-or-v1-{}, call +44 20 7946 {}, SSN {}-{}-{}",
+            g.below(100),
+            g.hex(64),
+            g.digits(4),
+            100 + g.below(500),
+            10 + g.below(89),
+            1000 + g.below(8999)
+        );
+        let once = redact(&text);
+        prop_assert!(!once.contains(&card) && !once.contains("sk-or-v1-"), "{once}");
+        prop_assert_eq!(redact(&once), once);
+    }
+}
