@@ -197,10 +197,20 @@ const RULES: &[Rule] = &[
     },
 ];
 
-/// Literal prefixes whose byte before may be a letter (they sit inside a URL or after a
-/// hex body).
+/// Whether a literal must start a word. Short or word-like literals (`sk-`, `key-`,
+/// `AKIA`, `hf_`) must, or they would fire inside ordinary words and random text. Longer
+/// prefixes with a separator (`sk-or-v1-`, `ghp_`, `github_pat_`) are specific enough on
+/// their own and are found glued to whatever precedes them (`typesk-or-v1-…`,
+/// `このキーsk-or-v1-…`): a reader who splits the token off still has the key.
 fn needs_word_start(literal: &str) -> bool {
-    !matches!(literal, "://" | "-us" | "atlasv1")
+    match literal {
+        // Inside a URL or after a hex body by design.
+        "://" | "-us" | "atlasv1" => false,
+        "sk-" | "key-" | "SG." | "xai-" | "hf_" | "r8_" | "xox" => true,
+        other => !other
+            .bytes()
+            .any(|b| matches!(b, b'-' | b'_' | b'.' | b'=' | b' ')),
+    }
 }
 
 /// The compiled vendor rules.
