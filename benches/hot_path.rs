@@ -23,7 +23,7 @@ use axum::http::HeaderMap;
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use orguard::keys::Caller;
 use orguard::policy::Class;
-use orguard::request::{parse, Endpoint};
+use orguard::request::Endpoint;
 use serde_json::json;
 
 /// Ordinary chat text with a little personal data sprinkled in, as requests look.
@@ -90,11 +90,10 @@ fn request(c: &mut Criterion) {
         group.throughput(Throughput::Bytes(body.len() as u64));
         group.bench_with_input(BenchmarkId::from_parameter(format!("{kib}KiB")), &body, |b, body| {
             b.iter(|| {
-                let mut parsed = parse::parse(Endpoint::ChatCompletions, body.as_bytes(), 64).unwrap();
-                let (plan, _redaction) = orguard::pipeline::prepare(&config, &caller, &headers, &mut parsed, &mut None).unwrap();
-                let forwarded = serde_json::to_vec(&plan.body).unwrap();
-                let line = orguard::audit::chain::canonical(&json!({"type": "request", "body_len": forwarded.len(), "decisions": plan.fired.len()}));
-                black_box((forwarded, line))
+                // The whole plan phase, as the server runs it: parse to sealed bytes.
+                let planned = orguard::plan::plan(&config, &caller, &headers, Endpoint::ChatCompletions, body.as_bytes()).unwrap();
+                let line = orguard::audit::chain::canonical(&json!({"type": "request", "body_len": planned.sealed.body().len(), "decisions": planned.plan.fired.len()}));
+                black_box((planned.sealed.outbound.body, line))
             })
         });
     }

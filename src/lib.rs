@@ -13,6 +13,7 @@ pub mod keys;
 pub mod limits;
 pub mod metrics;
 pub mod pipeline;
+pub mod plan;
 pub mod policy;
 pub mod redact;
 pub mod request;

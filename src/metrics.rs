@@ -6,7 +6,9 @@
 //! distinct values a label reads `other`, so a client cycling through model names cannot
 //! grow the registry without bound.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
+use std::fmt;
 use std::sync::Mutex;
 
 use prometheus::{
@@ -136,6 +138,144 @@ impl Metrics {
         let mut buf = Vec::new();
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
         String::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+/// How one upstream attempt ended: the label of `orguard_upstream_attempts_total` and the
+/// `outcome` of an entry in the `response` record's `attempts`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptOutcome {
+    /// The upstream answered with this status (success or not).
+    Status(u16),
+    /// No connection, or it broke before an answer.
+    Connect,
+    /// No answer in time: the upstream may have been generating (and billing).
+    Timeout,
+    /// The upstream's key is not configured.
+    NotConfigured,
+    /// The answer could not be read (too large, malformed).
+    Protocol,
+    /// The request could not be built.
+    Build,
+    /// The model's circuit breaker was open: nothing was sent.
+    CircuitOpen,
+}
+
+impl AttemptOutcome {
+    /// The label value: the status as digits, else the outcome's name.
+    pub fn label(self) -> Cow<'static, str> {
+        match self {
+            Self::Status(status) => Cow::Owned(status.to_string()),
+            Self::Connect => Cow::Borrowed("connect"),
+            Self::Timeout => Cow::Borrowed("timeout"),
+            Self::NotConfigured => Cow::Borrowed("not_configured"),
+            Self::Protocol => Cow::Borrowed("protocol"),
+            Self::Build => Cow::Borrowed("build"),
+            Self::CircuitOpen => Cow::Borrowed("circuit_open"),
+        }
+    }
+}
+
+impl fmt::Display for AttemptOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.label())
+    }
+}
+
+/// The labels of one finished inference request (`orguard_requests_total`), by name so a
+/// call site cannot swap two of them. `model` and `provider` are already bounded.
+pub struct RequestLabels<'a> {
+    pub endpoint: &'static str,
+    pub class: &'static str,
+    pub model: &'a str,
+    pub provider: &'a str,
+    pub status: u16,
+}
+
+/// Which latency `orguard_request_duration_seconds` measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LatencyPhase {
+    /// Until the response headers (or the first stream event) arrived.
+    Ttfb,
+    /// Until the request ended.
+    Total,
+}
+
+impl LatencyPhase {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Ttfb => "ttfb",
+            Self::Total => "total",
+        }
+    }
+}
+
+impl Metrics {
+    /// Counts one finished inference request.
+    pub fn record_request(&self, l: &RequestLabels<'_>) {
+        let status = l.status.to_string();
+        self.requests
+            .with_label_values(&[l.endpoint, l.class, l.model, l.provider, &status])
+            .inc();
+    }
+
+    /// Counts one request the gateway refused before its outcome was recorded.
+    pub fn record_denial(&self, code: crate::error::ErrorCode) {
+        self.denials.with_label_values(&[code.as_str()]).inc();
+    }
+
+    /// Counts one upstream attempt.
+    pub fn record_attempt(&self, outcome: AttemptOutcome) {
+        self.attempts.with_label_values(&[&outcome.label()]).inc();
+    }
+
+    /// Counts `n` values of type `kind` rewritten by the redaction.
+    pub fn record_redactions(&self, kind: &str, n: u64) {
+        self.redactions.with_label_values(&[kind]).inc_by(n);
+    }
+
+    /// Counts a request served by fallback `model` (a bounded label).
+    pub fn record_fallback(&self, model: &str) {
+        self.fallbacks.with_label_values(&[model]).inc();
+    }
+
+    /// Observes one latency of a request for `model` (a bounded label).
+    pub fn record_latency(&self, model: &str, phase: LatencyPhase, seconds: f64) {
+        self.latency
+            .with_label_values(&[model, phase.as_str()])
+            .observe(seconds);
+    }
+
+    /// Counts a request's tokens and cost for `key` and `model` (bounded labels). A cost
+    /// that is not a finite, non-negative number is not counted.
+    pub fn record_usage(
+        &self,
+        key: &str,
+        model: &str,
+        prompt_tokens: Option<u64>,
+        completion_tokens: Option<u64>,
+        cost: Option<f64>,
+    ) {
+        if let Some(n) = prompt_tokens {
+            self.tokens
+                .with_label_values(&[key, model, "prompt"])
+                .inc_by(n);
+        }
+        if let Some(n) = completion_tokens {
+            self.tokens
+                .with_label_values(&[key, model, "completion"])
+                .inc_by(n);
+        }
+        if let Some(c) = cost.filter(|c| c.is_finite() && *c >= 0.0) {
+            self.cost.with_label_values(&[key, model]).inc_by(c);
+        }
+    }
+
+    /// Counts an upstream refusal of the gateway's own account.
+    pub fn record_upstream_key_error(&self, code: crate::error::ErrorCode) {
+        self.upstream_key_errors
+            .with_label_values(&[code.as_str()])
+            .inc();
     }
 }
 

@@ -1,27 +1,34 @@
-//! The request pipeline, top to bottom (DESIGN.md §2).
+//! The request path as named phases (DESIGN.md §2), in the order they run.
 //!
-//! Each stage is a plain function call with typed input and output; this file only orders
-//! them and performs the effects (upstream I/O, logging). Stages still to come slot in at
-//! the marked places, each as one call:
+//! Each phase is one function with typed input and output, over one per-request context
+//! ([`Ctx`], as pingora's `ProxyHttp` phases share a `CTX`); its doc says when it runs and
+//! what its result means. The decisions are pure and live in [`crate::plan`]; this file
+//! orders the phases and performs the effects (budget store, audit, upstream I/O, metrics,
+//! logging). Every route ends through one error edge, [`finish`].
 //!
-//! | # | stage                          | where                                    |
-//! |---|--------------------------------|------------------------------------------|
-//! | 1 | authenticate                   | `keys::authenticate`                     |
-//! | 2 | rate limits (rpm, tpm)         | `limits::Limits::admit`                  |
-//! | 3 | receive (cap + decode)         | `request::body::read`                    |
-//! | 4 | parse strictly                 | `request::parse::parse`                  |
-//! | 5 | scan content                   | `redact::scan` → signals                 |
-//! | 6 | classify + enforce policy      | `policy::plan`                           |
-//! | 7 | redact                         | `redact::apply`                          |
-//! | 8 | seal                           | `seal`                                   |
-//! | 9 | budget reservation             | `limits::Limits::reserve`                |
-//! |10 | audit `request` record         | `audit::Writer`                          |
-//! |11 | forward                        | `upstream::send_with_retries`            |
-//! |12 | respond / stream / verify      | `upstream::relay` + `ResponseCheck`      |
-//! |13 | settle cost, audit `response`  | `Completion`                             |
+//! | # | phase        | function           | what it does                                                      |
+//! |---|--------------|--------------------|-------------------------------------------------------------------|
+//! | 1 | authenticate | [`authenticate`]   | the caller, from its client key (`keys::authenticate`)            |
+//! | 2 | admit        | [`admit`]          | the caller's rate limits (`rpm`, `tpm`)                           |
+//! | 3 | receive      | [`receive`]        | the body, capped and decoded (`request::body::read`)              |
+//! | 4 | plan         | [`plan`]           | pure ([`crate::plan::plan`]): parse, scan, classify, policy, redact, seal |
+//! | 5 | reserve      | [`reserve`]        | the worst-case cost against the key's budget                      |
+//! | 6 | shed         | [`shed`]           | a place among the requests in flight, or 503                      |
+//! | 7 | record       | [`record`]         | the `request` audit record, stored before a byte goes upstream    |
+//! | 8 | forward      | [`forward`]        | the primary model, then each fallback, each with its retries      |
+//! | 9 | respond      | [`respond`]        | relay (or stream) the answer, verified by `ResponseCheck`         |
+//! |10 | complete     | [`Completion::complete`] | settle the cost, count, and write the `response` record     |
+//! |   | finish       | [`finish`]         | the error edge: the error response, denial record and metrics     |
 //!
 //! Authentication and the rate limits run before the body is read: an unauthenticated or
 //! throttled caller never gets the gateway to buffer or decompress megabytes on its behalf.
+//! The model list and passthrough routes run phases 1 and 2, then their own upstream call,
+//! and end through [`finish`] as well.
+//!
+//! Hooks that need the exact bytes that leave (a capture of forwarded bodies, say) belong
+//! in [`record`], where the sealed request is at hand before anything is sent; hooks on
+//! the answer belong in [`Completion::complete`], which runs exactly once however the
+//! request ends.
 
 use std::sync::{Arc, Mutex};
 
@@ -32,6 +39,7 @@ use bytes::Bytes;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
+use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 
 use crate::audit::record::{ResponseFacts, Subject};
@@ -40,24 +48,66 @@ use crate::config::{Snapshot, UpstreamSettings};
 use crate::error::GatewayError;
 use crate::keys::{self, Caller};
 use crate::limits::{self, pricing};
-use crate::policy::{self, models, ContentSignals, Plan, UpstreamRef};
+use crate::metrics::{AttemptOutcome, LatencyPhase, RequestLabels};
+use crate::plan::{PlanError, Planned};
+use crate::policy::{self, models, Class, ContentSignals, UpstreamRef};
 use crate::redact;
-use crate::request::parse::{self, ParsedRequest};
 use crate::request::{body, Endpoint};
 use crate::server::AppState;
 use crate::stream::{StreamEnd, StreamReport};
 use crate::upstream::breaker::Admission;
-use crate::upstream::{self, AuditSubject, Outbound, Relay, ResponseCheck, Served};
+use crate::upstream::{self, AuditSubject, Outbound, Relay, ResponseCheck, Sent, Served};
 
-/// What the pipeline knows about a request so far, for the audit record of its outcome.
-#[derive(Default)]
-struct Progress {
+/// One request's context: what every phase reads, and how far the request got — which is
+/// what the error edge ([`finish`]) needs to end it correctly.
+struct Ctx<'a> {
+    state: &'a AppState,
+    /// One snapshot for the whole request: a reload mid-request changes nothing for it.
+    config: &'a Arc<Snapshot>,
+    request_id: &'a str,
+    headers: &'a HeaderMap,
+    started: Instant,
+    /// Set by [`authenticate`], for the denial record of a later refusal.
     caller: Option<Caller>,
-    class: Option<policy::Class>,
+    /// Set as soon as the class is decided, even when the request is then refused.
+    class: Option<Class>,
     /// Past the point where an error is a refusal: for inference, the `request` record is
     /// stored and every outcome is a `response` record; for the model list and
     /// passthrough, the request was admitted and went upstream.
     recorded: bool,
+    /// The `response` record of an inference request whose `request` record is queued
+    /// ([`record`]). Completed by [`respond`] (or by its stream's end), by [`finish`] on an
+    /// error, or on drop when the client goes away.
+    completion: Option<Completion>,
+}
+
+impl<'a> Ctx<'a> {
+    fn new(
+        state: &'a AppState,
+        config: &'a Arc<Snapshot>,
+        request_id: &'a str,
+        headers: &'a HeaderMap,
+    ) -> Self {
+        Self {
+            state,
+            config,
+            request_id,
+            headers,
+            started: Instant::now(),
+            caller: None,
+            class: None,
+            recorded: false,
+            completion: None,
+        }
+    }
+
+    /// Whether the upstream may have billed the request so far (see [`may_have_billed`]):
+    /// the completion charges the reservation for a billable request that reported no cost.
+    fn billable(&mut self, billable: bool) {
+        if let Some(completion) = &mut self.completion {
+            completion.billable = billable;
+        }
+    }
 }
 
 /// Handles one inference request (`chat/completions`, `completions`, `embeddings`,
@@ -69,48 +119,52 @@ pub async fn inference(
     headers: &HeaderMap,
     body: Body,
 ) -> Response {
-    let started = Instant::now();
-    let mut progress = Progress::default();
-    match run(
-        state,
-        endpoint,
-        request_id,
-        headers,
-        body,
-        &mut progress,
-        started,
-    )
-    .await
-    {
-        Ok(response) => response,
-        Err(error) => finish_with_error(state, request_id, &progress, error),
-    }
+    let config = state.config.load_full();
+    let mut ctx = Ctx::new(state, &config, request_id, headers);
+    let result = run(&mut ctx, endpoint, body).await;
+    finish(&mut ctx, result)
+}
+
+/// The inference request path, phase by phase. Any `Err` ends the request through
+/// [`finish`], which knows from the context whether it is a refusal or an outcome.
+async fn run(ctx: &mut Ctx<'_>, endpoint: Endpoint, body: Body) -> Result<Response, GatewayError> {
+    let caller = authenticate(ctx)?;
+    admit(ctx, &caller).await?;
+    let bytes = receive(ctx, body).await?;
+    let mut planned = plan(ctx, &caller, endpoint, &bytes)?;
+    let reservation = reserve(ctx, &caller, &planned).await?;
+    let permit = shed(ctx).await?;
+    let check = record(ctx, &caller, endpoint, &mut planned, reservation, permit).await?;
+    let forwarded = forward(ctx, &caller, &planned).await?;
+    respond(ctx, endpoint, &planned, forwarded, check).await
 }
 
 /// The error edge every route ends through (inference, the model list, passthrough), so
-/// that no refusal goes uncounted or unaudited: a request refused before its outcome was
-/// recorded counts in `orguard_denials_total` and gets a `denied` audit record (except
-/// when the audit itself is what failed: there is nowhere to write it). Once a `request`
-/// record is stored, the request's `Completion` writes the outcome instead.
-fn finish_with_error(
-    state: &AppState,
-    request_id: &str,
-    progress: &Progress,
-    error: GatewayError,
-) -> Response {
-    if !progress.recorded {
-        let c = error.classify();
-        state
-            .metrics
-            .denials
-            .with_label_values(&[c.code.as_str()])
-            .inc();
+/// that no refusal goes uncounted or unaudited. `Ok` passes through. An error:
+/// - completes the request's `response` record when its `request` record was queued;
+/// - otherwise, when the request was refused before it was recorded, counts it in
+///   `orguard_denials_total` and writes a `denied` audit record (except when the audit
+///   itself is what failed: there is nowhere to write it);
+/// - counts and logs an upstream refusal of the gateway's own account;
+/// - becomes the OpenAI-shaped error response, stamped with the class when it is known.
+fn finish(ctx: &mut Ctx<'_>, result: Result<Response, GatewayError>) -> Response {
+    let error = match result {
+        Ok(response) => return response,
+        Err(error) => error,
+    };
+    let c = error.classify();
+    if let Some(mut completion) = ctx.completion.take() {
+        completion.complete(c.status.as_u16(), "error");
+    }
+    let state = ctx.state;
+    if !ctx.recorded {
+        state.metrics.record_denial(c.code);
         if !matches!(error, GatewayError::AuditUnavailable) {
             let subject = Subject {
-                request_id,
-                key_id: progress.caller.as_ref().map(|c| &*c.key_id),
-                service: progress.caller.as_ref().map(|c| &*c.service),
-                class: progress.class.map(policy::Class::as_str),
+                request_id: ctx.request_id,
+                key_id: ctx.caller.as_ref().map(|c| &*c.key_id),
+                service: ctx.caller.as_ref().map(|c| &*c.service),
+                class: ctx.class.map(Class::as_str),
             };
             state.audit.append_nowait(audit::record::denied(
                 &subject,
@@ -124,403 +178,95 @@ fn finish_with_error(
     if let GatewayError::UpstreamAccount(_) = &error {
         // The operator's problem, whoever's request found it: loud, and counted for the
         // alert. The code only — never the key or the upstream body.
-        let code = error.classify().code.as_str();
         tracing::error!(
-            code,
+            code = c.code.as_str(),
             "the upstream refused the gateway's own account (its API key or its credit); every request fails until the operator fixes it"
         );
-        state
-            .metrics
-            .upstream_key_errors
-            .with_label_values(&[code])
-            .inc();
+        state.metrics.record_upstream_key_error(c.code);
     }
     let mut response = error.into_response();
-    if let Some(class) = progress.class {
+    if let Some(class) = ctx.class {
         policy::decisions::stamp(response.headers_mut(), class, "");
     }
     response
 }
 
-async fn run(
-    state: &AppState,
-    endpoint: Endpoint,
-    request_id: &str,
-    headers: &HeaderMap,
-    body: Body,
-    progress: &mut Progress,
-    started: Instant,
-) -> Result<Response, GatewayError> {
-    // One snapshot for the whole request: a reload mid-request changes nothing for it.
-    let config: Arc<Snapshot> = state.config.load_full();
+/// Phase 1, first on every route: who is calling, from its client key. `Err` is a 401 (or
+/// 400 for a malformed header); nothing else about the request has been looked at.
+fn authenticate(ctx: &mut Ctx<'_>) -> Result<Caller, GatewayError> {
+    let caller = keys::authenticate(&ctx.config.keys, ctx.headers, OffsetDateTime::now_utc())?;
+    tracing::Span::current().record("key_id", &*caller.key_id);
+    ctx.caller = Some(caller.clone());
+    Ok(caller)
+}
 
-    let caller = authenticate(&config, headers)?;
-    progress.caller = Some(caller.clone());
-    admit(state, &caller).await?;
-    let bytes = body::read(headers, body, config.server.body).await?;
-    let mut parsed = parse::parse(endpoint, &bytes, config.server.max_json_depth)?;
-    let (plan, redaction) = prepare(&config, &caller, headers, &mut parsed, &mut progress.class)
-        .inspect_err(|d| {
-            tracing::debug!(code = d.code.as_str(), "request denied by policy");
-        })?;
-    let span = tracing::Span::current();
-    span.record("class", plan.class.as_str());
-    for rule in &plan.fired {
+/// Phase 2, on every authenticated route: the caller's rate limits (`rpm`, `tpm`). `Err`
+/// is a 429 before the body is read.
+async fn admit(ctx: &mut Ctx<'_>, caller: &Caller) -> Result<(), GatewayError> {
+    let now = OffsetDateTime::now_utc();
+    Ok(ctx
+        .state
+        .limits
+        .admit(&caller.key_id, &caller.limits, now)
+        .await?)
+}
+
+/// Phase 3, admitted inference requests: the body, within the size cap and decoded
+/// (`Content-Encoding`) within the decompressed-size cap. `Err` is 413, 415 or 400.
+async fn receive(ctx: &mut Ctx<'_>, body: Body) -> Result<Bytes, GatewayError> {
+    Ok(body::read(ctx.headers, body, ctx.config.server.body).await?)
+}
+
+/// Phase 4: the pure decision ([`crate::plan::plan`]: parse, scan, classify, policy,
+/// redact, seal), then its effects — the class on the span and in the context (so a
+/// refusal is audited with it), the fired rules logged, the redactions counted. `Ok` is
+/// the exact bytes for every model that may be tried; `Err` is a 400 or 403 refusal (or
+/// a 5xx when the class's upstream is not configured).
+fn plan<'a>(
+    ctx: &mut Ctx<'a>,
+    caller: &Caller,
+    endpoint: Endpoint,
+    bytes: &[u8],
+) -> Result<Planned<'a>, GatewayError> {
+    let config: &'a Snapshot = ctx.config;
+    let planned = match crate::plan::plan(config, caller, ctx.headers, endpoint, bytes) {
+        Ok(planned) => planned,
+        Err(refusal) => {
+            ctx.class = refusal.class;
+            if let PlanError::Denied(d) = &refusal.error {
+                tracing::debug!(code = d.code.as_str(), "request denied by policy");
+            }
+            return Err(refusal.error.into());
+        }
+    };
+    let class = planned.plan.class;
+    ctx.class = Some(class);
+    tracing::Span::current().record("class", class.as_str());
+    for rule in &planned.plan.fired {
         tracing::debug!(rule = rule.rule, detail = %rule.detail, "policy rule fired");
     }
-
-    let (settings, outbound, expect) = seal(&config, &plan, endpoint, &caller)?;
-    for (kind, n) in &redaction.counts {
-        state
-            .metrics
-            .redactions
-            .with_label_values(&[kind])
-            .inc_by(*n);
+    for (kind, n) in &planned.redaction.counts {
+        ctx.state.metrics.record_redactions(kind, *n);
     }
-    let redactions: Vec<(&'static str, u64)> =
-        redaction.counts.iter().map(|(k, n)| (*k, *n)).collect();
-    let decisions = policy::decisions::tags(&plan.fired, redaction.counts.keys().copied());
-
-    let candidates = fallback_candidates(&config, &plan, &caller);
-    // Budget: the request's worst case is reserved before it is audited or sent, so
-    // parallel requests cannot together spend past the key's budget.
-    let reservation = reserve(state, &config, &caller, &plan, &outbound, &candidates).await?;
-
-    // Load shedding: a bounded number of upstream requests; a short wait, then 503 (before
-    // the request is audited, so a shed request is a plain denial).
-    let acquire = Arc::clone(&state.in_flight).acquire_owned();
-    let Ok(Ok(permit)) = tokio::time::timeout(config.resilience.queue_timeout, acquire).await
-    else {
-        return Err(GatewayError::Overloaded);
-    };
-
-    // Audit: the request record is stored before a byte goes upstream.
-    let subject = Subject {
-        request_id,
-        key_id: Some(&caller.key_id),
-        service: Some(&caller.service),
-        class: Some(plan.class.as_str()),
-    };
-    // Every fallback's body is sealed now, before anything leaves, so the one `request`
-    // record names each body that may be sent for this client request.
-    let mut fallbacks: Vec<Option<Result<(&UpstreamSettings, Outbound), GatewayError>>> =
-        candidates
-            .iter()
-            .skip(1)
-            .map(|model| {
-                Some(
-                    seal(&config, &with_model(&plan, model), endpoint, &caller)
-                        .map(|(settings, outbound, _)| (settings, outbound)),
-                )
-            })
-            .collect();
-    let fallback_bodies: Vec<(String, String)> = candidates
-        .iter()
-        .skip(1)
-        .zip(&fallbacks)
-        .filter_map(|(model, sealed)| match sealed {
-            Some(Ok((_, o))) => Some((
-                model.clone(),
-                hex::encode(Sha256::digest(o.body.as_deref().unwrap_or_default())),
-            )),
-            _ => None,
-        })
-        .collect();
-    let record = request_record(
-        &config,
-        &subject,
-        &redactions,
-        &parsed,
-        &plan,
-        &outbound,
-        endpoint,
-        &fallback_bodies,
-    );
-    let mut expect = expect;
-    expect.models.extend(candidates.iter().skip(1).cloned());
-    let who = AuditSubject {
-        request_id: request_id.to_owned(),
-        key_id: caller.key_id.to_string(),
-        service: caller.service.to_string(),
-    };
-    let check = ResponseCheck::new(
-        Arc::clone(&config),
-        plan.class,
-        expect,
-        Some((state.audit.clone(), who.clone())),
-    )
-    .with_placeholders(redaction.placeholders)
-    .with_metrics(Arc::clone(&state.metrics))
-    .with_output_scan(
-        Arc::clone(&config.detectors),
-        config
-            .policy
-            .class(plan.class)
-            .map_or(redact::OutputScan::Off, |c| c.scan_responses),
-    );
-    let queued = state.audit.queue(record).await;
-    // From here on, however the request ends — answered, failed, or dropped because the
-    // client went away (even while the request record is still being stored) — exactly
-    // one `response` record is written.
-    let mut completion = Completion {
-        slot: None,
-        writer: state.audit.clone(),
-        who,
-        class: plan.class.as_str(),
-        started,
-        served: Arc::clone(&check.served),
-        done: false,
-        _permit: permit,
-        metrics: Arc::clone(&state.metrics),
-        endpoint,
-        model: state.metrics.bounded("model", &plan.model),
-        reservation,
-        billable: false,
-        priced_model: plan.model.clone(),
-        // Already pseudonymised by the policy: never the original value.
-        user: plan
-            .body
-            .get("user")
-            .and_then(Value::as_str)
-            .map(str::to_owned),
-        limits: state.limits.clone(),
-        key_limits: caller.limits,
-        config: Arc::clone(&config),
-        prices: Arc::clone(&state.prices),
-    };
-    // The response record's place in the queue, reserved after the request record's (the
-    // other order can deadlock a full queue). Dropped before it is reserved, the
-    // completion falls back to queueing without waiting.
-    completion.slot = state.audit.reserve().await.ok();
-    let stored = match queued {
-        Ok(queued) => queued.stored().await,
-        Err(e) => Err(e),
-    };
-    match stored {
-        Ok(receipt) => {
-            tracing::debug!(seq = receipt.seq, "request audited");
-            progress.recorded = true;
-        }
-        Err(e) if config.audit.fail_open => {
-            tracing::error!(error = %e, "audit append failed; forwarding anyway (audit.fail_open = true)");
-            // Forwarded all the same: its outcome is a response, not a denial.
-            progress.recorded = true;
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "audit append failed; refusing the request (fail closed)");
-            // Nothing went upstream: the refusal is the outcome, not a response.
-            completion.done = true;
-            return Err(GatewayError::AuditUnavailable);
-        }
-    }
-    let service = match plan.upstream {
-        UpstreamRef::OpenRouter => config.services.get(&*caller.service),
-        UpstreamRef::Extra(_) => None,
-    };
-    // 8. Forward: the primary model, then each allowed fallback, each with its retries.
-    let mut attempts = Vec::new();
-    let mut last: Option<upstream::Attempted> = None;
-    let mut closed_for = None;
-    let mut chosen = None;
-    for (i, model) in candidates.iter().enumerate() {
-        match state.breakers.admit(model) {
-            Admission::Reject(wait) => {
-                attempts.push(upstream::Attempt {
-                    model: model.clone(),
-                    outcome: "circuit_open".to_owned(),
-                });
-                closed_for = Some(wait);
-                continue;
-            }
-            Admission::Allow | Admission::Probe => {}
-        }
-        let (settings, outbound) = if i == 0 {
-            (settings, outbound.clone())
-        } else {
-            // A different model is a different body: its hash is in the request record.
-            match fallbacks.get_mut(i - 1).and_then(Option::take) {
-                Some(Ok(sealed)) => sealed,
-                Some(Err(e)) => {
-                    completion.complete(e.classify().status.as_u16(), "error");
-                    return Err(e);
-                }
-                None => continue,
-            }
-        };
-        // While an attempt is in flight the upstream may be working on the request (and
-        // billing it), even if the client leaves before an answer comes back.
-        completion.billable = true;
-        let attempted = upstream::send_with_retries(
-            &state.client,
-            settings,
-            service,
-            headers,
-            &outbound,
-            &config.resilience.retry,
-            model,
-            &mut attempts,
-        )
-        .await;
-        completion.billable = may_have_billed(&attempted, &attempts);
-        let fall_back = attempted.should_fall_back(&config.resilience.retry);
-        if fall_back {
-            // A 429 is the account being rate limited, not the model failing.
-            let rate_limited = matches!(&attempted, upstream::Attempted::Response(sent) if sent.response.status().as_u16() == 429);
-            if !rate_limited {
-                state.breakers.failure(model);
-            }
-            last = Some(attempted);
-            continue;
-        }
-        state.breakers.success(model);
-        chosen = Some((i, settings, attempted));
-        break;
-    }
-    for a in &attempts {
-        state
-            .metrics
-            .attempts
-            .with_label_values(&[&a.outcome])
-            .inc();
-    }
-    if let Ok(mut served) = completion.served.lock() {
-        served.attempts = attempts
-            .iter()
-            .map(|a| (a.model.clone(), a.outcome.clone()))
-            .collect();
-    }
-
-    let (index, settings, attempted) = match (chosen, last) {
-        (Some(c), _) => c,
-        // Every model failed: the last upstream answer is passed on as it is.
-        (None, Some(a)) => (usize::MAX, settings, a),
-        (None, None) => {
-            let e = GatewayError::CircuitOpen(closed_for.unwrap_or_default());
-            completion.complete(e.classify().status.as_u16(), "error");
-            return Err(e);
-        }
-    };
-    // Every model failed after the gateway's own retries or fallbacks: whatever is answered
-    // now is final. (With neither configured the gateway tried once, and a client retry
-    // multiplies nothing.)
-    let exhausted =
-        index == usize::MAX && (config.resilience.retry.max_retries > 0 || candidates.len() > 1);
-    let sent = match attempted {
-        upstream::Attempted::Response(sent) => sent,
-        upstream::Attempted::Failed(e) => {
-            let e = if exhausted {
-                GatewayError::UpstreamExhausted(e)
-            } else {
-                GatewayError::from(e)
-            };
-            completion.complete(e.classify().status.as_u16(), "error");
-            return Err(e);
-        }
-    };
-    let fallback_used = (index != 0 && index != usize::MAX)
-        .then(|| candidates.get(index).cloned())
-        .flatten();
-    let status = sent.response.status().as_u16();
-    tracing::debug!(upstream_status = status, "upstream answered");
-    let model_label = state
-        .metrics
-        .bounded("model", candidates.get(index).unwrap_or(&plan.model));
-    state
-        .metrics
-        .latency
-        .with_label_values(&[&model_label, "ttfb"])
-        .observe(started.elapsed().as_secs_f64());
-    if let Some(model) = &fallback_used {
-        state
-            .metrics
-            .fallbacks
-            .with_label_values(&[&state.metrics.bounded("model", model)])
-            .inc();
-    }
-    let response = if upstream::is_event_stream(sent.response.headers()) {
-        let relay = Relay {
-            idle: settings.idle_timeout,
-            max_body: settings.max_response_bytes,
-            expects_done: matches!(endpoint, Endpoint::ChatCompletions | Endpoint::Completions),
-            check: Some(check),
-            on_stream_end: Box::new(move |report| {
-                log_stream_end(&span, &report);
-                completion.complete(status, report.end.as_str());
-            }),
-        };
-        upstream::relay(sent, relay).await
-    } else {
-        let relay = Relay {
-            idle: settings.idle_timeout,
-            max_body: settings.max_response_bytes,
-            expects_done: false,
-            check: Some(check),
-            on_stream_end: Box::new(|_| {}),
-        };
-        match upstream::relay(sent, relay).await {
-            Ok(response) => {
-                completion.complete(status, "completed");
-                Ok(response)
-            }
-            Err(e) => {
-                completion.complete(e.classify().status.as_u16(), "error");
-                Err(e)
-            }
-        }
-    };
-    let mut response = response?;
-    policy::decisions::stamp(response.headers_mut(), plan.class, &decisions);
-    if exhausted {
-        // The gateway already spent its retries and fallbacks on this request; an SDK that
-        // retried the answer would run the whole chain again (one call, a dozen upstream
-        // requests).
-        response.headers_mut().insert(
-            "x-should-retry",
-            axum::http::HeaderValue::from_static("false"),
-        );
-    }
-    if let Some(model) = fallback_used {
-        if let Ok(v) = axum::http::HeaderValue::from_str(&model) {
-            response.headers_mut().insert("x-orguard-fallback", v);
-        }
-    }
-    Ok(response)
+    Ok(planned)
 }
 
-/// Whether the upstream may have billed the request so far: an answer with a 2xx status
-/// (however its body then ends), or an attempt that timed out while the upstream may have
-/// been generating. Refusals and connect errors cost nothing.
-fn may_have_billed(last: &upstream::Attempted, attempts: &[upstream::Attempt]) -> bool {
-    let answered =
-        matches!(last, upstream::Attempted::Response(sent) if sent.response.status().is_success());
-    answered || attempts.iter().any(|a| a.outcome == "timeout")
-}
-
-/// The plan with another model (a gateway fallback): same body, same decisions.
-fn with_model(plan: &Plan, model: &str) -> Plan {
-    let mut p = plan.clone();
-    p.model = model.to_owned();
-    p.body
-        .insert("model".to_owned(), Value::String(model.to_owned()));
-    p
-}
-
-/// Reserves the request's worst-case cost against its key's budget: every completion it
-/// may ask for (`n`) at the largest output cap it carries (the policy always sets one),
-/// plus the body as prompt, at the highest price of any model it may be served by. The
-/// reservation lives as long as the request can: every model's total timeout plus the
-/// retry budget.
+/// Phase 5, after planning and before the request is audited or sent: reserves the
+/// request's worst-case cost against its key's budget, so parallel requests cannot
+/// together spend past it. The worst case is every completion it may ask for (`n`) at the
+/// largest output cap it carries (the policy always sets one), plus the body as prompt, at
+/// the highest price of any model it may be served by. The reservation lives as long as
+/// the request can: every model's total timeout plus the retry budget. `Ok(None)` when the
+/// key has no budget; `Err` is a 402 (budget spent) or the store's failure.
 async fn reserve(
-    state: &AppState,
-    config: &Snapshot,
+    ctx: &mut Ctx<'_>,
     caller: &Caller,
-    plan: &Plan,
-    outbound: &Outbound,
-    candidates: &[String],
+    planned: &Planned<'_>,
 ) -> Result<Option<limits::Reservation>, GatewayError> {
     if caller.limits.budget.is_none() {
         return Ok(None);
     }
+    let (state, config, plan) = (ctx.state, ctx.config, &planned.plan);
     let cap = ["max_tokens", "max_completion_tokens", "max_output_tokens"]
         .iter()
         .filter_map(|f| plan.body.get(*f).and_then(Value::as_u64))
@@ -533,9 +279,10 @@ async fn reserve(
         .max()
         .unwrap_or(1)
         .clamp(1, 128);
-    let bytes = outbound.body.as_ref().map_or(0, Bytes::len);
+    let bytes = planned.sealed.body().len();
     // Every model the request may be served by: its own, its `models` list, the fallbacks.
-    let prices = candidates
+    let prices = planned
+        .candidates
         .iter()
         .chain(plan.expect.models.iter())
         .map(|m| pricing::lookup(&config.prices, &state.prices, m));
@@ -546,7 +293,7 @@ async fn reserve(
         config.state.unknown_price,
     );
     let lifetime = config.upstream.total_timeout
-        * u32::try_from(candidates.len()).unwrap_or(1).max(1)
+        * u32::try_from(planned.candidates.len()).unwrap_or(1).max(1)
         + config.resilience.retry.budget
         + std::time::Duration::from_secs(60);
     let reservation = state
@@ -562,33 +309,366 @@ async fn reserve(
     Ok(reservation)
 }
 
-/// The primary model, then the fallbacks configured for it and for its class — each one
-/// only if the request's class and key allow it (a fallback never widens policy).
-fn fallback_candidates(config: &Snapshot, plan: &Plan, caller: &Caller) -> Vec<String> {
-    let mut out = vec![plan.model.clone()];
-    let Some(class) = config.policy.class(plan.class) else {
-        return out;
+/// Phase 6, load shedding: a bounded number of requests go upstream at once; past it, a
+/// short wait (`resilience.queue_timeout`), then 503 — before the request is audited, so a
+/// shed request is a plain denial. `Ok` is the place, held until the request (or its
+/// stream) is over.
+async fn shed(ctx: &mut Ctx<'_>) -> Result<OwnedSemaphorePermit, GatewayError> {
+    let acquire = Arc::clone(&ctx.state.in_flight).acquire_owned();
+    match tokio::time::timeout(ctx.config.resilience.queue_timeout, acquire).await {
+        Ok(Ok(permit)) => Ok(permit),
+        _ => Err(GatewayError::Overloaded),
+    }
+}
+
+/// Phase 7, the last before anything leaves: stores the `request` record (ids, hashes of
+/// the prompt and of every body that may be sent, decisions) and opens the request's
+/// [`Completion`], so that from here on, however the request ends — answered, failed, or
+/// dropped because the client went away (even while the record is being stored) — exactly
+/// one `response` record is written. `Ok` is the check the response must pass. `Err` is a
+/// 503 when the record cannot be stored and the audit fails closed; nothing was sent.
+async fn record(
+    ctx: &mut Ctx<'_>,
+    caller: &Caller,
+    endpoint: Endpoint,
+    planned: &mut Planned<'_>,
+    reservation: Option<limits::Reservation>,
+    permit: OwnedSemaphorePermit,
+) -> Result<ResponseCheck, GatewayError> {
+    let (state, config) = (ctx.state, ctx.config);
+    let class = planned.plan.class;
+    let subject = Subject {
+        request_id: ctx.request_id,
+        key_id: Some(&caller.key_id),
+        service: Some(&caller.service),
+        class: Some(class.as_str()),
     };
-    let per_model = config
-        .resilience
-        .fallbacks
-        .get(&plan.model)
-        .into_iter()
-        .flatten();
-    for candidate in per_model.chain(class.fallbacks.iter()) {
-        if out.contains(candidate) {
-            continue;
+    // Every fallback's body was sealed with the primary's, so the one `request` record
+    // names each body that may be sent for this client request.
+    let fallback_bodies: Vec<(String, String)> = planned
+        .candidates
+        .iter()
+        .skip(1)
+        .zip(&planned.fallbacks)
+        .filter_map(|(model, sealed)| {
+            let sealed = sealed.as_ref().ok()?;
+            Some((model.clone(), hex::encode(Sha256::digest(sealed.body()))))
+        })
+        .collect();
+    let record = request_record(config, &subject, planned, endpoint, &fallback_bodies);
+    let mut expect = planned.sealed.expect.clone();
+    expect
+        .models
+        .extend(planned.candidates.iter().skip(1).cloned());
+    let who = AuditSubject {
+        request_id: ctx.request_id.to_owned(),
+        key_id: caller.key_id.to_string(),
+        service: caller.service.to_string(),
+    };
+    let check = ResponseCheck::new(
+        Arc::clone(config),
+        class,
+        expect,
+        Some((state.audit.clone(), who.clone())),
+    )
+    .with_placeholders(std::mem::take(&mut planned.redaction.placeholders))
+    .with_metrics(Arc::clone(&state.metrics))
+    .with_output_scan(
+        Arc::clone(&config.detectors),
+        config
+            .policy
+            .class(class)
+            .map_or(redact::OutputScan::Off, |c| c.scan_responses),
+    );
+    let queued = state.audit.queue(record).await;
+    ctx.completion = Some(Completion {
+        slot: None,
+        writer: state.audit.clone(),
+        who,
+        class: class.as_str(),
+        started: ctx.started,
+        served: Arc::clone(&check.served),
+        done: false,
+        _permit: permit,
+        metrics: Arc::clone(&state.metrics),
+        endpoint,
+        model: state.metrics.bounded("model", &planned.plan.model),
+        reservation,
+        billable: false,
+        priced_model: planned.plan.model.clone(),
+        // Already pseudonymised by the policy: never the original value.
+        user: planned
+            .plan
+            .body
+            .get("user")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        limits: state.limits.clone(),
+        key_limits: caller.limits,
+        config: Arc::clone(config),
+        prices: Arc::clone(&state.prices),
+    });
+    // The response record's place in the queue, reserved after the request record's (the
+    // other order can deadlock a full queue). Dropped before it is reserved, the
+    // completion falls back to queueing without waiting.
+    let slot = state.audit.reserve().await.ok();
+    if let Some(completion) = &mut ctx.completion {
+        completion.slot = slot;
+    }
+    let stored = match queued {
+        Ok(queued) => queued.stored().await,
+        Err(e) => Err(e),
+    };
+    match stored {
+        Ok(receipt) => {
+            tracing::debug!(seq = receipt.seq, "request audited");
+            ctx.recorded = true;
         }
-        match models::parse(candidate) {
-            Ok(m) if models::check(&m, class).is_ok() && models::check_key(&m, caller).is_ok() => {
-                out.push(m.id)
+        Err(e) if config.audit.fail_open => {
+            tracing::error!(error = %e, "audit append failed; forwarding anyway (audit.fail_open = true)");
+            // Forwarded all the same: its outcome is a response, not a denial.
+            ctx.recorded = true;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "audit append failed; refusing the request (fail closed)");
+            // Nothing went upstream: the refusal is the outcome, not a response.
+            if let Some(completion) = ctx.completion.take() {
+                completion.abandon();
             }
-            _ => {
-                tracing::warn!(model = %candidate, class = plan.class.as_str(), "fallback not allowed for this class; skipped")
-            }
+            return Err(GatewayError::AuditUnavailable);
         }
     }
-    out
+    Ok(check)
+}
+
+/// What [`forward`] ends with: an upstream answer to relay.
+struct Forwarded<'c> {
+    sent: Sent,
+    /// The upstream that answered (the primary's when every model failed).
+    settings: &'c UpstreamSettings,
+    /// The fallback model that answered, when it was not the primary.
+    fallback: Option<String>,
+    /// Every model failed after the gateway's own retries or fallbacks: whatever is
+    /// answered now is final. (With neither configured the gateway tried once, and a
+    /// client retry multiplies nothing.)
+    exhausted: bool,
+}
+
+/// Phase 8, once the request is recorded: the primary model, then each allowed fallback,
+/// each with its retries, skipping models whose circuit is open. `Ok` is the answer to
+/// relay: the first that should not fall back, else the last one (every model failed).
+/// `Err` is 503 when every circuit was open, or the upstream failure when no model
+/// answered at all.
+async fn forward<'c>(
+    ctx: &mut Ctx<'_>,
+    caller: &Caller,
+    planned: &Planned<'c>,
+) -> Result<Forwarded<'c>, GatewayError> {
+    let (state, config) = (ctx.state, ctx.config);
+    let service = match planned.plan.upstream {
+        UpstreamRef::OpenRouter => config.services.get(&*caller.service),
+        UpstreamRef::Extra(_) => None,
+    };
+    let mut attempts = Vec::new();
+    let mut last: Option<upstream::Attempted> = None;
+    let mut closed_for = None;
+    let mut chosen = None;
+    for (i, model) in planned.candidates.iter().enumerate() {
+        match state.breakers.admit(model) {
+            Admission::Reject(wait) => {
+                attempts.push(upstream::Attempt {
+                    model: model.clone(),
+                    outcome: AttemptOutcome::CircuitOpen,
+                });
+                closed_for = Some(wait);
+                continue;
+            }
+            Admission::Allow | Admission::Probe => {}
+        }
+        let sealed = match i.checked_sub(1) {
+            None => &planned.sealed,
+            // A different model is a different body: its hash is in the request record.
+            Some(f) => match planned.fallbacks.get(f) {
+                Some(Ok(sealed)) => sealed,
+                Some(Err(e)) => return Err(GatewayError::from(*e)),
+                None => continue,
+            },
+        };
+        // While an attempt is in flight the upstream may be working on the request (and
+        // billing it), even if the client leaves before an answer comes back.
+        ctx.billable(true);
+        let attempted = upstream::send_with_retries(
+            &state.client,
+            sealed.settings,
+            service,
+            ctx.headers,
+            &sealed.outbound,
+            &config.resilience.retry,
+            model,
+            &mut attempts,
+        )
+        .await;
+        ctx.billable(may_have_billed(&attempted, &attempts));
+        if attempted.should_fall_back(&config.resilience.retry) {
+            // A 429 is the account being rate limited, not the model failing.
+            let rate_limited = matches!(&attempted, upstream::Attempted::Response(sent) if sent.response.status().as_u16() == 429);
+            if !rate_limited {
+                state.breakers.failure(model);
+            }
+            last = Some(attempted);
+            continue;
+        }
+        state.breakers.success(model);
+        chosen = Some((i, sealed.settings, attempted));
+        break;
+    }
+    for a in &attempts {
+        state.metrics.record_attempt(a.outcome);
+    }
+    if let Some(completion) = &ctx.completion {
+        if let Ok(mut served) = completion.served.lock() {
+            served.attempts = attempts
+                .iter()
+                .map(|a| (a.model.clone(), a.outcome.to_string()))
+                .collect();
+        }
+    }
+    // `None`: every model failed, and the last upstream answer is passed on as it is.
+    let (answered, settings, attempted) = match (chosen, last) {
+        (Some((i, settings, attempted)), _) => (Some(i), settings, attempted),
+        (None, Some(attempted)) => (None, planned.sealed.settings, attempted),
+        (None, None) => {
+            return Err(GatewayError::CircuitOpen(closed_for.unwrap_or_default()));
+        }
+    };
+    let exhausted = answered.is_none()
+        && (config.resilience.retry.max_retries > 0 || planned.candidates.len() > 1);
+    let sent = match attempted {
+        upstream::Attempted::Response(sent) => sent,
+        upstream::Attempted::Failed(e) if exhausted => {
+            return Err(GatewayError::UpstreamExhausted(e))
+        }
+        upstream::Attempted::Failed(e) => return Err(GatewayError::from(e)),
+    };
+    let fallback = answered
+        .filter(|i| *i != 0)
+        .and_then(|i| planned.candidates.get(i).cloned());
+    tracing::debug!(
+        upstream_status = sent.response.status().as_u16(),
+        "upstream answered"
+    );
+    let model = answered
+        .and_then(|i| planned.candidates.get(i))
+        .unwrap_or(&planned.plan.model);
+    state.metrics.record_latency(
+        &state.metrics.bounded("model", model),
+        LatencyPhase::Ttfb,
+        ctx.started.elapsed().as_secs_f64(),
+    );
+    if let Some(model) = &fallback {
+        state
+            .metrics
+            .record_fallback(&state.metrics.bounded("model", model));
+    }
+    Ok(Forwarded {
+        sent,
+        settings,
+        fallback,
+        exhausted,
+    })
+}
+
+/// Phase 9: relays the upstream's answer, checked on the way by `check` (served provider
+/// and model, BYOK proof, placeholder restoration, output scan). A stream is handed to the
+/// client as it arrives and completes the request when it ends; any other answer is read,
+/// checked and completed here. `Ok` is the client's response, stamped with the class and
+/// what was changed; `Err` (a withheld or unreadable answer) is completed by [`finish`].
+async fn respond(
+    ctx: &mut Ctx<'_>,
+    endpoint: Endpoint,
+    planned: &Planned<'_>,
+    forwarded: Forwarded<'_>,
+    check: ResponseCheck,
+) -> Result<Response, GatewayError> {
+    let Forwarded {
+        sent,
+        settings,
+        fallback,
+        exhausted,
+    } = forwarded;
+    let status = sent.response.status().as_u16();
+    let mut response = if upstream::is_event_stream(sent.response.headers()) {
+        let span = tracing::Span::current();
+        let mut completion = ctx.completion.take();
+        let on_end = move |report: StreamReport| {
+            log_stream_end(&span, &report);
+            if let Some(completion) = &mut completion {
+                completion.complete(status, report.end.as_str());
+            }
+        };
+        let expects_done = matches!(endpoint, Endpoint::ChatCompletions | Endpoint::Completions);
+        upstream::relay(
+            sent,
+            relay(settings, expects_done, Some(check), Box::new(on_end)),
+        )
+        .await?
+    } else {
+        let response =
+            upstream::relay(sent, relay(settings, false, Some(check), Box::new(|_| {}))).await?;
+        if let Some(completion) = &mut ctx.completion {
+            completion.complete(status, "completed");
+        }
+        response
+    };
+    let decisions = policy::decisions::tags(
+        &planned.plan.fired,
+        planned.redaction.counts.keys().copied(),
+    );
+    policy::decisions::stamp(response.headers_mut(), planned.plan.class, &decisions);
+    if exhausted {
+        // The gateway already spent its retries and fallbacks on this request; an SDK that
+        // retried the answer would run the whole chain again (one call, a dozen upstream
+        // requests).
+        response.headers_mut().insert(
+            "x-should-retry",
+            axum::http::HeaderValue::from_static("false"),
+        );
+    }
+    if let Some(model) = fallback {
+        if let Ok(v) = axum::http::HeaderValue::from_str(&model) {
+            response.headers_mut().insert("x-orguard-fallback", v);
+        }
+    }
+    Ok(response)
+}
+
+/// How an answer from `settings`' upstream is relayed: its idle and size limits, whether a
+/// stream must end with `[DONE]`, the check, and what runs when a stream ends.
+fn relay(
+    settings: &UpstreamSettings,
+    expects_done: bool,
+    check: Option<ResponseCheck>,
+    on_stream_end: Box<dyn FnOnce(StreamReport) + Send>,
+) -> Relay {
+    Relay {
+        idle: settings.idle_timeout,
+        max_body: settings.max_response_bytes,
+        expects_done,
+        check,
+        on_stream_end,
+    }
+}
+
+/// Whether the upstream may have billed the request so far: an answer with a 2xx status
+/// (however its body then ends), or an attempt that timed out while the upstream may have
+/// been generating. Refusals and connect errors cost nothing.
+fn may_have_billed(last: &upstream::Attempted, attempts: &[upstream::Attempt]) -> bool {
+    let answered =
+        matches!(last, upstream::Attempted::Response(sent) if sent.response.status().is_success());
+    answered
+        || attempts
+            .iter()
+            .any(|a| a.outcome == AttemptOutcome::Timeout)
 }
 
 /// Writes the one `response` record of a forwarded request, through a reserved queue slot
@@ -609,7 +689,7 @@ struct Completion {
     model: String,
     /// The budget reservation, settled with the real cost when the request ends.
     reservation: Option<limits::Reservation>,
-    /// Whether the upstream may have billed the request (see `run`).
+    /// Whether the upstream may have billed the request (see [`may_have_billed`]).
     billable: bool,
     /// The requested model (normalised id), priced when the response names none we know.
     priced_model: String,
@@ -622,6 +702,9 @@ struct Completion {
 }
 
 impl Completion {
+    /// Phase 10, exactly once per recorded request, however it ends: settles the cost,
+    /// counts the request and writes its `response` record (`status` as answered, or 499
+    /// when the client went away; `outcome` as the audit names it).
     fn complete(&mut self, status: u16, outcome: &'static str) {
         if std::mem::replace(&mut self.done, true) {
             return;
@@ -642,6 +725,12 @@ impl Completion {
 }
 
 impl Completion {
+    /// Closes a completion whose request never went upstream (the audit failed closed):
+    /// the refusal is the outcome, and no `response` record is written.
+    fn abandon(mut self) {
+        self.done = true;
+    }
+
     /// Charges the key: `usage.cost` when reported; else the tokens at the served model's
     /// price, or the whole reservation for a request the upstream may have billed but that
     /// reported nothing (either way the audit marks the cost estimated). Adds the tokens to
@@ -720,32 +809,26 @@ impl Completion {
             .provider
             .as_deref()
             .map_or_else(|| "none".to_owned(), |p| m.bounded("provider", p));
-        m.requests
-            .with_label_values(&[
-                self.endpoint.as_str(),
-                self.class,
-                &model,
-                &provider,
-                &facts.status.to_string(),
-            ])
-            .inc();
-        m.latency
-            .with_label_values(&[&self.model, "total"])
-            .observe(facts.latency_ms as f64 / 1000.0);
+        m.record_request(&RequestLabels {
+            endpoint: self.endpoint.as_str(),
+            class: self.class,
+            model: &model,
+            provider: &provider,
+            status: facts.status,
+        });
+        m.record_latency(
+            &self.model,
+            LatencyPhase::Total,
+            facts.latency_ms as f64 / 1000.0,
+        );
         let key = m.bounded("key_id", &self.who.key_id);
-        if let Some(n) = facts.prompt_tokens {
-            m.tokens
-                .with_label_values(&[&key, &model, "prompt"])
-                .inc_by(n);
-        }
-        if let Some(n) = facts.completion_tokens {
-            m.tokens
-                .with_label_values(&[&key, &model, "completion"])
-                .inc_by(n);
-        }
-        if let Some(c) = facts.cost.filter(|c| c.is_finite() && *c >= 0.0) {
-            m.cost.with_label_values(&[&key, &model]).inc_by(c);
-        }
+        m.record_usage(
+            &key,
+            &model,
+            facts.prompt_tokens,
+            facts.completion_tokens,
+            facts.cost,
+        );
     }
 }
 
@@ -757,28 +840,28 @@ impl Drop for Completion {
 }
 
 /// The `request` record: ids, hashes and decisions — never the prompt itself.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "each argument is one typed fact of the record; a struct would only rename them"
-)]
 fn request_record(
     config: &Snapshot,
     subject: &Subject<'_>,
-    redactions: &[(&'static str, u64)],
-    parsed: &ParsedRequest,
-    plan: &Plan,
-    outbound: &Outbound,
+    planned: &Planned<'_>,
     endpoint: Endpoint,
     fallback_bodies: &[(String, String)],
 ) -> audit::record::Record {
+    let (parsed, plan) = (&planned.parsed, &planned.plan);
+    let redactions: Vec<(&'static str, u64)> = planned
+        .redaction
+        .counts
+        .iter()
+        .map(|(k, n)| (*k, *n))
+        .collect();
     let (prompt_sha256, prompt_hash) =
         audit::prompt_hash(&parsed.body, endpoint, config.audit.hmac_key.as_ref());
-    let body_sha256 = hex::encode(Sha256::digest(outbound.body.as_deref().unwrap_or_default()));
+    let body_sha256 = hex::encode(Sha256::digest(planned.sealed.body()));
     let upstream = match &plan.upstream {
         UpstreamRef::OpenRouter => "openrouter",
         UpstreamRef::Extra(name) => name.as_str(),
     };
-    let model_forwarded = forwarded_model(config, plan);
+    let model_forwarded = crate::plan::forwarded_model(config, plan);
     let decisions: Vec<&'static str> = plan.fired.iter().map(|r| r.rule).collect();
     let facts = audit::record::RequestFacts {
         endpoint: endpoint.as_str(),
@@ -791,26 +874,13 @@ fn request_record(
         prompt_sha256: &prompt_sha256,
         prompt_hash,
         body_sha256: &body_sha256,
-        redactions,
+        redactions: &redactions,
         decisions: &decisions,
         // Already pseudonymised by the policy: never the original value.
         user: plan.body.get("user").and_then(Value::as_str),
         fallback_bodies,
     };
     audit::record::request(subject, OffsetDateTime::now_utc(), &facts)
-}
-
-/// The model name the upstream is sent: the OpenRouter id, or a self-hosted server's own
-/// name for it (`model_map`). `seal` writes it; the audit records it.
-fn forwarded_model<'p>(config: &'p Snapshot, plan: &'p Plan) -> &'p str {
-    match &plan.upstream {
-        UpstreamRef::Extra(name) => config
-            .extra_upstreams
-            .get(name)
-            .and_then(|extra| extra.model_map.get(&plan.model))
-            .map_or(&plan.model, String::as_str),
-        UpstreamRef::OpenRouter => &plan.model,
-    }
 }
 
 fn response_facts(
@@ -842,144 +912,6 @@ fn elapsed_ms(started: Instant) -> u64 {
     u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
-/// Steps 4–6 as one pure decision, shared by the server and `orguard policy explain`:
-/// scan the content once, classify and plan with what it found, then redact the planned
-/// body per the class's actions.
-pub fn prepare(
-    config: &Snapshot,
-    caller: &Caller,
-    headers: &HeaderMap,
-    parsed: &mut ParsedRequest,
-    decided_class: &mut Option<policy::Class>,
-) -> Result<(Plan, redact::Redaction), policy::Denial> {
-    let endpoint = parsed.endpoint;
-    let mut findings =
-        redact::scan(&config.detectors, endpoint, &mut parsed.body).map_err(|e| {
-            policy::Denial::invalid(crate::error::ErrorCode::InvalidFieldType, e.to_string())
-        })?;
-    findings.scan_headers(
-        &config.detectors,
-        headers,
-        &upstream::CLIENT_HEADERS_FORWARDED,
-    )?;
-    let signals = ContentSignals {
-        pii_types: findings.pii_types(),
-    };
-    // Known before any other rule can refuse, so a denial is audited with its class, and
-    // says which class it is and why (types only, never values).
-    let reasons = policy::reasons::of(&config.policy, caller, headers, &signals)?;
-    *decided_class = Some(reasons.class);
-    let explained = |d: policy::Denial| reasons.annotate(d, &config.policy);
-    // What the class refuses outright is refused before the policy plans (and could echo
-    // a routing field that holds a detected value in an error).
-    findings
-        .refuse(
-            &config
-                .policy
-                .class(reasons.class)
-                .map(|c| c.redaction.clone())
-                .unwrap_or_default(),
-        )
-        .map_err(explained)?;
-    let mut plan =
-        policy::plan(&config.policy, caller, headers, parsed, &signals).map_err(explained)?;
-    let class_policy = config.policy.class(plan.class);
-    let class = class_policy
-        .map(|c| &c.redaction)
-        .cloned()
-        .unwrap_or_default();
-    let redaction = redact::apply(
-        &config.detectors,
-        endpoint,
-        &mut plan.body,
-        &findings,
-        &class,
-        &config.policy.redact_key,
-    )
-    .map_err(explained)?;
-    // After the redaction, so that a secret beside an image is refused as a secret.
-    if let Some((media, place)) = findings
-        .media()
-        .iter()
-        .find(|(m, _)| !class_policy.is_some_and(|c| c.allows(*m)))
-    {
-        return Err(explained(policy::Denial::forbidden(
-            crate::error::ErrorCode::UninspectableContent,
-            format!(
-                "the request carries {} at `{place}`, which orguard cannot inspect, and class {} does not let it through ({} is off)",
-                media.as_str(),
-                plan.class.as_str(),
-                media.setting()
-            ),
-        )));
-    }
-    if !redaction.counts.is_empty() {
-        let counts: Vec<String> = redaction
-            .counts
-            .iter()
-            .map(|(k, n)| format!("{k}={n}"))
-            .collect();
-        plan.fired.push(policy::FiredRule::new(
-            "redact.applied",
-            format!(
-                "rewritten for class {}: {}",
-                plan.class.as_str(),
-                counts.join(", ")
-            ),
-        ));
-    }
-    Ok((plan, redaction))
-}
-
-/// Serialises the planned body once, for the upstream the class uses. These exact bytes
-/// are what leaves the gateway, on every attempt.
-fn seal<'c>(
-    config: &'c Snapshot,
-    plan: &Plan,
-    endpoint: Endpoint,
-    caller: &Caller,
-) -> Result<(&'c UpstreamSettings, Outbound, policy::Expectation), GatewayError> {
-    let mut expect = plan.expect.clone();
-    let settings = match &plan.upstream {
-        UpstreamRef::OpenRouter => &config.upstream,
-        UpstreamRef::Extra(name) => {
-            &config
-                .extra_upstreams
-                .get(name)
-                .ok_or(upstream::UpstreamError::NotConfigured)?
-                .settings
-        }
-    };
-    let model = forwarded_model(config, plan);
-    let bytes = if model == plan.model {
-        serde_json::to_vec(&plan.body)
-    } else {
-        // The self-hosted server knows the model by its own name.
-        expect.models.push(model.to_ascii_lowercase());
-        let mut body = plan.body.clone();
-        body.insert("model".to_owned(), Value::String(model.to_owned()));
-        serde_json::to_vec(&body)
-    }
-    .map_err(|_| upstream::UpstreamError::Build)?;
-    let outbound = Outbound {
-        method: Method::POST,
-        path_and_query: endpoint.upstream_path().to_owned(),
-        body: Some(Bytes::from(bytes)),
-        forward_cache_headers: plan.forward_cache_headers,
-        api_key: service_key(caller, &plan.upstream),
-    };
-    Ok((settings, outbound, expect))
-}
-
-/// The calling service's own OpenRouter key, for requests to OpenRouter only: it never goes
-/// to another upstream.
-fn service_key(caller: &Caller, upstream: &UpstreamRef) -> Option<crate::secret::Secret> {
-    match upstream {
-        UpstreamRef::OpenRouter => caller.upstream_key.clone(),
-        UpstreamRef::Extra(_) => None,
-    }
-}
-
 /// `GET /models`: the upstream's list, filtered to what the caller's class may use. With
 /// `only` (`GET /models/{id}`, the SDKs' `models.retrieve`), the one entry with that id, or
 /// 404 when the class may not use it or the upstream does not list it.
@@ -990,24 +922,23 @@ pub async fn models(
     headers: &HeaderMap,
     only: Option<&str>,
 ) -> Response {
-    let mut progress = Progress::default();
-    match list_models(state, query, headers, only, &mut progress).await {
-        Ok(response) => response,
-        Err(error) => finish_with_error(state, request_id, &progress, error),
-    }
+    let config = state.config.load_full();
+    let mut ctx = Ctx::new(state, &config, request_id, headers);
+    let result = list_models(&mut ctx, query, only).await;
+    finish(&mut ctx, result)
 }
 
+/// The model list's path: authenticate, admit, classify (by header and key: there is no
+/// content), inspect the forwarded headers and query, then the upstream's list filtered
+/// to the class and key.
 async fn list_models(
-    state: &AppState,
+    ctx: &mut Ctx<'_>,
     query: Option<&str>,
-    headers: &HeaderMap,
     only: Option<&str>,
-    progress: &mut Progress,
 ) -> Result<Response, GatewayError> {
-    let config = state.config.load_full();
-    let caller = authenticate(&config, headers)?;
-    progress.caller = Some(caller.clone());
-    admit(state, &caller).await?;
+    let caller = authenticate(ctx)?;
+    admit(ctx, &caller).await?;
+    let (state, config, headers) = (ctx.state, ctx.config, ctx.headers);
     let (class, class_policy) = policy::classify(
         &config.policy,
         &caller,
@@ -1015,17 +946,8 @@ async fn list_models(
         &ContentSignals::default(),
         &mut Vec::new(),
     )?;
-    progress.class = Some(class);
-    let settings = match &class_policy.upstream {
-        UpstreamRef::OpenRouter => &config.upstream,
-        UpstreamRef::Extra(name) => {
-            &config
-                .extra_upstreams
-                .get(name)
-                .ok_or(upstream::UpstreamError::NotConfigured)?
-                .settings
-        }
-    };
+    ctx.class = Some(class);
+    let settings = crate::plan::upstream_settings(config, &class_policy.upstream)?;
     redact::inspect::inspect_get(
         &config.detectors,
         headers,
@@ -1041,11 +963,11 @@ async fn list_models(
         path_and_query,
         body: None,
         forward_cache_headers: false,
-        api_key: service_key(&caller, &class_policy.upstream),
+        api_key: crate::plan::service_key(&caller, &class_policy.upstream),
     };
     // Admitted: from here on an error is the upstream's, not a refusal (these routes keep
     // no request/response records; the error is logged and answered).
-    progress.recorded = true;
+    ctx.recorded = true;
     let sent = upstream::send(&state.client, settings, None, headers, outbound).await?;
     let status = sent.response.status();
     let bytes = upstream::read_capped(
@@ -1124,23 +1046,18 @@ pub async fn passthrough(
     path_and_query: String,
     headers: &HeaderMap,
 ) -> Response {
-    let mut progress = Progress::default();
-    match pass(state, path_and_query, headers, &mut progress).await {
-        Ok(response) => response,
-        Err(error) => finish_with_error(state, request_id, &progress, error),
-    }
+    let config = state.config.load_full();
+    let mut ctx = Ctx::new(state, &config, request_id, headers);
+    let result = pass(&mut ctx, path_and_query).await;
+    finish(&mut ctx, result)
 }
 
-async fn pass(
-    state: &AppState,
-    path_and_query: String,
-    headers: &HeaderMap,
-    progress: &mut Progress,
-) -> Result<Response, GatewayError> {
-    let config = state.config.load_full();
-    let caller = authenticate(&config, headers)?;
-    progress.caller = Some(caller.clone());
-    admit(state, &caller).await?;
+/// The passthrough path: authenticate, admit, inspect the forwarded headers and query,
+/// then relay the upstream's answer as it is.
+async fn pass(ctx: &mut Ctx<'_>, path_and_query: String) -> Result<Response, GatewayError> {
+    let caller = authenticate(ctx)?;
+    admit(ctx, &caller).await?;
+    let (state, config, headers) = (ctx.state, ctx.config, ctx.headers);
     let query = path_and_query.split_once('?').map(|(_, q)| q);
     redact::inspect::inspect_get(
         &config.detectors,
@@ -1149,39 +1066,17 @@ async fn pass(
         query,
     )?;
     // Admitted: what follows is the upstream's answer or failure (see `list_models`).
-    progress.recorded = true;
+    ctx.recorded = true;
     let outbound = Outbound {
         method: Method::GET,
         path_and_query,
         body: None,
         forward_cache_headers: false,
-        api_key: service_key(&caller, &UpstreamRef::OpenRouter),
+        api_key: crate::plan::service_key(&caller, &UpstreamRef::OpenRouter),
     };
     let service = config.services.get(&*caller.service);
     let sent = upstream::send(&state.client, &config.upstream, service, headers, outbound).await?;
-    let relay = Relay {
-        idle: config.upstream.idle_timeout,
-        max_body: config.upstream.max_response_bytes,
-        expects_done: false,
-        check: None,
-        on_stream_end: Box::new(|_| {}),
-    };
-    upstream::relay(sent, relay).await
-}
-
-/// The caller's rate limits (`rpm`, `tpm`), on every authenticated route.
-async fn admit(state: &AppState, caller: &Caller) -> Result<(), GatewayError> {
-    let now = OffsetDateTime::now_utc();
-    Ok(state
-        .limits
-        .admit(&caller.key_id, &caller.limits, now)
-        .await?)
-}
-
-fn authenticate(config: &Snapshot, headers: &HeaderMap) -> Result<Caller, GatewayError> {
-    let caller = keys::authenticate(&config.keys, headers, OffsetDateTime::now_utc())?;
-    tracing::Span::current().record("key_id", &*caller.key_id);
-    Ok(caller)
+    upstream::relay(sent, relay(&config.upstream, false, None, Box::new(|_| {}))).await
 }
 
 fn log_stream_end(span: &tracing::Span, report: &StreamReport) {

@@ -388,7 +388,7 @@ fn test_targets(snapshot: &Snapshot) -> Vec<(Class, String)> {
         .collect()
 }
 
-/// One 1-token request per class, planned by [`crate::pipeline::prepare`] exactly as a
+/// One 1-token request per class, planned by [`crate::plan::prepare`] exactly as a
 /// real request of that class would be (provider pinning, data-collection and ZDR
 /// settings, token caps), then checked as a real response is: a served provider or model
 /// outside the class, or a missing BYOK proof where the class requires one, is a FAIL.
@@ -439,9 +439,14 @@ async fn test_request(
     )
     .map_err(|e| e.to_string())
     .and_then(|mut parsed| {
-        crate::pipeline::prepare(snapshot, &caller, &headers, &mut parsed, &mut None)
+        crate::plan::prepare(snapshot, &caller, &headers, &mut parsed)
             .map(|(plan, _)| plan)
-            .map_err(|d| crate::policy::explain::render_denial(&d).replace('\n', " "))
+            .map_err(|refusal| match refusal.error {
+                crate::plan::PlanError::Denied(d) => {
+                    crate::policy::explain::render_denial(&d).replace('\n', " ")
+                }
+                other => other.to_string(),
+            })
     });
     let plan = match planned {
         Ok(plan) => plan,

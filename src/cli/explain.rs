@@ -7,8 +7,9 @@ use axum::http::{HeaderMap, HeaderValue};
 
 use crate::config::{self, Source};
 use crate::keys::Caller;
+use crate::plan::{self, PlanError};
 use crate::policy::{class::CLASS_HEADER, explain};
-use crate::request::{parse, Endpoint};
+use crate::request::Endpoint;
 
 pub fn run(
     source: &Source,
@@ -51,16 +52,19 @@ pub fn run(
         }
     }
     let caller = Caller::from_record(record);
-    let outcome = parse::parse(endpoint, &bytes, snapshot.server.max_json_depth)
-        .map_err(|e| format!("decision: DENY (400)\nreason:   {e}\n"))
-        .and_then(|mut parsed| {
-            crate::pipeline::prepare(&snapshot, &caller, &headers, &mut parsed, &mut None)
-                .map(|(plan, _)| plan)
-                .map_err(|d| explain::render_denial(&d))
-        });
-    let (text, code) = match outcome {
-        Ok(plan) => (explain::render_plan(&plan), ExitCode::SUCCESS),
-        Err(text) => (text, ExitCode::from(1)),
+    // The server's own plan phase: the printed body is the sealed bytes it would send.
+    let (text, code) = match plan::plan(&snapshot, &caller, &headers, endpoint, &bytes) {
+        Ok(planned) => (
+            explain::render_plan(&planned.plan, planned.sealed.body()),
+            ExitCode::SUCCESS,
+        ),
+        Err(refusal) => {
+            let text = match &refusal.error {
+                PlanError::Denied(d) => explain::render_denial(d),
+                other => format!("decision: DENY (400)\nreason:   {other}\n"),
+            };
+            (text, ExitCode::from(1))
+        }
     };
     use std::io::Write;
     let mut out = std::io::stdout().lock();

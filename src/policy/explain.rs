@@ -1,14 +1,15 @@
 //! `orguard policy explain`: the decision for one request, in words, without sending it.
 //!
 //! It is the compliance reviewer's tool, so it prints exactly what the server would do: the
-//! same [`super::plan`] call, the rules that fired in order, and the body as it would leave.
+//! same plan phase (`crate::plan::plan`), the rules that fired in order, and the sealed
+//! bytes exactly as they would leave.
 
 use std::fmt::Write;
 
 use super::{Denial, DenialKind, Plan, UpstreamRef};
 
-/// Renders an allowed request.
-pub fn render_plan(plan: &Plan) -> String {
+/// Renders an allowed request; `sealed` is the body exactly as it would be sent.
+pub fn render_plan(plan: &Plan, sealed: &[u8]) -> String {
     let mut out = String::new();
     let upstream = match &plan.upstream {
         UpstreamRef::OpenRouter => "openrouter".to_owned(),
@@ -38,8 +39,7 @@ pub fn render_plan(plan: &Plan) -> String {
         let _ = writeln!(out, "  {:>2}. {:<36} {}", i + 1, rule.rule, rule.detail);
     }
     let _ = writeln!(out, "forwarded body:");
-    let body = serde_json::to_string_pretty(&plan.body).unwrap_or_default();
-    let _ = writeln!(out, "{body}");
+    let _ = writeln!(out, "{}", String::from_utf8_lossy(sealed));
     out
 }
 

@@ -12,12 +12,13 @@ use super::backoff::{retry_after, RetryPolicy};
 use super::client::{send, Outbound, Sent};
 use super::UpstreamError;
 use crate::config::{ServiceSettings, UpstreamSettings};
+use crate::metrics::AttemptOutcome;
 
-/// One attempt, for the audit: the model and what came back (`200`, `502`, `connect`…).
+/// One attempt, for the audit and the metrics: the model and what came back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attempt {
     pub model: String,
-    pub outcome: String,
+    pub outcome: AttemptOutcome,
 }
 
 /// How the attempts for one model ended.
@@ -40,13 +41,13 @@ impl Attempted {
     }
 }
 
-fn outcome_of(e: &UpstreamError) -> &'static str {
+fn outcome_of(e: &UpstreamError) -> AttemptOutcome {
     match e {
-        UpstreamError::Connect => "connect",
-        UpstreamError::FirstByteTimeout | UpstreamError::BodyTimeout => "timeout",
-        UpstreamError::NotConfigured => "not_configured",
-        UpstreamError::ResponseTooLarge | UpstreamError::Protocol => "protocol",
-        UpstreamError::Build => "build",
+        UpstreamError::Connect => AttemptOutcome::Connect,
+        UpstreamError::FirstByteTimeout | UpstreamError::BodyTimeout => AttemptOutcome::Timeout,
+        UpstreamError::NotConfigured => AttemptOutcome::NotConfigured,
+        UpstreamError::ResponseTooLarge | UpstreamError::Protocol => AttemptOutcome::Protocol,
+        UpstreamError::Build => AttemptOutcome::Build,
     }
 }
 
@@ -71,7 +72,7 @@ pub async fn send_with_retries(
                 let status = sent.response.status().as_u16();
                 log.push(Attempt {
                     model: model.to_owned(),
-                    outcome: status.to_string(),
+                    outcome: AttemptOutcome::Status(status),
                 });
                 if !policy.retryable(status) {
                     return into_attempted(result);
@@ -81,7 +82,7 @@ pub async fn send_with_retries(
             Err(e) => {
                 log.push(Attempt {
                     model: model.to_owned(),
-                    outcome: outcome_of(e).to_owned(),
+                    outcome: outcome_of(e),
                 });
                 if matches!(e, UpstreamError::NotConfigured | UpstreamError::Build) {
                     return into_attempted(result);

@@ -1,0 +1,340 @@
+//! The planner: from the request's bytes to the exact bytes that would leave the gateway,
+//! with no effect at all (no I/O, no clock, no metrics, no logging).
+//!
+//! It is the `plan` phase of the pipeline (`crate::pipeline`), and the whole of `orguard
+//! policy explain` and of `orguard check`'s test requests: all three call the same
+//! functions, so testing one tests the others, and explain prints the sealed bytes the
+//! server would send. It sits outside the pipeline so that the command-line tools do not
+//! depend on the server.
+//!
+//! | step     | what it decides                                        | function          |
+//! |----------|--------------------------------------------------------|-------------------|
+//! | parse    | the strict JSON body                                   | `request::parse`  |
+//! | scan     | what the request carries (PII, secrets, media)         | `redact::scan`    |
+//! | classify | the data class, and why                                | `policy::reasons` |
+//! | policy   | the body the class may send, or a refusal              | `policy::plan`    |
+//! | redact   | values rewritten per class and type                    | `redact::apply`   |
+//! | seal     | the upstream and the bytes sent, for every model tried | [`seal`]          |
+
+use axum::http::{HeaderMap, Method};
+use bytes::Bytes;
+use serde_json::Value;
+
+use crate::config::{Snapshot, UpstreamSettings};
+use crate::error::{ErrorCode, GatewayError};
+use crate::keys::Caller;
+use crate::policy::{self, models, Class, ContentSignals, Plan, UpstreamRef};
+use crate::redact;
+use crate::request::parse::{self, ParseError, ParsedRequest};
+use crate::request::Endpoint;
+use crate::upstream::{self, Outbound, UpstreamError};
+
+/// Everything the effects after planning need: the decision, and the sealed request for
+/// the primary model and for every fallback the class allows.
+pub struct Planned<'c> {
+    /// The request as the client sent it (after the scan's normalisation), for the audit's
+    /// prompt hash.
+    pub parsed: ParsedRequest,
+    pub plan: Plan,
+    pub redaction: redact::Redaction,
+    /// The primary model first, then the allowed fallbacks, in the order they are tried.
+    pub candidates: Vec<String>,
+    /// The primary model's sealed request.
+    pub sealed: Sealed<'c>,
+    /// One per fallback (`candidates[1..]`), sealed before anything leaves so that the one
+    /// `request` record names each body that may be sent. A fallback that cannot be sealed
+    /// fails the request only when it is reached.
+    pub fallbacks: Vec<Result<Sealed<'c>, UpstreamError>>,
+}
+
+/// A request ready to leave: where it goes, its exact bytes, and what the response must
+/// satisfy.
+#[derive(Clone)]
+pub struct Sealed<'c> {
+    pub settings: &'c UpstreamSettings,
+    pub outbound: Outbound,
+    pub expect: policy::Expectation,
+}
+
+impl Sealed<'_> {
+    /// The bytes that leave the gateway (empty for a body-less request).
+    pub fn body(&self) -> &[u8] {
+        self.outbound.body.as_deref().unwrap_or_default()
+    }
+}
+
+/// Why the planner refused a request.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    /// The body is not one orguard will read the same way as the upstream.
+    #[error(transparent)]
+    Parse(#[from] ParseError),
+    /// The policy or the redaction refused it.
+    #[error(transparent)]
+    Denied(#[from] policy::Denial),
+    /// The class's upstream cannot be used (not configured, or the body not serialisable).
+    #[error(transparent)]
+    Seal(#[from] UpstreamError),
+}
+
+impl From<PlanError> for GatewayError {
+    fn from(e: PlanError) -> Self {
+        match e {
+            PlanError::Parse(e) => e.into(),
+            PlanError::Denied(d) => d.into(),
+            PlanError::Seal(e) => e.into(),
+        }
+    }
+}
+
+/// A refusal, with the class the request had been given by then (none when it was
+/// refused before it was classified), so that its denial is audited with its class.
+#[derive(Debug)]
+pub struct Refusal {
+    pub class: Option<Class>,
+    pub error: PlanError,
+}
+
+impl<E: Into<PlanError>> From<E> for Refusal {
+    /// A refusal before the class is known.
+    fn from(error: E) -> Self {
+        Self {
+            class: None,
+            error: error.into(),
+        }
+    }
+}
+
+/// The whole plan phase: parse, [`prepare`], the fallback chain, and [`seal`] for each
+/// model that may be tried. Pure.
+pub fn plan<'c>(
+    config: &'c Snapshot,
+    caller: &Caller,
+    headers: &HeaderMap,
+    endpoint: Endpoint,
+    bytes: &[u8],
+) -> Result<Planned<'c>, Refusal> {
+    let mut parsed = parse::parse(endpoint, bytes, config.server.max_json_depth)?;
+    let (plan, redaction) = prepare(config, caller, headers, &mut parsed)?;
+    let class = Some(plan.class);
+    let sealed = seal(config, &plan, endpoint, caller).map_err(|e| Refusal {
+        class,
+        error: e.into(),
+    })?;
+    let candidates = fallback_candidates(config, &plan, caller);
+    let fallbacks = candidates
+        .iter()
+        .skip(1)
+        .map(|model| seal(config, &with_model(&plan, model), endpoint, caller))
+        .collect();
+    Ok(Planned {
+        parsed,
+        plan,
+        redaction,
+        candidates,
+        sealed,
+        fallbacks,
+    })
+}
+
+/// Scan, classify, policy and redact as one decision: scan the content once, classify and
+/// plan with what it found, then redact the planned body per the class's actions. A
+/// refusal carries the class when it was decided before the refusal.
+pub fn prepare(
+    config: &Snapshot,
+    caller: &Caller,
+    headers: &HeaderMap,
+    parsed: &mut ParsedRequest,
+) -> Result<(Plan, redact::Redaction), Refusal> {
+    let endpoint = parsed.endpoint;
+    let mut findings = redact::scan(&config.detectors, endpoint, &mut parsed.body)
+        .map_err(|e| policy::Denial::invalid(ErrorCode::InvalidFieldType, e.to_string()))?;
+    findings.scan_headers(
+        &config.detectors,
+        headers,
+        &upstream::CLIENT_HEADERS_FORWARDED,
+    )?;
+    let signals = ContentSignals {
+        pii_types: findings.pii_types(),
+    };
+    // Known before any other rule can refuse, so a denial is audited with its class, and
+    // says which class it is and why (types only, never values).
+    let reasons = policy::reasons::of(&config.policy, caller, headers, &signals)?;
+    let refused = |d: policy::Denial| Refusal {
+        class: Some(reasons.class),
+        error: PlanError::Denied(reasons.annotate(d, &config.policy)),
+    };
+    // What the class refuses outright is refused before the policy plans (and could echo
+    // a routing field that holds a detected value in an error).
+    findings
+        .refuse(
+            &config
+                .policy
+                .class(reasons.class)
+                .map(|c| c.redaction.clone())
+                .unwrap_or_default(),
+        )
+        .map_err(refused)?;
+    let mut plan =
+        policy::plan(&config.policy, caller, headers, parsed, &signals).map_err(refused)?;
+    let class_policy = config.policy.class(plan.class);
+    let class = class_policy
+        .map(|c| &c.redaction)
+        .cloned()
+        .unwrap_or_default();
+    let redaction = redact::apply(
+        &config.detectors,
+        endpoint,
+        &mut plan.body,
+        &findings,
+        &class,
+        &config.policy.redact_key,
+    )
+    .map_err(refused)?;
+    // After the redaction, so that a secret beside an image is refused as a secret.
+    if let Some((media, place)) = findings
+        .media()
+        .iter()
+        .find(|(m, _)| !class_policy.is_some_and(|c| c.allows(*m)))
+    {
+        return Err(refused(policy::Denial::forbidden(
+            ErrorCode::UninspectableContent,
+            format!(
+                "the request carries {} at `{place}`, which orguard cannot inspect, and class {} does not let it through ({} is off)",
+                media.as_str(),
+                plan.class.as_str(),
+                media.setting()
+            ),
+        )));
+    }
+    if !redaction.counts.is_empty() {
+        let counts: Vec<String> = redaction
+            .counts
+            .iter()
+            .map(|(k, n)| format!("{k}={n}"))
+            .collect();
+        plan.fired.push(policy::FiredRule::new(
+            "redact.applied",
+            format!(
+                "rewritten for class {}: {}",
+                plan.class.as_str(),
+                counts.join(", ")
+            ),
+        ));
+    }
+    Ok((plan, redaction))
+}
+
+/// Serialises the planned body once, for the upstream the class uses. These exact bytes
+/// are what leaves the gateway, on every attempt.
+pub fn seal<'c>(
+    config: &'c Snapshot,
+    plan: &Plan,
+    endpoint: Endpoint,
+    caller: &Caller,
+) -> Result<Sealed<'c>, UpstreamError> {
+    let mut expect = plan.expect.clone();
+    let settings = upstream_settings(config, &plan.upstream)?;
+    let model = forwarded_model(config, plan);
+    let bytes = if model == plan.model {
+        serde_json::to_vec(&plan.body)
+    } else {
+        // The self-hosted server knows the model by its own name.
+        expect.models.push(model.to_ascii_lowercase());
+        let mut body = plan.body.clone();
+        body.insert("model".to_owned(), Value::String(model.to_owned()));
+        serde_json::to_vec(&body)
+    }
+    .map_err(|_| UpstreamError::Build)?;
+    let outbound = Outbound {
+        method: Method::POST,
+        path_and_query: endpoint.upstream_path().to_owned(),
+        body: Some(Bytes::from(bytes)),
+        forward_cache_headers: plan.forward_cache_headers,
+        api_key: service_key(caller, &plan.upstream),
+    };
+    Ok(Sealed {
+        settings,
+        outbound,
+        expect,
+    })
+}
+
+/// The settings of the upstream a class uses; an extra upstream the config does not name
+/// cannot be sent to.
+pub fn upstream_settings<'c>(
+    config: &'c Snapshot,
+    upstream: &UpstreamRef,
+) -> Result<&'c UpstreamSettings, UpstreamError> {
+    match upstream {
+        UpstreamRef::OpenRouter => Ok(&config.upstream),
+        UpstreamRef::Extra(name) => config
+            .extra_upstreams
+            .get(name)
+            .map(|extra| &extra.settings)
+            .ok_or(UpstreamError::NotConfigured),
+    }
+}
+
+/// The model name the upstream is sent: the OpenRouter id, or a self-hosted server's own
+/// name for it (`model_map`). [`seal`] writes it; the audit records it.
+pub fn forwarded_model<'p>(config: &'p Snapshot, plan: &'p Plan) -> &'p str {
+    match &plan.upstream {
+        UpstreamRef::Extra(name) => config
+            .extra_upstreams
+            .get(name)
+            .and_then(|extra| extra.model_map.get(&plan.model))
+            .map_or(&plan.model, String::as_str),
+        UpstreamRef::OpenRouter => &plan.model,
+    }
+}
+
+/// The calling service's own OpenRouter key, for requests to OpenRouter only: it never goes
+/// to another upstream.
+pub fn service_key(caller: &Caller, upstream: &UpstreamRef) -> Option<crate::secret::Secret> {
+    match upstream {
+        UpstreamRef::OpenRouter => caller.upstream_key.clone(),
+        UpstreamRef::Extra(_) => None,
+    }
+}
+
+/// The primary model, then the fallbacks configured for it and for its class — each one
+/// only if the request's class and key allow it (a fallback never widens policy).
+///
+/// Pure but for one warning per skipped fallback: a configuration mistake the operator
+/// should see, not a decision.
+pub fn fallback_candidates(config: &Snapshot, plan: &Plan, caller: &Caller) -> Vec<String> {
+    let mut out = vec![plan.model.clone()];
+    let Some(class) = config.policy.class(plan.class) else {
+        return out;
+    };
+    let per_model = config
+        .resilience
+        .fallbacks
+        .get(&plan.model)
+        .into_iter()
+        .flatten();
+    for candidate in per_model.chain(class.fallbacks.iter()) {
+        if out.contains(candidate) {
+            continue;
+        }
+        match models::parse(candidate) {
+            Ok(m) if models::check(&m, class).is_ok() && models::check_key(&m, caller).is_ok() => {
+                out.push(m.id)
+            }
+            _ => {
+                tracing::warn!(model = %candidate, class = plan.class.as_str(), "fallback not allowed for this class; skipped")
+            }
+        }
+    }
+    out
+}
+
+/// The plan with another model (a gateway fallback): same body, same decisions.
+fn with_model(plan: &Plan, model: &str) -> Plan {
+    let mut p = plan.clone();
+    p.model = model.to_owned();
+    p.body
+        .insert("model".to_owned(), Value::String(model.to_owned()));
+    p
+}
