@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 use tokio::time::Instant;
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
 use super::AuditError;
 use crate::secret::Secret;
@@ -361,23 +361,9 @@ async fn write_postgres(
     entry: &Entry,
 ) -> Result<(), AuditError> {
     if client.as_ref().is_none_or(Client::is_closed) {
-        let (c, connection) = tokio_postgres::connect(settings.url.expose(), NoTls)
-            .await
-            .map_err(AuditError::postgres)?;
-        #[expect(
-            clippy::disallowed_methods,
-            reason = "the connection task ends when the client is dropped"
-        )]
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::warn!(error = %e, "witness database connection ended");
-            }
-        });
-        if settings.create {
-            c.batch_execute(&schema_sql(&settings.table))
-                .await
-                .map_err(AuditError::postgres)?;
-        }
+        let schema = settings.create.then(|| schema_sql(&settings.table));
+        let c = super::sink::connect_postgres(settings.url.expose(), schema.as_deref(), "witness")
+            .await?;
         *client = Some(c);
     }
     let Some(c) = client.as_ref() else {
@@ -412,14 +398,9 @@ async fn write_postgres(
 pub async fn read(target: &str, table: &str) -> Result<Vec<Map<String, Value>>, String> {
     let lines: Vec<String> =
         if target.starts_with("postgres://") || target.starts_with("postgresql://") {
-            let (client, connection) = tokio_postgres::connect(target, NoTls)
+            let client = super::sink::connect_postgres(target, None, "witness")
                 .await
                 .map_err(|e| format!("cannot connect to the witness database: {e}"))?;
-            #[expect(
-                clippy::disallowed_methods,
-                reason = "the connection task ends with the client"
-            )]
-            tokio::spawn(connection);
             client
                 .query(
                     &format!("SELECT record FROM {table} ORDER BY replica, seq"),

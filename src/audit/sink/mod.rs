@@ -6,6 +6,7 @@ mod postgres;
 mod stdout;
 
 pub use file::{FileSink, Fsync};
+pub(crate) use postgres::connect as connect_postgres;
 pub use postgres::PostgresSink;
 pub use stdout::StdoutSink;
 

@@ -48,6 +48,36 @@ pub fn schema_sql(table: &str) -> String {
     )
 }
 
+/// A connection to `url` whose driver task runs detached, and, with `schema`, the statements
+/// that create the table and its append-only triggers run once. `what` names the database in
+/// the log line written when the connection ends.
+pub(crate) async fn connect(
+    url: &str,
+    schema: Option<&str>,
+    what: &'static str,
+) -> Result<Client, AuditError> {
+    let (client, connection) = tokio_postgres::connect(url, NoTls)
+        .await
+        .map_err(AuditError::postgres)?;
+    // Detached on purpose: the connection task ends when the client is dropped.
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the connection task ends when the client is dropped"
+    )]
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::warn!(error = %e, database = what, "database connection ended");
+        }
+    });
+    if let Some(sql) = schema {
+        client
+            .batch_execute(sql)
+            .await
+            .map_err(AuditError::postgres)?;
+    }
+    Ok(client)
+}
+
 impl PostgresSink {
     pub fn new(url: String, table: String, replica: String, create: bool) -> Self {
         Self {
@@ -64,25 +94,8 @@ impl PostgresSink {
             self.client = None;
         }
         if self.client.is_none() {
-            let (client, connection) = tokio_postgres::connect(&self.url, NoTls)
-                .await
-                .map_err(AuditError::postgres)?;
-            // Detached on purpose: the connection task ends when the client is dropped.
-            #[expect(
-                clippy::disallowed_methods,
-                reason = "the connection task ends when the client is dropped"
-            )]
-            tokio::spawn(async move {
-                if let Err(e) = connection.await {
-                    tracing::warn!(error = %e, "audit database connection ended");
-                }
-            });
-            if self.create {
-                client
-                    .batch_execute(&schema_sql(&self.table))
-                    .await
-                    .map_err(AuditError::postgres)?;
-            }
+            let schema = self.create.then(|| schema_sql(&self.table));
+            let client = connect(&self.url, schema.as_deref(), "audit").await?;
             // One writer per chain: a second process with the same replica id would
             // interleave records. The session-level lock lives as long as the connection.
             let name = format!("{}:{}", self.table, self.replica);
