@@ -355,7 +355,8 @@ impl Labels {
                 }
                 let window = text::window_after(text, end, 96);
                 for caps in self.icd.captures_iter(window) {
-                    if let Some(v) = caps.get(1) {
+                    // `B12` is the vitamin (no ICD-10-CM category has that number).
+                    if let Some(v) = caps.get(1).filter(|v| v.as_str() != "B12") {
                         out.push(Hit::new(end + v.start(), end + v.end(), DIAGNOSIS_CODE));
                     }
                 }
