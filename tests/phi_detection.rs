@@ -14,6 +14,9 @@
 //! Bars (issue #19): 100 % recall on the checksummed types (`US_NPI`, `US_DEA`), ≥ 99 % recall
 //! and ≥ 97 % precision over all PHI types, ≤ 1 % of hard negatives flagged.
 
+// Test code may unwrap; the lints guard the gateway, not its tests.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod phi_corpus;
 
 use std::collections::BTreeMap;

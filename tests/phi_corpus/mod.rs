@@ -428,7 +428,7 @@ pub fn generate(seed: u64, n: usize) -> Vec<Sample> {
                 10 + rng.below(30)
             ),
             1 => format!("Grid square {v} on the map."),
-            2 => format!("Diagnosis pending; check vitamin B12 levels."),
+            2 => "Diagnosis pending; check vitamin B12 levels.".to_owned(),
             3 => format!("Room {} on floor 3", &v[..3]),
             _ => format!("model {v} firmware"),
         };
