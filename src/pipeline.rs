@@ -793,6 +793,7 @@ fn request_record(
         body_sha256: &body_sha256,
         redactions,
         decisions: &decisions,
+        raised_by: &plan.raised_by,
         // Already pseudonymised by the policy: never the original value.
         user: plan.body.get("user").and_then(Value::as_str),
         fallback_bodies,
@@ -864,6 +865,7 @@ pub fn prepare(
     )?;
     let signals = ContentSignals {
         pii_types: findings.pii_types(),
+        phi_types: findings.phi_types(),
     };
     // Known before any other rule can refuse, so a denial is audited with its class, and
     // says which class it is and why (types only, never values).
