@@ -166,7 +166,9 @@ pub(crate) fn scan(text: &str, address: &Address, out: &mut Vec<Hit>) {
             _ => d0,
         };
         let glued_before = match prev {
-            Some(c) if c.is_ascii_alphabetic() || c == b'_' || c >= 0x80 => true,
+            Some(c) if c.is_ascii_alphabetic() || c == b'_' => true,
+            // Only a letter glues (`№`, `：`, `は` in unspaced scripts do not).
+            Some(c) if c >= 0x80 => text::char_before(text, d0).is_some_and(text::word_char),
             Some(b'-' | b'.' | b'/' | b'\\') => prev2.is_some_and(|c| c.is_ascii_alphanumeric()),
             Some(b':') => prev2.is_some_and(|c| c.is_ascii_digit()),
             _ => false,
@@ -206,14 +208,20 @@ pub(crate) fn scan(text: &str, address: &Address, out: &mut Vec<Hit>) {
                 address.number_first(text, gs, out);
             }
         }
-        if glued_before {
-            continue;
-        }
         let after = b.get(j).copied();
         let after2 = b.get(j + 1).copied();
-        // Telegram bot tokens: `123456789:AA…` (35 characters after the colon).
-        if run.groups.len() == 1 && (8..=10).contains(&run.size(0)) && after == Some(b':') {
+        // Telegram bot tokens: `123456789:AA…` (35 characters after the colon), alone or in
+        // the Bot API's URL form `…/bot<token>/getMe`.
+        let bot_url = text.get(..d0).is_some_and(|t| t.ends_with("/bot"));
+        if run.groups.len() == 1
+            && (8..=10).contains(&run.size(0))
+            && after == Some(b':')
+            && (!glued_before || bot_url)
+        {
             telegram(text, d0, j, out);
+            continue;
+        }
+        if glued_before {
             continue;
         }
         let glued_after = match after {
@@ -235,7 +243,8 @@ fn telegram(text: &str, start: usize, colon: usize, out: &mut Vec<Hit>) {
     {
         e += 1;
     }
-    if e - body == 35 && text::word_start(text, start) {
+    let bot_url = text.get(..start).is_some_and(|t| t.ends_with("/bot"));
+    if e - body == 35 && (bot_url || text::word_start(text, start)) {
         out.push(Hit::new(start, e, SECRET));
     }
 }
