@@ -102,7 +102,12 @@ pub(crate) fn find(text: &str, out: &mut Vec<Hit>) {
         let labels_ok = domain
             .split('.')
             .all(|l| !l.is_empty() && l.len() <= 63 && !l.starts_with('-'));
+        // `icon@2x.png`: the `@2x`/`@3x` scale suffix of image asset names (Apple's and the
+        // web's high-density convention), not a host.
+        let asset_scale = domain.split('.').count() == 2
+            && matches!(domain.as_bytes(), [b'1'..=b'4', b'x', b'.', ..]);
         if labels_ok
+            && !asset_scale
             && (2..=24).contains(&tld.len())
             && tld.bytes().all(|c| c.is_ascii_alphabetic())
         {
@@ -138,5 +143,6 @@ mod tests {
         assert!(run("mysql://app:.Y!-WTK~q2@db.example.net:3306/x").is_empty());
         assert!(run("redis://:p*w~1@cache.example.net:6379/0").is_empty());
         assert!(run("@handle and foo@bar and pkg@1.2.3").is_empty());
+        assert!(run("see logo@2x.png and icon@3x.webp").is_empty());
     }
 }

@@ -62,6 +62,11 @@ const ID_WORDS: &[&str] = &[
     "model",
     "batch",
     "lot",
+    "isbn",
+    "issn",
+    "ean",
+    "upc",
+    "gtin",
 ];
 const ID_CAPS: &[&str] = &[
     "PO", "P.O", "ID", "Id", "No", "NO", "REF", "INV", "SKU", "PNR",
@@ -249,6 +254,33 @@ fn telegram(text: &str, start: usize, colon: usize, out: &mut Vec<Hit>) {
     }
 }
 
+/// Whether the value at `at` is a field of a CSV row whose header line (the line before)
+/// names that column with one of `words` (`id,name,phone` over `7,Ana,4155550132`): a
+/// column header is the value's label, only further away than a label in prose.
+fn column_named(text: &str, at: usize, words: &[&str]) -> bool {
+    let Some(head) = text.get(..at) else {
+        return false;
+    };
+    let line_start = head.rfind('\n').map_or(0, |i| i + 1);
+    if line_start == 0 {
+        return false;
+    }
+    let row_before = head.get(line_start..).unwrap_or_default();
+    if row_before.len() > 512 || !(row_before.is_empty() || row_before.ends_with(',')) {
+        return false;
+    }
+    let column = row_before.matches(',').count();
+    let prev = head.get(..line_start - 1).unwrap_or_default();
+    let header = prev
+        .get(prev.rfind('\n').map_or(0, |i| i + 1)..)
+        .unwrap_or_default();
+    header.len() <= 512
+        && header
+            .split(',')
+            .nth(column)
+            .is_some_and(|name| text::contains_word(name.trim().as_bytes(), words))
+}
+
 /// Whether groups `k..k+3` form a date (`2024-03-15`, `15.03.2024`, `03/15/24`).
 fn date(run: &Run<'_>, k: usize) -> bool {
     let (a, b, c) = (run.value(k), run.value(k + 1), run.value(k + 2));
@@ -375,11 +407,15 @@ fn stretch(run: &Run<'_>, a: usize, b: usize, glued_after: bool, out: &mut Vec<H
         }
         return;
     }
-    // Phones.
-    if total < 7 || (!plus && labelled_id()) {
+    // Phones. Digits grouped the way cards are printed (4-4-4-4…, 4-6-5, 4-6-4) that failed
+    // the card check are a mistyped or invalid card, not a phone: no numbering plan groups
+    // digits like that, and a prefix of them must not be read as one either.
+    let card_grouped = sizes.len() >= 3 && (13..=19).contains(&total) && cards::card_shape(&sizes);
+    if total < 7 || card_grouped || (!plus && labelled_id()) {
         return;
     }
-    let context = text::context_before(text, start, 32, phone::CONTEXT);
+    let context = text::context_before(text, start, 32, phone::CONTEXT)
+        || column_named(text, first_digit, phone::CONTEXT);
     let paren = text::at(text, start) == Some(b'(');
     let mut e = b;
     // The whole stretch first, then without trailing groups (`call 415 555 0100 1600 …`).

@@ -39,7 +39,9 @@ const REGIONS: &[Id] = &[
     Id::CA,
 ];
 
-/// Words that announce a phone number (lower case, at a word start).
+/// Words that announce a phone number (lower case, at a word start). Bare "number", "no.",
+/// "numéro" are not among them: they label passports, licences, orders and accounts as
+/// often as phones.
 pub(crate) const CONTEXT: &[&str] = &[
     "tel",
     "phone",
@@ -76,12 +78,33 @@ pub(crate) const CONTEXT: &[&str] = &[
     "teléfono",
     "cellulare",
     "celular",
-    "numéro",
-    "número",
     "rufnummer",
-    "nummer",
-    "number",
-    "no.",
+    // Calls to action in the languages the gateway sees most ("ruf mich … an", "llámame
+    // al", "me liga no", "joindre au", "appelez").
+    "ruf",
+    "anrufen",
+    "llámame",
+    "llamar",
+    "liga",
+    "ligue",
+    "joindre",
+    "appelez",
+    "appelle",
+    "chiamami",
+    "bel",
+    "line",
+    "landline",
+    // Signature blocks: `T: …`, `M: …`.
+    "t:",
+    "m:",
+    // "Phone" in Japanese/Chinese, Korean, Hindi and Russian.
+    "電話",
+    "电话",
+    "전화",
+    "फ़ोन",
+    "फोन",
+    "телефон",
+    "тел",
     "☎",
     "📞",
 ];
