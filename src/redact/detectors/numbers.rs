@@ -432,7 +432,16 @@ fn stretch(run: &Run<'_>, a: usize, b: usize, glued_after: bool, out: &mut Vec<H
             && (zero || sub == [3, 3, 4] || sub == [1, 3, 3, 4]);
         let candidate = text.get(start..run.end(e)).unwrap_or_default();
         let nanp_only = shaped && !context && !zero;
-        if (plus || context || shaped) && phone::valid_in(candidate, context || shaped, nanp_only) {
+        // `98765 43210`: the Indian mobile grouping, checked against the Indian plan only.
+        let india = !plus
+            && !zero
+            && sub == [5, 5]
+            && phone::shaped(sub, sub_seps, paren)
+            && phone::valid_india(candidate);
+        if india
+            || (plus || context || shaped)
+                && phone::valid_in(candidate, context || shaped, nanp_only)
+        {
             out.push(Hit::new(start, run.end(e), PHONE));
             return;
         }

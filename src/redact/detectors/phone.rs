@@ -160,6 +160,11 @@ pub(crate) fn valid_in(candidate: &str, national_ok: bool, nanp_only: bool) -> b
         .any(|r| phonenumber::parse(Some(*r), candidate).is_ok_and(|n| phonenumber::is_valid(&n)))
 }
 
+/// Whether a national-format number is valid in the Indian plan.
+pub(crate) fn valid_india(candidate: &str) -> bool {
+    phonenumber::parse(Some(Id::IN), candidate).is_ok_and(|n| phonenumber::is_valid(&n))
+}
+
 /// Whether digit groups (sizes, and the separators between them) have a shape people only
 /// use for phone numbers.
 pub(crate) fn shaped(groups: &[usize], seps: &[&str], leading_paren: bool) -> bool {
@@ -170,7 +175,9 @@ pub(crate) fn shaped(groups: &[usize], seps: &[&str], leading_paren: bool) -> bo
         [1, 3, 3, 4] => same_sep,
         _ => false,
     };
-    nanp || trunk(groups)
+    // Indian mobiles are written 5 + 5 (`98765 43210`, libphonenumber's national format).
+    let india_mobile = groups == [5, 5] && same_sep;
+    nanp || india_mobile || trunk(groups)
 }
 
 /// A trunk-0 national number in groups is checked by the caller (`0` first); here only the

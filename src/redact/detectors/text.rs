@@ -120,7 +120,12 @@ pub(crate) fn window_after(text: &str, start: usize, len: usize) -> &str {
 /// `end`. Used for the context rules ("SSN", "order #", "born on"): only candidates pay
 /// for it, never the whole text.
 pub(crate) fn context_before(text: &str, end: usize, len: usize, words: &[&str]) -> bool {
-    let start = ceil(text, end.saturating_sub(len));
+    let mut start = ceil(text, end.saturating_sub(len));
+    // A window that starts inside a word must not read that word's tail as a word
+    // (`…Antwort:` cut to `t:`).
+    while start < end && before(text, start).is_some_and(|b| b.is_ascii_alphanumeric()) {
+        start += 1;
+    }
     let window = text.as_bytes().get(start..end).unwrap_or_default();
     contains_word(window, words)
 }
@@ -167,6 +172,7 @@ mod tests {
         assert!(context_before("my SSN is ", 10, 40, &["ssn"]));
         assert!(!context_before("glassness ", 10, 40, &["ssn"]));
         assert!(!context_before("prefer ", 7, 40, &["ref"]));
+        assert!(!context_before("Antwort: ", 9, 3, &["t:"]));
     }
 
     #[test]
