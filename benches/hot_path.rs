@@ -124,6 +124,7 @@ fn audit(c: &mut Criterion) {
         body_sha256: "60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752",
         redactions: &[("EMAIL", 1)],
         decisions: &["models.allowed", "provider.pinned", "tokens.injected"],
+        raised_by: &[],
         user: Some("u_3f2a9c1b0d4e5f60718293a4b5c6d7e8"),
         fallback_bodies: &[],
     };

@@ -876,6 +876,7 @@ fn request_record(
         body_sha256: &body_sha256,
         redactions: &redactions,
         decisions: &decisions,
+        raised_by: &plan.raised_by,
         // Already pseudonymised by the policy: never the original value.
         user: plan.body.get("user").and_then(Value::as_str),
         fallback_bodies,

@@ -156,6 +156,7 @@ pub fn prepare(
     )?;
     let signals = ContentSignals {
         pii_types: findings.pii_types(),
+        phi_types: findings.phi_types(),
     };
     // Known before any other rule can refuse, so a denial is audited with its class, and
     // says which class it is and why (types only, never values).

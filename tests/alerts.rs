@@ -49,6 +49,73 @@ fn promtool_accepts_and_tests_the_rules() {
     }
 }
 
+/// The anchor a Markdown heading gets (GitHub's rule, enough for our headings: lower case,
+/// spaces to `-`, everything but letters, digits, `-` and `_` dropped).
+fn slug(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter_map(|c| match c {
+            ' ' => Some('-'),
+            c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn every_alert_links_to_its_own_runbook_section_and_every_link_resolves() {
+    let rules: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(rules_dir().join("alerts.yml")).unwrap())
+            .unwrap();
+    let runbooks =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/runbooks.md"))
+            .unwrap();
+    let anchors: Vec<String> = runbooks
+        .lines()
+        .filter_map(|l| l.strip_prefix("## "))
+        .map(slug)
+        .collect();
+    let mut alerts = Vec::new();
+    for group in rules["groups"].as_sequence().unwrap() {
+        for rule in group["rules"].as_sequence().unwrap() {
+            let Some(name) = rule["alert"].as_str() else {
+                continue;
+            };
+            alerts.push(name.to_owned());
+            let url = rule["annotations"]["runbook_url"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{name} has no runbook_url annotation"));
+            let (file, anchor) = url
+                .split_once('#')
+                .unwrap_or_else(|| panic!("{name}: runbook_url {url} has no #anchor"));
+            assert_eq!(file, "docs/runbooks.md", "{name}");
+            assert_eq!(anchor, slug(name), "{name} links to its own section");
+            assert!(
+                anchors.iter().any(|a| a == anchor),
+                "{name}: docs/runbooks.md has no section #{anchor}"
+            );
+        }
+    }
+    assert!(alerts.len() >= 15, "{alerts:?}");
+    // No stale sections either: every runbook section belongs to an alert.
+    for a in &anchors {
+        assert!(
+            alerts.iter().any(|n| slug(n) == *a),
+            "docs/runbooks.md section #{a} has no alert rule"
+        );
+    }
+    // Cross-links inside the runbooks resolve too.
+    for (i, _) in runbooks.match_indices("](#") {
+        let target: String = runbooks[i + 3..]
+            .chars()
+            .take_while(|c| *c != ')')
+            .collect();
+        assert!(anchors.contains(&target), "dangling link #{target}");
+    }
+}
+
 #[test]
 fn every_metric_the_rules_use_is_declared() {
     let rules = std::fs::read_to_string(rules_dir().join("alerts.yml")).unwrap();

@@ -77,6 +77,8 @@ pub struct RequestFacts<'a> {
     pub body_sha256: &'a str,
     pub redactions: &'a [(&'static str, u64)],
     pub decisions: &'a [&'static str],
+    /// Detector types whose presence raised the class (`class_raised_by`); types only.
+    pub raised_by: &'a [&'static str],
     /// The end user's pseudonym as forwarded (`u_…`), if the request named one.
     pub user: Option<&'a str>,
     /// Each fallback model and the SHA-256 of the exact body that would be sent to it.
@@ -104,6 +106,7 @@ pub fn request(subject: &Subject<'_>, now: OffsetDateTime, f: &RequestFacts<'_>)
         .collect();
     m.insert("redactions".into(), Value::Object(redactions));
     m.insert("decisions".into(), json!(f.decisions));
+    m.insert("class_raised_by".into(), json!(f.raised_by));
     m.insert("user".into(), json!(f.user));
     let fallbacks: Vec<Value> = f
         .fallback_bodies

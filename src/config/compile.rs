@@ -971,6 +971,15 @@ fn compile_policy(
         ));
         Class::Confidential
     });
+    let phi_raises_to = raw.policy.phi_raises_to.as_deref().and_then(|name| {
+        let class = Class::parse(name);
+        if class.is_none() {
+            problems.push(format!(
+                "policy.phi_raises_to: {name:?} is not a class name"
+            ));
+        }
+        class
+    });
     let client_overrides = match raw.policy.client_overrides.as_str() {
         "narrow_only" => Overrides::NarrowOnly,
         "deny" => Overrides::Deny,
@@ -1147,6 +1156,7 @@ fn compile_policy(
     }
     PolicySettings {
         pii_raises_to,
+        phi_raises_to,
         client_overrides,
         over_cap,
         user_key,

@@ -232,6 +232,9 @@ impl Default for RawAudit {
 pub struct RawPolicy {
     /// Class a request is raised to (at least) when content detectors find PII.
     pub pii_raises_to: String,
+    /// Class a request is raised to (at least) when health identifiers (PHI types) are
+    /// found; unset: PHI raises like any PII. The stricter of the two wins.
+    pub phi_raises_to: Option<String>,
     /// `narrow_only`: client routing fields that would widen policy are overridden;
     /// `deny`: such requests are refused.
     pub client_overrides: String,
@@ -247,6 +250,7 @@ impl Default for RawPolicy {
     fn default() -> Self {
         Self {
             pii_raises_to: "confidential".to_owned(),
+            phi_raises_to: None,
             client_overrides: "narrow_only".to_owned(),
             over_cap: "clamp".to_owned(),
             user_hmac_key_file: None,

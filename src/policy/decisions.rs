@@ -36,6 +36,7 @@ fn tag(rule: &str) -> Option<&'static str> {
         "upstream.selected" => "upstream_selected",
         "class.min_class" => "class_raised_to_min",
         "class.pii_raise" => "class_raised_by_content",
+        "class.phi_raise" => "class_raised_by_phi",
         // Decisions that did not change the body (`models.allowed`), and the redaction
         // summary, which is told per type below.
         _ => return None,

@@ -119,6 +119,9 @@ impl ClassPolicy {
 #[derive(Debug, Clone)]
 pub struct PolicySettings {
     pub pii_raises_to: Class,
+    /// Where PHI types raise a request (`policy.phi_raises_to`); `None`: only to
+    /// `pii_raises_to`, like any personal data.
+    pub phi_raises_to: Option<Class>,
     pub client_overrides: Overrides,
     pub over_cap: OverCap,
     /// Key for the `user` pseudonym HMAC.
@@ -131,6 +134,14 @@ pub struct PolicySettings {
 }
 
 impl PolicySettings {
+    /// The content raise targets [`class::decide`] applies.
+    pub fn raises(&self) -> class::Raises {
+        class::Raises {
+            pii: self.pii_raises_to,
+            phi: self.phi_raises_to,
+        }
+    }
+
     pub fn class(&self, class: Class) -> Option<&ClassPolicy> {
         self.classes.get(class.index()).and_then(Option::as_ref)
     }
@@ -222,6 +233,8 @@ pub struct Plan {
     /// `model` as forwarded (normalised).
     pub model: String,
     pub fired: Vec<FiredRule>,
+    /// Detector types whose presence raised the class (types only), for the audit record.
+    pub raised_by: Vec<&'static str>,
     pub expect: Expectation,
     /// Whether the client's `X-OpenRouter-Cache*` headers may go upstream.
     pub forward_cache_headers: bool,
@@ -244,7 +257,7 @@ pub fn classify<'s>(
         caller.default_class,
         caller.min_class,
         signals,
-        settings.pii_raises_to,
+        settings.raises(),
         fired,
     );
     let policy = settings.class(class).ok_or_else(|| {
@@ -374,6 +387,7 @@ pub fn plan(
         upstream: policy.upstream.clone(),
         body,
         model: model.id,
+        raised_by: class::raised_by(&fired, signals),
         fired,
         expect,
         forward_cache_headers: policy.allow_cache,
@@ -501,6 +515,7 @@ pub(crate) mod tests {
             c.zdr = true;
             PolicySettings {
                 pii_raises_to: Class::Confidential,
+                phi_raises_to: None,
                 client_overrides: overrides,
                 over_cap: OverCap::Clamp,
                 user_key: vec![1; 32],

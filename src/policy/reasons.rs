@@ -34,6 +34,8 @@ pub struct ClassReasons {
     /// Detector type names (`EMAIL`, …) that raised the class to `policy.pii_raises_to`;
     /// empty when content did not change the class. Types only: values never get here.
     pub raised_by: Vec<&'static str>,
+    /// Whether `raised_by` are PHI types that raised the class to `policy.phi_raises_to`.
+    pub raised_by_phi: bool,
     /// The class's model patterns, filled in for denials about a model (else empty).
     pub allowed_models: Vec<String>,
 }
@@ -52,7 +54,7 @@ pub fn of(
         caller.default_class,
         caller.min_class,
         signals,
-        settings.pii_raises_to,
+        settings.raises(),
         &mut fired,
     );
     let fired_rule = |name: &str| fired.iter().any(|r| r.rule == name);
@@ -60,11 +62,8 @@ pub fn of(
         class: decided,
         origin: declared.map_or(Origin::KeyDefault(caller.default_class), Origin::Declared),
         raised_to_min: fired_rule("class.min_class").then_some(caller.min_class),
-        raised_by: if fired_rule("class.pii_raise") {
-            signals.pii_types.clone()
-        } else {
-            Vec::new()
-        },
+        raised_by: class::raised_by(&fired, signals),
+        raised_by_phi: fired_rule("class.phi_raise"),
         allowed_models: Vec::new(),
     })
 }
@@ -99,8 +98,9 @@ impl ClassReasons {
         }
         if !self.raised_by.is_empty() {
             parts.push(format!(
-                "raised to {} by detected {}",
+                "raised to {} by detected {}{}",
                 self.class.as_str(),
+                if self.raised_by_phi { "PHI " } else { "" },
                 self.raised_by.join(", ")
             ));
         }
@@ -155,6 +155,7 @@ mod tests {
         confidential.class = Class::Confidential;
         PolicySettings {
             pii_raises_to: Class::Confidential,
+            phi_raises_to: None,
             client_overrides: Overrides::NarrowOnly,
             over_cap: OverCap::Clamp,
             user_key: vec![1; 32],
@@ -179,6 +180,7 @@ mod tests {
     fn email() -> ContentSignals {
         ContentSignals {
             pii_types: vec!["EMAIL"],
+            phi_types: vec![],
         }
     }
 
@@ -205,6 +207,30 @@ mod tests {
              (request class confidential: the key's default class is internal, raised to \
              confidential by detected EMAIL; class confidential allows models \
              anthropic/claude-*, openai/gpt-4o*)"
+        );
+    }
+
+    #[test]
+    fn phi_raises_to_restricted_and_the_reason_names_the_phi_types() {
+        let mut s = settings();
+        s.phi_raises_to = Some(Class::Restricted);
+        let signals = ContentSignals {
+            pii_types: vec!["DIAGNOSIS_CODE", "US_NPI"],
+            phi_types: vec!["DIAGNOSIS_CODE", "US_NPI"],
+        };
+        let r = of(
+            &s,
+            &caller(Class::Confidential, Class::Public),
+            &HeaderMap::new(),
+            &signals,
+        )
+        .unwrap();
+        assert_eq!(r.class, Class::Restricted);
+        assert!(r.raised_by_phi);
+        assert_eq!(
+            r.why(),
+            "the key's default class is confidential, raised to restricted by detected PHI \
+             DIAGNOSIS_CODE, US_NPI"
         );
     }
 
@@ -270,7 +296,7 @@ mod tests {
             let signals = if pii { email() } else { ContentSignals::default() };
             let c = caller(default, min);
             let r = of(&settings(), &c, &h, &signals).unwrap();
-            let decided = class::decide(declared, default, min, &signals, Class::Confidential, &mut Vec::new());
+            let decided = class::decide(declared, default, min, &signals, class::Raises { pii: Class::Confidential, phi: None }, &mut Vec::new());
             prop_assert_eq!(r.class, decided);
             let start = declared.unwrap_or(default);
             let expected = if r.raised_by.is_empty() { r.raised_to_min.unwrap_or(start) } else { Class::Confidential };

@@ -102,6 +102,15 @@ impl Findings {
         self.counts().into_keys().filter(|k| *k != SECRET).collect()
     }
 
+    /// The PHI types found (`US_NPI`, `DIAGNOSIS_CODE`, …), which may raise the class further
+    /// (`policy.phi_raises_to`).
+    pub fn phi_types(&self) -> Vec<Kind> {
+        self.counts()
+            .into_keys()
+            .filter(|k| super::detectors::is_phi(k))
+            .collect()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.texts.is_empty() && self.pinned.is_empty()
     }

@@ -673,7 +673,9 @@ fn uk(rng: &mut Rng) -> Phone {
         }
         1 => {
             let area = rng.pick(&["161", "121", "131", "141", "113"]);
-            let local = sub(rng, 7);
+            // Ofcom allocates these areas' local numbers in blocks starting 2–4; 8 and 9
+            // blocks are unallocated in several of them (0131 9xx, for one).
+            let local = rng.digits_from("234", 7);
             let (x, y) = local.split_at(3);
             if rng.chance(50) {
                 ph(format!("0{area} {x} {y}"), false, f)
@@ -901,7 +903,9 @@ fn india(rng: &mut Rng) -> Phone {
         }
     } else {
         let a = rng.pick(&["11", "22", "33", "44", "80"]);
-        let s = sub(rng, 8);
+        // India's National Numbering Plan: fixed-line subscriber numbers start 2–6
+        // (8 and 9 lead mobile numbers, never a landline after an STD code).
+        let s = rng.digits_from("23456", 8);
         let g = group(&s, &[4, 4], " ");
         if rng.chance(50) {
             ph(format!("0{a} {g}"), false, f)

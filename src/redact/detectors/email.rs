@@ -12,6 +12,41 @@ fn domain_byte(b: u8) -> bool {
 }
 
 /// Every address in `text`.
+/// Whether the `@` at `at` ends the userinfo of a URL (`scheme://user:password@host`, RFC
+/// 3986 §3.2.1): the bytes before it are all userinfo bytes (unreserved, `%`, sub-delims,
+/// `:`) back to the `//` that opens the authority. The password there may hold any of
+/// `~!*$&…`, which an address's local part stops at, so the check reads the whole userinfo
+/// rather than the part that looks like a local part.
+fn url_userinfo(b: &[u8], at: usize) -> bool {
+    let userinfo_byte = |c: u8| {
+        c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'-' | b'.'
+                    | b'_'
+                    | b'~'
+                    | b'%'
+                    | b'!'
+                    | b'$'
+                    | b'&'
+                    | b'\''
+                    | b'('
+                    | b')'
+                    | b'*'
+                    | b'+'
+                    | b','
+                    | b';'
+                    | b'='
+                    | b':'
+            )
+    };
+    let mut s = at;
+    while s > 0 && at - s < 256 && b.get(s - 1).is_some_and(|c| userinfo_byte(*c)) {
+        s -= 1;
+    }
+    s >= 2 && b.get(s - 2..s) == Some(b"//".as_slice())
+}
+
 pub(crate) fn find(text: &str, out: &mut Vec<Hit>) {
     let b = text.as_bytes();
     let mut last_end = 0;
@@ -34,7 +69,7 @@ pub(crate) fn find(text: &str, out: &mut Vec<Hit>) {
         let userinfo = s > 0
             && b.get(s - 1) == Some(&b':')
             && !text.get(..s).is_some_and(|p| p.ends_with("mailto:"));
-        if userinfo || text.get(..s).is_some_and(|p| p.ends_with("//")) {
+        if userinfo || text.get(..s).is_some_and(|p| p.ends_with("//")) || url_userinfo(b, at) {
             continue;
         }
         let mut e = at + 1;
@@ -67,7 +102,12 @@ pub(crate) fn find(text: &str, out: &mut Vec<Hit>) {
         let labels_ok = domain
             .split('.')
             .all(|l| !l.is_empty() && l.len() <= 63 && !l.starts_with('-'));
+        // `icon@2x.png`: the `@2x`/`@3x` scale suffix of image asset names (Apple's and the
+        // web's high-density convention), not a host.
+        let asset_scale = domain.split('.').count() == 2
+            && matches!(domain.as_bytes(), [b'1'..=b'4', b'x', b'.', ..]);
         if labels_ok
+            && !asset_scale
             && (2..=24).contains(&tld.len())
             && tld.bytes().all(|c| c.is_ascii_alphabetic())
         {
@@ -100,6 +140,9 @@ mod tests {
         );
         assert_eq!(run("li@example.com.Thanks"), vec!["li@example.com"]);
         assert!(run("postgres://app:pw@db.internal.net/x").is_empty());
+        assert!(run("mysql://app:.Y!-WTK~q2@db.example.net:3306/x").is_empty());
+        assert!(run("redis://:p*w~1@cache.example.net:6379/0").is_empty());
         assert!(run("@handle and foo@bar and pkg@1.2.3").is_empty());
+        assert!(run("see logo@2x.png and icon@3x.webp").is_empty());
     }
 }

@@ -22,6 +22,8 @@ const VERSION_WORDS: &[&str] = &[
     "sdk",
     "api level",
     "os build",
+    // ASN.1 object identifiers (`OID 2.5.4.3`) are dotted numbers too.
+    "oid",
 ];
 
 /// Whether the dotted quad at `start..end` is an address: octets in range without leading

@@ -21,6 +21,7 @@ mod iban;
 mod ip;
 mod numbers;
 mod person;
+mod phi;
 mod phone;
 mod secrets;
 mod ssn;
@@ -31,6 +32,9 @@ use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 
 pub use cards::luhn;
 pub use iban::iban;
+pub use phi::{
+    dea, is_phi, mbi, npi, DIAGNOSIS_CODE, HEALTH_PLAN_ID, MRN, PHI, US_DEA, US_MBI, US_NPI,
+};
 pub use secrets::entropy;
 pub use ssn::ssn;
 
@@ -51,11 +55,17 @@ pub const US_PASSPORT: Kind = "US_PASSPORT";
 pub const US_DRIVER_LICENSE: Kind = "US_DRIVER_LICENSE";
 
 /// Every built-in type, in precedence order for overlapping matches.
-pub const BUILT_IN: [Kind; 12] = [
+pub const BUILT_IN: [Kind; 18] = [
     SECRET,
     CREDIT_CARD,
     IBAN,
     US_SSN,
+    US_NPI,
+    US_DEA,
+    US_MBI,
+    MRN,
+    HEALTH_PLAN_ID,
+    DIAGNOSIS_CODE,
     US_PASSPORT,
     US_DRIVER_LICENSE,
     DATE_OF_BIRTH,
@@ -91,6 +101,8 @@ enum Trigger {
     Person(person::Form),
     /// A street word (`…straße`, `Calle`).
     Street,
+    /// A health label: record, plan or diagnosis ([`phi`]).
+    Phi(phi::Label),
 }
 
 /// The compiled built-in detectors: built once per config, shared by every request.
@@ -101,6 +113,7 @@ pub struct Engine {
     windows: windows::Windows,
     person: person::Person,
     address: address::Address,
+    phi: phi::Labels,
 }
 
 impl std::fmt::Debug for Engine {
@@ -133,6 +146,10 @@ impl Engine {
             words.push(w);
             triggers.push(Trigger::Street);
         }
+        for (w, label) in phi::WORDS {
+            words.push(w);
+            triggers.push(Trigger::Phi(*label));
+        }
         let keywords = AhoCorasick::builder()
             .ascii_case_insensitive(true)
             .match_kind(MatchKind::LeftmostLongest)
@@ -146,6 +163,7 @@ impl Engine {
             windows: windows::Windows::new()?,
             person: person::Person::new()?,
             address: address::Address::new()?,
+            phi: phi::Labels::new()?,
         };
         // libphonenumber loads its metadata on first use; pay that here, not in a request.
         let _ = phone::valid("+44 20 7946 0958", false);
@@ -176,11 +194,13 @@ impl Engine {
                 }
                 Trigger::Person(form) => self.person.find(text, form, m.start(), m.end(), out),
                 Trigger::Street => self.address.street_word(text, m.start(), out),
+                Trigger::Phi(label) => self.phi.find(text, label, m.start(), m.end(), out),
             }
         }
         email::find(text, out);
         ip::find_v6(text, out);
         numbers::scan(text, &self.address, out);
+        phi::scan(text, out);
     }
 }
 

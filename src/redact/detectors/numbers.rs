@@ -62,6 +62,11 @@ const ID_WORDS: &[&str] = &[
     "model",
     "batch",
     "lot",
+    "isbn",
+    "issn",
+    "ean",
+    "upc",
+    "gtin",
 ];
 const ID_CAPS: &[&str] = &[
     "PO", "P.O", "ID", "Id", "No", "NO", "REF", "INV", "SKU", "PNR",
@@ -166,7 +171,9 @@ pub(crate) fn scan(text: &str, address: &Address, out: &mut Vec<Hit>) {
             _ => d0,
         };
         let glued_before = match prev {
-            Some(c) if c.is_ascii_alphabetic() || c == b'_' || c >= 0x80 => true,
+            Some(c) if c.is_ascii_alphabetic() || c == b'_' => true,
+            // Only a letter glues (`№`, `：`, `は` in unspaced scripts do not).
+            Some(c) if c >= 0x80 => text::char_before(text, d0).is_some_and(text::word_char),
             Some(b'-' | b'.' | b'/' | b'\\') => prev2.is_some_and(|c| c.is_ascii_alphanumeric()),
             Some(b':') => prev2.is_some_and(|c| c.is_ascii_digit()),
             _ => false,
@@ -206,14 +213,20 @@ pub(crate) fn scan(text: &str, address: &Address, out: &mut Vec<Hit>) {
                 address.number_first(text, gs, out);
             }
         }
-        if glued_before {
-            continue;
-        }
         let after = b.get(j).copied();
         let after2 = b.get(j + 1).copied();
-        // Telegram bot tokens: `123456789:AA…` (35 characters after the colon).
-        if run.groups.len() == 1 && (8..=10).contains(&run.size(0)) && after == Some(b':') {
+        // Telegram bot tokens: `123456789:AA…` (35 characters after the colon), alone or in
+        // the Bot API's URL form `…/bot<token>/getMe`.
+        let bot_url = text.get(..d0).is_some_and(|t| t.ends_with("/bot"));
+        if run.groups.len() == 1
+            && (8..=10).contains(&run.size(0))
+            && after == Some(b':')
+            && (!glued_before || bot_url)
+        {
             telegram(text, d0, j, out);
+            continue;
+        }
+        if glued_before {
             continue;
         }
         let glued_after = match after {
@@ -235,9 +248,37 @@ fn telegram(text: &str, start: usize, colon: usize, out: &mut Vec<Hit>) {
     {
         e += 1;
     }
-    if e - body == 35 && text::word_start(text, start) {
+    let bot_url = text.get(..start).is_some_and(|t| t.ends_with("/bot"));
+    if e - body == 35 && (bot_url || text::word_start(text, start)) {
         out.push(Hit::new(start, e, SECRET));
     }
+}
+
+/// Whether the value at `at` is a field of a CSV row whose header line (the line before)
+/// names that column with one of `words` (`id,name,phone` over `7,Ana,4155550132`): a
+/// column header is the value's label, only further away than a label in prose.
+fn column_named(text: &str, at: usize, words: &[&str]) -> bool {
+    let Some(head) = text.get(..at) else {
+        return false;
+    };
+    let line_start = head.rfind('\n').map_or(0, |i| i + 1);
+    if line_start == 0 {
+        return false;
+    }
+    let row_before = head.get(line_start..).unwrap_or_default();
+    if row_before.len() > 512 || !(row_before.is_empty() || row_before.ends_with(',')) {
+        return false;
+    }
+    let column = row_before.matches(',').count();
+    let prev = head.get(..line_start - 1).unwrap_or_default();
+    let header = prev
+        .get(prev.rfind('\n').map_or(0, |i| i + 1)..)
+        .unwrap_or_default();
+    header.len() <= 512
+        && header
+            .split(',')
+            .nth(column)
+            .is_some_and(|name| text::contains_word(name.trim().as_bytes(), words))
 }
 
 /// Whether groups `k..k+3` form a date (`2024-03-15`, `15.03.2024`, `03/15/24`).
@@ -366,11 +407,15 @@ fn stretch(run: &Run<'_>, a: usize, b: usize, glued_after: bool, out: &mut Vec<H
         }
         return;
     }
-    // Phones.
-    if total < 7 || (!plus && labelled_id()) {
+    // Phones. Digits grouped the way cards are printed (4-4-4-4…, 4-6-5, 4-6-4) that failed
+    // the card check are a mistyped or invalid card, not a phone: no numbering plan groups
+    // digits like that, and a prefix of them must not be read as one either.
+    let card_grouped = sizes.len() >= 3 && (13..=19).contains(&total) && cards::card_shape(&sizes);
+    if total < 7 || card_grouped || (!plus && labelled_id()) {
         return;
     }
-    let context = text::context_before(text, start, 32, phone::CONTEXT);
+    let context = text::context_before(text, start, 32, phone::CONTEXT)
+        || column_named(text, first_digit, phone::CONTEXT);
     let paren = text::at(text, start) == Some(b'(');
     let mut e = b;
     // The whole stretch first, then without trailing groups (`call 415 555 0100 1600 …`).
@@ -387,7 +432,16 @@ fn stretch(run: &Run<'_>, a: usize, b: usize, glued_after: bool, out: &mut Vec<H
             && (zero || sub == [3, 3, 4] || sub == [1, 3, 3, 4]);
         let candidate = text.get(start..run.end(e)).unwrap_or_default();
         let nanp_only = shaped && !context && !zero;
-        if (plus || context || shaped) && phone::valid_in(candidate, context || shaped, nanp_only) {
+        // `98765 43210`: the Indian mobile grouping, checked against the Indian plan only.
+        let india = !plus
+            && !zero
+            && sub == [5, 5]
+            && phone::shaped(sub, sub_seps, paren)
+            && phone::valid_india(candidate);
+        if india
+            || (plus || context || shaped)
+                && phone::valid_in(candidate, context || shaped, nanp_only)
+        {
             out.push(Hit::new(start, run.end(e), PHONE));
             return;
         }

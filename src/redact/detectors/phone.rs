@@ -39,7 +39,9 @@ const REGIONS: &[Id] = &[
     Id::CA,
 ];
 
-/// Words that announce a phone number (lower case, at a word start).
+/// Words that announce a phone number (lower case, at a word start). Bare "number", "no.",
+/// "numéro" are not among them: they label passports, licences, orders and accounts as
+/// often as phones.
 pub(crate) const CONTEXT: &[&str] = &[
     "tel",
     "phone",
@@ -76,12 +78,33 @@ pub(crate) const CONTEXT: &[&str] = &[
     "teléfono",
     "cellulare",
     "celular",
-    "numéro",
-    "número",
     "rufnummer",
-    "nummer",
-    "number",
-    "no.",
+    // Calls to action in the languages the gateway sees most ("ruf mich … an", "llámame
+    // al", "me liga no", "joindre au", "appelez").
+    "ruf",
+    "anrufen",
+    "llámame",
+    "llamar",
+    "liga",
+    "ligue",
+    "joindre",
+    "appelez",
+    "appelle",
+    "chiamami",
+    "bel",
+    "line",
+    "landline",
+    // Signature blocks: `T: …`, `M: …`.
+    "t:",
+    "m:",
+    // "Phone" in Japanese/Chinese, Korean, Hindi and Russian.
+    "電話",
+    "电话",
+    "전화",
+    "फ़ोन",
+    "फोन",
+    "телефон",
+    "тел",
     "☎",
     "📞",
 ];
@@ -137,6 +160,11 @@ pub(crate) fn valid_in(candidate: &str, national_ok: bool, nanp_only: bool) -> b
         .any(|r| phonenumber::parse(Some(*r), candidate).is_ok_and(|n| phonenumber::is_valid(&n)))
 }
 
+/// Whether a national-format number is valid in the Indian plan.
+pub(crate) fn valid_india(candidate: &str) -> bool {
+    phonenumber::parse(Some(Id::IN), candidate).is_ok_and(|n| phonenumber::is_valid(&n))
+}
+
 /// Whether digit groups (sizes, and the separators between them) have a shape people only
 /// use for phone numbers.
 pub(crate) fn shaped(groups: &[usize], seps: &[&str], leading_paren: bool) -> bool {
@@ -147,7 +175,9 @@ pub(crate) fn shaped(groups: &[usize], seps: &[&str], leading_paren: bool) -> bo
         [1, 3, 3, 4] => same_sep,
         _ => false,
     };
-    nanp || trunk(groups)
+    // Indian mobiles are written 5 + 5 (`98765 43210`, libphonenumber's national format).
+    let india_mobile = groups == [5, 5] && same_sep;
+    nanp || india_mobile || trunk(groups)
 }
 
 /// A trunk-0 national number in groups is checked by the caller (`0` first); here only the

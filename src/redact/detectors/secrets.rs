@@ -98,6 +98,10 @@ const RULES: &[Rule] = &[
     rule("ABIA", AWS_ID),
     rule("ACCA", AWS_ID),
     rule("AIza", r"AIza[0-9A-Za-z_-]{35}"),
+    // DigitalOcean personal access, OAuth and refresh tokens.
+    rule("dop_v1_", r"dop_v1_[a-f0-9]{64}"),
+    rule("doo_v1_", r"doo_v1_[a-f0-9]{64}"),
+    rule("dor_v1_", r"dor_v1_[a-f0-9]{64}"),
     Rule {
         group: 1,
         ..rule("AccountKey=", r"AccountKey=([A-Za-z0-9+/]{40,}={0,2})")
@@ -150,6 +154,8 @@ const RULES: &[Rule] = &[
     // Mail and payments.
     rule("SG.", r"SG\.[A-Za-z0-9_-]{16,32}\.[A-Za-z0-9_-]{16,64}"),
     rule("key-", r"key-[0-9a-f]{32}(?-u:\b)"),
+    // Twilio API key SIDs: `SK` and 32 hex digits (the key's secret travels with it).
+    rule("SK", r"SK[0-9a-fA-F]{32}(?-u:\b)"),
     Rule {
         lead: 32,
         ..rule("-us", r"[0-9a-f]{32}-us\d{1,2}(?-u:\b)")
@@ -171,9 +177,19 @@ const RULES: &[Rule] = &[
     rule("shpca_", SHOPIFY),
     rule("shppa_", SHOPIFY),
     // Tokens and keys with a structure.
+    // JWS compact form: an RS512 signature alone is 342 characters and claims can be
+    // kilobytes, so the token may reach far past the default window.
+    Rule {
+        reach: 16 * 1024,
+        ..rule(
+            "eyJ",
+            r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*",
+        )
+    },
+    // age X25519 identities: Bech32 (its 32-letter alphabet), upper case.
     rule(
-        "eyJ",
-        r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*",
+        "AGE-SECRET-KEY-1",
+        r"AGE-SECRET-KEY-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58}",
     ),
     Rule {
         reach: 32 * 1024,
@@ -420,6 +436,40 @@ pub(crate) const NAME_WORDS: &[&str] = &[
     "credential",
     "auth",
     "key",
+    // Localised password words that contain none of the above (see `PASSWORD_WORDS`).
+    "kennwort",
+    "wachtwoord",
+    "senha",
+    "contrase",
+    "losenord",
+    "lösenord",
+    "salasana",
+    "haslo",
+    "hasło",
+    "heslo",
+];
+
+/// "Password" in the languages the gateway sees most, so `Passwort=…` or `"senha": …` is
+/// read like `password=…` (lower case; names are compared ASCII-lower-cased).
+const PASSWORD_WORDS: &[&str] = &[
+    "password",
+    "passwd",
+    "pwd",
+    "passwort",
+    "kennwort",
+    "wachtwoord",
+    "senha",
+    "contrasena",
+    "contraseña",
+    "motdepasse",
+    "mot_de_passe",
+    "losenord",
+    "lösenord",
+    "passord",
+    "salasana",
+    "haslo",
+    "hasło",
+    "heslo",
 ];
 
 /// How strong the name is as evidence.
@@ -483,7 +533,7 @@ fn classify_name(name: &str) -> Option<Name> {
     {
         return None;
     }
-    if lower.contains("password") || lower.contains("passwd") || lower.contains("pwd") {
+    if PASSWORD_WORDS.iter().any(|w| lower.contains(w)) {
         return Some(Name::Password);
     }
     // `pass` only as a whole part (`DB_PASS`, `pass:`), not inside words.
@@ -551,15 +601,35 @@ pub(crate) fn assignment(text: &str, hit: usize, out: &mut Vec<Hit>) -> usize {
     // The separator: closing quote, spaces, then `=`, `:`, `:=`, `=>`, or for CLI flags a
     // space.
     let mut i = e;
+    // A quoted name (`"API_KEY"`, `key="AppSecret"`): its quotes on both sides.
+    let quoted_name =
+        matches!(b.get(i), Some(q @ (b'"' | b'\'')) if s > 0 && b.get(s - 1) == Some(q));
     if matches!(b.get(i), Some(b'"' | b'\'')) {
         i += 1;
     }
     while matches!(b.get(i), Some(b' ' | b'\t')) {
         i += 1;
     }
+    // Besides `=` and `:`, two forms pair a quoted name with a quoted value: string
+    // arguments (`os.getenv("API_KEY", "…")`, `headers.set("X-Api-Key", "…")`) and
+    // key/value attributes (`<add key="AppSecret" value="…" />`).
+    let mut pair = false;
     match (b.get(i), b.get(i + 1)) {
         (Some(b':'), Some(b'=')) | (Some(b'='), Some(b'>')) => i += 2,
         (Some(b'=' | b':'), _) => i += 1,
+        (Some(b','), _) if quoted_name => {
+            i += 1;
+            pair = true;
+        }
+        _ if quoted_name
+            && text
+                .get(i..i + 6)
+                .is_some_and(|w| w.eq_ignore_ascii_case("value="))
+            && text::word_start(text, i) =>
+        {
+            i += 6;
+            pair = true;
+        }
         _ if cli && i > e => {}
         _ => return name_end,
     }
@@ -571,6 +641,7 @@ pub(crate) fn assignment(text: &str, hit: usize, out: &mut Vec<Hit>) -> usize {
             i += 1;
             Some(*q)
         }
+        _ if pair => return name_end,
         _ => None,
     };
     let value_end = |from: usize| {
@@ -660,21 +731,37 @@ fn secret_value(v: &str, strength: Name) -> bool {
     }
 }
 
+/// Whether `p` is spelled like a code identifier: letters, digits and `_`, starting with a
+/// letter or `_`, in one case (`password`, `API_KEY`) or camelCase (each capital followed by a
+/// lower-case letter), no letter right after a digit.
+fn identifier_like(p: &str) -> bool {
+    let b = p.as_bytes();
+    let starts_ok = b
+        .first()
+        .is_some_and(|c| c.is_ascii_alphabetic() || *c == b'_');
+    let chars_ok = b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_');
+    let lower = b.iter().any(u8::is_ascii_lowercase);
+    let upper = b.iter().any(u8::is_ascii_uppercase);
+    let camel = b.windows(2).all(|w| match w {
+        [x, y] if x.is_ascii_uppercase() && y.is_ascii_alphabetic() => y.is_ascii_lowercase(),
+        _ => true,
+    });
+    let no_digit_letter = b
+        .windows(2)
+        .all(|w| !matches!(w, [x, y] if x.is_ascii_digit() && y.is_ascii_alphabetic()));
+    starts_ok && chars_ok && (!(lower && upper) || camel) && no_digit_letter
+}
+
 /// Code, not a value: `args.password`, `getpass()`, `config["x"]`, a URL, a path.
 fn code_like(v: &str) -> bool {
     let b = v.as_bytes();
     if v.contains('(') || v.contains('[') || v.starts_with('/') || v.contains("://") {
         return true;
     }
-    // Dotted identifiers: `self.password`, `settings.API_KEY`.
-    let dotted = v.contains('.')
-        && v.split('.').all(|p| {
-            !p.is_empty()
-                && p.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_')
-                && p.bytes()
-                    .next()
-                    .is_some_and(|c| c.is_ascii_alphabetic() || c == b'_')
-        });
+    // Dotted identifiers: `self.password`, `settings.API_KEY`, `cfg.dbPassword` — each part
+    // written as code is written (one case, or camelCase), not a random mix of cases and
+    // digits (`vHYDndCjFMzDvh.wVyjxmR8FU7s75us7` is a token with a dot in it).
+    let dotted = v.contains('.') && v.split('.').all(identifier_like);
     // snake/kebab-case words: `db-credentials`, `my_secret_name`.
     let wordy = b
         .iter()

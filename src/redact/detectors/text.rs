@@ -20,20 +20,71 @@ pub(crate) fn before(text: &str, i: usize) -> Option<u8> {
     i.checked_sub(1).and_then(|j| at(text, j))
 }
 
-/// Whether `i` starts a word: the byte before it (if any) is not a letter or digit. Non-ASCII
-/// letters before count as word bytes too, so `ésk-…` is not a key prefix.
+/// Whether `c` continues a word the way a letter does.
+///
+/// Why not simply "any non-ASCII byte": Chinese and Japanese are written without spaces and
+/// Korean glues its particles to the word before, so in `カード番号は4111…です` or
+/// `振込先IBAN：DE89…` the ideographs, kana and fullwidth punctuation around the value are
+/// its neighbours, not part of it. Following UAX #29 (word boundaries), a digit or Latin
+/// letter next to an ideograph, kana, Hangul or Thai character, or next to any symbol or
+/// punctuation, is at a word edge; next to another alphabetic letter (`é`, `ß`, Cyrillic)
+/// it is not.
+pub(crate) fn word_char(c: char) -> bool {
+    if c.is_ascii() {
+        return c.is_ascii_alphanumeric() || c == '_';
+    }
+    // Combining marks continue the letter they follow (`e` + U+0301).
+    if ('\u{300}'..='\u{36f}').contains(&c) {
+        return true;
+    }
+    c.is_alphanumeric() && !unspaced_script(c)
+}
+
+/// Scripts written without spaces between words (or with particles glued to them): Han,
+/// kana, Hangul, Thai, Lao, Khmer, Myanmar, and the CJK symbol and fullwidth blocks.
+fn unspaced_script(c: char) -> bool {
+    matches!(c,
+        '\u{0E00}'..='\u{0EFF}'     // Thai, Lao
+        | '\u{1000}'..='\u{109F}'   // Myanmar
+        | '\u{1100}'..='\u{11FF}'   // Hangul Jamo
+        | '\u{1780}'..='\u{17FF}'   // Khmer
+        | '\u{2E80}'..='\u{33FF}'   // CJK radicals, symbols, kana, Hangul compatibility
+        | '\u{3400}'..='\u{4DBF}'   // CJK extension A
+        | '\u{4E00}'..='\u{9FFF}'   // CJK unified ideographs
+        | '\u{A960}'..='\u{A97F}'   // Hangul Jamo extended-A
+        | '\u{AC00}'..='\u{D7FF}'   // Hangul syllables and Jamo extended-B
+        | '\u{F900}'..='\u{FAFF}'   // CJK compatibility ideographs
+        | '\u{FF00}'..='\u{FFEF}'   // halfwidth and fullwidth forms (kana, punctuation)
+        | '\u{20000}'..='\u{3FFFF}' // CJK extensions B–H
+    )
+}
+
+/// The char that ends just before byte `i`, if any.
+pub(crate) fn char_before(text: &str, i: usize) -> Option<char> {
+    text.get(..i)?.chars().next_back()
+}
+
+/// The char that starts at byte `i`, if any.
+pub(crate) fn char_at(text: &str, i: usize) -> Option<char> {
+    text.get(i..)?.chars().next()
+}
+
+/// Whether `i` starts a word: the char before it (if any) does not continue a word (see
+/// [`word_char`]), so `ésk-…` is not a key prefix but `キーsk-…` is.
 pub(crate) fn word_start(text: &str, i: usize) -> bool {
     match before(text, i) {
         None => true,
-        Some(b) => !(is_word(b) || b >= 0x80),
+        Some(b) if b < 0x80 => !is_word(b),
+        Some(_) => !char_before(text, i).is_none_or(word_char),
     }
 }
 
-/// Whether `i` ends a word (the byte at `i` is not a letter, digit or `_`).
+/// Whether `i` ends a word (the char at `i` does not continue a word).
 pub(crate) fn word_end(text: &str, i: usize) -> bool {
     match at(text, i) {
         None => true,
-        Some(b) => !(is_word(b) || b >= 0x80),
+        Some(b) if b < 0x80 => !is_word(b),
+        Some(_) => !char_at(text, i).is_none_or(word_char),
     }
 }
 
@@ -69,7 +120,12 @@ pub(crate) fn window_after(text: &str, start: usize, len: usize) -> &str {
 /// `end`. Used for the context rules ("SSN", "order #", "born on"): only candidates pay
 /// for it, never the whole text.
 pub(crate) fn context_before(text: &str, end: usize, len: usize, words: &[&str]) -> bool {
-    let start = ceil(text, end.saturating_sub(len));
+    let mut start = ceil(text, end.saturating_sub(len));
+    // A window that starts inside a word must not read that word's tail as a word
+    // (`…Antwort:` cut to `t:`).
+    while start < end && before(text, start).is_some_and(|b| b.is_ascii_alphanumeric()) {
+        start += 1;
+    }
     let window = text.as_bytes().get(start..end).unwrap_or_default();
     contains_word(window, words)
 }
@@ -116,6 +172,17 @@ mod tests {
         assert!(context_before("my SSN is ", 10, 40, &["ssn"]));
         assert!(!context_before("glassness ", 10, 40, &["ssn"]));
         assert!(!context_before("prefer ", 7, 40, &["ref"]));
+        assert!(!context_before("Antwort: ", 9, 3, &["t:"]));
+    }
+
+    #[test]
+    fn unspaced_scripts_are_word_edges() {
+        let t = "カード番号は4111です";
+        let d = t.find('4').unwrap();
+        assert!(word_start(t, d) && word_end(t, d + 4));
+        assert!(word_start("IBAN：DE89", "IBAN：".len()));
+        assert!(!word_start("ésk", "é".len()));
+        assert!(!word_end("abcé", 3));
     }
 
     #[test]

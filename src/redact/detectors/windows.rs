@@ -63,6 +63,11 @@ pub(crate) const WORDS: &[(&str, usize)] = &[
     ("födelsedatum", 0),
     // 1: US passport.
     ("passport", 1),
+    ("reisepass", 1),
+    ("passeport", 1),
+    ("pasaporte", 1),
+    ("passaporte", 1),
+    ("passaporto", 1),
     // 2: US driver's licence.
     ("driver's licen", 2),
     ("drivers licen", 2),
@@ -79,6 +84,12 @@ pub(crate) const WORDS: &[(&str, usize)] = &[
     ("license no", 2),
     ("licence no", 2),
     ("license #", 2),
+    ("dl ", 2),
+    ("führerschein", 2),
+    ("licencia de conducir", 2),
+    ("permis de conduire", 2),
+    ("carteira de motorista", 2),
+    ("patente di guida", 2),
     // 3: AWS secret access keys in prose.
     ("aws", 3),
     // 4: Twilio.
@@ -114,9 +125,9 @@ fn rules() -> Vec<Rule> {
             kind: US_DRIVER_LICENSE,
             // The state formats, as one alternation: letter + 4–14 digits (CA, FL, IL, NY…),
             // 1–2 letters + digits, digits only (7–12), `123AB4567` (CO/MD style), and dashed
-            // forms such as `S123-456-78-901-0`.
+            // forms such as `S123-456-78-901-0`, NJ `A1234 56789 01234`, WA `WDL` + 9.
             pattern: format!(
-                r"{b}([A-Z]\d{{3}}-\d{{3}}-\d{{2}}-\d{{3}}-\d|[A-Z]\d{{3}}-\d{{4}}-\d{{4}}|[A-Z]{{1,2}}[- ]?\d{{4,14}}|\d{{3}}[A-Z]{{2}}\d{{4}}|\d{{7,12}}|\d{{3}}[- ]\d{{3}}[- ]\d{{3}}){b}"
+                r"{b}([A-Z]\d{{3}}-\d{{3}}-\d{{2}}-\d{{3}}-\d|[A-Z]\d{{3}}-\d{{4}}-\d{{4}}|[A-Z]\d{{4}} \d{{5}} \d{{5}}|WDL[A-Z0-9]{{9}}|[A-Z]{{1,2}}[- ]?\d{{4,14}}|\d{{3}}[A-Z]{{2}}\d{{4}}|\d{{7,12}}|\d{{3}}[- ]\d{{3}}[- ]\d{{3}}){b}"
             ),
             reach: 40,
             check: Check::Always,
