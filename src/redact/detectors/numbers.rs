@@ -84,7 +84,20 @@ fn labelled_id(text: &str, start: usize) -> bool {
             .len()
     };
     w = w.get(..trim(w)).unwrap_or_default();
-    for suffix in ["number", "nummer", "numero", "num", "no", "nr", "n°", "nº"] {
+    let last_word = |w: &str| -> String {
+        w.rsplit(|c: char| !(c.is_alphanumeric() || c == '.'))
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    // `Customer ID 4111…`: an identifier label in capitals on its own.
+    if ID_CAPS.contains(&last_word(w).as_str()) {
+        return true;
+    }
+    // `transaction id`, `order no.`: a qualifier after an identifier word, in any case.
+    for suffix in [
+        "number", "nummer", "numero", "num", "no", "nr", "n°", "nº", "id",
+    ] {
         let n = w.len().saturating_sub(suffix.len());
         if w.get(n..).is_some_and(|t| t.eq_ignore_ascii_case(suffix)) && text::word_start(w, n) {
             w = w.get(..n).unwrap_or_default();

@@ -14,7 +14,8 @@
 //!   checksum, but the alternation of position classes rarely occurs by chance.
 //! - `MRN`, `HEALTH_PLAN_ID`: record, patient, member and subscriber numbers have no format
 //!   of their own; they are found only right after their labels.
-//! - `DIAGNOSIS_CODE`: ICD-10-CM shape `[A-TV-Z][0-9][0-9AB](.[0-9A-TV-Z]{1,4})?`, only in the
+//! - `DIAGNOSIS_CODE`: ICD-10-CM shape `[A-Z][0-9][0-9AB](.[0-9A-TV-Z]{1,4})?` (U codes such
+//!   as U07.1 and U09.9 are the special-purpose chapter), only in the
 //!   window after a diagnosis word (`dx`, `diagnosis`, `ICD-10`, `diagnosed with`): the bare
 //!   shape is also a seat number, a paper size or a grid square.
 //!
@@ -311,7 +312,7 @@ impl Labels {
         ))
         .map_err(|e| e.to_string())?;
         let icd = Regex::new(&format!(
-            r"{b}([A-TV-Z][0-9][0-9AB](?:\.[0-9A-TV-Z]{{1,4}})?)(?:[^A-Za-z0-9.\-]|\.(?:[^A-Za-z0-9]|$)|$)"
+            r"{b}([A-Z][0-9][0-9AB](?:\.[0-9A-TV-Z]{{1,4}})?)(?:[^A-Za-z0-9.\-]|\.(?:[^A-Za-z0-9]|$)|$)"
         ))
         .map_err(|e| e.to_string())?;
         Ok(Labels { id, icd })

@@ -300,7 +300,8 @@ impl Prefixed {
                 return false;
             };
             let ok = match rule.check {
-                Check::Always => true,
+                // `ghp_XXXXXXXX…` in docs is a placeholder, not a key.
+                Check::Always => !vendor_placeholder(v.as_str()),
                 Check::Random => {
                     v.as_str().bytes().any(|b| b.is_ascii_digit()) && entropy(v.as_str()) >= 3.0
                 }
@@ -326,6 +327,16 @@ fn fallback(literal: &str) -> Option<usize> {
 }
 
 /// Values that stand for a secret without being one.
+/// A vendor-format token written as a placeholder (`ghp_XXXXXXXX…`, `sk-or-v1-<key>`). Only
+/// marks a random token essentially never holds: the generic placeholder words (`here`,
+/// `sample`) would turn up by chance inside long keys.
+fn vendor_placeholder(value: &str) -> bool {
+    let lower = value.to_ascii_lowercase();
+    ["xxxxxxxx", "********", "........", "<", "${", "{{"]
+        .iter()
+        .any(|m| lower.contains(m))
+}
+
 pub(crate) fn placeholder(value: &str) -> bool {
     let lower = value.to_ascii_lowercase();
     const MARKS: &[&str] = &[
@@ -338,7 +349,6 @@ pub(crate) fn placeholder(value: &str) -> bool {
         "{{",
         "}}",
         "$(",
-        "%s",
         "%(",
         "changeme",
         "change_me",
@@ -371,8 +381,23 @@ pub(crate) fn placeholder(value: &str) -> bool {
         return true;
     }
     let b = value.as_bytes();
-    // `$VAR`, `%VAR%`, `@Value`, one repeated character.
-    matches!(b.first(), Some(b'$' | b'%' | b'@'))
+    // `$VAR`, `%VAR%`, `@Value` (a reference, not a value: the rest is a name), a `%s`
+    // format slot, one repeated character. A random password may start with `$` or `%`.
+    let name = |s: &[u8]| {
+        !s.is_empty()
+            && s.iter()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'{' | b'}'))
+    };
+    let reference = match b {
+        [b'$', rest @ ..] | [b'@', rest @ ..] => name(rest),
+        [b'%', rest @ .., b'%'] => name(rest),
+        _ => false,
+    };
+    let format_slot = lower
+        .match_indices("%s")
+        .any(|(i, _)| !b.get(i + 2).is_some_and(u8::is_ascii_alphanumeric));
+    reference
+        || format_slot
         || b.windows(2).all(|w| w.first() == w.get(1))
         || matches!(
             lower.as_str(),
@@ -755,7 +780,16 @@ fn identifier_like(p: &str) -> bool {
 /// Code, not a value: `args.password`, `getpass()`, `config["x"]`, a URL, a path.
 fn code_like(v: &str) -> bool {
     let b = v.as_bytes();
-    if v.contains('(') || v.contains('[') || v.starts_with('/') || v.contains("://") {
+    // A path has more than one segment or is written as paths are (`/etc/app`, `/run/x.sock`);
+    // a base64 key may just start with `/`.
+    let path = v.starts_with('/')
+        && (v.get(1..).is_some_and(|r| r.contains('/'))
+            || b.iter().all(|c| {
+                c.is_ascii_lowercase()
+                    || c.is_ascii_digit()
+                    || matches!(c, b'/' | b'_' | b'-' | b'.')
+            }));
+    if v.contains('(') || v.contains('[') || path || v.contains("://") {
         return true;
     }
     // Dotted identifiers: `self.password`, `settings.API_KEY`, `cfg.dbPassword` — each part
