@@ -12,12 +12,17 @@ use std::fmt;
 use std::sync::Mutex;
 
 use prometheus::{
-    CounterVec, Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge,
-    Opts, Registry, TextEncoder,
+    CounterVec, Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounterVec,
+    IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 /// Distinct values one open-ended label (model, provider, key id) may take.
 pub const MAX_LABEL_VALUES: usize = 500;
+
+/// Gateway overhead buckets, from 50 µs to 1 s.
+const OVERHEAD_BUCKETS: [f64; 12] = [
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 1.0,
+];
 
 /// Latency buckets from 10 ms to 60 s.
 const LATENCY_BUCKETS: [f64; 14] = [
@@ -50,6 +55,15 @@ pub struct Metrics {
     pub config_reloads: IntCounterVec,
     pub config_last_reload: Gauge,
     pub upstream_key_errors: IntCounterVec,
+    /// 1, labelled with the version: which build each replica runs.
+    pub build_info: IntGaugeVec,
+    /// Requests holding an upstream slot (`resilience.max_in_flight`), refreshed at scrape.
+    pub in_flight: IntGauge,
+    /// Requests waiting for an upstream slot (load shedding's queue).
+    pub queued: IntGauge,
+    /// Time from a request's arrival to its first upstream attempt: what the gateway adds
+    /// before the upstream sees the request.
+    pub overhead: Histogram,
     seen: Mutex<HashMap<&'static str, HashSet<String>>>,
 }
 
@@ -89,6 +103,10 @@ impl Metrics {
             config_reloads: registered(&r, IntCounterVec::new(Opts::new("orguard_config_reloads_total", "SIGHUP config reloads by result (applied, rejected)"), &["result"]))?,
             config_last_reload: registered(&r, Gauge::new("orguard_config_last_reload_success_timestamp_seconds", "Unix time the config in use was loaded (start, or the last applied reload)"))?,
             upstream_key_errors: registered(&r, IntCounterVec::new(Opts::new("orguard_upstream_key_errors_total", "Upstream refusals of the gateway's own account, by code (upstream_key_rejected, upstream_credit_exhausted)"), &["code"]))?,
+            build_info: registered(&r, IntGaugeVec::new(Opts::new("orguard_build_info", "1, labelled with the running version"), &["version"]))?,
+            in_flight: registered(&r, IntGauge::new("orguard_in_flight_requests", "Requests holding an upstream slot (resilience.max_in_flight)"))?,
+            queued: registered(&r, IntGauge::new("orguard_queued_requests", "Requests waiting for an upstream slot"))?,
+            overhead: registered(&r, Histogram::with_opts(HistogramOpts::new("orguard_gateway_overhead_seconds", "Time from a request's arrival to its first upstream attempt (what the gateway adds before the upstream sees it)").buckets(OVERHEAD_BUCKETS.to_vec())))?,
             registry: r,
             seen: Mutex::new(HashMap::new()),
         };
@@ -101,6 +119,10 @@ impl Metrics {
             metrics.config_reloads.with_label_values(&[result]);
         }
         metrics.config_last_reload.set(unix_now());
+        metrics
+            .build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
         Ok(metrics)
     }
 
@@ -224,6 +246,12 @@ impl Metrics {
         self.denials.with_label_values(&[code.as_str()]).inc();
     }
 
+    /// Holds the `queued` gauge up while a request waits for an upstream slot.
+    pub fn queueing(&self) -> Queued<'_> {
+        self.queued.inc();
+        Queued(&self.queued)
+    }
+
     /// Counts one upstream attempt.
     pub fn record_attempt(&self, outcome: AttemptOutcome) {
         self.attempts.with_label_values(&[&outcome.label()]).inc();
@@ -282,4 +310,14 @@ impl Metrics {
 /// Seconds since the Unix epoch, as Prometheus timestamps are.
 fn unix_now() -> f64 {
     time::OffsetDateTime::now_utc().unix_timestamp_nanos() as f64 / 1e9
+}
+
+/// A request waiting for an upstream slot; leaving the queue (admitted, timed out, or the
+/// client gone) takes it off the gauge.
+pub struct Queued<'m>(&'m IntGauge);
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }

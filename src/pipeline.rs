@@ -315,6 +315,7 @@ async fn reserve(
 /// stream) is over.
 async fn shed(ctx: &mut Ctx<'_>) -> Result<OwnedSemaphorePermit, GatewayError> {
     let acquire = Arc::clone(&ctx.state.in_flight).acquire_owned();
+    let _queued = ctx.state.metrics.queueing();
     match tokio::time::timeout(ctx.config.resilience.queue_timeout, acquire).await {
         Ok(Ok(permit)) => Ok(permit),
         _ => Err(GatewayError::Overloaded),
@@ -473,6 +474,7 @@ async fn forward<'c>(
     let mut last: Option<upstream::Attempted> = None;
     let mut closed_for = None;
     let mut chosen = None;
+    let mut sent_any = false;
     for (i, model) in planned.candidates.iter().enumerate() {
         match state.breakers.admit(model) {
             Admission::Reject(wait) => {
@@ -494,6 +496,13 @@ async fn forward<'c>(
                 None => continue,
             },
         };
+        if !sent_any {
+            sent_any = true;
+            state
+                .metrics
+                .overhead
+                .observe(ctx.started.elapsed().as_secs_f64());
+        }
         // While an attempt is in flight the upstream may be working on the request (and
         // billing it), even if the client leaves before an answer comes back.
         ctx.billable(true);

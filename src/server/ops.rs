@@ -84,6 +84,10 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         .set(i64::from(health.failing.load(Ordering::Relaxed)));
     m.audit_queue_depth
         .set(i64::try_from(state.audit.queue_depth()).unwrap_or(i64::MAX));
+    let slots = state.config.load().resilience.max_in_flight;
+    let free = state.in_flight.available_permits();
+    m.in_flight
+        .set(i64::try_from(slots.saturating_sub(free)).unwrap_or(i64::MAX));
     // Only keys with a budget: the others have no gauge to refresh.
     let now = time::OffsetDateTime::now_utc();
     for r in super::admin::report(&state, now, |k| k.limits.budget.is_some()).await {
