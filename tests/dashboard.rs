@@ -4,7 +4,13 @@
 //! refused account) — is registered under that exact name.
 
 // Test code may unwrap; the lints guard the gateway, not its tests.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::disallowed_methods,
+    clippy::disallowed_types
+)]
 
 mod common;
 
