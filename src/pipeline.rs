@@ -71,6 +71,11 @@ struct Ctx<'a> {
     caller: Option<Caller>,
     /// Set as soon as the class is decided, even when the request is then refused.
     class: Option<Class>,
+    /// The route, for the denial record (`chat_completions`, `models`, `passthrough`…).
+    route: &'static str,
+    /// The model the client asked for, once parsed — for the denial record; never set when
+    /// a detector finds anything in it.
+    model_requested: Option<String>,
     /// Past the point where an error is a refusal: for inference, the `request` record is
     /// stored and every outcome is a `response` record; for the model list and
     /// passthrough, the request was admitted and went upstream.
@@ -87,6 +92,7 @@ impl<'a> Ctx<'a> {
         config: &'a Arc<Snapshot>,
         request_id: &'a str,
         headers: &'a HeaderMap,
+        route: &'static str,
     ) -> Self {
         Self {
             state,
@@ -96,6 +102,8 @@ impl<'a> Ctx<'a> {
             started: Instant::now(),
             caller: None,
             class: None,
+            route,
+            model_requested: None,
             recorded: false,
             completion: None,
         }
@@ -120,7 +128,7 @@ pub async fn inference(
     body: Body,
 ) -> Response {
     let config = state.config.load_full();
-    let mut ctx = Ctx::new(state, &config, request_id, headers);
+    let mut ctx = Ctx::new(state, &config, request_id, headers, endpoint.as_str());
     let result = run(&mut ctx, endpoint, body).await;
     finish(&mut ctx, result)
 }
@@ -172,6 +180,8 @@ fn finish(ctx: &mut Ctx<'_>, result: Result<Response, GatewayError>) -> Response
                 c.status.as_u16(),
                 c.code.as_str(),
                 &error.to_string(),
+                ctx.route,
+                ctx.model_requested.as_deref(),
             ));
         }
     }
@@ -233,6 +243,12 @@ fn plan<'a>(
         Ok(planned) => planned,
         Err(refusal) => {
             ctx.class = refusal.class;
+            // A model id with a detected value in it is the refusal's reason, not a fact
+            // the audit may repeat.
+            ctx.model_requested = refusal.model.filter(|m| {
+                config.detectors.find(m).is_empty()
+                    && config.detectors.find(&m.to_lowercase()).is_empty()
+            });
             if let PlanError::Denied(d) = &refusal.error {
                 tracing::debug!(code = d.code.as_str(), "request denied by policy");
             }
@@ -240,6 +256,7 @@ fn plan<'a>(
         }
     };
     let class = planned.plan.class;
+    ctx.model_requested = Some(planned.parsed.model.clone());
     ctx.class = Some(class);
     tracing::Span::current().record("class", class.as_str());
     for rule in &planned.plan.fired {
@@ -933,7 +950,7 @@ pub async fn models(
     only: Option<&str>,
 ) -> Response {
     let config = state.config.load_full();
-    let mut ctx = Ctx::new(state, &config, request_id, headers);
+    let mut ctx = Ctx::new(state, &config, request_id, headers, "models");
     let result = list_models(&mut ctx, query, only).await;
     finish(&mut ctx, result)
 }
@@ -1057,7 +1074,7 @@ pub async fn passthrough(
     headers: &HeaderMap,
 ) -> Response {
     let config = state.config.load_full();
-    let mut ctx = Ctx::new(state, &config, request_id, headers);
+    let mut ctx = Ctx::new(state, &config, request_id, headers, "passthrough");
     let result = pass(&mut ctx, path_and_query).await;
     finish(&mut ctx, result)
 }

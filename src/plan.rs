@@ -92,6 +92,8 @@ impl From<PlanError> for GatewayError {
 #[derive(Debug)]
 pub struct Refusal {
     pub class: Option<Class>,
+    /// The `model` the request asked for, when the body parsed that far.
+    pub model: Option<String>,
     pub error: PlanError,
 }
 
@@ -100,6 +102,7 @@ impl<E: Into<PlanError>> From<E> for Refusal {
     fn from(error: E) -> Self {
         Self {
             class: None,
+            model: None,
             error: error.into(),
         }
     }
@@ -115,10 +118,15 @@ pub fn plan<'c>(
     bytes: &[u8],
 ) -> Result<Planned<'c>, Refusal> {
     let mut parsed = parse::parse(endpoint, bytes, config.server.max_json_depth)?;
-    let (plan, redaction) = prepare(config, caller, headers, &mut parsed)?;
+    let model = parsed.model.clone();
+    let (plan, redaction) = prepare(config, caller, headers, &mut parsed).map_err(|r| Refusal {
+        model: Some(model.clone()),
+        ..r
+    })?;
     let class = Some(plan.class);
     let sealed = seal(config, &plan, endpoint, caller).map_err(|e| Refusal {
         class,
+        model: Some(model),
         error: e.into(),
     })?;
     let candidates = fallback_candidates(config, &plan, caller);
@@ -163,6 +171,7 @@ pub fn prepare(
     let reasons = policy::reasons::of(&config.policy, caller, headers, &signals)?;
     let refused = |d: policy::Denial| Refusal {
         class: Some(reasons.class),
+        model: None,
         error: PlanError::Denied(reasons.annotate(d, &config.policy)),
     };
     // What the class refuses outright is refused before the policy plans (and could echo

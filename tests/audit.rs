@@ -798,3 +798,28 @@ async fn prompt_hashes_are_keyed_when_a_key_file_is_set() {
         "the same body was forwarded"
     );
 }
+
+#[tokio::test]
+async fn denied_records_name_the_route_and_the_model_asked_for_never_a_detected_value() {
+    let mock = MockUpstream::start().await;
+    let gw = TestGateway::start(&mock).await;
+    // A model the class does not allow: the record says which one was asked for.
+    let r = gw.chat(&chat_body("openrouter/auto")).await;
+    assert_eq!(r.status(), 403);
+    // A model id carrying a key: refused, and the id is not repeated in the audit.
+    let secret = format!("sk-or-v1-{}", "cd".repeat(32));
+    let r = gw.chat(&chat_body(&format!("openai/{secret}"))).await;
+    assert_eq!(r.status(), 403);
+    let denied: Vec<Value> = gw
+        .audit_records()
+        .await
+        .into_iter()
+        .filter(|r| r["type"] == "denied")
+        .collect();
+    assert_eq!(denied.len(), 2, "{denied:#?}");
+    assert_eq!(denied[0]["endpoint"], "chat_completions");
+    assert_eq!(denied[0]["model_requested"], "openrouter/auto");
+    assert_eq!(denied[1]["endpoint"], "chat_completions");
+    assert!(denied[1].get("model_requested").is_none(), "{}", denied[1]);
+    assert!(!denied[1].to_string().contains(&secret[10..]));
+}

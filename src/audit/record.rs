@@ -179,10 +179,16 @@ pub fn denied(
     status: u16,
     code: &str,
     reason: &str,
+    route: &str,
+    model_requested: Option<&str>,
 ) -> Record {
     let mut m = base(Kind::Denied, subject, now);
     m.insert("status".into(), Value::from(status));
     m.insert("code".into(), Value::from(code));
+    m.insert("endpoint".into(), Value::from(route));
+    if let Some(model) = model_requested {
+        m.insert("model_requested".into(), Value::from(model));
+    }
     m.insert(
         "reason".into(),
         Value::from(crate::secret::mask_text(reason)),
