@@ -807,14 +807,14 @@ impl Completion {
             self.who.clone(),
             self.class,
         );
-        let send = move |facts: &ResponseFacts| {
+        let send: Box<dyn FnOnce(&ResponseFacts) + Send> = Box::new(move |facts| {
             let record =
                 audit::record::response(&who.subject(class), OffsetDateTime::now_utc(), facts);
             match slot {
                 Some(slot) => slot.send(record),
                 None => writer.append_nowait(record),
             }
-        };
+        });
         let (Some(capture), Some((delivered, truncated))) =
             (self.capture.clone(), self.delivered.take())
         else {
@@ -825,27 +825,64 @@ impl Completion {
         // fsync block, and this may run inside a stream's poll: on the blocking pool when
         // there is a runtime (the record follows a few milliseconds later, through its
         // reserved slot), inline otherwise.
-        let request_id = self.who.request_id.clone();
-        let job = move || {
-            match capture.write(&request_id, audit::capture::Part::Response, &delivered) {
-                Ok(sha) => {
-                    facts.capture_sha256 = Some(sha);
-                    facts.capture_truncated = truncated;
-                }
-                Err(e) => {
-                    // The answer is already with the client: the gap is recorded, not hidden.
-                    tracing::error!(error = %e, "response capture failed; recorded as capture_failed");
-                    facts.capture_failed = true;
-                }
-            }
-            send(&facts);
-        };
+        let mut job = ResponseCapture(Some(PendingCapture {
+            capture,
+            request_id: self.who.request_id.clone(),
+            delivered,
+            truncated,
+            facts,
+            send,
+        }));
         match tokio::runtime::Handle::try_current() {
             Ok(handle) => {
-                handle.spawn_blocking(job);
+                // A runtime shutting down drops queued blocking tasks unrun: the job's
+                // `Drop` then runs it inline, so the record is never lost.
+                handle.spawn_blocking(move || job.run());
             }
-            Err(_) => job(),
+            Err(_) => job.run(),
         }
+    }
+}
+
+/// The response capture and then the `response` record that names it, run exactly once:
+/// by [`ResponseCapture::run`], or on drop if the task carrying it never ran.
+struct ResponseCapture(Option<PendingCapture>);
+
+struct PendingCapture {
+    capture: Arc<audit::capture::Capture>,
+    request_id: String,
+    delivered: Bytes,
+    truncated: bool,
+    facts: ResponseFacts,
+    send: Box<dyn FnOnce(&ResponseFacts) + Send>,
+}
+
+impl ResponseCapture {
+    fn run(&mut self) {
+        let Some(mut p) = self.0.take() else {
+            return;
+        };
+        match p
+            .capture
+            .write(&p.request_id, audit::capture::Part::Response, &p.delivered)
+        {
+            Ok(sha) => {
+                p.facts.capture_sha256 = Some(sha);
+                p.facts.capture_truncated = p.truncated;
+            }
+            Err(e) => {
+                // The answer is already with the client: the gap is recorded, not hidden.
+                tracing::error!(error = %e, "response capture failed; recorded as capture_failed");
+                p.facts.capture_failed = true;
+            }
+        }
+        (p.send)(&p.facts);
+    }
+}
+
+impl Drop for ResponseCapture {
+    fn drop(&mut self) {
+        self.run();
     }
 }
 
@@ -1239,5 +1276,45 @@ fn log_stream_end(span: &tracing::Span, report: &StreamReport) {
                 "stream ended"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A capture job dropped unrun (a runtime shutting down drops queued blocking tasks)
+    /// still writes its capture and sends its record, once.
+    #[test]
+    fn a_capture_job_dropped_unrun_still_records() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let identity = age::x25519::Identity::generate();
+        let capture = Arc::new(audit::capture::Capture::new(
+            dir.path().join(audit::capture::DIR),
+            vec![identity.to_public()],
+        ));
+        let sent = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&sent);
+        let job = ResponseCapture(Some(PendingCapture {
+            capture,
+            request_id: "req_00".to_owned(),
+            delivered: Bytes::from_static(b"answer"),
+            truncated: false,
+            facts: ResponseFacts::default(),
+            send: Box::new(move |f| {
+                if let Ok(mut s) = sink.lock() {
+                    s.push(f.capture_sha256.clone());
+                }
+            }),
+        }));
+        drop(job);
+        let sent = sent.lock().map(|s| s.clone()).unwrap_or_default();
+        assert_eq!(sent.len(), 1);
+        assert!(sent[0].is_some());
+        assert!(dir
+            .path()
+            .join(audit::capture::DIR)
+            .join("req_00.response.age")
+            .exists());
     }
 }
