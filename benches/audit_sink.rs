@@ -37,6 +37,7 @@ fn settings(dir: &std::path::Path, fsync: Fsync) -> AuditSettings {
         hmac_key: None,
         replica: "bench".to_owned(),
         checkpoints: None,
+        capture: None,
     }
 }
 
@@ -66,6 +67,7 @@ fn a_record(i: u64) -> record::Record {
         raised_by: &[],
         user: Some("u_3f2a9c1b0d4e5f60718293a4b5c6d7e8"),
         fallback_bodies: &[],
+        capture_sha256: None,
     };
     record::request(&subject, time::OffsetDateTime::now_utc(), &facts)
 }

@@ -127,6 +127,7 @@ fn audit(c: &mut Criterion) {
         raised_by: &[],
         user: Some("u_3f2a9c1b0d4e5f60718293a4b5c6d7e8"),
         fallback_bodies: &[],
+        capture_sha256: None,
     };
     let rec = record::request(&subject, time::OffsetDateTime::now_utc(), &facts);
     let link = Link {

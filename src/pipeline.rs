@@ -373,7 +373,19 @@ async fn record(
             Some((model.clone(), hex::encode(Sha256::digest(sealed.body()))))
         })
         .collect();
-    let record = request_record(config, &subject, planned, endpoint, &fallback_bodies);
+    let capture = capture_for(config, class);
+    let capture_sha256 = match &capture {
+        Some(capture) => capture_request(ctx, capture, planned.sealed.body()).await?,
+        None => None,
+    };
+    let record = request_record(
+        config,
+        &subject,
+        planned,
+        endpoint,
+        &fallback_bodies,
+        capture_sha256.as_deref(),
+    );
     let mut expect = planned.sealed.expect.clone();
     expect
         .models
@@ -425,6 +437,8 @@ async fn record(
         key_limits: caller.limits,
         config: Arc::clone(config),
         prices: Arc::clone(&state.prices),
+        capture,
+        delivered: None,
     });
     // The response record's place in the queue, reserved after the request record's (the
     // other order can deadlock a full queue). Dropped before it is reserved, the
@@ -457,6 +471,48 @@ async fn record(
         }
     }
     Ok(check)
+}
+
+/// The capture writer when `class` captures (`capture = "encrypted"`).
+fn capture_for(config: &Snapshot, class: Class) -> Option<Arc<audit::capture::Capture>> {
+    let captures = config
+        .policy
+        .class(class)
+        .is_some_and(|c| c.capture == policy::CaptureMode::Encrypted);
+    config.audit.capture.clone().filter(|_| captures)
+}
+
+/// Part of phase 7 for a class that captures: the sealed body, exactly the bytes the
+/// primary model is sent, encrypted and on disk before its `request` record is queued.
+/// `Ok(Some)` is the ciphertext's SHA-256 for the record; `Ok(None)` a failure forwarded
+/// anyway under `audit.fail_open`; `Err` the 503 of a failed audit (nothing was sent).
+async fn capture_request(
+    ctx: &Ctx<'_>,
+    capture: &Arc<audit::capture::Capture>,
+    body: &[u8],
+) -> Result<Option<String>, GatewayError> {
+    let (capture, id, body) = (
+        Arc::clone(capture),
+        ctx.request_id.to_owned(),
+        body.to_vec(),
+    );
+    // Encryption and fsync block: off the async workers.
+    let written = tokio::task::spawn_blocking(move || {
+        capture.write(&id, audit::capture::Part::Request, &body)
+    })
+    .await
+    .unwrap_or(Err(audit::capture::CaptureError::Task));
+    match written {
+        Ok(sha) => Ok(Some(sha)),
+        Err(e) if ctx.config.audit.fail_open => {
+            tracing::error!(error = %e, "request capture failed; forwarding anyway (audit.fail_open = true)");
+            Ok(None)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "request capture failed; refusing the request (fail closed)");
+            Err(GatewayError::AuditUnavailable)
+        }
+    }
 }
 
 /// What [`forward`] ends with: an upstream answer to relay.
@@ -626,22 +682,47 @@ async fn respond(
     let mut response = if upstream::is_event_stream(sent.response.headers()) {
         let span = tracing::Span::current();
         let mut completion = ctx.completion.take();
-        let on_end = move |report: StreamReport| {
+        let capture = completion.as_ref().is_some_and(|c| c.capture.is_some());
+        let on_end = move |mut report: StreamReport| {
             log_stream_end(&span, &report);
             if let Some(completion) = &mut completion {
+                completion.delivered = report
+                    .delivered
+                    .take()
+                    .map(|b| (b, report.delivered_truncated));
                 completion.complete(status, report.end.as_str());
             }
         };
         let expects_done = matches!(endpoint, Endpoint::ChatCompletions | Endpoint::Completions);
         upstream::relay(
             sent,
-            relay(settings, expects_done, Some(check), Box::new(on_end)),
+            relay(
+                settings,
+                expects_done,
+                Some(check),
+                Box::new(on_end),
+                capture,
+            ),
         )
         .await?
     } else {
-        let response =
-            upstream::relay(sent, relay(settings, false, Some(check), Box::new(|_| {}))).await?;
+        let mut response = upstream::relay(
+            sent,
+            relay(settings, false, Some(check), Box::new(|_| {}), false),
+        )
+        .await?;
         if let Some(completion) = &mut ctx.completion {
+            if completion.capture.is_some() {
+                // The body is already in memory (read, checked, restored): collecting it
+                // is a copy, and what is captured is exactly what the client is sent.
+                let (parts, body) = response.into_parts();
+                let bytes = http_body_util::BodyExt::collect(body)
+                    .await
+                    .map_err(|_| GatewayError::from(upstream::UpstreamError::Protocol))?
+                    .to_bytes();
+                completion.delivered = Some((bytes.clone(), false));
+                response = Response::from_parts(parts, Body::from(bytes));
+            }
             completion.complete(status, "completed");
         }
         response
@@ -675,6 +756,7 @@ fn relay(
     expects_done: bool,
     check: Option<ResponseCheck>,
     on_stream_end: Box<dyn FnOnce(StreamReport) + Send>,
+    capture: bool,
 ) -> Relay {
     Relay {
         idle: settings.idle_timeout,
@@ -682,6 +764,8 @@ fn relay(
         expects_done,
         check,
         on_stream_end,
+        // A captured stream is kept up to the size a whole answer may have.
+        capture: capture.then_some(settings.max_response_bytes),
     }
 }
 
@@ -725,6 +809,11 @@ struct Completion {
     key_limits: limits::KeyLimits,
     config: Arc<Snapshot>,
     prices: Arc<pricing::Learned>,
+    /// The capture writer, when the class captures.
+    capture: Option<Arc<audit::capture::Capture>>,
+    /// The response as delivered (and whether it was cut at the capture cap), set by
+    /// [`respond`] or the stream's end before `complete`.
+    delivered: Option<(Bytes, bool)>,
 }
 
 impl Completion {
@@ -738,15 +827,88 @@ impl Completion {
         let mut facts = response_facts(status, self.started, &self.served, outcome);
         self.settle(&mut facts);
         self.observe(&facts);
-        let record = audit::record::response(
-            &self.who.subject(self.class),
-            OffsetDateTime::now_utc(),
-            &facts,
+        let (slot, writer, who, class) = (
+            self.slot.take(),
+            self.writer.clone(),
+            self.who.clone(),
+            self.class,
         );
-        match self.slot.take() {
-            Some(slot) => slot.send(record),
-            None => self.writer.append_nowait(record),
+        let send: Box<dyn FnOnce(&ResponseFacts) + Send> = Box::new(move |facts| {
+            let record =
+                audit::record::response(&who.subject(class), OffsetDateTime::now_utc(), facts);
+            match slot {
+                Some(slot) => slot.send(record),
+                None => writer.append_nowait(record),
+            }
+        });
+        let (Some(capture), Some((delivered, truncated))) =
+            (self.capture.clone(), self.delivered.take())
+        else {
+            send(&facts);
+            return;
+        };
+        // The capture is on disk before the record that names it is queued. Encryption and
+        // fsync block, and this may run inside a stream's poll: on the blocking pool when
+        // there is a runtime (the record follows a few milliseconds later, through its
+        // reserved slot), inline otherwise.
+        let mut job = ResponseCapture(Some(PendingCapture {
+            capture,
+            request_id: self.who.request_id.clone(),
+            delivered,
+            truncated,
+            facts,
+            send,
+        }));
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                // A runtime shutting down drops queued blocking tasks unrun: the job's
+                // `Drop` then runs it inline, so the record is never lost.
+                handle.spawn_blocking(move || job.run());
+            }
+            Err(_) => job.run(),
         }
+    }
+}
+
+/// The response capture and then the `response` record that names it, run exactly once:
+/// by [`ResponseCapture::run`], or on drop if the task carrying it never ran.
+struct ResponseCapture(Option<PendingCapture>);
+
+struct PendingCapture {
+    capture: Arc<audit::capture::Capture>,
+    request_id: String,
+    delivered: Bytes,
+    truncated: bool,
+    facts: ResponseFacts,
+    send: Box<dyn FnOnce(&ResponseFacts) + Send>,
+}
+
+impl ResponseCapture {
+    fn run(&mut self) {
+        let Some(mut p) = self.0.take() else {
+            return;
+        };
+        match p
+            .capture
+            .write(&p.request_id, audit::capture::Part::Response, &p.delivered)
+        {
+            Ok(sha) => {
+                p.facts.capture_sha256 = Some(sha);
+                p.facts.capture_truncated = p.truncated;
+            }
+            Err(e) => {
+                // The answer is already with the client: the gap is recorded, not hidden.
+                tracing::error!(error = %e, "response capture failed; recorded as capture_failed");
+                p.facts.capture_failed = true;
+            }
+        }
+        (p.send)(&p.facts);
+    }
+}
+
+impl Drop for ResponseCapture {
+    fn drop(&mut self) {
+        self.run();
     }
 }
 
@@ -872,6 +1034,7 @@ fn request_record(
     planned: &Planned<'_>,
     endpoint: Endpoint,
     fallback_bodies: &[(String, String)],
+    capture_sha256: Option<&str>,
 ) -> audit::record::Record {
     let (parsed, plan) = (&planned.parsed, &planned.plan);
     let redactions: Vec<(&'static str, u64)> = planned
@@ -906,6 +1069,7 @@ fn request_record(
         // Already pseudonymised by the policy: never the original value.
         user: plan.body.get("user").and_then(Value::as_str),
         fallback_bodies,
+        capture_sha256,
     };
     audit::record::request(subject, OffsetDateTime::now_utc(), &facts)
 }
@@ -932,6 +1096,7 @@ fn response_facts(
         outcome,
         violations: s.violations.len() as u64,
         attempts: s.attempts,
+        ..ResponseFacts::default()
     }
 }
 
@@ -1103,7 +1268,11 @@ async fn pass(ctx: &mut Ctx<'_>, path_and_query: String) -> Result<Response, Gat
     };
     let service = config.services.get(&*caller.service);
     let sent = upstream::send(&state.client, &config.upstream, service, headers, outbound).await?;
-    upstream::relay(sent, relay(&config.upstream, false, None, Box::new(|_| {}))).await
+    upstream::relay(
+        sent,
+        relay(&config.upstream, false, None, Box::new(|_| {}), false),
+    )
+    .await
 }
 
 fn log_stream_end(span: &tracing::Span, report: &StreamReport) {
@@ -1133,5 +1302,45 @@ fn log_stream_end(span: &tracing::Span, report: &StreamReport) {
                 "stream ended"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A capture job dropped unrun (a runtime shutting down drops queued blocking tasks)
+    /// still writes its capture and sends its record, once.
+    #[test]
+    fn a_capture_job_dropped_unrun_still_records() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let identity = age::x25519::Identity::generate();
+        let capture = Arc::new(audit::capture::Capture::new(
+            dir.path().join(audit::capture::DIR),
+            vec![identity.to_public()],
+        ));
+        let sent = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&sent);
+        let job = ResponseCapture(Some(PendingCapture {
+            capture,
+            request_id: "req_00".to_owned(),
+            delivered: Bytes::from_static(b"answer"),
+            truncated: false,
+            facts: ResponseFacts::default(),
+            send: Box::new(move |f| {
+                if let Ok(mut s) = sink.lock() {
+                    s.push(f.capture_sha256.clone());
+                }
+            }),
+        }));
+        drop(job);
+        let sent = sent.lock().map(|s| s.clone()).unwrap_or_default();
+        assert_eq!(sent.len(), 1);
+        assert!(sent[0].is_some());
+        assert!(dir
+            .path()
+            .join(audit::capture::DIR)
+            .join("req_00.response.age")
+            .exists());
     }
 }

@@ -5,8 +5,10 @@
 //! - [`writer`] is the single task that orders, seals and group-commits records.
 //! - [`sink`] stores them: file (default), stdout, Postgres.
 //! - [`checkpoint`] signs the chain's head (Ed25519); [`witness`] keeps copies elsewhere.
+//! - [`capture`] encrypts full request/response captures to the auditor (age).
 //! - [`verify`] re-walks a chain for `orguard audit verify`.
 
+pub mod capture;
 pub mod chain;
 pub mod checkpoint;
 pub mod export;
@@ -85,6 +87,8 @@ pub struct AuditSettings {
     pub replica: String,
     /// Signed checkpoints, when `audit.signing_key_file` is set.
     pub checkpoints: Option<CheckpointSettings>,
+    /// Encrypted captures (`audit.capture_recipients`), set when some class captures.
+    pub capture: Option<std::sync::Arc<capture::Capture>>,
 }
 
 /// Validated checkpoint settings.

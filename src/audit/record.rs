@@ -85,6 +85,9 @@ pub struct RequestFacts<'a> {
     /// Sealed up front, so one `request` record covers every body that may leave for one
     /// client request (a fallback does not add a second `request` record).
     pub fallback_bodies: &'a [(String, String)],
+    /// SHA-256 of the encrypted capture of the forwarded body (`audit::capture`), when the
+    /// class captures: the chain then covers the capture file.
+    pub capture_sha256: Option<&'a str>,
 }
 
 pub fn request(subject: &Subject<'_>, now: OffsetDateTime, f: &RequestFacts<'_>) -> Record {
@@ -114,6 +117,9 @@ pub fn request(subject: &Subject<'_>, now: OffsetDateTime, f: &RequestFacts<'_>)
         .map(|(model, sha)| json!({"model": model, "body_sha256": sha}))
         .collect();
     m.insert("fallback_bodies".into(), Value::Array(fallbacks));
+    if let Some(sha) = f.capture_sha256 {
+        m.insert("capture_sha256".into(), Value::from(sha));
+    }
     Record {
         kind: Kind::Request,
         fields: m,
@@ -141,6 +147,14 @@ pub struct ResponseFacts {
     pub violations: u64,
     /// Every upstream attempt: model and outcome (`200`, `502`, `connect`, `circuit_open`).
     pub attempts: Vec<(String, String)>,
+    /// SHA-256 of the encrypted capture of the response as delivered, when captured.
+    pub capture_sha256: Option<String>,
+    /// The class captures but the response capture could not be written (the answer was
+    /// already with the client): recorded so the gap is visible, not silent.
+    pub capture_failed: bool,
+    /// The captured stream was longer than the capture cap (`upstream.max_response_bytes`):
+    /// the capture holds its beginning.
+    pub capture_truncated: bool,
 }
 
 pub fn response(subject: &Subject<'_>, now: OffsetDateTime, f: &ResponseFacts) -> Record {
@@ -165,6 +179,15 @@ pub fn response(subject: &Subject<'_>, now: OffsetDateTime, f: &ResponseFacts) -
         .map(|(model, outcome)| json!({"model": model, "outcome": outcome}))
         .collect();
     m.insert("attempts".into(), Value::Array(attempts));
+    if let Some(sha) = &f.capture_sha256 {
+        m.insert("capture_sha256".into(), Value::from(sha.as_str()));
+    }
+    if f.capture_truncated {
+        m.insert("capture_truncated".into(), Value::from(true));
+    }
+    if f.capture_failed {
+        m.insert("capture_failed".into(), Value::from(true));
+    }
     Record {
         kind: Kind::Response,
         fields: m,

@@ -1,10 +1,10 @@
-//! `orguard audit verify|keygen|export`.
+//! `orguard audit verify|keygen|decrypt|export`.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use crate::audit::{checkpoint, export, verify, witness};
+use crate::audit::{capture, checkpoint, export, verify, witness};
 
 /// What `audit verify` was asked to check.
 pub struct VerifyArgs {
@@ -75,7 +75,10 @@ pub fn verify(args: &VerifyArgs) -> ExitCode {
         match bundle {
             Some(b) => vec![verify::verify_bundle(target, &b, &options)],
             None => match verify::verify_path_with(path, &options) {
-                Ok(r) => vec![r],
+                Ok(mut r) => {
+                    verify_captures(path, &mut r);
+                    vec![r]
+                }
                 Err(e) => return fail(&format!("cannot read {target}: {e}")),
             },
         }
@@ -93,6 +96,80 @@ pub fn verify(args: &VerifyArgs) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
+    }
+}
+
+/// Adds a finding for each capture the records of a file trail reference that is missing
+/// or does not hash to the recorded SHA-256 (the records' own hashes are checked by the
+/// chain walk, so a capture swapped along with its record's hash breaks the chain there).
+fn verify_captures(path: &Path, report: &mut verify::Report) {
+    let (dir, files) = if path.is_dir() {
+        (
+            path.to_path_buf(),
+            crate::audit::sink::file::list_files(path).unwrap_or_default(),
+        )
+    } else {
+        (
+            path.parent().map(Path::to_path_buf).unwrap_or_default(),
+            vec![path.to_path_buf()],
+        )
+    };
+    let (checked, problems) = capture::verify_files(&dir, &files);
+    for problem in problems {
+        report.findings.push(verify::Finding {
+            at: verify::Position {
+                source: dir.join(capture::DIR).display().to_string(),
+                line: 0,
+            },
+            problem,
+        });
+    }
+    if checked > 0 {
+        report.notes.push(format!(
+            "{checked} encrypted captures checked against their records"
+        ));
+    }
+}
+
+/// Decrypts one capture with an age identity file, to `out` (created 0600, never over an
+/// existing file) or stdout. Errors name files, never key material or plaintext.
+pub fn decrypt(capture_file: &Path, identity: &Path, out: Option<&Path>) -> ExitCode {
+    let ciphertext = match std::fs::read(capture_file) {
+        Ok(c) => c,
+        Err(e) => {
+            return fail(&format!(
+                "cannot read {}: {}",
+                capture_file.display(),
+                e.kind()
+            ))
+        }
+    };
+    let plaintext = match capture::decrypt(&ciphertext, identity) {
+        Ok(p) => p,
+        Err(e) => return fail(&format!("{}: {e}", capture_file.display())),
+    };
+    let written = match out {
+        Some(out) => {
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                options.mode(0o600);
+            }
+            options
+                .open(out)
+                .and_then(|mut f| f.write_all(&plaintext).and_then(|()| f.sync_all()))
+                .map_err(|e| format!("cannot write {}: {}", out.display(), e.kind()))
+        }
+        None => std::io::stdout()
+            .lock()
+            .write_all(&plaintext)
+            .map_err(|e| format!("cannot write to stdout: {}", e.kind())),
+    };
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
     }
 }
 

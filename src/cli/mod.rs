@@ -71,7 +71,9 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
     /// Re-walk the hash chain of an audit file, an audit directory (all rotated files in
-    /// order) or a Postgres table (every replica's chain). Exit code 0 = intact, 1 = broken.
+    /// order) or a Postgres table (every replica's chain). For a file trail, every encrypted
+    /// capture a record references must exist and hash as recorded. Exit code 0 = intact,
+    /// 1 = broken.
     Verify {
         /// A file, a directory, or a postgres:// URL.
         target: String,
@@ -100,6 +102,19 @@ pub enum AuditCommand {
         /// Where to write the private key; the public key goes to FILE.pub.
         #[arg(long)]
         out: PathBuf,
+    },
+    /// Decrypt an encrypted capture (`<audit dir>/captures/*.age`) with the auditor's age
+    /// identity file (`AGE-SECRET-KEY-1…`, as `age-keygen` writes it). Run it on the
+    /// auditor's machine: the gateway never holds the identity.
+    Decrypt {
+        /// The capture file.
+        capture: PathBuf,
+        /// The age identity file.
+        #[arg(long)]
+        identity: PathBuf,
+        /// Write the plaintext here (mode 0600) instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Write a self-contained bundle of one period for an auditor: the records, the
     /// checkpoints that sign them, the public key and a manifest.
@@ -318,6 +333,14 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Command::Audit {
             command: AuditCommand::Keygen { out },
         }) => audit::keygen(&out),
+        Some(Command::Audit {
+            command:
+                AuditCommand::Decrypt {
+                    capture,
+                    identity,
+                    out,
+                },
+        }) => audit::decrypt(&capture, &identity, out.as_deref()),
         Some(Command::Audit {
             command:
                 AuditCommand::Export {

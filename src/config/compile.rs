@@ -811,13 +811,55 @@ fn compile_audit(
             SinkSettings::Stdout
         }
     };
+    let capture = compile_capture(raw, &sink, problems);
     AuditSettings {
         sink,
+        capture,
         fail_open: a.fail_open,
         queue_capacity: a.queue_capacity.max(16),
         hmac_key: resolved.audit_hmac_key.clone(),
         replica,
         checkpoints,
+    }
+}
+
+/// The capture writer, when some class sets `capture = "encrypted"`. Recipients are
+/// checked whenever they are given (a typo is found before a class turns capture on).
+fn compile_capture(
+    raw: &RawConfig,
+    sink: &SinkSettings,
+    problems: &mut Vec<String>,
+) -> Option<std::sync::Arc<crate::audit::capture::Capture>> {
+    let recipients = match crate::audit::capture::parse_recipients(&raw.audit.capture_recipients) {
+        Ok(r) => r,
+        Err(p) => {
+            problems.extend(p);
+            return None;
+        }
+    };
+    let capturing: Vec<&String> = raw
+        .classes
+        .iter()
+        .filter(|(_, c)| c.capture == "encrypted")
+        .map(|(name, _)| name)
+        .collect();
+    let first = capturing.first()?;
+    if recipients.is_empty() {
+        problems.push(format!(
+            "classes.{first}.capture: \"encrypted\" needs audit.capture_recipients (the auditor's age1… public keys)"
+        ));
+        return None;
+    }
+    match sink {
+        SinkSettings::File { dir, .. } => Some(std::sync::Arc::new(
+            crate::audit::capture::Capture::new(dir.join(crate::audit::capture::DIR), recipients),
+        )),
+        SinkSettings::Stdout | SinkSettings::Postgres { .. } => {
+            problems.push(format!(
+                "classes.{first}.capture: captures are stored beside the audit trail and need audit.sink = \"file\""
+            ));
+            None
+        }
     }
 }
 
@@ -1133,6 +1175,16 @@ fn compile_policy(
                 },
                 max_tokens: c.max_tokens,
                 on_violation,
+                capture: match c.capture.as_str() {
+                    "off" => crate::policy::CaptureMode::Off,
+                    "encrypted" => crate::policy::CaptureMode::Encrypted,
+                    other => {
+                        problems.push(format!(
+                            "{at}.capture: {other:?} is not one of off, encrypted"
+                        ));
+                        crate::policy::CaptureMode::Off
+                    }
+                },
             });
             // A class-level fallback that its own class would refuse is a config error,
             // not something to find out mid-incident.

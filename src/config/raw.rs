@@ -198,6 +198,9 @@ pub struct RawAudit {
     /// A Postgres database (not the audit one) that keeps a copy of every checkpoint.
     pub witness_postgres_url: Option<String>,
     pub witness_postgres_table: String,
+    /// age X25519 recipients (`age1…`) that captures (`classes.*.capture = "encrypted"`)
+    /// are encrypted to. Public keys only: the gateway cannot read its own captures.
+    pub capture_recipients: Vec<String>,
 }
 
 impl Default for RawAudit {
@@ -223,6 +226,7 @@ impl Default for RawAudit {
             witness_dir: None,
             witness_postgres_url: None,
             witness_postgres_table: "orguard_audit_witness".to_owned(),
+            capture_recipients: Vec::new(),
         }
     }
 }
@@ -316,6 +320,9 @@ pub struct RawClass {
     /// `block` or `flag` when the response shows a provider, model or BYOK state outside policy.
     /// Default: `block` for confidential and restricted, `flag` below.
     pub on_violation: Option<String>,
+    /// `off` or `encrypted`: the request as forwarded and the response as delivered are
+    /// stored encrypted to `audit.capture_recipients` beside the audit trail.
+    pub capture: String,
 }
 
 impl Default for RawClass {
@@ -346,6 +353,7 @@ impl Default for RawClass {
             fallbacks: Vec::new(),
             max_tokens: 4096,
             on_violation: None,
+            capture: "off".to_owned(),
         }
     }
 }

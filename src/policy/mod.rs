@@ -101,6 +101,17 @@ pub struct ClassPolicy {
     pub fallbacks: Vec<String>,
     pub max_tokens: u64,
     pub on_violation: OnViolation,
+    /// Whether this class's requests and responses are captured, encrypted to the auditor.
+    pub capture: CaptureMode,
+}
+
+/// `capture` of a class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CaptureMode {
+    #[default]
+    Off,
+    /// Encrypted with age to `audit.capture_recipients` (`audit::capture`).
+    Encrypted,
 }
 
 impl ClassPolicy {
@@ -473,6 +484,7 @@ pub(crate) mod tests {
             fallbacks: Vec::new(),
             max_tokens: 1000,
             on_violation: OnViolation::Block,
+            capture: CaptureMode::Off,
         }
     }
 

@@ -57,6 +57,11 @@ pub struct StreamReport {
     pub data_events: u64,
     pub saw_done: bool,
     pub bytes: u64,
+    /// The bytes handed to the client, assembled, when the tap was asked to keep them
+    /// (`TapLimits::capture`, for encrypted captures); at most the cap.
+    pub delivered: Option<bytes::Bytes>,
+    /// The stream delivered more than the capture cap: `delivered` is its beginning.
+    pub delivered_truncated: bool,
 }
 
 /// An error event to end a stream with.
@@ -108,6 +113,9 @@ pub struct TapLimits {
     pub max_line: usize,
     /// Whether the protocol ends with `data: [DONE]` (chat and text completions).
     pub expects_done: bool,
+    /// Keep up to this many delivered bytes for the report (an encrypted capture of the
+    /// response as the client got it, error events included). `None`: keep nothing.
+    pub capture: Option<usize>,
 }
 
 /// Builds an OpenRouter-shaped mid-stream error event.
@@ -130,6 +138,8 @@ struct Tap<S, F: FnOnce(StreamReport)> {
     report: StreamReport,
     finished: bool,
     on_end: Option<F>,
+    /// What was handed to the client so far, when capturing.
+    delivered: Option<BytesMut>,
 }
 
 /// What one upstream chunk turns into.
@@ -196,6 +206,18 @@ impl<S, F: FnOnce(StreamReport)> Tap<S, F> {
         Step::Forward(out)
     }
 
+    /// Adds bytes about to be handed to the client to the capture, up to its cap.
+    fn keep(&mut self, bytes: &Bytes) {
+        let (Some(kept), Some(cap)) = (self.delivered.as_mut(), self.limits.capture) else {
+            return;
+        };
+        let room = cap.saturating_sub(kept.len());
+        if bytes.len() > room {
+            self.report.delivered_truncated = true;
+        }
+        kept.extend_from_slice(bytes.get(..room.min(bytes.len())).unwrap_or_default());
+    }
+
     fn on_chunk(&mut self, chunk: Bytes) -> Step {
         match self.lines.push(chunk) {
             Ok(Some(region)) => self.walk(region),
@@ -258,6 +280,9 @@ impl<S, F: FnOnce(StreamReport)> Tap<S, F> {
         if self.report.end != StreamEnd::UpstreamError || end == StreamEnd::Cut {
             self.report.end = end;
         }
+        if let Some(delivered) = self.delivered.take() {
+            self.report.delivered = Some(delivered.freeze());
+        }
         if let Some(on_end) = self.on_end.take() {
             on_end(self.report.clone());
         }
@@ -301,9 +326,12 @@ where
             data_events: 0,
             saw_done: false,
             bytes: 0,
+            delivered: None,
+            delivered_truncated: false,
         },
         finished: false,
         on_end: Some(on_end),
+        delivered: limits.capture.map(|_| BytesMut::new()),
     };
     futures_util::stream::unfold(state, |mut tap| async move {
         if tap.finished {
@@ -338,9 +366,14 @@ where
                 }
             };
             match step {
-                Step::Forward(bytes) => return Some((Ok(bytes), tap)),
+                Step::Forward(bytes) => {
+                    tap.keep(&bytes);
+                    return Some((Ok(bytes), tap));
+                }
                 Step::Wait => continue,
                 Step::Last(bytes, end) => {
+                    // Kept before `finish`, which hands the assembled bytes to `on_end`.
+                    tap.keep(&bytes);
                     tap.finish(end);
                     return Some((Ok(bytes), tap));
                 }
@@ -372,6 +405,7 @@ mod tests {
             deadline: Instant::now() + Duration::from_secs(5),
             max_line: 1024,
             expects_done: true,
+            capture: Some(1 << 20),
         };
         let body = tap(upstream, limits, inspector, move |r| {
             *sink.lock().unwrap() = Some(r)
@@ -381,7 +415,12 @@ mod tests {
             .into_iter()
             .map(|b| String::from_utf8(b.unwrap().to_vec()).unwrap())
             .collect();
-        let report = report.lock().unwrap().clone().unwrap();
+        let report: StreamReport = report.lock().unwrap().clone().unwrap();
+        // The capture is exactly what the client got, whatever ended the stream.
+        assert_eq!(
+            report.delivered.as_deref(),
+            Some(<String as AsRef<[u8]>>::as_ref(&text))
+        );
         (text, report)
     }
 

@@ -42,6 +42,9 @@ pub struct Relay {
     pub check: Option<ResponseCheck>,
     /// Called once when a streamed body ends, for whatever reason.
     pub on_stream_end: Box<dyn FnOnce(StreamReport) + Send>,
+    /// Keep up to this many bytes of a stream as delivered, for an encrypted capture
+    /// (handed to `on_stream_end` in the report). `None` for classes that do not capture.
+    pub capture: Option<usize>,
 }
 
 /// Relays `sent` to the client.
@@ -62,6 +65,7 @@ pub async fn relay(sent: Sent, relay: Relay) -> Result<Response, GatewayError> {
         expects_done,
         check,
         on_stream_end,
+        capture,
     } = relay;
     let body = if is_sse {
         // Tell buffering reverse proxies in front of us (nginx) not to coalesce chunks.
@@ -78,6 +82,7 @@ pub async fn relay(sent: Sent, relay: Relay) -> Result<Response, GatewayError> {
             deadline,
             max_line: max_body,
             expects_done,
+            capture,
         };
         Body::from_stream(stream::tap(
             response.bytes_stream(),

@@ -209,8 +209,10 @@ impl FileSink {
             if age_days < u64::from(ops) {
                 break;
             }
-            let has_costs = std::fs::read(path)
-                .is_ok_and(|b| memchr::memmem::find(&b, br#""type":"response""#).is_some());
+            let contents = std::fs::read(path).ok();
+            let has_costs = contents
+                .as_deref()
+                .is_some_and(|b| memchr::memmem::find(b, br#""type":"response""#).is_some());
             // financial_retention_days = 0 keeps cost data forever.
             let keep_days = match (has_costs, fin) {
                 (true, 0) => None,
@@ -224,7 +226,11 @@ impl FileSink {
             }
             match std::fs::remove_file(path) {
                 Ok(()) => {
-                    tracing::info!(file = %path.display(), age_days, "audit file removed by retention")
+                    tracing::info!(file = %path.display(), age_days, "audit file removed by retention");
+                    // Captures go with the records that reference them: after the file, so
+                    // a failure leaves an unreferenced (still encrypted) capture, never a
+                    // record whose capture is missing.
+                    remove_captures(&self.dir, contents.as_deref().unwrap_or_default());
                 }
                 Err(e) => {
                     tracing::warn!(file = %path.display(), error = %e, "audit retention could not remove a file");
@@ -232,6 +238,28 @@ impl FileSink {
                 }
             }
         }
+    }
+}
+
+/// Deletes the encrypted captures referenced by the records in `contents` (a file removed
+/// by retention).
+fn remove_captures(dir: &Path, contents: &[u8]) {
+    let Ok(text) = std::str::from_utf8(contents) else {
+        return;
+    };
+    let captures = dir.join(crate::audit::capture::DIR);
+    let mut removed = 0u64;
+    for (name, _) in text.lines().filter_map(crate::audit::capture::reference) {
+        match std::fs::remove_file(captures.join(&name)) {
+            Ok(()) => removed += 1,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                tracing::warn!(capture = %name, error = %e, "audit retention could not remove a capture");
+            }
+        }
+    }
+    if removed > 0 {
+        tracing::info!(removed, "captures removed by retention with their records");
     }
 }
 
