@@ -48,6 +48,8 @@ fn a_record(i: u64) -> record::Record {
         key_id: Some("billing-1"),
         service: Some("billing"),
         class: Some("confidential"),
+        client: Some("10.1.2.3"),
+        peer: None,
     };
     let models = vec!["openai/gpt-4o".to_owned()];
     let providers = vec!["openai".to_owned(), "anthropic".to_owned()];

@@ -108,6 +108,8 @@ fn audit(c: &mut Criterion) {
         key_id: Some("billing-20261202"),
         service: Some("billing"),
         class: Some("confidential"),
+        client: Some("10.1.2.3"),
+        peer: None,
     };
     let models = ["openai/gpt-4o-mini".to_owned()];
     let providers = ["openai".to_owned(), "anthropic".to_owned()];

@@ -198,6 +198,31 @@ impl AttemptOutcome {
     }
 }
 
+impl AttemptOutcome {
+    /// The HTTP status the upstream answered, if it answered.
+    pub fn status(self) -> Option<u16> {
+        match self {
+            Self::Status(status) => Some(status),
+            _ => None,
+        }
+    }
+
+    /// The attempt's `outcome` in the audit record (`audit::record::AttemptRecord`): the
+    /// status itself is recorded beside it, so a status is `ok` or `http_error` here.
+    pub fn audit_name(self) -> &'static str {
+        match self {
+            Self::Status(status) if (200..300).contains(&status) => "ok",
+            Self::Status(_) => "http_error",
+            Self::Connect => "connect",
+            Self::Timeout => "timeout",
+            Self::NotConfigured => "not_configured",
+            Self::Protocol => "protocol",
+            Self::Build => "build",
+            Self::CircuitOpen => "circuit_open",
+        }
+    }
+}
+
 impl fmt::Display for AttemptOutcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.label())

@@ -42,7 +42,7 @@ use time::OffsetDateTime;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 
-use crate::audit::record::{ResponseFacts, Subject};
+use crate::audit::record::{AttemptRecord, Outcome, ResponseFacts, Subject};
 use crate::audit::{self};
 use crate::config::{Snapshot, UpstreamSettings};
 use crate::error::GatewayError;
@@ -53,7 +53,7 @@ use crate::plan::{PlanError, Planned};
 use crate::policy::{self, models, Class, ContentSignals, UpstreamRef};
 use crate::redact;
 use crate::request::{body, Endpoint};
-use crate::server::AppState;
+use crate::server::{AppState, ClientAddr};
 use crate::stream::{StreamEnd, StreamReport};
 use crate::upstream::breaker::Admission;
 use crate::upstream::{self, AuditSubject, Outbound, Relay, ResponseCheck, Sent, Served};
@@ -65,6 +65,9 @@ struct Ctx<'a> {
     /// One snapshot for the whole request: a reload mid-request changes nothing for it.
     config: &'a Arc<Snapshot>,
     request_id: &'a str,
+    /// The client's address and the proxy it came through, as the audit records them.
+    client: Option<String>,
+    peer: Option<String>,
     headers: &'a HeaderMap,
     started: Instant,
     /// Set by [`authenticate`], for the denial record of a later refusal.
@@ -91,6 +94,7 @@ impl<'a> Ctx<'a> {
         state: &'a AppState,
         config: &'a Arc<Snapshot>,
         request_id: &'a str,
+        client: &ClientAddr,
         headers: &'a HeaderMap,
         route: &'static str,
     ) -> Self {
@@ -98,6 +102,8 @@ impl<'a> Ctx<'a> {
             state,
             config,
             request_id,
+            client: client.client(),
+            peer: client.peer_if_proxied(),
             headers,
             started: Instant::now(),
             caller: None,
@@ -124,11 +130,19 @@ pub async fn inference(
     state: &AppState,
     endpoint: Endpoint,
     request_id: &str,
+    client: &ClientAddr,
     headers: &HeaderMap,
     body: Body,
 ) -> Response {
     let config = state.config.load_full();
-    let mut ctx = Ctx::new(state, &config, request_id, headers, endpoint.as_str());
+    let mut ctx = Ctx::new(
+        state,
+        &config,
+        request_id,
+        client,
+        headers,
+        endpoint.as_str(),
+    );
     let result = run(&mut ctx, endpoint, body).await;
     finish(&mut ctx, result)
 }
@@ -162,7 +176,7 @@ fn finish(ctx: &mut Ctx<'_>, result: Result<Response, GatewayError>) -> Response
     };
     let c = error.classify();
     if let Some(mut completion) = ctx.completion.take() {
-        completion.complete(c.status.as_u16(), "error");
+        completion.complete(c.status.as_u16(), outcome_of(&error));
     }
     let state = ctx.state;
     if !ctx.recorded {
@@ -173,6 +187,8 @@ fn finish(ctx: &mut Ctx<'_>, result: Result<Response, GatewayError>) -> Response
                 key_id: ctx.caller.as_ref().map(|c| &*c.key_id),
                 service: ctx.caller.as_ref().map(|c| &*c.service),
                 class: ctx.class.map(Class::as_str),
+                client: ctx.client.as_deref(),
+                peer: ctx.peer.as_deref(),
             };
             state.audit.append_nowait(audit::record::denied(
                 &subject,
@@ -360,6 +376,8 @@ async fn record(
         key_id: Some(&caller.key_id),
         service: Some(&caller.service),
         class: Some(class.as_str()),
+        client: ctx.client.as_deref(),
+        peer: ctx.peer.as_deref(),
     };
     // Every fallback's body was sealed with the primary's, so the one `request` record
     // names each body that may be sent for this client request.
@@ -394,6 +412,8 @@ async fn record(
         request_id: ctx.request_id.to_owned(),
         key_id: caller.key_id.to_string(),
         service: caller.service.to_string(),
+        client: ctx.client.clone(),
+        peer: ctx.peer.clone(),
     };
     let check = ResponseCheck::new(
         Arc::clone(config),
@@ -609,9 +629,16 @@ async fn forward<'c>(
     }
     if let Some(completion) = &ctx.completion {
         if let Ok(mut served) = completion.served.lock() {
+            let upstream = planned.plan.upstream.name();
             served.attempts = attempts
                 .iter()
-                .map(|a| (a.model.clone(), a.outcome.to_string()))
+                .map(|a| AttemptRecord {
+                    model: a.model.clone(),
+                    upstream: upstream.to_owned(),
+                    provider: None,
+                    status: a.outcome.status(),
+                    outcome: a.outcome.audit_name(),
+                })
                 .collect();
         }
     }
@@ -690,7 +717,7 @@ async fn respond(
                     .delivered
                     .take()
                     .map(|b| (b, report.delivered_truncated));
-                completion.complete(status, report.end.as_str());
+                completion.complete(status, report.end.outcome());
             }
         };
         let expects_done = matches!(endpoint, Endpoint::ChatCompletions | Endpoint::Completions);
@@ -723,7 +750,14 @@ async fn respond(
                 completion.delivered = Some((bytes.clone(), false));
                 response = Response::from_parts(parts, Body::from(bytes));
             }
-            completion.complete(status, "completed");
+            // An error status passed on as it came (every model failed, or one the
+            // gateway does not retry) is the upstream's error, not a completion.
+            let outcome = if (200..300).contains(&status) {
+                Outcome::Completed
+            } else {
+                Outcome::UpstreamError
+            };
+            completion.complete(status, outcome);
         }
         response
     };
@@ -820,7 +854,7 @@ impl Completion {
     /// Phase 10, exactly once per recorded request, however it ends: settles the cost,
     /// counts the request and writes its `response` record (`status` as answered, or 499
     /// when the client went away; `outcome` as the audit names it).
-    fn complete(&mut self, status: u16, outcome: &'static str) {
+    fn complete(&mut self, status: u16, outcome: Outcome) {
         if std::mem::replace(&mut self.done, true) {
             return;
         }
@@ -981,7 +1015,7 @@ impl Completion {
             model = facts.model.as_deref().unwrap_or(&self.model),
             provider = facts.provider.as_deref().unwrap_or("-"),
             status = facts.status,
-            outcome = facts.outcome,
+            outcome = facts.outcome.as_str(),
             latency_ms = facts.latency_ms,
             prompt_tokens = facts.prompt_tokens.unwrap_or(0),
             completion_tokens = facts.completion_tokens.unwrap_or(0),
@@ -1023,7 +1057,7 @@ impl Completion {
 impl Drop for Completion {
     fn drop(&mut self) {
         // Dropped unfinished: the client went away (status 499, as nginx logs it).
-        self.complete(499, "client_cancelled");
+        self.complete(499, Outcome::ClientCancelled);
     }
 }
 
@@ -1046,10 +1080,7 @@ fn request_record(
     let (prompt_sha256, prompt_hash) =
         audit::prompt_hash(&parsed.body, endpoint, config.audit.hmac_key.as_ref());
     let body_sha256 = hex::encode(Sha256::digest(planned.sealed.body()));
-    let upstream = match &plan.upstream {
-        UpstreamRef::OpenRouter => "openrouter",
-        UpstreamRef::Extra(name) => name.as_str(),
-    };
+    let upstream = plan.upstream.name();
     let model_forwarded = crate::plan::forwarded_model(config, plan);
     let decisions: Vec<&'static str> = plan.fired.iter().map(|r| r.rule).collect();
     let facts = audit::record::RequestFacts {
@@ -1078,9 +1109,13 @@ fn response_facts(
     status: u16,
     started: Instant,
     served: &Mutex<Served>,
-    outcome: &'static str,
+    outcome: Outcome,
 ) -> ResponseFacts {
-    let s = served.lock().map(|s| s.clone()).unwrap_or_default();
+    let mut s = served.lock().map(|s| s.clone()).unwrap_or_default();
+    // The provider the answer named served the attempt that answered: the last one.
+    if let Some(last) = s.attempts.last_mut().filter(|a| a.status.is_some()) {
+        last.provider.clone_from(&s.provider);
+    }
     let usage = s.usage.unwrap_or_default();
     ResponseFacts {
         status,
@@ -1100,6 +1135,18 @@ fn response_facts(
     }
 }
 
+/// The outcome of a recorded request that ended in an error (the error edge, [`finish`]).
+fn outcome_of(error: &GatewayError) -> Outcome {
+    match error {
+        GatewayError::Violation(_) => Outcome::CutByPolicy,
+        GatewayError::Upstream(_)
+        | GatewayError::UpstreamExhausted(_)
+        | GatewayError::UpstreamAccount(_)
+        | GatewayError::CircuitOpen(_) => Outcome::UpstreamError,
+        _ => Outcome::GatewayError,
+    }
+}
+
 fn elapsed_ms(started: Instant) -> u64 {
     u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
@@ -1110,12 +1157,13 @@ fn elapsed_ms(started: Instant) -> u64 {
 pub async fn models(
     state: &AppState,
     request_id: &str,
+    client: &ClientAddr,
     query: Option<&str>,
     headers: &HeaderMap,
     only: Option<&str>,
 ) -> Response {
     let config = state.config.load_full();
-    let mut ctx = Ctx::new(state, &config, request_id, headers, "models");
+    let mut ctx = Ctx::new(state, &config, request_id, client, headers, "models");
     let result = list_models(&mut ctx, query, only).await;
     finish(&mut ctx, result)
 }
@@ -1235,11 +1283,12 @@ fn one_model(listing: &Value, id: &str, class: policy::Class) -> Result<Response
 pub async fn passthrough(
     state: &AppState,
     request_id: &str,
+    client: &ClientAddr,
     path_and_query: String,
     headers: &HeaderMap,
 ) -> Response {
     let config = state.config.load_full();
-    let mut ctx = Ctx::new(state, &config, request_id, headers, "passthrough");
+    let mut ctx = Ctx::new(state, &config, request_id, client, headers, "passthrough");
     let result = pass(&mut ctx, path_and_query).await;
     finish(&mut ctx, result)
 }

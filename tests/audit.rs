@@ -222,7 +222,10 @@ async fn denials_and_violations_are_audited_without_content() {
     assert_eq!(records[2]["served"], "Together");
     assert_eq!(records[2]["action"], "block");
     assert_eq!(records[3]["status"], 502);
-    assert_eq!(records[3]["outcome"], "error");
+    assert_eq!(
+        records[3]["outcome"], "cut_by_policy",
+        "the gateway withheld the answer: a policy outcome, not an upstream error"
+    );
     assert_eq!(
         records[3]["provider"], "Together",
         "what was served (and billed) is still recorded"
@@ -822,4 +825,112 @@ async fn denied_records_name_the_route_and_the_model_asked_for_never_a_detected_
     assert_eq!(denied[1]["endpoint"], "chat_completions");
     assert!(denied[1].get("model_requested").is_none(), "{}", denied[1]);
     assert!(!denied[1].to_string().contains(&secret[10..]));
+}
+
+/// Every record names the client's address: the socket's peer by default, whatever
+/// `X-Forwarded-For` says; behind `server.trusted_proxy_hops` proxies, the entry the
+/// outermost of them appended, with the peer beside it. The header's text never reaches
+/// the trail, only a parsed address.
+#[tokio::test]
+async fn every_record_carries_the_client_address_and_trusts_forwarded_for_only_as_configured() {
+    let mock = MockUpstream::start().await;
+    mock.set_default(Reply::ok(common::mock::chat_completion()));
+
+    // No trusted proxy: the header is the client's own text and is ignored.
+    let gw = TestGateway::start(&mock).await;
+    let r = gw
+        .post("/api/v1/chat/completions")
+        .header("x-forwarded-for", "203.0.113.9")
+        .body(chat_body("openai/gpt-4o").to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = gw
+        .client
+        .post(gw.url("/api/v1/chat/completions"))
+        .header("x-forwarded-for", "203.0.113.9")
+        .body(chat_body("openai/gpt-4o").to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "no key: refused and audited as denied");
+    let records = gw.audit_records().await;
+    let kinds: Vec<&str> = records
+        .iter()
+        .map(|r| r["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["request", "response", "denied"], "{records:#?}");
+    for r in &records {
+        assert_eq!(r["client"], "127.0.0.1", "{r}");
+        assert!(r.get("peer").is_none(), "{r}");
+    }
+
+    // One trusted proxy (a load balancer that appends the address it saw).
+    let toml = config_toml(&mock, "").replace(
+        "drain_seconds = 5\n",
+        "drain_seconds = 5\ntrusted_proxy_hops = 1\n",
+    );
+    let gw = TestGateway::from_toml(&toml, Some(upstream_key())).await;
+    for xff in [
+        "6.6.6.6, 203.0.113.9",
+        "alice@example.com",
+        "[2001:db8::7]:4711",
+    ] {
+        let r = gw
+            .post("/api/v1/chat/completions")
+            .header("x-forwarded-for", xff)
+            .body(chat_body("openai/gpt-4o").to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let records = gw.audit_records().await;
+    let clients: Vec<(&str, Option<&str>)> = records
+        .iter()
+        .map(|r| (r["client"].as_str().unwrap(), r["peer"].as_str()))
+        .collect();
+    assert_eq!(
+        clients,
+        [
+            ("203.0.113.9", Some("127.0.0.1")),
+            ("203.0.113.9", Some("127.0.0.1")),
+            // Not an address: the peer is the only fact left.
+            ("127.0.0.1", None),
+            ("127.0.0.1", None),
+            ("2001:db8::7", Some("127.0.0.1")),
+            ("2001:db8::7", Some("127.0.0.1")),
+        ],
+        "the rightmost entry (the proxy's), never the client-written one to its left"
+    );
+    let text: String = audit_files(gw.audit_dir.path())
+        .iter()
+        .map(|f| std::fs::read_to_string(f).unwrap())
+        .collect();
+    assert!(
+        !text.contains("alice"),
+        "header text never reaches the trail"
+    );
+    assert!(!text.contains("6.6.6.6"));
+}
+
+/// The README's outcome table is the vocabulary: every value the gateway can write is
+/// documented there, and nothing else is.
+#[test]
+fn the_readme_documents_every_outcome() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let table: Vec<&str> = readme
+        .lines()
+        .skip_while(|l| !l.starts_with("| outcome | meaning |"))
+        .skip(2)
+        .take_while(|l| l.starts_with("| `"))
+        .filter_map(|l| l.split('`').nth(1))
+        .collect();
+    let written: Vec<&str> = orguard::audit::record::Outcome::ALL
+        .iter()
+        .map(|o| o.as_str())
+        .collect();
+    assert_eq!(table, written);
 }

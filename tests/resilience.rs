@@ -52,13 +52,27 @@ async fn retries_on_5xx_and_429_then_succeeds() {
     assert_eq!(mock.count(), 4);
     let records = gw.audit_records().await;
     let response = records.iter().find(|r| r["type"] == "response").unwrap();
-    let outcomes: Vec<&str> = response["attempts"]
+    let attempts: Vec<(u64, &str)> = response["attempts"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|a| a["outcome"].as_str().unwrap())
+        .map(|a| {
+            (
+                a["status"].as_u64().unwrap(),
+                a["outcome"].as_str().unwrap(),
+            )
+        })
         .collect();
-    assert_eq!(outcomes, ["502", "429", "503", "200"]);
+    assert_eq!(
+        attempts,
+        [
+            (502, "http_error"),
+            (429, "http_error"),
+            (503, "http_error"),
+            (200, "ok")
+        ]
+    );
+    assert_eq!(response["outcome"], "completed");
     assert_eq!(
         records.iter().filter(|r| r["type"] == "request").count(),
         1,
@@ -202,9 +216,18 @@ async fn fallbacks_are_tried_in_order_and_never_leave_policy() {
         hex::encode(sha2::Sha256::digest(sent_body.as_ref())),
         "the fallback's body was audited before it left"
     );
+    let responses: Vec<&Value> = records.iter().filter(|r| r["type"] == "response").collect();
+    assert_eq!(responses.len(), 1, "and one response record");
+    assert_eq!(responses[0]["outcome"], "completed");
     assert_eq!(
-        records.iter().filter(|r| r["type"] == "response").count(),
-        1
+        responses[0]["attempts"],
+        json!([
+            {"model": "openai/gpt-4o", "upstream": "openrouter", "provider": null,
+             "status": 502, "outcome": "http_error"},
+            {"model": "anthropic/claude-3.5-sonnet", "upstream": "openrouter",
+             "provider": "Anthropic", "status": 200, "outcome": "ok"},
+        ]),
+        "the response record lists every attempt: model, upstream, provider, status, outcome"
     );
 
     // Both allowed models fail: the forbidden third one is never tried.
@@ -229,6 +252,25 @@ async fn fallbacks_are_tried_in_order_and_never_leave_policy() {
         .requests()
         .iter()
         .all(|r| !r.json()["model"].as_str().unwrap().contains("llama")));
+    // Still one request and one response record; an answer nobody could give is not
+    // "completed", whatever status it was passed on with.
+    let records = gw.audit_records().await;
+    let count = |t: &str| records.iter().filter(|r| r["type"] == t).count();
+    assert_eq!(
+        (count("request"), count("response")),
+        (2, 2),
+        "{records:#?}"
+    );
+    let last = records.iter().rfind(|r| r["type"] == "response").unwrap();
+    assert_eq!(last["status"], 503);
+    assert_eq!(last["outcome"], "upstream_error");
+    let statuses: Vec<u64> = last["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["status"].as_u64().unwrap())
+        .collect();
+    assert_eq!(statuses, [502, 503]);
 }
 
 #[tokio::test]

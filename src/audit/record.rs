@@ -39,6 +39,11 @@ pub struct Subject<'a> {
     pub key_id: Option<&'a str>,
     pub service: Option<&'a str>,
     pub class: Option<&'a str>,
+    /// The client's IP address: the socket peer, or the entry trusted proxies appended to
+    /// `X-Forwarded-For` (`server.trusted_proxy_hops`). A parsed address, never header text.
+    pub client: Option<&'a str>,
+    /// The socket peer (the nearest proxy), when it is not `client`.
+    pub peer: Option<&'a str>,
 }
 
 /// An unsealed record (no `seq`, `prev`, `hash` yet).
@@ -59,6 +64,10 @@ fn base(kind: Kind, subject: &Subject<'_>, now: OffsetDateTime) -> Map<String, V
     m.insert("key_id".into(), json!(subject.key_id));
     m.insert("service".into(), json!(subject.service));
     m.insert("class".into(), json!(subject.class));
+    m.insert("client".into(), json!(subject.client));
+    if let Some(peer) = subject.peer {
+        m.insert("peer".into(), Value::from(peer));
+    }
     m
 }
 
@@ -126,6 +135,73 @@ pub fn request(subject: &Subject<'_>, now: OffsetDateTime, f: &RequestFacts<'_>)
     }
 }
 
+/// How a client request that was recorded ended: the `outcome` of its one `response`
+/// record. One vocabulary for plain and streamed answers; `status` says what the client
+/// was answered (499 when it left first). A request refused before it was recorded has a
+/// `denied` record instead, and no outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Outcome {
+    /// An upstream answered 2xx and the whole answer reached the client.
+    #[default]
+    Completed,
+    /// No upstream gave a usable answer: every attempt failed (an error status, which the
+    /// client was passed, or no answer at all), or a stream carried an in-band error.
+    UpstreamError,
+    /// The stream's connection closed without its end marker (`[DONE]`).
+    Truncated,
+    /// The upstream fell silent for longer than the idle gap, or the total deadline passed.
+    TimedOut,
+    /// The gateway withheld the answer, or ended the stream, because the response broke
+    /// the class's policy (a `violation` record says which rule).
+    CutByPolicy,
+    /// The client went away before the answer was complete.
+    ClientCancelled,
+    /// The gateway itself failed after recording the request (its own error, not the
+    /// upstream's).
+    GatewayError,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Completed => "completed",
+            Self::UpstreamError => "upstream_error",
+            Self::Truncated => "truncated",
+            Self::TimedOut => "timed_out",
+            Self::CutByPolicy => "cut_by_policy",
+            Self::ClientCancelled => "client_cancelled",
+            Self::GatewayError => "gateway_error",
+        }
+    }
+
+    /// Every value, for the README table's test.
+    pub const ALL: [Self; 7] = [
+        Self::Completed,
+        Self::UpstreamError,
+        Self::Truncated,
+        Self::TimedOut,
+        Self::CutByPolicy,
+        Self::ClientCancelled,
+        Self::GatewayError,
+    ];
+}
+
+/// One upstream attempt of a client request, as its `response` record lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptRecord {
+    /// The model id sent.
+    pub model: String,
+    /// Which upstream it went to (`openrouter`, or an `[upstreams.*]` name).
+    pub upstream: String,
+    /// The provider that served it, when the answer said (OpenRouter's `provider`).
+    pub provider: Option<String>,
+    /// The HTTP status the upstream answered, if it answered at all.
+    pub status: Option<u16>,
+    /// `ok` (2xx), `http_error` (any other status), `connect`, `timeout`, `protocol`,
+    /// `not_configured`, `build`, or `circuit_open` (nothing was sent).
+    pub outcome: &'static str,
+}
+
 /// What came back.
 #[derive(Debug, Clone, Default)]
 pub struct ResponseFacts {
@@ -141,12 +217,12 @@ pub struct ResponseFacts {
     /// or the budget reservation).
     pub cost_estimated: bool,
     pub is_byok: Option<bool>,
-    /// How it ended: `completed`, `error`, `client_cancelled`, and for streams also
-    /// `upstream_error`, `truncated`, `timed_out`, `cut_by_policy`.
-    pub outcome: &'static str,
+    /// How it ended.
+    pub outcome: Outcome,
     pub violations: u64,
-    /// Every upstream attempt: model and outcome (`200`, `502`, `connect`, `circuit_open`).
-    pub attempts: Vec<(String, String)>,
+    /// Every upstream attempt, in order: retries, fallbacks, and models skipped because
+    /// their circuit was open.
+    pub attempts: Vec<AttemptRecord>,
     /// SHA-256 of the encrypted capture of the response as delivered, when captured.
     pub capture_sha256: Option<String>,
     /// The class captures but the response capture could not be written (the answer was
@@ -171,12 +247,20 @@ pub fn response(subject: &Subject<'_>, now: OffsetDateTime, f: &ResponseFacts) -
         m.insert("cost_estimated".into(), Value::from(true));
     }
     m.insert("is_byok".into(), json!(f.is_byok));
-    m.insert("outcome".into(), Value::from(f.outcome));
+    m.insert("outcome".into(), Value::from(f.outcome.as_str()));
     m.insert("violations".into(), Value::from(f.violations));
     let attempts: Vec<Value> = f
         .attempts
         .iter()
-        .map(|(model, outcome)| json!({"model": model, "outcome": outcome}))
+        .map(|a| {
+            json!({
+                "model": a.model,
+                "upstream": a.upstream,
+                "provider": a.provider,
+                "status": a.status,
+                "outcome": a.outcome,
+            })
+        })
         .collect();
     m.insert("attempts".into(), Value::Array(attempts));
     if let Some(sha) = &f.capture_sha256 {

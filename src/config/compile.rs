@@ -111,6 +111,9 @@ pub struct ServerSettings {
     pub body: BodyLimits,
     pub max_json_depth: usize,
     pub drain: Duration,
+    /// How many `X-Forwarded-For` entries, from the right, were appended by proxies the
+    /// operator runs (`server.trusted_proxy_hops`); see `server::client_addr`.
+    pub trusted_proxy_hops: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -163,6 +166,9 @@ pub struct ServiceSettings {
 /// Deepest nesting serde_json itself can parse; our limit must stay below it.
 const SERDE_JSON_RECURSION_LIMIT: usize = 128;
 
+/// A chain of proxies longer than this is a misconfiguration, not a deployment.
+const MAX_PROXY_HOPS: usize = 16;
+
 /// Paths the gateway serves itself; listing them as passthrough would skip inspection.
 const INSPECTED_PATHS: [&str; 5] = [
     "/chat/completions",
@@ -202,6 +208,11 @@ pub fn compile(raw: RawConfig, resolved: Resolved) -> Result<Snapshot, Vec<Strin
         problems.push(format!(
             "server.max_json_depth: must be between 1 and {}",
             SERDE_JSON_RECURSION_LIMIT - 1
+        ));
+    }
+    if raw.server.trusted_proxy_hops > MAX_PROXY_HOPS {
+        problems.push(format!(
+            "server.trusted_proxy_hops: at most {MAX_PROXY_HOPS} (the proxies in front of the gateway)"
         ));
     }
 
@@ -355,6 +366,7 @@ pub fn compile(raw: RawConfig, resolved: Resolved) -> Result<Snapshot, Vec<Strin
                 },
                 max_json_depth: raw.server.max_json_depth,
                 drain: Duration::from_secs(raw.server.drain_seconds),
+                trusted_proxy_hops: raw.server.trusted_proxy_hops,
             },
             upstream: UpstreamSettings {
                 base_url,

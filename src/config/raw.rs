@@ -391,6 +391,10 @@ pub struct RawServer {
     pub body_timeout_ms: u64,
     /// On SIGTERM, how long in-flight requests and streams may take to finish.
     pub drain_seconds: u64,
+    /// Proxies in front of the gateway that append the client's address to
+    /// `X-Forwarded-For` (a load balancer: 1). 0 trusts no header: the audit records the
+    /// socket's peer address.
+    pub trusted_proxy_hops: usize,
 }
 
 impl Default for RawServer {
@@ -402,6 +406,7 @@ impl Default for RawServer {
             max_json_depth: 64,
             body_timeout_ms: 30_000,
             drain_seconds: 30,
+            trusted_proxy_hops: 0,
         }
     }
 }

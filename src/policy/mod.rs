@@ -71,6 +71,16 @@ pub enum UpstreamRef {
     Extra(String),
 }
 
+impl UpstreamRef {
+    /// The name the audit records: `openrouter`, or the `[upstreams.NAME]` name.
+    pub fn name(&self) -> &str {
+        match self {
+            Self::OpenRouter => "openrouter",
+            Self::Extra(name) => name,
+        }
+    }
+}
+
 /// One class's compiled policy.
 #[derive(Debug, Clone)]
 pub struct ClassPolicy {

@@ -21,13 +21,14 @@ use crate::limits::Nanos;
 
 /// The admin router, with the same hygiene layers as the main one.
 pub fn app(state: AppState) -> Router {
+    let config = std::sync::Arc::clone(&state.config);
     let router = Router::new()
         .route("/admin/keys", get(keys))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .with_state(state);
-    layers::wrap(router)
+    layers::wrap(router, config)
 }
 
 /// One key's limits and where it stands, as `/admin/keys` shows it.

@@ -3,14 +3,18 @@
 //! Order, outermost first:
 //! 1. `catch_panic` — a bug in a handler becomes an OpenAI-shaped 500, not a dropped
 //!    connection (there are no panics by design; this is the net under the net).
-//! 2. `request_context` — assigns the request id, opens the request span every later log
-//!    line inherits, stamps `x-request-id` on every response (errors included) and writes
-//!    one access-log line. It never logs headers or bodies.
+//! 2. `request_context` — assigns the request id, resolves the client's address for the
+//!    audit (`client.rs`), opens the request span every later log line inherits, stamps
+//!    `x-request-id` on every response (errors included) and writes one access-log line.
+//!    It never logs headers or bodies.
 
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use axum::body::Body;
-use axum::extract::Request;
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::Response;
@@ -20,15 +24,17 @@ use tokio::time::Instant;
 use tower_http::catch_panic::CatchPanicLayer;
 use tracing::Instrument;
 
+use super::client::ClientAddr;
+use crate::config::Snapshot;
 use crate::error::{error_response, Classified, ErrorCode, ErrorType, LoggedError};
 
 /// The id of one request: returned as `x-request-id`, logged, and (later) audited.
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
 
-pub fn wrap(router: Router) -> Router {
+pub fn wrap(router: Router, config: Arc<ArcSwap<Snapshot>>) -> Router {
     router
-        .layer(middleware::from_fn(request_context))
+        .layer(middleware::from_fn_with_state(config, request_context))
         .layer(CatchPanicLayer::custom(|_| {
             let c = Classified {
                 status: StatusCode::INTERNAL_SERVER_ERROR,
@@ -46,10 +52,21 @@ fn new_request_id() -> String {
     format!("req_{}", hex::encode(raw))
 }
 
-async fn request_context(mut request: Request, next: Next) -> Response {
+async fn request_context(
+    State(config): State<Arc<ArcSwap<Snapshot>>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     // The client's own x-request-id is not trusted: ids must be unique for the audit trail.
     let id = new_request_id();
     request.extensions_mut().insert(RequestId(id.clone()));
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    let hops = config.load().server.trusted_proxy_hops;
+    let client = ClientAddr::resolve(peer, request.headers(), hops);
+    request.extensions_mut().insert(client);
     let method = request.method().clone();
     // Path only: query strings can carry anything a client typed.
     let path = request.uri().path().to_owned();

@@ -1,6 +1,8 @@
 //! The HTTP server: shared state, the router, listeners and graceful shutdown.
 
 pub mod admin;
+mod client;
+pub use client::ClientAddr;
 mod layers;
 pub use layers::RequestId;
 mod ops;
@@ -143,7 +145,8 @@ impl AppState {
 
 /// The full application: routes plus the HTTP hygiene layers.
 pub fn app(state: AppState) -> Router {
-    layers::wrap(routes::routes(state))
+    let config = Arc::clone(&state.config);
+    layers::wrap(routes::routes(state), config)
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves, then drains in-flight requests and
@@ -159,6 +162,8 @@ pub async fn serve(
         shutdown.await;
         let _ = started_tx.send(());
     };
+    // The peer address is the audit's `client` (or `peer` behind trusted proxies).
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let server = axum::serve(no_delay(listener), app).with_graceful_shutdown(signal);
     let deadline = async move {
         if started_rx.await.is_ok() {
@@ -186,15 +191,19 @@ pub async fn serve(
 /// Accepted connections with `TCP_NODELAY`: without it the last small write of a response
 /// (an SSE event, the end of a chunked body) waits for the client's delayed ACK, which adds
 /// ~40 ms to every streamed answer. nginx sets `tcp_nodelay` for the same reason.
-pub fn no_delay(
-    listener: TcpListener,
-) -> impl axum::serve::Listener<Io = tokio::net::TcpStream, Addr = std::net::SocketAddr> {
+pub fn no_delay(listener: TcpListener) -> NoDelay {
     use axum::serve::ListenerExt;
-    listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "could not set TCP_NODELAY on an accepted connection");
-        }
-    })
+    listener.tap_io(set_no_delay as fn(&mut tokio::net::TcpStream))
+}
+
+/// The listener [`no_delay`] returns: a named type, so that `ConnectInfo` (the peer
+/// address the audit records) works through it.
+pub type NoDelay = axum::serve::TapIo<TcpListener, fn(&mut tokio::net::TcpStream)>;
+
+fn set_no_delay(tcp: &mut tokio::net::TcpStream) {
+    if let Err(e) = tcp.set_nodelay(true) {
+        tracing::debug!(error = %e, "could not set TCP_NODELAY on an accepted connection");
+    }
 }
 
 /// A future that resolves on SIGTERM or SIGINT (Ctrl-C). The handlers are installed when

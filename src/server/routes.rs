@@ -10,7 +10,7 @@ use axum::routing::{get, post};
 use axum::Extension;
 use axum::Router;
 
-use super::{ops, AppState, RequestId};
+use super::{ops, AppState, ClientAddr, RequestId};
 use crate::error::GatewayError;
 use crate::pipeline;
 use crate::request::Endpoint;
@@ -62,65 +62,72 @@ async fn inference(
     state: &AppState,
     endpoint: Endpoint,
     id: &RequestId,
+    client: &ClientAddr,
     headers: &HeaderMap,
     body: Body,
 ) -> Response {
-    pipeline::inference(state, endpoint, &id.0, headers, body).await
+    pipeline::inference(state, endpoint, &id.0, client, headers, body).await
 }
 
 async fn chat_completions(
     State(s): State<AppState>,
     Extension(id): Extension<RequestId>,
+    Extension(client): Extension<ClientAddr>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    inference(&s, Endpoint::ChatCompletions, &id, &headers, body).await
+    inference(&s, Endpoint::ChatCompletions, &id, &client, &headers, body).await
 }
 
 async fn completions(
     State(s): State<AppState>,
     Extension(id): Extension<RequestId>,
+    Extension(client): Extension<ClientAddr>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    inference(&s, Endpoint::Completions, &id, &headers, body).await
+    inference(&s, Endpoint::Completions, &id, &client, &headers, body).await
 }
 
 async fn embeddings(
     State(s): State<AppState>,
     Extension(id): Extension<RequestId>,
+    Extension(client): Extension<ClientAddr>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    inference(&s, Endpoint::Embeddings, &id, &headers, body).await
+    inference(&s, Endpoint::Embeddings, &id, &client, &headers, body).await
 }
 
 async fn responses(
     State(s): State<AppState>,
     Extension(id): Extension<RequestId>,
+    Extension(client): Extension<ClientAddr>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    inference(&s, Endpoint::Responses, &id, &headers, body).await
+    inference(&s, Endpoint::Responses, &id, &client, &headers, body).await
 }
 
 async fn models(
     State(s): State<AppState>,
     Extension(id): Extension<RequestId>,
+    Extension(client): Extension<ClientAddr>,
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    pipeline::models(&s, &id.0, uri.query(), &headers, None).await
+    pipeline::models(&s, &id.0, &client, uri.query(), &headers, None).await
 }
 
 /// `GET /models/{id}`: one model, if the caller's class may use it (the SDKs' `retrieve`).
 async fn model(
     State(s): State<AppState>,
     Extension(rid): Extension<RequestId>,
+    Extension(client): Extension<ClientAddr>,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    pipeline::models(&s, &rid.0, None, &headers, Some(&id)).await
+    pipeline::models(&s, &rid.0, &client, None, &headers, Some(&id)).await
 }
 
 async fn method_not_allowed() -> Response {
@@ -131,6 +138,7 @@ async fn method_not_allowed() -> Response {
 async fn fallback(
     State(s): State<AppState>,
     Extension(id): Extension<RequestId>,
+    Extension(client): Extension<ClientAddr>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -152,5 +160,5 @@ async fn fallback(
     let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
     let path_and_query = format!("{rest}{query}");
     drop(config);
-    pipeline::passthrough(&s, &id.0, path_and_query, &headers).await
+    pipeline::passthrough(&s, &id.0, &client, path_and_query, &headers).await
 }

@@ -38,6 +38,19 @@ pub enum StreamEnd {
 }
 
 impl StreamEnd {
+    /// The request's outcome in the audit's one vocabulary.
+    pub fn outcome(self) -> crate::audit::record::Outcome {
+        use crate::audit::record::Outcome;
+        match self {
+            Self::Completed => Outcome::Completed,
+            Self::UpstreamError => Outcome::UpstreamError,
+            Self::Truncated => Outcome::Truncated,
+            Self::TimedOut => Outcome::TimedOut,
+            Self::Cut => Outcome::CutByPolicy,
+            Self::ClientCancelled => Outcome::ClientCancelled,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Completed => "completed",

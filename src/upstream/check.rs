@@ -46,8 +46,8 @@ pub struct Served {
     pub model: Option<String>,
     pub usage: Option<Usage>,
     pub violations: Vec<Violation>,
-    /// Every attempt: the model and what came back (`200`, `502`, `connect`, `circuit_open`).
-    pub attempts: Vec<(String, String)>,
+    /// Every attempt, as the `response` record lists them.
+    pub attempts: Vec<audit::record::AttemptRecord>,
 }
 
 /// Who the request was, for violation records.
@@ -56,6 +56,9 @@ pub struct AuditSubject {
     pub request_id: String,
     pub key_id: String,
     pub service: String,
+    /// The client's address and the proxy it came through (`audit::record::Subject`).
+    pub client: Option<String>,
+    pub peer: Option<String>,
 }
 
 impl AuditSubject {
@@ -66,6 +69,8 @@ impl AuditSubject {
             key_id: Some(&self.key_id),
             service: Some(&self.service),
             class: Some(class),
+            client: self.client.as_deref(),
+            peer: self.peer.as_deref(),
         }
     }
 }
