@@ -439,14 +439,20 @@ async fn test_request(
     )
     .map_err(|e| e.to_string())
     .and_then(|mut parsed| {
-        crate::plan::prepare(snapshot, &caller, &headers, &mut parsed)
-            .map(|(plan, _)| plan)
-            .map_err(|refusal| match refusal.error {
-                crate::plan::PlanError::Denied(d) => {
-                    crate::policy::explain::render_denial(&d).replace('\n', " ")
-                }
-                other => other.to_string(),
-            })
+        crate::plan::prepare(
+            snapshot,
+            &caller,
+            &headers,
+            &mut parsed,
+            &crate::redact::Analysis::default(),
+        )
+        .map(|(plan, _)| plan)
+        .map_err(|refusal| match refusal.error {
+            crate::plan::PlanError::Denied(d) => {
+                crate::policy::explain::render_denial(&d).replace('\n', " ")
+            }
+            other => other.to_string(),
+        })
     });
     let plan = match planned {
         Ok(plan) => plan,

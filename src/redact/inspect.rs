@@ -20,7 +20,7 @@ use serde_json::{Map, Value};
 use super::detectors::{Kind, SECRET};
 use super::fold;
 use super::walk::{self, Fixed, Media, Path, ShapeError, Visit};
-use super::{Action, Detectors, Placeholders, RedactPolicy, Span};
+use super::{Action, Analysis, Detectors, Placeholders, RedactPolicy, Span};
 use crate::error::ErrorCode;
 use crate::policy::Denial;
 use crate::request::Endpoint;
@@ -72,7 +72,8 @@ pub struct Findings {
     media: Vec<(Media, String)>,
 }
 
-fn digest(s: &str) -> u64 {
+/// Identifies a string's text across two walks (with [`Path::hash`] for its place).
+pub(crate) fn digest(s: &str) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     s.hash(&mut h);
     h.finish()
@@ -201,6 +202,8 @@ fn kinds_of(spans: &[Span]) -> Vec<Kind> {
 /// The visitor of [`scan`].
 struct Scanner<'d> {
     detectors: &'d Detectors,
+    /// An external analyzer's findings, merged with the built-in ones string by string.
+    analysis: &'d Analysis,
     findings: Findings,
 }
 
@@ -242,7 +245,13 @@ impl Scanner<'_> {
 
 impl Visit for Scanner<'_> {
     fn text(&mut self, at: &Path<'_>, s: &mut String) {
-        let spans = self.detectors.find(s);
+        let mut spans = self.detectors.find(s);
+        if let Some(found) = self.analysis.spans(at.hash(), s) {
+            // Overlaps resolve as among the built-ins: one span over the union, every type
+            // kept, the strictest action applies.
+            spans.extend_from_slice(found);
+            spans = super::resolve_overlaps(spans);
+        }
         self.folded(at, s, &spans);
         if !spans.is_empty() {
             self.findings.texts.insert(
@@ -307,14 +316,17 @@ impl Visit for Scanner<'_> {
 }
 
 /// Scans everything `body` forwards once, and checks known fields' shapes. The body changes
-/// only where tool-call arguments are normalised to the JSON that was scanned.
+/// only where tool-call arguments are normalised to the JSON that was scanned. `analysis`
+/// holds an external analyzer's findings on the same body (empty when there is none).
 pub fn scan(
     detectors: &Detectors,
+    analysis: &Analysis,
     endpoint: Endpoint,
     body: &mut Map<String, Value>,
 ) -> Result<Findings, ShapeError> {
     let mut scanner = Scanner {
         detectors,
+        analysis,
         findings: Findings::default(),
     };
     walk::walk(endpoint, body, &mut scanner)?;
