@@ -1407,6 +1407,80 @@ mod tests {
     }
 
     #[test]
+    fn presidio_keys_are_checked_and_only_an_http_url_is_accepted() {
+        let err = from_toml(
+            r#"
+            [detectors]
+            presidio_url = "file:///run/presidio.sock"
+            presidio_entities = ["PERSON", "location"]
+            presidio_score_threshold = 1.5
+            presidio_timeout_ms = 0
+            presidio_on_error = "ignore"
+            presidio_language = ""
+            "#,
+            None,
+        )
+        .unwrap_err();
+        let all = err.problems.join("\n");
+        for key in [
+            "detectors.presidio_url: must be an http:// or https:// URL",
+            "detectors.presidio_entities[1]",
+            "detectors.presidio_score_threshold",
+            "detectors.presidio_timeout_ms",
+            "detectors.presidio_on_error",
+            "detectors.presidio_language",
+        ] {
+            assert!(all.contains(key), "missing {key} in:\n{all}");
+        }
+        for url in ["ftp://host/", "http://user:pw@127.0.0.1:5002", "not a url"] {
+            let toml = format!("[detectors]\npresidio_url = \"{url}\"\n");
+            let err = from_toml(&toml, None).unwrap_err();
+            assert!(err.to_string().contains("detectors.presidio_url"), "{err}");
+            assert!(
+                !err.to_string().contains("pw@"),
+                "the URL is not echoed: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn presidio_is_off_by_default_and_its_types_join_the_policy_tables() {
+        let snap = from_toml("", None).unwrap();
+        assert!(snap.presidio.is_none());
+        let snap = from_toml(
+            r#"
+            [detectors]
+            presidio_url = "http://127.0.0.1:5002/"
+            presidio_entities = ["PERSON", "LOCATION", "NRP"]
+            [classes.internal]
+            models = ["*"]
+            redact_types = { NRP = "block", ADDRESS = "redact" }
+            "#,
+            None,
+        )
+        .unwrap();
+        let p = snap.presidio.unwrap();
+        assert_eq!(p.analyze_url.as_str(), "http://127.0.0.1:5002/analyze");
+        assert_eq!(
+            p.entities,
+            [
+                ("PERSON".to_owned(), "PERSON"),
+                ("LOCATION".to_owned(), "ADDRESS"),
+                ("NRP".to_owned(), "NRP")
+            ]
+        );
+        assert_eq!(p.on_error, crate::redact::presidio::OnError::FailClosed);
+        assert_eq!(p.timeout, std::time::Duration::from_millis(2000));
+        // Without the analyzer, a type only it finds is not one a class may name.
+        let err = from_toml(
+            "[classes.internal]\nmodels = [\"*\"]\nredact_types = { NRP = \"block\" }\n",
+            None,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("redact_types.NRP"), "{err}");
+    }
+
+    #[test]
     fn unknown_and_mistyped_keys_name_the_key() {
         let err = from_toml("[server]\ndrain_secs = 3\n", None).unwrap_err();
         assert!(err.to_string().contains("drain_secs"), "{err}");

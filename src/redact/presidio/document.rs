@@ -195,7 +195,9 @@ mod tests {
             ],
             "metadata": {"ticket": "  "}
         }));
-        assert_eq!(d.text(), "system\n\nBe brief.\n\nuser\n\nHello");
+        // Every string the upstream receives, as the built-in detectors see them: the
+        // role and a content part's type too.
+        assert_eq!(d.text(), "system\n\nBe brief.\n\nuser\n\ntext\n\nHello");
         assert!(!d.text().contains("gpt-4o"), "routing fields are not text");
     }
 
