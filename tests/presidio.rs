@@ -358,3 +358,52 @@ async fn an_analyzer_answering_garbage_an_error_or_too_late_fails_closed() {
     assert_eq!(forwarded_text(&mock), "[PERSON] Bo");
     gw.shutdown().await;
 }
+
+#[tokio::test]
+async fn policy_explain_asks_the_analyzer_as_the_server_does() {
+    let mock = MockUpstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("hmac.key");
+    std::fs::write(&key, "explain test key").unwrap();
+    let explain = |presidio: &str| {
+        let toml = config(&mock, Some(presidio), "")
+            .replace("AUDIT_DIR", &dir.path().join("audit").display().to_string())
+            .replace("HMAC_KEY_FILE", &key.display().to_string());
+        let path = dir.path().join("orguard.toml");
+        std::fs::write(&path, &toml).unwrap();
+        let mut child = common::process::command()
+            .env("OPENROUTER_API_KEY", upstream_key())
+            .args(["--config", path.to_str().unwrap()])
+            .args(["policy", "explain", "--key-id", "billing-1"])
+            .args(["--class", "confidential", "-"])
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let body =
+            json!({"model": "openai/gpt-4o", "messages": [{"role": "user", "content": CARD}]});
+        std::io::Write::write_all(
+            &mut child.stdin.take().unwrap(),
+            body.to_string().as_bytes(),
+        )
+        .unwrap();
+        let out = child.wait_with_output().unwrap();
+        (out.status.code(), String::from_utf8(out.stdout).unwrap())
+    };
+
+    let (code, text) = explain(&dead_url());
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.starts_with("decision: DENY (503 detector_unavailable)"),
+        "{text}"
+    );
+    assert!(!text.contains("Margaret"), "{text}");
+
+    let Some(url) = analyzer().await else { return };
+    let (code, text) = explain(&url);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains("for [PERSON], who lives in [ADDRESS]."),
+        "{text}"
+    );
+    assert_eq!(mock.count(), 0, "explain sends nothing upstream");
+}
