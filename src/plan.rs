@@ -10,7 +10,7 @@
 //! | step     | what it decides                                        | function          |
 //! |----------|--------------------------------------------------------|-------------------|
 //! | parse    | the strict JSON body                                   | `request::parse`  |
-//! | scan     | what the request carries (PII, secrets, media), with an external analyzer's findings when one was asked | `redact::scan` |
+//! | scan     | what the request carries (PII, secrets, media), with an external analyzer's findings when one was asked | `redact::scan_with` |
 //! | classify | the data class, and why                                | `policy::reasons` |
 //! | policy   | the body the class may send, or a refusal              | `policy::plan`    |
 //! | redact   | values rewritten per class and type                    | `redact::apply`   |
@@ -177,8 +177,9 @@ pub fn prepare(
     analysis: &redact::Analysis,
 ) -> Result<(Plan, redact::Redaction), Refusal> {
     let endpoint = parsed.endpoint;
-    let mut findings = redact::scan(&config.detectors, analysis, endpoint, &mut parsed.body)
-        .map_err(|e| policy::Denial::invalid(ErrorCode::InvalidFieldType, e.to_string()))?;
+    let mut findings =
+        redact::scan_with(&config.detectors, analysis, endpoint, &mut parsed.body)
+            .map_err(|e| policy::Denial::invalid(ErrorCode::InvalidFieldType, e.to_string()))?;
     findings.scan_headers(
         &config.detectors,
         headers,

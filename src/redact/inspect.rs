@@ -316,9 +316,18 @@ impl Visit for Scanner<'_> {
 }
 
 /// Scans everything `body` forwards once, and checks known fields' shapes. The body changes
-/// only where tool-call arguments are normalised to the JSON that was scanned. `analysis`
-/// holds an external analyzer's findings on the same body (empty when there is none).
+/// only where tool-call arguments are normalised to the JSON that was scanned.
 pub fn scan(
+    detectors: &Detectors,
+    endpoint: Endpoint,
+    body: &mut Map<String, Value>,
+) -> Result<Findings, ShapeError> {
+    scan_with(detectors, &Analysis::default(), endpoint, body)
+}
+
+/// [`scan`], with an external analyzer's findings on the same body merged in, string by
+/// string.
+pub fn scan_with(
     detectors: &Detectors,
     analysis: &Analysis,
     endpoint: Endpoint,

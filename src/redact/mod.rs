@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use regex::Regex;
 
-pub use inspect::{apply, scan, Findings, Redaction};
+pub use inspect::{apply, scan, scan_with, Findings, Redaction};
 pub use placeholder::{Placeholders, Restorer};
 pub use presidio::Analysis;
 
