@@ -407,3 +407,55 @@ async fn policy_explain_asks_the_analyzer_as_the_server_does() {
     );
     assert_eq!(mock.count(), 0, "explain sends nothing upstream");
 }
+
+#[tokio::test]
+async fn orguard_check_asks_the_analyzer_and_weighs_its_failure_by_the_failure_mode() {
+    let mock = MockUpstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("hmac.key");
+    std::fs::write(&key, "check test key").unwrap();
+    let check = |presidio: String, extra: &'static str| {
+        let toml = config(&mock, Some(&presidio), extra)
+            .replace("AUDIT_DIR", &dir.path().join("audit").display().to_string())
+            .replace("HMAC_KEY_FILE", &key.display().to_string());
+        let path = dir
+            .path()
+            .join(format!("check-{}.toml", rand::random::<u32>()));
+        std::fs::write(&path, &toml).unwrap();
+        let mut cmd = common::process::command();
+        cmd.env("OPENROUTER_API_KEY", upstream_key())
+            .args(["--config", path.to_str().unwrap()])
+            .args(["check", "--no-test-request", "--json"]);
+        async move {
+            // Off the runtime: the check calls the mock upstream, which this runtime serves.
+            let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+                .await
+                .unwrap();
+            let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+            report["checks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["check"] == "presidio")
+                .cloned()
+                .unwrap_or_else(|| panic!("no presidio check in {report}"))
+        }
+    };
+
+    let closed = check(dead_url(), "").await;
+    assert_eq!(closed["status"], "FAIL", "{closed}");
+    assert!(
+        closed["detail"]
+            .as_str()
+            .unwrap()
+            .contains("detector_unavailable"),
+        "{closed}"
+    );
+    let open = check(dead_url(), "presidio_on_error = \"fail_open\"").await;
+    assert_eq!(open["status"], "WARN", "{open}");
+
+    let Some(url) = analyzer().await else { return };
+    let up = check(url, "").await;
+    assert_eq!(up["status"], "PASS", "{up}");
+    assert!(up["detail"].as_str().unwrap().contains("1 finding"), "{up}");
+}
