@@ -12,6 +12,7 @@ use serde_json::json;
 use crate::keys::AuthError;
 use crate::limits::LimitError;
 use crate::policy::{Denial, DenialKind, ViolationKind};
+use crate::redact::presidio::AnalyzerError;
 use crate::request::body::BodyError;
 use crate::request::parse::ParseError;
 use crate::upstream::{AccountFault, UpstreamError};
@@ -98,6 +99,8 @@ pub enum ErrorCode {
     Overloaded,
     CircuitOpen,
     AuditUnavailable,
+    /// An external content analyzer (Presidio) could not answer and fails closed.
+    DetectorUnavailable,
     UpstreamNotConfigured,
     UpstreamUnreachable,
     UpstreamTimeout,
@@ -158,6 +161,7 @@ impl ErrorCode {
             Self::MaxTokensExceedsCap => "max_tokens_exceeds_cap",
             Self::PolicyViolation => "policy_violation",
             Self::AuditUnavailable => "audit_unavailable",
+            Self::DetectorUnavailable => "detector_unavailable",
             Self::EndpointNotAllowed => "endpoint_not_allowed",
             Self::PiiBlocked => "pii_blocked",
             Self::SecretBlocked => "secret_blocked",
@@ -226,6 +230,10 @@ pub enum GatewayError {
     /// The `request` record could not be stored; nothing was forwarded (fail closed).
     #[error("the audit trail is unavailable; the request was not forwarded")]
     AuditUnavailable,
+    /// The external content analyzer could not inspect the request and
+    /// `presidio_on_error = "fail_closed"`: nothing was forwarded uninspected.
+    #[error("{0}; the request was not forwarded uninspected")]
+    DetectorUnavailable(AnalyzerError),
     #[error("no such route; orguard serves /api/v1/chat/completions, /completions, /embeddings, /responses and /models")]
     NotFound,
     #[error("method not allowed on this route")]
@@ -468,6 +476,12 @@ impl GatewayError {
                 C::AuditUnavailable,
                 None,
             ),
+            Self::DetectorUnavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                T::Upstream,
+                C::DetectorUnavailable,
+                None,
+            ),
             Self::NotFound => (StatusCode::NOT_FOUND, T::InvalidRequest, C::NotFound, None),
             Self::ModelNotFound { .. } => (
                 StatusCode::NOT_FOUND,
@@ -515,6 +529,7 @@ pub fn error_response(c: Classified, message: &str) -> Response {
             | ErrorCode::CircuitOpen
             | ErrorCode::RateLimited
             | ErrorCode::LimitsUnavailable
+            | ErrorCode::DetectorUnavailable
     );
     let retry = if retryable { "true" } else { "false" };
     response
@@ -558,7 +573,7 @@ impl IntoResponse for GatewayError {
             Self::Limit(LimitError::RateLimited { retry_after, .. }) => {
                 Some(retry_after.as_secs_f64().ceil().max(1.0) as u64)
             }
-            Self::Limit(LimitError::Unavailable { .. }) => Some(1),
+            Self::Limit(LimitError::Unavailable { .. }) | Self::DetectorUnavailable(_) => Some(1),
             _ => None,
         };
         if let Some(secs) = retry_after {

@@ -64,6 +64,11 @@ pub struct Metrics {
     /// Time from a request's arrival to its first upstream attempt: what the gateway adds
     /// before the upstream sees the request.
     pub overhead: Histogram,
+    /// Failed calls to an external content analyzer (Presidio), by reason and by what the
+    /// request then did (`refused` under fail_closed, `continued` under fail_open).
+    pub detector_errors: IntCounterVec,
+    /// How long the external content analyzer took to answer, per request that asked it.
+    pub detector_latency: HistogramVec,
     seen: Mutex<HashMap<&'static str, HashSet<String>>>,
 }
 
@@ -107,6 +112,8 @@ impl Metrics {
             in_flight: registered(&r, IntGauge::new("orguard_in_flight_requests", "Requests holding an upstream slot (resilience.max_in_flight)"))?,
             queued: registered(&r, IntGauge::new("orguard_queued_requests", "Requests waiting for an upstream slot"))?,
             overhead: registered(&r, Histogram::with_opts(HistogramOpts::new("orguard_gateway_overhead_seconds", "Time from a request's arrival to its first upstream attempt (what the gateway adds before the upstream sees it)").buckets(OVERHEAD_BUCKETS.to_vec())))?,
+            detector_errors: registered(&r, IntCounterVec::new(Opts::new("orguard_detector_errors_total", "Calls to an external content analyzer that gave no usable answer, by detector, reason (timeout, unreachable, status, invalid_answer) and result (refused: fail_closed, continued: fail_open)"), &["detector", "reason", "result"]))?,
+            detector_latency: registered(&r, HistogramVec::new(HistogramOpts::new("orguard_detector_duration_seconds", "Time an external content analyzer took per request (failures included)").buckets(OVERHEAD_BUCKETS.to_vec()), &["detector"]))?,
             registry: r,
             seen: Mutex::new(HashMap::new()),
         };
@@ -263,6 +270,19 @@ impl Metrics {
         let status = l.status.to_string();
         self.requests
             .with_label_values(&[l.endpoint, l.class, l.model, l.provider, &status])
+            .inc();
+    }
+
+    /// Counts one failed call to an external analyzer and what the request did about it.
+    pub fn record_detector_error(
+        &self,
+        detector: &'static str,
+        reason: &'static str,
+        refused: bool,
+    ) {
+        let result = if refused { "refused" } else { "continued" };
+        self.detector_errors
+            .with_label_values(&[detector, reason, result])
             .inc();
     }
 

@@ -10,18 +10,22 @@
 //! |---|--------------|--------------------|-------------------------------------------------------------------|
 //! | 1 | authenticate | [`authenticate`]   | the caller, from its client key (`keys::authenticate`)            |
 //! | 2 | admit        | [`admit`]          | the caller's rate limits (`rpm`, `tpm`)                           |
-//! | 3 | receive      | [`receive`]        | the body, capped and decoded (`request::body::read`)              |
-//! | 4 | plan         | [`plan`]           | pure ([`crate::plan::plan`]): parse, scan, classify, policy, redact, seal |
-//! | 5 | reserve      | [`reserve`]        | the worst-case cost against the key's budget                      |
-//! | 6 | shed         | [`shed`]           | a place among the requests in flight, or 503                      |
-//! | 7 | record       | [`record`]         | the `request` audit record, stored before a byte goes upstream    |
-//! | 8 | forward      | [`forward`]        | the primary model, then each fallback, each with its retries      |
-//! | 9 | respond      | [`respond`]        | relay (or stream) the answer, verified by `ResponseCheck`         |
-//! |10 | complete     | [`Completion::complete`] | settle the cost, count, and write the `response` record     |
+//! | 3 | receive      | [`receive`]        | the body, capped, decoded and parsed (`request::body::read`, `request::parse`) |
+//! | 4 | analyze      | [`analyze`]        | an external analyzer's findings (Presidio), when one is configured |
+//! | 5 | plan         | [`plan`]           | pure ([`crate::plan::plan_parsed`]): scan, classify, policy, redact, seal |
+//! | 6 | reserve      | [`reserve`]        | the worst-case cost against the key's budget                      |
+//! | 7 | shed         | [`shed`]           | a place among the requests in flight, or 503                      |
+//! | 8 | record       | [`record`]         | the `request` audit record, stored before a byte goes upstream    |
+//! | 9 | forward      | [`forward`]        | the primary model, then each fallback, each with its retries      |
+//! |10 | respond      | [`respond`]        | relay (or stream) the answer, verified by `ResponseCheck`         |
+//! |11 | complete     | [`Completion::complete`] | settle the cost, count, and write the `response` record     |
 //! |   | finish       | [`finish`]         | the error edge: the error response, denial record and metrics     |
 //!
 //! Authentication and the rate limits run before the body is read: an unauthenticated or
 //! throttled caller never gets the gateway to buffer or decompress megabytes on its behalf.
+//! The analyzer is asked after the body parsed and before the plan, because the plan is
+//! pure and its scan must see every finding at once (class raising and redaction both
+//! follow from it); with no `detectors.presidio_url` the phase costs nothing.
 //! The model list and passthrough routes run phases 1 and 2, then their own upstream call,
 //! and end through [`finish`] as well.
 //!
@@ -51,7 +55,8 @@ use crate::limits::{self, pricing};
 use crate::metrics::{AttemptOutcome, LatencyPhase, RequestLabels};
 use crate::plan::{PlanError, Planned};
 use crate::policy::{self, models, Class, ContentSignals, UpstreamRef};
-use crate::redact;
+use crate::redact::{self, presidio, Analysis};
+use crate::request::parse::{self, ParsedRequest};
 use crate::request::{body, Endpoint};
 use crate::server::{AppState, ClientAddr};
 use crate::stream::{StreamEnd, StreamReport};
@@ -152,8 +157,9 @@ pub async fn inference(
 async fn run(ctx: &mut Ctx<'_>, endpoint: Endpoint, body: Body) -> Result<Response, GatewayError> {
     let caller = authenticate(ctx)?;
     admit(ctx, &caller).await?;
-    let bytes = receive(ctx, body).await?;
-    let mut planned = plan(ctx, &caller, endpoint, &bytes)?;
+    let mut parsed = receive(ctx, endpoint, body).await?;
+    let analysis = analyze(ctx, &mut parsed).await?;
+    let mut planned = plan(ctx, &caller, parsed, &analysis)?;
     let reservation = reserve(ctx, &caller, &planned).await?;
     let permit = shed(ctx).await?;
     let check = record(ctx, &caller, endpoint, &mut planned, reservation, permit).await?;
@@ -238,24 +244,78 @@ async fn admit(ctx: &mut Ctx<'_>, caller: &Caller) -> Result<(), GatewayError> {
 }
 
 /// Phase 3, admitted inference requests: the body, within the size cap and decoded
-/// (`Content-Encoding`) within the decompressed-size cap. `Err` is 413, 415 or 400.
-async fn receive(ctx: &mut Ctx<'_>, body: Body) -> Result<Bytes, GatewayError> {
-    Ok(body::read(ctx.headers, body, ctx.config.server.body).await?)
+/// (`Content-Encoding`) within the decompressed-size cap, then parsed strictly for
+/// `endpoint`. `Err` is 413, 415 or 400.
+async fn receive(
+    ctx: &mut Ctx<'_>,
+    endpoint: Endpoint,
+    body: Body,
+) -> Result<ParsedRequest, GatewayError> {
+    let bytes = body::read(ctx.headers, body, ctx.config.server.body).await?;
+    Ok(parse::parse(
+        endpoint,
+        &bytes,
+        ctx.config.server.max_json_depth,
+    )?)
 }
 
-/// Phase 4: the pure decision ([`crate::plan::plan`]: parse, scan, classify, policy,
-/// redact, seal), then its effects — the class on the span and in the context (so a
-/// refusal is audited with it), the fired rules logged, the redactions counted. `Ok` is
-/// the exact bytes for every model that may be tried; `Err` is a 400 or 403 refusal (or
-/// a 5xx when the class's upstream is not configured).
+/// Phase 4, parsed inference requests, only when `detectors.presidio_url` is set (else it
+/// returns an empty [`Analysis`] at once): one `POST /analyze` with every string the model
+/// reads, its findings placed back on each string. `Ok` is what the analyzer found, for the
+/// plan's scan to merge with the built-in detectors' — or, when it could not answer and
+/// fails open, an analysis marked skipped (logged, counted, and recorded in the request's
+/// decisions). `Err` is a 503 `detector_unavailable` when it fails closed; nothing of the
+/// text is logged either way. The body changes only as the scan would change it (tool-call
+/// arguments normalised).
+async fn analyze(ctx: &mut Ctx<'_>, parsed: &mut ParsedRequest) -> Result<Analysis, GatewayError> {
+    let Some(settings) = ctx.config.presidio.as_ref() else {
+        return Ok(Analysis::default());
+    };
+    let document = presidio::Document::of(parsed.endpoint, &mut parsed.body);
+    if document.is_empty() {
+        return Ok(Analysis::default());
+    }
+    let metrics = &ctx.state.metrics;
+    let started = Instant::now();
+    let answer = presidio::analyze(&ctx.state.presidio, settings, &document).await;
+    metrics
+        .detector_latency
+        .with_label_values(&["presidio"])
+        .observe(started.elapsed().as_secs_f64());
+    let error = match answer {
+        Ok(analysis) => {
+            tracing::debug!(findings = analysis.len(), "presidio analyzer answered");
+            return Ok(analysis);
+        }
+        Err(error) => error,
+    };
+    let refused = settings.on_error == presidio::OnError::FailClosed;
+    metrics.record_detector_error("presidio", error.reason(), refused);
+    tracing::warn!(
+        reason = error.reason(),
+        error = %error,
+        on_error = settings.on_error.as_str(),
+        "presidio analyzer gave no usable answer"
+    );
+    if refused {
+        return Err(GatewayError::DetectorUnavailable(error));
+    }
+    Ok(Analysis::skipped())
+}
+
+/// Phase 5: the pure decision ([`crate::plan::plan_parsed`]: scan with the analysis,
+/// classify, policy, redact, seal), then its effects — the class on the span and in the
+/// context (so a refusal is audited with it), the fired rules logged, the redactions
+/// counted. `Ok` is the exact bytes for every model that may be tried; `Err` is a 400 or
+/// 403 refusal (or a 5xx when the class's upstream is not configured).
 fn plan<'a>(
     ctx: &mut Ctx<'a>,
     caller: &Caller,
-    endpoint: Endpoint,
-    bytes: &[u8],
+    parsed: ParsedRequest,
+    analysis: &Analysis,
 ) -> Result<Planned<'a>, GatewayError> {
     let config: &'a Snapshot = ctx.config;
-    let planned = match crate::plan::plan(config, caller, ctx.headers, endpoint, bytes) {
+    let planned = match crate::plan::plan_parsed(config, caller, ctx.headers, parsed, analysis) {
         Ok(planned) => planned,
         Err(refusal) => {
             ctx.class = refusal.class;
@@ -284,7 +344,7 @@ fn plan<'a>(
     Ok(planned)
 }
 
-/// Phase 5, after planning and before the request is audited or sent: reserves the
+/// Phase 6, after planning and before the request is audited or sent: reserves the
 /// request's worst-case cost against its key's budget, so parallel requests cannot
 /// together spend past it. The worst case is every completion it may ask for (`n`) at the
 /// largest output cap it carries (the policy always sets one), plus the body as prompt, at
@@ -342,7 +402,7 @@ async fn reserve(
     Ok(reservation)
 }
 
-/// Phase 6, load shedding: a bounded number of requests go upstream at once; past it, a
+/// Phase 7, load shedding: a bounded number of requests go upstream at once; past it, a
 /// short wait (`resilience.queue_timeout`), then 503 — before the request is audited, so a
 /// shed request is a plain denial. `Ok` is the place, held until the request (or its
 /// stream) is over.
@@ -355,7 +415,7 @@ async fn shed(ctx: &mut Ctx<'_>) -> Result<OwnedSemaphorePermit, GatewayError> {
     }
 }
 
-/// Phase 7, the last before anything leaves: stores the `request` record (ids, hashes of
+/// Phase 8, the last before anything leaves: stores the `request` record (ids, hashes of
 /// the prompt and of every body that may be sent, decisions) and opens the request's
 /// [`Completion`], so that from here on, however the request ends — answered, failed, or
 /// dropped because the client went away (even while the record is being stored) — exactly
@@ -502,7 +562,7 @@ fn capture_for(config: &Snapshot, class: Class) -> Option<Arc<audit::capture::Ca
     config.audit.capture.clone().filter(|_| captures)
 }
 
-/// Part of phase 7 for a class that captures: the sealed body, exactly the bytes the
+/// Part of phase 8 for a class that captures: the sealed body, exactly the bytes the
 /// primary model is sent, encrypted and on disk before its `request` record is queued.
 /// `Ok(Some)` is the ciphertext's SHA-256 for the record; `Ok(None)` a failure forwarded
 /// anyway under `audit.fail_open`; `Err` the 503 of a failed audit (nothing was sent).
@@ -548,7 +608,7 @@ struct Forwarded<'c> {
     exhausted: bool,
 }
 
-/// Phase 8, once the request is recorded: the primary model, then each allowed fallback,
+/// Phase 9, once the request is recorded: the primary model, then each allowed fallback,
 /// each with its retries, skipping models whose circuit is open. `Ok` is the answer to
 /// relay: the first that should not fall back, else the last one (every model failed).
 /// `Err` is 503 when every circuit was open, or the upstream failure when no model
@@ -687,7 +747,7 @@ async fn forward<'c>(
     })
 }
 
-/// Phase 9: relays the upstream's answer, checked on the way by `check` (served provider
+/// Phase 10: relays the upstream's answer, checked on the way by `check` (served provider
 /// and model, BYOK proof, placeholder restoration, output scan). A stream is handed to the
 /// client as it arrives and completes the request when it ends; any other answer is read,
 /// checked and completed here. `Ok` is the client's response, stamped with the class and
@@ -851,7 +911,7 @@ struct Completion {
 }
 
 impl Completion {
-    /// Phase 10, exactly once per recorded request, however it ends: settles the cost,
+    /// Phase 11, exactly once per recorded request, however it ends: settles the cost,
     /// counts the request and writes its `response` record (`status` as answered, or 499
     /// when the client went away; `outcome` as the audit names it).
     fn complete(&mut self, status: u16, outcome: Outcome) {

@@ -10,7 +10,7 @@
 //! | step     | what it decides                                        | function          |
 //! |----------|--------------------------------------------------------|-------------------|
 //! | parse    | the strict JSON body                                   | `request::parse`  |
-//! | scan     | what the request carries (PII, secrets, media)         | `redact::scan`    |
+//! | scan     | what the request carries (PII, secrets, media), with an external analyzer's findings when one was asked | `redact::scan_with` |
 //! | classify | the data class, and why                                | `policy::reasons` |
 //! | policy   | the body the class may send, or a refusal              | `policy::plan`    |
 //! | redact   | values rewritten per class and type                    | `redact::apply`   |
@@ -108,8 +108,8 @@ impl<E: Into<PlanError>> From<E> for Refusal {
     }
 }
 
-/// The whole plan phase: parse, [`prepare`], the fallback chain, and [`seal`] for each
-/// model that may be tried. Pure.
+/// The whole plan phase: parse, then [`plan_parsed`] with the built-in detectors alone.
+/// Pure.
 pub fn plan<'c>(
     config: &'c Snapshot,
     caller: &Caller,
@@ -117,12 +117,33 @@ pub fn plan<'c>(
     endpoint: Endpoint,
     bytes: &[u8],
 ) -> Result<Planned<'c>, Refusal> {
-    let mut parsed = parse::parse(endpoint, bytes, config.server.max_json_depth)?;
+    let parsed = parse::parse(endpoint, bytes, config.server.max_json_depth)?;
+    plan_parsed(
+        config,
+        caller,
+        headers,
+        parsed,
+        &redact::Analysis::default(),
+    )
+}
+
+/// The plan phase of a parsed request: [`prepare`] (with what an external analyzer found
+/// in it, `analysis`), the fallback chain, and [`seal`] for each model that may be tried.
+/// Pure: the analyzer was asked before, by the pipeline's `analyze` phase.
+pub fn plan_parsed<'c>(
+    config: &'c Snapshot,
+    caller: &Caller,
+    headers: &HeaderMap,
+    mut parsed: ParsedRequest,
+    analysis: &redact::Analysis,
+) -> Result<Planned<'c>, Refusal> {
+    let endpoint = parsed.endpoint;
     let model = parsed.model.clone();
-    let (plan, redaction) = prepare(config, caller, headers, &mut parsed).map_err(|r| Refusal {
-        model: Some(model.clone()),
-        ..r
-    })?;
+    let (plan, redaction) =
+        prepare(config, caller, headers, &mut parsed, analysis).map_err(|r| Refusal {
+            model: Some(model.clone()),
+            ..r
+        })?;
     let class = Some(plan.class);
     let sealed = seal(config, &plan, endpoint, caller).map_err(|e| Refusal {
         class,
@@ -153,10 +174,12 @@ pub fn prepare(
     caller: &Caller,
     headers: &HeaderMap,
     parsed: &mut ParsedRequest,
+    analysis: &redact::Analysis,
 ) -> Result<(Plan, redact::Redaction), Refusal> {
     let endpoint = parsed.endpoint;
-    let mut findings = redact::scan(&config.detectors, endpoint, &mut parsed.body)
-        .map_err(|e| policy::Denial::invalid(ErrorCode::InvalidFieldType, e.to_string()))?;
+    let mut findings =
+        redact::scan_with(&config.detectors, analysis, endpoint, &mut parsed.body)
+            .map_err(|e| policy::Denial::invalid(ErrorCode::InvalidFieldType, e.to_string()))?;
     findings.scan_headers(
         &config.detectors,
         headers,
@@ -216,6 +239,14 @@ pub fn prepare(
                 media.setting()
             ),
         )));
+    }
+    // An auditor must be able to tell which requests were inspected by fewer detectors
+    // than configured.
+    if analysis.was_skipped() {
+        plan.fired.push(policy::FiredRule::new(
+            "detectors.presidio_skipped",
+            "the Presidio analyzer could not answer and presidio_on_error = \"fail_open\": inspected by the built-in detectors only".to_owned(),
+        ));
     }
     if !redaction.counts.is_empty() {
         let counts: Vec<String> = redaction

@@ -136,6 +136,7 @@ async fn checks(snapshot: &Snapshot, options: &Options, report: &mut Report) {
     keys(snapshot, report);
     audit_sink(snapshot, report).await;
     state_store(snapshot, report).await;
+    presidio(snapshot, report).await;
     if let Some(dir) = &options.scan {
         scan(dir, &snapshot.detectors, report);
     }
@@ -439,14 +440,20 @@ async fn test_request(
     )
     .map_err(|e| e.to_string())
     .and_then(|mut parsed| {
-        crate::plan::prepare(snapshot, &caller, &headers, &mut parsed)
-            .map(|(plan, _)| plan)
-            .map_err(|refusal| match refusal.error {
-                crate::plan::PlanError::Denied(d) => {
-                    crate::policy::explain::render_denial(&d).replace('\n', " ")
-                }
-                other => other.to_string(),
-            })
+        crate::plan::prepare(
+            snapshot,
+            &caller,
+            &headers,
+            &mut parsed,
+            &crate::redact::Analysis::default(),
+        )
+        .map(|(plan, _)| plan)
+        .map_err(|refusal| match refusal.error {
+            crate::plan::PlanError::Denied(d) => {
+                crate::policy::explain::render_denial(&d).replace('\n', " ")
+            }
+            other => other.to_string(),
+        })
     });
     let plan = match planned {
         Ok(plan) => plan,
@@ -645,6 +652,46 @@ async fn state_store(snapshot: &Snapshot, report: &mut Report) {
             "state",
             Status::Fail,
             "redis (state.redis_url) is unreachable: budgets and rate limits follow state.*_on_error",
+        ),
+    }
+}
+
+/// The Presidio analyzer, when configured: asked about a made-up sentence, as a request's
+/// text would be. A failure is a FAIL when it fails closed (every request would get 503),
+/// a WARN when it fails open (requests go uninspected by it).
+async fn presidio(snapshot: &Snapshot, report: &mut Report) {
+    use crate::redact::presidio::{self, Document, OnError};
+    let Some(settings) = &snapshot.presidio else {
+        return;
+    };
+    let Value::Object(mut body) =
+        json!({"messages": [{"role": "user", "content": "Please send the form to Jane Roe."}]})
+    else {
+        return;
+    };
+    let document = Document::of(crate::request::Endpoint::ChatCompletions, &mut body);
+    let answer = match presidio::client() {
+        Ok(client) => presidio::analyze(&client, settings, &document).await,
+        Err(e) => return report.add("presidio", Status::Fail, e.to_string()),
+    };
+    match (answer, settings.on_error) {
+        (Ok(analysis), _) => report.add(
+            "presidio",
+            Status::Pass,
+            format!(
+                "the analyzer answered ({} finding(s) in a test sentence naming one person)",
+                analysis.len()
+            ),
+        ),
+        (Err(e), OnError::FailClosed) => report.add(
+            "presidio",
+            Status::Fail,
+            format!("{e}: every request is refused with 503 detector_unavailable (presidio_on_error = \"fail_closed\")"),
+        ),
+        (Err(e), OnError::FailOpen) => report.add(
+            "presidio",
+            Status::Warn,
+            format!("{e}: requests go on inspected by the built-in detectors only (presidio_on_error = \"fail_open\")"),
         ),
     }
 }

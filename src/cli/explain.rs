@@ -6,9 +6,13 @@ use std::process::ExitCode;
 use axum::http::{HeaderMap, HeaderValue};
 
 use crate::config::{self, Source};
+use crate::error::ErrorCode;
 use crate::keys::Caller;
 use crate::plan::{self, PlanError};
 use crate::policy::{class::CLASS_HEADER, explain};
+use crate::redact::presidio::{self, AnalyzerError};
+use crate::redact::Analysis;
+use crate::request::parse;
 use crate::request::Endpoint;
 
 pub fn run(
@@ -52,8 +56,22 @@ pub fn run(
         }
     }
     let caller = Caller::from_record(record);
-    // The server's own plan phase: the printed body is the sealed bytes it would send.
-    let (text, code) = match plan::plan(&snapshot, &caller, &headers, endpoint, &bytes) {
+    // The server's own analyze and plan phases: the printed body is the sealed bytes it
+    // would send.
+    let analysis = match analyze(&snapshot, endpoint, &bytes) {
+        Ok(analysis) => analysis,
+        Err(e) => {
+            let text = format!(
+                "decision: DENY (503 {})\nreason:   {e}\n",
+                ErrorCode::DetectorUnavailable.as_str()
+            );
+            return print(&text, ExitCode::from(1));
+        }
+    };
+    let planned = parse::parse(endpoint, &bytes, snapshot.server.max_json_depth)
+        .map_err(plan::Refusal::from)
+        .and_then(|parsed| plan::plan_parsed(&snapshot, &caller, &headers, parsed, &analysis));
+    let (text, code) = match planned {
         Ok(planned) => (
             explain::render_plan(&planned.plan, planned.sealed.body()),
             ExitCode::SUCCESS,
@@ -66,12 +84,48 @@ pub fn run(
             (text, ExitCode::from(1))
         }
     };
+    print(&text, code)
+}
+
+fn print(text: &str, code: ExitCode) -> ExitCode {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     if out.write_all(text.as_bytes()).is_err() {
         return ExitCode::FAILURE;
     }
     code
+}
+
+/// The server's `analyze` phase: the Presidio analyzer's findings when one is configured,
+/// with its failure mode. A body that does not parse is left to the plan to refuse.
+fn analyze(
+    snapshot: &config::Snapshot,
+    endpoint: Endpoint,
+    bytes: &[u8],
+) -> Result<Analysis, AnalyzerError> {
+    let Some(settings) = &snapshot.presidio else {
+        return Ok(Analysis::default());
+    };
+    let Ok(mut parsed) = parse::parse(endpoint, bytes, snapshot.server.max_json_depth) else {
+        return Ok(Analysis::default());
+    };
+    let document = presidio::Document::of(parsed.endpoint, &mut parsed.body);
+    if document.is_empty() {
+        return Ok(Analysis::default());
+    }
+    let answer = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|_| AnalyzerError::Unreachable)
+        .and_then(|rt| {
+            let client = presidio::client().map_err(|_| AnalyzerError::Unreachable)?;
+            rt.block_on(presidio::analyze(&client, settings, &document))
+        });
+    match (answer, settings.on_error) {
+        (Ok(analysis), _) => Ok(analysis),
+        (Err(_), presidio::OnError::FailOpen) => Ok(Analysis::skipped()),
+        (Err(e), presidio::OnError::FailClosed) => Err(e),
+    }
 }
 
 /// The request body from a file, or from stdin when the path is `-` (so a reviewer can pipe

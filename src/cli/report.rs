@@ -252,6 +252,27 @@ pub fn render(snapshot: &Snapshot, source: &str) -> String {
         "Types detected: {}.\n",
         list(snapshot.detectors.kinds().iter().map(|k| (*k).to_owned()))
     );
+    if let Some(p) = &snapshot.presidio {
+        let _ = writeln!(
+            o,
+            "A Presidio analyzer on this host or pod is sent every request's text and asked for {} (score at least {}); when it cannot answer, requests {}.\n",
+            p.entities
+                .iter()
+                .map(|(e, kind)| if e == kind {
+                    format!("`{e}`")
+                } else {
+                    format!("`{e}` (as `{kind}`)")
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
+            p.score_threshold,
+            match p.on_error {
+                crate::redact::presidio::OnError::FailClosed => "are refused",
+                crate::redact::presidio::OnError::FailOpen =>
+                    "go on inspected by the built-in detectors only, and the audit says so",
+            }
+        );
+    }
 
     let _ = writeln!(o, "## Audit trail\n");
     let a = &snapshot.audit;

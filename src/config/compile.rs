@@ -24,6 +24,7 @@ use crate::policy::{
     Class, ClassPolicy, OnViolation, OverCap, Overrides, PolicySettings, ProviderNames,
     UpstreamRef, ABSURD_TOKENS,
 };
+use crate::redact::presidio::{self, PresidioSettings};
 use crate::redact::{Action, Detectors, OutputScan, RedactPolicy};
 use crate::request::body::BodyLimits;
 use crate::secret::Secret;
@@ -44,6 +45,9 @@ pub struct Snapshot {
     pub resilience: Resilience,
     /// The content detectors, compiled once.
     pub detectors: Arc<Detectors>,
+    /// `detectors.presidio_url`: the external analyzer asked in the pipeline's `analyze`
+    /// phase; `None` (the default) skips that phase entirely.
+    pub presidio: Option<PresidioSettings>,
     /// `[upstreams.NAME]`: OpenAI-compatible servers a class may be routed to.
     pub extra_upstreams: BTreeMap<String, ExtraUpstream>,
     /// `[state]`: where budget and rate counters live. Read at start only (counters and
@@ -344,6 +348,15 @@ pub fn compile(raw: RawConfig, resolved: Resolved) -> Result<Snapshot, Vec<Strin
         .collect();
     detector_kinds.extend(custom.iter().map(|(n, _)| n.clone()));
     detector_kinds.push(crate::redact::DENY_TERM.to_owned());
+    let known: &[crate::redact::detectors::Kind] =
+        detectors.as_ref().map_or(&[], |d: &Detectors| d.kinds());
+    let presidio = compile_presidio(&raw, known, &mut problems);
+    // A type only Presidio finds (`NRP`) is one the classes' redact_types may name.
+    for (_, kind) in presidio.iter().flat_map(|p| p.entities.iter()) {
+        if !detector_kinds.iter().any(|k| k == kind) {
+            detector_kinds.push((*kind).to_owned());
+        }
+    }
     let policy = compile_policy(
         &raw,
         &resolved,
@@ -398,6 +411,7 @@ pub fn compile(raw: RawConfig, resolved: Resolved) -> Result<Snapshot, Vec<Strin
             audit,
             resilience,
             detectors: Arc::new(detectors),
+            presidio,
             extra_upstreams,
             state,
             prices,
@@ -490,6 +504,92 @@ fn compile_prices(raw: &RawConfig, problems: &mut Vec<String>) -> PriceTable {
         );
     }
     out
+}
+
+/// `detectors.presidio_*`. Only `presidio_url` turns the analyzer on; the other keys are
+/// checked even without it, so a typo does not wait for the day it is switched on.
+fn compile_presidio(
+    raw: &RawConfig,
+    known: &[crate::redact::detectors::Kind],
+    problems: &mut Vec<String>,
+) -> Option<PresidioSettings> {
+    let d = &raw.detectors;
+    let on_error = presidio::OnError::parse(&d.presidio_on_error).unwrap_or_else(|| {
+        problems.push(format!(
+            "detectors.presidio_on_error: {:?} is not one of \"fail_closed\", \"fail_open\"",
+            d.presidio_on_error
+        ));
+        presidio::OnError::FailClosed
+    });
+    if !(d.presidio_score_threshold.is_finite()
+        && (0.0..=1.0).contains(&d.presidio_score_threshold))
+    {
+        problems.push("detectors.presidio_score_threshold: must be between 0 and 1".to_owned());
+    }
+    if d.presidio_timeout_ms == 0 {
+        problems.push("detectors.presidio_timeout_ms: must be greater than 0".to_owned());
+    }
+    let language = d.presidio_language.trim();
+    if language.is_empty()
+        || !language
+            .bytes()
+            .all(|b| b.is_ascii_alphabetic() || b == b'-' || b == b'_')
+    {
+        problems.push(format!(
+            "detectors.presidio_language: {:?} is not a language code like \"en\"",
+            d.presidio_language
+        ));
+    }
+    if d.presidio_entities.is_empty() {
+        problems.push(
+            "detectors.presidio_entities: name at least one entity (PERSON, LOCATION, …)"
+                .to_owned(),
+        );
+    }
+    let mut entities: Vec<(String, crate::redact::detectors::Kind)> = Vec::new();
+    for (i, entity) in d.presidio_entities.iter().enumerate() {
+        if !presidio::entities::is_entity_name(entity) {
+            problems.push(format!(
+                "detectors.presidio_entities[{i}]: {entity:?} is not a Presidio entity name like PERSON"
+            ));
+        } else if !entities.iter().any(|(e, _)| e == entity) {
+            let kind = presidio::entities::kind_of(entity, known);
+            entities.push((entity.clone(), kind));
+        }
+    }
+    let url = d.presidio_url.as_deref()?;
+    // The value is not printed: a URL can carry credentials.
+    let analyze_url = match reqwest::Url::parse(url.trim()) {
+        Ok(u) if !matches!(u.scheme(), "http" | "https") => {
+            problems.push("detectors.presidio_url: must be an http:// or https:// URL (the analyzer is an HTTP service beside the gateway)".to_owned());
+            None
+        }
+        Ok(u) if !u.username().is_empty() || u.password().is_some() => {
+            problems.push("detectors.presidio_url: must not carry credentials".to_owned());
+            None
+        }
+        Ok(u) if u.host_str().is_none() || u.query().is_some() || u.fragment().is_some() => {
+            problems.push("detectors.presidio_url: must be a base URL like http://127.0.0.1:5002 (a host, no query)".to_owned());
+            None
+        }
+        Ok(mut u) => {
+            let path = format!("{}/analyze", u.path().trim_end_matches('/'));
+            u.set_path(&path);
+            Some(u)
+        }
+        Err(_) => {
+            problems.push("detectors.presidio_url: not a valid URL".to_owned());
+            None
+        }
+    }?;
+    Some(PresidioSettings {
+        analyze_url,
+        language: language.to_owned(),
+        entities,
+        score_threshold: d.presidio_score_threshold,
+        timeout: Duration::from_millis(d.presidio_timeout_ms.max(1)),
+        on_error,
+    })
 }
 
 fn compile_admin(raw: &RawConfig, problems: &mut Vec<String>) -> AdminSettings {
@@ -1304,6 +1404,80 @@ mod tests {
         );
         let err = from_toml(&missing, None).unwrap_err();
         assert!(err.to_string().contains("upstream.api_key_file"), "{err}");
+    }
+
+    #[test]
+    fn presidio_keys_are_checked_and_only_an_http_url_is_accepted() {
+        let err = from_toml(
+            r#"
+            [detectors]
+            presidio_url = "file:///run/presidio.sock"
+            presidio_entities = ["PERSON", "location"]
+            presidio_score_threshold = 1.5
+            presidio_timeout_ms = 0
+            presidio_on_error = "ignore"
+            presidio_language = ""
+            "#,
+            None,
+        )
+        .unwrap_err();
+        let all = err.problems.join("\n");
+        for key in [
+            "detectors.presidio_url: must be an http:// or https:// URL",
+            "detectors.presidio_entities[1]",
+            "detectors.presidio_score_threshold",
+            "detectors.presidio_timeout_ms",
+            "detectors.presidio_on_error",
+            "detectors.presidio_language",
+        ] {
+            assert!(all.contains(key), "missing {key} in:\n{all}");
+        }
+        for url in ["ftp://host/", "http://user:pw@127.0.0.1:5002", "not a url"] {
+            let toml = format!("[detectors]\npresidio_url = \"{url}\"\n");
+            let err = from_toml(&toml, None).unwrap_err();
+            assert!(err.to_string().contains("detectors.presidio_url"), "{err}");
+            assert!(
+                !err.to_string().contains("pw@"),
+                "the URL is not echoed: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn presidio_is_off_by_default_and_its_types_join_the_policy_tables() {
+        let snap = from_toml("", None).unwrap();
+        assert!(snap.presidio.is_none());
+        let snap = from_toml(
+            r#"
+            [detectors]
+            presidio_url = "http://127.0.0.1:5002/"
+            presidio_entities = ["PERSON", "LOCATION", "NRP"]
+            [classes.internal]
+            models = ["*"]
+            redact_types = { NRP = "block", ADDRESS = "redact" }
+            "#,
+            None,
+        )
+        .unwrap();
+        let p = snap.presidio.unwrap();
+        assert_eq!(p.analyze_url.as_str(), "http://127.0.0.1:5002/analyze");
+        assert_eq!(
+            p.entities,
+            [
+                ("PERSON".to_owned(), "PERSON"),
+                ("LOCATION".to_owned(), "ADDRESS"),
+                ("NRP".to_owned(), "NRP")
+            ]
+        );
+        assert_eq!(p.on_error, crate::redact::presidio::OnError::FailClosed);
+        assert_eq!(p.timeout, std::time::Duration::from_millis(2000));
+        // Without the analyzer, a type only it finds is not one a class may name.
+        let err = from_toml(
+            "[classes.internal]\nmodels = [\"*\"]\nredact_types = { NRP = \"block\" }\n",
+            None,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("redact_types.NRP"), "{err}");
     }
 
     #[test]

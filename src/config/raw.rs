@@ -137,7 +137,7 @@ impl Default for RawResilience {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawDetectors {
     /// Extra patterns, each with its own type name (`PROJECT_CODE`).
@@ -145,6 +145,34 @@ pub struct RawDetectors {
     /// Words and phrases (project code names) found case-insensitively as whole words;
     /// type `DENY_TERM`.
     pub deny_terms: Vec<String>,
+    /// A Presidio analyzer's base URL (`http://127.0.0.1:5002`): asked about every request's
+    /// text when set. It is sent the prompt text, so it must be a trusted local service.
+    pub presidio_url: Option<String>,
+    /// The Presidio entities asked for (`PERSON`, `LOCATION`, …).
+    pub presidio_entities: Vec<String>,
+    /// Findings scored below this (0 to 1) are ignored.
+    pub presidio_score_threshold: f64,
+    /// The `language` the analyzer reads the text in.
+    pub presidio_language: String,
+    /// Longest wait for the analyzer's answer, connect included.
+    pub presidio_timeout_ms: u64,
+    /// `fail_closed` (default: no request leaves uninspected) or `fail_open`.
+    pub presidio_on_error: String,
+}
+
+impl Default for RawDetectors {
+    fn default() -> Self {
+        Self {
+            custom: Vec::new(),
+            deny_terms: Vec::new(),
+            presidio_url: None,
+            presidio_entities: vec!["PERSON".to_owned(), "LOCATION".to_owned()],
+            presidio_score_threshold: 0.5,
+            presidio_language: "en".to_owned(),
+            presidio_timeout_ms: 2000,
+            presidio_on_error: "fail_closed".to_owned(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -19,7 +19,7 @@ use serde_json::{Map, Value};
 use super::detectors::{Kind, SECRET};
 use super::fold;
 use super::walk::{self, Fixed, Media, Path, ShapeError, Visit};
-use super::{Action, Detectors, Placeholders, RedactPolicy, Span};
+use super::{Action, Analysis, Detectors, Placeholders, RedactPolicy, Span};
 use crate::error::ErrorCode;
 use crate::policy::Denial;
 use crate::request::Endpoint;
@@ -71,10 +71,11 @@ pub struct Findings {
     media: Vec<(Media, String)>,
 }
 
-/// A fingerprint of a text, so that [`apply`] reuses a scan's spans only for the very text
-/// they were found in. Both walks run over the gateway's own copy of the body, so nothing
-/// adversarial chooses what is hashed: speed matters here, not collision resistance.
-fn digest(s: &str) -> u64 {
+/// A fingerprint of a text, so that [`apply`] (and the Presidio analysis, with
+/// [`Path::hash`] for its place) reuses spans only for the very text they were found in.
+/// Every walk runs over the gateway's own copy of the body, so nothing adversarial chooses
+/// what is hashed: speed matters here, not collision resistance.
+pub(crate) fn digest(s: &str) -> u64 {
     use std::hash::BuildHasher;
     foldhash::fast::FixedState::with_seed(0x6f72_6775_6172_6400).hash_one(s)
 }
@@ -202,6 +203,8 @@ fn kinds_of(spans: &[Span]) -> Vec<Kind> {
 /// The visitor of [`scan`].
 struct Scanner<'d> {
     detectors: &'d Detectors,
+    /// An external analyzer's findings, merged with the built-in ones string by string.
+    analysis: &'d Analysis,
     findings: Findings,
 }
 
@@ -243,7 +246,13 @@ impl Scanner<'_> {
 
 impl Visit for Scanner<'_> {
     fn text(&mut self, at: &Path<'_>, s: &mut String) {
-        let spans = self.detectors.find(s);
+        let mut spans = self.detectors.find(s);
+        if let Some(found) = self.analysis.spans(at.hash(), s) {
+            // Overlaps resolve as among the built-ins: one span over the union, every type
+            // kept, the strictest action applies.
+            spans.extend_from_slice(found);
+            spans = super::resolve_overlaps(spans);
+        }
         self.folded(at, s, &spans);
         if !spans.is_empty() {
             self.findings.texts.insert(
@@ -314,8 +323,20 @@ pub fn scan(
     endpoint: Endpoint,
     body: &mut Map<String, Value>,
 ) -> Result<Findings, ShapeError> {
+    scan_with(detectors, &Analysis::default(), endpoint, body)
+}
+
+/// [`scan`], with an external analyzer's findings on the same body merged in, string by
+/// string.
+pub fn scan_with(
+    detectors: &Detectors,
+    analysis: &Analysis,
+    endpoint: Endpoint,
+    body: &mut Map<String, Value>,
+) -> Result<Findings, ShapeError> {
     let mut scanner = Scanner {
         detectors,
+        analysis,
         findings: Findings::default(),
     };
     walk::walk(endpoint, body, &mut scanner)?;

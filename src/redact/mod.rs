@@ -11,6 +11,7 @@ pub mod detectors;
 pub mod fold;
 pub mod inspect;
 pub mod placeholder;
+pub mod presidio;
 pub mod walk;
 
 use std::collections::HashMap;
@@ -18,8 +19,9 @@ use std::collections::HashMap;
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use regex::Regex;
 
-pub use inspect::{apply, scan, Findings, Redaction};
+pub use inspect::{apply, scan, scan_with, Findings, Redaction};
 pub use placeholder::{Placeholders, Restorer};
+pub use presidio::Analysis;
 
 use detectors::{Kind, SECRET};
 
@@ -219,6 +221,21 @@ pub struct Span {
 }
 
 impl Span {
+    /// A span found by something other than the built-in pass (an external analyzer): it
+    /// ranks as its type's built-in detector does, or after every built-in one.
+    pub(crate) fn new(start: usize, end: usize, kind: Kind) -> Span {
+        Span {
+            start,
+            end,
+            kind,
+            rank: detectors::BUILT_IN
+                .iter()
+                .position(|k| *k == kind)
+                .unwrap_or(usize::MAX - 1),
+            also: Vec::new(),
+        }
+    }
+
     /// Every type detected in this span.
     pub fn kinds(&self) -> impl Iterator<Item = Kind> + '_ {
         std::iter::once(self.kind).chain(self.also.iter().copied())

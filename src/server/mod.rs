@@ -25,6 +25,9 @@ pub struct AppState {
     pub config: Arc<ArcSwap<Snapshot>>,
     /// One pooled upstream client for the process.
     pub client: reqwest::Client,
+    /// The client the Presidio analyzer is asked with (no proxy; built even when no
+    /// analyzer is configured, since a reload may configure one).
+    pub presidio: reqwest::Client,
     /// The audit writer, started once from the config at start.
     pub audit: crate::audit::Writer,
     /// Per-model circuit breakers (they outlive reloads).
@@ -81,6 +84,7 @@ impl AppState {
             .provider_names
             .attach(Arc::clone(&provider_names));
         let client = crate::upstream::build_client(&snapshot.upstream)?;
+        let presidio = crate::redact::presidio::client()?;
         let audit = snapshot.audit.start();
         let r = &snapshot.resilience;
         let breakers = Arc::new(crate::upstream::breaker::Breakers::new(
@@ -98,6 +102,7 @@ impl AppState {
         Ok(Self {
             config: Arc::new(ArcSwap::from_pointee(snapshot)),
             client,
+            presidio,
             audit,
             breakers,
             in_flight,
