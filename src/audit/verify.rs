@@ -573,15 +573,9 @@ pub async fn verify_postgres(
     table: &str,
     options: &Options,
 ) -> Result<Vec<Report>, String> {
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+    let client = crate::postgres::connect(url, "audit verify")
         .await
         .map_err(|e| format!("cannot connect: {e}"))?;
-    // Detached on purpose: ends with the client.
-    #[expect(
-        clippy::disallowed_methods,
-        reason = "the connection task ends with the client"
-    )]
-    tokio::spawn(connection);
     let replicas = client
         .query(
             &format!("SELECT DISTINCT replica FROM {table} ORDER BY replica"),

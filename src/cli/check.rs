@@ -671,17 +671,22 @@ async fn audit_sink(snapshot: &Snapshot, report: &mut Report) {
         }
         SinkSettings::Stdout => report.add("audit_sink", Status::Pass, "stdout"),
         SinkSettings::Postgres { url, table, .. } => {
-            let connect = tokio::time::timeout(
-                Duration::from_secs(5),
-                tokio_postgres::connect(url.expose(), tokio_postgres::NoTls),
-            )
+            let connect = tokio::time::timeout(Duration::from_secs(5), async {
+                let target = crate::postgres::Target::parse(url.expose())?;
+                let client = crate::postgres::connect_to(&target, "check").await?;
+                let tls = crate::postgres::tls_version(&client).await?;
+                Ok::<_, crate::postgres::ConnectError>((target, tls))
+            })
             .await;
             match connect {
-                Ok(Ok(_)) => report.add(
-                    "audit_sink",
-                    Status::Pass,
-                    format!("postgres reachable (table {table})"),
-                ),
+                Ok(Ok((target, tls))) => {
+                    let (status, transport) = postgres_transport(&target, tls);
+                    report.add(
+                        "audit_sink",
+                        status,
+                        format!("postgres reachable (table {table}) {transport}"),
+                    );
+                }
                 Ok(Err(e)) => report.add(
                     "audit_sink",
                     Status::Fail,
@@ -691,6 +696,28 @@ async fn audit_sink(snapshot: &Snapshot, report: &mut Report) {
             }
         }
     }
+}
+
+/// The audit database's transport in words, as `upstream_url` reports the upstream's: TLS
+/// and what was verified, or a warning for plaintext.
+fn postgres_transport(target: &crate::postgres::Target, tls: Option<String>) -> (Status, String) {
+    use crate::postgres::Check;
+    let mode = target.ssl_mode.as_str();
+    let Some(version) = tls else {
+        return (
+            Status::Warn,
+            format!("in plaintext (sslmode={mode}); set sslmode=verify-full and sslrootcert in the URL to encrypt and authenticate it"),
+        );
+    };
+    let checked = match target.check() {
+        Check::ChainAndName => "certificate and host name verified",
+        Check::Chain => "certificate chain verified, host name not",
+        Check::Nothing => "certificate not verified",
+    };
+    (
+        Status::Pass,
+        format!("over {version}, {checked} (sslmode={mode})"),
+    )
 }
 
 /// Files under `dir` with secret-shaped strings. Reports file and line, never the value.
