@@ -582,7 +582,7 @@ pub async fn verify_postgres(
             &[],
         )
         .await
-        .map_err(|e| format!("cannot read {table}: {e}"))?;
+        .map_err(|e| format!("cannot read {table}: {}", crate::postgres::with_causes(&e)))?;
     let mut reports = Vec::new();
     for row in replicas {
         let replica: String = row.get(0);
@@ -594,7 +594,7 @@ pub async fn verify_postgres(
                 &[&replica],
             )
             .await
-            .map_err(|e| format!("cannot read {table}: {e}"))?;
+            .map_err(|e| format!("cannot read {table}: {}", crate::postgres::with_causes(&e)))?;
         let lines: Vec<(Position, String, i64, String, String)> = rows
             .iter()
             .map(|r| {

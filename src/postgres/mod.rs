@@ -108,9 +108,10 @@ fn explain(e: &tokio_postgres::Error, target: &Target) -> ConnectError {
 }
 
 /// An error and its causes, `: `-joined: tokio-postgres's own message is only the kind
-/// ("error connecting to server"), the cause says what happened. Used for errors from
-/// connecting and parsing only, which carry no row data.
-fn with_causes(e: &(dyn std::error::Error + 'static)) -> String {
+/// ("error connecting to server", "db error"), the cause says what happened. For errors from
+/// connecting, parsing and reading, which carry no record data (an INSERT's error may quote
+/// the failing row, so the audit writer does not use this).
+pub(crate) fn with_causes(e: &(dyn std::error::Error + 'static)) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(err) = source {

@@ -217,7 +217,11 @@ pub(super) fn explain(e: &rustls::Error, target: &Target) -> ConnectError {
             presented,
         }) => ConnectError::WrongHost {
             host: expected.to_str().into_owned(),
-            names: presented.join(", "),
+            names: presented
+                .iter()
+                .map(|n| name_of(n))
+                .collect::<Vec<_>>()
+                .join(", "),
         },
         rustls::Error::InvalidCertificate(C::NotValidForName) => ConnectError::WrongHost {
             host: host_of(target),
@@ -226,6 +230,20 @@ pub(super) fn explain(e: &rustls::Error, target: &Target) -> ConnectError {
         rustls::Error::InvalidCertificate(_) => ConnectError::Certificate(e.to_string()),
         _ => ConnectError::Handshake(e.to_string()),
     }
+}
+
+/// rustls lists the names a certificate carries as `DnsName("db.internal")` or
+/// `IpAddress(10.0.0.5)`: the bare name reads better.
+fn name_of(presented: &str) -> &str {
+    presented
+        .strip_prefix("DnsName(\"")
+        .and_then(|n| n.strip_suffix("\")"))
+        .or_else(|| {
+            presented
+                .strip_prefix("IpAddress(")
+                .and_then(|n| n.strip_suffix(')'))
+        })
+        .unwrap_or(presented)
 }
 
 fn host_of(target: &Target) -> String {
@@ -281,5 +299,20 @@ mod tests {
         .to_string();
         assert!(wrong.contains("not valid for host 127.0.0.1"), "{wrong}");
         assert!(wrong.contains("verify-ca"), "{wrong}");
+        let named = explain(
+            &rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidForNameContext {
+                expected: ServerName::try_from("127.0.0.1").unwrap(),
+                presented: vec![
+                    r#"DnsName("localhost")"#.to_owned(),
+                    "IpAddress(10.0.0.5)".to_owned(),
+                ],
+            }),
+            &target,
+        )
+        .to_string();
+        assert!(
+            named.contains("not valid for host 127.0.0.1 (it names localhost, 10.0.0.5)"),
+            "{named}"
+        );
     }
 }
