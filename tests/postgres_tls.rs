@@ -3,6 +3,15 @@
 //! `sslmode`/`sslrootcert` in the URL. The server's certificate comes from a CA the tests
 //! make (tests/common/pg_tls.rs) and names `localhost` only.
 
+// Test code may unwrap and read whole bodies; the lints guard the gateway, not its tests.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::disallowed_methods,
+    clippy::disallowed_types
+)]
+
 mod common;
 
 use std::path::Path;
