@@ -674,7 +674,8 @@ async fn audit_sink(snapshot: &Snapshot, report: &mut Report) {
             let connect = tokio::time::timeout(Duration::from_secs(5), async {
                 let target = crate::postgres::Target::parse(url.expose())?;
                 let client = crate::postgres::connect_to(&target, "check").await?;
-                let tls = crate::postgres::tls_version(&client).await?;
+                // A Postgres-compatible server without pg_stat_ssl is reachable all the same.
+                let tls = crate::postgres::tls_version(&client).await.ok();
                 Ok::<_, crate::postgres::ConnectError>((target, tls))
             })
             .await;
@@ -699,10 +700,20 @@ async fn audit_sink(snapshot: &Snapshot, report: &mut Report) {
 }
 
 /// The audit database's transport in words, as `upstream_url` reports the upstream's: TLS
-/// and what was verified, or a warning for plaintext.
-fn postgres_transport(target: &crate::postgres::Target, tls: Option<String>) -> (Status, String) {
+/// and what was verified, or a warning for plaintext. `tls` is what `pg_stat_ssl` said:
+/// `None` when it could not be read.
+fn postgres_transport(
+    target: &crate::postgres::Target,
+    tls: Option<Option<String>>,
+) -> (Status, String) {
     use crate::postgres::Check;
     let mode = target.ssl_mode.as_str();
+    let Some(tls) = tls else {
+        return (
+            Status::Pass,
+            format!("(sslmode={mode}; the server does not say whether the connection is TLS)"),
+        );
+    };
     let Some(version) = tls else {
         return (
             Status::Warn,
@@ -778,6 +789,33 @@ fn scan(dir: &Path, detectors: &Detectors, report: &mut Report) {
             "secret_scan",
             Status::Fail,
             format!("secret-shaped strings at {}", hits.join(", ")),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_audit_database_transport_says_what_was_checked() {
+        let target = |q: &str| crate::postgres::Target::parse(&format!("postgres://u@db/a{q}"));
+        let (status, text) = postgres_transport(&target("").unwrap(), Some(None));
+        assert_eq!(status, Status::Warn);
+        assert!(text.contains("in plaintext (sslmode=prefer)"), "{text}");
+        let (status, text) = postgres_transport(
+            &target("?sslmode=verify-ca").unwrap(),
+            Some(Some("TLSv1.3".to_owned())),
+        );
+        assert_eq!(status, Status::Pass);
+        assert_eq!(
+            text,
+            "over TLSv1.3, certificate chain verified, host name not (sslmode=verify-ca)"
+        );
+        let (_, text) = postgres_transport(&target("").unwrap(), Some(Some("TLSv1.2".into())));
+        assert_eq!(
+            text,
+            "over TLSv1.2, certificate not verified (sslmode=prefer)"
         );
     }
 }
