@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod pipeline;
 pub mod plan;
 pub mod policy;
+pub mod postgres;
 pub mod redact;
 pub mod request;
 pub mod secret;

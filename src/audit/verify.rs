@@ -573,22 +573,16 @@ pub async fn verify_postgres(
     table: &str,
     options: &Options,
 ) -> Result<Vec<Report>, String> {
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+    let client = crate::postgres::connect(url, "audit verify")
         .await
         .map_err(|e| format!("cannot connect: {e}"))?;
-    // Detached on purpose: ends with the client.
-    #[expect(
-        clippy::disallowed_methods,
-        reason = "the connection task ends with the client"
-    )]
-    tokio::spawn(connection);
     let replicas = client
         .query(
             &format!("SELECT DISTINCT replica FROM {table} ORDER BY replica"),
             &[],
         )
         .await
-        .map_err(|e| format!("cannot read {table}: {e}"))?;
+        .map_err(|e| format!("cannot read {table}: {}", crate::postgres::with_causes(&e)))?;
     let mut reports = Vec::new();
     for row in replicas {
         let replica: String = row.get(0);
@@ -600,7 +594,7 @@ pub async fn verify_postgres(
                 &[&replica],
             )
             .await
-            .map_err(|e| format!("cannot read {table}: {e}"))?;
+            .map_err(|e| format!("cannot read {table}: {}", crate::postgres::with_causes(&e)))?;
         let lines: Vec<(Position, String, i64, String, String)> = rows
             .iter()
             .map(|r| {

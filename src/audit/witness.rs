@@ -407,7 +407,12 @@ pub async fn read(target: &str, table: &str) -> Result<Vec<Map<String, Value>>, 
                     &[],
                 )
                 .await
-                .map_err(|e| format!("cannot read the witness table {table}: {e}"))?
+                .map_err(|e| {
+                    format!(
+                        "cannot read the witness table {table}: {}",
+                        crate::postgres::with_causes(&e)
+                    )
+                })?
                 .iter()
                 .map(|r| r.get(0))
                 .collect()

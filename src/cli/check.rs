@@ -718,17 +718,23 @@ async fn audit_sink(snapshot: &Snapshot, report: &mut Report) {
         }
         SinkSettings::Stdout => report.add("audit_sink", Status::Pass, "stdout"),
         SinkSettings::Postgres { url, table, .. } => {
-            let connect = tokio::time::timeout(
-                Duration::from_secs(5),
-                tokio_postgres::connect(url.expose(), tokio_postgres::NoTls),
-            )
+            let connect = tokio::time::timeout(Duration::from_secs(5), async {
+                let target = crate::postgres::Target::parse(url.expose())?;
+                let client = crate::postgres::connect_to(&target, "check").await?;
+                // A Postgres-compatible server without pg_stat_ssl is reachable all the same.
+                let tls = crate::postgres::tls_version(&client).await.ok();
+                Ok::<_, crate::postgres::ConnectError>((target, tls))
+            })
             .await;
             match connect {
-                Ok(Ok(_)) => report.add(
-                    "audit_sink",
-                    Status::Pass,
-                    format!("postgres reachable (table {table})"),
-                ),
+                Ok(Ok((target, tls))) => {
+                    let (status, transport) = postgres_transport(&target, tls);
+                    report.add(
+                        "audit_sink",
+                        status,
+                        format!("postgres reachable (table {table}) {transport}"),
+                    );
+                }
                 Ok(Err(e)) => report.add(
                     "audit_sink",
                     Status::Fail,
@@ -738,6 +744,38 @@ async fn audit_sink(snapshot: &Snapshot, report: &mut Report) {
             }
         }
     }
+}
+
+/// The audit database's transport in words, as `upstream_url` reports the upstream's: TLS
+/// and what was verified, or a warning for plaintext. `tls` is what `pg_stat_ssl` said:
+/// `None` when it could not be read.
+fn postgres_transport(
+    target: &crate::postgres::Target,
+    tls: Option<Option<String>>,
+) -> (Status, String) {
+    use crate::postgres::Check;
+    let mode = target.ssl_mode.as_str();
+    let Some(tls) = tls else {
+        return (
+            Status::Pass,
+            format!("(sslmode={mode}; the server does not say whether the connection is TLS)"),
+        );
+    };
+    let Some(version) = tls else {
+        return (
+            Status::Warn,
+            format!("in plaintext (sslmode={mode}); set sslmode=verify-full and sslrootcert in the URL to encrypt and authenticate it"),
+        );
+    };
+    let checked = match target.check() {
+        Check::ChainAndName => "certificate and host name verified",
+        Check::Chain => "certificate chain verified, host name not",
+        Check::Nothing => "certificate not verified",
+    };
+    (
+        Status::Pass,
+        format!("over {version}, {checked} (sslmode={mode})"),
+    )
 }
 
 /// Files under `dir` with secret-shaped strings. Reports file and line, never the value.
@@ -798,6 +836,33 @@ fn scan(dir: &Path, detectors: &Detectors, report: &mut Report) {
             "secret_scan",
             Status::Fail,
             format!("secret-shaped strings at {}", hits.join(", ")),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_audit_database_transport_says_what_was_checked() {
+        let target = |q: &str| crate::postgres::Target::parse(&format!("postgres://u@db/a{q}"));
+        let (status, text) = postgres_transport(&target("").unwrap(), Some(None));
+        assert_eq!(status, Status::Warn);
+        assert!(text.contains("in plaintext (sslmode=prefer)"), "{text}");
+        let (status, text) = postgres_transport(
+            &target("?sslmode=verify-ca").unwrap(),
+            Some(Some("TLSv1.3".to_owned())),
+        );
+        assert_eq!(status, Status::Pass);
+        assert_eq!(
+            text,
+            "over TLSv1.3, certificate chain verified, host name not (sslmode=verify-ca)"
+        );
+        let (_, text) = postgres_transport(&target("").unwrap(), Some(Some("TLSv1.2".into())));
+        assert_eq!(
+            text,
+            "over TLSv1.2, certificate not verified (sslmode=prefer)"
         );
     }
 }

@@ -906,8 +906,10 @@ fn compile_audit(
                 ));
             }
             let url = a.postgres_url.clone().unwrap_or_default();
-            if url.parse::<tokio_postgres::Config>().is_err() {
+            if url.is_empty() {
                 problems.push("audit.postgres_url: required for sink = \"postgres\" (postgres://user@host/db)".to_owned());
+            } else if let Err(e) = crate::postgres::Target::parse(&url) {
+                problems.push(format!("audit.postgres_url: {e}"));
             }
             SinkSettings::Postgres {
                 url: Secret::new(url),
@@ -989,9 +991,8 @@ fn compile_witness(
     problems: &mut Vec<String>,
 ) -> crate::audit::witness::WitnessSettings {
     let postgres = a.witness_postgres_url.as_ref().map(|url| {
-        if url.parse::<tokio_postgres::Config>().is_err() {
-            problems
-                .push("audit.witness_postgres_url: not a postgres://user@host/db URL".to_owned());
+        if let Err(e) = crate::postgres::Target::parse(url) {
+            problems.push(format!("audit.witness_postgres_url: {e}"));
         }
         if !valid_table(&a.witness_postgres_table) {
             problems.push(format!(

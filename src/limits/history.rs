@@ -60,6 +60,8 @@ pub enum HistoryError {
     Io(std::io::ErrorKind),
     #[error("cannot query the audit table")]
     Postgres,
+    #[error("cannot connect to the audit database: {0}")]
+    Connect(String),
 }
 
 /// Spend per `(key id, period id)`, for the day and the month `now` falls in.
@@ -154,17 +156,9 @@ pub async fn read_postgres(
     table: &str,
     now: OffsetDateTime,
 ) -> Result<Spend, HistoryError> {
-    let (client, connection) = tokio_postgres::connect(url.expose(), tokio_postgres::NoTls)
+    let client = crate::postgres::connect(url.expose(), "spend history")
         .await
-        .map_err(|_| HistoryError::Postgres)?;
-    // Ends when `client` is dropped at the end of this function.
-    #[expect(
-        clippy::disallowed_methods,
-        reason = "the connection task ends when the client is dropped"
-    )]
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
+        .map_err(|e| HistoryError::Connect(e.to_string()))?;
     let since = now
         .to_offset(time::UtcOffset::UTC)
         .date()

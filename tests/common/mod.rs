@@ -5,6 +5,7 @@
 
 pub mod gateway;
 pub mod mock;
+pub mod pg_tls;
 pub mod process;
 pub mod redis_server;
 pub mod tls;

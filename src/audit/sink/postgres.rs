@@ -7,9 +7,10 @@
 //! SQL; grant the gateway's role INSERT and SELECT only.
 //!
 //! The connection is made lazily and re-made after a failure; while the database is
-//! unreachable every append fails, and requests fail closed.
+//! unreachable (or its certificate does not pass `sslmode`'s checks) every append fails, and
+//! requests fail closed.
 
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
 use super::Sealed;
 use crate::audit::chain::Link;
@@ -48,27 +49,17 @@ pub fn schema_sql(table: &str) -> String {
     )
 }
 
-/// A connection to `url` whose driver task runs detached, and, with `schema`, the statements
-/// that create the table and its append-only triggers run once. `what` names the database in
-/// the log line written when the connection ends.
+/// A connection to `url` (with its `sslmode`, see [`crate::postgres`]) and, with `schema`,
+/// the statements that create the table and its append-only triggers run once. `what` names
+/// the database in Postgres and in the log line written when the connection ends.
 pub(crate) async fn connect(
     url: &str,
     schema: Option<&str>,
     what: &'static str,
 ) -> Result<Client, AuditError> {
-    let (client, connection) = tokio_postgres::connect(url, NoTls)
+    let client = crate::postgres::connect(url, what)
         .await
-        .map_err(AuditError::postgres)?;
-    // Detached on purpose: the connection task ends when the client is dropped.
-    #[expect(
-        clippy::disallowed_methods,
-        reason = "the connection task ends when the client is dropped"
-    )]
-    tokio::spawn(async move {
-        if let Err(e) = connection.await {
-            tracing::warn!(error = %e, database = what, "database connection ended");
-        }
-    });
+        .map_err(|e| AuditError::Postgres(e.to_string()))?;
     if let Some(sql) = schema {
         client
             .batch_execute(sql)
