@@ -425,6 +425,104 @@ async fn the_postgres_witness_keeps_checkpoints_append_only() {
     drop(audit_dir);
 }
 
+#[tokio::test]
+async fn a_postgres_trail_exports_one_replicas_chain_as_a_bundle_that_verifies() {
+    let Some(url) = common::postgres_url().await else {
+        return;
+    };
+    let table = common::unique_table();
+    let mock = MockUpstream::start().await;
+    let keys = tempfile::tempdir().unwrap();
+    let (key, public) = keygen(keys.path(), "k");
+    let pg = |replica: &str| {
+        config_toml(&mock, "").replace(
+            "[audit]\ndir = \"AUDIT_DIR\"\n",
+            &format!(
+                "[audit]\nsink = \"postgres\"\npostgres_url = \"{url}\"\npostgres_table = \"{table}\"\nreplica_id = \"{replica}\"\nsigning_key_file = \"{}\"\ncheckpoint_every_records = 2\n",
+                key.display()
+            ),
+        )
+    };
+    for replica in ["gw-a", "gw-b"] {
+        let gw = TestGateway::from_toml(&pg(replica), Some(upstream_key())).await;
+        for _ in 0..3 {
+            assert_eq!(gw.chat(&chat_body("openai/gpt-4o")).await.status(), 200);
+        }
+        let TestGateway { state, .. } = gw;
+        state.audit.close().await;
+    }
+    let today = time::OffsetDateTime::now_utc().date().to_string();
+    let bundle = keys.path().join("bundle.json");
+    let export = |extra: &[&str]| {
+        let mut args = vec![
+            "export", &url, "--table", &table, "--from", &today, "--to", &today, "--out",
+        ];
+        args.push(s(&bundle));
+        args.extend_from_slice(extra);
+        audit(&args)
+    };
+
+    // Two chains in one table, one chain per bundle: the operator picks the replica.
+    let (code, out, err) = export(&[]);
+    assert_ne!(code, 0, "{out}{err}");
+    assert!(
+        err.contains("gw-a") && err.contains("gw-b") && err.contains("--replica"),
+        "{err}"
+    );
+    let (code, _, err) = export(&["--replica", "gw-c"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("gw-c") && err.contains("gw-a, gw-b"), "{err}");
+
+    let (code, out, err) = export(&["--replica", "gw-b"]);
+    assert_eq!(code, 0, "{out}{err}");
+    // 3 request + 3 response records and a checkpoint after every two, the last at shutdown.
+    assert!(out.contains("9 records"), "{out}");
+    let text = std::fs::read_to_string(&bundle).unwrap();
+    assert!(
+        text.contains("postgres table"),
+        "the manifest names the source"
+    );
+    assert!(
+        !text.contains("postgres://"),
+        "never the URL: it may hold a password"
+    );
+    let records = &orguard::audit::export::parse(text.as_bytes())
+        .unwrap()
+        .records;
+    assert!(records
+        .iter()
+        .all(|l| l.contains("\"gw-b\"") || !l.contains("\"replica\"")));
+    let (code, out, err) = audit(&["verify", s(&bundle), "--public-key", s(&public)]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("signed: 3 checkpoints"), "{out}");
+
+    // A changed byte in the exported chain is caught offline.
+    let tampered = keys.path().join("tampered.json");
+    std::fs::write(
+        &tampered,
+        text.replacen("openai/gpt-4o", "openai/gpt-4p", 1),
+    )
+    .unwrap();
+    let (code, out, _) = audit(&["verify", s(&tampered), "--public-key", s(&public)]);
+    assert_eq!(code, 1, "{out}");
+
+    // A table name is an identifier, never SQL.
+    let (code, _, err) = audit(&[
+        "export",
+        &url,
+        "--table",
+        "x; drop table y",
+        "--from",
+        &today,
+        "--to",
+        &today,
+        "--out",
+        s(&bundle),
+    ]);
+    assert_ne!(code, 0);
+    assert!(err.contains("not a table name"), "{err}");
+}
+
 /// The README's Python reference, between its markers.
 fn python_reference() -> String {
     let readme =

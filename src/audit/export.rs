@@ -13,6 +13,10 @@
 //!   checkpoints and `unsigned_tail` (records after the last checkpoint, when the chain had
 //!   none after the period yet).
 //!
+//! The target is a file sink's file or directory, or a Postgres table (`postgres://…` with
+//! `--table`): a table holds one chain per replica, and a bundle holds one chain, so a
+//! table with several replicas needs `--replica`.
+//!
 //! `orguard audit verify BUNDLE` re-walks it (a chain starting after seq 1 is expected) and
 //! checks the manifest against the records.
 
@@ -38,6 +42,27 @@ pub enum ExportError {
     Date(String),
     #[error("no records between {0} and {1}")]
     Empty(String, String),
+    /// The message never holds the URL (it may carry a password).
+    #[error("cannot read the audit table: {0}")]
+    Postgres(String),
+    #[error("{0:?} is not a table name (a lowercase SQL identifier)")]
+    Table(String),
+    #[error("the table holds the chains of several replicas ({0}); pick one with --replica")]
+    Replicas(String),
+    #[error("the table holds no records of replica {0:?} (it holds: {1})")]
+    NoReplica(String, String),
+}
+
+/// Where the records come from.
+pub enum Source<'a> {
+    /// A file sink's file, or its directory (every file, in order).
+    Files(&'a Path),
+    /// A Postgres sink's table; `replica` may be left out when the table holds one chain.
+    Postgres {
+        url: &'a str,
+        table: &'a str,
+        replica: Option<&'a str>,
+    },
 }
 
 /// Parses `--from`/`--to`: a date means its midnight UTC; `end_of_day` moves a bare date to
@@ -66,13 +91,40 @@ pub struct Summary {
     pub unsigned_tail: usize,
 }
 
-/// Writes the bundle for records with `from <= ts < to` from the file-sink `target`.
+/// Writes the bundle for records with `from <= ts < to` from `source`.
 pub fn export(
-    target: &Path,
+    source: &Source<'_>,
     from: OffsetDateTime,
     to: OffsetDateTime,
     out: &Path,
 ) -> Result<Summary, ExportError> {
+    let (label, lines) = match source {
+        Source::Files(target) => (target.display().to_string(), read_files(target)?),
+        Source::Postgres {
+            url,
+            table,
+            replica,
+        } => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| ExportError::Postgres(e.to_string()))?;
+            let (replica, lines) = runtime.block_on(read_table(url, table, *replica))?;
+            (format!("postgres table {table}, replica {replica}"), lines)
+        }
+    };
+    let lines = lines
+        .into_iter()
+        .filter_map(|line| {
+            let record = serde_json::from_str::<Map<String, Value>>(&line).ok()?;
+            Some((line, record))
+        })
+        .collect();
+    bundle(&label, lines, from, to, out)
+}
+
+/// The complete lines of a file sink's file, or of every file of its directory in order.
+fn read_files(target: &Path) -> Result<Vec<String>, ExportError> {
     let read_err = |p: &Path| {
         let p = p.display().to_string();
         move |e: std::io::Error| ExportError::Read(p, e.kind())
@@ -82,19 +134,71 @@ pub fn export(
     } else {
         vec![target.to_path_buf()]
     };
-    let mut lines: Vec<(String, Map<String, Value>)> = Vec::new();
+    let mut lines = Vec::new();
     for f in &files {
         let text = std::fs::read_to_string(f).map_err(read_err(f))?;
         for line in text.split_inclusive('\n') {
             // Only complete lines: a torn tail is not part of the chain.
-            let Some(line) = line.strip_suffix('\n') else {
-                continue;
-            };
-            if let Ok(record) = serde_json::from_str::<Map<String, Value>>(line) {
-                lines.push((line.to_owned(), record));
+            if let Some(line) = line.strip_suffix('\n') {
+                lines.push(line.to_owned());
             }
         }
     }
+    Ok(lines)
+}
+
+/// One replica's chain from a Postgres sink's table, in `seq` order: the replica's name
+/// and the exact lines that were hashed (the `record` column).
+async fn read_table(
+    url: &str,
+    table: &str,
+    replica: Option<&str>,
+) -> Result<(String, Vec<String>), ExportError> {
+    if !crate::audit::sink::valid_table(table) {
+        return Err(ExportError::Table(table.to_owned()));
+    }
+    let db_err = |e: tokio_postgres::Error| ExportError::Postgres(crate::postgres::with_causes(&e));
+    let client = crate::postgres::connect(url, "audit export")
+        .await
+        .map_err(|e| ExportError::Postgres(e.to_string()))?;
+    let replicas: Vec<String> = client
+        .query(
+            &format!("SELECT DISTINCT replica FROM {table} ORDER BY replica"),
+            &[],
+        )
+        .await
+        .map_err(db_err)?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    let replica = match (replica, replicas.as_slice()) {
+        (Some(r), all) if all.iter().any(|a| a == r) => r.to_owned(),
+        (Some(r), all) => return Err(ExportError::NoReplica(r.to_owned(), all.join(", "))),
+        (None, [only]) => only.clone(),
+        (None, []) => return Err(ExportError::NoReplica(String::new(), String::new())),
+        (None, all) => return Err(ExportError::Replicas(all.join(", "))),
+    };
+    let lines = client
+        .query(
+            &format!("SELECT record FROM {table} WHERE replica = $1 ORDER BY seq"),
+            &[&replica],
+        )
+        .await
+        .map_err(db_err)?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    Ok((replica, lines))
+}
+
+/// The bundle of `lines` (a whole chain, in order) for the period `from..to`.
+fn bundle(
+    source: &str,
+    lines: Vec<(String, Map<String, Value>)>,
+    from: OffsetDateTime,
+    to: OffsetDateTime,
+    out: &Path,
+) -> Result<Summary, ExportError> {
     let ts = |r: &Map<String, Value>| {
         r.get("ts")
             .and_then(Value::as_str)
@@ -150,7 +254,7 @@ pub fn export(
     };
     let last = chosen.len().saturating_sub(1);
     let manifest = json!({
-        "source": target.display().to_string(),
+        "source": source,
         "from": fmt(from),
         "to": fmt(to),
         "exported_at": fmt(OffsetDateTime::now_utc()),

@@ -573,6 +573,11 @@ pub async fn verify_postgres(
     table: &str,
     options: &Options,
 ) -> Result<Vec<Report>, String> {
+    if !crate::audit::sink::valid_table(table) {
+        return Err(format!(
+            "{table:?} is not a table name (a lowercase SQL identifier)"
+        ));
+    }
     let client = crate::postgres::connect(url, "audit verify")
         .await
         .map_err(|e| format!("cannot connect: {e}"))?;

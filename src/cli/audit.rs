@@ -190,10 +190,26 @@ pub fn keygen(out: &Path) -> ExitCode {
     }
 }
 
-pub fn export(target: &Path, from: &str, to: &str, out: &Path) -> ExitCode {
+pub fn export(
+    target: &str,
+    table: &str,
+    replica: Option<&str>,
+    from: &str,
+    to: &str,
+    out: &Path,
+) -> ExitCode {
+    let source = if is_postgres(target) {
+        export::Source::Postgres {
+            url: target,
+            table,
+            replica,
+        }
+    } else {
+        export::Source::Files(Path::new(target))
+    };
     let range =
         export::parse_time(from, false).and_then(|f| Ok((f, export::parse_time(to, true)?)));
-    let result = range.and_then(|(f, t)| export::export(target, f, t, out));
+    let result = range.and_then(|(f, t)| export::export(&source, f, t, out));
     match result {
         Ok(s) => {
             let _ = writeln!(

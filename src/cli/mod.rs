@@ -119,8 +119,15 @@ pub enum AuditCommand {
     /// Write a self-contained bundle of one period for an auditor: the records, the
     /// checkpoints that sign them, the public key and a manifest.
     Export {
-        /// An audit file or directory (file sink).
-        target: PathBuf,
+        /// An audit file or directory (file sink), or a postgres:// URL (Postgres sink; libpq's
+        /// sslmode and sslrootcert work as for the sink).
+        target: String,
+        /// The table, for a Postgres target.
+        #[arg(long, default_value = "orguard_audit")]
+        table: String,
+        /// The replica whose chain to export, for a Postgres table that holds several.
+        #[arg(long)]
+        replica: Option<String>,
         /// First day (YYYY-MM-DD, UTC) or an RFC 3339 time.
         #[arg(long)]
         from: String,
@@ -345,11 +352,13 @@ pub fn run(cli: Cli) -> ExitCode {
             command:
                 AuditCommand::Export {
                     target,
+                    table,
+                    replica,
                     from,
                     to,
                     out,
                 },
-        }) => audit::export(&target, &from, &to, &out),
+        }) => audit::export(&target, &table, replica.as_deref(), &from, &to, &out),
         Some(Command::Policy {
             command:
                 PolicyCommand::Explain {

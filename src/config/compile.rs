@@ -900,7 +900,7 @@ fn compile_audit(
         "stdout" => SinkSettings::Stdout,
         "postgres" => {
             let table = a.postgres_table.clone();
-            if !valid_table(&table) {
+            if !crate::audit::sink::valid_table(&table) {
                 problems.push(format!(
                     "audit.postgres_table: {table:?} must be a lowercase SQL identifier"
                 ));
@@ -977,15 +977,6 @@ fn compile_capture(
     }
 }
 
-fn valid_table(table: &str) -> bool {
-    !table.is_empty()
-        && table.len() <= 63
-        && table
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-        && !table.starts_with(|c: char| c.is_ascii_digit())
-}
-
 fn compile_witness(
     a: &super::raw::RawAudit,
     problems: &mut Vec<String>,
@@ -994,7 +985,7 @@ fn compile_witness(
         if let Err(e) = crate::postgres::Target::parse(url) {
             problems.push(format!("audit.witness_postgres_url: {e}"));
         }
-        if !valid_table(&a.witness_postgres_table) {
+        if !crate::audit::sink::valid_table(&a.witness_postgres_table) {
             problems.push(format!(
                 "audit.witness_postgres_table: {:?} must be a lowercase SQL identifier",
                 a.witness_postgres_table

@@ -7,7 +7,7 @@ mod stdout;
 
 pub use file::{FileSink, Fsync};
 pub(crate) use postgres::connect as connect_postgres;
-pub use postgres::PostgresSink;
+pub use postgres::{valid_table, PostgresSink};
 pub use stdout::StdoutSink;
 
 use super::chain::Link;

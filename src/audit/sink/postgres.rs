@@ -24,6 +24,17 @@ pub struct PostgresSink {
     client: Option<Client>,
 }
 
+/// A table name that can be written into SQL as it is: a lowercase identifier of at most 63
+/// bytes (Postgres's limit), so no quoting, no case folding and no injection.
+pub fn valid_table(table: &str) -> bool {
+    !table.is_empty()
+        && table.len() <= 63
+        && table
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        && !table.starts_with(|c: char| c.is_ascii_digit())
+}
+
 /// The DDL, with the table name substituted (validated as an identifier at config time).
 pub fn schema_sql(table: &str) -> String {
     format!(
