@@ -56,7 +56,9 @@ use crate::request::{body, Endpoint};
 use crate::server::{AppState, ClientAddr};
 use crate::stream::{StreamEnd, StreamReport};
 use crate::upstream::breaker::Admission;
+use crate::traces::{ResponseEnd, ServerSpan};
 use crate::upstream::{self, AuditSubject, Outbound, Relay, ResponseCheck, Sent, Served};
+use opentelemetry::KeyValue;
 
 /// One request's context: what every phase reads, and how far the request got — which is
 /// what the error edge ([`finish`]) needs to end it correctly.
@@ -87,6 +89,10 @@ struct Ctx<'a> {
     /// ([`record`]). Completed by [`respond`] (or by its stream's end), by [`finish`] on an
     /// error, or on drop when the client goes away.
     completion: Option<Completion>,
+    /// The request's SERVER span when tracing is on (`None` otherwise: nothing is built).
+    /// Moves into the [`Completion`] with the `request` record, so that it ends when the
+    /// answer (or its stream) does; ended by [`finish`] when the request never got there.
+    trace: Option<ServerSpan>,
 }
 
 impl<'a> Ctx<'a> {
@@ -112,6 +118,7 @@ impl<'a> Ctx<'a> {
             model_requested: None,
             recorded: false,
             completion: None,
+            trace: None,
         }
     }
 
@@ -143,6 +150,9 @@ pub async fn inference(
         headers,
         endpoint.as_str(),
     );
+    ctx.trace = state
+        .traces
+        .server(headers, &config.detectors, endpoint, Method::POST.as_str());
     let result = run(&mut ctx, endpoint, body).await;
     finish(&mut ctx, result)
 }
@@ -176,7 +186,18 @@ fn finish(ctx: &mut Ctx<'_>, result: Result<Response, GatewayError>) -> Response
     };
     let c = error.classify();
     if let Some(mut completion) = ctx.completion.take() {
+        completion.error_type = Some(c.code.as_str());
         completion.complete(c.status.as_u16(), outcome_of(&error));
+    }
+    if let Some(span) = ctx.trace.take() {
+        // Refused (or failed) before the request was recorded: what is known of it.
+        if let Some(class) = ctx.class {
+            span.set(KeyValue::new("orguard.class", class.as_str()));
+        }
+        if let Some(model) = &ctx.model_requested {
+            span.model(model);
+        }
+        span.end_error(c.status.as_u16(), c.code.as_str());
     }
     let state = ctx.state;
     if !ctx.recorded {
@@ -222,6 +243,9 @@ fn finish(ctx: &mut Ctx<'_>, result: Result<Response, GatewayError>) -> Response
 fn authenticate(ctx: &mut Ctx<'_>) -> Result<Caller, GatewayError> {
     let caller = keys::authenticate(&ctx.config.keys, ctx.headers, OffsetDateTime::now_utc())?;
     tracing::Span::current().record("key_id", &*caller.key_id);
+    if let Some(span) = &ctx.trace {
+        span.set(KeyValue::new("orguard.key_id", caller.key_id.to_string()));
+    }
     ctx.caller = Some(caller.clone());
     Ok(caller)
 }
@@ -274,6 +298,11 @@ fn plan<'a>(
     let class = planned.plan.class;
     ctx.model_requested = Some(planned.parsed.model.clone());
     ctx.class = Some(class);
+    if let Some(span) = &mut ctx.trace {
+        span.model(&planned.parsed.model);
+        span.provider(planned.plan.upstream.name());
+        span.set(KeyValue::new("orguard.class", class.as_str()));
+    }
     tracing::Span::current().record("class", class.as_str());
     for rule in &planned.plan.fired {
         tracing::debug!(rule = rule.rule, detail = %rule.detail, "policy rule fired");
@@ -431,6 +460,13 @@ async fn record(
             .map_or(redact::OutputScan::Off, |c| c.scan_responses),
     );
     let queued = state.audit.queue(record).await;
+    if let Some(span) = &ctx.trace {
+        let decisions = policy::decisions::tags(
+            &planned.plan.fired,
+            planned.redaction.counts.keys().copied(),
+        );
+        span.set(KeyValue::new("orguard.decisions", decisions));
+    }
     ctx.completion = Some(Completion {
         slot: None,
         writer: state.audit.clone(),
@@ -459,6 +495,8 @@ async fn record(
         prices: Arc::clone(&state.prices),
         capture,
         delivered: None,
+        trace: ctx.trace.take(),
+        error_type: None,
     });
     // The response record's place in the queue, reserved after the request record's (the
     // other order can deadlock a full queue). Dropped before it is reserved, the
@@ -485,7 +523,7 @@ async fn record(
             tracing::error!(error = %e, "audit append failed; refusing the request (fail closed)");
             // Nothing went upstream: the refusal is the outcome, not a response.
             if let Some(completion) = ctx.completion.take() {
-                completion.abandon();
+                ctx.trace = completion.abandon();
             }
             return Err(GatewayError::AuditUnavailable);
         }
@@ -568,6 +606,8 @@ async fn forward<'c>(
     let mut closed_for = None;
     let mut chosen = None;
     let mut sent_any = false;
+    // A handle on the SERVER span (it lives in the completion now), parent of each attempt.
+    let trace = ctx.completion.as_ref().and_then(|c| c.trace.clone());
     for (i, model) in planned.candidates.iter().enumerate() {
         match state.breakers.admit(model) {
             Admission::Reject(wait) => {
@@ -608,6 +648,7 @@ async fn forward<'c>(
             &config.resilience.retry,
             model,
             &mut attempts,
+            trace.as_ref(),
         )
         .await;
         ctx.billable(may_have_billed(&attempted, &attempts));
@@ -848,6 +889,10 @@ struct Completion {
     /// The response as delivered (and whether it was cut at the capture cap), set by
     /// [`respond`] or the stream's end before `complete`.
     delivered: Option<(Bytes, bool)>,
+    /// The request's SERVER span (tracing on), ended with the answer's facts.
+    trace: Option<ServerSpan>,
+    /// The gateway's error code when the request ends through [`finish`], for the span.
+    error_type: Option<&'static str>,
 }
 
 impl Completion {
@@ -861,6 +906,9 @@ impl Completion {
         let mut facts = response_facts(status, self.started, &self.served, outcome);
         self.settle(&mut facts);
         self.observe(&facts);
+        if let Some(span) = self.trace.take() {
+            self.end_span(span, &facts);
+        }
         let (slot, writer, who, class) = (
             self.slot.take(),
             self.writer.clone(),
@@ -949,8 +997,33 @@ impl Drop for ResponseCapture {
 impl Completion {
     /// Closes a completion whose request never went upstream (the audit failed closed):
     /// the refusal is the outcome, and no `response` record is written.
-    fn abandon(mut self) {
+    fn abandon(mut self) -> Option<ServerSpan> {
         self.done = true;
+        self.trace.take()
+    }
+
+    /// Ends the SERVER span with what the `response` record says (usage, cost, served
+    /// model, outcome) and the finish reasons the answer gave.
+    fn end_span(&self, span: ServerSpan, facts: &ResponseFacts) {
+        let finish_reasons = self
+            .served
+            .lock()
+            .map(|s| s.finish_reasons.clone())
+            .unwrap_or_default();
+        let error = match facts.outcome {
+            Outcome::Completed => None,
+            other => Some(self.error_type.unwrap_or(other.as_str())),
+        };
+        span.end_response(&ResponseEnd {
+            status: facts.status,
+            model: facts.model.as_deref(),
+            input_tokens: facts.prompt_tokens,
+            output_tokens: facts.completion_tokens,
+            finish_reasons: &finish_reasons,
+            cost_usd: facts.cost,
+            outcome: facts.outcome.as_str(),
+            error,
+        });
     }
 
     /// Charges the key: `usage.cost` when reported; else the tokens at the served model's
@@ -1204,6 +1277,7 @@ async fn list_models(
         body: None,
         forward_cache_headers: false,
         api_key: crate::plan::service_key(&caller, &class_policy.upstream),
+        trace_headers: Vec::new(),
     };
     // Admitted: from here on an error is the upstream's, not a refusal (these routes keep
     // no request/response records; the error is logged and answered).
@@ -1314,6 +1388,7 @@ async fn pass(ctx: &mut Ctx<'_>, path_and_query: String) -> Result<Response, Gat
         body: None,
         forward_cache_headers: false,
         api_key: crate::plan::service_key(&caller, &UpstreamRef::OpenRouter),
+        trace_headers: Vec::new(),
     };
     let service = config.services.get(&*caller.service);
     let sent = upstream::send(&state.client, &config.upstream, service, headers, outbound).await?;
