@@ -55,8 +55,8 @@ use crate::redact;
 use crate::request::{body, Endpoint};
 use crate::server::{AppState, ClientAddr};
 use crate::stream::{StreamEnd, StreamReport};
-use crate::upstream::breaker::Admission;
 use crate::traces::{ResponseEnd, ServerSpan};
+use crate::upstream::breaker::Admission;
 use crate::upstream::{self, AuditSubject, Outbound, Relay, ResponseCheck, Sent, Served};
 use opentelemetry::KeyValue;
 

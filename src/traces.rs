@@ -89,10 +89,7 @@ impl Traces {
             .build();
         let resource = Resource::builder()
             .with_service_name(settings.service_name.clone())
-            .with_attribute(KeyValue::new(
-                "service.version",
-                env!("CARGO_PKG_VERSION"),
-            ))
+            .with_attribute(KeyValue::new("service.version", env!("CARGO_PKG_VERSION")))
             .build();
         let provider = SdkTracerProvider::builder()
             .with_span_processor(processor)
@@ -224,7 +221,10 @@ impl ServerSpan {
     /// what the client got, `error` the gateway's error code.
     pub fn end_error(self, status: u16, error: &'static str) {
         let span = self.cx.span();
-        span.set_attribute(KeyValue::new("http.response.status_code", i64::from(status)));
+        span.set_attribute(KeyValue::new(
+            "http.response.status_code",
+            i64::from(status),
+        ));
         span.set_attribute(KeyValue::new("error.type", error));
         if status >= 500 {
             span.set_status(Status::error(error));
@@ -313,8 +313,10 @@ impl ClientSpan {
             .set_attribute(KeyValue::new("orguard.attempt.outcome", outcome.label()));
         match outcome {
             AttemptOutcome::Status(status) => {
-                self.span
-                    .set_attribute(KeyValue::new("http.response.status_code", i64::from(status)));
+                self.span.set_attribute(KeyValue::new(
+                    "http.response.status_code",
+                    i64::from(status),
+                ));
                 if status >= 400 {
                     self.span
                         .set_attribute(KeyValue::new("error.type", status.to_string()));

@@ -63,6 +63,7 @@ impl Served {
             }
         }
     }
+}
 
 /// Who the request was, for violation records.
 #[derive(Debug, Clone)]
