@@ -4,6 +4,15 @@
 //! (incoming `traceparent` → SERVER span → one CLIENT span per attempt), the `traceparent`
 //! the mock upstream receives, and that no prompt text or key is in the exported bytes.
 
+// Test code may unwrap and read whole bodies; the lints guard the gateway, not its tests.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::disallowed_methods,
+    clippy::disallowed_types
+)]
+
 mod common;
 
 use std::collections::HashMap;
@@ -496,4 +505,49 @@ fn the_endpoint_must_be_an_http_url_without_credentials() {
         Some("http://collector:4318/v1/traces")
     );
     assert_eq!(ok.telemetry.service_name, "orguard");
+}
+
+#[tokio::test]
+async fn the_binary_sends_what_is_queued_when_it_stops() {
+    let collector = Collector::start().await;
+    let mock = MockUpstream::start().await;
+    let audit = tempfile::tempdir().unwrap();
+    let mut cmd = common::process::command();
+    cmd.env("ORGUARD_AUDIT__DIR", audit.path())
+        .env("ORGUARD_SERVER__LISTEN", "127.0.0.1:0")
+        .env("ORGUARD_UPSTREAM__CREDIT_POLL_SECONDS", "0")
+        .env("ORGUARD_UPSTREAM__PROVIDERS_REFRESH_SECONDS", "0")
+        .env("ORGUARD_UPSTREAM__MODELS_REFRESH_SECONDS", "0")
+        .env("ORGUARD_UPSTREAM__BASE_URL", mock.base_url())
+        .env("ORGUARD_UPSTREAM__ALLOW_INSECURE_HTTP", "true")
+        .env("OPENROUTER_API_KEY", upstream_key())
+        .env(
+            "ORGUARD_TELEMETRY__OTLP_ENDPOINT",
+            format!("http://{}", collector.addr),
+        )
+        .env("ORGUARD_TELEMETRY__SERVICE_NAME", "orguard-test")
+        // Far longer than the test: only the flush at shutdown can send the spans.
+        .env("ORGUARD_TELEMETRY__BATCH_DELAY_MS", "600000");
+    let mut gw = common::process::GatewayProcess::spawn(cmd);
+    let r = reqwest::Client::new()
+        .post(gw.url("/api/v1/chat/completions"))
+        .bearer_auth("ogk_demo_local_only")
+        .json(&chat_body("openai/gpt-4o"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        collector.spans().is_empty(),
+        "nothing sent before the batch delay"
+    );
+    gw.terminate();
+    let code = tokio::task::spawn_blocking(move || gw.wait_exit(Duration::from_secs(20)))
+        .await
+        .unwrap();
+    assert_eq!(code, Some(0));
+    let spans = collector.spans();
+    assert_eq!(count(&spans, SpanKind::Server), 1, "{spans:#?}");
+    assert_eq!(count(&spans, SpanKind::Client), 1, "{spans:#?}");
 }
