@@ -181,7 +181,14 @@ async fn run(ctx: &mut Ctx<'_>, endpoint: Endpoint, body: Body) -> Result<Respon
 /// - becomes the OpenAI-shaped error response, stamped with the class when it is known.
 fn finish(ctx: &mut Ctx<'_>, result: Result<Response, GatewayError>) -> Response {
     let error = match result {
-        Ok(response) => return response,
+        Ok(response) => {
+            // The model list and passthrough: their span ends with the answer's status
+            // (an inference's is in its completion by now).
+            if let Some(span) = ctx.trace.take() {
+                span.end_status(response.status().as_u16());
+            }
+            return response;
+        }
         Err(error) => error,
     };
     let c = error.classify();
@@ -1237,6 +1244,14 @@ pub async fn models(
 ) -> Response {
     let config = state.config.load_full();
     let mut ctx = Ctx::new(state, &config, request_id, client, headers, "models");
+    let route = if only.is_some() {
+        "/models/{id}"
+    } else {
+        "/models"
+    };
+    ctx.trace = state
+        .traces
+        .server_route(headers, &config.detectors, "GET", route);
     let result = list_models(&mut ctx, query, only).await;
     finish(&mut ctx, result)
 }
@@ -1251,7 +1266,7 @@ async fn list_models(
 ) -> Result<Response, GatewayError> {
     let caller = authenticate(ctx)?;
     admit(ctx, &caller).await?;
-    let (state, config, headers) = (ctx.state, ctx.config, ctx.headers);
+    let (config, headers) = (ctx.config, ctx.headers);
     let (class, class_policy) = policy::classify(
         &config.policy,
         &caller,
@@ -1261,6 +1276,10 @@ async fn list_models(
     )?;
     ctx.class = Some(class);
     let settings = crate::plan::upstream_settings(config, &class_policy.upstream)?;
+    if let Some(span) = &mut ctx.trace {
+        span.set(KeyValue::new("orguard.class", class.as_str()));
+        span.provider(class_policy.upstream.name());
+    }
     redact::inspect::inspect_get(
         &config.detectors,
         headers,
@@ -1282,7 +1301,7 @@ async fn list_models(
     // Admitted: from here on an error is the upstream's, not a refusal (these routes keep
     // no request/response records; the error is logged and answered).
     ctx.recorded = true;
-    let sent = upstream::send(&state.client, settings, None, headers, outbound).await?;
+    let sent = send_traced(ctx, settings, None, outbound).await?;
     let status = sent.response.status();
     let bytes = upstream::read_capped(
         sent.response,
@@ -1363,6 +1382,11 @@ pub async fn passthrough(
 ) -> Response {
     let config = state.config.load_full();
     let mut ctx = Ctx::new(state, &config, request_id, client, headers, "passthrough");
+    // The route is the configured path (the query stays out of the span).
+    let route = path_and_query.split('?').next().unwrap_or_default();
+    ctx.trace = state
+        .traces
+        .server_route(headers, &config.detectors, "GET", route);
     let result = pass(&mut ctx, path_and_query).await;
     finish(&mut ctx, result)
 }
@@ -1372,7 +1396,7 @@ pub async fn passthrough(
 async fn pass(ctx: &mut Ctx<'_>, path_and_query: String) -> Result<Response, GatewayError> {
     let caller = authenticate(ctx)?;
     admit(ctx, &caller).await?;
-    let (state, config, headers) = (ctx.state, ctx.config, ctx.headers);
+    let (config, headers) = (ctx.config, ctx.headers);
     let query = path_and_query.split_once('?').map(|(_, q)| q);
     redact::inspect::inspect_get(
         &config.detectors,
@@ -1391,12 +1415,35 @@ async fn pass(ctx: &mut Ctx<'_>, path_and_query: String) -> Result<Response, Gat
         trace_headers: Vec::new(),
     };
     let service = config.services.get(&*caller.service);
-    let sent = upstream::send(&state.client, &config.upstream, service, headers, outbound).await?;
+    let sent = send_traced(ctx, &config.upstream, service, outbound).await?;
     upstream::relay(
         sent,
         relay(&config.upstream, false, None, Box::new(|_| {}), false),
     )
     .await
+}
+
+/// One upstream request of the model list or a passthrough path, under its own CLIENT span
+/// when the request is traced.
+async fn send_traced(
+    ctx: &Ctx<'_>,
+    settings: &UpstreamSettings,
+    service: Option<&crate::config::ServiceSettings>,
+    mut outbound: Outbound,
+) -> Result<Sent, upstream::UpstreamError> {
+    let span = ctx.trace.as_ref().map(|t| {
+        let span = t.attempt("", &settings.base_url, outbound.method.as_str());
+        outbound.trace_headers = span.headers().to_vec();
+        span
+    });
+    let sent = upstream::send(&ctx.state.client, settings, service, ctx.headers, outbound).await;
+    if let Some(span) = span {
+        span.end(match &sent {
+            Ok(sent) => AttemptOutcome::Status(sent.response.status().as_u16()),
+            Err(e) => upstream::attempt_outcome(e),
+        });
+    }
+    sent
 }
 
 fn log_stream_end(span: &tracing::Span, report: &StreamReport) {

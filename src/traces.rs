@@ -129,7 +129,35 @@ impl Traces {
         Some(ServerSpan {
             cx: parent.with_span(span),
             tracer: inner.tracer.clone(),
-            operation,
+            operation: Some(operation),
+            provider: "openrouter".into(),
+        })
+    }
+
+    /// The SERVER span of a request on a route that is not an inference (the model list,
+    /// passthrough paths): named `"{method} {route}"`, as HTTP spans are.
+    pub fn server_route(
+        &self,
+        headers: &HeaderMap,
+        detectors: &Detectors,
+        method: &str,
+        route: &str,
+    ) -> Option<ServerSpan> {
+        let inner = self.0.as_ref()?;
+        let parent = TraceContextPropagator::new().extract(&Incoming { headers, detectors });
+        let span = inner
+            .tracer
+            .span_builder(format!("{method} {route}"))
+            .with_kind(SpanKind::Server)
+            .with_attributes([
+                KeyValue::new("http.request.method", method.to_owned()),
+                KeyValue::new("http.route", route.to_owned()),
+            ])
+            .start_with_context(&inner.tracer, &parent);
+        Some(ServerSpan {
+            cx: parent.with_span(span),
+            tracer: inner.tracer.clone(),
+            operation: None,
             provider: "openrouter".into(),
         })
     }
@@ -161,7 +189,8 @@ fn operation_name(endpoint: Endpoint) -> &'static str {
 pub struct ServerSpan {
     cx: Context,
     tracer: SdkTracer,
-    operation: &'static str,
+    /// `gen_ai.operation.name`; `None` on a route that is not an inference.
+    operation: Option<&'static str>,
     /// `gen_ai.provider.name`: `openrouter`, or the self-hosted upstream's name.
     provider: StringValue,
 }
@@ -176,7 +205,9 @@ impl ServerSpan {
     /// span is named `"{operation} {model}"`.
     pub fn model(&self, model: &str) {
         let span = self.cx.span();
-        span.update_name(format!("{} {model}", self.operation));
+        if let Some(operation) = self.operation {
+            span.update_name(format!("{operation} {model}"));
+        }
         span.set_attribute(KeyValue::new("gen_ai.request.model", model.to_owned()));
     }
 
@@ -188,12 +219,18 @@ impl ServerSpan {
 
     /// A CLIENT span for one upstream attempt at `model` on `base_url`, child of this span.
     pub fn attempt(&self, model: &str, base_url: &str, method: &str) -> ClientSpan {
+        let name = match self.operation {
+            Some(operation) => format!("{operation} {model}"),
+            None => method.to_owned(),
+        };
         let mut attributes = vec![
-            KeyValue::new("gen_ai.operation.name", self.operation),
-            KeyValue::new("gen_ai.request.model", model.to_owned()),
             KeyValue::new("gen_ai.provider.name", self.provider.clone()),
             KeyValue::new("http.request.method", method.to_owned()),
         ];
+        if let Some(operation) = self.operation {
+            attributes.push(KeyValue::new("gen_ai.operation.name", operation));
+            attributes.push(KeyValue::new("gen_ai.request.model", model.to_owned()));
+        }
         if let Ok(url) = reqwest::Url::parse(base_url) {
             if let Some(host) = url.host_str() {
                 attributes.push(KeyValue::new("server.address", host.to_owned()));
@@ -204,7 +241,7 @@ impl ServerSpan {
         }
         let span = self
             .tracer
-            .span_builder(format!("{} {model}", self.operation))
+            .span_builder(name)
             .with_kind(SpanKind::Client)
             .with_attributes(attributes)
             .start_with_context(&self.tracer, &self.cx);
@@ -228,6 +265,20 @@ impl ServerSpan {
         span.set_attribute(KeyValue::new("error.type", error));
         if status >= 500 {
             span.set_status(Status::error(error));
+        }
+        span.end();
+    }
+
+    /// Ends the span of a request on a route that is not an inference, answered `status`.
+    pub fn end_status(self, status: u16) {
+        let span = self.cx.span();
+        span.set_attribute(KeyValue::new(
+            "http.response.status_code",
+            i64::from(status),
+        ));
+        if status >= 500 {
+            span.set_attribute(KeyValue::new("error.type", status.to_string()));
+            span.set_status(Status::error(status.to_string()));
         }
         span.end();
     }

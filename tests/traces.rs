@@ -551,3 +551,34 @@ async fn the_binary_sends_what_is_queued_when_it_stops() {
     assert_eq!(count(&spans, SpanKind::Server), 1, "{spans:#?}");
     assert_eq!(count(&spans, SpanKind::Client), 1, "{spans:#?}");
 }
+
+#[tokio::test]
+async fn the_model_list_is_a_server_span_with_its_upstream_call_under_it() {
+    let collector = Collector::start().await;
+    let mock = MockUpstream::start().await;
+    let gw = TestGateway::start_with(&mock, &collector.config()).await;
+    mock.route(
+        "/api/v1/models",
+        Reply::ok(json!({"data": [{"id": "openai/gpt-4o"}]})),
+    );
+    let r = gw
+        .client
+        .get(gw.url("/api/v1/models"))
+        .bearer_auth(CLIENT_KEY)
+        .header("traceparent", format!("00-{CLIENT_TRACE}-{CLIENT_SPAN}-01"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let spans = collector.wait_for(1, 1).await;
+    let server = of_kind(&spans, SpanKind::Server)[0];
+    let client = of_kind(&spans, SpanKind::Client)[0];
+    assert_eq!(server.name, "GET /models");
+    assert_eq!(hex::encode(&server.parent_span_id), CLIENT_SPAN);
+    let a = attrs(server);
+    assert_eq!(a["http.response.status_code"], 200);
+    assert_eq!(a["orguard.key_id"], "billing-1");
+    assert_eq!(client.parent_span_id, server.span_id);
+    let (_, parent) = traceparent_parts(mock.last().headers["traceparent"].to_str().unwrap());
+    assert_eq!(parent, hex::encode(&client.span_id));
+}

@@ -42,7 +42,8 @@ impl Attempted {
     }
 }
 
-fn outcome_of(e: &UpstreamError) -> AttemptOutcome {
+/// How an attempt that got no response is counted (and named on its span).
+pub fn outcome_of(e: &UpstreamError) -> AttemptOutcome {
     match e {
         UpstreamError::Connect => AttemptOutcome::Connect,
         UpstreamError::FirstByteTimeout | UpstreamError::BodyTimeout => AttemptOutcome::Timeout,
