@@ -196,10 +196,10 @@ fn finish(ctx: &mut Ctx<'_>, result: Result<Response, GatewayError>) -> Response
         completion.error_type = Some(c.code.as_str());
         completion.complete(c.status.as_u16(), outcome_of(&error));
     }
-    if let Some(span) = ctx.trace.take() {
+    if let Some(mut span) = ctx.trace.take() {
         // Refused (or failed) before the request was recorded: what is known of it.
         if let Some(class) = ctx.class {
-            span.set(KeyValue::new("orguard.class", class.as_str()));
+            span.class(class.as_str());
         }
         if let Some(model) = &ctx.model_requested {
             span.model(model);
@@ -308,7 +308,7 @@ fn plan<'a>(
     if let Some(span) = &mut ctx.trace {
         span.model(&planned.parsed.model);
         span.provider(planned.plan.upstream.name());
-        span.set(KeyValue::new("orguard.class", class.as_str()));
+        span.class(class.as_str());
     }
     tracing::Span::current().record("class", class.as_str());
     for rule in &planned.plan.fired {
@@ -1277,7 +1277,7 @@ async fn list_models(
     ctx.class = Some(class);
     let settings = crate::plan::upstream_settings(config, &class_policy.upstream)?;
     if let Some(span) = &mut ctx.trace {
-        span.set(KeyValue::new("orguard.class", class.as_str()));
+        span.class(class.as_str());
         span.provider(class_policy.upstream.name());
     }
     redact::inspect::inspect_get(

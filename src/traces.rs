@@ -131,6 +131,8 @@ impl Traces {
             tracer: inner.tracer.clone(),
             operation: Some(operation),
             provider: "openrouter".into(),
+            has_model: false,
+            has_class: false,
         })
     }
 
@@ -159,6 +161,8 @@ impl Traces {
             tracer: inner.tracer.clone(),
             operation: None,
             provider: "openrouter".into(),
+            has_model: false,
+            has_class: false,
         })
     }
 
@@ -193,6 +197,9 @@ pub struct ServerSpan {
     operation: Option<&'static str>,
     /// `gen_ai.provider.name`: `openrouter`, or the self-hosted upstream's name.
     provider: StringValue,
+    /// Whether the model and the class are on the span already (each is set once).
+    has_model: bool,
+    has_class: bool,
 }
 
 impl ServerSpan {
@@ -202,13 +209,23 @@ impl ServerSpan {
     }
 
     /// The requested model, once known and checked (the audit's `model_requested`): the
-    /// span is named `"{operation} {model}"`.
-    pub fn model(&self, model: &str) {
+    /// span is named `"{operation} {model}"`. Only the first call counts.
+    pub fn model(&mut self, model: &str) {
+        if std::mem::replace(&mut self.has_model, true) {
+            return;
+        }
         let span = self.cx.span();
         if let Some(operation) = self.operation {
             span.update_name(format!("{operation} {model}"));
         }
         span.set_attribute(KeyValue::new("gen_ai.request.model", model.to_owned()));
+    }
+
+    /// The data class (`orguard.class`). Only the first call counts.
+    pub fn class(&mut self, class: &'static str) {
+        if !std::mem::replace(&mut self.has_class, true) {
+            self.set(KeyValue::new("orguard.class", class));
+        }
     }
 
     /// The upstream the class routes to (`openrouter` or an `[upstreams.NAME]` name).

@@ -121,8 +121,18 @@ fn of_kind(spans: &[Span], kind: SpanKind) -> Vec<&Span> {
     spans.iter().filter(|s| s.kind == kind as i32).collect()
 }
 
-/// A span's attributes as JSON values, for readable assertions.
+/// A span's attributes as JSON values, for readable assertions. Each key is set once.
 fn attrs(span: &Span) -> HashMap<String, Value> {
+    let mut keys: Vec<&str> = span.attributes.iter().map(|a| a.key.as_str()).collect();
+    keys.sort_unstable();
+    let n = keys.len();
+    keys.dedup();
+    assert_eq!(
+        keys.len(),
+        n,
+        "an attribute set twice on {}: {keys:?}",
+        span.name
+    );
     span.attributes
         .iter()
         .map(|kv| {
