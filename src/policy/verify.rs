@@ -376,6 +376,31 @@ mod tests {
         }
     }
 
+    /// Finish reasons are read from the choices, null ones skipped, nothing else kept; a
+    /// `choices: null` does not spoil the rest of the read.
+    #[test]
+    fn finish_reasons_are_read_from_the_choices() {
+        let read = |body: &str| {
+            ServedMeta::read(body.as_bytes())
+                .unwrap_or_else(|| panic!("{body}"))
+                .choices
+                .map(|c| c.0)
+        };
+        assert_eq!(
+            read(r#"{"choices":[{"index":0,"delta":{"content":"hi"},"finish_reason":null}]}"#),
+            Some(vec![])
+        );
+        assert_eq!(
+            read(
+                r#"{"model":"m","choices":[{"finish_reason":"stop","message":{"content":"x"}},{"finish_reason":"length"}]}"#
+            ),
+            Some(vec!["stop".to_owned(), "length".to_owned()])
+        );
+        let meta = ServedMeta::read(br#"{"model":"m","choices":null}"#).unwrap_or_default();
+        assert_eq!(meta.model.as_deref(), Some("m"));
+        assert_eq!(read(r#"{"object":"embedding"}"#), None);
+    }
+
     #[test]
     fn served_provider_is_mapped_and_checked() {
         let names = ProviderNames::new(&BTreeMap::from([(
