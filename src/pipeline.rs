@@ -131,6 +131,16 @@ impl<'a> Ctx<'a> {
     }
 }
 
+impl Drop for Ctx<'_> {
+    fn drop(&mut self) {
+        // Still here: the client went away before the request ended or was recorded (the
+        // handler's future was dropped). Its span ends as the audit would name it.
+        if let Some(span) = self.trace.take() {
+            span.end_error(499, Outcome::ClientCancelled.as_str());
+        }
+    }
+}
+
 /// Handles one inference request (`chat/completions`, `completions`, `embeddings`,
 /// `responses`), and audits how it ended.
 pub async fn inference(

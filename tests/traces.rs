@@ -592,3 +592,43 @@ async fn the_model_list_is_a_server_span_with_its_upstream_call_under_it() {
     let (_, parent) = traceparent_parts(mock.last().headers["traceparent"].to_str().unwrap());
     assert_eq!(parent, hex::encode(&client.span_id));
 }
+
+#[tokio::test]
+async fn a_client_gone_before_its_request_was_recorded_ends_its_span_as_cancelled() {
+    let collector = Collector::start().await;
+    let mock = MockUpstream::start().await;
+    // One upstream slot, and a long queue: the second request waits in the shed phase.
+    let extra = collector.config();
+    let toml = common::gateway::config_toml(&mock, &extra).replace(
+        "[resilience]\n",
+        "[resilience]\nmax_in_flight = 1\nqueue_timeout_ms = 10000\n",
+    );
+    let gw = TestGateway::from_toml(&toml, Some(upstream_key())).await;
+    mock.push(Reply::Delayed(
+        Duration::from_millis(1500),
+        Box::new(Reply::ok(common::mock::chat_completion())),
+    ));
+    let body = chat_body("openai/gpt-4o");
+    let first = gw.chat(&body);
+    let second = async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let r = gw
+            .post("/api/v1/chat/completions")
+            .timeout(Duration::from_millis(300))
+            .body(chat_body("openai/gpt-4o-mini").to_string())
+            .send()
+            .await;
+        assert!(r.is_err(), "the second client gave up while queued");
+    };
+    let (r, ()) = tokio::join!(first, second);
+    assert_eq!(r.status(), 200);
+    let spans = collector.wait_for(2, 1).await;
+    let gone = spans
+        .iter()
+        .find(|s| s.name == "chat openai/gpt-4o-mini")
+        .expect("the queued request's span");
+    let a = attrs(gone);
+    assert_eq!(a["http.response.status_code"], 499);
+    assert_eq!(a["error.type"], "client_cancelled");
+    assert_eq!(count(&spans, SpanKind::Client), 1, "it never went upstream");
+}
