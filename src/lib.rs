@@ -22,4 +22,5 @@ pub mod secret;
 pub mod server;
 pub mod stream;
 pub mod telemetry;
+pub mod traces;
 pub mod upstream;

@@ -55,6 +55,8 @@ pub struct Metrics {
     pub config_reloads: IntCounterVec,
     pub config_last_reload: Gauge,
     pub upstream_key_errors: IntCounterVec,
+    /// Trace batches the OTLP collector did not take (unreachable, refused, timed out).
+    pub telemetry_export_errors: prometheus::IntCounter,
     /// 1, labelled with the version: which build each replica runs.
     pub build_info: IntGaugeVec,
     /// Requests holding an upstream slot (`resilience.max_in_flight`), refreshed at scrape.
@@ -108,6 +110,7 @@ impl Metrics {
             config_reloads: registered(&r, IntCounterVec::new(Opts::new("orguard_config_reloads_total", "SIGHUP config reloads by result (applied, rejected)"), &["result"]))?,
             config_last_reload: registered(&r, Gauge::new("orguard_config_last_reload_success_timestamp_seconds", "Unix time the config in use was loaded (start, or the last applied reload)"))?,
             upstream_key_errors: registered(&r, IntCounterVec::new(Opts::new("orguard_upstream_key_errors_total", "Upstream refusals of the gateway's own account, by code (upstream_key_rejected, upstream_credit_exhausted)"), &["code"]))?,
+            telemetry_export_errors: registered(&r, prometheus::IntCounter::new("orguard_telemetry_export_errors_total", "Trace batches the OTLP collector did not take (their spans are dropped; requests are unaffected)"))?,
             build_info: registered(&r, IntGaugeVec::new(Opts::new("orguard_build_info", "1, labelled with the running version"), &["version"]))?,
             in_flight: registered(&r, IntGauge::new("orguard_in_flight_requests", "Requests holding an upstream slot (resilience.max_in_flight)"))?,
             queued: registered(&r, IntGauge::new("orguard_queued_requests", "Requests waiting for an upstream slot"))?,

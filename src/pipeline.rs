@@ -60,8 +60,10 @@ use crate::request::parse::{self, ParsedRequest};
 use crate::request::{body, Endpoint};
 use crate::server::{AppState, ClientAddr};
 use crate::stream::{StreamEnd, StreamReport};
+use crate::traces::{ResponseEnd, ServerSpan};
 use crate::upstream::breaker::Admission;
 use crate::upstream::{self, AuditSubject, Outbound, Relay, ResponseCheck, Sent, Served};
+use opentelemetry::KeyValue;
 
 /// One request's context: what every phase reads, and how far the request got — which is
 /// what the error edge ([`finish`]) needs to end it correctly.
@@ -92,6 +94,10 @@ struct Ctx<'a> {
     /// ([`record`]). Completed by [`respond`] (or by its stream's end), by [`finish`] on an
     /// error, or on drop when the client goes away.
     completion: Option<Completion>,
+    /// The request's SERVER span when tracing is on (`None` otherwise: nothing is built).
+    /// Moves into the [`Completion`] with the `request` record, so that it ends when the
+    /// answer (or its stream) does; ended by [`finish`] when the request never got there.
+    trace: Option<ServerSpan>,
 }
 
 impl<'a> Ctx<'a> {
@@ -117,6 +123,7 @@ impl<'a> Ctx<'a> {
             model_requested: None,
             recorded: false,
             completion: None,
+            trace: None,
         }
     }
 
@@ -125,6 +132,16 @@ impl<'a> Ctx<'a> {
     fn billable(&mut self, billable: bool) {
         if let Some(completion) = &mut self.completion {
             completion.billable = billable;
+        }
+    }
+}
+
+impl Drop for Ctx<'_> {
+    fn drop(&mut self) {
+        // Still here: the client went away before the request ended or was recorded (the
+        // handler's future was dropped). Its span ends as the audit would name it.
+        if let Some(span) = self.trace.take() {
+            span.end_error(499, Outcome::ClientCancelled.as_str());
         }
     }
 }
@@ -148,6 +165,9 @@ pub async fn inference(
         headers,
         endpoint.as_str(),
     );
+    ctx.trace = state
+        .traces
+        .server(headers, &config.detectors, endpoint, Method::POST.as_str());
     let result = run(&mut ctx, endpoint, body).await;
     finish(&mut ctx, result)
 }
@@ -177,12 +197,30 @@ async fn run(ctx: &mut Ctx<'_>, endpoint: Endpoint, body: Body) -> Result<Respon
 /// - becomes the OpenAI-shaped error response, stamped with the class when it is known.
 fn finish(ctx: &mut Ctx<'_>, result: Result<Response, GatewayError>) -> Response {
     let error = match result {
-        Ok(response) => return response,
+        Ok(response) => {
+            // The model list and passthrough: their span ends with the answer's status
+            // (an inference's is in its completion by now).
+            if let Some(span) = ctx.trace.take() {
+                span.end_status(response.status().as_u16());
+            }
+            return response;
+        }
         Err(error) => error,
     };
     let c = error.classify();
     if let Some(mut completion) = ctx.completion.take() {
+        completion.error_type = Some(c.code.as_str());
         completion.complete(c.status.as_u16(), outcome_of(&error));
+    }
+    if let Some(mut span) = ctx.trace.take() {
+        // Refused (or failed) before the request was recorded: what is known of it.
+        if let Some(class) = ctx.class {
+            span.class(class.as_str());
+        }
+        if let Some(model) = &ctx.model_requested {
+            span.model(model);
+        }
+        span.end_error(c.status.as_u16(), c.code.as_str());
     }
     let state = ctx.state;
     if !ctx.recorded {
@@ -228,6 +266,9 @@ fn finish(ctx: &mut Ctx<'_>, result: Result<Response, GatewayError>) -> Response
 fn authenticate(ctx: &mut Ctx<'_>) -> Result<Caller, GatewayError> {
     let caller = keys::authenticate(&ctx.config.keys, ctx.headers, OffsetDateTime::now_utc())?;
     tracing::Span::current().record("key_id", &*caller.key_id);
+    if let Some(span) = &ctx.trace {
+        span.set(KeyValue::new("orguard.key_id", caller.key_id.to_string()));
+    }
     ctx.caller = Some(caller.clone());
     Ok(caller)
 }
@@ -334,6 +375,11 @@ fn plan<'a>(
     let class = planned.plan.class;
     ctx.model_requested = Some(planned.parsed.model.clone());
     ctx.class = Some(class);
+    if let Some(span) = &mut ctx.trace {
+        span.model(&planned.parsed.model);
+        span.provider(planned.plan.upstream.name());
+        span.class(class.as_str());
+    }
     tracing::Span::current().record("class", class.as_str());
     for rule in &planned.plan.fired {
         tracing::debug!(rule = rule.rule, detail = %rule.detail, "policy rule fired");
@@ -491,6 +537,13 @@ async fn record(
             .map_or(redact::OutputScan::Off, |c| c.scan_responses),
     );
     let queued = state.audit.queue(record).await;
+    if let Some(span) = &ctx.trace {
+        let decisions = policy::decisions::tags(
+            &planned.plan.fired,
+            planned.redaction.counts.keys().copied(),
+        );
+        span.set(KeyValue::new("orguard.decisions", decisions));
+    }
     ctx.completion = Some(Completion {
         slot: None,
         writer: state.audit.clone(),
@@ -519,6 +572,8 @@ async fn record(
         prices: Arc::clone(&state.prices),
         capture,
         delivered: None,
+        trace: ctx.trace.take(),
+        error_type: None,
     });
     // The response record's place in the queue, reserved after the request record's (the
     // other order can deadlock a full queue). Dropped before it is reserved, the
@@ -545,7 +600,7 @@ async fn record(
             tracing::error!(error = %e, "audit append failed; refusing the request (fail closed)");
             // Nothing went upstream: the refusal is the outcome, not a response.
             if let Some(completion) = ctx.completion.take() {
-                completion.abandon();
+                ctx.trace = completion.abandon();
             }
             return Err(GatewayError::AuditUnavailable);
         }
@@ -628,6 +683,8 @@ async fn forward<'c>(
     let mut closed_for = None;
     let mut chosen = None;
     let mut sent_any = false;
+    // A handle on the SERVER span (it lives in the completion now), parent of each attempt.
+    let trace = ctx.completion.as_ref().and_then(|c| c.trace.clone());
     for (i, model) in planned.candidates.iter().enumerate() {
         match state.breakers.admit(model) {
             Admission::Reject(wait) => {
@@ -668,6 +725,7 @@ async fn forward<'c>(
             &config.resilience.retry,
             model,
             &mut attempts,
+            trace.as_ref(),
         )
         .await;
         ctx.billable(may_have_billed(&attempted, &attempts));
@@ -908,6 +966,10 @@ struct Completion {
     /// The response as delivered (and whether it was cut at the capture cap), set by
     /// [`respond`] or the stream's end before `complete`.
     delivered: Option<(Bytes, bool)>,
+    /// The request's SERVER span (tracing on), ended with the answer's facts.
+    trace: Option<ServerSpan>,
+    /// The gateway's error code when the request ends through [`finish`], for the span.
+    error_type: Option<&'static str>,
 }
 
 impl Completion {
@@ -921,6 +983,9 @@ impl Completion {
         let mut facts = response_facts(status, self.started, &self.served, outcome);
         self.settle(&mut facts);
         self.observe(&facts);
+        if let Some(span) = self.trace.take() {
+            self.end_span(span, &facts);
+        }
         let (slot, writer, who, class) = (
             self.slot.take(),
             self.writer.clone(),
@@ -1009,8 +1074,33 @@ impl Drop for ResponseCapture {
 impl Completion {
     /// Closes a completion whose request never went upstream (the audit failed closed):
     /// the refusal is the outcome, and no `response` record is written.
-    fn abandon(mut self) {
+    fn abandon(mut self) -> Option<ServerSpan> {
         self.done = true;
+        self.trace.take()
+    }
+
+    /// Ends the SERVER span with what the `response` record says (usage, cost, served
+    /// model, outcome) and the finish reasons the answer gave.
+    fn end_span(&self, span: ServerSpan, facts: &ResponseFacts) {
+        let finish_reasons = self
+            .served
+            .lock()
+            .map(|s| s.finish_reasons.clone())
+            .unwrap_or_default();
+        let error = match facts.outcome {
+            Outcome::Completed => None,
+            other => Some(self.error_type.unwrap_or(other.as_str())),
+        };
+        span.end_response(&ResponseEnd {
+            status: facts.status,
+            model: facts.model.as_deref(),
+            input_tokens: facts.prompt_tokens,
+            output_tokens: facts.completion_tokens,
+            finish_reasons: &finish_reasons,
+            cost_usd: facts.cost,
+            outcome: facts.outcome.as_str(),
+            error,
+        });
     }
 
     /// Charges the key: `usage.cost` when reported; else the tokens at the served model's
@@ -1224,6 +1314,14 @@ pub async fn models(
 ) -> Response {
     let config = state.config.load_full();
     let mut ctx = Ctx::new(state, &config, request_id, client, headers, "models");
+    let route = if only.is_some() {
+        "/models/{id}"
+    } else {
+        "/models"
+    };
+    ctx.trace = state
+        .traces
+        .server_route(headers, &config.detectors, "GET", route);
     let result = list_models(&mut ctx, query, only).await;
     finish(&mut ctx, result)
 }
@@ -1238,7 +1336,7 @@ async fn list_models(
 ) -> Result<Response, GatewayError> {
     let caller = authenticate(ctx)?;
     admit(ctx, &caller).await?;
-    let (state, config, headers) = (ctx.state, ctx.config, ctx.headers);
+    let (config, headers) = (ctx.config, ctx.headers);
     let (class, class_policy) = policy::classify(
         &config.policy,
         &caller,
@@ -1248,6 +1346,10 @@ async fn list_models(
     )?;
     ctx.class = Some(class);
     let settings = crate::plan::upstream_settings(config, &class_policy.upstream)?;
+    if let Some(span) = &mut ctx.trace {
+        span.class(class.as_str());
+        span.provider(class_policy.upstream.name());
+    }
     redact::inspect::inspect_get(
         &config.detectors,
         headers,
@@ -1264,11 +1366,12 @@ async fn list_models(
         body: None,
         forward_cache_headers: false,
         api_key: crate::plan::service_key(&caller, &class_policy.upstream),
+        trace_headers: Vec::new(),
     };
     // Admitted: from here on an error is the upstream's, not a refusal (these routes keep
     // no request/response records; the error is logged and answered).
     ctx.recorded = true;
-    let sent = upstream::send(&state.client, settings, None, headers, outbound).await?;
+    let sent = send_traced(ctx, settings, None, outbound).await?;
     let status = sent.response.status();
     let bytes = upstream::read_capped(
         sent.response,
@@ -1349,6 +1452,11 @@ pub async fn passthrough(
 ) -> Response {
     let config = state.config.load_full();
     let mut ctx = Ctx::new(state, &config, request_id, client, headers, "passthrough");
+    // The route is the configured path (the query stays out of the span).
+    let route = path_and_query.split('?').next().unwrap_or_default();
+    ctx.trace = state
+        .traces
+        .server_route(headers, &config.detectors, "GET", route);
     let result = pass(&mut ctx, path_and_query).await;
     finish(&mut ctx, result)
 }
@@ -1358,7 +1466,7 @@ pub async fn passthrough(
 async fn pass(ctx: &mut Ctx<'_>, path_and_query: String) -> Result<Response, GatewayError> {
     let caller = authenticate(ctx)?;
     admit(ctx, &caller).await?;
-    let (state, config, headers) = (ctx.state, ctx.config, ctx.headers);
+    let (config, headers) = (ctx.config, ctx.headers);
     let query = path_and_query.split_once('?').map(|(_, q)| q);
     redact::inspect::inspect_get(
         &config.detectors,
@@ -1374,14 +1482,38 @@ async fn pass(ctx: &mut Ctx<'_>, path_and_query: String) -> Result<Response, Gat
         body: None,
         forward_cache_headers: false,
         api_key: crate::plan::service_key(&caller, &UpstreamRef::OpenRouter),
+        trace_headers: Vec::new(),
     };
     let service = config.services.get(&*caller.service);
-    let sent = upstream::send(&state.client, &config.upstream, service, headers, outbound).await?;
+    let sent = send_traced(ctx, &config.upstream, service, outbound).await?;
     upstream::relay(
         sent,
         relay(&config.upstream, false, None, Box::new(|_| {}), false),
     )
     .await
+}
+
+/// One upstream request of the model list or a passthrough path, under its own CLIENT span
+/// when the request is traced.
+async fn send_traced(
+    ctx: &Ctx<'_>,
+    settings: &UpstreamSettings,
+    service: Option<&crate::config::ServiceSettings>,
+    mut outbound: Outbound,
+) -> Result<Sent, upstream::UpstreamError> {
+    let span = ctx.trace.as_ref().map(|t| {
+        let span = t.attempt("", &settings.base_url, outbound.method.as_str());
+        outbound.trace_headers = span.headers().to_vec();
+        span
+    });
+    let sent = upstream::send(&ctx.state.client, settings, service, ctx.headers, outbound).await;
+    if let Some(span) = span {
+        span.end(match &sent {
+            Ok(sent) => AttemptOutcome::Status(sent.response.status().as_u16()),
+            Err(e) => upstream::attempt_outcome(e),
+        });
+    }
+    sent
 }
 
 fn log_stream_end(span: &tracing::Span, report: &StreamReport) {

@@ -293,6 +293,7 @@ pub fn seal<'c>(
         body: Some(Bytes::from(bytes)),
         forward_cache_headers: plan.forward_cache_headers,
         api_key: service_key(caller, &plan.upstream),
+        trace_headers: Vec::new(),
     };
     Ok(Sealed {
         settings,

@@ -190,6 +190,7 @@ async fn get_as(
         body: body.map(|b| Bytes::from(b.to_string())),
         forward_cache_headers: false,
         api_key: key,
+        trace_headers: Vec::new(),
     };
     // The cause (DNS, refused, certificate, proxy) is what an operator needs here.
     let sent = upstream::send_explained(client, up, None, &HeaderMap::new(), outbound)

@@ -34,11 +34,13 @@ pub fn run(source: &Source) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let (code, audit) = runtime.block_on(serve(source, snapshot));
+    let (code, audit, traces) = runtime.block_on(serve(source, snapshot));
     // Drop whatever is still running (streams past the drain deadline): each one's final
     // audit record goes out through its reserved slot. Only then close the writer, so
     // every record of every request is written and synced before the process exits.
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    // Every span has ended by now (a dropped stream ends its own): send the last batch.
+    traces.shutdown();
     if let Some(audit) = audit {
         audit.close_blocking();
         let lost = audit.health.lost.load(std::sync::atomic::Ordering::Relaxed);
@@ -49,10 +51,16 @@ pub fn run(source: &Source) -> ExitCode {
     code
 }
 
+/// Runs the server until it has drained; hands back the audit writer and the trace
+/// exporter for the caller to close once the runtime is down.
 async fn serve(
     source: &Source,
     snapshot: config::Snapshot,
-) -> (ExitCode, Option<crate::audit::Writer>) {
+) -> (
+    ExitCode,
+    Option<crate::audit::Writer>,
+    crate::traces::Traces,
+) {
     let listen = snapshot.server.listen;
     let admin_listen = snapshot.admin.listen;
     let drain = snapshot.server.drain;
@@ -61,18 +69,19 @@ async fn serve(
     let state = match AppState::new(snapshot) {
         Ok(s) => s,
         Err(e) => {
-            tracing::error!(error = %e, "cannot build the upstream HTTP client");
-            return (ExitCode::FAILURE, None);
+            tracing::error!(error = %e, "cannot build the server state");
+            return (ExitCode::FAILURE, None, crate::traces::Traces::off());
         }
     };
     tracing::info!(sink = %snapshot_audit, "audit trail");
     let audit = state.audit.clone();
+    let traces = state.traces.clone();
     state.start_background();
     let listener = match tokio::net::TcpListener::bind(listen).await {
         Ok(l) => l,
         Err(e) => {
             tracing::error!(%listen, error = %e, "cannot listen");
-            return (ExitCode::FAILURE, None);
+            return (ExitCode::FAILURE, None, traces);
         }
     };
     // Signal handlers go in before the "listening" line: from then on supervisors may signal.
@@ -92,7 +101,7 @@ async fn serve(
             Ok(l) => l,
             Err(e) => {
                 tracing::error!(listen = %admin_listen, error = %e, "cannot listen (admin.listen)");
-                return (ExitCode::FAILURE, None);
+                return (ExitCode::FAILURE, None, traces);
             }
         };
         let bound = admin
@@ -126,7 +135,7 @@ async fn serve(
             ExitCode::FAILURE
         }
     };
-    (code, Some(audit))
+    (code, Some(audit), traces)
 }
 
 fn warn_about(snapshot: &config::Snapshot) {

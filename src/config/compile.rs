@@ -56,6 +56,18 @@ pub struct Snapshot {
     /// `[prices]`, per token in nano-dollars.
     pub prices: PriceTable,
     pub admin: AdminSettings,
+    /// `[telemetry]`: the trace exporter. Read at start only.
+    pub telemetry: TelemetrySettings,
+}
+
+/// Where traces go. `None` endpoint: tracing is off and no span is ever built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TelemetrySettings {
+    /// The full OTLP/HTTP traces URL (`…/v1/traces`).
+    pub traces_url: Option<String>,
+    pub service_name: String,
+    pub batch_delay: Duration,
+    pub export_timeout: Duration,
 }
 
 /// The operator listener.
@@ -323,6 +335,7 @@ pub fn compile(raw: RawConfig, resolved: Resolved) -> Result<Snapshot, Vec<Strin
     let state = compile_state(&raw, &mut problems);
     let prices = compile_prices(&raw, &mut problems);
     let admin = compile_admin(&raw, &mut problems);
+    let telemetry = compile_telemetry(&raw, &mut problems);
     let extra_upstreams = compile_extra_upstreams(&raw, &resolved, &ca_pem, &mut problems);
     let custom: Vec<(String, String)> = raw
         .detectors
@@ -416,6 +429,7 @@ pub fn compile(raw: RawConfig, resolved: Resolved) -> Result<Snapshot, Vec<Strin
             state,
             prices,
             admin,
+            telemetry,
         }),
         _ => Err(problems),
     }
@@ -590,6 +604,57 @@ fn compile_presidio(
         timeout: Duration::from_millis(d.presidio_timeout_ms.max(1)),
         on_error,
     })
+}
+
+/// `[telemetry]`: an http(s) base URL without credentials (they would end up in logs),
+/// with `/v1/traces` appended; a non-empty service name; non-zero durations.
+fn compile_telemetry(raw: &RawConfig, problems: &mut Vec<String>) -> TelemetrySettings {
+    let t = &raw.telemetry;
+    let traces_url = t
+        .otlp_endpoint
+        .as_deref()
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .and_then(|endpoint| match reqwest::Url::parse(endpoint) {
+            Ok(u) if !u.username().is_empty() || u.password().is_some() => {
+                problems.push("telemetry.otlp_endpoint: credentials in the URL would be logged; put them in OTEL_EXPORTER_OTLP_HEADERS instead".to_owned());
+                None
+            }
+            Ok(u) if u.query().is_some() || u.fragment().is_some() => {
+                problems.push("telemetry.otlp_endpoint: must be a base URL without query or fragment (/v1/traces is appended)".to_owned());
+                None
+            }
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {
+                Some(format!("{}/v1/traces", endpoint.trim_end_matches('/')))
+            }
+            Ok(u) => {
+                problems.push(format!(
+                    "telemetry.otlp_endpoint: scheme {:?} is not http or https (OTLP over HTTP)",
+                    u.scheme()
+                ));
+                None
+            }
+            Err(e) => {
+                problems.push(format!("telemetry.otlp_endpoint: not a URL ({e})"));
+                None
+            }
+        });
+    let service_name = t.service_name.trim().to_owned();
+    if service_name.is_empty() {
+        problems.push("telemetry.service_name: must not be empty".to_owned());
+    }
+    if t.batch_delay_ms == 0 {
+        problems.push("telemetry.batch_delay_ms: must be greater than 0".to_owned());
+    }
+    if t.export_timeout_ms == 0 {
+        problems.push("telemetry.export_timeout_ms: must be greater than 0".to_owned());
+    }
+    TelemetrySettings {
+        traces_url,
+        service_name,
+        batch_delay: Duration::from_millis(t.batch_delay_ms.max(1)),
+        export_timeout: Duration::from_millis(t.export_timeout_ms.max(1)),
+    }
 }
 
 fn compile_admin(raw: &RawConfig, problems: &mut Vec<String>) -> AdminSettings {

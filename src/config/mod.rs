@@ -15,7 +15,7 @@ use figment::Figment;
 
 pub use compile::{
     compile, ExtraUpstream, LogFormat, Resilience, Resolved, ServerSettings, ServiceSettings,
-    Snapshot, UpstreamSettings,
+    Snapshot, TelemetrySettings, UpstreamSettings,
 };
 
 use crate::secret::Secret;

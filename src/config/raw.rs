@@ -41,6 +41,33 @@ pub struct RawConfig {
     pub prices: BTreeMap<String, RawPrice>,
     /// The operator listener (`/admin/keys`, `/metrics`, `/healthz`).
     pub admin: RawAdmin,
+    /// Traces exported over OTLP (off unless `otlp_endpoint` is set).
+    pub telemetry: RawTelemetry,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawTelemetry {
+    /// The collector's base URL (`http://otel-collector:4318`); `/v1/traces` is appended, as
+    /// with `OTEL_EXPORTER_OTLP_ENDPOINT`. Unset: no traces at all.
+    pub otlp_endpoint: Option<String>,
+    /// `service.name` of the exported spans.
+    pub service_name: String,
+    /// How long finished spans wait to be sent in one batch.
+    pub batch_delay_ms: u64,
+    /// How long one export may take before it is abandoned.
+    pub export_timeout_ms: u64,
+}
+
+impl Default for RawTelemetry {
+    fn default() -> Self {
+        Self {
+            otlp_endpoint: None,
+            service_name: "orguard".to_owned(),
+            batch_delay_ms: 5_000,
+            export_timeout_ms: 10_000,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -46,6 +46,7 @@ pub fn restart_needed(old: &Snapshot, new: &Snapshot) -> Vec<&'static str> {
         "resilience.breaker_cooldown_ms",
         old.resilience.breaker_cooldown != new.resilience.breaker_cooldown,
     );
+    differs("telemetry", old.telemetry != new.telemetry);
     differs(
         "log",
         old.log.format != new.log.format || old.log.level != new.log.level,

@@ -157,6 +157,45 @@ pub struct ServedMeta<'a> {
     /// Responses-API events carry their metadata inside `response`.
     #[serde(borrow, default)]
     pub response: Option<Box<ServedMeta<'a>>>,
+    /// The `finish_reason` of each choice that has one (for the trace).
+    #[serde(default)]
+    pub choices: Option<FinishReasons>,
+}
+
+/// The non-null `finish_reason`s of a `choices` array. Every other field of a choice (the
+/// model's output among them) is skipped unread, and nothing is allocated for a chunk
+/// without a finish reason: most stream chunks.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct FinishReasons(pub Vec<String>);
+
+impl<'de> Deserialize<'de> for FinishReasons {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Choice<'a> {
+            #[serde(borrow, default)]
+            finish_reason: Option<Cow<'a, str>>,
+        }
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = FinishReasons;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a choices array")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<FinishReasons, A::Error> {
+                let mut out = Vec::new();
+                while let Some(choice) = seq.next_element::<Choice<'de>>()? {
+                    if let Some(reason) = choice.finish_reason {
+                        out.push(safe(&reason));
+                    }
+                }
+                Ok(FinishReasons(out))
+            }
+        }
+        d.deserialize_seq(Visit)
+    }
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -209,12 +248,22 @@ impl<'a> ServedMeta<'a> {
             .get("response")
             .and_then(ServedMeta::lenient)
             .map(Box::new);
+        let choices = Some(FinishReasons(
+            obj.get("choices")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|c| c.get("finish_reason").and_then(Value::as_str))
+                .map(safe)
+                .collect(),
+        ));
         Some(ServedMeta {
             id: text("id"),
             provider: text("provider"),
             model: text("model"),
             usage,
             response,
+            choices,
         })
     }
 
@@ -226,6 +275,7 @@ impl<'a> ServedMeta<'a> {
             self.provider = self.provider.or(inner.provider);
             self.model = self.model.or(inner.model);
             self.usage = self.usage.or(inner.usage);
+            self.choices = self.choices.or(inner.choices);
         }
         self
     }
@@ -322,7 +372,33 @@ mod tests {
             model: model.map(Into::into),
             usage: None,
             response: None,
+            choices: None,
         }
+    }
+
+    /// Finish reasons are read from the choices, null ones skipped, nothing else kept; a
+    /// `choices: null` does not spoil the rest of the read.
+    #[test]
+    fn finish_reasons_are_read_from_the_choices() {
+        let read = |body: &str| {
+            ServedMeta::read(body.as_bytes())
+                .unwrap_or_else(|| panic!("{body}"))
+                .choices
+                .map(|c| c.0)
+        };
+        assert_eq!(
+            read(r#"{"choices":[{"index":0,"delta":{"content":"hi"},"finish_reason":null}]}"#),
+            Some(vec![])
+        );
+        assert_eq!(
+            read(
+                r#"{"model":"m","choices":[{"finish_reason":"stop","message":{"content":"x"}},{"finish_reason":"length"}]}"#
+            ),
+            Some(vec!["stop".to_owned(), "length".to_owned()])
+        );
+        let meta = ServedMeta::read(br#"{"model":"m","choices":null}"#).unwrap_or_default();
+        assert_eq!(meta.model.as_deref(), Some("m"));
+        assert_eq!(read(r#"{"object":"embedding"}"#), None);
     }
 
     #[test]

@@ -43,6 +43,8 @@ pub struct AppState {
     pub prices: Arc<crate::limits::pricing::Learned>,
     /// How the last SIGHUP reload went, for `/readyz`.
     pub reload: Arc<ReloadStatus>,
+    /// The OTLP trace exporter (`[telemetry]`, built at start; off when no endpoint is set).
+    pub traces: crate::traces::Traces,
 }
 
 /// What `/readyz` says about reloads: a rejected reload stays visible until one is applied
@@ -73,6 +75,8 @@ pub enum StateError {
     /// The message names no URL: it may hold a password.
     #[error("cannot set up the shared state store (state.redis_url)")]
     State,
+    #[error(transparent)]
+    Traces(#[from] crate::traces::TracesError),
 }
 
 impl AppState {
@@ -99,6 +103,10 @@ impl AppState {
             crate::limits::history::History::of(&snapshot.audit.sink),
         )
         .map_err(|_| StateError::State)?;
+        let traces = crate::traces::Traces::start(
+            &snapshot.telemetry,
+            metrics.telemetry_export_errors.clone(),
+        )?;
         Ok(Self {
             config: Arc::new(ArcSwap::from_pointee(snapshot)),
             client,
@@ -111,6 +119,7 @@ impl AppState {
             limits,
             prices: Arc::default(),
             reload: Arc::default(),
+            traces,
         })
     }
 

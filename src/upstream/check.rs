@@ -48,6 +48,21 @@ pub struct Served {
     pub violations: Vec<Violation>,
     /// Every attempt, as the `response` record lists them.
     pub attempts: Vec<audit::record::AttemptRecord>,
+    /// The distinct `finish_reason`s the answer gave (for the trace), at most a few.
+    pub finish_reasons: Vec<String>,
+}
+
+/// Distinct finish reasons kept per answer (`n` choices each have one).
+const MAX_FINISH_REASONS: usize = 8;
+
+impl Served {
+    fn finished(&mut self, reasons: Option<&crate::policy::verify::FinishReasons>) {
+        for r in reasons.into_iter().flat_map(|r| &r.0) {
+            if self.finish_reasons.len() < MAX_FINISH_REASONS && !self.finish_reasons.contains(r) {
+                self.finish_reasons.push(r.clone());
+            }
+        }
+    }
 }
 
 /// Who the request was, for violation records.
@@ -263,6 +278,7 @@ impl ResponseCheck {
             if let Some(u) = &meta.usage {
                 s.usage = Some(u.clone());
             }
+            s.finished(meta.choices.as_ref());
         });
     }
 
@@ -347,6 +363,9 @@ impl Inspector for ResponseCheck {
                     self.record(v);
                 }
             }
+        }
+        if meta.choices.as_ref().is_some_and(|c| !c.0.is_empty()) {
+            self.with_served(|s| s.finished(meta.choices.as_ref()));
         }
         if let Some(usage) = meta.usage.as_ref() {
             self.saw_usage = true;

@@ -40,6 +40,9 @@ pub struct Outbound {
     /// The calling service's own upstream key, used instead of the configured one (only
     /// ever set for OpenRouter-bound requests).
     pub api_key: Option<crate::secret::Secret>,
+    /// `traceparent` (and `tracestate`) naming this attempt's CLIENT span, when tracing is
+    /// on. Written by the gateway: the client's own trace headers are never forwarded.
+    pub trace_headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 /// A response whose headers have arrived, with the deadline the rest must meet.
@@ -168,6 +171,9 @@ pub async fn send_explained(
         auth.set_sensitive(true);
         headers.insert(header::AUTHORIZATION, auth);
     }
+    for (name, value) in &outbound.trace_headers {
+        headers.insert(name.clone(), value.clone());
+    }
     if let Some(svc) = service {
         if let Some(v) = &svc.http_referer {
             headers.insert(HeaderName::from_static("http-referer"), v.clone());
@@ -212,6 +218,7 @@ pub async fn get_json(
         body: None,
         forward_cache_headers: false,
         api_key: key,
+        trace_headers: Vec::new(),
     };
     let sent = send(client, settings, None, &HeaderMap::new(), outbound)
         .await

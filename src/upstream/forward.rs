@@ -13,6 +13,7 @@ use super::client::{send, Outbound, Sent};
 use super::UpstreamError;
 use crate::config::{ServiceSettings, UpstreamSettings};
 use crate::metrics::AttemptOutcome;
+use crate::traces::ServerSpan;
 
 /// One attempt, for the audit and the metrics: the model and what came back.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,7 +42,8 @@ impl Attempted {
     }
 }
 
-fn outcome_of(e: &UpstreamError) -> AttemptOutcome {
+/// How an attempt that got no response is counted (and named on its span).
+pub fn outcome_of(e: &UpstreamError) -> AttemptOutcome {
     match e {
         UpstreamError::Connect => AttemptOutcome::Connect,
         UpstreamError::FirstByteTimeout | UpstreamError::BodyTimeout => AttemptOutcome::Timeout,
@@ -51,7 +53,9 @@ fn outcome_of(e: &UpstreamError) -> AttemptOutcome {
     }
 }
 
-/// Sends `outbound` for `model`, retrying per `policy`. Every attempt is appended to `log`.
+/// Sends `outbound` for `model`, retrying per `policy`. Every attempt is appended to `log`
+/// and, when the request is traced, gets its own CLIENT span under `trace`, named in the
+/// attempt's `traceparent`.
 #[allow(clippy::too_many_arguments)]
 pub async fn send_with_retries(
     client: &reqwest::Client,
@@ -62,17 +66,31 @@ pub async fn send_with_retries(
     policy: &RetryPolicy,
     model: &str,
     log: &mut Vec<Attempt>,
+    trace: Option<&ServerSpan>,
 ) -> Attempted {
     let started = Instant::now();
     let mut attempt = 0;
     loop {
-        let result = send(client, settings, service, client_headers, outbound.clone()).await;
+        let mut outbound = outbound.clone();
+        let span = trace.map(|t| {
+            let span = t.attempt(model, &settings.base_url, outbound.method.as_str());
+            outbound.trace_headers = span.headers().to_vec();
+            span
+        });
+        let result = send(client, settings, service, client_headers, outbound).await;
+        let outcome = match &result {
+            Ok(sent) => AttemptOutcome::Status(sent.response.status().as_u16()),
+            Err(e) => outcome_of(e),
+        };
+        if let Some(span) = span {
+            span.end(outcome);
+        }
         let hint = match &result {
             Ok(sent) => {
                 let status = sent.response.status().as_u16();
                 log.push(Attempt {
                     model: model.to_owned(),
-                    outcome: AttemptOutcome::Status(status),
+                    outcome,
                 });
                 if !policy.retryable(status) {
                     return into_attempted(result);
@@ -82,7 +100,7 @@ pub async fn send_with_retries(
             Err(e) => {
                 log.push(Attempt {
                     model: model.to_owned(),
-                    outcome: outcome_of(e),
+                    outcome,
                 });
                 if matches!(e, UpstreamError::NotConfigured | UpstreamError::Build) {
                     return into_attempted(result);

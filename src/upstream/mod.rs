@@ -17,7 +17,7 @@ pub use client::{
     build_client, explain, get_json, send, send_explained, Failure, Outbound, Sent,
     CLIENT_HEADERS_FORWARDED,
 };
-pub use forward::{send_with_retries, Attempt, Attempted};
+pub use forward::{outcome_of as attempt_outcome, send_with_retries, Attempt, Attempted};
 pub use relay::{account_fault, is_event_stream, read_capped, relay, Relay};
 
 /// Failures talking to the upstream. None of them carries upstream body text: that may echo
