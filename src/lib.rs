@@ -12,6 +12,7 @@ pub mod error;
 pub mod keys;
 pub mod limits;
 pub mod metrics;
+pub mod on_error;
 pub mod pipeline;
 pub mod plan;
 pub mod policy;

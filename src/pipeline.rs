@@ -167,7 +167,7 @@ pub async fn inference(
     );
     ctx.trace = state
         .traces
-        .server(headers, &config.detectors, endpoint, Method::POST.as_str());
+        .server(headers, endpoint, Method::POST.as_str());
     let result = run(&mut ctx, endpoint, body).await;
     finish(&mut ctx, result)
 }
@@ -362,10 +362,9 @@ fn plan<'a>(
             ctx.class = refusal.class;
             // A model id with a detected value in it is the refusal's reason, not a fact
             // the audit may repeat.
-            ctx.model_requested = refusal.model.filter(|m| {
-                config.detectors.find(m).is_empty()
-                    && config.detectors.find(&m.to_lowercase()).is_empty()
-            });
+            ctx.model_requested = refusal
+                .model
+                .filter(|m| !crate::redact::holds_detected_value(&config.detectors, m));
             if let PlanError::Denied(d) = &refusal.error {
                 tracing::debug!(code = d.code.as_str(), "request denied by policy");
             }
@@ -1319,9 +1318,7 @@ pub async fn models(
     } else {
         "/models"
     };
-    ctx.trace = state
-        .traces
-        .server_route(headers, &config.detectors, "GET", route);
+    ctx.trace = state.traces.server_route(headers, "GET", route);
     let result = list_models(&mut ctx, query, only).await;
     finish(&mut ctx, result)
 }
@@ -1454,9 +1451,7 @@ pub async fn passthrough(
     let mut ctx = Ctx::new(state, &config, request_id, client, headers, "passthrough");
     // The route is the configured path (the query stays out of the span).
     let route = path_and_query.split('?').next().unwrap_or_default();
-    ctx.trace = state
-        .traces
-        .server_route(headers, &config.detectors, "GET", route);
+    ctx.trace = state.traces.server_route(headers, "GET", route);
     let result = pass(&mut ctx, path_and_query).await;
     finish(&mut ctx, result)
 }

@@ -11,8 +11,8 @@
 //!
 //! Attributes follow the OpenTelemetry GenAI semantic conventions, plus `orguard.*`.
 //! Nothing secret goes in: no prompt, no key (the key's id), no model id holding a detected
-//! value (the pipeline hands over the same filtered model the audit records), and a client
-//! `tracestate` in which a detector finds anything is dropped rather than propagated.
+//! value (the pipeline hands over the same filtered model the audit records), and the
+//! client's `tracestate` is never read, so never exported nor propagated.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -34,7 +34,6 @@ use opentelemetry_sdk::Resource;
 
 use crate::config::TelemetrySettings;
 use crate::metrics::AttemptOutcome;
-use crate::redact::Detectors;
 use crate::request::Endpoint;
 
 /// The trace pipeline of the process: nothing when tracing is off. Cloning shares it.
@@ -109,13 +108,12 @@ impl Traces {
     pub fn server(
         &self,
         headers: &HeaderMap,
-        detectors: &Detectors,
         endpoint: Endpoint,
         method: &str,
     ) -> Option<ServerSpan> {
         let inner = self.0.as_ref()?;
         let operation = operation_name(endpoint);
-        let parent = TraceContextPropagator::new().extract(&Incoming { headers, detectors });
+        let parent = TraceContextPropagator::new().extract(&Incoming { headers });
         let span = inner
             .tracer
             .span_builder(operation)
@@ -141,12 +139,11 @@ impl Traces {
     pub fn server_route(
         &self,
         headers: &HeaderMap,
-        detectors: &Detectors,
         method: &str,
         route: &str,
     ) -> Option<ServerSpan> {
         let inner = self.0.as_ref()?;
-        let parent = TraceContextPropagator::new().extract(&Incoming { headers, detectors });
+        let parent = TraceContextPropagator::new().extract(&Incoming { headers });
         let span = inner
             .tracer
             .span_builder(format!("{method} {route}"))
@@ -401,20 +398,19 @@ impl ClientSpan {
     }
 }
 
-/// The client's `traceparent`/`tracestate`, as the propagator reads them. A `tracestate`
-/// in which a detector finds a value is not read: it would be exported and sent upstream.
+/// The client's `traceparent`, as the propagator reads it. The client's `tracestate` is
+/// never read: it is free text for other vendors, and whatever orguard reads here is
+/// exported and sent upstream to a third party.
 struct Incoming<'a> {
     headers: &'a HeaderMap,
-    detectors: &'a Detectors,
 }
 
 impl Extractor for Incoming<'_> {
     fn get(&self, key: &str) -> Option<&str> {
-        let value = self.headers.get(key)?.to_str().ok()?;
-        if key == "tracestate" && !self.detectors.find(value).is_empty() {
+        if key.eq_ignore_ascii_case("tracestate") {
             return None;
         }
-        Some(value)
+        self.headers.get(key)?.to_str().ok()
     }
 
     fn keys(&self) -> Vec<&str> {

@@ -1113,14 +1113,38 @@ async fn values_written_to_evade_the_scan_are_refused() {
             CHAT,
             chat(json!(format!("key {} ", sec.replacen('-', "\u{AD}-", 2)))),
         ),
+        (
+            "percent-encoded e-mail beside an escape that is not UTF-8",
+            CHAT,
+            chat(json!(format!(
+                "mail {} please %FF",
+                EMAIL.replace('@', "%40")
+            ))),
+        ),
+        (
+            "percent-encoded secret beside an overlong escape",
+            CHAT,
+            chat(json!(format!("key {} %C0", sec.replace('-', "%2D")))),
+        ),
+        (
+            "percent-encoded e-mail in a model id",
+            CHAT,
+            json!({"model": format!("openai/gpt-4o-{}", EMAIL.replace('@', "%40")), "messages": [{"role": "user", "content": "hi"}]}),
+        ),
     ];
+    let encoded_email = EMAIL.replace('@', "%40");
+    let encoded_secret = sec.replace('-', "%2D");
     for (name, path, body) in cases {
         let before = mock.count();
         let (status, err, _) = post(&gw, path, &body, &[]).await;
         let sent = mock.requests().split_off(before);
         let text = received(&sent);
         assert!(
-            !text.contains(&sec) && !text.to_lowercase().contains(&sec) && !text.contains(EMAIL),
+            !text.contains(&sec)
+                && !text.to_lowercase().contains(&sec)
+                && !text.contains(EMAIL)
+                && !text.contains(&encoded_email)
+                && !text.contains(&encoded_secret),
             "{name}: the value reached the upstream ({status}): {text}"
         );
         if sent.is_empty() {
@@ -1138,7 +1162,10 @@ async fn values_written_to_evade_the_scan_are_refused() {
         .collect::<String>()
         .to_lowercase();
     assert!(
-        !audit.contains(&sec) && !audit.contains(EMAIL),
+        !audit.contains(&sec)
+            && !audit.contains(EMAIL)
+            && !audit.contains(&encoded_email.to_lowercase())
+            && !audit.contains(&encoded_secret.to_lowercase()),
         "a value reached the audit trail"
     );
 }

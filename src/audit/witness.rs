@@ -398,6 +398,11 @@ async fn write_postgres(
 pub async fn read(target: &str, table: &str) -> Result<Vec<Map<String, Value>>, String> {
     let lines: Vec<String> =
         if target.starts_with("postgres://") || target.starts_with("postgresql://") {
+            if !super::sink::valid_table(table) {
+                return Err(format!(
+                    "{table:?} is not a table name (a lowercase SQL identifier)"
+                ));
+            }
             let client = super::sink::connect_postgres(target, None, "witness")
                 .await
                 .map_err(|e| format!("cannot connect to the witness database: {e}"))?;

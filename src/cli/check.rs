@@ -768,13 +768,18 @@ fn postgres_transport(
             format!("in plaintext (sslmode={mode}); set sslmode=verify-full and sslrootcert in the URL to encrypt and authenticate it"),
         );
     };
-    let checked = match target.check() {
-        Check::ChainAndName => "certificate and host name verified",
-        Check::Chain => "certificate chain verified, host name not",
-        Check::Nothing => "certificate not verified",
+    // Encryption without a verified certificate is open to whoever can answer for the
+    // database's address: worth a warning, as plaintext is.
+    let (status, checked) = match target.check() {
+        Check::ChainAndName => (Status::Pass, "certificate and host name verified"),
+        Check::Chain => (Status::Pass, "certificate chain verified, host name not"),
+        Check::Nothing => (
+            Status::Warn,
+            "certificate not verified: anyone who can answer for the address is trusted; set sslmode=verify-full",
+        ),
     };
     (
-        Status::Pass,
+        status,
         format!("over {version}, {checked} (sslmode={mode})"),
     )
 }
@@ -852,7 +857,7 @@ mod tests {
         assert_eq!(status, Status::Warn);
         assert!(text.contains("in plaintext (sslmode=prefer)"), "{text}");
         let (status, text) = postgres_transport(
-            &target("?sslmode=verify-ca").unwrap(),
+            &target("?sslmode=verify-ca&sslrootcert=/etc/ca.pem").unwrap(),
             Some(Some("TLSv1.3".to_owned())),
         );
         assert_eq!(status, Status::Pass);
@@ -860,10 +865,12 @@ mod tests {
             text,
             "over TLSv1.3, certificate chain verified, host name not (sslmode=verify-ca)"
         );
-        let (_, text) = postgres_transport(&target("").unwrap(), Some(Some("TLSv1.2".into())));
-        assert_eq!(
-            text,
-            "over TLSv1.2, certificate not verified (sslmode=prefer)"
+        let (status, text) = postgres_transport(&target("").unwrap(), Some(Some("TLSv1.2".into())));
+        assert_eq!(status, Status::Warn);
+        assert!(
+            text.starts_with("over TLSv1.2, certificate not verified")
+                && text.ends_with("(sslmode=prefer)"),
+            "{text}"
         );
     }
 }

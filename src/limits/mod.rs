@@ -25,24 +25,7 @@ use store::memory::MemoryStore;
 use store::redis::RedisStore;
 use store::{KeyCounters, StoreError};
 
-/// What a failing shared store means for a check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OnError {
-    /// Refuse the request (503, retryable).
-    FailClosed,
-    /// Let it through, log and count the failure.
-    FailOpen,
-}
-
-impl OnError {
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "fail_closed" => Some(Self::FailClosed),
-            "fail_open" => Some(Self::FailOpen),
-            _ => None,
-        }
-    }
-}
+pub use crate::on_error::OnError;
 
 /// Where the counters live.
 #[derive(Debug, Clone)]

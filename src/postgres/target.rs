@@ -101,6 +101,8 @@ pub enum TargetError {
     EmptyRootCert,
     #[error("weak sslmode {0:?} may not be used with sslrootcert=system (use verify-full)")]
     SystemRootsNeedVerifyFull(&'static str),
+    #[error("sslmode verify-ca needs sslrootcert=<CA file>: without a host-name check, the system trust store would accept any public certificate")]
+    VerifyCaNeedsRootCert,
     #[error("{0} is not supported (orguard presents no client certificate and checks no CRL)")]
     Unsupported(String),
     #[error("{0} is not valid percent-encoding")]
@@ -144,6 +146,9 @@ impl Target {
             (Some(mode), Some(RootCert::System)) if mode != SslMode::VerifyFull => {
                 return Err(TargetError::SystemRootsNeedVerifyFull(mode.as_str()));
             }
+            // libpq fails verify-ca when its root file is missing; the system store in its
+            // place would accept a certificate for any name a public CA has signed.
+            (Some(SslMode::VerifyCa), None) => return Err(TargetError::VerifyCaNeedsRootCert),
             (mode, _) => mode.unwrap_or(SslMode::Prefer),
         };
         let mut config: tokio_postgres::Config = rest
@@ -311,13 +316,18 @@ mod tests {
             ("disable", Check::Nothing),
             ("prefer", Check::Nothing),
             ("require", Check::Nothing),
-            ("verify-ca", Check::Chain),
+            ("verify-ca&sslrootcert=/etc/ca.pem", Check::Chain),
             ("verify-full", Check::ChainAndName),
         ] {
             let t = Target::parse(&format!("postgresql://u@db/a?sslmode={mode}")).unwrap();
-            assert_eq!(t.ssl_mode.as_str(), mode);
+            assert!(mode.starts_with(t.ssl_mode.as_str()));
             assert_eq!(t.check(), check, "{mode}");
         }
+        // verify-ca against the system store would take any public certificate for any name.
+        assert_eq!(
+            Target::parse("postgresql://u@db/a?sslmode=verify-ca").unwrap_err(),
+            TargetError::VerifyCaNeedsRootCert
+        );
     }
 
     #[test]

@@ -156,7 +156,7 @@ pub fn json_unescape(s: &str) -> String {
     out
 }
 
-/// `%XX` sequences decoded; `None` when there are none or the result is not UTF-8.
+/// `%XX` sequences decoded; `None` when there are none.
 pub fn percent_decode(s: &str) -> Option<String> {
     if !s.contains('%') {
         return None;
@@ -180,7 +180,9 @@ pub fn percent_decode(s: &str) -> Option<String> {
     if !changed {
         return None;
     }
-    String::from_utf8(out).ok()
+    // An escape that is not UTF-8 (`%FF`) becomes U+FFFD, as a lenient URL decoder reads
+    // it; it must not undo the decoding of every other escape in the string.
+    Some(String::from_utf8_lossy(&out).into_owned())
 }
 
 #[cfg(test)]
@@ -247,7 +249,12 @@ mod tests {
     fn percent_decoding_keeps_text_that_is_not_an_escape() {
         assert_eq!(percent_decode("100% sure"), None);
         assert_eq!(percent_decode("%zz"), None);
-        assert_eq!(percent_decode("%ff"), None);
+        assert_eq!(percent_decode("%ff").as_deref(), Some("\u{FFFD}"));
+        // One escape that is not UTF-8 leaves the others decoded.
+        assert_eq!(
+            percent_decode("bob%40example.com %FF %C0").as_deref(),
+            Some("bob@example.com \u{FFFD} \u{FFFD}")
+        );
         assert_eq!(percent_decode("a%20b").as_deref(), Some("a b"));
     }
 }

@@ -73,11 +73,13 @@ pub struct Findings {
 
 /// A fingerprint of a text, so that [`apply`] (and the Presidio analysis, with
 /// [`Path::hash`] for its place) reuses spans only for the very text they were found in.
-/// Every walk runs over the gateway's own copy of the body, so nothing adversarial chooses
-/// what is hashed: speed matters here, not collision resistance.
+/// Clients choose the text, so the hasher is seeded at random once per process: nobody can
+/// compute two texts that share a fingerprint here.
 pub(crate) fn digest(s: &str) -> u64 {
     use std::hash::BuildHasher;
-    foldhash::fast::FixedState::with_seed(0x6f72_6775_6172_6400).hash_one(s)
+    static SEED: std::sync::LazyLock<foldhash::fast::RandomState> =
+        std::sync::LazyLock::new(foldhash::fast::RandomState::default);
+    SEED.hash_one(s)
 }
 
 impl Findings {
@@ -247,14 +249,24 @@ impl Scanner<'_> {
 impl Visit for Scanner<'_> {
     fn text(&mut self, at: &Path<'_>, s: &mut String) {
         let mut spans = self.detectors.find(s);
+        // The evasion check compares the built-in detectors with themselves (as written and
+        // as read): an analyzer's finding of the same type must not cancel a hidden one.
+        self.folded(at, s, &spans);
         if let Some(found) = self.analysis.spans(at.hash(), s) {
             // Overlaps resolve as among the built-ins: one span over the union, every type
             // kept, the strictest action applies.
             spans.extend_from_slice(found);
             spans = super::resolve_overlaps(spans);
         }
-        self.folded(at, s, &spans);
         if !spans.is_empty() {
+            // Each place is visited once per walk, so a place already holding findings is
+            // another place whose path hashes the same (object keys are the client's to
+            // choose): refuse rather than let one string's findings stand for another's.
+            if self.findings.texts.contains_key(&at.hash()) {
+                let kinds = kinds_of(&spans);
+                self.pin(at, kinds, "a place the scan cannot tell from another one");
+                return;
+            }
             self.findings.texts.insert(
                 at.hash(),
                 Found {

@@ -21,6 +21,18 @@ use regex::Regex;
 
 pub use inspect::{apply, scan, scan_with, Findings, Redaction};
 pub use placeholder::{Placeholders, Restorer};
+
+/// Whether `text` holds anything the detectors find, as written, lower-cased (as routing
+/// fields are sent) or as a reader would see it ([`fold`]: escapes, look-alikes, invisible
+/// characters). For deciding whether a value the scan refused may still be repeated in a
+/// record or a span: only when none of those forms holds a finding.
+pub fn holds_detected_value(detectors: &Detectors, text: &str) -> bool {
+    let finds = |t: &str| {
+        !detectors.find(t).is_empty()
+            || fold::fold(t).is_some_and(|folded| !detectors.find(&folded).is_empty())
+    };
+    finds(text) || finds(&text.to_lowercase())
+}
 pub use presidio::Analysis;
 
 use detectors::{Kind, SECRET};

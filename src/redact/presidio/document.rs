@@ -108,7 +108,7 @@ impl Document {
     /// keeps its own part.
     pub fn analysis(&self, entities: &[Entity]) -> Result<Analysis, OutOfRange> {
         let bytes = self.byte_offsets(entities)?;
-        let mut by_place: HashMap<u64, (u64, Vec<Span>)> = HashMap::new();
+        let mut by_place: HashMap<(u64, u64), Vec<Span>> = HashMap::new();
         for e in entities {
             let (Some(&start), Some(&end)) = (bytes.get(&e.start), bytes.get(&e.end)) else {
                 return Err(OutOfRange);
@@ -121,15 +121,14 @@ impl Document {
                 let (from, to) = (start.max(part.start), end.min(part.end));
                 if from < to {
                     by_place
-                        .entry(part.place)
-                        .or_insert_with(|| (part.digest, Vec::new()))
-                        .1
+                        .entry((part.place, part.digest))
+                        .or_default()
                         .push(Span::new(from - part.start, to - part.start, e.kind));
                 }
             }
         }
         let mut analysis = Analysis::default();
-        for (place, (digest, spans)) in by_place {
+        for ((place, digest), spans) in by_place {
             analysis.insert(place, digest, resolve_overlaps(spans));
         }
         Ok(analysis)

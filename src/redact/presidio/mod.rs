@@ -40,31 +40,7 @@ use super::Span;
 /// request body the gateway accepts.
 const MAX_ANSWER_BYTES: usize = 4 << 20;
 
-/// What to do when the analyzer cannot answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OnError {
-    /// Refuse the request: 503 `detector_unavailable`, retryable.
-    FailClosed,
-    /// Go on with the built-in detectors only; log, count, and record it in the decisions.
-    FailOpen,
-}
-
-impl OnError {
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "fail_closed" => Some(Self::FailClosed),
-            "fail_open" => Some(Self::FailOpen),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::FailClosed => "fail_closed",
-            Self::FailOpen => "fail_open",
-        }
-    }
-}
+pub use crate::on_error::OnError;
 
 /// `[detectors] presidio_*`, validated.
 #[derive(Debug, Clone)]
@@ -96,7 +72,9 @@ impl PresidioSettings {
 /// analyzer is configured.
 #[derive(Debug, Clone, Default)]
 pub struct Analysis {
-    by_place: HashMap<u64, (u64, Vec<Span>)>,
+    /// Keyed by place and text digest, so two places whose path hashes collide never share
+    /// findings.
+    by_place: HashMap<(u64, u64), Vec<Span>>,
     /// The analyzer is configured but could not answer, and fails open: this request was
     /// inspected by the built-in detectors only.
     skipped: bool,
@@ -117,7 +95,7 @@ impl Analysis {
 
     /// How many findings it holds, over all strings.
     pub fn len(&self) -> usize {
-        self.by_place.values().map(|(_, s)| s.len()).sum()
+        self.by_place.values().map(Vec::len).sum()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -125,15 +103,17 @@ impl Analysis {
     }
 
     pub(super) fn insert(&mut self, place: u64, digest: u64, spans: Vec<Span>) {
-        self.by_place.insert(place, (digest, spans));
+        self.by_place
+            .entry((place, digest))
+            .or_default()
+            .extend(spans);
     }
 
     /// The findings on the string at `place`, if `text` is the string they were about.
     pub(crate) fn spans(&self, place: u64, text: &str) -> Option<&[Span]> {
         self.by_place
-            .get(&place)
-            .filter(|(digest, _)| *digest == super::inspect::digest(text))
-            .map(|(_, spans)| spans.as_slice())
+            .get(&(place, super::inspect::digest(text)))
+            .map(Vec::as_slice)
     }
 }
 
