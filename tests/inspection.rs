@@ -1170,6 +1170,44 @@ async fn values_written_to_evade_the_scan_are_refused() {
     );
 }
 
+/// An invisible character late in a value: the text as written holds only its head, which
+/// the detectors still find, so counting values per type sees nothing hidden. Redacting
+/// that head would forward the tail; the value as a reader sees it must be refused whole.
+#[tokio::test]
+async fn an_invisible_character_late_in_a_value_leaves_none_of_it_behind() {
+    let mock = MockUpstream::start().await;
+    let gw = gateway(&mock, "").await;
+    let (head, tail) = ("Zq8xW3vN7pL2mK9rT4yB6cJ1hF5dG0sA", "Xe7Ui2Oo4Rt9");
+    for (name, content, rest) in [
+        (
+            "assigned key",
+            format!("config: api_key = {head}\u{200B}{tail}\n"),
+            tail,
+        ),
+        (
+            "soft hyphen in a password",
+            format!("export DB_PASSWORD={head}\u{AD}{tail}\n"),
+            tail,
+        ),
+        (
+            "a name after its honorific",
+            "Dear Mr. Jo\u{200B}hn Smith, thanks for the call.".to_owned(),
+            "hn Smith",
+        ),
+    ] {
+        let before = mock.count();
+        let body =
+            json!({"model": "openai/gpt-4o", "messages": [{"role": "user", "content": content}]});
+        let (status, err, _) = post(&gw, CHAT, &body, &[]).await;
+        let text = received(&mock.requests().split_off(before));
+        assert!(
+            !text.contains(rest),
+            "{name}: part of the value reached the upstream ({status} {err}): {text}"
+        );
+        assert_eq!(status, 403, "{name}: {err}");
+    }
+}
+
 #[tokio::test]
 async fn get_routes_inspect_their_query_and_headers() {
     let mock = MockUpstream::start().await;

@@ -223,18 +223,24 @@ impl Scanner<'_> {
 
     /// Values a reader would see in `s` that the detectors did not find in it as written:
     /// escaped, percent-encoded, or broken up with look-alike or invisible characters.
+    ///
+    /// A type is hidden when the folded text holds more values of it than the text as
+    /// written, or when one of its values in the folded text does not stand in `s` as it
+    /// is: then what the rewrite would replace in `s` is at most a part of it (`Jo` of
+    /// `Jo\u{200B}hn Smith`, the head of a key with an invisible character in its tail),
+    /// and the rest would be forwarded.
     fn folded(&mut self, at: &Path<'_>, s: &str, found: &[Span]) {
         let Some(folded) = fold::fold(s) else { return };
         let mut hidden: Vec<Kind> = Vec::new();
         let again = self.detectors.find(&folded);
         for kind in kinds_of(&again) {
-            let count = |spans: &[Span]| {
-                spans
-                    .iter()
-                    .filter(|sp| sp.kinds().any(|k| k == kind))
-                    .count()
-            };
-            if count(&again) > count(found) {
+            let is_kind = |sp: &&Span| sp.kinds().any(|k| k == kind);
+            let count = |spans: &[Span]| spans.iter().filter(is_kind).count();
+            let only_folded = again
+                .iter()
+                .filter(is_kind)
+                .any(|sp| folded.get(sp.start..sp.end).is_some_and(|v| !s.contains(v)));
+            if count(&again) > count(found) || only_folded {
                 hidden.push(kind);
             }
         }
