@@ -9,11 +9,20 @@
 # `baseline`, in the same run (e.g. the previous commit's build, to price a change).
 # SHAPE=rich sends a realistic chat request (system prompt, history, tool call and result,
 # tool definitions, metadata) instead of one long user message.
+# Streams (20 events) are measured paced (20 ms apart) and in a burst (all at once), at
+# STREAM_CONNS connections (default "1 32"); STREAMS=paced or STREAMS=burst runs one kind.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR="${1:-10}"
 command -v nginx >/dev/null && command -v wrk >/dev/null || { echo "install nginx and wrk (Debian packages)"; exit 2; }
 cargo build --release --quiet --bin orguard --example mock_upstream
+# DESIGN §9: load generator and mock on one core, the target on another, where the machine
+# has two (PIN=0 turns it off). A pinned orguard sizes its runtime to its one core, as it
+# would in a one-core sidecar; nginx runs one worker either way.
+GEN=""; TARGET=""
+if [ "${PIN:-1}" != 0 ] && command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
+  GEN="taskset -c 0"; TARGET="taskset -c 1"
+fi
 REL="${CARGO_TARGET_DIR:-target}/release"
 # 1,000 idle streams need about 2,000 descriptors in orguard and 1,000 in the mock.
 ulimit -n 65536 2>/dev/null || ulimit -n 8192 2>/dev/null || true
@@ -22,7 +31,7 @@ trap 'kill $(jobs -p) 2>/dev/null; nginx -c "$WORK/nginx.conf" -s stop 2>/dev/nu
 MOCK=127.0.0.1:18101; NGINX=127.0.0.1:18102; GW=127.0.0.1:18103
 KEY=ogk_bench_client_key_0123456789
 
-"$REL"/examples/mock_upstream "$MOCK" 20 20 & MOCK_PID=$!
+$GEN "$REL"/examples/mock_upstream "$MOCK" 20 20 & MOCK_PID=$!
 
 cat > "$WORK/nginx.conf" <<NGINX
 worker_processes 1;
@@ -44,7 +53,7 @@ http {
   }
 }
 NGINX
-nginx -c "$WORK/nginx.conf"
+$TARGET nginx -c "$WORK/nginx.conf"
 NGINX_PID=$(cat "$WORK/nginx.pid")
 NGINX_PIDS="$NGINX_PID $(pgrep -P "$NGINX_PID" | tr '\n' ' ')"
 
@@ -85,12 +94,12 @@ id = "bench"
 service = "bench"
 sha256 = "$SHA"
 TOML
-OPENROUTER_API_KEY=bench-upstream-key "$REL"/orguard --config "$WORK/orguard.toml" serve 2> "$WORK/orguard.log" & GW_PID=$!
+OPENROUTER_API_KEY=bench-upstream-key $TARGET "$REL"/orguard --config "$WORK/orguard.toml" serve 2> "$WORK/orguard.log" & GW_PID=$!
 BASE=127.0.0.1:18104
 if [ -n "${BASELINE_BIN:-}" ]; then
   sed -e "s#^listen = \"$GW\"#listen = \"$BASE\"#" -e "s#^dir = \"$WORK/audit\"#dir = \"$WORK/audit-baseline\"#" \
     "$WORK/orguard.toml" > "$WORK/baseline.toml"
-  OPENROUTER_API_KEY=bench-upstream-key "$BASELINE_BIN" --config "$WORK/baseline.toml" serve 2> "$WORK/baseline.log" & BASE_PID=$!
+  OPENROUTER_API_KEY=bench-upstream-key $TARGET "$BASELINE_BIN" --config "$WORK/baseline.toml" serve 2> "$WORK/baseline.log" & BASE_PID=$!
 fi
 sleep 1
 
@@ -137,12 +146,13 @@ cpu_ticks() { # total user+system ticks of the given PIDs
 TCK=$(getconf CLK_TCK)
 
 rss() { awk '/^'"$1"':/ {printf "%.1f MiB", $2/1024}' "/proc/$GW_PID/status"; }
+echo "pinned: ${TARGET:-no} (targets), ${GEN:-no} (wrk and mock)"
 echo "orguard RSS at idle: $(rss VmRSS)"
 printf '%-8s %-6s %-5s %10s %9s %9s %12s\n' target body conns req/s p50_ms p99_ms cpu_us/req
 run() { # $1 name $2 pid $3 url $4 conns $5 bodyname
   local before after out reqs rps p50 p99
   before=$(cpu_ticks "$2")
-  out=$(wrk -t"$(( $4 < 2 ? $4 : 2 ))" -c"$4" -d"${DUR}s" --latency -s "$WORK/post.lua" "$3" 2>&1)
+  out=$($GEN wrk -t"$(( $4 < 2 ? $4 : 2 ))" -c"$4" -d"${DUR}s" --latency -s "$WORK/post.lua" "$3" 2>&1)
   after=$(cpu_ticks "$2")
   reqs=$(echo "$out" | awk '/requests in/ {print $1}')
   rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
@@ -166,13 +176,30 @@ for size in ${SIZES:-1024 65536}; do
   done
 done
 
+# Streamed answers through each target: 20 events, either 20 ms apart (paced: what a model
+# does) or all at once (burst: the mock writes them back to back, so they arrive coalesced).
+# A stream's latency is its whole answer; CPU per request is per stream.
+for mode in ${STREAMS:-paced burst}; do
+  word=$([ "$mode" = burst ] && echo burst || echo count)
+  printf '{"model":"openai/gpt-4o","stream":true,"messages":[{"role":"user","content":"%s"}]}' "$word" > "$WORK/stream.json"
+  mklua "$WORK/stream.json"
+  for conns in ${STREAM_CONNS:-1 32}; do
+    run direct "$MOCK_PID" "http://$MOCK/api/v1/chat/completions" "$conns" "$mode"
+    run nginx "$NGINX_PIDS" "http://$NGINX/api/v1/chat/completions" "$conns" "$mode"
+    run orguard "$GW_PID" "http://$GW/api/v1/chat/completions" "$conns" "$mode"
+    if [ -n "${BASELINE_BIN:-}" ]; then
+      run baseline "$BASE_PID" "http://$BASE/api/v1/chat/completions" "$conns" "$mode"
+    fi
+  done
+done
+
 echo "orguard RSS after the load: $(rss VmRSS) (peak $(rss VmHWM))"
 if [ -n "${THREADS:-}" ]; then
   echo "orguard CPU by thread (ticks):"
   for t in /proc/$GW_PID/task/*; do echo "  $(cat $t/comm): $(awk '{print $14 + $15}' $t/stat)"; done | sort -t: -k2 -n -r | head -8
 fi
 echo
-echo "streaming (20 events, 20 ms apart): time to first byte and total, mean of 20"
+echo "paced stream, one at a time: time to first byte and total, mean of 20"
 stream() { # $1 name $2 url
   local s='{"model":"openai/gpt-4o","stream":true,"messages":[{"role":"user","content":"count"}]}'
   for _ in $(seq 20); do
@@ -187,7 +214,7 @@ stream orguard "http://$GW/api/v1/chat/completions"
 # 1,000 clients each read their stream's first event and then just hold it.
 IDLE_STREAMS=${IDLE_STREAMS:-1000}
 kill "$MOCK_PID" 2>/dev/null; wait "$MOCK_PID" 2>/dev/null || true
-"$REL"/examples/mock_upstream "$MOCK" 1000 600 & MOCK_PID=$!
+$GEN "$REL"/examples/mock_upstream "$MOCK" 1000 600 & MOCK_PID=$!
 sleep 0.5
 python3 - "$GW" "$KEY" "$IDLE_STREAMS" "$WORK/streams-open" <<'PY' & HOLD_PID=$!
 import asyncio, pathlib, sys

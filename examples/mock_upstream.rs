@@ -1,5 +1,7 @@
 //! A stand-alone mock OpenRouter for the load benchmark (`bench/run.sh`): a fixed chat
-//! completion for plain requests, a paced SSE stream for `"stream": true`.
+//! completion for plain requests, a paced SSE stream for `"stream": true`. A streamed request
+//! whose body holds the word `burst` gets every event at once (no pacing), so one mock serves
+//! both the paced and the coalesced stream benchmarks.
 //!
 //! Run: `cargo run --release --example mock_upstream -- 127.0.0.1:18101 [pace_ms] [chunks]`
 
@@ -29,20 +31,26 @@ async fn main() {
         "/api/v1/chat/completions",
         post(move |body: Bytes| async move { reply(&body, pace, chunks) }),
     );
+    // A real upstream's events leave as they are written: with Nagle on, a burst's later
+    // events would wait for the client's delayed ACK (~40 ms) and every target would look
+    // slow for the mock's sake.
     let listener = tokio::net::TcpListener::bind(&addr).await.unwrap();
-    axum::serve(listener, app).await.unwrap();
+    axum::serve(orguard::server::no_delay(listener), app)
+        .await
+        .unwrap();
 }
 
 fn reply(body: &[u8], pace: u64, chunks: usize) -> Response {
-    let stream = memchr_stream(body);
+    let stream = holds(body, b"\"stream\":true");
     if !stream {
         return ([(header::CONTENT_TYPE, "application/json")], COMPLETION).into_response();
     }
+    let pace = if holds(body, b"burst") { 0 } else { pace };
     let events = futures_util::stream::unfold(0usize, move |i| async move {
         if i > chunks {
             return None;
         }
-        if i > 0 {
+        if i > 0 && pace > 0 {
             tokio::time::sleep(Duration::from_millis(pace)).await;
         }
         let event = if i == chunks {
@@ -59,6 +67,6 @@ fn reply(body: &[u8], pace: u64, chunks: usize) -> Response {
         .into_response()
 }
 
-fn memchr_stream(body: &[u8]) -> bool {
-    body.windows(13).any(|w| w == b"\"stream\":true")
+fn holds(body: &[u8], needle: &[u8]) -> bool {
+    body.windows(needle.len()).any(|w| w == needle)
 }

@@ -158,6 +158,36 @@ async fn the_request_record_is_on_disk_before_the_upstream_sees_the_request() {
     assert_eq!(checked.load(Ordering::SeqCst), 3);
 }
 
+/// The counter on `/metrics`, 0 when absent.
+fn counter(metrics: &str, name: &str) -> u64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn a_response_record_is_synced_by_the_next_request_not_by_an_fsync_of_its_own() {
+    let mock = MockUpstream::start().await;
+    let gw = TestGateway::start(&mock).await;
+    let before = counter(&gw.metrics().await, "orguard_audit_fsyncs_total");
+    let n = 20;
+    for _ in 0..n {
+        assert_eq!(gw.chat(&chat_body("openai/gpt-4o")).await.status(), 200);
+    }
+    // The last response record is synced by the deferred sync, not left unsynced.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let syncs = counter(&gw.metrics().await, "orguard_audit_fsyncs_total") - before;
+    // One fsync per request record (the response before it rides along), plus the last
+    // response's deferred one. One fsync per record would be 2n.
+    assert!(
+        syncs > n && syncs <= n + n / 2,
+        "{syncs} fsyncs for {n} requests one at a time"
+    );
+    let report = verify_path(gw.audit_dir.path(), false).unwrap();
+    assert_eq!(report.records, 2 * n);
+}
+
 #[tokio::test]
 async fn denials_and_violations_are_audited_without_content() {
     let mock = MockUpstream::start().await;

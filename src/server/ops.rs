@@ -121,6 +121,10 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
             }
         }
     }
+    let syncs = health.syncs.load(Ordering::Relaxed);
+    if syncs > m.audit_fsyncs.get() {
+        m.audit_fsyncs.inc_by(syncs - m.audit_fsyncs.get());
+    }
     for (result, counter) in [
         ("written", &health.written),
         ("failed", &health.failed),

@@ -19,14 +19,16 @@ use std::time::{Duration, SystemTime};
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
-use super::Sealed;
+use super::{Durability, Sealed};
 use crate::audit::chain::{hash_of, Link};
 use crate::audit::AuditError;
 
 /// When records reach the disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fsync {
-    /// Before the request may go upstream (one fsync per batch: group commit).
+    /// Before the request may go upstream (one fsync per batch: group commit). Records
+    /// nobody waits on are synced with the next such batch, or within
+    /// [`crate::audit::writer::DEFERRED_SYNC`].
     Always,
     /// On a timer; a crash may lose the last interval.
     Interval(Duration),
@@ -45,6 +47,10 @@ pub struct FileSink {
     resume: Option<PathBuf>,
     /// An exclusive lock on `<dir>/.lock`: two processes never write one chain.
     lock: Option<File>,
+    /// With `fsync = always`: records written with [`Durability::Soon`] and not synced yet.
+    unsynced: bool,
+    /// fsyncs done so far (a metric: what group commit and deferred syncs save).
+    syncs: u64,
 }
 
 struct Current {
@@ -98,6 +104,8 @@ impl FileSink {
             force_new_file: false,
             resume: None,
             lock: None,
+            unsynced: false,
+            syncs: 0,
         }
     }
 
@@ -132,7 +140,11 @@ impl FileSink {
         Ok(tail.link)
     }
 
-    pub async fn write(&mut self, batch: &[Sealed]) -> Result<(), AuditError> {
+    pub async fn write(
+        &mut self,
+        batch: &[Sealed],
+        durability: Durability,
+    ) -> Result<(), AuditError> {
         let Some(first) = batch.first() else {
             return Ok(());
         };
@@ -146,7 +158,13 @@ impl FileSink {
         let (mut cur, opened_new) = self.file_for(first.seq).map_err(AuditError::io)?;
         cur.file.write_all(&bytes).map_err(AuditError::io)?;
         if self.fsync == Fsync::Always {
-            cur.file.sync_data().map_err(AuditError::io)?;
+            if durability == Durability::Now {
+                self.syncs += 1;
+                cur.file.sync_data().map_err(AuditError::io)?;
+                self.unsynced = false;
+            } else {
+                self.unsynced = true;
+            }
         }
         cur.size += bytes.len() as u64;
         // On an error above the file is dropped, and the next batch starts a new one.
@@ -181,9 +199,23 @@ impl FileSink {
         let Some(current) = self.current.take() else {
             return Ok(());
         };
+        self.syncs += 1;
         let result = current.file.sync_data();
         self.current = Some(current);
+        if result.is_ok() {
+            self.unsynced = false;
+        }
         result.map_err(AuditError::io)
+    }
+
+    /// Records written with [`Durability::Soon`] under `fsync = always` and not synced yet.
+    pub fn unsynced(&self) -> bool {
+        self.unsynced
+    }
+
+    /// fsyncs done so far.
+    pub fn syncs(&self) -> u64 {
+        self.syncs
     }
 
     /// Deletes files past retention. A file holding `response` records (cost data) is kept

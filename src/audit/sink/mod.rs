@@ -26,6 +26,17 @@ pub struct Sealed {
     pub line: String,
 }
 
+/// Whether a batch must be on disk before [`Sink::write`] returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// Someone waits on it (a request record, a checkpoint about to go to witnesses): with
+    /// `fsync = always` it is synced before the write returns.
+    Now,
+    /// Nobody waits on it (responses, denials): written now, synced with the next batch
+    /// that is waited on or by the writer's deferred sync, whichever comes first.
+    Soon,
+}
+
 /// The configured sink.
 pub enum Sink {
     File(FileSink),
@@ -43,16 +54,39 @@ impl Sink {
         }
     }
 
-    /// Writes `batch` durably (for `fsync = always`, one fsync for the whole batch).
-    pub async fn write(&mut self, batch: &[Sealed]) -> Result<(), AuditError> {
+    /// Writes `batch`; with [`Durability::Now`] durably (for `fsync = always`, one fsync
+    /// for the whole batch: group commit).
+    pub async fn write(
+        &mut self,
+        batch: &[Sealed],
+        durability: Durability,
+    ) -> Result<(), AuditError> {
         match self {
-            Sink::File(s) => s.write(batch).await,
+            Sink::File(s) => s.write(batch, durability).await,
             Sink::Stdout(s) => s.write(batch),
             Sink::Postgres(s) => s.write(batch).await,
         }
     }
 
-    /// Makes everything written so far durable (the `interval` fsync tick, and shutdown).
+    /// Whether records were written with `fsync = always` that are not synced yet
+    /// ([`Durability::Soon`]): the writer syncs them within its deferred-sync delay.
+    pub fn unsynced(&self) -> bool {
+        match self {
+            Sink::File(s) => s.unsynced(),
+            Sink::Stdout(_) | Sink::Postgres(_) => false,
+        }
+    }
+
+    /// fsyncs done so far (0 for sinks that do not sync files).
+    pub fn syncs(&self) -> u64 {
+        match self {
+            Sink::File(s) => s.syncs(),
+            Sink::Stdout(_) | Sink::Postgres(_) => 0,
+        }
+    }
+
+    /// Makes everything written so far durable (the `interval` fsync tick, the deferred
+    /// sync, and shutdown).
     pub async fn sync(&mut self) -> Result<(), AuditError> {
         match self {
             Sink::File(s) => s.sync().await,
