@@ -179,9 +179,10 @@ async fn a_response_record_is_synced_by_the_next_request_not_by_an_fsync_of_its_
     tokio::time::sleep(Duration::from_millis(200)).await;
     let syncs = counter(&gw.metrics().await, "orguard_audit_fsyncs_total") - before;
     // One fsync per request record (the response before it rides along), plus the last
-    // response's deferred one. One fsync per record would be 2n.
+    // response's deferred one; a slow gap (over 10 ms) between a response and the next
+    // request adds one. One fsync per record would be 2n.
     assert!(
-        syncs > n && syncs <= n + n / 2,
+        syncs > n && syncs < 2 * n,
         "{syncs} fsyncs for {n} requests one at a time"
     );
     let report = verify_path(gw.audit_dir.path(), false).unwrap();

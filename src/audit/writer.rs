@@ -335,8 +335,9 @@ async fn run(
                 deferred_sync = None;
                 if sink.unsynced() {
                     if let Err(e) = sink.sync().await {
-                        tracing::error!(error = %e, "audit fsync failed");
+                        tracing::error!(error = %e, "audit fsync failed; retrying");
                         health.failing.store(true, Ordering::Relaxed);
+                        deferred_sync = Some(tokio::time::Instant::now() + DEFERRED_SYNC);
                     }
                 }
                 continue;
@@ -378,9 +379,6 @@ async fn run(
                         .written
                         .fetch_add(batch.len() as u64, Ordering::Relaxed);
                     dirty = true;
-                    deferred_sync = sink.unsynced().then(|| {
-                        deferred_sync.unwrap_or_else(|| tokio::time::Instant::now() + DEFERRED_SYNC)
-                    });
                 }
                 Err(e) => {
                     health.failing.store(true, Ordering::Relaxed);
@@ -392,6 +390,11 @@ async fn run(
                     last = None;
                 }
             }
+            // Written but not synced (a batch nobody waits on, or a file given up after a
+            // failure): synced within DEFERRED_SYNC unless a waited-on batch does it first.
+            deferred_sync = sink.unsynced().then(|| {
+                deferred_sync.unwrap_or_else(|| tokio::time::Instant::now() + DEFERRED_SYNC)
+            });
             for (i, (record, reply)) in batch.into_iter().enumerate() {
                 match (reply, &result) {
                     (Some(reply), Ok(receipts)) => {

@@ -121,9 +121,9 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
             }
         }
     }
-    let syncs = health.syncs.load(Ordering::Relaxed);
-    if syncs > m.audit_fsyncs.get() {
-        m.audit_fsyncs.inc_by(syncs - m.audit_fsyncs.get());
+    let (syncs, shown) = (health.syncs.load(Ordering::Relaxed), m.audit_fsyncs.get());
+    if syncs > shown {
+        m.audit_fsyncs.inc_by(syncs - shown);
     }
     for (result, counter) in [
         ("written", &health.written),

@@ -49,6 +49,9 @@ pub struct FileSink {
     lock: Option<File>,
     /// With `fsync = always`: records written with [`Durability::Soon`] and not synced yet.
     unsynced: bool,
+    /// A file given up (rotated away from, or after a failed write or sync) that may hold
+    /// records not yet synced: synced before any later batch is acknowledged.
+    left: Option<File>,
     /// fsyncs done so far (a metric: what group commit and deferred syncs save).
     syncs: u64,
 }
@@ -105,6 +108,7 @@ impl FileSink {
             resume: None,
             lock: None,
             unsynced: false,
+            left: None,
             syncs: 0,
         }
     }
@@ -155,19 +159,29 @@ impl FileSink {
         }
         // The writer runs on its own thread, so blocking file I/O here stalls no request;
         // a hop to a blocking pool would only add a context switch per batch.
+        if durability == Durability::Now {
+            // Records in a file given up earlier are synced before this batch is answered.
+            self.sync_left().map_err(AuditError::io)?;
+        }
         let (mut cur, opened_new) = self.file_for(first.seq).map_err(AuditError::io)?;
-        cur.file.write_all(&bytes).map_err(AuditError::io)?;
+        if let Err(e) = cur.file.write_all(&bytes) {
+            // The next batch starts a new file; this one is kept to be synced.
+            self.give_up(cur.file);
+            return Err(AuditError::io(e));
+        }
         if self.fsync == Fsync::Always {
             if durability == Durability::Now {
                 self.syncs += 1;
-                cur.file.sync_data().map_err(AuditError::io)?;
+                if let Err(e) = cur.file.sync_data() {
+                    self.give_up(cur.file);
+                    return Err(AuditError::io(e));
+                }
                 self.unsynced = false;
             } else {
                 self.unsynced = true;
             }
         }
         cur.size += bytes.len() as u64;
-        // On an error above the file is dropped, and the next batch starts a new one.
         self.current = Some(cur);
         self.force_new_file = false;
         if opened_new {
@@ -185,8 +199,19 @@ impl FileSink {
             if !self.force_new_file && !c.full(self.rotate_bytes) {
                 return Ok((c, false));
             }
-            // The file being left behind gets its last fsync (it matters for `interval`).
-            let _ = c.file.sync_data();
+            // The file being left behind gets its last fsync: for `interval` its last
+            // interval, for `always` the records nobody waited on. With `always` a failure
+            // fails the batch (the file is kept and synced again before the next one).
+            if self.fsync != Fsync::Always || self.unsynced {
+                self.syncs += 1;
+                if let Err(e) = c.file.sync_data() {
+                    if self.fsync == Fsync::Always {
+                        self.give_up(c.file);
+                        return Err(e);
+                    }
+                }
+                self.unsynced = false;
+            }
         } else if let Some(path) = resume.filter(|_| !self.force_new_file) {
             if let Some(c) = open_existing(&path)?.filter(|c| !c.full(self.rotate_bytes)) {
                 return Ok((c, false));
@@ -195,8 +220,29 @@ impl FileSink {
         Ok((open_new(&self.dir, first_seq)?, true))
     }
 
+    /// Keeps a file that may hold unsynced records (a failed write or sync, or a failed
+    /// sync on rotation) to be synced before the next acknowledged batch.
+    fn give_up(&mut self, file: File) {
+        if self.left.is_none() {
+            self.left = Some(file);
+        }
+        self.unsynced = true;
+    }
+
+    /// Syncs the file given up earlier, if any; it is dropped once synced.
+    fn sync_left(&mut self) -> std::io::Result<()> {
+        if let Some(file) = &self.left {
+            self.syncs += 1;
+            file.sync_data()?;
+            self.left = None;
+        }
+        Ok(())
+    }
+
     pub async fn sync(&mut self) -> Result<(), AuditError> {
+        self.sync_left().map_err(AuditError::io)?;
         let Some(current) = self.current.take() else {
+            self.unsynced = false;
             return Ok(());
         };
         self.syncs += 1;
@@ -210,7 +256,7 @@ impl FileSink {
 
     /// Records written with [`Durability::Soon`] under `fsync = always` and not synced yet.
     pub fn unsynced(&self) -> bool {
-        self.unsynced
+        self.unsynced || self.left.is_some()
     }
 
     /// fsyncs done so far.
@@ -418,4 +464,57 @@ fn read_tail(dir: &Path) -> Result<Tail, AuditError> {
         file: None,
         torn,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sealed(seq: u64) -> Sealed {
+        Sealed {
+            seq,
+            hash: format!("{seq:064x}"),
+            prev: format!("{:064x}", seq - 1),
+            kind: "response",
+            ts: "2026-12-05T00:00:00Z".to_owned(),
+            request_id: format!("req_{seq}"),
+            line: format!("{{\"seq\":{seq}}}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_batch_nobody_waits_on_stays_unsynced_until_a_waited_batch_or_a_sync() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sink = FileSink::new(dir.path().to_path_buf(), Fsync::Always, 1 << 20, 0, 0);
+        sink.tail().await.unwrap();
+        sink.write(&[sealed(1)], Durability::Soon).await.unwrap();
+        assert!(sink.unsynced());
+        assert_eq!(sink.syncs(), 0);
+        sink.write(&[sealed(2)], Durability::Now).await.unwrap();
+        assert!(!sink.unsynced());
+        assert_eq!(sink.syncs(), 1);
+        sink.write(&[sealed(3)], Durability::Soon).await.unwrap();
+        sink.sync().await.unwrap();
+        assert!(!sink.unsynced());
+        assert_eq!(sink.syncs(), 2);
+    }
+
+    #[tokio::test]
+    async fn rotating_away_from_unsynced_records_syncs_them_first() {
+        let dir = tempfile::tempdir().unwrap();
+        // Every batch fills the file: each write starts a new one.
+        let mut sink = FileSink::new(dir.path().to_path_buf(), Fsync::Always, 1, 0, 0);
+        sink.tail().await.unwrap();
+        sink.write(&[sealed(1)], Durability::Soon).await.unwrap();
+        assert!(sink.unsynced());
+        sink.write(&[sealed(2)], Durability::Soon).await.unwrap();
+        // The first file was synced on the way out; the second is not yet.
+        assert_eq!(sink.syncs(), 1);
+        assert!(sink.unsynced());
+        // Under `always`, a synced file left behind is not synced again.
+        sink.write(&[sealed(3)], Durability::Now).await.unwrap();
+        assert_eq!(sink.syncs(), 3);
+        sink.write(&[sealed(4)], Durability::Now).await.unwrap();
+        assert_eq!(sink.syncs(), 4);
+    }
 }
