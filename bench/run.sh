@@ -19,9 +19,14 @@ cargo build --release --quiet --bin orguard --example mock_upstream
 # DESIGN §9: load generator and mock on one core, the target on another, where the machine
 # has two (PIN=0 turns it off). A pinned orguard sizes its runtime to its one core, as it
 # would in a one-core sidecar; nginx runs one worker either way.
-GEN=""; TARGET=""
+# With three cores or more, wrk, the mock and the target each get their own.
+GEN=""; MOCKPIN=""; TARGET=""
 if [ "${PIN:-1}" != 0 ] && command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
-  GEN="taskset -c 0"; TARGET="taskset -c 1"
+  if [ "$(nproc)" -ge 3 ]; then
+    GEN="taskset -c 0"; MOCKPIN="taskset -c 1"; TARGET="taskset -c 2"
+  else
+    GEN="taskset -c 0"; MOCKPIN="taskset -c 0"; TARGET="taskset -c 1"
+  fi
 fi
 REL="${CARGO_TARGET_DIR:-target}/release"
 # 1,000 idle streams need about 2,000 descriptors in orguard and 1,000 in the mock.
@@ -31,7 +36,7 @@ trap 'kill $(jobs -p) 2>/dev/null; nginx -c "$WORK/nginx.conf" -s stop 2>/dev/nu
 MOCK=127.0.0.1:18101; NGINX=127.0.0.1:18102; GW=127.0.0.1:18103
 KEY=ogk_bench_client_key_0123456789
 
-$GEN "$REL"/examples/mock_upstream "$MOCK" 20 20 & MOCK_PID=$!
+$MOCKPIN "$REL"/examples/mock_upstream "$MOCK" 20 20 & MOCK_PID=$!
 
 cat > "$WORK/nginx.conf" <<NGINX
 worker_processes 1;
@@ -146,7 +151,7 @@ cpu_ticks() { # total user+system ticks of the given PIDs
 TCK=$(getconf CLK_TCK)
 
 rss() { awk '/^'"$1"':/ {printf "%.1f MiB", $2/1024}' "/proc/$GW_PID/status"; }
-echo "pinned: ${TARGET:-no} (targets), ${GEN:-no} (wrk and mock)"
+echo "pinned: ${TARGET:-no} (targets), ${GEN:-no} (wrk), ${MOCKPIN:-no} (mock)"
 echo "orguard RSS at idle: $(rss VmRSS)"
 printf '%-8s %-6s %-5s %10s %9s %9s %12s\n' target body conns req/s p50_ms p99_ms cpu_us/req
 run() { # $1 name $2 pid $3 url $4 conns $5 bodyname
@@ -214,7 +219,7 @@ stream orguard "http://$GW/api/v1/chat/completions"
 # 1,000 clients each read their stream's first event and then just hold it.
 IDLE_STREAMS=${IDLE_STREAMS:-1000}
 kill "$MOCK_PID" 2>/dev/null; wait "$MOCK_PID" 2>/dev/null || true
-$GEN "$REL"/examples/mock_upstream "$MOCK" 1000 600 & MOCK_PID=$!
+$MOCKPIN "$REL"/examples/mock_upstream "$MOCK" 1000 600 & MOCK_PID=$!
 sleep 0.5
 python3 - "$GW" "$KEY" "$IDLE_STREAMS" "$WORK/streams-open" <<'PY' & HOLD_PID=$!
 import asyncio, pathlib, sys
