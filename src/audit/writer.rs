@@ -374,7 +374,10 @@ async fn run(
                 write_batch(&mut sink, &mut last, &batch, checkpoints.as_mut(), false).await;
             match &result {
                 Ok(_) => {
-                    health.failing.store(false, Ordering::Relaxed);
+                    // Not healthy while records of a failed file may still be lost.
+                    health
+                        .failing
+                        .store(sink.holds_failed_file(), Ordering::Relaxed);
                     health
                         .written
                         .fetch_add(batch.len() as u64, Ordering::Relaxed);

@@ -246,12 +246,21 @@ impl FileSink {
             return Ok(());
         };
         self.syncs += 1;
-        let result = current.file.sync_data();
-        self.current = Some(current);
-        if result.is_ok() {
-            self.unsynced = false;
+        if let Err(e) = current.file.sync_data() {
+            // Not trusted with more records: the next batch starts a new file, and this
+            // one must sync before any batch is answered.
+            self.give_up(current.file);
+            return Err(AuditError::io(e));
         }
-        result.map_err(AuditError::io)
+        self.current = Some(current);
+        self.unsynced = false;
+        Ok(())
+    }
+
+    /// A file given up after a failure still holds records that are not known to be on
+    /// disk: the audit stays failing until it syncs.
+    pub fn holds_failed_file(&self) -> bool {
+        self.left.is_some()
     }
 
     /// Records written with [`Durability::Soon`] under `fsync = always` and not synced yet.

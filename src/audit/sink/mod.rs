@@ -77,6 +77,15 @@ impl Sink {
         }
     }
 
+    /// Whether records of a file given up after a failed write or sync are not known to be
+    /// on disk yet (the audit is reported failing until they are).
+    pub fn holds_failed_file(&self) -> bool {
+        match self {
+            Sink::File(s) => s.holds_failed_file(),
+            Sink::Stdout(_) | Sink::Postgres(_) => false,
+        }
+    }
+
     /// fsyncs done so far (0 for sinks that do not sync files).
     pub fn syncs(&self) -> u64 {
         match self {
