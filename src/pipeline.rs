@@ -405,18 +405,7 @@ async fn reserve(
         return Ok(None);
     }
     let (state, config, plan) = (ctx.state, ctx.config, &planned.plan);
-    let cap = ["max_tokens", "max_completion_tokens", "max_output_tokens"]
-        .iter()
-        .filter_map(|f| plan.body.get(*f).and_then(Value::as_u64))
-        .max()
-        .or_else(|| config.policy.class(plan.class).map(|c| c.max_tokens))
-        .unwrap_or(0);
-    let choices = ["n", "best_of"]
-        .iter()
-        .filter_map(|f| plan.body.get(*f).and_then(Value::as_u64))
-        .max()
-        .unwrap_or(1)
-        .clamp(1, 128);
+    let output = plan.output;
     let bytes = planned.sealed.body().len();
     // Every model the request may be served by: its own, its `models` list, the fallbacks.
     let prices = planned
@@ -427,7 +416,7 @@ async fn reserve(
     let estimate = limits::budget::estimate(
         prices,
         bytes,
-        cap.saturating_mul(choices),
+        output.tokens.saturating_mul(output.choices),
         config.state.unknown_price,
     );
     let lifetime = config.upstream.total_timeout

@@ -12,7 +12,7 @@ mod features;
 pub mod models;
 pub mod providers;
 pub mod reasons;
-mod tokens;
+pub mod tokens;
 pub mod verify;
 
 use std::collections::HashSet;
@@ -259,6 +259,8 @@ pub struct Plan {
     pub expect: Expectation,
     /// Whether the client's `X-OpenRouter-Cache*` headers may go upstream.
     pub forward_cache_headers: bool,
+    /// The most output the forwarded body may ask for (what a budget reservation prices).
+    pub output: tokens::OutputBound,
 }
 
 /// At most this many entries in `models` (OpenRouter's own limit).
@@ -389,7 +391,7 @@ pub fn plan(
     };
 
     // 5. tokens
-    tokens::apply(
+    let output = tokens::apply(
         &mut body,
         request.endpoint,
         policy,
@@ -412,6 +414,7 @@ pub fn plan(
         fired,
         expect,
         forward_cache_headers: policy.allow_cache,
+        output,
     })
 }
 

@@ -29,6 +29,17 @@ const LIMIT_FIELDS: [&str; 3] = ["max_tokens", "max_completion_tokens", "max_out
 /// Fields that multiply the output (`n` choices, `best_of` candidates) are bounded too.
 pub const MAX_CHOICES: u64 = 16;
 
+/// The most output a capped request may ask of the upstream, as [`apply`] left it: what
+/// the budget reservation prices, without reading the body again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutputBound {
+    /// The largest output-token limit the body carries after capping and injection (the
+    /// class cap when the endpoint has none, as for embeddings).
+    pub tokens: u64,
+    /// Completions asked for: the larger of `n` and `best_of`, 1 when neither is set.
+    pub choices: u64,
+}
+
 fn limit(value: &Value, field: &'static str) -> Result<u64, Denial> {
     let invalid = || {
         Denial::invalid_param(
@@ -43,7 +54,8 @@ fn limit(value: &Value, field: &'static str) -> Result<u64, Denial> {
     }
 }
 
-/// Applies the cap to one field in `map`. Returns whether the field was present.
+/// Applies the cap to one field in `map`. Returns the field's value after capping, when it
+/// is present.
 fn cap_field(
     map: &mut Map<String, Value>,
     field: &'static str,
@@ -51,9 +63,9 @@ fn cap_field(
     class: &ClassPolicy,
     over_cap: OverCap,
     fired: &mut Vec<FiredRule>,
-) -> Result<bool, Denial> {
+) -> Result<Option<u64>, Denial> {
     let Some(value) = map.get(field).filter(|v| !v.is_null()) else {
-        return Ok(false);
+        return Ok(None);
     };
     let n = limit(value, label)?;
     if n > class.max_tokens {
@@ -68,6 +80,7 @@ fn cap_field(
                     ),
                 ));
                 map.insert(field.to_owned(), Value::from(class.max_tokens));
+                return Ok(Some(class.max_tokens));
             }
             OverCap::Deny => {
                 return Err(Denial::forbidden_param(
@@ -82,25 +95,32 @@ fn cap_field(
             }
         }
     }
-    Ok(true)
+    Ok(Some(n))
 }
 
-/// Caps every token limit the endpoint has, and injects one when none was sent.
+/// Caps every token limit the endpoint has, and injects one when none was sent. `Ok` is
+/// the most output the request may now ask for.
 pub fn apply(
     body: &mut Map<String, Value>,
     endpoint: Endpoint,
     class: &ClassPolicy,
     over_cap: OverCap,
     fired: &mut Vec<FiredRule>,
-) -> Result<(), Denial> {
-    let mut present = false;
+) -> Result<OutputBound, Denial> {
+    let mut largest: Option<u64> = None;
     for field in LIMIT_FIELDS {
-        present |= cap_field(body, field, field, class, over_cap, fired)?;
+        if let Some(n) = cap_field(body, field, field, class, over_cap, fired)? {
+            largest = Some(largest.map_or(n, |l| l.max(n)));
+        }
     }
+    let present = largest.is_some();
+    let mut choices = 1;
     for field in ["n", "best_of"] {
         match body.get(field) {
             None | Some(Value::Null) => {}
-            Some(v) if v.as_u64().is_some_and(|n| (1..=MAX_CHOICES).contains(&n)) => {}
+            Some(v) if v.as_u64().is_some_and(|n| (1..=MAX_CHOICES).contains(&n)) => {
+                choices = v.as_u64().map_or(choices, |n| n.max(choices));
+            }
             Some(_) => {
                 return Err(Denial::invalid_param(
                     ErrorCode::InvalidFieldType,
@@ -141,7 +161,10 @@ pub fn apply(
             ))
         }
     }
-    Ok(())
+    Ok(OutputBound {
+        tokens: largest.unwrap_or(class.max_tokens),
+        choices,
+    })
 }
 
 #[cfg(test)]
@@ -151,12 +174,62 @@ mod tests {
     use super::*;
     use crate::policy::tests::class_policy;
 
+    fn bound(body: Value, endpoint: Endpoint, over_cap: OverCap) -> OutputBound {
+        let mut c = class_policy(&["*"]);
+        c.max_tokens = 1000;
+        let mut map = body.as_object().unwrap().clone();
+        apply(&mut map, endpoint, &c, over_cap, &mut Vec::new()).unwrap()
+    }
+
+    #[test]
+    fn the_bound_is_the_largest_limit_as_forwarded_times_the_choices() {
+        use Endpoint::*;
+        let b = |tokens, choices| OutputBound { tokens, choices };
+        // Injected, clamped, or as sent when under the cap.
+        assert_eq!(
+            bound(json!({}), ChatCompletions, OverCap::Clamp),
+            b(1000, 1)
+        );
+        assert_eq!(
+            bound(json!({"max_tokens":5000}), ChatCompletions, OverCap::Clamp),
+            b(1000, 1)
+        );
+        assert_eq!(
+            bound(json!({"max_tokens":50}), ChatCompletions, OverCap::Deny),
+            b(50, 1)
+        );
+        // Every spelling counts, the largest wins.
+        assert_eq!(
+            bound(
+                json!({"max_tokens":50,"max_output_tokens":700}),
+                ChatCompletions,
+                OverCap::Deny
+            ),
+            b(700, 1)
+        );
+        // `n` and `best_of` multiply it; the larger counts.
+        assert_eq!(
+            bound(
+                json!({"max_tokens":10,"n":3,"best_of":5}),
+                Completions,
+                OverCap::Deny
+            ),
+            b(10, 5)
+        );
+        assert_eq!(
+            bound(json!({"n":null}), Responses, OverCap::Clamp),
+            b(1000, 1)
+        );
+        // An endpoint with no limit field is priced at the class cap.
+        assert_eq!(bound(json!({}), Embeddings, OverCap::Clamp), b(1000, 1));
+    }
+
     fn run(body: Value, endpoint: Endpoint, over_cap: OverCap) -> Result<Value, ErrorCode> {
         let mut c = class_policy(&["*"]);
         c.max_tokens = 1000;
         let mut map = body.as_object().unwrap().clone();
         apply(&mut map, endpoint, &c, over_cap, &mut Vec::new())
-            .map(|()| Value::Object(map))
+            .map(|_| Value::Object(map))
             .map_err(|d| d.code)
     }
 
