@@ -119,6 +119,13 @@ pub fn hash_of(record: &Map<String, Value>) -> String {
 /// record with its hash again, at half the cost (this runs for every record, on the
 /// writer thread every request waits for).
 pub fn seal(mut record: Map<String, Value>, last: &Link) -> (String, Link) {
+    seal_in_place(&mut record, last)
+}
+
+/// [`seal`] without taking the record: `seq` and `prev` are set in it (and any `hash`
+/// removed), so the writer seals the record it holds instead of a copy. Sealing it again
+/// after a failed write overwrites them.
+pub fn seal_in_place(record: &mut Map<String, Value>, last: &Link) -> (String, Link) {
     let seq = last.seq + 1;
     record.insert("seq".to_owned(), Value::from(seq));
     record.insert("prev".to_owned(), Value::String(last.hash.clone()));
@@ -127,7 +134,7 @@ pub fn seal(mut record: Map<String, Value>, last: &Link) -> (String, Link) {
     body.push(b'{');
     // Where the `hash` entry belongs: its offset in `body` and how many entries precede it.
     let mut slot = None;
-    let entries = sorted(&record);
+    let entries = sorted(record);
     let count = entries.len();
     for (i, (key, v)) in entries.into_iter().enumerate() {
         if slot.is_none() && key.as_bytes() > b"hash".as_slice() {

@@ -30,7 +30,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
-use super::chain::{seal, Link};
+use super::chain::{seal_in_place, Link};
 use super::checkpoint::Signer;
 use super::record::Record;
 use super::sink::{Durability, Sealed, Sink};
@@ -345,7 +345,7 @@ async fn run(
             () = tick(&mut checkpoint_tick) => {
                 // A quiet chain still gets its head signed within `every` of its last record.
                 if checkpoints.as_ref().is_some_and(|c| c.since > 0) {
-                    if write_batch(&mut sink, &mut last, &[], checkpoints.as_mut(), true).await.is_err() {
+                    if write_batch(&mut sink, &mut last, &mut [], checkpoints.as_mut(), true).await.is_err() {
                         last = None;
                     }
                     dirty = true;
@@ -370,8 +370,14 @@ async fn run(
             }
         }
         if !batch.is_empty() {
-            let result =
-                write_batch(&mut sink, &mut last, &batch, checkpoints.as_mut(), false).await;
+            let result = write_batch(
+                &mut sink,
+                &mut last,
+                &mut batch,
+                checkpoints.as_mut(),
+                false,
+            )
+            .await;
             match &result {
                 Ok(_) => {
                     // Not healthy while records of a failed file may still be lost.
@@ -419,15 +425,21 @@ async fn run(
             }
         }
         if let Some(done) = close {
-            let pending: Vec<(Record, Option<Reply>)> =
+            let mut pending: Vec<(Record, Option<Reply>)> =
                 retry.drain(..).map(|r| (r, None)).collect();
             // The last batch always ends with a checkpoint (when signing), so a clean
             // shutdown leaves a signed head; only a crash leaves an unsigned tail.
             let force = checkpoints.as_ref().is_some_and(|c| c.since > 0);
             if (!pending.is_empty() || force)
-                && write_batch(&mut sink, &mut last, &pending, checkpoints.as_mut(), force)
-                    .await
-                    .is_err()
+                && write_batch(
+                    &mut sink,
+                    &mut last,
+                    &mut pending,
+                    checkpoints.as_mut(),
+                    force,
+                )
+                .await
+                .is_err()
             {
                 health
                     .lost
@@ -456,7 +468,7 @@ async fn run(
 async fn write_batch(
     sink: &mut Sink,
     last: &mut Option<Link>,
-    batch: &[(Record, Option<Reply>)],
+    batch: &mut [(Record, Option<Reply>)],
     checkpoints: Option<&mut Checkpointer>,
     force: bool,
 ) -> Result<Vec<Receipt>, AuditError> {
@@ -465,7 +477,7 @@ async fn write_batch(
         None => sink.tail().await?,
     };
     let mut sealed = Vec::with_capacity(batch.len() + 1);
-    for (record, _) in batch {
+    for (record, _) in batch.iter_mut() {
         sealed.push(seal_one(record, &mut link));
     }
     let records = batch.len() as u64;
@@ -473,8 +485,8 @@ async fn write_batch(
         let due = force || c.since + records >= c.every_records;
         (due && link.seq > 0).then(|| c.record(&link))
     });
-    let checkpoint = checkpoint.map(|record| {
-        let s = seal_one(&record, &mut link);
+    let checkpoint = checkpoint.map(|mut record| {
+        let s = seal_one(&mut record, &mut link);
         (record, s)
     });
     if let Some((_, s)) = &checkpoint {
@@ -511,7 +523,7 @@ async fn write_batch(
         .collect())
 }
 
-fn seal_one(record: &Record, link: &mut Link) -> Sealed {
+fn seal_one(record: &mut Record, link: &mut Link) -> Sealed {
     let prev = link.hash.clone();
     let text = |k: &str| {
         record
@@ -522,7 +534,7 @@ fn seal_one(record: &Record, link: &mut Link) -> Sealed {
             .to_owned()
     };
     let (ts, request_id) = (text("ts"), text("request_id"));
-    let (line, next) = seal(record.fields.clone(), link);
+    let (line, next) = seal_in_place(&mut record.fields, link);
     let s = Sealed {
         seq: next.seq,
         hash: next.hash.clone(),
