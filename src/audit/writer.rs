@@ -278,6 +278,33 @@ async fn tick(timer: &mut Option<tokio::time::Interval>) {
     }
 }
 
+/// After a timed sync (the `interval` tick or the deferred sync): a failure marks the audit
+/// failing and is retried within [`DEFERRED_SYNC`]; a success clears the mark once no file
+/// given up after a failure is left and the chain's end is known (else the next batch
+/// decides).
+fn synced(
+    result: Result<(), AuditError>,
+    sink: &Sink,
+    chain_known: bool,
+    health: &Health,
+    deferred_sync: &mut Option<tokio::time::Instant>,
+) {
+    match result {
+        Ok(()) => {
+            if chain_known {
+                health
+                    .failing
+                    .store(sink.holds_failed_file(), Ordering::Relaxed);
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "audit fsync failed; retrying");
+            health.failing.store(true, Ordering::Relaxed);
+            *deferred_sync = Some(tokio::time::Instant::now() + DEFERRED_SYNC);
+        }
+    }
+}
+
 /// Resolves at `deadline`, or never when there is none.
 async fn until(deadline: Option<tokio::time::Instant>) {
     match deadline {
@@ -324,21 +351,14 @@ async fn run(
             () = tick(&mut fsync_tick) => {
                 if dirty {
                     dirty = false;
-                    if let Err(e) = sink.sync().await {
-                        tracing::error!(error = %e, "audit fsync failed");
-                        health.failing.store(true, Ordering::Relaxed);
-                    }
+                    synced(sink.sync().await, &sink, last.is_some(), &health, &mut deferred_sync);
                 }
                 continue;
             }
             () = until(deferred_sync) => {
                 deferred_sync = None;
                 if sink.unsynced() {
-                    if let Err(e) = sink.sync().await {
-                        tracing::error!(error = %e, "audit fsync failed; retrying");
-                        health.failing.store(true, Ordering::Relaxed);
-                        deferred_sync = Some(tokio::time::Instant::now() + DEFERRED_SYNC);
-                    }
+                    synced(sink.sync().await, &sink, last.is_some(), &health, &mut deferred_sync);
                 }
                 continue;
             }

@@ -49,9 +49,9 @@ pub struct FileSink {
     lock: Option<File>,
     /// With `fsync = always`: records written with [`Durability::Soon`] and not synced yet.
     unsynced: bool,
-    /// A file given up (rotated away from, or after a failed write or sync) that may hold
+    /// Files given up (rotated away from, or after a failed write or sync) that may hold
     /// records not yet synced: synced before any later batch is acknowledged.
-    left: Option<File>,
+    left: Vec<File>,
     /// fsyncs done so far (a metric: what group commit and deferred syncs save).
     syncs: u64,
 }
@@ -108,7 +108,7 @@ impl FileSink {
             resume: None,
             lock: None,
             unsynced: false,
-            left: None,
+            left: Vec::new(),
             syncs: 0,
         }
     }
@@ -223,18 +223,16 @@ impl FileSink {
     /// Keeps a file that may hold unsynced records (a failed write or sync, or a failed
     /// sync on rotation) to be synced before the next acknowledged batch.
     fn give_up(&mut self, file: File) {
-        if self.left.is_none() {
-            self.left = Some(file);
-        }
+        self.left.push(file);
         self.unsynced = true;
     }
 
-    /// Syncs the file given up earlier, if any; it is dropped once synced.
+    /// Syncs the files given up earlier, oldest first; each is dropped once synced.
     fn sync_left(&mut self) -> std::io::Result<()> {
-        if let Some(file) = &self.left {
+        while let Some(file) = self.left.first() {
             self.syncs += 1;
             file.sync_data()?;
-            self.left = None;
+            self.left.remove(0);
         }
         Ok(())
     }
@@ -260,12 +258,12 @@ impl FileSink {
     /// A file given up after a failure still holds records that are not known to be on
     /// disk: the audit stays failing until it syncs.
     pub fn holds_failed_file(&self) -> bool {
-        self.left.is_some()
+        !self.left.is_empty()
     }
 
     /// Records written with [`Durability::Soon`] under `fsync = always` and not synced yet.
     pub fn unsynced(&self) -> bool {
-        self.unsynced || self.left.is_some()
+        self.unsynced || !self.left.is_empty()
     }
 
     /// fsyncs done so far.
