@@ -7,7 +7,6 @@
 //! grow the registry without bound.
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::Mutex;
 
@@ -72,7 +71,9 @@ pub struct Metrics {
     pub detector_errors: IntCounterVec,
     /// How long the external content analyzer took to answer, per request that asked it.
     pub detector_latency: HistogramVec,
-    seen: Mutex<HashMap<&'static str, HashSet<String>>>,
+    /// Per label, the values seen (foldhash: this is on every request's path, and each
+    /// set is capped, so a seeded fast hash is enough).
+    seen: Mutex<foldhash::HashMap<&'static str, foldhash::HashSet<String>>>,
 }
 
 fn registered<M: prometheus::core::Collector + Clone + 'static>(
@@ -120,7 +121,7 @@ impl Metrics {
             detector_errors: registered(&r, IntCounterVec::new(Opts::new("orguard_detector_errors_total", "Calls to an external content analyzer that gave no usable answer, by detector, reason (timeout, unreachable, status, invalid_answer) and result (refused: fail_closed, continued: fail_open)"), &["detector", "reason", "result"]))?,
             detector_latency: registered(&r, HistogramVec::new(HistogramOpts::new("orguard_detector_duration_seconds", "Time an external content analyzer took per request (failures included)").buckets(OVERHEAD_BUCKETS.to_vec()), &["detector"]))?,
             registry: r,
-            seen: Mutex::new(HashMap::new()),
+            seen: Mutex::new(foldhash::HashMap::default()),
         };
         // Unknown until the first poll (and forever when polling is off): NaN compares false,
         // so "poll failing" alerts do not fire on a gateway that does not poll.
@@ -159,7 +160,9 @@ impl Metrics {
             return "other".to_owned();
         };
         let set = seen.entry(label).or_default();
-        if set.contains(&clean) || set.len() < MAX_LABEL_VALUES {
+        if set.contains(&clean) {
+            clean
+        } else if set.len() < MAX_LABEL_VALUES {
             set.insert(clean.clone());
             clean
         } else {
@@ -369,5 +372,25 @@ pub struct Queued<'m>(&'m IntGauge);
 impl Drop for Queued<'_> {
     fn drop(&mut self) {
         self.0.dec();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_open_ended_label_keeps_the_values_it_has_seen_and_caps_new_ones_per_label() {
+        let m = Metrics::new().unwrap();
+        assert_eq!(m.bounded("model", "openai/gpt-4o\"}\n#"), "openai/gpt-4o");
+        for i in 1..MAX_LABEL_VALUES {
+            assert_eq!(m.bounded("model", &format!("m{i}")), format!("m{i}"));
+        }
+        // Full: a new value is `other`, a value seen before is still itself.
+        assert_eq!(m.bounded("model", "new/model"), "other");
+        assert_eq!(m.bounded("model", "m7"), "m7");
+        assert_eq!(m.bounded("model", "openai/gpt-4o"), "openai/gpt-4o");
+        // Another label has its own room.
+        assert_eq!(m.bounded("key_id", "new/model"), "new/model");
     }
 }
