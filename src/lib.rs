@@ -8,7 +8,10 @@
 pub mod audit;
 pub mod cli;
 pub mod config;
+pub mod data_class;
 pub mod error;
+pub mod error_code;
+pub mod glob;
 pub mod keys;
 pub mod limits;
 pub mod metrics;
@@ -21,6 +24,7 @@ pub mod redact;
 pub mod request;
 pub mod secret;
 pub mod server;
+pub mod state;
 pub mod stream;
 pub mod telemetry;
 pub mod traces;

@@ -295,7 +295,7 @@ impl Metrics {
     }
 
     /// Counts one request the gateway refused before its outcome was recorded.
-    pub fn record_denial(&self, code: crate::error::ErrorCode) {
+    pub fn record_denial(&self, code: crate::error_code::ErrorCode) {
         self.denials.with_label_values(&[code.as_str()]).inc();
     }
 
@@ -353,7 +353,7 @@ impl Metrics {
     }
 
     /// Counts an upstream refusal of the gateway's own account.
-    pub fn record_upstream_key_error(&self, code: crate::error::ErrorCode) {
+    pub fn record_upstream_key_error(&self, code: crate::error_code::ErrorCode) {
         self.upstream_key_errors
             .with_label_values(&[code.as_str()])
             .inc();

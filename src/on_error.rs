@@ -3,7 +3,8 @@
 //! the config spells it the same everywhere (`fail_closed` / `fail_open`).
 
 /// What a failing dependency means for the request that needed it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum OnError {
     /// Refuse the request: a 503 the client may retry.
     FailClosed,
@@ -13,14 +14,6 @@ pub enum OnError {
 }
 
 impl OnError {
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "fail_closed" => Some(Self::FailClosed),
-            "fail_open" => Some(Self::FailOpen),
-            _ => None,
-        }
-    }
-
     pub fn as_str(self) -> &'static str {
         match self {
             Self::FailClosed => "fail_closed",

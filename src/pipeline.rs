@@ -56,9 +56,10 @@ use crate::metrics::{AttemptOutcome, LatencyPhase, RequestLabels};
 use crate::plan::{PlanError, Planned};
 use crate::policy::{self, models, Class, ContentSignals, UpstreamRef};
 use crate::redact::{self, presidio, Analysis};
+use crate::request::client::ClientAddr;
 use crate::request::parse::{self, ParsedRequest};
 use crate::request::{body, Endpoint};
-use crate::server::{AppState, ClientAddr};
+use crate::state::AppState;
 use crate::stream::{StreamEnd, StreamReport};
 use crate::traces::{ResponseEnd, ServerSpan};
 use crate::upstream::breaker::Admission;
@@ -510,7 +511,7 @@ async fn record(
         peer: ctx.peer.clone(),
     };
     let check = ResponseCheck::new(
-        Arc::clone(config),
+        Arc::clone(&config.policy),
         class,
         expect,
         Some((state.audit.clone(), who.clone())),
@@ -1475,6 +1476,7 @@ async fn pass(ctx: &mut Ctx<'_>, path_and_query: String) -> Result<Response, Gat
         relay(&config.upstream, false, None, Box::new(|_| {}), false),
     )
     .await
+    .map_err(GatewayError::from)
 }
 
 /// One upstream request of the model list or a passthrough path, under its own CLIENT span

@@ -77,6 +77,12 @@ pub enum PlanError {
     Seal(#[from] UpstreamError),
 }
 
+impl From<redact::Refused> for PlanError {
+    fn from(r: redact::Refused) -> Self {
+        Self::Denied(r.into())
+    }
+}
+
 impl From<PlanError> for GatewayError {
     fn from(e: PlanError) -> Self {
         match e {
@@ -207,7 +213,7 @@ pub fn prepare(
                 .map(|c| c.redaction.clone())
                 .unwrap_or_default(),
         )
-        .map_err(refused)?;
+        .map_err(|r| refused(r.into()))?;
     let mut plan =
         policy::plan(&config.policy, caller, headers, parsed, &signals).map_err(refused)?;
     let class_policy = config.policy.class(plan.class);
@@ -223,7 +229,7 @@ pub fn prepare(
         &class,
         &config.policy.redact_key,
     )
-    .map_err(refused)?;
+    .map_err(|r| refused(r.into()))?;
     // After the redaction, so that a secret beside an image is refused as a secret.
     if let Some((media, place)) = findings
         .media()

@@ -32,9 +32,18 @@ use opentelemetry_sdk::trace::{
 };
 use opentelemetry_sdk::Resource;
 
-use crate::config::TelemetrySettings;
 use crate::metrics::AttemptOutcome;
 use crate::request::Endpoint;
+
+/// Where traces go. `None` endpoint: tracing is off and no span is ever built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TelemetrySettings {
+    /// The full OTLP/HTTP traces URL (`…/v1/traces`).
+    pub traces_url: Option<String>,
+    pub service_name: String,
+    pub batch_delay: Duration,
+    pub export_timeout: Duration,
+}
 
 /// The trace pipeline of the process: nothing when tracing is off. Cloning shares it.
 #[derive(Clone, Default)]

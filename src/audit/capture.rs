@@ -78,16 +78,19 @@ pub struct Capture {
     recipients: Vec<age::x25519::Recipient>,
 }
 
-/// Parses `audit.capture_recipients`. Each error names the entry (by index and value: a
-/// recipient is a public key, not a secret).
-pub fn parse_recipients(list: &[String]) -> Result<Vec<age::x25519::Recipient>, Vec<String>> {
+/// Parses `audit.capture_recipients`. Each error is the entry's index and what is wrong
+/// with it, naming its value (a recipient is a public key, not a secret).
+pub fn parse_recipients(
+    list: &[String],
+) -> Result<Vec<age::x25519::Recipient>, Vec<(usize, String)>> {
     let mut problems = Vec::new();
     let mut out = Vec::new();
     for (i, r) in list.iter().enumerate() {
         match age::x25519::Recipient::from_str(r.trim()) {
             Ok(recipient) => out.push(recipient),
-            Err(e) => problems.push(format!(
-                "audit.capture_recipients[{i}]: {r:?} is not an age X25519 recipient (age1…): {e}"
+            Err(e) => problems.push((
+                i,
+                format!("{r:?} is not an age X25519 recipient (age1…): {e}"),
             )),
         }
     }
@@ -302,7 +305,11 @@ mod tests {
         let errs = parse_recipients(&["nope".to_owned()])
             .err()
             .unwrap_or_default();
-        assert!(errs[0].contains("audit.capture_recipients[0]"), "{errs:?}");
+        assert_eq!(errs[0].0, 0, "{errs:?}");
+        assert!(
+            errs[0].1.contains("is not an age X25519 recipient"),
+            "{errs:?}"
+        );
         assert!(file_name("../x", Part::Request).is_none());
         assert!(file_name("", Part::Response).is_none());
     }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use axum::http::{HeaderMap, HeaderValue};
 
 use crate::config::{self, Source};
-use crate::error::ErrorCode;
+use crate::error_code::ErrorCode;
 use crate::keys::Caller;
 use crate::plan::{self, PlanError};
 use crate::policy::{class::CLASS_HEADER, explain};

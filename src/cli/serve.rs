@@ -3,7 +3,8 @@
 use std::process::ExitCode;
 
 use crate::config::{self, Source};
-use crate::server::{self, AppState};
+use crate::server;
+use crate::state::AppState;
 use crate::telemetry;
 
 /// SHA-256 of the demo key published in the README and the example config.

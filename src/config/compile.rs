@@ -5,7 +5,6 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,7 +12,9 @@ use axum::http::HeaderValue;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use super::raw::RawConfig;
+use super::problem::{Problem, Problems};
+use super::raw::{BackendKind, DataCollection, FsyncMode, RawConfig, SinkKind};
+use super::word::Word;
 use crate::audit::sink::Fsync;
 use crate::audit::{AuditSettings, SinkSettings};
 use crate::keys::{KeyRecord, KeyStore};
@@ -21,14 +22,16 @@ use crate::limits::pricing::PriceTable;
 use crate::limits::{Backend, Budget, KeyLimits, Nanos, OnError, Period, Price, StateSettings};
 use crate::policy::models::Glob;
 use crate::policy::{
-    Class, ClassPolicy, OnViolation, OverCap, Overrides, PolicySettings, ProviderNames,
-    UpstreamRef, ABSURD_TOKENS,
+    CaptureMode, Class, ClassPolicy, OnViolation, OverCap, Overrides, PolicySettings,
+    ProviderNames, UpstreamRef, ABSURD_TOKENS,
 };
 use crate::redact::presidio::{self, PresidioSettings};
 use crate::redact::{Action, Detectors, OutputScan, RedactPolicy};
 use crate::request::body::BodyLimits;
 use crate::secret::Secret;
+use crate::traces::TelemetrySettings;
 use crate::upstream::backoff::RetryPolicy;
+use crate::upstream::{ServiceSettings, UpstreamSettings};
 
 /// The validated configuration one request runs under, start to finish.
 #[derive(Debug)]
@@ -40,7 +43,8 @@ pub struct Snapshot {
     pub log: LogSettings,
     pub services: BTreeMap<String, ServiceSettings>,
     pub keys: KeyStore,
-    pub policy: PolicySettings,
+    /// Shared with each request's response check, which outlives a reload.
+    pub policy: Arc<PolicySettings>,
     pub audit: AuditSettings,
     pub resilience: Resilience,
     /// The content detectors, compiled once.
@@ -58,16 +62,6 @@ pub struct Snapshot {
     pub admin: AdminSettings,
     /// `[telemetry]`: the trace exporter. Read at start only.
     pub telemetry: TelemetrySettings,
-}
-
-/// Where traces go. `None` endpoint: tracing is off and no span is ever built.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TelemetrySettings {
-    /// The full OTLP/HTTP traces URL (`…/v1/traces`).
-    pub traces_url: Option<String>,
-    pub service_name: String,
-    pub batch_delay: Duration,
-    pub export_timeout: Duration,
 }
 
 /// The operator listener.
@@ -128,39 +122,12 @@ pub struct ServerSettings {
     pub max_json_depth: usize,
     pub drain: Duration,
     /// How many `X-Forwarded-For` entries, from the right, were appended by proxies the
-    /// operator runs (`server.trusted_proxy_hops`); see `server::client_addr`.
+    /// operator runs (`server.trusted_proxy_hops`); see `request::client`.
     pub trusted_proxy_hops: usize,
 }
 
-#[derive(Debug, Clone)]
-pub struct UpstreamSettings {
-    /// API root without a trailing slash, e.g. `https://openrouter.ai/api/v1`.
-    pub base_url: String,
-    pub api_key: Option<Secret>,
-    pub connect_timeout: Duration,
-    pub first_byte_timeout: Duration,
-    pub idle_timeout: Duration,
-    pub total_timeout: Duration,
-    pub max_response_bytes: usize,
-    pub passthrough_paths: HashSet<String>,
-    /// Whether requests fail without an API key (OpenRouter needs one; self-hosted may not).
-    pub key_required: bool,
-    /// `GET /key` polling interval for the credit metrics (`None`: off).
-    pub credit_poll: Option<Duration>,
-    /// `GET /providers` refresh interval for display-name mapping (`None`: off).
-    pub providers_refresh: Option<Duration>,
-    /// `GET /models` price refresh interval (`None`: off).
-    pub models_refresh: Option<Duration>,
-    /// Management key for the account balance poll (`GET /credits`).
-    pub management_key: Option<Secret>,
-    /// `upstream.ca_file`: the PEM bundle trusted on top of the system store and the web
-    /// PKI roots (a private CA in front of, or instead of, OpenRouter).
-    pub ca_file: Option<PathBuf>,
-    /// Its contents, read by the loader and checked to hold at least one certificate.
-    pub ca_pem: Option<Arc<[u8]>>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum LogFormat {
     Text,
     Json,
@@ -170,13 +137,6 @@ pub enum LogFormat {
 pub struct LogSettings {
     pub format: LogFormat,
     pub level: String,
-}
-
-/// Headers sent upstream on behalf of one service.
-#[derive(Debug, Clone, Default)]
-pub struct ServiceSettings {
-    pub http_referer: Option<HeaderValue>,
-    pub title: Option<HeaderValue>,
 }
 
 /// Deepest nesting serde_json itself can parse; our limit must stay below it.
@@ -195,41 +155,46 @@ const INSPECTED_PATHS: [&str; 5] = [
 ];
 
 /// Validates `raw`, collecting every problem.
-pub fn compile(raw: RawConfig, resolved: Resolved) -> Result<Snapshot, Vec<String>> {
-    let mut problems = Vec::new();
+pub fn compile(raw: RawConfig, resolved: Resolved) -> Result<Snapshot, Vec<Problem>> {
+    let mut problems = Problems::default();
     let api_key = resolved.api_key.clone();
     if api_key
         .as_ref()
         .is_some_and(|k| HeaderValue::from_str(&format!("Bearer {}", k.expose())).is_err())
     {
-        problems.push(
-            "upstream API key: contains characters that cannot be sent in a header".to_owned(),
+        problems.at(
+            "upstream API key",
+            "contains characters that cannot be sent in a header",
         );
     }
 
     let listen = raw.server.listen.parse::<SocketAddr>().unwrap_or_else(|_| {
-        problems.push(format!(
-            "server.listen: {:?} is not an address like 127.0.0.1:8080",
-            raw.server.listen
-        ));
+        problems.at(
+            "server.listen",
+            format!(
+                "{:?} is not an address like 127.0.0.1:8080",
+                raw.server.listen
+            ),
+        );
         SocketAddr::from(([127, 0, 0, 1], 8080))
     });
     if raw.server.max_body_bytes == 0 {
-        problems.push("server.max_body_bytes: must be greater than 0".to_owned());
+        problems.at("server.max_body_bytes", "must be greater than 0");
     }
     if raw.server.max_decompressed_bytes == 0 {
-        problems.push("server.max_decompressed_bytes: must be greater than 0".to_owned());
+        problems.at("server.max_decompressed_bytes", "must be greater than 0");
     }
     if !(1..SERDE_JSON_RECURSION_LIMIT).contains(&raw.server.max_json_depth) {
-        problems.push(format!(
-            "server.max_json_depth: must be between 1 and {}",
-            SERDE_JSON_RECURSION_LIMIT - 1
-        ));
+        problems.at(
+            "server.max_json_depth",
+            format!("must be between 1 and {}", SERDE_JSON_RECURSION_LIMIT - 1),
+        );
     }
     if raw.server.trusted_proxy_hops > MAX_PROXY_HOPS {
-        problems.push(format!(
-            "server.trusted_proxy_hops: at most {MAX_PROXY_HOPS} (the proxies in front of the gateway)"
-        ));
+        problems.at(
+            "server.trusted_proxy_hops",
+            format!("at most {MAX_PROXY_HOPS} (the proxies in front of the gateway)"),
+        );
     }
 
     let base_url = raw
@@ -244,9 +209,9 @@ pub fn compile(raw: RawConfig, resolved: Resolved) -> Result<Snapshot, Vec<Strin
         raw.upstream.allow_insecure_http,
         &mut problems,
     );
-    let ms = |name: &str, v: u64, problems: &mut Vec<String>| {
+    let ms = |name: &str, v: u64, problems: &mut Problems| {
         if v == 0 {
-            problems.push(format!("upstream.{name}: must be greater than 0"));
+            problems.at(format!("upstream.{name}"), "must be greater than 0");
         }
         Duration::from_millis(v)
     };
@@ -274,38 +239,41 @@ pub fn compile(raw: RawConfig, resolved: Resolved) -> Result<Snapshot, Vec<Strin
     for (i, path) in raw.upstream.passthrough_paths.iter().enumerate() {
         let p = path.trim();
         if !p.starts_with('/') || p.contains("..") || p.contains('?') {
-            problems.push(format!("upstream.passthrough_paths[{i}]: {p:?} must be an absolute path below the API root, like \"/generation\""));
+            problems.at(
+                format!("upstream.passthrough_paths[{i}]"),
+                format!("{p:?} must be an absolute path below the API root, like \"/generation\""),
+            );
         } else if INSPECTED_PATHS.contains(&p) {
-            problems.push(format!("upstream.passthrough_paths[{i}]: {p:?} is inspected by orguard and cannot be passed through"));
+            problems.at(
+                format!("upstream.passthrough_paths[{i}]"),
+                format!("{p:?} is inspected by orguard and cannot be passed through"),
+            );
         } else {
             passthrough_paths.insert(p.to_owned());
         }
     }
 
-    let format = match raw.log.format.as_str() {
-        "text" => LogFormat::Text,
-        "json" => LogFormat::Json,
-        other => {
-            problems.push(format!(
-                "log.format: {other:?} is not one of \"text\", \"json\""
-            ));
-            LogFormat::Text
-        }
-    };
+    let format = raw
+        .log
+        .format
+        .or_problem("log.format", LogFormat::Text, &mut problems);
     if tracing_subscriber::EnvFilter::try_new(&raw.log.level).is_err() {
-        problems.push(format!(
-            "log.level: {:?} is not a valid filter",
-            raw.log.level
-        ));
+        problems.at(
+            "log.level",
+            format!("{:?} is not a valid filter", raw.log.level),
+        );
     }
 
     let mut services = BTreeMap::new();
     for (name, svc) in &raw.services {
-        let header = |field: &str, v: &Option<String>, problems: &mut Vec<String>| {
+        let header = |field: &str, v: &Option<String>, problems: &mut Problems| {
             v.as_deref().and_then(|v| {
                 HeaderValue::from_str(v)
                     .map_err(|_| {
-                        problems.push(format!("services.{name}.{field}: not a valid header value"))
+                        problems.at(
+                            format!("services.{name}.{field}"),
+                            "not a valid header value",
+                        )
                     })
                     .ok()
             })
@@ -325,9 +293,9 @@ pub fn compile(raw: RawConfig, resolved: Resolved) -> Result<Snapshot, Vec<Strin
     if let Some(pem) = &ca_pem {
         let certs = reqwest::Certificate::from_pem_bundle(pem).unwrap_or_default();
         if certs.is_empty() {
-            problems.push(
-                "upstream.ca_file: holds no PEM certificate (-----BEGIN CERTIFICATE-----)"
-                    .to_owned(),
+            problems.at(
+                "upstream.ca_file",
+                "holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
             );
         }
     }
@@ -349,11 +317,14 @@ pub fn compile(raw: RawConfig, resolved: Resolved) -> Result<Snapshot, Vec<Strin
                 .bytes()
                 .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
         {
-            problems.push(format!("detectors.custom[{i}].name: {name:?} must be an uppercase type name like PROJECT_CODE"));
+            problems.at(
+                format!("detectors.custom[{i}].name"),
+                format!("{name:?} must be an uppercase type name like PROJECT_CODE"),
+            );
         }
     }
     let detectors = Detectors::new(&custom, &raw.detectors.deny_terms)
-        .map_err(|e| problems.push(format!("detectors: a pattern does not compile ({e})")))
+        .map_err(|e| problems.at("detectors", format!("a pattern does not compile ({e})")))
         .ok();
     let mut detector_kinds: Vec<String> = crate::redact::detectors::BUILT_IN
         .iter()
@@ -420,7 +391,7 @@ pub fn compile(raw: RawConfig, resolved: Resolved) -> Result<Snapshot, Vec<Strin
             },
             services,
             keys,
-            policy,
+            policy: Arc::new(policy),
             audit,
             resilience,
             detectors: Arc::new(detectors),
@@ -431,34 +402,31 @@ pub fn compile(raw: RawConfig, resolved: Resolved) -> Result<Snapshot, Vec<Strin
             admin,
             telemetry,
         }),
-        _ => Err(problems),
+        _ => Err(problems.into_vec()),
     }
 }
 
-fn compile_state(raw: &RawConfig, problems: &mut Vec<String>) -> StateSettings {
+fn compile_state(raw: &RawConfig, problems: &mut Problems) -> StateSettings {
     let s = &raw.state;
-    let backend = match (s.backend.as_str(), s.redis_url.as_deref()) {
-        ("memory", _) => Backend::Memory,
-        ("redis", Some(url)) => {
+    let kind = s
+        .backend
+        .or_problem("state.backend", BackendKind::Memory, problems);
+    let backend = match (kind, s.redis_url.as_deref()) {
+        (BackendKind::Memory, _) => Backend::Memory,
+        (BackendKind::Redis, Some(url)) => {
             if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
                 // The value itself is not printed: it may carry a password.
-                problems.push("state.redis_url: must be a redis:// or rediss:// URL".to_owned());
+                problems.at("state.redis_url", "must be a redis:// or rediss:// URL");
             } else if redis::Client::open(url).is_err() {
-                problems.push("state.redis_url: not a valid Redis URL".to_owned());
+                problems.at("state.redis_url", "not a valid Redis URL");
             }
             Backend::Redis {
                 url: Secret::new(url.to_owned()),
                 prefix: s.key_prefix.clone(),
             }
         }
-        ("redis", None) => {
-            problems.push("state.redis_url: required with state.backend = \"redis\"".to_owned());
-            Backend::Memory
-        }
-        (other, _) => {
-            problems.push(format!(
-                "state.backend: {other:?} is not one of \"memory\", \"redis\""
-            ));
+        (BackendKind::Redis, None) => {
+            problems.at("state.redis_url", "required with state.backend = \"redis\"");
             Backend::Memory
         }
     };
@@ -468,27 +436,25 @@ fn compile_state(raw: &RawConfig, problems: &mut Vec<String>) -> StateSettings {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c))
     {
-        problems.push(
-            "state.key_prefix: must be non-empty and use only letters, digits, '-', '_', '.', ':'"
-                .to_owned(),
+        problems.at(
+            "state.key_prefix",
+            "must be non-empty and use only letters, digits, '-', '_', '.', ':'",
         );
     }
     if s.timeout_ms == 0 {
-        problems.push("state.timeout_ms: must be greater than 0".to_owned());
+        problems.at("state.timeout_ms", "must be greater than 0");
     }
-    let mode = |field: &str, v: &str, problems: &mut Vec<String>| {
-        OnError::parse(v).unwrap_or_else(|| {
-            problems.push(format!(
-                "state.{field}: {v:?} is not one of \"fail_closed\", \"fail_open\""
-            ));
-            OnError::FailClosed
-        })
-    };
-    let budget_on_error = mode("budget_on_error", &s.budget_on_error, problems);
-    let rate_on_error = mode("rate_on_error", &s.rate_on_error, problems);
+    let budget_on_error =
+        s.budget_on_error
+            .or_problem("state.budget_on_error", OnError::FailClosed, problems);
+    let rate_on_error =
+        s.rate_on_error
+            .or_problem("state.rate_on_error", OnError::FailClosed, problems);
     if !(s.unknown_price_reservation_usd.is_finite() && s.unknown_price_reservation_usd >= 0.0) {
-        problems
-            .push("state.unknown_price_reservation_usd: must be a non-negative amount".to_owned());
+        problems.at(
+            "state.unknown_price_reservation_usd",
+            "must be a non-negative amount",
+        );
     }
     StateSettings {
         backend,
@@ -499,18 +465,18 @@ fn compile_state(raw: &RawConfig, problems: &mut Vec<String>) -> StateSettings {
     }
 }
 
-fn compile_prices(raw: &RawConfig, problems: &mut Vec<String>) -> PriceTable {
+fn compile_prices(raw: &RawConfig, problems: &mut Problems) -> PriceTable {
     let mut out = PriceTable::new();
     for (model, p) in &raw.prices {
         let at = format!("prices.{model:?}");
         if crate::policy::models::parse(model).is_err() {
-            problems.push(format!("{at}: not a model id"));
+            problems.at(at.to_owned(), "not a model id");
         }
         if [p.prompt, p.completion, p.request]
             .iter()
             .any(|v| !v.is_finite() || *v < 0.0)
         {
-            problems.push(format!("{at}: prices must be non-negative amounts"));
+            problems.at(at.to_owned(), "prices must be non-negative amounts");
         }
         out.insert(
             model.trim().to_ascii_lowercase(),
@@ -525,23 +491,24 @@ fn compile_prices(raw: &RawConfig, problems: &mut Vec<String>) -> PriceTable {
 fn compile_presidio(
     raw: &RawConfig,
     known: &[crate::redact::detectors::Kind],
-    problems: &mut Vec<String>,
+    problems: &mut Problems,
 ) -> Option<PresidioSettings> {
     let d = &raw.detectors;
-    let on_error = presidio::OnError::parse(&d.presidio_on_error).unwrap_or_else(|| {
-        problems.push(format!(
-            "detectors.presidio_on_error: {:?} is not one of \"fail_closed\", \"fail_open\"",
-            d.presidio_on_error
-        ));
-        presidio::OnError::FailClosed
-    });
+    let on_error = d.presidio_on_error.or_problem(
+        "detectors.presidio_on_error",
+        presidio::OnError::FailClosed,
+        problems,
+    );
     if !(d.presidio_score_threshold.is_finite()
         && (0.0..=1.0).contains(&d.presidio_score_threshold))
     {
-        problems.push("detectors.presidio_score_threshold: must be between 0 and 1".to_owned());
+        problems.at(
+            "detectors.presidio_score_threshold",
+            "must be between 0 and 1",
+        );
     }
     if d.presidio_timeout_ms == 0 {
-        problems.push("detectors.presidio_timeout_ms: must be greater than 0".to_owned());
+        problems.at("detectors.presidio_timeout_ms", "must be greater than 0");
     }
     let language = d.presidio_language.trim();
     if language.is_empty()
@@ -549,23 +516,27 @@ fn compile_presidio(
             .bytes()
             .all(|b| b.is_ascii_alphabetic() || b == b'-' || b == b'_')
     {
-        problems.push(format!(
-            "detectors.presidio_language: {:?} is not a language code like \"en\"",
-            d.presidio_language
-        ));
+        problems.at(
+            "detectors.presidio_language",
+            format!(
+                "{:?} is not a language code like \"en\"",
+                d.presidio_language
+            ),
+        );
     }
     if d.presidio_entities.is_empty() {
-        problems.push(
-            "detectors.presidio_entities: name at least one entity (PERSON, LOCATION, …)"
-                .to_owned(),
+        problems.at(
+            "detectors.presidio_entities",
+            "name at least one entity (PERSON, LOCATION, …)",
         );
     }
     let mut entities: Vec<(String, crate::redact::detectors::Kind)> = Vec::new();
     for (i, entity) in d.presidio_entities.iter().enumerate() {
         if !presidio::entities::is_entity_name(entity) {
-            problems.push(format!(
-                "detectors.presidio_entities[{i}]: {entity:?} is not a Presidio entity name like PERSON"
-            ));
+            problems.at(
+                format!("detectors.presidio_entities[{i}]"),
+                format!("{entity:?} is not a Presidio entity name like PERSON"),
+            );
         } else if !entities.iter().any(|(e, _)| e == entity) {
             let kind = presidio::entities::kind_of(entity, known);
             entities.push((entity.clone(), kind));
@@ -575,15 +546,18 @@ fn compile_presidio(
     // The value is not printed: a URL can carry credentials.
     let analyze_url = match reqwest::Url::parse(url.trim()) {
         Ok(u) if !matches!(u.scheme(), "http" | "https") => {
-            problems.push("detectors.presidio_url: must be an http:// or https:// URL (the analyzer is an HTTP service beside the gateway)".to_owned());
+            problems.at("detectors.presidio_url", "must be an http:// or https:// URL (the analyzer is an HTTP service beside the gateway)");
             None
         }
         Ok(u) if !u.username().is_empty() || u.password().is_some() => {
-            problems.push("detectors.presidio_url: must not carry credentials".to_owned());
+            problems.at("detectors.presidio_url", "must not carry credentials");
             None
         }
         Ok(u) if u.host_str().is_none() || u.query().is_some() || u.fragment().is_some() => {
-            problems.push("detectors.presidio_url: must be a base URL like http://127.0.0.1:5002 (a host, no query)".to_owned());
+            problems.at(
+                "detectors.presidio_url",
+                "must be a base URL like http://127.0.0.1:5002 (a host, no query)",
+            );
             None
         }
         Ok(mut u) => {
@@ -592,7 +566,7 @@ fn compile_presidio(
             Some(u)
         }
         Err(_) => {
-            problems.push("detectors.presidio_url: not a valid URL".to_owned());
+            problems.at("detectors.presidio_url", "not a valid URL");
             None
         }
     }?;
@@ -608,7 +582,7 @@ fn compile_presidio(
 
 /// `[telemetry]`: an http(s) base URL without credentials (they would end up in logs),
 /// with `/v1/traces` appended; a non-empty service name; non-zero durations.
-fn compile_telemetry(raw: &RawConfig, problems: &mut Vec<String>) -> TelemetrySettings {
+fn compile_telemetry(raw: &RawConfig, problems: &mut Problems) -> TelemetrySettings {
     let t = &raw.telemetry;
     let traces_url = t
         .otlp_endpoint
@@ -617,37 +591,36 @@ fn compile_telemetry(raw: &RawConfig, problems: &mut Vec<String>) -> TelemetrySe
         .filter(|e| !e.is_empty())
         .and_then(|endpoint| match reqwest::Url::parse(endpoint) {
             Ok(u) if !u.username().is_empty() || u.password().is_some() => {
-                problems.push("telemetry.otlp_endpoint: credentials in the URL would be logged; put them in OTEL_EXPORTER_OTLP_HEADERS instead".to_owned());
+                problems.at("telemetry.otlp_endpoint", "credentials in the URL would be logged; put them in OTEL_EXPORTER_OTLP_HEADERS instead");
                 None
             }
             Ok(u) if u.query().is_some() || u.fragment().is_some() => {
-                problems.push("telemetry.otlp_endpoint: must be a base URL without query or fragment (/v1/traces is appended)".to_owned());
+                problems.at("telemetry.otlp_endpoint", "must be a base URL without query or fragment (/v1/traces is appended)");
                 None
             }
             Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {
                 Some(format!("{}/v1/traces", endpoint.trim_end_matches('/')))
             }
             Ok(u) => {
-                problems.push(format!(
-                    "telemetry.otlp_endpoint: scheme {:?} is not http or https (OTLP over HTTP)",
+                problems.at("telemetry.otlp_endpoint", format!("scheme {:?} is not http or https (OTLP over HTTP)",
                     u.scheme()
                 ));
                 None
             }
             Err(e) => {
-                problems.push(format!("telemetry.otlp_endpoint: not a URL ({e})"));
+                problems.at("telemetry.otlp_endpoint", format!("not a URL ({e})"));
                 None
             }
         });
     let service_name = t.service_name.trim().to_owned();
     if service_name.is_empty() {
-        problems.push("telemetry.service_name: must not be empty".to_owned());
+        problems.at("telemetry.service_name", "must not be empty");
     }
     if t.batch_delay_ms == 0 {
-        problems.push("telemetry.batch_delay_ms: must be greater than 0".to_owned());
+        problems.at("telemetry.batch_delay_ms", "must be greater than 0");
     }
     if t.export_timeout_ms == 0 {
-        problems.push("telemetry.export_timeout_ms: must be greater than 0".to_owned());
+        problems.at("telemetry.export_timeout_ms", "must be greater than 0");
     }
     TelemetrySettings {
         traces_url,
@@ -657,13 +630,14 @@ fn compile_telemetry(raw: &RawConfig, problems: &mut Vec<String>) -> TelemetrySe
     }
 }
 
-fn compile_admin(raw: &RawConfig, problems: &mut Vec<String>) -> AdminSettings {
+fn compile_admin(raw: &RawConfig, problems: &mut Problems) -> AdminSettings {
     let listen = raw.admin.listen.as_deref().and_then(|l| {
         l.parse::<SocketAddr>()
             .map_err(|_| {
-                problems.push(format!(
-                    "admin.listen: {l:?} is not an address like 127.0.0.1:9090"
-                ))
+                problems.at(
+                    "admin.listen",
+                    format!("{l:?} is not an address like 127.0.0.1:9090"),
+                )
             })
             .ok()
     });
@@ -674,9 +648,9 @@ fn compile_admin(raw: &RawConfig, problems: &mut Vec<String>) -> AdminSettings {
                 .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
             && hex::decode_to_slice(t, &mut out).is_ok();
         if !ok {
-            problems.push(
-                "admin.token_sha256: must be 64 lowercase hex characters (sha256sum of the token)"
-                    .to_owned(),
+            problems.at(
+                "admin.token_sha256",
+                "must be 64 lowercase hex characters (sha256sum of the token)",
             );
         }
         ok.then_some(out)
@@ -687,14 +661,10 @@ fn compile_admin(raw: &RawConfig, problems: &mut Vec<String>) -> AdminSettings {
     }
 }
 
-fn compile_key_limits(at: &str, key: &super::raw::RawKey, problems: &mut Vec<String>) -> KeyLimits {
-    let period = Period::parse(&key.budget_period).unwrap_or_else(|| {
-        problems.push(format!(
-            "{at}.budget_period: {:?} is not one of \"day\", \"month\"",
-            key.budget_period
-        ));
-        Period::Month
-    });
+fn compile_key_limits(at: &str, key: &super::raw::RawKey, problems: &mut Problems) -> KeyLimits {
+    let period =
+        key.budget_period
+            .or_problem(format!("{at}.budget_period"), Period::Month, problems);
     let budget = key.budget_usd.and_then(|usd| {
         if usd.is_finite() && usd >= 0.0 {
             Some(Budget {
@@ -702,15 +672,16 @@ fn compile_key_limits(at: &str, key: &super::raw::RawKey, problems: &mut Vec<Str
                 period,
             })
         } else {
-            problems.push(format!("{at}.budget_usd: must be a non-negative amount"));
+            problems.at(format!("{at}.budget_usd"), "must be a non-negative amount");
             None
         }
     });
     for (field, v) in [("rpm", key.rpm), ("tpm", key.tpm)] {
         if v == Some(0) {
-            problems.push(format!(
-                "{at}.{field}: must be at least 1 (to stop a key, set disabled = true)"
-            ));
+            problems.at(
+                format!("{at}.{field}"),
+                "must be at least 1 (to stop a key, set disabled = true)",
+            );
         }
     }
     KeyLimits {
@@ -722,7 +693,7 @@ fn compile_key_limits(at: &str, key: &super::raw::RawKey, problems: &mut Vec<Str
 
 /// Model id patterns (`openai/gpt-4o`, `anthropic/claude-*`, `*`) as globs; anything that
 /// could not be an OpenRouter id is a problem named by `at[i]`.
-fn model_patterns(at: &str, patterns: &[String], problems: &mut Vec<String>) -> Vec<Glob> {
+fn model_patterns(at: &str, patterns: &[String], problems: &mut Problems) -> Vec<Glob> {
     let mut out = Vec::with_capacity(patterns.len());
     for (i, m) in patterns.iter().enumerate() {
         let m = m.trim();
@@ -730,14 +701,17 @@ fn model_patterns(at: &str, patterns: &[String], problems: &mut Vec<String>) -> 
             && m.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"-_./:~@*".contains(&b));
         if !ok {
-            problems.push(format!("{at}[{i}]: {m:?} is not a model id pattern"));
+            problems.at(
+                format!("{at}[{i}]"),
+                format!("{m:?} is not a model id pattern"),
+            );
         }
         out.push(Glob::new(m));
     }
     out
 }
 
-fn compile_keys(raw: &RawConfig, resolved: &Resolved, problems: &mut Vec<String>) -> KeyStore {
+fn compile_keys(raw: &RawConfig, resolved: &Resolved, problems: &mut Problems) -> KeyStore {
     let mut seen_ids = HashSet::new();
     let mut seen_hashes = HashSet::new();
     let mut records = Vec::new();
@@ -749,15 +723,19 @@ fn compile_keys(raw: &RawConfig, resolved: &Resolved, problems: &mut Vec<String>
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
         {
-            problems.push(format!(
-                "{at}.id: must be non-empty and use only letters, digits, '-', '_', '.'"
-            ));
+            problems.at(
+                format!("{at}.id"),
+                "must be non-empty and use only letters, digits, '-', '_', '.'",
+            );
         }
         if !seen_ids.insert(key.id.clone()) {
-            problems.push(format!("{at}.id: {:?} is used by another key", key.id));
+            problems.at(
+                format!("{at}.id"),
+                format!("{:?} is used by another key", key.id),
+            );
         }
         if key.service.trim().is_empty() {
-            problems.push(format!("{at}.service: must not be empty"));
+            problems.at(format!("{at}.service"), "must not be empty");
         }
         let mut sha256 = [0u8; 32];
         let is_lower_hex = key.sha256.len() == 64
@@ -766,40 +744,43 @@ fn compile_keys(raw: &RawConfig, resolved: &Resolved, problems: &mut Vec<String>
                 .bytes()
                 .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         if !is_lower_hex || hex::decode_to_slice(&key.sha256, &mut sha256).is_err() {
-            problems.push(format!("{at}.sha256: must be 64 lowercase hex characters (the output of `orguard keys new`)"));
+            problems.at(
+                format!("{at}.sha256"),
+                "must be 64 lowercase hex characters (the output of `orguard keys new`)",
+            );
         } else if !seen_hashes.insert(sha256) {
-            problems.push(format!(
-                "{at}.sha256: the same key hash is configured twice"
-            ));
+            problems.at(
+                format!("{at}.sha256"),
+                "the same key hash is configured twice",
+            );
         }
         let expires = key.expires.as_deref().and_then(|s| {
             OffsetDateTime::parse(s, &Rfc3339)
                 .map_err(|_| {
-                    problems.push(format!(
-                        "{at}.expires: {s:?} is not an RFC 3339 time like 2027-01-31T00:00:00Z"
-                    ))
+                    problems.at(
+                        format!("{at}.expires"),
+                        format!("{s:?} is not an RFC 3339 time like 2027-01-31T00:00:00Z"),
+                    )
                 })
                 .ok()
         });
-        let class = |field: &str, v: &str, problems: &mut Vec<String>| {
-            Class::parse(v).unwrap_or_else(|| {
-                problems.push(format!(
-                    "{at}.{field}: {v:?} is not one of public, internal, confidential, restricted"
-                ));
-                Class::Restricted
-            })
-        };
-        let default_class = class("default_class", &key.default_class, problems);
-        let min_class = key
-            .min_class
-            .as_deref()
-            .map_or(default_class, |v| class("min_class", v, problems));
+        let default_class = key.default_class.or_problem(
+            format!("{at}.default_class"),
+            Class::Restricted,
+            problems,
+        );
+        let min_class = key.min_class.as_ref().map_or(default_class, |v| {
+            v.or_problem(format!("{at}.min_class"), Class::Restricted, problems)
+        });
         if default_class < min_class {
-            problems.push(format!(
-                "{at}.default_class: {} is below the key's min_class {}",
-                default_class.as_str(),
-                min_class.as_str()
-            ));
+            problems.at(
+                format!("{at}.default_class"),
+                format!(
+                    "{} is below the key's min_class {}",
+                    default_class.as_str(),
+                    min_class.as_str()
+                ),
+            );
         }
         let limits = compile_key_limits(&at, key, problems);
         let allowed_models = model_patterns(
@@ -812,9 +793,10 @@ fn compile_keys(raw: &RawConfig, resolved: &Resolved, problems: &mut Vec<String>
             .as_ref()
             .is_some_and(|k| HeaderValue::from_str(&format!("Bearer {}", k.expose())).is_err())
         {
-            problems.push(format!(
-                "{at}.upstream_key_file: the key contains characters that cannot be sent in a header"
-            ));
+            problems.at(
+                format!("{at}.upstream_key_file"),
+                "the key contains characters that cannot be sent in a header",
+            );
         }
         records.push(KeyRecord {
             limits,
@@ -828,7 +810,10 @@ fn compile_keys(raw: &RawConfig, resolved: &Resolved, problems: &mut Vec<String>
             created: key.created.as_deref().and_then(|s| {
                 OffsetDateTime::parse(s, &Rfc3339)
                     .map_err(|_| {
-                        problems.push(format!("{at}.created: {s:?} is not an RFC 3339 time"))
+                        problems.at(
+                            format!("{at}.created"),
+                            format!("{s:?} is not an RFC 3339 time"),
+                        )
                     })
                     .ok()
             }),
@@ -839,14 +824,16 @@ fn compile_keys(raw: &RawConfig, resolved: &Resolved, problems: &mut Vec<String>
     KeyStore::new(records)
 }
 
-fn compile_resilience(raw: &RawConfig, problems: &mut Vec<String>) -> Resilience {
+fn compile_resilience(raw: &RawConfig, problems: &mut Problems) -> Resilience {
     let r = &raw.resilience;
     if r.max_in_flight == 0 {
-        problems.push("resilience.max_in_flight: must be greater than 0".to_owned());
+        problems.at("resilience.max_in_flight", "must be greater than 0");
     }
     if r.retry_statuses.iter().any(|s| !(400..=599).contains(s)) {
-        problems
-            .push("resilience.retry_statuses: only 4xx and 5xx statuses can be retried".to_owned());
+        problems.at(
+            "resilience.retry_statuses",
+            "only 4xx and 5xx statuses can be retried",
+        );
     }
     let mut fallbacks = BTreeMap::new();
     for (model, list) in &r.fallbacks {
@@ -854,7 +841,7 @@ fn compile_resilience(raw: &RawConfig, problems: &mut Vec<String>) -> Resilience
         let key = crate::policy::models::parse(model)
             .map(|m| m.id)
             .unwrap_or_else(|_| {
-                problems.push(format!("{at}: not a model id"));
+                problems.at(at.to_owned(), "not a model id");
                 model.clone()
             });
         let ids = list
@@ -862,7 +849,7 @@ fn compile_resilience(raw: &RawConfig, problems: &mut Vec<String>) -> Resilience
             .filter_map(|f| match crate::policy::models::parse(f) {
                 Ok(m) => Some(m.id),
                 Err(_) => {
-                    problems.push(format!("{at}: {f:?} is not a model id"));
+                    problems.at(at.to_owned(), format!("{f:?} is not a model id"));
                     None
                 }
             })
@@ -886,25 +873,18 @@ fn compile_resilience(raw: &RawConfig, problems: &mut Vec<String>) -> Resilience
     }
 }
 
-fn compile_audit(
-    raw: &RawConfig,
-    resolved: &Resolved,
-    problems: &mut Vec<String>,
-) -> AuditSettings {
+fn compile_audit(raw: &RawConfig, resolved: &Resolved, problems: &mut Problems) -> AuditSettings {
     let a = &raw.audit;
-    let fsync = match a.fsync.as_str() {
-        "always" => Fsync::Always,
-        "interval" if a.fsync_interval_ms > 0 => {
+    let fsync = match a
+        .fsync
+        .or_problem("audit.fsync", FsyncMode::Always, problems)
+    {
+        FsyncMode::Always => Fsync::Always,
+        FsyncMode::Interval if a.fsync_interval_ms > 0 => {
             Fsync::Interval(Duration::from_millis(a.fsync_interval_ms))
         }
-        "interval" => {
-            problems.push("audit.fsync_interval_ms: must be greater than 0".to_owned());
-            Fsync::Always
-        }
-        other => {
-            problems.push(format!(
-                "audit.fsync: {other:?} is not one of \"always\", \"interval\""
-            ));
+        FsyncMode::Interval => {
+            problems.at("audit.fsync_interval_ms", "must be greater than 0");
             Fsync::Always
         }
     };
@@ -912,10 +892,13 @@ fn compile_audit(
         && a.retention_days != 0
         && a.financial_retention_days < a.retention_days
     {
-        problems.push("audit.financial_retention_days: must be at least audit.retention_days (or 0 to keep cost data forever)".to_owned());
+        problems.at(
+            "audit.financial_retention_days",
+            "must be at least audit.retention_days (or 0 to keep cost data forever)",
+        );
     }
     if a.rotate_bytes < 4096 {
-        problems.push("audit.rotate_bytes: must be at least 4096".to_owned());
+        problems.at("audit.rotate_bytes", "must be at least 4096");
     }
     let replica = a
         .replica_id
@@ -930,18 +913,24 @@ fn compile_audit(
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'));
     if !replica_ok {
-        problems.push(format!(
-            "audit.replica_id: {replica:?} must be 1-128 of A-Z a-z 0-9 . - _ (set it when the host name is not)"
-        ));
+        problems.at(
+            "audit.replica_id",
+            format!(
+                "{replica:?} must be 1-128 of A-Z a-z 0-9 . - _ (set it when the host name is not)"
+            ),
+        );
     }
     let witness = compile_witness(a, problems);
     if resolved.audit_signer.is_none() && !witness.is_empty() {
-        problems.push("audit.witness_dir / audit.witness_postgres_url: witnesses keep signed checkpoints; set audit.signing_key_file too".to_owned());
+        problems.at(
+            "audit.witness_dir / audit.witness_postgres_url",
+            "witnesses keep signed checkpoints; set audit.signing_key_file too",
+        );
     }
     if a.checkpoint_every_records == 0 || a.checkpoint_every_seconds == 0 {
-        problems.push(
-            "audit.checkpoint_every_records / checkpoint_every_seconds: must be greater than 0"
-                .to_owned(),
+        problems.at(
+            "audit.checkpoint_every_records / checkpoint_every_seconds",
+            "must be greater than 0",
         );
     }
     let checkpoints =
@@ -954,27 +943,31 @@ fn compile_audit(
                 every: Duration::from_secs(a.checkpoint_every_seconds.max(1)),
                 witness,
             });
-    let sink = match a.sink.as_str() {
-        "file" => SinkSettings::File {
+    let sink = match a.sink.or_problem("audit.sink", SinkKind::Stdout, problems) {
+        SinkKind::File => SinkSettings::File {
             dir: a.dir.clone(),
             fsync,
             rotate_bytes: a.rotate_bytes,
             retention_days: a.retention_days,
             financial_retention_days: a.financial_retention_days,
         },
-        "stdout" => SinkSettings::Stdout,
-        "postgres" => {
+        SinkKind::Stdout => SinkSettings::Stdout,
+        SinkKind::Postgres => {
             let table = a.postgres_table.clone();
             if !crate::audit::sink::valid_table(&table) {
-                problems.push(format!(
-                    "audit.postgres_table: {table:?} must be a lowercase SQL identifier"
-                ));
+                problems.at(
+                    "audit.postgres_table",
+                    format!("{table:?} must be a lowercase SQL identifier"),
+                );
             }
             let url = a.postgres_url.clone().unwrap_or_default();
             if url.is_empty() {
-                problems.push("audit.postgres_url: required for sink = \"postgres\" (postgres://user@host/db)".to_owned());
+                problems.at(
+                    "audit.postgres_url",
+                    "required for sink = \"postgres\" (postgres://user@host/db)",
+                );
             } else if let Err(e) = crate::postgres::Target::parse(&url) {
-                problems.push(format!("audit.postgres_url: {e}"));
+                problems.at("audit.postgres_url", format!("{e}"));
             }
             SinkSettings::Postgres {
                 url: Secret::new(url),
@@ -982,12 +975,6 @@ fn compile_audit(
                 replica: replica.clone(),
                 create: a.postgres_create,
             }
-        }
-        other => {
-            problems.push(format!(
-                "audit.sink: {other:?} is not one of \"file\", \"stdout\", \"postgres\""
-            ));
-            SinkSettings::Stdout
         }
     };
     let capture = compile_capture(raw, &sink, problems);
@@ -1007,26 +994,29 @@ fn compile_audit(
 fn compile_capture(
     raw: &RawConfig,
     sink: &SinkSettings,
-    problems: &mut Vec<String>,
+    problems: &mut Problems,
 ) -> Option<std::sync::Arc<crate::audit::capture::Capture>> {
     let recipients = match crate::audit::capture::parse_recipients(&raw.audit.capture_recipients) {
         Ok(r) => r,
         Err(p) => {
-            problems.extend(p);
+            for (i, message) in p {
+                problems.at(format!("audit.capture_recipients[{i}]"), message);
+            }
             return None;
         }
     };
     let capturing: Vec<&String> = raw
         .classes
         .iter()
-        .filter(|(_, c)| c.capture == "encrypted")
+        .filter(|(_, c)| c.capture == Word::Known(CaptureMode::Encrypted))
         .map(|(name, _)| name)
         .collect();
     let first = capturing.first()?;
     if recipients.is_empty() {
-        problems.push(format!(
-            "classes.{first}.capture: \"encrypted\" needs audit.capture_recipients (the auditor's age1… public keys)"
-        ));
+        problems.at(
+            format!("classes.{first}.capture"),
+            "\"encrypted\" needs audit.capture_recipients (the auditor's age1… public keys)",
+        );
         return None;
     }
     match sink {
@@ -1034,9 +1024,10 @@ fn compile_capture(
             crate::audit::capture::Capture::new(dir.join(crate::audit::capture::DIR), recipients),
         )),
         SinkSettings::Stdout | SinkSettings::Postgres { .. } => {
-            problems.push(format!(
-                "classes.{first}.capture: captures are stored beside the audit trail and need audit.sink = \"file\""
-            ));
+            problems.at(
+                format!("classes.{first}.capture"),
+                "captures are stored beside the audit trail and need audit.sink = \"file\"",
+            );
             None
         }
     }
@@ -1044,17 +1035,20 @@ fn compile_capture(
 
 fn compile_witness(
     a: &super::raw::RawAudit,
-    problems: &mut Vec<String>,
+    problems: &mut Problems,
 ) -> crate::audit::witness::WitnessSettings {
     let postgres = a.witness_postgres_url.as_ref().map(|url| {
         if let Err(e) = crate::postgres::Target::parse(url) {
-            problems.push(format!("audit.witness_postgres_url: {e}"));
+            problems.at("audit.witness_postgres_url", format!("{e}"));
         }
         if !crate::audit::sink::valid_table(&a.witness_postgres_table) {
-            problems.push(format!(
-                "audit.witness_postgres_table: {:?} must be a lowercase SQL identifier",
-                a.witness_postgres_table
-            ));
+            problems.at(
+                "audit.witness_postgres_table",
+                format!(
+                    "{:?} must be a lowercase SQL identifier",
+                    a.witness_postgres_table
+                ),
+            );
         }
         crate::audit::witness::PostgresWitness {
             url: Secret::new(url.clone()),
@@ -1072,47 +1066,38 @@ fn redact_policy(
     at: &str,
     c: &super::raw::RawClass,
     kinds: &[String],
-    problems: &mut Vec<String>,
+    problems: &mut Problems,
 ) -> RedactPolicy {
-    let default = Action::parse(&c.redact).unwrap_or_else(|| {
-        problems.push(format!(
-            "{at}.redact: {:?} is not one of allow, redact, placeholder, hash, block",
-            c.redact
-        ));
-        Action::Block
-    });
+    let default = c
+        .redact
+        .or_problem(format!("{at}.redact"), Action::Block, problems);
     let mut per_type = std::collections::HashMap::new();
     for (kind, action) in &c.redact_types {
         if !kinds.iter().any(|k| k == kind) {
-            problems.push(format!(
-                "{at}.redact_types.{kind}: no detector has this type (known: {})",
-                kinds.join(", ")
-            ));
+            problems.at(
+                format!("{at}.redact_types.{kind}"),
+                format!("no detector has this type (known: {})", kinds.join(", ")),
+            );
         }
-        match Action::parse(action) {
-            Some(a) => {
-                per_type.insert(kind.clone(), a);
-            }
-            None => problems.push(format!("{at}.redact_types.{kind}: {action:?} is not one of allow, redact, placeholder, hash, block")),
-        }
+        let action =
+            action.or_problem(format!("{at}.redact_types.{kind}"), Action::Block, problems);
+        per_type.insert(kind.clone(), action);
     }
     RedactPolicy { default, per_type }
 }
 
-fn check_url(at: &str, url: &str, allow_http: bool, problems: &mut Vec<String>) {
+fn check_url(at: &str, url: &str, allow_http: bool, problems: &mut Problems) {
     match reqwest::Url::parse(url) {
         Ok(u) if !u.username().is_empty() || u.password().is_some() => {
-            problems.push(format!("{at}.base_url: credentials in the URL would be logged and printed; use the key settings instead"));
+            problems.at(format!("{at}.base_url"), "credentials in the URL would be logged and printed; use the key settings instead");
         }
         Ok(u) => match u.scheme() {
             "https" => {}
             "http" if allow_http => {}
-            "http" => problems.push(format!(
-                "{at}.base_url: plain http sends the API key and prompts unencrypted; use https or set {at}.allow_insecure_http = true"
-            )),
-            other => problems.push(format!("{at}.base_url: unsupported scheme {other:?}")),
+            "http" => problems.at(format!("{at}.base_url"), format!("plain http sends the API key and prompts unencrypted; use https or set {at}.allow_insecure_http = true")),
+            other => problems.at(format!("{at}.base_url"), format!("unsupported scheme {other:?}")),
         },
-        Err(e) => problems.push(format!("{at}.base_url: not a URL ({e})")),
+        Err(e) => problems.at(format!("{at}.base_url"), format!("not a URL ({e})")),
     }
 }
 
@@ -1120,15 +1105,16 @@ fn compile_extra_upstreams(
     raw: &RawConfig,
     resolved: &Resolved,
     ca_pem: &Option<Arc<[u8]>>,
-    problems: &mut Vec<String>,
+    problems: &mut Problems,
 ) -> BTreeMap<String, ExtraUpstream> {
     let mut out = BTreeMap::new();
     for (name, up) in &raw.upstreams {
         let at = format!("upstreams.{name}");
         if name == "openrouter" {
-            problems.push(format!(
-                "{at}: the name openrouter is reserved for [upstream]"
-            ));
+            problems.at(
+                at.clone(),
+                "the name openrouter is reserved for [upstream]",
+            );
             continue;
         }
         let base_url = up.base_url.trim().trim_end_matches('/').to_owned();
@@ -1173,44 +1159,22 @@ fn compile_policy(
     resolved: &Resolved,
     extra: &BTreeMap<String, ExtraUpstream>,
     detector_kinds: &[String],
-    problems: &mut Vec<String>,
+    problems: &mut Problems,
 ) -> PolicySettings {
-    let pii_raises_to = Class::parse(&raw.policy.pii_raises_to).unwrap_or_else(|| {
-        problems.push(format!(
-            "policy.pii_raises_to: {:?} is not a class name",
-            raw.policy.pii_raises_to
-        ));
-        Class::Confidential
-    });
-    let phi_raises_to = raw.policy.phi_raises_to.as_deref().and_then(|name| {
-        let class = Class::parse(name);
-        if class.is_none() {
-            problems.push(format!(
-                "policy.phi_raises_to: {name:?} is not a class name"
-            ));
-        }
-        class
-    });
-    let client_overrides = match raw.policy.client_overrides.as_str() {
-        "narrow_only" => Overrides::NarrowOnly,
-        "deny" => Overrides::Deny,
-        other => {
-            problems.push(format!(
-                "policy.client_overrides: {other:?} is not one of \"narrow_only\", \"deny\""
-            ));
-            Overrides::Deny
-        }
-    };
-    let over_cap = match raw.policy.over_cap.as_str() {
-        "clamp" => OverCap::Clamp,
-        "deny" => OverCap::Deny,
-        other => {
-            problems.push(format!(
-                "policy.over_cap: {other:?} is not one of \"clamp\", \"deny\""
-            ));
-            OverCap::Deny
-        }
-    };
+    let p = &raw.policy;
+    let pii_raises_to =
+        p.pii_raises_to
+            .or_problem("policy.pii_raises_to", Class::Confidential, problems);
+    let phi_raises_to = p
+        .phi_raises_to
+        .as_ref()
+        .map(|w| w.or_problem("policy.phi_raises_to", Class::Restricted, problems));
+    let client_overrides =
+        p.client_overrides
+            .or_problem("policy.client_overrides", Overrides::Deny, problems);
+    let over_cap = p
+        .over_cap
+        .or_problem("policy.over_cap", OverCap::Deny, problems);
     // The pseudonym key: the configured file; else derived from the upstream key (stable
     // across replicas that share it); else random for this process.
     // The key behind `user` pseudonyms and `hash` tokens must be the organisation's own:
@@ -1232,9 +1196,10 @@ fn compile_policy(
     for (name, c) in &raw.classes {
         let at = format!("classes.{name}");
         let Some(class) = Class::parse(name).filter(|c| c.as_str() == name) else {
-            problems.push(format!(
-                "{at}: unknown class; the classes are public, internal, confidential, restricted"
-            ));
+            problems.at(
+                at.clone(),
+                "unknown class; the classes are public, internal, confidential, restricted",
+            );
             continue;
         };
         let models = model_patterns(&format!("{at}.models"), &c.models, problems);
@@ -1246,47 +1211,39 @@ fn compile_policy(
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b"-_./".contains(&b))
             {
-                problems.push(format!("{at}.providers[{i}]: {p:?} is not a provider slug (use slugs like \"openai\", \"google-vertex\")"));
+                problems.at(format!("{at}.providers[{i}]"), format!("{p:?} is not a provider slug (use slugs like \"openai\", \"google-vertex\")"));
             }
             providers.push(p);
         }
-        let data_collection_deny = match c.data_collection.as_str() {
-            "deny" => true,
-            "allow" => false,
-            other => {
-                problems.push(format!(
-                    "{at}.data_collection: {other:?} is not one of \"allow\", \"deny\""
-                ));
-                true
-            }
-        };
+        let data_collection_deny = c.data_collection.or_problem(
+            format!("{at}.data_collection"),
+            DataCollection::Deny,
+            problems,
+        ) == DataCollection::Deny;
         let upstream = match c.upstream.as_str() {
             "openrouter" => UpstreamRef::OpenRouter,
             other if extra.contains_key(other) => UpstreamRef::Extra(other.to_owned()),
             other => {
-                problems.push(format!("{at}.upstream: {other:?} is neither \"openrouter\" nor an [upstreams.NAME] table"));
+                problems.at(
+                    format!("{at}.upstream"),
+                    format!("{other:?} is neither \"openrouter\" nor an [upstreams.NAME] table"),
+                );
                 UpstreamRef::OpenRouter
             }
         };
         if c.require_byok && upstream != UpstreamRef::OpenRouter {
-            problems.push(format!("{at}.require_byok: only meaningful with upstream = \"openrouter\" (a self-hosted upstream is not BYOK)"));
+            problems.at(format!("{at}.require_byok"), "only meaningful with upstream = \"openrouter\" (a self-hosted upstream is not BYOK)");
         }
         if !(1..=ABSURD_TOKENS).contains(&c.max_tokens) {
-            problems.push(format!(
-                "{at}.max_tokens: must be between 1 and {ABSURD_TOKENS}"
-            ));
+            problems.at(
+                format!("{at}.max_tokens"),
+                format!("must be between 1 and {ABSURD_TOKENS}"),
+            );
         }
-        let on_violation = match c.on_violation.as_deref() {
+        let on_violation = match &c.on_violation {
             None if class >= Class::Confidential => OnViolation::Block,
             None => OnViolation::Flag,
-            Some("block") => OnViolation::Block,
-            Some("flag") => OnViolation::Flag,
-            Some(other) => {
-                problems.push(format!(
-                    "{at}.on_violation: {other:?} is not one of \"block\", \"flag\""
-                ));
-                OnViolation::Block
-            }
+            Some(w) => w.or_problem(format!("{at}.on_violation"), OnViolation::Block, problems),
         };
         let lower = |list: &[String]| list.iter().map(|s| s.trim().to_ascii_lowercase()).collect();
         let redaction = redact_policy(&at, c, detector_kinds, problems);
@@ -1326,34 +1283,24 @@ fn compile_policy(
                     .filter_map(|(i, f)| match crate::policy::models::parse(f) {
                         Ok(m) => Some(m.id),
                         Err(_) => {
-                            problems.push(format!("{at}.fallbacks[{i}]: {f:?} is not a model id"));
+                            problems.at(
+                                format!("{at}.fallbacks[{i}]"),
+                                format!("{f:?} is not a model id"),
+                            );
                             None
                         }
                     })
                     .collect(),
-                scan_responses: match c.scan_responses.as_str() {
-                    "off" => OutputScan::Off,
-                    "flag" => OutputScan::Flag,
-                    "redact" => OutputScan::Redact,
-                    other => {
-                        problems.push(format!(
-                            "{at}.scan_responses: {other:?} is not one of off, flag, redact"
-                        ));
-                        OutputScan::Off
-                    }
-                },
+                scan_responses: c.scan_responses.or_problem(
+                    format!("{at}.scan_responses"),
+                    OutputScan::Off,
+                    problems,
+                ),
                 max_tokens: c.max_tokens,
                 on_violation,
-                capture: match c.capture.as_str() {
-                    "off" => crate::policy::CaptureMode::Off,
-                    "encrypted" => crate::policy::CaptureMode::Encrypted,
-                    other => {
-                        problems.push(format!(
-                            "{at}.capture: {other:?} is not one of off, encrypted"
-                        ));
-                        crate::policy::CaptureMode::Off
-                    }
-                },
+                capture: c
+                    .capture
+                    .or_problem(format!("{at}.capture"), CaptureMode::Off, problems),
             });
             // A class-level fallback that its own class would refuse is a config error,
             // not something to find out mid-incident.
@@ -1362,7 +1309,10 @@ fn compile_policy(
                     let allowed = crate::policy::models::parse(f)
                         .is_ok_and(|m| crate::policy::models::check(&m, policy).is_ok());
                     if !allowed {
-                        problems.push(format!("{at}.fallbacks[{i}]: {f:?} is not allowed by this class's models and variants"));
+                        problems.at(
+                            format!("{at}.fallbacks[{i}]"),
+                            format!("{f:?} is not allowed by this class's models and variants"),
+                        );
                     }
                 }
             }
@@ -1373,7 +1323,7 @@ fn compile_policy(
             || c.redaction.per_type.values().any(|a| *a == Action::Hash)
     });
     if uses_hash && resolved.user_hmac_key.is_none() {
-        problems.push("policy.user_hmac_key_file: required when a class uses redact = \"hash\" (the tokens must be keyed by a secret only the organisation holds)".to_owned());
+        problems.at("policy.user_hmac_key_file", "required when a class uses redact = \"hash\" (the tokens must be keyed by a secret only the organisation holds)");
     }
     PolicySettings {
         pii_raises_to,
@@ -1390,6 +1340,91 @@ fn compile_policy(
 #[cfg(test)]
 mod tests {
     use super::super::from_toml;
+
+    /// Every setting that takes a word, each given one it does not know: all are reported
+    /// at once, each as a problem at its own key, naming the words it takes.
+    #[test]
+    fn every_unknown_word_is_a_problem_at_its_key() {
+        let err = from_toml(
+            r#"
+            [log]
+            format = "yaml"
+            [state]
+            backend = "etcd"
+            budget_on_error = "panic"
+            rate_on_error = "shrug"
+            [detectors]
+            presidio_on_error = "retry"
+            [audit]
+            sink = "syslog"
+            fsync = "never"
+            [policy]
+            pii_raises_to = "secret"
+            phi_raises_to = "top"
+            client_overrides = "widen"
+            over_cap = "truncate"
+            [classes.public]
+            data_collection = "maybe"
+            redact = "mask"
+            redact_types = { EMAIL = "drop" }
+            scan_responses = "always"
+            on_violation = "ignore"
+            capture = "plain"
+            [[keys]]
+            id = "a"
+            service = "s"
+            sha256 = "0000000000000000000000000000000000000000000000000000000000000000"
+            default_class = "secret"
+            min_class = "lowest"
+            budget_period = "week"
+            "#,
+            None,
+        )
+        .unwrap_err();
+        for (path, word, expected) in [
+            ("log.format", "yaml", "`json`"),
+            ("state.backend", "etcd", "`redis`"),
+            ("state.budget_on_error", "panic", "`fail_closed`"),
+            ("state.rate_on_error", "shrug", "`fail_open`"),
+            ("detectors.presidio_on_error", "retry", "`fail_open`"),
+            ("audit.sink", "syslog", "`postgres`"),
+            ("audit.fsync", "never", "`interval`"),
+            ("policy.pii_raises_to", "secret", "`restricted`"),
+            ("policy.phi_raises_to", "top", "`restricted`"),
+            ("policy.client_overrides", "widen", "`narrow_only`"),
+            ("policy.over_cap", "truncate", "`clamp`"),
+            ("classes.public.data_collection", "maybe", "`deny`"),
+            ("classes.public.redact", "mask", "`placeholder`"),
+            ("classes.public.redact_types.EMAIL", "drop", "`hash`"),
+            ("classes.public.scan_responses", "always", "`flag`"),
+            ("classes.public.on_violation", "ignore", "`block`"),
+            ("classes.public.capture", "plain", "`encrypted`"),
+            ("keys[0].default_class", "secret", "`internal`"),
+            ("keys[0].min_class", "lowest", "`public`"),
+            ("keys[0].budget_period", "week", "`month`"),
+        ] {
+            let found = err.problems.iter().find(|p| p.path == path);
+            let Some(problem) = found else {
+                panic!("no problem at {path} in:\n{err}");
+            };
+            assert!(
+                problem.message.contains(word) && problem.message.contains(expected),
+                "{path}: {}",
+                problem.message
+            );
+        }
+    }
+
+    #[test]
+    fn words_ignore_case_and_spaces_as_class_names_always_did() {
+        let snap = from_toml(
+            "[policy]\nover_cap = \"Deny\"\npii_raises_to = \" Restricted \"\n",
+            None,
+        )
+        .unwrap();
+        assert_eq!(snap.policy.over_cap, crate::policy::OverCap::Deny);
+        assert_eq!(snap.policy.raises().pii, crate::policy::Class::Restricted);
+    }
 
     #[test]
     fn embedded_example_compiles() {
@@ -1424,7 +1459,7 @@ mod tests {
             None,
         )
         .unwrap_err();
-        let all = err.problems.join("\n");
+        let all = super::super::join(&err.problems, "\n");
         for key in [
             "server.listen",
             "server.max_json_depth",
@@ -1478,7 +1513,7 @@ mod tests {
             None,
         )
         .unwrap_err();
-        let all = err.problems.join("\n");
+        let all = super::super::join(&err.problems, "\n");
         for key in [
             "detectors.presidio_url: must be an http:// or https:// URL",
             "detectors.presidio_entities[1]",

@@ -5,8 +5,10 @@
 //! start on any of them. The loader does the I/O (files, env); `compile` is pure.
 
 mod compile;
+mod problem;
 pub mod raw;
 pub mod reload;
+pub mod word;
 
 use std::path::{Path, PathBuf};
 
@@ -14,9 +16,12 @@ use figment::providers::{Env, Format, Toml};
 use figment::Figment;
 
 pub use compile::{
-    compile, ExtraUpstream, LogFormat, Resilience, Resolved, ServerSettings, ServiceSettings,
-    Snapshot, TelemetrySettings, UpstreamSettings,
+    compile, ExtraUpstream, LogFormat, Resilience, Resolved, ServerSettings, Snapshot,
 };
+pub use problem::Problem;
+// Each owned by the module that uses it; re-exported because the config builds them.
+pub use crate::traces::TelemetrySettings;
+pub use crate::upstream::{ServiceSettings, UpstreamSettings};
 
 use crate::secret::Secret;
 
@@ -49,10 +54,22 @@ impl Source {
 /// masked, since a misplaced key (in a file path, a wrong-typed field) would otherwise be
 /// printed.
 #[derive(Debug, thiserror::Error)]
-#[error("invalid configuration ({source_desc}):\n  - {}", problems.join("\n  - "))]
+#[error(
+    "invalid configuration ({source_desc}):\n  - {}",
+    join(problems, "\n  - ")
+)]
 pub struct ConfigError {
     pub source_desc: String,
-    pub problems: Vec<String>,
+    pub problems: Vec<Problem>,
+}
+
+/// The problems as one line each, joined by `separator`.
+pub fn join(problems: &[Problem], separator: &str) -> String {
+    problems
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(separator)
 }
 
 /// Loads and validates the config from `source`, the process environment and the key file.
@@ -67,7 +84,10 @@ impl ConfigError {
             problems: self
                 .problems
                 .iter()
-                .map(|p| crate::secret::mask_text(p))
+                .map(|p| Problem {
+                    path: crate::secret::mask_text(&p.path),
+                    message: crate::secret::mask_text(&p.message),
+                })
                 .collect(),
         }
     }
@@ -114,10 +134,10 @@ fn load_unmasked(source: &Source) -> Result<Snapshot, ConfigError> {
             if !path.is_file() {
                 return Err(problem(
                     source,
-                    format!(
+                    Problem::whole(format!(
                         "config file {} does not exist or is not a file",
                         path.display()
-                    ),
+                    )),
                 ));
             }
             Figment::new().merge(Toml::file(path))
@@ -191,7 +211,7 @@ fn load_figment(
         .map(|path| {
             crate::audit::checkpoint::Signer::load(path)
                 .map(std::sync::Arc::new)
-                .map_err(|e| problem(source, format!("audit.signing_key_file: {e}")))
+                .map_err(|e| problem(source, Problem::at("audit.signing_key_file", e.to_string())))
         })
         .transpose()?;
     for key in &raw.keys {
@@ -204,10 +224,9 @@ fn load_figment(
         let pem = std::fs::read(path).map_err(|e| {
             problem(
                 source,
-                format!(
-                    "upstream.ca_file: cannot read {}: {}",
-                    path.display(),
-                    e.kind()
+                Problem::at(
+                    "upstream.ca_file",
+                    format!("cannot read {}: {}", path.display(), e.kind()),
                 ),
             )
         })?;
@@ -241,7 +260,7 @@ fn load_figment(
     })
 }
 
-fn describe_figment_error(e: &figment::Error) -> String {
+fn describe_figment_error(e: &figment::Error) -> Problem {
     let path = e.path.join(".").to_ascii_lowercase();
     let origin = e
         .metadata
@@ -251,24 +270,24 @@ fn describe_figment_error(e: &figment::Error) -> String {
             None => format!(" (from {})", m.name),
         })
         .unwrap_or_default();
-    if path.is_empty() {
-        format!("{}{origin}", e.kind)
-    } else {
-        format!("{path}: {}{origin}", e.kind)
+    Problem {
+        path,
+        message: format!("{}{origin}", e.kind),
     }
 }
 
-fn read_key_file(field: &str, path: &Path) -> Result<Secret, String> {
+fn read_key_file(field: &str, path: &Path) -> Result<Secret, Problem> {
+    let problem = |message| Problem::at(field, message);
     let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("{field}: cannot read {}: {}", path.display(), e.kind()))?;
+        .map_err(|e| problem(format!("cannot read {}: {}", path.display(), e.kind())))?;
     let key = text.trim();
     if key.is_empty() {
-        return Err(format!("{field}: {} is empty", path.display()));
+        return Err(problem(format!("{} is empty", path.display())));
     }
     Ok(Secret::new(key.to_owned()))
 }
 
-fn problem(source: &Source, p: String) -> ConfigError {
+fn problem(source: &Source, p: Problem) -> ConfigError {
     ConfigError {
         source_desc: source.describe(),
         problems: vec![p],

@@ -9,6 +9,14 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use super::word::Word;
+use super::LogFormat;
+use crate::data_class::Class;
+use crate::limits::Period;
+use crate::on_error::OnError;
+use crate::policy::{CaptureMode, OnViolation, OverCap, Overrides};
+use crate::redact::{Action, OutputScan};
+
 /// The whole file, as written by the operator.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -74,7 +82,7 @@ impl Default for RawTelemetry {
 #[serde(deny_unknown_fields, default)]
 pub struct RawState {
     /// `memory` (one replica) or `redis` (counters shared by every replica).
-    pub backend: String,
+    pub backend: Word<BackendKind>,
     /// `redis://host:6379/0` (may carry a password: prefer ORGUARD_STATE__REDIS_URL).
     pub redis_url: Option<String>,
     /// Prefix of every Redis key orguard writes (several gateways can share one Redis).
@@ -82,9 +90,9 @@ pub struct RawState {
     /// Longest wait for Redis on a request path before the failure mode applies.
     pub timeout_ms: u64,
     /// `fail_closed` (default: no spend without accounting) or `fail_open`.
-    pub budget_on_error: String,
+    pub budget_on_error: Word<OnError>,
     /// `fail_open` (default: a limiter outage is not an outage of every app) or `fail_closed`.
-    pub rate_on_error: String,
+    pub rate_on_error: Word<OnError>,
     /// Budget reservation for a request whose model has no known price.
     pub unknown_price_reservation_usd: f64,
 }
@@ -92,12 +100,12 @@ pub struct RawState {
 impl Default for RawState {
     fn default() -> Self {
         Self {
-            backend: "memory".to_owned(),
+            backend: BackendKind::Memory.into(),
             redis_url: None,
             key_prefix: "orguard".to_owned(),
             timeout_ms: 250,
-            budget_on_error: "fail_closed".to_owned(),
-            rate_on_error: "fail_open".to_owned(),
+            budget_on_error: OnError::FailClosed.into(),
+            rate_on_error: OnError::FailOpen.into(),
             unknown_price_reservation_usd: 0.10,
         }
     }
@@ -184,7 +192,7 @@ pub struct RawDetectors {
     /// Longest wait for the analyzer's answer, connect included.
     pub presidio_timeout_ms: u64,
     /// `fail_closed` (default: no request leaves uninspected) or `fail_open`.
-    pub presidio_on_error: String,
+    pub presidio_on_error: Word<OnError>,
 }
 
 impl Default for RawDetectors {
@@ -197,7 +205,7 @@ impl Default for RawDetectors {
             presidio_score_threshold: 0.5,
             presidio_language: "en".to_owned(),
             presidio_timeout_ms: 2000,
-            presidio_on_error: "fail_closed".to_owned(),
+            presidio_on_error: OnError::FailClosed.into(),
         }
     }
 }
@@ -215,12 +223,12 @@ pub struct RawCustomDetector {
 #[serde(deny_unknown_fields, default)]
 pub struct RawAudit {
     /// `file`, `stdout` or `postgres`.
-    pub sink: String,
+    pub sink: Word<SinkKind>,
     /// Directory of the file sink.
     pub dir: PathBuf,
     /// `always`: each request record is on disk before the request goes upstream (group
     /// commit); `interval`: fsync every `fsync_interval_ms`.
-    pub fsync: String,
+    pub fsync: Word<FsyncMode>,
     pub fsync_interval_ms: u64,
     /// Start a new file past this size (and at each UTC day).
     pub rotate_bytes: u64,
@@ -261,9 +269,9 @@ pub struct RawAudit {
 impl Default for RawAudit {
     fn default() -> Self {
         Self {
-            sink: "file".to_owned(),
+            sink: SinkKind::File.into(),
             dir: PathBuf::from("audit"),
-            fsync: "always".to_owned(),
+            fsync: FsyncMode::Always.into(),
             fsync_interval_ms: 1000,
             rotate_bytes: 100 * 1024 * 1024,
             retention_days: 0,
@@ -290,15 +298,15 @@ impl Default for RawAudit {
 #[serde(deny_unknown_fields, default)]
 pub struct RawPolicy {
     /// Class a request is raised to (at least) when content detectors find PII.
-    pub pii_raises_to: String,
+    pub pii_raises_to: Word<Class>,
     /// Class a request is raised to (at least) when health identifiers (PHI types) are
     /// found; unset: PHI raises like any PII. The stricter of the two wins.
-    pub phi_raises_to: Option<String>,
+    pub phi_raises_to: Option<Word<Class>>,
     /// `narrow_only`: client routing fields that would widen policy are overridden;
     /// `deny`: such requests are refused.
-    pub client_overrides: String,
+    pub client_overrides: Word<Overrides>,
     /// `clamp`: token limits above the class cap are lowered; `deny`: refused.
-    pub over_cap: String,
+    pub over_cap: Word<OverCap>,
     /// Key for the HMAC that pseudonymises `user`; default: derived from the upstream key.
     pub user_hmac_key_file: Option<PathBuf>,
     /// `orguard check` warns about client keys older than this (rotation).
@@ -308,10 +316,10 @@ pub struct RawPolicy {
 impl Default for RawPolicy {
     fn default() -> Self {
         Self {
-            pii_raises_to: "confidential".to_owned(),
+            pii_raises_to: Class::Confidential.into(),
             phi_raises_to: None,
-            client_overrides: "narrow_only".to_owned(),
-            over_cap: "clamp".to_owned(),
+            client_overrides: Overrides::NarrowOnly.into(),
+            over_cap: OverCap::Clamp.into(),
             user_hmac_key_file: None,
             key_max_age_days: 90,
         }
@@ -350,7 +358,7 @@ pub struct RawClass {
     /// OpenRouter's `provider.allow_fallbacks`.
     pub allow_fallbacks: bool,
     /// `allow` or `deny` (providers that store or train on data).
-    pub data_collection: String,
+    pub data_collection: Word<DataCollection>,
     /// Zero-data-retention endpoints only.
     pub zdr: bool,
     /// The response must prove `usage.is_byok = true`.
@@ -361,12 +369,12 @@ pub struct RawClass {
     pub allow_legacy_completions: bool,
     /// What happens to detected personal data: `allow`, `redact`, `placeholder`, `hash`,
     /// or `block`. `SECRET` is blocked unless `redact_types` says otherwise.
-    pub redact: String,
+    pub redact: Word<Action>,
     /// Per-type overrides (`{ EMAIL = "hash", SECRET = "block" }`).
-    pub redact_types: BTreeMap<String, String>,
+    pub redact_types: BTreeMap<String, Word<Action>>,
     /// Scan the model's output too: `off`, `flag` (log and audit the types found) or
     /// `redact` (replace them with `[TYPE]`).
-    pub scan_responses: String,
+    pub scan_responses: Word<OutputScan>,
     /// Models the gateway falls back to, in order, for any model of this class that fails
     /// (after `[resilience.fallbacks]` for that model). Each must match `models`.
     pub fallbacks: Vec<String>,
@@ -374,10 +382,10 @@ pub struct RawClass {
     pub max_tokens: u64,
     /// `block` or `flag` when the response shows a provider, model or BYOK state outside policy.
     /// Default: `block` for confidential and restricted, `flag` below.
-    pub on_violation: Option<String>,
+    pub on_violation: Option<Word<OnViolation>>,
     /// `off` or `encrypted`: the request as forwarded and the response as delivered are
     /// stored encrypted to `audit.capture_recipients` beside the audit trail.
-    pub capture: String,
+    pub capture: Word<CaptureMode>,
 }
 
 impl Default for RawClass {
@@ -397,18 +405,18 @@ impl Default for RawClass {
             allow_trace: false,
             allow_cache: false,
             allow_fallbacks: false,
-            data_collection: "deny".to_owned(),
+            data_collection: DataCollection::Deny.into(),
             zdr: false,
             require_byok: false,
             upstream: "openrouter".to_owned(),
             allow_legacy_completions: false,
-            redact: "allow".to_owned(),
+            redact: Action::Allow.into(),
             redact_types: BTreeMap::new(),
-            scan_responses: "off".to_owned(),
+            scan_responses: OutputScan::Off.into(),
             fallbacks: Vec::new(),
             max_tokens: 4096,
             on_violation: None,
-            capture: "off".to_owned(),
+            capture: CaptureMode::Off.into(),
         }
     }
 }
@@ -526,7 +534,7 @@ impl Default for RawUpstream {
 #[serde(deny_unknown_fields, default)]
 pub struct RawLog {
     /// `text` for people, `json` for log pipelines.
-    pub format: String,
+    pub format: Word<LogFormat>,
     /// A `tracing` filter (`info`, `orguard=debug`). `RUST_LOG` wins if set.
     pub level: String,
 }
@@ -534,7 +542,7 @@ pub struct RawLog {
 impl Default for RawLog {
     fn default() -> Self {
         Self {
-            format: "text".to_owned(),
+            format: LogFormat::Text.into(),
             level: "info".to_owned(),
         }
     }
@@ -567,18 +575,18 @@ pub struct RawKey {
     pub created: Option<String>,
     /// Class of a request that declares none.
     #[serde(default = "default_class")]
-    pub default_class: String,
+    pub default_class: Word<Class>,
     /// Lowest class this key's requests can have, whatever they declare. Unset: the key's
     /// `default_class`, so a key cannot declare itself down to `public` unless the operator
     /// wrote that down.
     #[serde(default)]
-    pub min_class: Option<String>,
+    pub min_class: Option<Word<Class>>,
     /// Spend limit in USD per `budget_period` (from `usage.cost`); unset: no budget.
     #[serde(default)]
     pub budget_usd: Option<f64>,
     /// `day` (resets 00:00 UTC) or `month` (resets on the 1st, 00:00 UTC).
     #[serde(default = "budget_period")]
-    pub budget_period: String,
+    pub budget_period: Word<Period>,
     /// Requests per minute; unset: unlimited.
     #[serde(default)]
     pub rpm: Option<u64>,
@@ -594,10 +602,45 @@ pub struct RawKey {
     pub upstream_key_file: Option<PathBuf>,
 }
 
-fn budget_period() -> String {
-    "month".to_owned()
+fn budget_period() -> Word<Period> {
+    Period::Month.into()
 }
 
-fn default_class() -> String {
-    "internal".to_owned()
+fn default_class() -> Word<Class> {
+    Class::Internal.into()
+}
+
+/// `state.backend`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackendKind {
+    /// One replica: counters in this process.
+    Memory,
+    /// Counters shared by every replica.
+    Redis,
+}
+
+/// `audit.sink`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SinkKind {
+    File,
+    Stdout,
+    Postgres,
+}
+
+/// `audit.fsync`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FsyncMode {
+    Always,
+    Interval,
+}
+
+/// A class's `data_collection`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DataCollection {
+    Allow,
+    Deny,
 }

@@ -12,9 +12,9 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 
+use crate::data_class::Class;
+use crate::glob::Glob;
 use crate::limits::KeyLimits;
-use crate::policy::models::Glob;
-use crate::policy::Class;
 use crate::secret::Secret;
 
 /// One configured client key.

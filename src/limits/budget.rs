@@ -46,7 +46,8 @@ impl Nanos {
 }
 
 /// How often a key's budget starts over.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Period {
     /// Resets at 00:00 UTC.
     Day,
@@ -55,14 +56,6 @@ pub enum Period {
 }
 
 impl Period {
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "day" => Some(Self::Day),
-            "month" => Some(Self::Month),
-            _ => None,
-        }
-    }
-
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Day => "day",

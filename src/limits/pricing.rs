@@ -1,7 +1,7 @@
 //! Model prices, for the budget reservation of a request and for the charge of a response
 //! that reports no `usage.cost`. Prices configured under `[prices]` win; the rest are
 //! learned from the upstream's `GET /models` catalog (per-token USD strings), refreshed in
-//! the background while any key has a budget, and kept across config reloads.
+//! the background (`state::pollers`) while any key has a budget, and kept across config reloads.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -10,8 +10,6 @@ use arc_swap::ArcSwap;
 use serde_json::Value;
 
 use super::budget::Price;
-use crate::server::AppState;
-use crate::upstream::get_json;
 
 /// Prices by normalised model id.
 pub type PriceTable = HashMap<String, Price>;
@@ -81,43 +79,6 @@ pub fn parse_catalog(v: &Value) -> PriceTable {
         }
     }
     out
-}
-
-/// Refreshes the learned prices while the config asks for it. Runs until the runtime stops.
-pub async fn refresh(state: AppState) {
-    loop {
-        let config = state.config.load_full();
-        let wanted = config
-            .keys
-            .records()
-            .iter()
-            .any(|k| k.limits.budget.is_some());
-        let Some(every) = config.upstream.models_refresh.filter(|_| wanted) else {
-            tokio::time::sleep(std::time::Duration::from_secs(60)).await;
-            continue;
-        };
-        match fetch(&state).await {
-            Some(table) if !table.is_empty() => {
-                tracing::debug!(models = table.len(), "model prices refreshed");
-                state.prices.replace(table);
-            }
-            _ => tracing::warn!("could not refresh model prices from GET /models; budgets use the last known prices or state.unknown_price_reservation_usd"),
-        }
-        tokio::time::sleep(every).await;
-    }
-}
-
-async fn fetch(state: &AppState) -> Option<PriceTable> {
-    let config = state.config.load_full();
-    let v = get_json(
-        &state.client,
-        &config.upstream,
-        "/models",
-        None,
-        config.upstream.max_response_bytes,
-    )
-    .await?;
-    Some(parse_catalog(&v))
 }
 
 #[cfg(test)]

@@ -7,54 +7,12 @@
 use axum::http::HeaderMap;
 
 use super::{Denial, FiredRule};
-use crate::error::ErrorCode;
+use crate::error_code::ErrorCode;
 
 /// The header a client declares its data class with.
 pub const CLASS_HEADER: &str = "x-data-classification";
 
-/// Data classes, lowest to highest sensitivity. The derived order is the policy order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Class {
-    Public,
-    Internal,
-    Confidential,
-    Restricted,
-}
-
-impl Class {
-    pub const ALL: [Class; 4] = [
-        Class::Public,
-        Class::Internal,
-        Class::Confidential,
-        Class::Restricted,
-    ];
-
-    /// Parses a class name, ignoring ASCII case and surrounding whitespace.
-    pub fn parse(s: &str) -> Option<Class> {
-        let s = s.trim();
-        Class::ALL
-            .into_iter()
-            .find(|c| c.as_str().eq_ignore_ascii_case(s))
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Public => "public",
-            Self::Internal => "internal",
-            Self::Confidential => "confidential",
-            Self::Restricted => "restricted",
-        }
-    }
-
-    pub fn index(self) -> usize {
-        match self {
-            Self::Public => 0,
-            Self::Internal => 1,
-            Self::Confidential => 2,
-            Self::Restricted => 3,
-        }
-    }
-}
+pub use crate::data_class::Class;
 
 /// What content inspection found, as far as classification is concerned. The redaction
 /// stage fills it from its single scan of the request; until then it is empty.

@@ -5,7 +5,7 @@
 use serde_json::{Map, Value};
 
 use super::{ClassPolicy, Denial, FiredRule, Overrides};
-use crate::error::ErrorCode;
+use crate::error_code::ErrorCode;
 
 /// Applies every feature rule to `body`, in a fixed order.
 pub fn apply(

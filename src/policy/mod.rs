@@ -24,13 +24,14 @@ pub use class::{Class, ContentSignals};
 pub use tokens::ABSURD_TOKENS;
 pub use verify::{Expectation, ProviderNames, ServedMeta, Violation, ViolationKind};
 
-use crate::error::ErrorCode;
+use crate::error_code::ErrorCode;
 use crate::keys::Caller;
 use crate::request::parse::ParsedRequest;
 use crate::request::Endpoint;
 
 /// How client routing fields that would widen policy are treated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Overrides {
     /// Overridden with the class's value; the request goes on (and the rule is recorded).
     NarrowOnly,
@@ -39,14 +40,16 @@ pub enum Overrides {
 }
 
 /// What happens to a token limit above the class cap.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum OverCap {
     Clamp,
     Deny,
 }
 
 /// What happens when the response shows something policy did not allow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum OnViolation {
     /// Withhold the response (502) or end the stream with an error event.
     Block,
@@ -116,7 +119,8 @@ pub struct ClassPolicy {
 }
 
 /// `capture` of a class.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum CaptureMode {
     #[default]
     Off,
@@ -244,6 +248,16 @@ impl Denial {
     }
 }
 
+impl From<crate::redact::Refused> for Denial {
+    fn from(r: crate::redact::Refused) -> Self {
+        if r.malformed {
+            Self::invalid(r.code, r.message)
+        } else {
+            Self::forbidden(r.code, r.message)
+        }
+    }
+}
+
 /// The outcome of planning: the body to forward and everything decided on the way.
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -320,33 +334,23 @@ pub fn plan(
     models::check_key(&model, caller)?;
     let mut forwarded_models = vec![model.id.clone()];
     body.insert("model".to_owned(), Value::String(model.id.clone()));
-    match body.get("models") {
-        None | Some(Value::Null) => {}
-        Some(Value::Array(items)) => {
-            if items.len() > MAX_FALLBACK_MODELS {
-                return Err(Denial::invalid_param(
-                    ErrorCode::TooManyModels,
-                    format!("models lists at most {MAX_FALLBACK_MODELS} entries"),
-                    "models",
-                ));
-            }
-            let mut normalised = Vec::with_capacity(items.len());
-            for item in items {
-                let m = models::parse(item.as_str().unwrap_or_default())?;
-                models::check(&m, policy)?;
-                models::check_key(&m, caller)?;
-                normalised.push(Value::String(m.id.clone()));
-                forwarded_models.push(m.id);
-            }
-            body.insert("models".to_owned(), Value::Array(normalised));
-        }
-        Some(_) => {
+    if let Some(items) = &request.fallbacks {
+        if items.len() > MAX_FALLBACK_MODELS {
             return Err(Denial::invalid_param(
-                ErrorCode::InvalidFieldType,
-                "models must be an array of strings".to_owned(),
+                ErrorCode::TooManyModels,
+                format!("models lists at most {MAX_FALLBACK_MODELS} entries"),
                 "models",
-            ))
+            ));
         }
+        let mut normalised = Vec::with_capacity(items.len());
+        for item in items {
+            let m = models::parse(item)?;
+            models::check(&m, policy)?;
+            models::check_key(&m, caller)?;
+            normalised.push(Value::String(m.id.clone()));
+            forwarded_models.push(m.id);
+        }
+        body.insert("models".to_owned(), Value::Array(normalised));
     }
     fired.push(FiredRule::new(
         "models.allowed",
@@ -371,7 +375,7 @@ pub fn plan(
     let providers = match &policy.upstream {
         UpstreamRef::OpenRouter => {
             let provider = providers::build(
-                body.get("provider"),
+                request.provider.as_ref(),
                 policy,
                 settings.client_overrides,
                 &mut fired,
@@ -393,6 +397,7 @@ pub fn plan(
     // 5. tokens
     let output = tokens::apply(
         &mut body,
+        &request.limits,
         request.endpoint,
         policy,
         settings.over_cap,

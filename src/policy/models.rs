@@ -6,7 +6,9 @@
 //! one has its own permission, and an unknown one is denied.
 
 use super::{ClassPolicy, Denial};
-use crate::error::ErrorCode;
+use crate::error_code::ErrorCode;
+
+pub use crate::glob::Glob;
 
 /// Longest model id accepted.
 const MAX_MODEL_LEN: usize = 200;
@@ -137,63 +139,6 @@ pub fn parse(raw: &str) -> Result<ModelRef, Denial> {
         variants,
         kind,
     })
-}
-
-/// A model pattern from config: exact, or with `*` wildcards where the config wrote them.
-#[derive(Debug, Clone)]
-pub struct Glob {
-    text: String,
-}
-
-impl Glob {
-    pub fn new(pattern: &str) -> Self {
-        Self {
-            text: pattern.trim().to_ascii_lowercase(),
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.text
-    }
-
-    pub fn is_exact(&self) -> bool {
-        !self.text.contains('*')
-    }
-
-    pub fn matches(&self, candidate: &str) -> bool {
-        glob_match(self.text.as_bytes(), candidate.as_bytes())
-    }
-}
-
-/// `*` matches any run of characters (including `/`); everything else matches itself.
-fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
-    let (mut p, mut t) = (0, 0);
-    let mut backtrack: Option<(usize, usize)> = None;
-    while t < text.len() {
-        match pattern.get(p) {
-            Some(b'*') => {
-                backtrack = Some((p, t));
-                p += 1;
-            }
-            Some(c) if Some(c) == text.get(t) => {
-                p += 1;
-                t += 1;
-            }
-            _ => match backtrack {
-                Some((bp, bt)) => {
-                    p = bp + 1;
-                    t = bt + 1;
-                    backtrack = Some((bp, bt + 1));
-                }
-                None => return false,
-            },
-        }
-    }
-    pattern
-        .get(p..)
-        .unwrap_or_default()
-        .iter()
-        .all(|&c| c == b'*')
 }
 
 /// Checks one model against the caller key's own `allowed_models`, which can only narrow

@@ -12,7 +12,7 @@ use axum::http::HeaderMap;
 
 use super::class::{self, Class, ContentSignals};
 use super::{Denial, DenialKind, PolicySettings};
-use crate::error::ErrorCode;
+use crate::error_code::ErrorCode;
 use crate::keys::Caller;
 
 /// Where a request's starting class came from, before anything raised it.

@@ -6,7 +6,8 @@
 use serde_json::{Map, Value};
 
 use super::{ClassPolicy, Denial, FiredRule, OverCap};
-use crate::error::ErrorCode;
+use crate::error_code::ErrorCode;
+use crate::request::parse::OutputLimits;
 use crate::request::Endpoint;
 
 /// Values above this are refused as nonsense rather than clamped.
@@ -22,10 +23,6 @@ fn injected(endpoint: Endpoint) -> Option<&'static str> {
     }
 }
 
-/// Every output-limit spelling is capped on every endpoint: an upstream may honour an alias
-/// the endpoint does not document.
-const LIMIT_FIELDS: [&str; 3] = ["max_tokens", "max_completion_tokens", "max_output_tokens"];
-
 /// Fields that multiply the output (`n` choices, `best_of` candidates) are bounded too.
 pub const MAX_CHOICES: u64 = 16;
 
@@ -40,87 +37,83 @@ pub struct OutputBound {
     pub choices: u64,
 }
 
-fn limit(value: &Value, field: &'static str) -> Result<u64, Denial> {
-    let invalid = || {
-        Denial::invalid_param(
-            ErrorCode::InvalidMaxTokens,
-            format!("{field} must be an integer between 1 and {ABSURD_TOKENS}"),
-            field,
-        )
-    };
-    match value.as_u64() {
-        Some(n) if (1..=ABSURD_TOKENS).contains(&n) => Ok(n),
-        _ => Err(invalid()),
+/// Refuses a limit outside `1..=ABSURD_TOKENS`; the parse stage already knows it is a
+/// non-negative integer.
+fn in_range(n: u64, field: &'static str) -> Result<u64, Denial> {
+    if (1..=ABSURD_TOKENS).contains(&n) {
+        return Ok(n);
     }
+    Err(Denial::invalid_param(
+        ErrorCode::InvalidMaxTokens,
+        format!("{field} must be an integer between 1 and {ABSURD_TOKENS}"),
+        field,
+    ))
 }
 
-/// Applies the cap to one field in `map`. Returns the field's value after capping, when it
-/// is present.
-fn cap_field(
-    map: &mut Map<String, Value>,
-    field: &'static str,
+/// Caps one limit the client sent, `n`. Returns the value as forwarded, and whether it was
+/// lowered (the caller then writes the cap into the body).
+fn cap(
+    n: u64,
     label: &'static str,
     class: &ClassPolicy,
     over_cap: OverCap,
     fired: &mut Vec<FiredRule>,
-) -> Result<Option<u64>, Denial> {
-    let Some(value) = map.get(field).filter(|v| !v.is_null()) else {
-        return Ok(None);
-    };
-    let n = limit(value, label)?;
-    if n > class.max_tokens {
-        match over_cap {
-            OverCap::Clamp => {
-                fired.push(FiredRule::new(
-                    "tokens.clamped",
-                    format!(
-                        "{label} {n} lowered to the class {} cap {}",
-                        class.class.as_str(),
-                        class.max_tokens
-                    ),
-                ));
-                map.insert(field.to_owned(), Value::from(class.max_tokens));
-                return Ok(Some(class.max_tokens));
-            }
-            OverCap::Deny => {
-                return Err(Denial::forbidden_param(
-                    ErrorCode::MaxTokensExceedsCap,
-                    format!(
-                        "{label} {n} exceeds the cap of {} for class {}",
-                        class.max_tokens,
-                        class.class.as_str()
-                    ),
-                    label,
-                ))
-            }
-        }
+) -> Result<(u64, bool), Denial> {
+    let n = in_range(n, label)?;
+    if n <= class.max_tokens {
+        return Ok((n, false));
     }
-    Ok(Some(n))
+    match over_cap {
+        OverCap::Clamp => {
+            fired.push(FiredRule::new(
+                "tokens.clamped",
+                format!(
+                    "{label} {n} lowered to the class {} cap {}",
+                    class.class.as_str(),
+                    class.max_tokens
+                ),
+            ));
+            Ok((class.max_tokens, true))
+        }
+        OverCap::Deny => Err(Denial::forbidden_param(
+            ErrorCode::MaxTokensExceedsCap,
+            format!(
+                "{label} {n} exceeds the cap of {} for class {}",
+                class.max_tokens,
+                class.class.as_str()
+            ),
+            label,
+        )),
+    }
 }
 
-/// Caps every token limit the endpoint has, and injects one when none was sent. `Ok` is
-/// the most output the request may now ask for.
+/// Caps every token limit the request set (`limits`, as parsed from `body`), writing the
+/// lowered values into `body`, and injects one when none was sent. `Ok` is the most output
+/// the request may now ask for.
 pub fn apply(
     body: &mut Map<String, Value>,
+    limits: &OutputLimits,
     endpoint: Endpoint,
     class: &ClassPolicy,
     over_cap: OverCap,
     fired: &mut Vec<FiredRule>,
 ) -> Result<OutputBound, Denial> {
     let mut largest: Option<u64> = None;
-    for field in LIMIT_FIELDS {
-        if let Some(n) = cap_field(body, field, field, class, over_cap, fired)? {
-            largest = Some(largest.map_or(n, |l| l.max(n)));
+    // Every spelling is capped on every endpoint: an upstream may honour an alias the
+    // endpoint does not document.
+    for (field, sent) in limits.top_level() {
+        let Some(sent) = sent else { continue };
+        let (n, lowered) = cap(sent, field, class, over_cap, fired)?;
+        if lowered {
+            body.insert(field.to_owned(), Value::from(n));
         }
+        largest = Some(largest.map_or(n, |l| l.max(n)));
     }
-    let present = largest.is_some();
     let mut choices = 1;
-    for field in ["n", "best_of"] {
-        match body.get(field) {
-            None | Some(Value::Null) => {}
-            Some(v) if v.as_u64().is_some_and(|n| (1..=MAX_CHOICES).contains(&n)) => {
-                choices = v.as_u64().map_or(choices, |n| n.max(choices));
-            }
+    for (field, sent) in [("n", limits.n), ("best_of", limits.best_of)] {
+        match sent {
+            None => {}
+            Some(n) if (1..=MAX_CHOICES).contains(&n) => choices = choices.max(n),
             Some(_) => {
                 return Err(Denial::invalid_param(
                     ErrorCode::InvalidFieldType,
@@ -130,7 +123,7 @@ pub fn apply(
             }
         }
     }
-    if let (false, Some(first)) = (present, injected(endpoint)) {
+    if let (None, Some(first)) = (largest, injected(endpoint)) {
         body.insert((*first).to_owned(), Value::from(class.max_tokens));
         fired.push(FiredRule::new(
             "tokens.injected",
@@ -141,24 +134,10 @@ pub fn apply(
             ),
         ));
     }
-    match body.get_mut("reasoning") {
-        None | Some(Value::Null) => {}
-        Some(Value::Object(reasoning)) => {
-            cap_field(
-                reasoning,
-                "max_tokens",
-                "reasoning.max_tokens",
-                class,
-                over_cap,
-                fired,
-            )?;
-        }
-        Some(_) => {
-            return Err(Denial::invalid_param(
-                ErrorCode::InvalidFieldType,
-                "reasoning must be an object".to_owned(),
-                "reasoning",
-            ))
+    if let Some(sent) = limits.reasoning_max_tokens {
+        let (n, lowered) = cap(sent, "reasoning.max_tokens", class, over_cap, fired)?;
+        if let (true, Some(Value::Object(reasoning))) = (lowered, body.get_mut("reasoning")) {
+            reasoning.insert("max_tokens".to_owned(), Value::from(n));
         }
     }
     Ok(OutputBound {
@@ -172,13 +151,40 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::error::GatewayError;
     use crate::policy::tests::class_policy;
+    use crate::request::parse;
 
-    fn bound(body: Value, endpoint: Endpoint, over_cap: OverCap) -> OutputBound {
+    /// Runs `body` through the parse stage, as the gateway does, then [`apply`]. Returns
+    /// the body as capped (without the `model` parse requires) and the bound.
+    fn through_parse(
+        body: Value,
+        endpoint: Endpoint,
+        over_cap: OverCap,
+    ) -> Result<(Value, OutputBound), ErrorCode> {
         let mut c = class_policy(&["*"]);
         c.max_tokens = 1000;
-        let mut map = body.as_object().unwrap().clone();
-        apply(&mut map, endpoint, &c, over_cap, &mut Vec::new()).unwrap()
+        let mut sent = body.as_object().unwrap().clone();
+        sent.insert("model".into(), json!("m"));
+        let bytes = serde_json::to_vec(&sent).unwrap();
+        let parsed = parse::parse(endpoint, &bytes, 16)
+            .map_err(|e| GatewayError::from(e).classify().code)?;
+        let mut map = parsed.body;
+        let bound = apply(
+            &mut map,
+            &parsed.limits,
+            endpoint,
+            &c,
+            over_cap,
+            &mut Vec::new(),
+        )
+        .map_err(|d| d.code)?;
+        map.remove("model");
+        Ok((Value::Object(map), bound))
+    }
+
+    fn bound(body: Value, endpoint: Endpoint, over_cap: OverCap) -> OutputBound {
+        through_parse(body, endpoint, over_cap).unwrap().1
     }
 
     #[test]
@@ -225,12 +231,7 @@ mod tests {
     }
 
     fn run(body: Value, endpoint: Endpoint, over_cap: OverCap) -> Result<Value, ErrorCode> {
-        let mut c = class_policy(&["*"]);
-        c.max_tokens = 1000;
-        let mut map = body.as_object().unwrap().clone();
-        apply(&mut map, endpoint, &c, over_cap, &mut Vec::new())
-            .map(|_| Value::Object(map))
-            .map_err(|d| d.code)
+        through_parse(body, endpoint, over_cap).map(|(body, _)| body)
     }
 
     #[test]
@@ -299,22 +300,29 @@ mod tests {
 
     #[test]
     fn nonsense_values_are_refused() {
-        for v in [
-            json!(0),
-            json!(-1),
-            json!(1.5),
-            json!("100"),
-            json!(1e20),
-            json!(ABSURD_TOKENS + 1),
-            json!(true),
+        // Out of range is the policy's refusal; not a non-negative integer is the parse
+        // stage's, which reports `max_tokens` as a field type and the other two as before.
+        for (v, in_range) in [
+            (json!(0), true),
+            (json!(ABSURD_TOKENS + 1), true),
+            (json!(-1), false),
+            (json!(1.5), false),
+            (json!("100"), false),
+            (json!(1e20), false),
+            (json!(true), false),
         ] {
+            let top = if in_range {
+                ErrorCode::InvalidMaxTokens
+            } else {
+                ErrorCode::InvalidFieldType
+            };
             assert_eq!(
                 run(
                     json!({"max_tokens": v.clone()}),
                     Endpoint::ChatCompletions,
                     OverCap::Clamp
                 ),
-                Err(ErrorCode::InvalidMaxTokens),
+                Err(top),
                 "{v}"
             );
             assert_eq!(

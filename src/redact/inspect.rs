@@ -20,9 +20,38 @@ use super::detectors::{Kind, SECRET};
 use super::fold;
 use super::walk::{self, Fixed, Media, Path, ShapeError, Visit};
 use super::{Action, Analysis, Detectors, Placeholders, RedactPolicy, Span};
-use crate::error::ErrorCode;
-use crate::policy::Denial;
+use crate::error_code::ErrorCode;
 use crate::request::Endpoint;
+
+/// A request the redaction stage will not let through. Its message names types and places,
+/// never values; the policy stage turns it into a `Denial` (400 when the request is
+/// malformed, 403 when it is refused).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct Refused {
+    pub code: ErrorCode,
+    pub message: String,
+    /// The request is malformed (a header sent twice, not text), rather than refused.
+    pub malformed: bool,
+}
+
+impl Refused {
+    fn invalid(code: ErrorCode, message: String) -> Self {
+        Self {
+            code,
+            message,
+            malformed: true,
+        }
+    }
+
+    fn forbidden(code: ErrorCode, message: String) -> Self {
+        Self {
+            code,
+            message,
+            malformed: false,
+        }
+    }
+}
 
 /// Strictness of actions, for merged spans: the value must not escape any of its types.
 fn strictness(a: Action) -> u8 {
@@ -123,7 +152,7 @@ impl Findings {
     /// a type the class blocks, anywhere; a value the class would rewrite where orguard does
     /// not rewrite; any value in a routing field. Runs before the policy plans the request,
     /// so no later error message can echo a detected value.
-    pub fn refuse(&self, policy: &RedactPolicy) -> Result<(), Denial> {
+    pub fn refuse(&self, policy: &RedactPolicy) -> Result<(), Refused> {
         let blocked: Vec<Kind> = self
             .counts()
             .into_keys()
@@ -138,7 +167,7 @@ impl Findings {
             };
             let routing = p.what.starts_with("a routing field");
             if action != Action::Allow || routing {
-                return Err(Denial::forbidden(
+                return Err(Refused::forbidden(
                     ErrorCode::UnredactableField,
                     format!(
                         "data of type {kind} in {} at `{}` cannot be rewritten where it sits, and this class does not let it through as it is; nothing was sent",
@@ -162,18 +191,18 @@ impl Findings {
         detectors: &Detectors,
         headers: &HeaderMap,
         names: &[HeaderName],
-    ) -> Result<(), Denial> {
+    ) -> Result<(), Refused> {
         for name in names {
             let mut values = headers.get_all(name).iter();
             let Some(value) = values.next() else { continue };
             if values.next().is_some() {
-                return Err(Denial::invalid(
+                return Err(Refused::invalid(
                     ErrorCode::InvalidHeader,
                     format!("header {name} is sent more than once; send it once"),
                 ));
             }
             let Ok(text) = value.to_str() else {
-                return Err(Denial::invalid(
+                return Err(Refused::invalid(
                     ErrorCode::InvalidHeader,
                     format!("header {name} must be visible ASCII text"),
                 ));
@@ -380,7 +409,7 @@ pub fn apply(
     findings: &Findings,
     policy: &RedactPolicy,
     hash_key: &[u8],
-) -> Result<Redaction, Denial> {
+) -> Result<Redaction, Refused> {
     findings.refuse(policy)?;
     let mut rewriter = Rewriter {
         detectors,
@@ -394,20 +423,20 @@ pub fn apply(
         return Ok(rewriter.redaction);
     }
     walk::walk(endpoint, body, &mut rewriter)
-        .map_err(|e| Denial::invalid(ErrorCode::InvalidFieldType, e.to_string()))?;
+        .map_err(|e| Refused::invalid(ErrorCode::InvalidFieldType, e.to_string()))?;
     if !rewriter.blocked_late.is_empty() {
         return Err(blocked_denial(&rewriter.blocked_late));
     }
     Ok(rewriter.redaction)
 }
 
-fn blocked_denial(blocked: &[Kind]) -> Denial {
+fn blocked_denial(blocked: &[Kind]) -> Refused {
     let code = if blocked.contains(&SECRET) {
         ErrorCode::SecretBlocked
     } else {
         ErrorCode::PiiBlocked
     };
-    Denial::forbidden(
+    Refused::forbidden(
         code,
         format!(
             "the request contains data of type {} that this class does not allow to leave; nothing was sent",
@@ -507,7 +536,7 @@ pub fn inspect_get(
     headers: &HeaderMap,
     names: &[HeaderName],
     query: Option<&str>,
-) -> Result<(), Denial> {
+) -> Result<(), Refused> {
     let mut findings = Findings::default();
     findings.scan_headers(detectors, headers, names)?;
     if let Some(q) = query {
@@ -528,7 +557,7 @@ pub fn inspect_get(
     match findings.pinned.first() {
         None => Ok(()),
         Some(_) if kinds.contains(&SECRET) => Err(blocked_denial(&[SECRET])),
-        Some(p) => Err(Denial::forbidden(
+        Some(p) => Err(Refused::forbidden(
             ErrorCode::UnredactableField,
             format!(
                 "data of type {} in {}; nothing was sent",

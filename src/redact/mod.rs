@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use regex::Regex;
 
-pub use inspect::{apply, scan, scan_with, Findings, Redaction};
+pub use inspect::{apply, scan, scan_with, Findings, Redaction, Refused};
 pub use placeholder::{Placeholders, Restorer};
 
 /// Whether `text` holds anything the detectors find, as written, lower-cased (as routing
@@ -41,7 +41,8 @@ use detectors::{Kind, SECRET};
 pub const DENY_TERM: Kind = "DENY_TERM";
 
 /// What to do with a detected value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Action {
     Allow,
     Redact,
@@ -50,21 +51,9 @@ pub enum Action {
     Block,
 }
 
-impl Action {
-    pub fn parse(s: &str) -> Option<Action> {
-        Some(match s {
-            "allow" => Action::Allow,
-            "redact" => Action::Redact,
-            "placeholder" => Action::Placeholder,
-            "hash" => Action::Hash,
-            "block" => Action::Block,
-            _ => return None,
-        })
-    }
-}
-
 /// Whether the model's output is scanned too (`scan_responses`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum OutputScan {
     Off,
     /// Log and audit the types found; pass the text on.

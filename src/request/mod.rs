@@ -1,6 +1,7 @@
 //! The inbound request before any policy: reading the body safely and parsing it strictly.
 
 pub mod body;
+pub mod client;
 pub mod parse;
 
 /// The inference endpoints orguard inspects. Each is served under `/api/v1/` and `/v1/`.

@@ -34,6 +34,11 @@ pub enum ParseError {
         field: &'static str,
         expected: &'static str,
     },
+    /// An output limit the policy stage has always refused as `invalid_max_tokens`
+    /// (`max_output_tokens`, `reasoning.max_tokens`), kept apart from [`Self::FieldType`]
+    /// so the error code clients see does not change.
+    #[error("field `{field}` must be a positive integer")]
+    TokenLimit { field: &'static str },
     #[error(
         "field `model` is required (OpenRouter would otherwise pick the account's default model)"
     )]
@@ -50,6 +55,39 @@ pub struct ParsedRequest {
     pub model: String,
     /// Whether the client asked for a server-sent-event stream.
     pub stream: bool,
+    /// `models`, the client's fallback list, when set (exactly as sent).
+    pub fallbacks: Option<Vec<String>>,
+    /// `provider`, the client's routing object, when set.
+    pub provider: Option<Map<String, Value>>,
+    /// The output limits and choice counts, as sent.
+    pub limits: OutputLimits,
+}
+
+/// The fields that bound how much output a request may ask for, as the client sent them
+/// (`None` when absent or `null`). Range checks and caps are the policy stage's business;
+/// here each is only known to be a non-negative integer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutputLimits {
+    pub max_tokens: Option<u64>,
+    pub max_completion_tokens: Option<u64>,
+    pub max_output_tokens: Option<u64>,
+    /// `reasoning.max_tokens`.
+    pub reasoning_max_tokens: Option<u64>,
+    /// `n`, the number of choices.
+    pub n: Option<u64>,
+    /// `best_of`, the candidates the legacy completions endpoint generates.
+    pub best_of: Option<u64>,
+}
+
+impl OutputLimits {
+    /// Each top-level limit field with its value, in the order the policy caps them.
+    pub fn top_level(&self) -> [(&'static str, Option<u64>); 3] {
+        [
+            ("max_tokens", self.max_tokens),
+            ("max_completion_tokens", self.max_completion_tokens),
+            ("max_output_tokens", self.max_output_tokens),
+        ]
+    }
 }
 
 /// Parses `bytes` for `endpoint`, refusing anything ambiguous.
@@ -59,7 +97,28 @@ pub fn parse(
     max_depth: usize,
 ) -> Result<ParsedRequest, ParseError> {
     let body = parse_object(bytes, max_depth)?;
-    check_owned_fields(&body)?;
+    let stream = match body.get("stream") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(field_type("stream", "a boolean")),
+    };
+    let fallbacks = match body.get("models") {
+        None | Some(Value::Null) => None,
+        Some(Value::Array(items)) => Some(
+            items
+                .iter()
+                .map(|v| v.as_str().map(str::to_owned))
+                .collect::<Option<Vec<_>>>()
+                .ok_or(field_type("models", "an array of strings"))?,
+        ),
+        Some(_) => return Err(field_type("models", "an array of strings")),
+    };
+    let provider = match body.get("provider") {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(m)) => Some(m.clone()),
+        Some(_) => return Err(field_type("provider", "an object")),
+    };
+    let limits = output_limits(&body)?;
     let model = match body.get("model") {
         Some(Value::String(m)) if !m.trim().is_empty() => m.clone(),
         Some(Value::String(_)) | None | Some(Value::Null) => return Err(ParseError::MissingModel),
@@ -70,12 +129,57 @@ pub fn parse(
             })
         }
     };
-    let stream = matches!(body.get("stream"), Some(Value::Bool(true)));
     Ok(ParsedRequest {
         endpoint,
         body,
         model,
         stream,
+        fallbacks,
+        provider,
+        limits,
+    })
+}
+
+fn field_type(field: &'static str, expected: &'static str) -> ParseError {
+    ParseError::FieldType { field, expected }
+}
+
+/// Reads the output limits. `null` is accepted where OpenRouter treats it as "not set".
+fn output_limits(body: &Map<String, Value>) -> Result<OutputLimits, ParseError> {
+    let count =
+        |map: &Map<String, Value>, field: &'static str, err: ParseError| match map.get(field) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => v.as_u64().map(Some).ok_or(err),
+        };
+    let integer = "a non-negative integer";
+    let reasoning_max_tokens = match body.get("reasoning") {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(reasoning)) => count(
+            reasoning,
+            "max_tokens",
+            ParseError::TokenLimit {
+                field: "reasoning.max_tokens",
+            },
+        )?,
+        Some(_) => return Err(field_type("reasoning", "an object")),
+    };
+    Ok(OutputLimits {
+        max_tokens: count(body, "max_tokens", field_type("max_tokens", integer))?,
+        max_completion_tokens: count(
+            body,
+            "max_completion_tokens",
+            field_type("max_completion_tokens", integer),
+        )?,
+        max_output_tokens: count(
+            body,
+            "max_output_tokens",
+            ParseError::TokenLimit {
+                field: "max_output_tokens",
+            },
+        )?,
+        reasoning_max_tokens,
+        n: count(body, "n", field_type("n", integer))?,
+        best_of: count(body, "best_of", field_type("best_of", integer))?,
     })
 }
 
@@ -107,33 +211,6 @@ pub fn parse_object(bytes: &[u8], max_depth: usize) -> Result<Map<String, Value>
         Value::Object(map) => Ok(map),
         _ => Err(ParseError::NotAnObject),
     }
-}
-
-/// Type checks for the top-level fields that decide where a request goes and how much it
-/// may cost. `null` is accepted where OpenRouter treats it as "not set".
-fn check_owned_fields(body: &Map<String, Value>) -> Result<(), ParseError> {
-    let wrong = |field, expected| Err(ParseError::FieldType { field, expected });
-    match body.get("models") {
-        None | Some(Value::Null) => {}
-        Some(Value::Array(items)) if items.iter().all(Value::is_string) => {}
-        Some(_) => return wrong("models", "an array of strings"),
-    }
-    match body.get("provider") {
-        None | Some(Value::Null | Value::Object(_)) => {}
-        Some(_) => return wrong("provider", "an object"),
-    }
-    for field in ["max_tokens", "max_completion_tokens"] {
-        match body.get(field) {
-            None | Some(Value::Null) => {}
-            Some(Value::Number(n)) if n.is_u64() => {}
-            Some(_) => return wrong(field, "a non-negative integer"),
-        }
-    }
-    match body.get("stream") {
-        None | Some(Value::Null | Value::Bool(_)) => {}
-        Some(_) => return wrong("stream", "a boolean"),
-    }
-    Ok(())
 }
 
 /// Builds a `serde_json::Value` while refusing duplicate keys and excessive depth. A

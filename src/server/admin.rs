@@ -14,10 +14,11 @@ use subtle::ConstantTimeEq;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use super::{layers, ops, AppState};
+use super::{layers, ops};
 use crate::error::{error_response, Classified, ErrorCode, ErrorType};
 use crate::keys::KeyRecord;
 use crate::limits::Nanos;
+use crate::state::AppState;
 
 /// The admin router, with the same hygiene layers as the main one.
 pub fn app(state: AppState) -> Router {

@@ -24,9 +24,9 @@ use tokio::time::Instant;
 use tower_http::catch_panic::CatchPanicLayer;
 use tracing::Instrument;
 
-use super::client::ClientAddr;
 use crate::config::Snapshot;
 use crate::error::{error_response, Classified, ErrorCode, ErrorType, LoggedError};
+use crate::request::client::ClientAddr;
 
 /// The id of one request: returned as `x-request-id`, logged, and (later) audited.
 #[derive(Debug, Clone)]

@@ -1,8 +1,8 @@
-//! The HTTP server: shared state, the router, listeners and graceful shutdown.
+//! The HTTP server: the router, listeners, reloads and graceful shutdown, over the
+//! shared [`AppState`].
 
 pub mod admin;
-mod client;
-pub use client::ClientAddr;
+pub use crate::request::client::ClientAddr;
 mod layers;
 pub use layers::RequestId;
 mod ops;
@@ -12,150 +12,10 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
 use axum::Router;
 use tokio::net::TcpListener;
 
-use crate::config::Snapshot;
-
-/// Shared by every request.
-#[derive(Clone)]
-pub struct AppState {
-    /// The live config. A request loads one snapshot at its start and keeps it.
-    pub config: Arc<ArcSwap<Snapshot>>,
-    /// One pooled upstream client for the process.
-    pub client: reqwest::Client,
-    /// The client the Presidio analyzer is asked with (no proxy; built even when no
-    /// analyzer is configured, since a reload may configure one).
-    pub presidio: reqwest::Client,
-    /// The audit writer, started once from the config at start.
-    pub audit: crate::audit::Writer,
-    /// Per-model circuit breakers (they outlive reloads).
-    pub breakers: Arc<crate::upstream::breaker::Breakers>,
-    /// Upstream requests in flight (sized at start; a reload does not resize it).
-    pub in_flight: Arc<tokio::sync::Semaphore>,
-    pub metrics: Arc<crate::metrics::Metrics>,
-    /// Provider display names learned from `GET /providers` (outlives reloads).
-    pub provider_names: Arc<ArcSwap<std::collections::HashMap<String, String>>>,
-    /// Budget and rate counters (built from `[state]` at start; they outlive reloads).
-    pub limits: crate::limits::Limits,
-    /// Model prices learned from `GET /models` (outlive reloads).
-    pub prices: Arc<crate::limits::pricing::Learned>,
-    /// How the last SIGHUP reload went, for `/readyz`.
-    pub reload: Arc<ReloadStatus>,
-    /// The OTLP trace exporter (`[telemetry]`, built at start; off when no endpoint is set).
-    pub traces: crate::traces::Traces,
-}
-
-/// What `/readyz` says about reloads: a rejected reload stays visible until one is applied
-/// (the old config still serves, so the replica stays ready), and settings changed since
-/// start that only a restart applies are listed.
-#[derive(Default)]
-pub struct ReloadStatus {
-    pub rejected: arc_swap::ArcSwapOption<RejectedReload>,
-    pub restart_pending: ArcSwap<Vec<&'static str>>,
-}
-
-/// A reload that failed validation.
-#[derive(Debug)]
-pub struct RejectedReload {
-    /// RFC 3339.
-    pub at: String,
-    /// The validation problems (values masked, as in the log).
-    pub problems: String,
-}
-
-/// Why the server state could not be built.
-#[derive(Debug, thiserror::Error)]
-pub enum StateError {
-    #[error("cannot build the upstream HTTP client: {0}")]
-    Client(#[from] reqwest::Error),
-    #[error("cannot register metrics: {0}")]
-    Metrics(#[from] prometheus::Error),
-    /// The message names no URL: it may hold a password.
-    #[error("cannot set up the shared state store (state.redis_url)")]
-    State,
-    #[error(transparent)]
-    Traces(#[from] crate::traces::TracesError),
-}
-
-impl AppState {
-    /// Builds the state and starts the audit writer (needs a Tokio runtime).
-    pub fn new(mut snapshot: Snapshot) -> Result<Self, StateError> {
-        let provider_names = Arc::new(ArcSwap::from_pointee(std::collections::HashMap::new()));
-        snapshot
-            .policy
-            .provider_names
-            .attach(Arc::clone(&provider_names));
-        let client = crate::upstream::build_client(&snapshot.upstream)?;
-        let presidio = crate::redact::presidio::client()?;
-        let audit = snapshot.audit.start();
-        let r = &snapshot.resilience;
-        let breakers = Arc::new(crate::upstream::breaker::Breakers::new(
-            r.breaker_threshold,
-            r.breaker_cooldown,
-        ));
-        let in_flight = Arc::new(tokio::sync::Semaphore::new(r.max_in_flight));
-        let metrics = Arc::new(crate::metrics::Metrics::new()?);
-        let limits = crate::limits::Limits::new(
-            snapshot.state.clone(),
-            metrics.state_errors.clone(),
-            crate::limits::history::History::of(&snapshot.audit.sink),
-        )
-        .map_err(|_| StateError::State)?;
-        let traces = crate::traces::Traces::start(
-            &snapshot.telemetry,
-            metrics.telemetry_export_errors.clone(),
-        )?;
-        Ok(Self {
-            config: Arc::new(ArcSwap::from_pointee(snapshot)),
-            client,
-            presidio,
-            audit,
-            breakers,
-            in_flight,
-            metrics,
-            provider_names,
-            limits,
-            prices: Arc::default(),
-            reload: Arc::default(),
-            traces,
-        })
-    }
-
-    /// Starts the background tasks that belong to a running server (the upstream credit
-    /// watch). Detached: they hold no request state and end with the runtime.
-    pub fn start_background(&self) {
-        let limits = self.limits.clone();
-        #[expect(
-            clippy::disallowed_methods,
-            reason = "a one-off read at start; a request that needs it first waits for it"
-        )]
-        tokio::spawn(async move {
-            if let Err(e) = limits.restore().await {
-                tracing::error!(error = %e, "cannot rebuild budget spend from the audit trail; budgeted requests follow state.budget_on_error until it can");
-            }
-        });
-        let state = self.clone();
-        let names = self.clone();
-        let prices = self.clone();
-        #[expect(
-            clippy::disallowed_methods,
-            reason = "polls hold no request state; they end with the runtime"
-        )]
-        tokio::spawn(async move { crate::limits::pricing::refresh(prices).await });
-        #[expect(
-            clippy::disallowed_methods,
-            reason = "polls hold no request state; they end with the runtime"
-        )]
-        tokio::spawn(async move { crate::upstream::credit::watch(state).await });
-        #[expect(
-            clippy::disallowed_methods,
-            reason = "polls hold no request state; they end with the runtime"
-        )]
-        tokio::spawn(async move { crate::upstream::providers::refresh(names).await });
-    }
-}
+use crate::state::{AppState, RejectedReload};
 
 /// The full application: routes plus the HTTP hygiene layers.
 pub fn app(state: AppState) -> Router {
@@ -272,7 +132,9 @@ pub fn reload_on_sighup(state: &AppState, source: crate::config::Source) {
         while hup.recv().await.is_some() {
             match crate::config::load(&source) {
                 Ok(mut next) => {
-                    next.policy.provider_names.attach(Arc::clone(&names));
+                    Arc::make_mut(&mut next.policy)
+                        .provider_names
+                        .attach(Arc::clone(&names));
                     let pending = crate::config::reload::restart_needed(&started, &next);
                     config.store(Arc::new(next));
                     status.rejected.store(None);
@@ -291,7 +153,7 @@ pub fn reload_on_sighup(state: &AppState, source: crate::config::Source) {
                     let at = time::OffsetDateTime::now_utc()
                         .format(&time::format_description::well_known::Rfc3339)
                         .unwrap_or_default();
-                    let problems = e.problems.join("; ");
+                    let problems = crate::config::join(&e.problems, "; ");
                     tracing::error!(error = %e, "config reload rejected; keeping the current config");
                     status
                         .rejected

@@ -8,8 +8,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
-use super::AppState;
 use crate::limits::Nanos;
+use crate::state::AppState;
 
 /// The process is up and serving HTTP.
 pub async fn healthz() -> Response {

@@ -10,10 +10,11 @@ use axum::routing::{get, post};
 use axum::Extension;
 use axum::Router;
 
-use super::{ops, AppState, ClientAddr, RequestId};
+use super::{ops, ClientAddr, RequestId};
 use crate::error::GatewayError;
 use crate::pipeline;
 use crate::request::Endpoint;
+use crate::state::AppState;
 
 const PREFIXES: [&str; 2] = ["/api/v1", "/v1"];
 

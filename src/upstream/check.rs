@@ -10,9 +10,10 @@
 use std::sync::{Arc, Mutex};
 
 use crate::audit::{self, Writer};
-use crate::config::Snapshot;
 use crate::policy::verify::Usage;
-use crate::policy::{Class, Expectation, OnViolation, ServedMeta, Violation, ViolationKind};
+use crate::policy::{
+    Class, Expectation, OnViolation, PolicySettings, ServedMeta, Violation, ViolationKind,
+};
 use serde_json::Value;
 
 use crate::redact::{Detectors, OutputScan, Placeholders, Restorer};
@@ -92,7 +93,7 @@ impl AuditSubject {
 
 /// The check for one request's response.
 pub struct ResponseCheck {
-    config: Arc<Snapshot>,
+    policy: Arc<PolicySettings>,
     class: Class,
     expect: Expectation,
     span: tracing::Span,
@@ -120,13 +121,13 @@ fn short(s: &str) -> String {
 
 impl ResponseCheck {
     pub fn new(
-        config: Arc<Snapshot>,
+        policy: Arc<PolicySettings>,
         class: Class,
         expect: Expectation,
         audit: Option<(Writer, AuditSubject)>,
     ) -> Self {
         Self {
-            config,
+            policy,
             class,
             expect,
             span: tracing::Span::current(),
@@ -303,10 +304,10 @@ impl ResponseCheck {
     pub fn check_body(&mut self, body: &[u8]) -> Option<Violation> {
         let meta = ServedMeta::read(body).unwrap_or_default();
         self.note(&meta);
-        let class = self.config.policy.class(self.class)?;
+        let class = self.policy.class(self.class)?;
         let mut found = self
             .expect
-            .check_meta(&meta, class, &self.config.policy.provider_names);
+            .check_meta(&meta, class, &self.policy.provider_names);
         found.extend(self.expect.check_usage(meta.usage.as_ref()));
         for v in found {
             self.record(v);
@@ -355,10 +356,10 @@ impl Inspector for ResponseCheck {
             self.last_provider = provider.to_owned();
             self.last_model = model.to_owned();
             self.note(&meta);
-            if let Some(class) = self.config.policy.class(self.class) {
+            if let Some(class) = self.policy.class(self.class) {
                 for v in self
                     .expect
-                    .check_meta(&meta, class, &self.config.policy.provider_names)
+                    .check_meta(&meta, class, &self.policy.provider_names)
                 {
                     self.record(v);
                 }

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use tokio::time::Instant;
 
 use super::UpstreamError;
-use crate::config::{ServiceSettings, UpstreamSettings};
+use super::{ServiceSettings, UpstreamSettings};
 
 /// Every client header that can reach the upstream: `Accept`, `x-session-id` and
 /// OpenRouter's edge response-cache headers (`X-OpenRouter-Cache*`, only for classes that

@@ -11,7 +11,7 @@ use tokio::time::Instant;
 use super::backoff::{retry_after, RetryPolicy};
 use super::client::{send, Outbound, Sent};
 use super::UpstreamError;
-use crate::config::{ServiceSettings, UpstreamSettings};
+use super::{ServiceSettings, UpstreamSettings};
 use crate::metrics::AttemptOutcome;
 use crate::traces::ServerSpan;
 

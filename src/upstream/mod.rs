@@ -10,6 +10,7 @@ pub mod credit;
 mod forward;
 pub mod providers;
 mod relay;
+mod settings;
 
 pub use account::AccountFault;
 pub use check::{AuditSubject, ResponseCheck, Served};
@@ -18,7 +19,8 @@ pub use client::{
     CLIENT_HEADERS_FORWARDED,
 };
 pub use forward::{outcome_of as attempt_outcome, send_with_retries, Attempt, Attempted};
-pub use relay::{account_fault, is_event_stream, read_capped, relay, Relay};
+pub use relay::{account_fault, is_event_stream, read_capped, relay, Relay, RelayError};
+pub use settings::{ServiceSettings, UpstreamSettings};
 
 /// Failures talking to the upstream. None of them carries upstream body text: that may echo
 /// the prompt.

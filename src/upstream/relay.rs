@@ -15,7 +15,7 @@ use tokio::time::Instant;
 
 use super::check::ResponseCheck;
 use super::{Sent, UpstreamError};
-use crate::error::GatewayError;
+use crate::policy::ViolationKind;
 use crate::stream::{self, Inspector, PassAll, StreamReport, TapLimits};
 
 const FORWARDED_RESPONSE_HEADERS: [&str; 11] = [
@@ -47,8 +47,21 @@ pub struct Relay {
     pub capture: Option<usize>,
 }
 
+/// Why a buffered answer was not relayed.
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    #[error(transparent)]
+    Upstream(#[from] UpstreamError),
+    /// The upstream answered about the gateway's own account (key or credit).
+    #[error("the upstream refused the gateway's own account")]
+    Account(super::AccountFault),
+    /// What served the request is outside policy and the class blocks: body withheld.
+    #[error("the upstream served this request outside policy")]
+    Violation(ViolationKind),
+}
+
 /// Relays `sent` to the client.
-pub async fn relay(sent: Sent, relay: Relay) -> Result<Response, GatewayError> {
+pub async fn relay(sent: Sent, relay: Relay) -> Result<Response, RelayError> {
     let Sent { response, deadline } = sent;
     let status =
         StatusCode::from_u16(response.status().as_u16()).map_err(|_| UpstreamError::Protocol)?;
@@ -93,12 +106,12 @@ pub async fn relay(sent: Sent, relay: Relay) -> Result<Response, GatewayError> {
     } else {
         let bytes = read_capped(response, idle, deadline, max_body).await?;
         if let Some(fault) = account_fault(status, &bytes) {
-            return Err(GatewayError::UpstreamAccount(fault));
+            return Err(RelayError::Account(fault));
         }
         match check.filter(|_| status.is_success()) {
             Some(mut check) => {
                 if let Some(v) = check.check_body(&bytes) {
-                    return Err(GatewayError::Violation(v.kind));
+                    return Err(RelayError::Violation(v.kind));
                 }
                 match check.restore_body(&bytes) {
                     Some(restored) => Body::from(restored),

@@ -16,7 +16,7 @@ pub struct TestGateway {
     pub client: reqwest::Client,
     /// The audit directory (`AUDIT_DIR` in the config text is replaced by it).
     pub audit_dir: tempfile::TempDir,
-    pub state: orguard::server::AppState,
+    pub state: orguard::state::AppState,
     _stop: tokio::sync::oneshot::Sender<()>,
 }
 
@@ -126,7 +126,7 @@ impl TestGateway {
         let toml = toml.replace("HMAC_KEY_FILE", &key_file.display().to_string());
         let snapshot = orguard::config::from_toml(&toml, api_key).expect("test config is valid");
         let drain = snapshot.server.drain;
-        let state = orguard::server::AppState::new(snapshot).unwrap();
+        let state = orguard::state::AppState::new(snapshot).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
