@@ -159,15 +159,16 @@ fn phases(c: &mut Criterion) {
                 )
             })
         });
+        let decision = policy::reasons::of(&config.policy, &caller, &headers, &signals).unwrap();
         group.bench_function(BenchmarkId::new("policy", name), |b| {
             b.iter(|| {
                 black_box(
-                    policy::plan(&config.policy, &caller, &headers, &scanned, &signals).unwrap(),
+                    policy::plan(&config.policy, &caller, &scanned, decision.clone()).unwrap(),
                 )
             })
         });
 
-        let plan = policy::plan(&config.policy, &caller, &headers, &scanned, &signals).unwrap();
+        let plan = policy::plan(&config.policy, &caller, &scanned, decision.clone()).unwrap();
         let class = config
             .policy
             .class(plan.class)

@@ -1324,13 +1324,9 @@ async fn list_models(
     let caller = authenticate(ctx)?;
     admit(ctx, &caller).await?;
     let (config, headers) = (ctx.config, ctx.headers);
-    let (class, class_policy) = policy::classify(
-        &config.policy,
-        &caller,
-        headers,
-        &ContentSignals::default(),
-        &mut Vec::new(),
-    )?;
+    let class =
+        policy::reasons::of(&config.policy, &caller, headers, &ContentSignals::default())?.class();
+    let class_policy = policy::class_policy(&config.policy, class)?;
     ctx.class = Some(class);
     let settings = crate::plan::upstream_settings(config, &class_policy.upstream)?;
     if let Some(span) = &mut ctx.trace {

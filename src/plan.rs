@@ -197,7 +197,8 @@ pub fn prepare(
     };
     // Known before any other rule can refuse, so a denial is audited with its class, and
     // says which class it is and why (types only, never values).
-    let reasons = policy::reasons::of(&config.policy, caller, headers, &signals)?;
+    let decision = policy::reasons::of(&config.policy, caller, headers, &signals)?;
+    let reasons = decision.reasons.clone();
     let refused = |d: policy::Denial| Refusal {
         class: Some(reasons.class),
         model: None,
@@ -214,8 +215,7 @@ pub fn prepare(
                 .unwrap_or_default(),
         )
         .map_err(|r| refused(r.into()))?;
-    let mut plan =
-        policy::plan(&config.policy, caller, headers, parsed, &signals).map_err(refused)?;
+    let mut plan = policy::plan(&config.policy, caller, parsed, decision).map_err(refused)?;
     let class_policy = config.policy.class(plan.class);
     let class = class_policy
         .map(|c| &c.redaction)

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use crate::audit::{sink::Fsync, SinkSettings};
 use crate::config::{self, Snapshot, Source};
-use crate::policy::{Class, ClassPolicy, OnViolation, UpstreamRef};
+use crate::policy::{Class, ClassPolicy, OnViolation};
 use crate::redact::{Action, OutputScan};
 
 pub fn run(source: &Source) -> ExitCode {
@@ -174,7 +174,7 @@ pub fn render(snapshot: &Snapshot, source: &str) -> String {
             class.as_str(),
             list(c.models.iter().map(|g| g.as_str().to_owned())),
             if c.providers.is_empty() { "any".to_owned() } else { list(c.providers.iter().cloned()) },
-            match &c.upstream { UpstreamRef::OpenRouter => "openrouter".to_owned(), UpstreamRef::Extra(n) => n.clone() },
+            c.upstream.name(),
             if c.data_collection_deny { "deny" } else { "allow" },
             yes(c.zdr),
             yes(c.require_byok),

@@ -1111,10 +1111,7 @@ fn compile_extra_upstreams(
     for (name, up) in &raw.upstreams {
         let at = format!("upstreams.{name}");
         if name == "openrouter" {
-            problems.at(
-                at.clone(),
-                "the name openrouter is reserved for [upstream]",
-            );
+            problems.at(at.clone(), "the name openrouter is reserved for [upstream]");
             continue;
         }
         let base_url = up.base_url.trim().trim_end_matches('/').to_owned();

@@ -6,15 +6,12 @@
 
 use std::fmt::Write;
 
-use super::{Denial, DenialKind, Plan, UpstreamRef};
+use super::{Denial, DenialKind, Plan};
 
 /// Renders an allowed request; `sealed` is the body exactly as it would be sent.
 pub fn render_plan(plan: &Plan, sealed: &[u8]) -> String {
     let mut out = String::new();
-    let upstream = match &plan.upstream {
-        UpstreamRef::OpenRouter => "openrouter".to_owned(),
-        UpstreamRef::Extra(name) => name.clone(),
-    };
+    let upstream = plan.upstream.name();
     let _ = writeln!(out, "decision: ALLOW");
     let _ = writeln!(out, "class:    {}", plan.class.as_str());
     let _ = writeln!(out, "upstream: {upstream}");

@@ -12,12 +12,12 @@ mod features;
 pub mod models;
 pub mod providers;
 pub mod reasons;
+pub use reasons::ClassDecision;
 pub mod tokens;
 pub mod verify;
 
 use std::collections::HashSet;
 
-use axum::http::HeaderMap;
 use serde_json::{Map, Value};
 
 pub use class::{Class, ContentSignals};
@@ -280,24 +280,9 @@ pub struct Plan {
 /// At most this many entries in `models` (OpenRouter's own limit).
 pub const MAX_FALLBACK_MODELS: usize = 3;
 
-/// Decides the class of a request from its header, the key and content signals.
-pub fn classify<'s>(
-    settings: &'s PolicySettings,
-    caller: &Caller,
-    headers: &HeaderMap,
-    signals: &ContentSignals,
-    fired: &mut Vec<FiredRule>,
-) -> Result<(Class, &'s ClassPolicy), Denial> {
-    let declared = class::declared(headers)?;
-    let class = class::decide(
-        declared,
-        caller.default_class,
-        caller.min_class,
-        signals,
-        settings.raises(),
-        fired,
-    );
-    let policy = settings.class(class).ok_or_else(|| {
+/// The class's policy, or the refusal of a class the config has no table for.
+pub fn class_policy(settings: &PolicySettings, class: Class) -> Result<&ClassPolicy, Denial> {
+    settings.class(class).ok_or_else(|| {
         Denial::forbidden(
             ErrorCode::ClassNotConfigured,
             format!(
@@ -306,12 +291,12 @@ pub fn classify<'s>(
                 class.as_str()
             ),
         )
-    })?;
-    Ok((class, policy))
+    })
 }
 
 /// Plans one inference request. Rule order, and why:
-/// 1. class — everything below depends on it;
+/// 1. class — decided once before ([`reasons::of`]), since a refusal anywhere names it;
+///    everything below depends on it;
 /// 2. models — the most direct way to reach something forbidden; checked before any edit;
 /// 3. features — plugins, server tools, web, trace, debug, route, preset, `user`;
 /// 4. provider — the pinned routing object, or removed for a non-OpenRouter upstream;
@@ -319,12 +304,12 @@ pub fn classify<'s>(
 pub fn plan(
     settings: &PolicySettings,
     caller: &Caller,
-    headers: &HeaderMap,
     request: &ParsedRequest,
-    signals: &ContentSignals,
+    decision: ClassDecision,
 ) -> Result<Plan, Denial> {
-    let mut fired = Vec::new();
-    let (class, policy) = classify(settings, caller, headers, signals, &mut fired)?;
+    let ClassDecision { reasons, mut fired } = decision;
+    let class = reasons.class;
+    let policy = class_policy(settings, class)?;
     legacy_completions(request.endpoint, policy)?;
     let mut body = request.body.clone();
 
@@ -415,7 +400,7 @@ pub fn plan(
         upstream: policy.upstream.clone(),
         body,
         model: model.id,
-        raised_by: class::raised_by(&fired, signals),
+        raised_by: reasons.raised_by,
         fired,
         expect,
         forward_cache_headers: policy.allow_cache,
@@ -614,9 +599,10 @@ pub(crate) mod tests {
                 let Ok(parsed) = parse::parse(Endpoint::ChatCompletions, body.to_string().as_bytes(), 32) else { return Ok(()); };
                 let settings = settings(if deny { Overrides::Deny } else { Overrides::NarrowOnly });
                 let caller = Caller { key_id: Arc::from("k"), service: Arc::from("s"), default_class: Class::Confidential, min_class: Class::Confidential, limits: Default::default(), allowed_models: Arc::from(Vec::new()), upstream_key: None };
-                let mut headers = HeaderMap::new();
+                let mut headers = axum::http::HeaderMap::new();
                 if let Some(d) = declared { headers.insert(class::CLASS_HEADER, axum::http::HeaderValue::from_static(d)); }
-                let Ok(plan) = plan(&settings, &caller, &headers, &parsed, &ContentSignals::default()) else { return Ok(()); };
+                let Ok(decision) = reasons::of(&settings, &caller, &headers, &ContentSignals::default()) else { return Ok(()); };
+                let Ok(plan) = plan(&settings, &caller, &parsed, decision) else { return Ok(()); };
                 prop_assert_eq!(plan.class, Class::Confidential);
                 let out = serde_json::Value::Object(plan.body);
                 let allowed_model = |m: &str| {

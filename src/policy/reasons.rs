@@ -11,7 +11,7 @@
 use axum::http::HeaderMap;
 
 use super::class::{self, Class, ContentSignals};
-use super::{Denial, DenialKind, PolicySettings};
+use super::{Denial, DenialKind, FiredRule, PolicySettings};
 use crate::error_code::ErrorCode;
 use crate::keys::Caller;
 
@@ -46,7 +46,7 @@ pub fn of(
     caller: &Caller,
     headers: &HeaderMap,
     signals: &ContentSignals,
-) -> Result<ClassReasons, Denial> {
+) -> Result<ClassDecision, Denial> {
     let declared = class::declared(headers)?;
     let mut fired = Vec::new();
     let decided = class::decide(
@@ -58,14 +58,29 @@ pub fn of(
         &mut fired,
     );
     let fired_rule = |name: &str| fired.iter().any(|r| r.rule == name);
-    Ok(ClassReasons {
+    let reasons = ClassReasons {
         class: decided,
         origin: declared.map_or(Origin::KeyDefault(caller.default_class), Origin::Declared),
         raised_to_min: fired_rule("class.min_class").then_some(caller.min_class),
         raised_by: class::raised_by(&fired, signals),
         raised_by_phi: fired_rule("class.phi_raise"),
         allowed_models: Vec::new(),
-    })
+    };
+    Ok(ClassDecision { reasons, fired })
+}
+
+/// A request's class, decided once ([`of`]): the reasons a refusal names, and the class
+/// rules that fired on the way, which open the plan's list of fired rules.
+#[derive(Debug, Clone)]
+pub struct ClassDecision {
+    pub reasons: ClassReasons,
+    pub fired: Vec<FiredRule>,
+}
+
+impl ClassDecision {
+    pub fn class(&self) -> Class {
+        self.reasons.class
+    }
 }
 
 impl ClassReasons {
@@ -192,7 +207,8 @@ mod tests {
             &HeaderMap::new(),
             &email(),
         )
-        .unwrap();
+        .unwrap()
+        .reasons;
         assert_eq!(r.class, Class::Confidential);
         assert_eq!(r.origin, Origin::KeyDefault(Class::Internal));
         assert_eq!(r.raised_by, vec!["EMAIL"]);
@@ -224,7 +240,8 @@ mod tests {
             &HeaderMap::new(),
             &signals,
         )
-        .unwrap();
+        .unwrap()
+        .reasons;
         assert_eq!(r.class, Class::Restricted);
         assert!(r.raised_by_phi);
         assert_eq!(
@@ -244,7 +261,8 @@ mod tests {
             &h,
             &email(),
         )
-        .unwrap();
+        .unwrap()
+        .reasons;
         assert_eq!(r.origin, Origin::Declared(Class::Public));
         assert_eq!(r.raised_to_min, Some(Class::Confidential));
         assert!(
@@ -265,7 +283,8 @@ mod tests {
             &HeaderMap::new(),
             &ContentSignals::default(),
         )
-        .unwrap();
+        .unwrap()
+        .reasons;
         let invalid = Denial::invalid(ErrorCode::InvalidMaxTokens, "bad".into());
         assert_eq!(r.annotate(invalid, &settings()).to_string(), "bad");
         let plugin = Denial::forbidden(ErrorCode::PluginNotAllowed, "no plugins".into());
@@ -295,7 +314,7 @@ mod tests {
             }
             let signals = if pii { email() } else { ContentSignals::default() };
             let c = caller(default, min);
-            let r = of(&settings(), &c, &h, &signals).unwrap();
+            let r = of(&settings(), &c, &h, &signals).unwrap().reasons;
             let decided = class::decide(declared, default, min, &signals, class::Raises { pii: Class::Confidential, phi: None }, &mut Vec::new());
             prop_assert_eq!(r.class, decided);
             let start = declared.unwrap_or(default);

@@ -50,18 +50,17 @@ fn in_range(n: u64, field: &'static str) -> Result<u64, Denial> {
     ))
 }
 
-/// Caps one limit the client sent, `n`. Returns the value as forwarded, and whether it was
-/// lowered (the caller then writes the cap into the body).
+/// Caps one limit the client sent, `n`: the value to forward.
 fn cap(
     n: u64,
     label: &'static str,
     class: &ClassPolicy,
     over_cap: OverCap,
     fired: &mut Vec<FiredRule>,
-) -> Result<(u64, bool), Denial> {
+) -> Result<u64, Denial> {
     let n = in_range(n, label)?;
     if n <= class.max_tokens {
-        return Ok((n, false));
+        return Ok(n);
     }
     match over_cap {
         OverCap::Clamp => {
@@ -73,7 +72,7 @@ fn cap(
                     class.max_tokens
                 ),
             ));
-            Ok((class.max_tokens, true))
+            Ok(class.max_tokens)
         }
         OverCap::Deny => Err(Denial::forbidden_param(
             ErrorCode::MaxTokensExceedsCap,
@@ -87,9 +86,27 @@ fn cap(
     }
 }
 
-/// Caps every token limit the request set (`limits`, as parsed from `body`), writing the
-/// lowered values into `body`, and injects one when none was sent. `Ok` is the most output
-/// the request may now ask for.
+/// Makes `map[field]` say what was checked: `Some(n)` is written (the same number unless it
+/// was lowered); `None` removes a value that is not `null`. So the body that is forwarded
+/// carries exactly the limits the policy read, whatever touched the map since the parse.
+fn pin(map: &mut Map<String, Value>, field: &'static str, checked: Option<u64>) {
+    match checked {
+        Some(n) => {
+            if map.get(field).and_then(Value::as_u64) != Some(n) {
+                map.insert(field.to_owned(), Value::from(n));
+            }
+        }
+        None => {
+            if map.get(field).is_some_and(|v| !v.is_null()) {
+                map.remove(field);
+            }
+        }
+    }
+}
+
+/// Caps every token limit the request set (`limits`, as parsed from `body`), pins `body` to
+/// the limits as checked (see [`pin`]), and injects one when none was sent. `Ok` is the
+/// most output the request may now ask for.
 pub fn apply(
     body: &mut Map<String, Value>,
     limits: &OutputLimits,
@@ -102,15 +119,18 @@ pub fn apply(
     // Every spelling is capped on every endpoint: an upstream may honour an alias the
     // endpoint does not document.
     for (field, sent) in limits.top_level() {
-        let Some(sent) = sent else { continue };
-        let (n, lowered) = cap(sent, field, class, over_cap, fired)?;
-        if lowered {
-            body.insert(field.to_owned(), Value::from(n));
+        let forwarded = match sent {
+            Some(sent) => Some(cap(sent, field, class, over_cap, fired)?),
+            None => None,
+        };
+        pin(body, field, forwarded);
+        if let Some(n) = forwarded {
+            largest = Some(largest.map_or(n, |l| l.max(n)));
         }
-        largest = Some(largest.map_or(n, |l| l.max(n)));
     }
     let mut choices = 1;
     for (field, sent) in [("n", limits.n), ("best_of", limits.best_of)] {
+        pin(body, field, sent);
         match sent {
             None => {}
             Some(n) if (1..=MAX_CHOICES).contains(&n) => choices = choices.max(n),
@@ -134,11 +154,12 @@ pub fn apply(
             ),
         ));
     }
-    if let Some(sent) = limits.reasoning_max_tokens {
-        let (n, lowered) = cap(sent, "reasoning.max_tokens", class, over_cap, fired)?;
-        if let (true, Some(Value::Object(reasoning))) = (lowered, body.get_mut("reasoning")) {
-            reasoning.insert("max_tokens".to_owned(), Value::from(n));
-        }
+    let reasoning = match limits.reasoning_max_tokens {
+        Some(sent) => Some(cap(sent, "reasoning.max_tokens", class, over_cap, fired)?),
+        None => None,
+    };
+    if let Some(Value::Object(object)) = body.get_mut("reasoning") {
+        pin(object, "max_tokens", reasoning);
     }
     Ok(OutputBound {
         tokens: largest.unwrap_or(class.max_tokens),
@@ -295,6 +316,50 @@ mod tests {
                 OverCap::Deny
             ),
             Err(ErrorCode::MaxTokensExceedsCap)
+        );
+    }
+
+    /// Whatever touches the body between the parse and the caps (a stage that rewrites a
+    /// field, added later), what is forwarded is what was checked.
+    #[test]
+    fn the_forwarded_body_carries_the_limits_as_checked() {
+        let mut c = class_policy(&["*"]);
+        c.max_tokens = 1000;
+        let sent = br#"{"model":"m","max_tokens":50,"n":2,"reasoning":{"max_tokens":9000}}"#;
+        let parsed = parse::parse(Endpoint::ChatCompletions, sent, 16).unwrap();
+        let mut body = parsed.body.clone();
+        // Changed after the parse: raised, added, and removed.
+        body.insert("max_tokens".into(), json!(900_000));
+        body.insert("max_completion_tokens".into(), json!(900_000));
+        body.insert("best_of".into(), json!(16));
+        body.insert("n".into(), json!(16));
+        body.insert(
+            "reasoning".into(),
+            json!({"max_tokens": 900_000, "effort": "high"}),
+        );
+        let bound = apply(
+            &mut body,
+            &parsed.limits,
+            Endpoint::ChatCompletions,
+            &c,
+            OverCap::Clamp,
+            &mut Vec::new(),
+        )
+        .unwrap();
+        assert_eq!(body["max_tokens"], 50);
+        assert!(body.get("max_completion_tokens").is_none(), "{body:?}");
+        assert_eq!(body["n"], 2);
+        assert!(body.get("best_of").is_none(), "{body:?}");
+        assert_eq!(
+            body["reasoning"],
+            json!({"max_tokens": 1000, "effort": "high"})
+        );
+        assert_eq!(
+            bound,
+            OutputBound {
+                tokens: 50,
+                choices: 2
+            }
         );
     }
 
