@@ -18,7 +18,7 @@
 
 use axum::http::{HeaderMap, Method};
 use bytes::Bytes;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::config::{Snapshot, UpstreamSettings};
 use crate::error::{ErrorCode, GatewayError};
@@ -151,16 +151,20 @@ pub fn plan_parsed<'c>(
             ..r
         })?;
     let class = Some(plan.class);
-    let sealed = seal(config, &plan, endpoint, caller).map_err(|e| Refusal {
+    let refusal = |e: UpstreamError| Refusal {
         class,
-        model: Some(model),
+        model: Some(model.clone()),
         error: e.into(),
-    })?;
+    };
+    let body =
+        Serialised::of(&plan.body, parsed.size).map_err(|_| refusal(UpstreamError::Build))?;
+    let sealed =
+        seal_model(config, &plan, &body, &plan.model, endpoint, caller).map_err(refusal)?;
     let candidates = fallback_candidates(config, &plan, caller);
     let fallbacks = candidates
         .iter()
         .skip(1)
-        .map(|model| seal(config, &with_model(&plan, model), endpoint, caller))
+        .map(|model| seal_model(config, &plan, &body, model, endpoint, caller))
         .collect();
     Ok(Planned {
         parsed,
@@ -272,31 +276,97 @@ pub fn prepare(
     Ok((plan, redaction))
 }
 
-/// Serialises the planned body once, for the upstream the class uses. These exact bytes
-/// are what leaves the gateway, on every attempt.
+/// Serialises the planned body for the upstream the class uses, for the primary model.
+/// These exact bytes are what leaves the gateway, on every attempt.
 pub fn seal<'c>(
     config: &'c Snapshot,
     plan: &Plan,
     endpoint: Endpoint,
     caller: &Caller,
 ) -> Result<Sealed<'c>, UpstreamError> {
+    let body = Serialised::of(&plan.body, 0).map_err(|_| UpstreamError::Build)?;
+    seal_model(config, plan, &body, &plan.model, endpoint, caller)
+}
+
+/// The planned body, serialised once, and where its `model` value sits in the bytes. The
+/// body for another model (a fallback, or a self-hosted server's own name for one) is the
+/// same bytes with that value replaced: no clone of the body and no second serialisation
+/// per model tried.
+struct Serialised {
+    bytes: Bytes,
+    /// The range of the `model` value (a JSON string) in `bytes`.
+    model: std::ops::Range<usize>,
+}
+
+impl Serialised {
+    /// Writes `body` exactly as `serde_json::to_vec` does (compact, key order kept), noting
+    /// where the `model` value is. `size` is a capacity hint (the body as received).
+    fn of(body: &Map<String, Value>, size: usize) -> serde_json::Result<Self> {
+        let mut out = Vec::with_capacity(size.saturating_add(256));
+        let mut model = 0..0;
+        out.push(b'{');
+        for (i, (key, value)) in body.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            serde_json::to_writer(&mut out, key)?;
+            out.push(b':');
+            let start = out.len();
+            serde_json::to_writer(&mut out, value)?;
+            if key == "model" {
+                model = start..out.len();
+            }
+        }
+        out.push(b'}');
+        Ok(Self {
+            bytes: Bytes::from(out),
+            model,
+        })
+    }
+
+    /// The bytes with `name` as the model (the bytes themselves when they already say it).
+    fn for_model(&self, name: &str) -> Option<Bytes> {
+        // The policy always sets `model`; without it there is nothing to replace.
+        if self.model.is_empty() {
+            return None;
+        }
+        let current = self.bytes.get(self.model.clone())?;
+        let mut quoted = Vec::with_capacity(name.len() + 2);
+        serde_json::to_writer(&mut quoted, name).ok()?;
+        if current == quoted.as_slice() {
+            return Some(self.bytes.clone());
+        }
+        let before = self.bytes.get(..self.model.start)?;
+        let after = self.bytes.get(self.model.end..)?;
+        let mut out = Vec::with_capacity(before.len() + quoted.len() + after.len());
+        out.extend_from_slice(before);
+        out.extend_from_slice(&quoted);
+        out.extend_from_slice(after);
+        Some(Bytes::from(out))
+    }
+}
+
+/// [`seal`] for `model` (the primary or a fallback) from the body serialised once.
+fn seal_model<'c>(
+    config: &'c Snapshot,
+    plan: &Plan,
+    body: &Serialised,
+    model: &str,
+    endpoint: Endpoint,
+    caller: &Caller,
+) -> Result<Sealed<'c>, UpstreamError> {
     let mut expect = plan.expect.clone();
     let settings = upstream_settings(config, &plan.upstream)?;
-    let model = forwarded_model(config, plan);
-    let bytes = if model == plan.model {
-        serde_json::to_vec(&plan.body)
-    } else {
+    let name = forwarded_name(config, &plan.upstream, model);
+    if name != model {
         // The self-hosted server knows the model by its own name.
-        expect.models.push(model.to_ascii_lowercase());
-        let mut body = plan.body.clone();
-        body.insert("model".to_owned(), Value::String(model.to_owned()));
-        serde_json::to_vec(&body)
+        expect.models.push(name.to_ascii_lowercase());
     }
-    .map_err(|_| UpstreamError::Build)?;
+    let bytes = body.for_model(name).ok_or(UpstreamError::Build)?;
     let outbound = Outbound {
         method: Method::POST,
         path_and_query: endpoint.upstream_path().to_owned(),
-        body: Some(Bytes::from(bytes)),
+        body: Some(bytes),
         forward_cache_headers: plan.forward_cache_headers,
         api_key: service_key(caller, &plan.upstream),
         trace_headers: Vec::new(),
@@ -327,13 +397,18 @@ pub fn upstream_settings<'c>(
 /// The model name the upstream is sent: the OpenRouter id, or a self-hosted server's own
 /// name for it (`model_map`). [`seal`] writes it; the audit records it.
 pub fn forwarded_model<'p>(config: &'p Snapshot, plan: &'p Plan) -> &'p str {
-    match &plan.upstream {
+    forwarded_name(config, &plan.upstream, &plan.model)
+}
+
+/// [`forwarded_model`] for any `model` the plan may try.
+fn forwarded_name<'p>(config: &'p Snapshot, upstream: &UpstreamRef, model: &'p str) -> &'p str {
+    match upstream {
         UpstreamRef::Extra(name) => config
             .extra_upstreams
             .get(name)
-            .and_then(|extra| extra.model_map.get(&plan.model))
-            .map_or(&plan.model, String::as_str),
-        UpstreamRef::OpenRouter => &plan.model,
+            .and_then(|extra| extra.model_map.get(model))
+            .map_or(model, String::as_str),
+        UpstreamRef::OpenRouter => model,
     }
 }
 
@@ -378,11 +453,69 @@ pub fn fallback_candidates(config: &Snapshot, plan: &Plan, caller: &Caller) -> V
     out
 }
 
-/// The plan with another model (a gateway fallback): same body, same decisions.
-fn with_model(plan: &Plan, model: &str) -> Plan {
-    let mut p = plan.clone();
-    p.model = model.to_owned();
-    p.body
-        .insert("model".to_owned(), Value::String(model.to_owned()));
-    p
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use serde_json::{json, Map, Value};
+
+    use super::Serialised;
+
+    fn value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(Value::from),
+            // Escapes, controls, non-ASCII and astral characters.
+            "[a-z\"\\\\\u{0}-\u{1f}\u{7f}é\u{2028}😀]{0,12}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::from),
+                prop::collection::vec(("[a-z\"é]{0,6}", inner), 0..6)
+                    .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        /// The bytes are exactly serde_json's, and the body for another model is exactly
+        /// serde_json's bytes of the body with that model, wherever `model` sits.
+        #[test]
+        fn the_bytes_are_serde_jsons_for_every_model(
+            fields in prop::collection::vec(("[a-z_]{1,8}", value()), 0..8),
+            at in 0usize..8,
+            model in "[a-z0-9/:.\"\\\\é-]{1,24}",
+            other in "[a-z0-9/:.\"\\\\é-]{1,24}",
+        ) {
+            let mut body = Map::new();
+            for (i, (k, v)) in fields.into_iter().enumerate() {
+                if i == at {
+                    body.insert("model".to_owned(), json!(model));
+                }
+                body.insert(k, v);
+            }
+            body.insert("model".to_owned(), json!(model));
+            let serialised = Serialised::of(&body, 0).unwrap();
+            prop_assert_eq!(&serialised.bytes[..], &serde_json::to_vec(&body).unwrap()[..]);
+            prop_assert_eq!(
+                &serialised.for_model(&model).unwrap()[..],
+                &serde_json::to_vec(&body).unwrap()[..]
+            );
+            body.insert("model".to_owned(), json!(other));
+            prop_assert_eq!(
+                &serialised.for_model(&other).unwrap()[..],
+                &serde_json::to_vec(&body).unwrap()[..]
+            );
+        }
+    }
+
+    #[test]
+    fn a_body_without_a_model_is_not_rewritten() {
+        let body: Map<String, Value> = json!({"messages": []}).as_object().unwrap().clone();
+        assert!(Serialised::of(&body, 0).unwrap().for_model("m").is_none());
+    }
 }

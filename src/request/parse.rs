@@ -61,6 +61,8 @@ pub struct ParsedRequest {
     pub provider: Option<Map<String, Value>>,
     /// The output limits and choice counts, as sent.
     pub limits: OutputLimits,
+    /// The body's size in bytes as received: what serialising it again will take, about.
+    pub size: usize,
 }
 
 /// The fields that bound how much output a request may ask for, as the client sent them
@@ -137,6 +139,7 @@ pub fn parse(
         fallbacks,
         provider,
         limits,
+        size: bytes.len(),
     })
 }
 
