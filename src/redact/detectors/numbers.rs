@@ -12,6 +12,8 @@
 //!    SSN (dashed, or spaced/bare after an SSN word), then phone (libphonenumber).
 //! 5. A short number followed by a word may start a street address.
 
+use smallvec::SmallVec;
+
 use super::{
     address::Address, cards, iban, ip, phone, ssn, text, Hit, CREDIT_CARD, IBAN, IP_ADDRESS, PHONE,
     SECRET, US_SSN,
@@ -122,8 +124,15 @@ struct Run<'t> {
     text: &'t str,
     /// Where the run starts, a leading `+` or `(` included.
     lead: usize,
-    groups: Vec<(usize, usize)>,
+    groups: Groups,
 }
+
+/// At most this many groups make one run (the scanner stops extending a run there).
+const MAX_GROUPS: usize = 12;
+
+/// A run's digit groups, `(start, end)` each: on the stack, since a run has at most
+/// [`MAX_GROUPS`] and a text holds many runs.
+type Groups = SmallVec<[(usize, usize); MAX_GROUPS]>;
 
 impl Run<'_> {
     fn sep(&self, k: usize) -> &str {
@@ -192,7 +201,7 @@ pub(crate) fn scan(text: &str, address: &Address, out: &mut Vec<Hit>) {
             _ => false,
         };
         // Extend the run over groups joined by short separators.
-        let mut groups = Vec::with_capacity(4);
+        let mut groups = Groups::new();
         let mut j = d0;
         loop {
             let gs = j;
@@ -206,7 +215,11 @@ pub(crate) fn scan(text: &str, address: &Address, out: &mut Vec<Hit>) {
             }
             let seps = b.get(j..k).unwrap_or_default();
             let one_space = seps.iter().filter(|c| **c == b' ').count() <= 1;
-            if k > j && one_space && b.get(k).is_some_and(u8::is_ascii_digit) && groups.len() < 12 {
+            if k > j
+                && one_space
+                && b.get(k).is_some_and(u8::is_ascii_digit)
+                && groups.len() < MAX_GROUPS
+            {
                 j = k;
             } else {
                 break;
@@ -311,7 +324,7 @@ fn date(run: &Run<'_>, k: usize) -> bool {
 /// Reads one run: barriers first, then each stretch between them.
 fn classify(run: &Run<'_>, glued_after: bool, out: &mut Vec<Hit>) {
     let n = run.groups.len();
-    let mut barrier = vec![false; n];
+    let mut barrier: SmallVec<[bool; MAX_GROUPS]> = smallvec::smallvec![false; n];
     let mut k = 0;
     while k < n {
         // A maximal stretch of groups joined by one kind of separator.
@@ -322,8 +335,8 @@ fn classify(run: &Run<'_>, glued_after: bool, out: &mut Vec<Hit>) {
         }
         let len = e - k + 1;
         if sep == "." && len >= 2 {
-            let sizes: Vec<usize> = (k..=e).map(|g| run.size(g)).collect();
-            let dotted_phone = sizes == [3, 3, 4] || (sizes == [2, 2, 2, 2, 2]);
+            let sizes: SmallVec<[usize; MAX_GROUPS]> = (k..=e).map(|g| run.size(g)).collect();
+            let dotted_phone = sizes[..] == [3, 3, 4] || sizes[..] == [2, 2, 2, 2, 2];
             if !dotted_phone {
                 let s = run.groups.get(k).map_or(0, |g| g.0);
                 // `ipv4` reads what follows itself: `10.0.0.1:8080` and `/24` are addresses,
@@ -367,8 +380,10 @@ fn stretch(run: &Run<'_>, a: usize, b: usize, glued_after: bool, out: &mut Vec<H
         return;
     }
     let text = run.text;
-    let sizes: Vec<usize> = (a..=b).map(|g| run.size(g)).collect();
-    let seps: Vec<&str> = (a..b).map(|g| run.sep(g)).collect();
+    let sizes: SmallVec<[usize; MAX_GROUPS]> = (a..=b).map(|g| run.size(g)).collect();
+    let sizes = &sizes[..];
+    let seps: SmallVec<[&str; MAX_GROUPS]> = (a..b).map(|g| run.sep(g)).collect();
+    let seps = &seps[..];
     let total: usize = sizes.iter().sum();
     let start = run.start(a);
     let first_digit = run.groups.get(a).map_or(0, |g| g.0);
@@ -380,9 +395,10 @@ fn stretch(run: &Run<'_>, a: usize, b: usize, glued_after: bool, out: &mut Vec<H
         && (12..=19).contains(&total)
         && same_sep
         && seps.first().is_none_or(|s| *s == " " || *s == "-")
-        && cards::card_shape(&sizes)
+        && cards::card_shape(sizes)
     {
-        let digits: Vec<u32> = (a..=b)
+        // A card has at most 19 digits (checked above).
+        let digits: SmallVec<[u32; 19]> = (a..=b)
             .filter_map(|g| run.groups.get(g))
             .flat_map(|&(s, e)| text.get(s..e).unwrap_or_default().chars())
             .filter_map(|c| c.to_digit(10))
@@ -423,7 +439,7 @@ fn stretch(run: &Run<'_>, a: usize, b: usize, glued_after: bool, out: &mut Vec<H
     // Phones. Digits grouped the way cards are printed (4-4-4-4…, 4-6-5, 4-6-4) that failed
     // the card check are a mistyped or invalid card, not a phone: no numbering plan groups
     // digits like that, and a prefix of them must not be read as one either.
-    let card_grouped = sizes.len() >= 3 && (13..=19).contains(&total) && cards::card_shape(&sizes);
+    let card_grouped = sizes.len() >= 3 && (13..=19).contains(&total) && cards::card_shape(sizes);
     if total < 7 || card_grouped || (!plus && labelled_id()) {
         return;
     }
