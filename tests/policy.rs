@@ -513,3 +513,38 @@ async fn token_caps() {
         200
     );
 }
+
+/// A limit sent only under another endpoint's spelling is capped, and the endpoint's own
+/// field is set beside it: the upstream may ignore the alias, and the class cap with it.
+#[tokio::test]
+async fn an_alias_the_endpoint_does_not_document_still_gets_the_endpoints_own_limit() {
+    let mock = MockUpstream::start().await;
+    let gw = gateway(&mock).await;
+    let r = gw
+        .post("/api/v1/responses")
+        .header("x-data-classification", "internal")
+        .body(json!({"model": "openai/gpt-4o", "input": "hi", "max_tokens": 5}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let got = mock.last().json();
+    assert_eq!(got["max_output_tokens"], 5, "{got}");
+    assert_eq!(got["max_tokens"], 5, "{got}");
+
+    let r = gw
+        .post("/api/v1/chat/completions")
+        .header("x-data-classification", "internal")
+        .body(
+            json!({"model": "openai/gpt-4o", "messages": [{"role": "user", "content": "hi"}],
+                "max_output_tokens": 99999})
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let got = mock.last().json();
+    assert_eq!(got["max_tokens"], 4096, "{got}");
+    assert_eq!(got["max_output_tokens"], 4096, "{got}");
+}

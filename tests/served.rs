@@ -296,6 +296,45 @@ async fn a_class_can_be_routed_to_a_self_hosted_upstream() {
     assert!(got.headers.get("x-title").is_none());
 }
 
+/// A fallback served by a self-hosted upstream answers under that server's own name for the
+/// fallback model; the response check accepts it as it accepts the primary's.
+#[tokio::test]
+async fn a_self_hosted_fallback_is_accepted_under_its_own_name() {
+    let openrouter = MockUpstream::start().await;
+    let local = MockUpstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("local.key");
+    std::fs::write(&key_file, "local-secret\n").unwrap();
+    let toml = config_toml(&openrouter, &format!(
+        "[upstreams.selfhosted]\nbase_url = \"{}\"\nallow_insecure_http = true\napi_key_file = \"{}\"\nmodel_map = {{ \"meta-llama/llama-3.1-70b-instruct\" = \"llama3.1:70b\", \"meta-llama/llama-3.1-8b-instruct\" = \"llama3.1:8b\" }}\n",
+        local.base_url(),
+        key_file.display()
+    ))
+    .replace(
+        "models = [\"meta-llama/llama-3.1-70b-instruct\"]",
+        "models = [\"meta-llama/llama-3.1-70b-instruct\", \"meta-llama/llama-3.1-8b-instruct\"]\nfallbacks = [\"meta-llama/llama-3.1-8b-instruct\"]\non_violation = \"block\"",
+    )
+    .replace("require_byok = true", "upstream = \"selfhosted\"");
+    let gw = TestGateway::from_toml(&toml, Some(upstream_key())).await;
+    local.push(Reply::status(
+        500,
+        json!({"error": {"message": "overloaded"}}),
+    ));
+    local.push(Reply::served_by("", "llama3.1:8b", false));
+    let r = send(
+        &gw,
+        "restricted",
+        &body("meta-llama/llama-3.1-70b-instruct", false),
+    )
+    .await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let sent: Vec<Value> = local.requests().iter().map(|r| r.json()).collect();
+    assert_eq!(sent.len(), 2);
+    assert_eq!(sent[0]["model"], "llama3.1:70b");
+    assert_eq!(sent[1]["model"], "llama3.1:8b");
+    assert_eq!(openrouter.count(), 0);
+}
+
 #[tokio::test]
 async fn policy_explain_prints_what_the_server_forwards() {
     let mock = MockUpstream::start().await;

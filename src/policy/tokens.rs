@@ -10,21 +10,20 @@ use crate::error_code::ErrorCode;
 use crate::request::parse::OutputLimits;
 use crate::request::Endpoint;
 
-/// Values above this are refused as nonsense rather than clamped.
-pub const ABSURD_TOKENS: u64 = 100_000_000;
+pub use crate::request::parse::{ABSURD_TOKENS, MAX_CHOICES};
 
-/// The token-limit fields each endpoint understands; the first is the one injected.
-/// The field injected when a request sets no limit (none for embeddings).
-fn injected(endpoint: Endpoint) -> Option<&'static str> {
+/// The output-limit fields each endpoint documents; the first is the one injected when a
+/// request sets none of them (none for embeddings). A limit sent only under another
+/// endpoint's spelling (`max_tokens` to `/responses`) is capped but does not count: the
+/// upstream may ignore that spelling, and the cap with it.
+fn documented(endpoint: Endpoint) -> &'static [&'static str] {
     match endpoint {
-        Endpoint::ChatCompletions | Endpoint::Completions => Some("max_tokens"),
-        Endpoint::Responses => Some("max_output_tokens"),
-        Endpoint::Embeddings => None,
+        Endpoint::ChatCompletions => &["max_tokens", "max_completion_tokens"],
+        Endpoint::Completions => &["max_tokens"],
+        Endpoint::Responses => &["max_output_tokens"],
+        Endpoint::Embeddings => &[],
     }
 }
-
-/// Fields that multiply the output (`n` choices, `best_of` candidates) are bounded too.
-pub const MAX_CHOICES: u64 = 16;
 
 /// The most output a capped request may ask of the upstream, as [`apply`] left it: what
 /// the budget reservation prices, without reading the body again.
@@ -143,16 +142,26 @@ pub fn apply(
             }
         }
     }
-    if let (None, Some(first)) = (largest, injected(endpoint)) {
-        body.insert((*first).to_owned(), Value::from(class.max_tokens));
+    let fields = documented(endpoint);
+    let documented_set = limits
+        .top_level()
+        .iter()
+        .any(|(field, sent)| sent.is_some() && fields.contains(field));
+    if let (false, Some(first)) = (documented_set, fields.first()) {
+        // The limit as checked under an alias, else the class cap.
+        let n = largest.unwrap_or(class.max_tokens);
+        body.insert((*first).to_owned(), Value::from(n));
+        let why = match largest {
+            Some(_) => {
+                "the largest limit sent, under a spelling the endpoint does not document".to_owned()
+            }
+            None => format!("the class {} cap", class.class.as_str()),
+        };
         fired.push(FiredRule::new(
             "tokens.injected",
-            format!(
-                "{first} set to the class {} cap {}",
-                class.class.as_str(),
-                class.max_tokens
-            ),
+            format!("{first} set to {n}, {why}"),
         ));
+        largest = Some(n);
     }
     let reasoning = match limits.reasoning_max_tokens {
         Some(sent) => Some(cap(sent, "reasoning.max_tokens", class, over_cap, fired)?),
@@ -422,9 +431,15 @@ mod tests {
     #[test]
     fn aliases_are_capped_everywhere_and_choices_bounded() {
         use Endpoint::*;
+        // An alias the endpoint does not document is capped, and the endpoint's own field
+        // is set beside it (the upstream may ignore the alias).
         assert_eq!(
             run(json!({"max_tokens":9000}), Responses, OverCap::Clamp).unwrap(),
-            json!({"max_tokens":1000})
+            json!({"max_tokens":1000,"max_output_tokens":1000})
+        );
+        assert_eq!(
+            run(json!({"max_tokens":10}), Responses, OverCap::Clamp).unwrap(),
+            json!({"max_tokens":10,"max_output_tokens":10})
         );
         assert_eq!(
             run(
@@ -433,7 +448,7 @@ mod tests {
                 OverCap::Clamp
             )
             .unwrap(),
-            json!({"max_completion_tokens":1000})
+            json!({"max_completion_tokens":1000,"max_tokens":1000})
         );
         assert_eq!(
             run(
@@ -442,7 +457,7 @@ mod tests {
                 OverCap::Clamp
             )
             .unwrap(),
-            json!({"max_output_tokens":1000})
+            json!({"max_output_tokens":1000,"max_tokens":1000})
         );
         assert_eq!(
             run(json!({"n":17}), ChatCompletions, OverCap::Clamp),

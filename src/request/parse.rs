@@ -37,13 +37,25 @@ pub enum ParseError {
     /// An output limit the policy stage has always refused as `invalid_max_tokens`
     /// (`max_output_tokens`, `reasoning.max_tokens`), kept apart from [`Self::FieldType`]
     /// so the error code clients see does not change.
-    #[error("field `{field}` must be a positive integer")]
+    #[error("field `{field}` must be {LIMIT_EXPECTED}")]
     TokenLimit { field: &'static str },
     #[error(
         "field `model` is required (OpenRouter would otherwise pick the account's default model)"
     )]
     MissingModel,
 }
+
+/// Output-token limits above this are refused as nonsense rather than capped.
+pub const ABSURD_TOKENS: u64 = 100_000_000;
+
+/// Fields that multiply the output (`n` choices, `best_of` candidates) are at most this.
+pub const MAX_CHOICES: u64 = 16;
+
+/// What an output limit must be, as the refusals say it ([`ABSURD_TOKENS`]).
+const LIMIT_EXPECTED: &str = "an integer between 1 and 100000000";
+
+/// What `n` and `best_of` must be ([`MAX_CHOICES`]).
+const CHOICES_EXPECTED: &str = "an integer between 1 and 16";
 
 /// A request body that passed strict parsing, with typed views of the fields orguard owns.
 #[derive(Debug, Clone)]
@@ -154,7 +166,7 @@ fn output_limits(body: &Map<String, Value>) -> Result<OutputLimits, ParseError> 
             None | Some(Value::Null) => Ok(None),
             Some(v) => v.as_u64().map(Some).ok_or(err),
         };
-    let integer = "a non-negative integer";
+    let (integer, choices) = (LIMIT_EXPECTED, CHOICES_EXPECTED);
     let reasoning_max_tokens = match body.get("reasoning") {
         None | Some(Value::Null) => None,
         Some(Value::Object(reasoning)) => count(
@@ -181,8 +193,8 @@ fn output_limits(body: &Map<String, Value>) -> Result<OutputLimits, ParseError> 
             },
         )?,
         reasoning_max_tokens,
-        n: count(body, "n", field_type("n", integer))?,
-        best_of: count(body, "best_of", field_type("best_of", integer))?,
+        n: count(body, "n", field_type("n", choices))?,
+        best_of: count(body, "best_of", field_type("best_of", choices))?,
     })
 }
 
@@ -414,6 +426,12 @@ mod tests {
             "]".repeat(16)
         );
         assert_eq!(chat(&deep).unwrap_err(), ParseError::TooDeep { limit: 16 });
+    }
+
+    #[test]
+    fn the_refusals_name_the_bounds_the_policy_applies() {
+        assert!(LIMIT_EXPECTED.ends_with(&format!(" {ABSURD_TOKENS}")));
+        assert!(CHOICES_EXPECTED.ends_with(&format!(" {MAX_CHOICES}")));
     }
 
     #[test]
