@@ -499,18 +499,7 @@ async fn record(
         &fallback_bodies,
         capture_sha256.as_deref(),
     );
-    let mut expect = planned.sealed.expect.clone();
-    expect
-        .models
-        .extend(planned.candidates.iter().skip(1).cloned());
-    // A fallback a self-hosted server serves answers under the server's own name for it.
-    for sealed in planned.fallbacks.iter().flatten() {
-        for model in &sealed.expect.models {
-            if !expect.models.contains(model) {
-                expect.models.push(model.clone());
-            }
-        }
-    }
+    let expect = planned.expectation();
     let who = AuditSubject {
         request_id: ctx.request_id.to_owned(),
         key_id: caller.key_id.to_string(),

@@ -47,6 +47,26 @@ pub struct Planned<'c> {
     pub fallbacks: Vec<Result<Sealed<'c>, UpstreamError>>,
 }
 
+impl Planned<'_> {
+    /// What the response check accepts for this client request, whichever candidate ends up
+    /// serving it: the primary's expectation, every fallback id, and the name a self-hosted
+    /// server answers under for each (`model_map`).
+    pub fn expectation(&self) -> policy::Expectation {
+        let mut expect = self.sealed.expect.clone();
+        let fallback_names = self
+            .fallbacks
+            .iter()
+            .flatten()
+            .flat_map(|s| &s.expect.models);
+        for model in self.candidates.iter().skip(1).chain(fallback_names) {
+            if !expect.models.contains(model) {
+                expect.models.push(model.clone());
+            }
+        }
+        expect
+    }
+}
+
 /// A request ready to leave: where it goes, its exact bytes, and what the response must
 /// satisfy.
 #[derive(Clone)]

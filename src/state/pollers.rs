@@ -8,24 +8,40 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::AppState;
+use crate::config::Snapshot;
 use crate::upstream::{credit, get_json, providers};
 
 /// How long a poller that is off waits before reading the config again.
 const OFF_RECHECK: Duration = Duration::from_secs(60);
 
+/// The live config for a poller's next round, and how long to wait after it: `interval`
+/// reads it from the config; while it says off (`None`), the config is read again every
+/// [`OFF_RECHECK`].
+async fn next_round(
+    state: &AppState,
+    interval: impl Fn(&Snapshot) -> Option<Duration>,
+) -> (Arc<Snapshot>, Duration) {
+    loop {
+        let config = state.config.load_full();
+        if let Some(every) = interval(&config) {
+            return (config, every);
+        }
+        tokio::time::sleep(OFF_RECHECK).await;
+    }
+}
+
 /// Refreshes the learned model prices while any key has a budget.
 pub async fn prices(state: AppState) {
     loop {
-        let config = state.config.load_full();
-        let wanted = config
-            .keys
-            .records()
-            .iter()
-            .any(|k| k.limits.budget.is_some());
-        let Some(every) = config.upstream.models_refresh.filter(|_| wanted) else {
-            tokio::time::sleep(OFF_RECHECK).await;
-            continue;
-        };
+        let (config, every) = next_round(&state, |config| {
+            let wanted = config
+                .keys
+                .records()
+                .iter()
+                .any(|k| k.limits.budget.is_some());
+            config.upstream.models_refresh.filter(|_| wanted)
+        })
+        .await;
         let catalog = get_json(
             &state.client,
             &config.upstream,
@@ -49,11 +65,7 @@ pub async fn prices(state: AppState) {
 /// Exports the key's credit (and, with a management key, the account balance) as gauges.
 pub async fn credit(state: AppState) {
     loop {
-        let config = state.config.load_full();
-        let Some(every) = config.upstream.credit_poll else {
-            tokio::time::sleep(OFF_RECHECK).await;
-            continue;
-        };
+        let (config, every) = next_round(&state, |config| config.upstream.credit_poll).await;
         let key = config.upstream.api_key.is_some();
         let account = config.upstream.management_key.is_some();
         if key || account {
@@ -73,11 +85,7 @@ pub async fn credit(state: AppState) {
 /// Refreshes the provider display-name → slug map the response check uses.
 pub async fn provider_names(state: AppState) {
     loop {
-        let config = state.config.load_full();
-        let Some(every) = config.upstream.providers_refresh else {
-            tokio::time::sleep(OFF_RECHECK).await;
-            continue;
-        };
+        let (config, every) = next_round(&state, |config| config.upstream.providers_refresh).await;
         if config.upstream.api_key.is_some() {
             match providers::fetch(&state.client, &config.upstream).await {
                 Some(map) => {
