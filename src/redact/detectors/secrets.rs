@@ -29,7 +29,6 @@
 //! - HTTP `Authorization` values (`Bearer …`, `Basic …`, `Token …`) are secrets whenever the
 //!   credential after the scheme is 8+ characters and not a placeholder.
 
-use aho_corasick::{AhoCorasick, MatchKind};
 use regex::Regex;
 
 use super::{text, Hit, SECRET};
@@ -229,37 +228,37 @@ fn needs_word_start(literal: &str) -> bool {
     }
 }
 
+/// The literal that triggers each vendor rule, in rule order: the engine's one word pass
+/// looks for them (case-sensitively, see [`super::Engine::find`]) beside the context words.
+pub(crate) fn literals() -> impl Iterator<Item = &'static str> {
+    RULES.iter().map(|r| r.literal)
+}
+
 /// The compiled vendor rules.
 pub(crate) struct Prefixed {
-    literals: AhoCorasick,
     regexes: Vec<Regex>,
 }
 
 impl Prefixed {
     pub(crate) fn new() -> Result<Prefixed, String> {
-        let literals = AhoCorasick::builder()
-            .match_kind(MatchKind::LeftmostLongest)
-            .build(RULES.iter().map(|r| r.literal))
-            .map_err(|e| e.to_string())?;
         let regexes = RULES
             .iter()
             .map(|r| Regex::new(&format!("^(?:{})", r.pattern)).map_err(|e| e.to_string()))
             .collect::<Result<_, _>>()?;
-        Ok(Prefixed { literals, regexes })
+        Ok(Prefixed { regexes })
     }
 
-    /// Every vendor-format secret in `text`.
-    pub(crate) fn find(&self, text: &str, out: &mut Vec<Hit>) {
-        let mut covered = 0;
-        // Leftmost-longest: `sk-or-v1-` hides the `sk-` inside it; should the longer rule
-        // fail, the generic `sk-` rule is tried at the same place (see `fallback`).
-        for m in self.literals.find_iter(text) {
-            self.try_rule(text, m.pattern().as_usize(), m.start(), &mut covered, out);
-        }
-    }
-
-    /// Runs rule `id` for its literal found at `at`; returns whether it matched.
-    fn try_rule(&self, text: &str, id: usize, at: usize, covered: &mut usize, out: &mut Vec<Hit>) {
+    /// Runs rule `id` for its literal found at `at`. Literals must come leftmost-longest, in text order: `sk-or-v1-` hides the `sk-`
+    /// inside it (should the longer rule fail, the generic `sk-` rule is tried at the same
+    /// place, see `fallback`), and `covered` skips literals inside a token already found.
+    pub(crate) fn try_rule(
+        &self,
+        text: &str,
+        id: usize,
+        at: usize,
+        covered: &mut usize,
+        out: &mut Vec<Hit>,
+    ) {
         if !self.run_rule(text, id, at, covered, out) {
             if let Some(generic) = RULES.get(id).and_then(|r| fallback(r.literal)) {
                 self.run_rule(text, generic, at, covered, out);
