@@ -6,13 +6,17 @@
 #   bench/run.sh [seconds per run]     (needs: nginx, wrk from Debian packages)
 #
 # BASELINE_BIN=/path/to/other/orguard runs that binary too, with the same config, as target
-# `baseline`, in the same run (e.g. the previous commit's build, to price a change).
+# `baseline`, in the same run (e.g. the previous commit's build, to price a change). The two
+# run in A-B-B-A order and a `ratio` line gives orguard's mean CPU per request over the
+# baseline's: whichever runs second in a pair measured ~10 % slower here with identical
+# binaries, so a single A-B pair flatters the first.
 # SHAPE=rich sends a realistic chat request (system prompt, history, tool call and result,
 # tool definitions, metadata) instead of one long user message.
 # Streams (20 events) are measured paced (20 ms apart) and in a burst (all at once), at
 # STREAM_CONNS connections (default "1 32"); STREAMS=paced or STREAMS=burst runs one kind.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/common.sh
 DUR="${1:-10}"
 command -v nginx >/dev/null && command -v wrk >/dev/null || { echo "install nginx and wrk (Debian packages)"; exit 2; }
 cargo build --release --quiet --bin orguard --example mock_upstream
@@ -62,43 +66,7 @@ $TARGET nginx -c "$WORK/nginx.conf"
 NGINX_PID=$(cat "$WORK/nginx.pid")
 NGINX_PIDS="$NGINX_PID $(pgrep -P "$NGINX_PID" | tr '\n' ' ')"
 
-SHA=$(printf '%s' "$KEY" | sha256sum | cut -d' ' -f1)
-printf 'bench hmac key' > "$WORK/hmac.key"
-cat > "$WORK/orguard.toml" <<TOML
-[server]
-listen = "$GW"
-max_body_bytes = 8388608
-max_decompressed_bytes = 8388608
-[upstream]
-base_url = "http://$MOCK/api/v1"
-allow_insecure_http = true
-credit_poll_seconds = 0
-providers_refresh_seconds = 0
-[log]
-level = "warn"
-[policy]
-user_hmac_key_file = "$WORK/hmac.key"
-[audit]
-dir = "$WORK/audit"
-fsync = "${FSYNC:-always}"
-[resilience]
-max_in_flight = 4096
-[classes.internal]
-models = ["openai/*", "anthropic/*"]
-providers = ["openai", "anthropic"]
-max_tokens = 1024
-redact = "redact"
-[classes.confidential]
-models = ["openai/gpt-4o*"]
-providers = ["openai"]
-zdr = true
-max_tokens = 1024
-redact = "placeholder"
-[[keys]]
-id = "bench"
-service = "bench"
-sha256 = "$SHA"
-TOML
+bench_config "$WORK" "$GW" "$MOCK" "$KEY"
 OPENROUTER_API_KEY=bench-upstream-key $TARGET "$REL"/orguard --config "$WORK/orguard.toml" serve 2> "$WORK/orguard.log" & GW_PID=$!
 BASE=127.0.0.1:18104
 if [ -n "${BASELINE_BIN:-}" ]; then
@@ -108,33 +76,6 @@ if [ -n "${BASELINE_BIN:-}" ]; then
 fi
 sleep 1
 
-body() { # $1 = approximate bytes of prompt text
-  python3 - "$1" "${SHAPE:-plain}" <<'PY'
-import json, sys
-n, shape = int(sys.argv[1]), sys.argv[2]
-para = "The quarterly report is attached; revenue grew 12% and churn fell to 3.1%. Please review section 4 before the sync. "
-text = (para * (n // len(para) + 1))[:n]
-if shape != "rich":
-    print(json.dumps({"model": "openai/gpt-4o", "messages": [{"role": "user", "content": text}]}))
-    sys.exit()
-# A realistic request of about n bytes: the prompt text spread over a conversation.
-k = max(1, n // 8)
-print(json.dumps({
-    "model": "openai/gpt-4o", "temperature": 0.2, "user": "svc-user-41",
-    "metadata": {"team": "finance", "ticket": "FIN-2207"},
-    "tools": [{"type": "function", "function": {"name": "lookup_account", "description": "Look up an account by its id.",
-               "parameters": {"type": "object", "properties": {"id": {"type": "string", "description": "Account id"}}, "required": ["id"]}}}],
-    "messages": [
-        {"role": "system", "content": "You are the finance team's assistant. " + text[:k]},
-        {"role": "user", "content": text[k:3 * k]},
-        {"role": "assistant", "content": None, "tool_calls": [{"id": "call_1", "type": "function",
-            "function": {"name": "lookup_account", "arguments": json.dumps({"id": "ACC-1042", "note": text[3 * k:4 * k]})}}]},
-        {"role": "tool", "tool_call_id": "call_1", "content": text[4 * k:5 * k]},
-        {"role": "assistant", "content": text[5 * k:6 * k]},
-        {"role": "user", "content": [{"type": "text", "text": text[6 * k:]}]},
-    ]}))
-PY
-}
 mklua() { # $1 = body file
   cat > "$WORK/post.lua" <<LUA
 local f = io.open("$1", "r"); wrk.body = f:read("*a"); f:close()
@@ -164,8 +105,17 @@ run() { # $1 name $2 pid $3 url $4 conns $5 bodyname
   p50=$(echo "$out" | awk '$1=="50%" {print $2}')
   p99=$(echo "$out" | awk '$1=="99%" {print $2}')
   to_ms() { echo "$1" | awk '/us$/ {sub("us",""); print $1/1000; next} /ms$/ {sub("ms",""); print $1; next} /s$/ {sub("s",""); print $1*1000}'; }
-  printf '%-8s %-6s %-5s %10s %9.3f %9.3f %12.1f\n' "$1" "$5" "$4" "$rps" "$(to_ms "$p50")" "$(to_ms "$p99")" \
-    "$(awk -v t=$((after - before)) -v r="$reqs" -v hz="$TCK" 'BEGIN { print (r > 0 ? t / hz / r * 1e6 : 0) }')"
+  LAST_CPU=$(awk -v t=$((after - before)) -v r="$reqs" -v hz="$TCK" 'BEGIN { print (r > 0 ? t / hz / r * 1e6 : 0) }')
+  printf '%-8s %-6s %-5s %10s %9.3f %9.3f %12.1f\n' "$1" "$5" "$4" "$rps" "$(to_ms "$p50")" "$(to_ms "$p99")" "$LAST_CPU"
+}
+against_baseline() { # $1 url path $2 conns $3 bodyname: orguard and baseline, A-B-B-A
+  local a1 b1 b2 a2
+  run orguard "$GW_PID" "http://$GW$1" "$2" "$3"; a1=$LAST_CPU
+  run baseline "$BASE_PID" "http://$BASE$1" "$2" "$3"; b1=$LAST_CPU
+  run baseline "$BASE_PID" "http://$BASE$1" "$2" "$3"; b2=$LAST_CPU
+  run orguard "$GW_PID" "http://$GW$1" "$2" "$3"; a2=$LAST_CPU
+  printf '%-8s %-6s %-5s %s\n' ratio "$3" "$2" \
+    "$(awk -v a="$a1" -v b="$a2" -v c="$b1" -v d="$b2" 'BEGIN { printf "orguard/baseline CPU per request %.3f (%.1f / %.1f us)", (a + b) / (c + d), (a + b) / 2, (c + d) / 2 }')"
 }
 for size in ${SIZES:-1024 65536}; do
   body "$size" > "$WORK/body.json"; mklua "$WORK/body.json"
@@ -174,9 +124,10 @@ for size in ${SIZES:-1024 65536}; do
     run direct "$MOCK_PID" "http://$MOCK/api/v1/chat/completions" "$conns" "$name"
     run nginx "$NGINX_PIDS" "http://$NGINX/api/v1/chat/completions" "$conns" "$name"
     if [ -n "${PERF:-}" ]; then perf record -q -F 999 ${PERF_CALLGRAPH:--g} -p "$GW_PID" -o /tmp/orguard-perf.data -- sleep "$DUR" 2>/dev/null & fi
-    run orguard "$GW_PID" "http://$GW/api/v1/chat/completions" "$conns" "$name"
     if [ -n "${BASELINE_BIN:-}" ]; then
-      run baseline "$BASE_PID" "http://$BASE/api/v1/chat/completions" "$conns" "$name"
+      against_baseline /api/v1/chat/completions "$conns" "$name"
+    else
+      run orguard "$GW_PID" "http://$GW/api/v1/chat/completions" "$conns" "$name"
     fi
   done
 done
@@ -191,9 +142,10 @@ for mode in ${STREAMS:-paced burst}; do
   for conns in ${STREAM_CONNS:-1 32}; do
     run direct "$MOCK_PID" "http://$MOCK/api/v1/chat/completions" "$conns" "$mode"
     run nginx "$NGINX_PIDS" "http://$NGINX/api/v1/chat/completions" "$conns" "$mode"
-    run orguard "$GW_PID" "http://$GW/api/v1/chat/completions" "$conns" "$mode"
     if [ -n "${BASELINE_BIN:-}" ]; then
-      run baseline "$BASE_PID" "http://$BASE/api/v1/chat/completions" "$conns" "$mode"
+      against_baseline /api/v1/chat/completions "$conns" "$mode"
+    else
+      run orguard "$GW_PID" "http://$GW/api/v1/chat/completions" "$conns" "$mode"
     fi
   done
 done

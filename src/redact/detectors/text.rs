@@ -116,28 +116,6 @@ pub(crate) fn window_after(text: &str, start: usize, len: usize) -> &str {
     text.get(start..end).unwrap_or_default()
 }
 
-/// The first ASCII digit at or after `from`. The digit scanners call this across the
-/// whole text, where digits are sparse: testing 32 bytes at a time without an early exit
-/// lets the compiler use vector compares, several times faster than a byte loop on prose.
-pub(crate) fn next_digit(b: &[u8], from: usize) -> Option<usize> {
-    const LANES: usize = 32;
-    let rest = b.get(from..)?;
-    let mut skipped = 0;
-    for chunk in rest.chunks_exact(LANES) {
-        let any = chunk
-            .iter()
-            .fold(0u8, |acc, c| acc | u8::from(c.wrapping_sub(b'0') < 10));
-        if any != 0 {
-            break;
-        }
-        skipped += LANES;
-    }
-    let tail = rest.get(skipped..)?;
-    tail.iter()
-        .position(u8::is_ascii_digit)
-        .map(|p| from + skipped + p)
-}
-
 /// Whether one of `words` (lower-case ASCII) starts a word within the `len` bytes before
 /// `end`. Used for the context rules ("SSN", "order #", "born on"): only candidates pay
 /// for it, never the whole text.
@@ -188,28 +166,6 @@ pub(crate) fn contains_word(window: &[u8], words: &[&str]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn next_digit_is_the_first_digit_from_anywhere() {
-        // Digits before, at and after each 32-byte chunk edge, and none at all.
-        let mut text = vec![b'x'; 100];
-        assert_eq!(next_digit(&text, 0), None);
-        assert_eq!(next_digit(&text, 100), None);
-        assert_eq!(next_digit(&text, 500), None);
-        for at in [0, 1, 30, 31, 32, 33, 63, 64, 65, 99] {
-            text[at] = b'7';
-            for from in [0, 1, 31, 32, 33, at] {
-                let want = text
-                    .iter()
-                    .skip(from)
-                    .position(u8::is_ascii_digit)
-                    .map(|p| p + from);
-                assert_eq!(next_digit(&text, from), want, "digit at {at}, from {from}");
-            }
-            text[at] = b'/';
-        }
-        assert_eq!(next_digit(b"::;9", 0), Some(3));
-    }
 
     #[test]
     fn context_words_start_words() {
