@@ -42,19 +42,32 @@ pub fn canonical(value: &Value) -> String {
 /// The canonical form of the object made of `fields`, written from borrowed values (no
 /// copy of a large prompt just to hash it). Field names must be distinct.
 pub fn canonical_fields(fields: &mut [(&str, &Value)]) -> String {
-    fields.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
     let mut out = Vec::with_capacity(1024);
-    out.push(b'{');
+    write_canonical_fields(fields, &mut out);
+    into_string(out)
+}
+
+/// [`canonical_fields`] fed straight to a hasher: `prompt_sha256` of a 64 KB prompt does
+/// not build (and regrow) a 64 KB buffer only to hash it once.
+pub fn hash_canonical_fields<D: sha2::digest::Update>(
+    fields: &mut [(&str, &Value)],
+    digest: &mut D,
+) {
+    write_canonical_fields(fields, &mut Digesting(digest));
+}
+
+fn write_canonical_fields<W: Infallible>(fields: &mut [(&str, &Value)], out: &mut W) {
+    fields.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    out.put(b"{");
     for (i, (key, v)) in fields.iter().enumerate() {
         if i > 0 {
-            out.push(b',');
+            out.put(b",");
         }
-        write_json(*key, &mut out);
-        out.push(b':');
-        write_canonical(v, &mut out);
+        write_json(*key, out);
+        out.put(b":");
+        write_canonical(v, out);
     }
-    out.push(b'}');
-    into_string(out)
+    out.put(b"}");
 }
 
 /// Only JSON text is ever written, so the bytes are UTF-8; the lossy path cannot be taken.
@@ -62,10 +75,42 @@ fn into_string(out: Vec<u8>) -> String {
     String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
+/// Where canonical text goes: a buffer or a hasher. Neither can fail, which is why the
+/// writers below return nothing; a fallible `io::Write` (a file, a socket) is not one.
+trait Infallible: std::io::Write {
+    fn put(&mut self, bytes: &[u8]);
+}
+
+impl Infallible for Vec<u8> {
+    fn put(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+}
+
+/// A hasher as a byte sink.
+struct Digesting<'d, D>(&'d mut D);
+
+impl<D: sha2::digest::Update> std::io::Write for Digesting<'_, D> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.update(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<D: sha2::digest::Update> Infallible for Digesting<'_, D> {
+    fn put(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+}
+
 /// A JSON string or scalar, escaped exactly as serde_json writes it (straight into the
-/// buffer: no `fmt` machinery, no intermediate `String`). Writing to a `Vec` cannot fail.
-fn write_json<T: serde::Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) {
-    let _infallible = serde_json::to_writer(&mut *out, value);
+/// sink: no `fmt` machinery, no intermediate `String`).
+fn write_json<T: serde::Serialize + ?Sized, W: Infallible>(value: &T, out: &mut W) {
+    let _infallible = serde_json::to_writer(out, value);
 }
 
 fn sorted(map: &Map<String, Value>) -> Vec<(&String, &Value)> {
@@ -74,29 +119,30 @@ fn sorted(map: &Map<String, Value>) -> Vec<(&String, &Value)> {
     entries
 }
 
-fn write_canonical(value: &Value, out: &mut Vec<u8>) {
+/// Writes `value` in canonical form.
+fn write_canonical<W: Infallible>(value: &Value, out: &mut W) {
     match value {
         Value::Object(map) => {
-            out.push(b'{');
+            out.put(b"{");
             for (i, (key, v)) in sorted(map).into_iter().enumerate() {
                 if i > 0 {
-                    out.push(b',');
+                    out.put(b",");
                 }
                 write_json(key.as_str(), out);
-                out.push(b':');
+                out.put(b":");
                 write_canonical(v, out);
             }
-            out.push(b'}');
+            out.put(b"}");
         }
         Value::Array(items) => {
-            out.push(b'[');
+            out.put(b"[");
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
-                    out.push(b',');
+                    out.put(b",");
                 }
                 write_canonical(item, out);
             }
-            out.push(b']');
+            out.put(b"]");
         }
         scalar => write_json(scalar, out),
     }

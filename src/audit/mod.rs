@@ -192,18 +192,66 @@ pub fn prompt_hash(
         .iter()
         .filter_map(|f| body.get(*f).map(|v| (*f, v)))
         .collect();
-    let canonical = chain::canonical_fields(&mut fields);
     match key {
-        Some(k) => (
-            hex::encode(crate::secret::hmac_sha256(
-                k.expose().as_bytes(),
-                &[canonical.as_bytes()],
-            )),
-            "hmac-sha256",
-        ),
-        None => (hex::encode(Sha256::digest(canonical.as_bytes())), "sha256"),
+        Some(k) => {
+            use hmac::Mac;
+            // HMAC takes keys of any length: construction cannot fail.
+            let Ok(mut mac) = hmac::Hmac::<Sha256>::new_from_slice(k.expose().as_bytes()) else {
+                return (String::new(), "hmac-sha256");
+            };
+            chain::hash_canonical_fields(&mut fields, &mut mac);
+            (hex::encode(mac.finalize().into_bytes()), "hmac-sha256")
+        }
+        None => {
+            let mut sha = Sha256::new();
+            chain::hash_canonical_fields(&mut fields, &mut sha);
+            (hex::encode(sha.finalize()), "sha256")
+        }
     }
 }
 
 /// How long `close` may take at shutdown.
 pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The hash fed straight from the values equals the hash of the canonical text (what an
+    /// auditor recomputes from the prompt), keyed and not, for every endpoint's fields.
+    #[test]
+    fn prompt_hash_is_the_hash_of_the_canonical_prompt() {
+        let body: serde_json::Map<String, Value> = serde_json::from_str(
+            r#"{"model":"m","messages":[{"role":"user","content":"héllo \"x\"\n","name":"a"}],
+                "input":["b",{"z":1,"a":[true,null,1.5]}],"instructions":"be brief","prompt":"p"}"#,
+        )
+        .unwrap();
+        let key = Secret::new("k".repeat(80));
+        for endpoint in [
+            Endpoint::ChatCompletions,
+            Endpoint::Completions,
+            Endpoint::Embeddings,
+            Endpoint::Responses,
+        ] {
+            let mut fields: Vec<(&str, &Value)> = prompt_fields(endpoint)
+                .iter()
+                .filter_map(|f| body.get(*f).map(|v| (*f, v)))
+                .collect();
+            let text = chain::canonical_fields(&mut fields);
+            assert_eq!(
+                prompt_hash(&body, endpoint, None),
+                (hex::encode(Sha256::digest(text.as_bytes())), "sha256")
+            );
+            assert_eq!(
+                prompt_hash(&body, endpoint, Some(&key)),
+                (
+                    hex::encode(crate::secret::hmac_sha256(
+                        key.expose().as_bytes(),
+                        &[text.as_bytes()]
+                    )),
+                    "hmac-sha256"
+                )
+            );
+        }
+    }
+}
