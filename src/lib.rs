@@ -6,12 +6,14 @@
 #![forbid(unsafe_code)]
 
 pub mod audit;
+mod byte_class;
 pub mod cli;
 pub mod config;
 pub mod data_class;
 pub mod error;
 pub mod error_code;
 pub mod glob;
+pub mod json_text;
 pub mod keys;
 pub mod limits;
 pub mod metrics;

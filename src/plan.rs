@@ -22,6 +22,7 @@ use serde_json::{Map, Value};
 
 use crate::config::{Snapshot, UpstreamSettings};
 use crate::error::{ErrorCode, GatewayError};
+use crate::json_text;
 use crate::keys::Caller;
 use crate::policy::{self, models, Class, ContentSignals, Plan, UpstreamRef};
 use crate::redact;
@@ -176,8 +177,7 @@ pub fn plan_parsed<'c>(
         model: Some(model.clone()),
         error: e.into(),
     };
-    let body =
-        Serialised::of(&plan.body, parsed.size).map_err(|_| refusal(UpstreamError::Build))?;
+    let body = Serialised::of(&plan.body, parsed.size);
     let sealed =
         seal_model(config, &plan, &body, &plan.model, endpoint, caller).map_err(refusal)?;
     let candidates = fallback_candidates(config, &plan, caller);
@@ -304,7 +304,7 @@ pub fn seal<'c>(
     endpoint: Endpoint,
     caller: &Caller,
 ) -> Result<Sealed<'c>, UpstreamError> {
-    let body = Serialised::of(&plan.body, 0).map_err(|_| UpstreamError::Build)?;
+    let body = Serialised::of(&plan.body, 0);
     seal_model(config, plan, &body, &plan.model, endpoint, caller)
 }
 
@@ -319,9 +319,10 @@ struct Serialised {
 }
 
 impl Serialised {
-    /// Writes `body` exactly as `serde_json::to_vec` does (compact, key order kept), noting
-    /// where the `model` value is. `size` is a capacity hint (the body as received).
-    fn of(body: &Map<String, Value>, size: usize) -> serde_json::Result<Self> {
+    /// Writes `body` exactly as `serde_json::to_vec` does (compact, key order kept, see
+    /// [`json_text`]), noting where the `model` value is. `size` is a capacity hint (the
+    /// body as received).
+    fn of(body: &Map<String, Value>, size: usize) -> Self {
         let mut out = Vec::with_capacity(size.saturating_add(256));
         let mut model = 0..0;
         out.push(b'{');
@@ -329,19 +330,19 @@ impl Serialised {
             if i > 0 {
                 out.push(b',');
             }
-            serde_json::to_writer(&mut out, key)?;
+            json_text::string(&mut out, key);
             out.push(b':');
             let start = out.len();
-            serde_json::to_writer(&mut out, value)?;
+            json_text::value(&mut out, value);
             if key == "model" {
                 model = start..out.len();
             }
         }
         out.push(b'}');
-        Ok(Self {
+        Self {
             bytes: Bytes::from(out),
             model,
-        })
+        }
     }
 
     /// The bytes with `name` as the model (the bytes themselves when they already say it).
@@ -352,7 +353,7 @@ impl Serialised {
         }
         let current = self.bytes.get(self.model.clone())?;
         let mut quoted = Vec::with_capacity(name.len() + 2);
-        serde_json::to_writer(&mut quoted, name).ok()?;
+        json_text::string(&mut quoted, name);
         if current == quoted.as_slice() {
             return Some(self.bytes.clone());
         }
@@ -519,7 +520,7 @@ mod tests {
                 body.insert(k, v);
             }
             body.insert("model".to_owned(), json!(model));
-            let serialised = Serialised::of(&body, 0).unwrap();
+            let serialised = Serialised::of(&body, 0);
             prop_assert_eq!(&serialised.bytes[..], &serde_json::to_vec(&body).unwrap()[..]);
             prop_assert_eq!(
                 &serialised.for_model(&model).unwrap()[..],
@@ -536,6 +537,6 @@ mod tests {
     #[test]
     fn a_body_without_a_model_is_not_rewritten() {
         let body: Map<String, Value> = json!({"messages": []}).as_object().unwrap().clone();
-        assert!(Serialised::of(&body, 0).unwrap().for_model("m").is_none());
+        assert!(Serialised::of(&body, 0).for_model("m").is_none());
     }
 }

@@ -11,6 +11,8 @@
 //! - The line written is the canonical form of the record *with* `hash`.
 
 use serde_json::{Map, Value};
+
+use crate::json_text::{self, Sink};
 use sha2::{Digest, Sha256};
 
 /// `prev` of the first record of a chain.
@@ -56,14 +58,14 @@ pub fn hash_canonical_fields<D: sha2::digest::Update>(
     write_canonical_fields(fields, &mut Digesting(digest));
 }
 
-fn write_canonical_fields<W: Infallible>(fields: &mut [(&str, &Value)], out: &mut W) {
+fn write_canonical_fields<W: Sink>(fields: &mut [(&str, &Value)], out: &mut W) {
     fields.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
     out.put(b"{");
     for (i, (key, v)) in fields.iter().enumerate() {
         if i > 0 {
             out.put(b",");
         }
-        write_json(*key, out);
+        json_text::string(out, key);
         out.put(b":");
         write_canonical(v, out);
     }
@@ -75,42 +77,13 @@ fn into_string(out: Vec<u8>) -> String {
     String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
-/// Where canonical text goes: a buffer or a hasher. Neither can fail, which is why the
-/// writers below return nothing; a fallible `io::Write` (a file, a socket) is not one.
-trait Infallible: std::io::Write {
-    fn put(&mut self, bytes: &[u8]);
-}
-
-impl Infallible for Vec<u8> {
-    fn put(&mut self, bytes: &[u8]) {
-        self.extend_from_slice(bytes);
-    }
-}
-
 /// A hasher as a byte sink.
 struct Digesting<'d, D>(&'d mut D);
 
-impl<D: sha2::digest::Update> std::io::Write for Digesting<'_, D> {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.update(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<D: sha2::digest::Update> Infallible for Digesting<'_, D> {
+impl<D: sha2::digest::Update> Sink for Digesting<'_, D> {
     fn put(&mut self, bytes: &[u8]) {
         self.0.update(bytes);
     }
-}
-
-/// A JSON string or scalar, escaped exactly as serde_json writes it (straight into the
-/// sink: no `fmt` machinery, no intermediate `String`).
-fn write_json<T: serde::Serialize + ?Sized, W: Infallible>(value: &T, out: &mut W) {
-    let _infallible = serde_json::to_writer(out, value);
 }
 
 fn sorted(map: &Map<String, Value>) -> Vec<(&String, &Value)> {
@@ -120,7 +93,7 @@ fn sorted(map: &Map<String, Value>) -> Vec<(&String, &Value)> {
 }
 
 /// Writes `value` in canonical form.
-fn write_canonical<W: Infallible>(value: &Value, out: &mut W) {
+fn write_canonical<W: Sink>(value: &Value, out: &mut W) {
     match value {
         Value::Object(map) => {
             out.put(b"{");
@@ -128,7 +101,7 @@ fn write_canonical<W: Infallible>(value: &Value, out: &mut W) {
                 if i > 0 {
                     out.put(b",");
                 }
-                write_json(key.as_str(), out);
+                json_text::string(out, key);
                 out.put(b":");
                 write_canonical(v, out);
             }
@@ -144,7 +117,7 @@ fn write_canonical<W: Infallible>(value: &Value, out: &mut W) {
             }
             out.put(b"]");
         }
-        scalar => write_json(scalar, out),
+        scalar => json_text::value(out, scalar),
     }
 }
 
@@ -189,7 +162,7 @@ pub fn seal_in_place(record: &mut Map<String, Value>, last: &Link) -> (String, L
         if i > 0 {
             body.push(b',');
         }
-        write_json(key.as_str(), &mut body);
+        json_text::string(&mut body, key);
         body.push(b':');
         write_canonical(v, &mut body);
     }

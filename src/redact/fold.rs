@@ -60,7 +60,7 @@ fn needs_folding(s: &str) -> bool {
 
 /// The first character of `s` outside ASCII, with its byte offset.
 fn next_non_ascii(s: &str) -> Option<(usize, char)> {
-    let at = super::bytes::first_non_ascii(s.as_bytes())?;
+    let at = crate::byte_class::first_non_ascii(s.as_bytes())?;
     s.get(at..)?.chars().next().map(|c| (at, c))
 }
 

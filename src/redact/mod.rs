@@ -7,7 +7,6 @@
 //! (`[EMAIL_1]`, restored in the response), `hash` (`[EMAIL:3f2a9c1b]`, keyed HMAC) or
 //! `block` (403). The [`Detectors`] themselves are compiled once per config.
 
-mod bytes;
 pub mod detectors;
 pub mod fold;
 pub mod inspect;

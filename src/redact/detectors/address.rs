@@ -6,7 +6,7 @@
 //!   postcode. Triggered by a short number followed by a word.
 //! - Street word first or last (DE, AT, CH, NL, ES, IT, PT): `Hauptstraße 12, 10115 Berlin`,
 //!   `Keizersgracht 123, 1015 CJ Amsterdam`, `Calle Mayor 5, 28013 Madrid`. Triggered by the
-//!   street word in the keyword pass.
+//!   street word in the shared word pass.
 //!
 //! Best effort: an address without a street type (`Flat 2, The Old Mill`) is not found.
 

@@ -168,7 +168,7 @@ impl Run<'_> {
 pub(crate) fn scan(text: &str, address: &Address, out: &mut Vec<Hit>) {
     let b = text.as_bytes();
     let mut i = 0;
-    while let Some(d0) = crate::redact::bytes::next_digit(b, i) {
+    while let Some(d0) = crate::byte_class::next_digit(b, i) {
         // 1. IBANs claim their whole run.
         if d0 >= 2
             && b.get(d0 - 1).is_some_and(u8::is_ascii_uppercase)

@@ -19,7 +19,7 @@
 //!   window after a diagnosis word (`dx`, `diagnosis`, `ICD-10`, `diagnosed with`): the bare
 //!   shape is also a seat number, a paper size or a grid square.
 //!
-//! The labels come through the shared keyword pass ([`WORDS`]); the three formatted numbers
+//! The labels come through the shared word pass ([`WORDS`]); the three formatted numbers
 //! come from [`scan`], a byte walk over digit runs that costs one comparison per byte on
 //! text without digits.
 
@@ -42,7 +42,7 @@ pub fn is_phi(kind: &str) -> bool {
     PHI.contains(&kind)
 }
 
-/// What a label found by the keyword pass introduces.
+/// What a label found by the word pass introduces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Label {
     Record,
@@ -234,7 +234,7 @@ fn labelled_id(text: &str, start: usize) -> bool {
 pub(crate) fn scan(text: &str, out: &mut Vec<Hit>) {
     let b = text.as_bytes();
     let mut i = 0;
-    while let Some(d0) = crate::redact::bytes::next_digit(b, i) {
+    while let Some(d0) = crate::byte_class::next_digit(b, i) {
         let mut e = d0;
         while b.get(e).is_some_and(u8::is_ascii_digit) {
             e += 1;

@@ -3,7 +3,7 @@
 //!
 //! The families follow the kinds a secret scanner (gitleaks, trufflehog) covers, written as
 //! our own patterns from each vendor's documented token format. Each rule is found by its
-//! literal prefix in one Aho-Corasick pass; only then does its small anchored regex run.
+//! literal prefix in the engine's one word pass; only then does its small anchored regex run.
 //!
 //! Policy for generic assignments (`DB_PASSWORD=…`, `"client_secret": "…"`, `--token …`,
 //! `Authorization: Bearer …`), decided here and tested below:
@@ -248,9 +248,10 @@ impl Prefixed {
         Ok(Prefixed { regexes })
     }
 
-    /// Runs rule `id` for its literal found at `at`. Literals must come leftmost-longest, in text order: `sk-or-v1-` hides the `sk-`
-    /// inside it (should the longer rule fail, the generic `sk-` rule is tried at the same
-    /// place, see `fallback`), and `covered` skips literals inside a token already found.
+    /// Runs rule `id` for its literal found at `at`. Literals must come leftmost-longest,
+    /// in text order: `sk-or-v1-` hides the `sk-` inside it (should the longer rule fail,
+    /// the generic `sk-` rule is tried at the same place, see `fallback`), and `covered`
+    /// skips literals inside a token already found.
     pub(crate) fn try_rule(
         &self,
         text: &str,

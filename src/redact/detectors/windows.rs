@@ -2,7 +2,7 @@
 //! a passport number after "passport", a driver's licence number after "DL", and vendor
 //! secrets that have no prefix of their own (AWS secret keys, Twilio, Discord, Cohere…).
 //!
-//! The context word is found by the shared keyword pass; only then does the value pattern
+//! The context word is found by the shared word pass; only then does the value pattern
 //! run, over a short window after the word.
 
 use regex::Regex;

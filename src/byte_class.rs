@@ -1,8 +1,9 @@
-//! Finding the first byte of a class (a digit, a non-ASCII byte) in long text.
+//! Finding the first byte of a class (a digit, a non-ASCII byte, a byte JSON must escape)
+//! in long text.
 //!
-//! The scanners look for such bytes across every text they are given, where they are
-//! sparse: prose has a digit every few dozen bytes at most, and English text no non-ASCII
-//! byte at all. A byte loop with an early exit cannot be vectorised; testing 32 bytes at a
+//! The scanners and the JSON writer look for such bytes across every text they are given,
+//! where they are sparse: prose has a digit every few dozen bytes at most, English text no
+//! non-ASCII byte at all, and a prompt a quote or a newline now and then. A byte loop with an early exit cannot be vectorised; testing 32 bytes at a
 //! time into a bit mask can (the compiler turns it into vector compares and a mask move),
 //! and the mask's lowest set bit is the answer within the block.
 
@@ -43,6 +44,13 @@ pub(crate) fn first_non_ascii(bytes: &[u8]) -> Option<usize> {
     first(bytes, |b| b >= 0x80)
 }
 
+/// The first byte at or after `from` that a JSON string must escape: `"`, `\` or a control
+/// character (below U+0020).
+pub(crate) fn next_json_escape(bytes: &[u8], from: usize) -> Option<usize> {
+    let rest = bytes.get(from..)?;
+    first(rest, |b| b < 0x20 || b == b'"' || b == b'\\').map(|i| from + i)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,6 +82,13 @@ mod tests {
                         );
                     }
                 }
+                for byte in [b'"', b'\\', 0, 0x1F] {
+                    text[at] = byte;
+                    assert_eq!(next_json_escape(&text, 0), Some(at));
+                    assert_eq!(next_json_escape(&text, at + 1), None);
+                }
+                text[at] = 0x20;
+                assert_eq!(next_json_escape(&text, 0), None);
                 text[at] = 0xC3;
                 assert_eq!(first_non_ascii(&text), Some(at));
                 text[at] = 0x7F;
