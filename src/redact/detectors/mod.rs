@@ -124,6 +124,9 @@ pub struct Engine {
     /// Per pattern: what it starts and, for a vendor prefix, the literal its case is checked
     /// against.
     triggers: Vec<(Trigger, &'static str)>,
+    /// The longest pattern's length in bytes: how far behind the search an occurrence can
+    /// still be displaced.
+    longest: usize,
     prefixed: secrets::Prefixed,
     windows: windows::Windows,
     person: person::Person,
@@ -173,9 +176,11 @@ impl Engine {
             .kind(Some(AhoCorasickKind::DFA))
             .build(triggers.iter().map(|(_, w)| *w))
             .map_err(|e| e.to_string())?;
+        let longest = triggers.iter().map(|(_, w)| w.len()).max().unwrap_or(0);
         let engine = Engine {
             words,
             triggers,
+            longest,
             prefixed: secrets::Prefixed::new()?,
             windows: windows::Windows::new()?,
             person: person::Person::new()?,
@@ -189,10 +194,13 @@ impl Engine {
 
     /// The vendor prefixes (with their case) and the context words (any case) in `text`,
     /// each set leftmost-longest and non-overlapping in text order, as two separate
-    /// leftmost-longest searches would give them.
-    fn words_in(&self, text: &str) -> (Vec<Found>, Vec<Found>) {
-        let mut prefixes = Vec::new();
-        let mut words = Vec::new();
+    /// leftmost-longest searches would give them, handed to `chosen` as they are settled
+    /// (`true` for a prefix). Memory stays bounded by the longest word whatever the text:
+    /// only occurrences that could still be chosen are held (see [`Leftmost`]).
+    fn each_word(&self, text: &str, mut chosen: impl FnMut(Found, bool)) {
+        let mut prefixes = Leftmost::default();
+        let mut words = Leftmost::default();
+        let mut ready = Vec::new();
         for m in self.words.find_overlapping_iter(text) {
             let pattern = m.pattern().as_usize();
             let Some((trigger, literal)) = self.triggers.get(pattern) else {
@@ -203,36 +211,45 @@ impl Engine {
                 end: m.end(),
                 pattern,
             };
-            match trigger {
-                Trigger::Prefix(_) => {
-                    if text.as_bytes().get(m.start()..m.end()) == Some(literal.as_bytes()) {
-                        prefixes.push(found);
-                    }
+            // No occurrence reported after this one (they come in order of their ends)
+            // starts before `horizon`.
+            let horizon = m.end().saturating_sub(self.longest);
+            if let Trigger::Prefix(_) = trigger {
+                if text.as_bytes().get(m.start()..m.end()) == Some(literal.as_bytes()) {
+                    prefixes.offer(found, horizon, &mut ready);
+                    ready.drain(..).for_each(|f| chosen(f, true));
                 }
-                _ => words.push(found),
             }
+            // A word ending here also settles the other set's occurrences far enough
+            // behind, which keeps both sets' pending lists short.
+            words.offer_if(
+                !matches!(trigger, Trigger::Prefix(_)),
+                found,
+                horizon,
+                &mut ready,
+            );
+            ready.drain(..).for_each(|f| chosen(f, false));
         }
-        (leftmost_longest(prefixes), leftmost_longest(words))
+        prefixes.settle(None, &mut ready);
+        ready.drain(..).for_each(|f| chosen(f, true));
+        words.settle(None, &mut ready);
+        ready.drain(..).for_each(|f| chosen(f, false));
     }
 
     /// Every confirmed candidate in `text`, unordered and possibly overlapping.
     pub fn find(&self, text: &str, out: &mut Vec<Hit>) {
-        let (prefixes, words) = self.words_in(text);
         let mut covered = 0;
-        for f in prefixes {
-            if let Some((Trigger::Prefix(id), _)) = self.triggers.get(f.pattern) {
-                self.prefixed
-                    .try_rule(text, *id, f.start, &mut covered, out);
-            }
-        }
         let mut assigned_to = 0;
-        // Leftmost-longest, not every occurrence: `password` hides the `pass` inside it.
-        for f in words {
+        self.each_word(text, |f, prefix| {
             let Some((trigger, _)) = self.triggers.get(f.pattern) else {
-                continue;
+                return;
             };
             match *trigger {
-                Trigger::Prefix(_) => {}
+                Trigger::Prefix(id) => {
+                    if prefix {
+                        self.prefixed.try_rule(text, id, f.start, &mut covered, out);
+                    }
+                }
                 Trigger::Assign => {
                     // One name (`DB_API_KEY`) holds several words; check it once.
                     if f.start >= assigned_to {
@@ -248,7 +265,7 @@ impl Engine {
                 Trigger::Street => self.address.street_word(text, f.start, out),
                 Trigger::Phi(label) => self.phi.find(text, label, f.start, f.end, out),
             }
-        }
+        });
         email::find(text, out);
         ip::find_v6(text, out);
         numbers::scan(text, &self.address, out);
@@ -256,20 +273,57 @@ impl Engine {
     }
 }
 
-/// What a leftmost-longest search would report from `found` (every occurrence): from
-/// the text's start, the match that starts first, the longest of those (the first pattern
-/// on a tie), then the same from its end on.
-fn leftmost_longest(mut found: Vec<Found>) -> Vec<Found> {
-    found.sort_unstable_by_key(|f| (f.start, std::cmp::Reverse(f.end), f.pattern));
-    let mut next = 0;
-    found.retain(|f| {
-        let take = f.start >= next;
+/// What a leftmost-longest search reports, rebuilt from every occurrence as an overlapping
+/// search reports them (in order of their ends): from the text's start, the occurrence that
+/// starts first, the longest of those (the first pattern on a tie), then the same from its
+/// end on. An occurrence is settled once no later one can start at or before it, so only
+/// the occurrences within the longest word's length behind the search are ever held: the
+/// memory a crafted text (`keykeykey…` over megabytes) can make it use stays bounded.
+#[derive(Default)]
+struct Leftmost {
+    /// Where the last chosen occurrence ended: anything starting before it is covered.
+    next: usize,
+    /// Occurrences starting at or after `next`, not yet settled.
+    pending: Vec<Found>,
+}
+
+impl Leftmost {
+    /// Takes `found` (when `take`) and settles what `horizon` allows into `ready`.
+    fn offer_if(&mut self, take: bool, found: Found, horizon: usize, ready: &mut Vec<Found>) {
         if take {
-            next = f.end;
+            self.offer(found, horizon, ready);
+        } else {
+            self.settle(Some(horizon), ready);
         }
-        take
-    });
-    found
+    }
+
+    /// Takes `found`, then settles into `ready` every occurrence that no occurrence
+    /// starting at `horizon` or later can displace.
+    fn offer(&mut self, found: Found, horizon: usize, ready: &mut Vec<Found>) {
+        if found.start >= self.next {
+            self.pending.push(found);
+        }
+        self.settle(Some(horizon), ready);
+    }
+
+    /// Chooses while the best pending occurrence starts before `horizon` (`None`: the text
+    /// has ended, choose everything left).
+    fn settle(&mut self, horizon: Option<usize>, ready: &mut Vec<Found>) {
+        while let Some(best) = self
+            .pending
+            .iter()
+            .min_by_key(|f| (f.start, std::cmp::Reverse(f.end), f.pattern))
+            .copied()
+        {
+            if horizon.is_some_and(|h| best.start >= h) {
+                return;
+            }
+            ready.push(best);
+            self.next = best.end;
+            let next = self.next;
+            self.pending.retain(|f| f.start >= next);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -279,6 +333,34 @@ mod tests {
     #[test]
     fn the_tables_compile() {
         Engine::new().unwrap();
+    }
+
+    /// A text made only of words (`keykeykey…`, every occurrence overlapping the next)
+    /// keeps only a few occurrences pending, however long it is.
+    #[test]
+    fn pending_occurrences_stay_bounded() {
+        let (mut set, mut ready, longest) = (Leftmost::default(), Vec::new(), 28);
+        let mut chosen = 0;
+        for i in 0usize..1_000_000 {
+            for (start, len, pattern) in [(i, 3, 0), (i.saturating_sub(1), 4, 1)] {
+                let found = Found {
+                    start,
+                    end: start + len,
+                    pattern,
+                };
+                set.offer(found, (start + len).saturating_sub(longest), &mut ready);
+            }
+            assert!(
+                set.pending.len() <= 2 * longest,
+                "{} pending at {i}",
+                set.pending.len()
+            );
+            chosen += ready.drain(..).count();
+        }
+        set.settle(None, &mut ready);
+        chosen += ready.len();
+        // Leftmost-longest over overlapping occurrences: one in four bytes (the 4-byte ones).
+        assert_eq!(chosen, 250_000);
     }
 
     /// The one overlapping pass gives each set exactly what its own leftmost-longest search
@@ -329,7 +411,14 @@ mod tests {
         runner
             .run(&proptest::collection::vec(piece, 0..24), |parts| {
                 let text = parts.concat();
-                let (prefixes, found) = engine.words_in(&text);
+                let (mut prefixes, mut found) = (Vec::new(), Vec::new());
+                engine.each_word(&text, |f, prefix| {
+                    if prefix {
+                        prefixes.push(f)
+                    } else {
+                        found.push(f)
+                    }
+                });
                 let name = |f: &Found| (f.start, f.end, engine.triggers[f.pattern].1);
                 let got: Vec<_> = prefixes.iter().map(name).collect();
                 prop_assert_eq!(got, search(&by_literal, &literals, &text), "{:?}", text);
