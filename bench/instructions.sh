@@ -12,7 +12,8 @@
 # under callgrind behind the same mock upstream and config as bench/run.sh. Counting starts
 # after a warm-up (config compile, automata, first connections) and stops after the
 # requests, one at a time on one keep-alive connection, for each of SIZES (default
-# "1024 65536") and SHAPE (plain or rich, as in bench/run.sh).
+# "1024 65536") and SHAPE (plain or rich, as in bench/run.sh). KEEP=1 keeps the work
+# directory and each size's callgrind dump (WORK/NAME/SIZE/) for callgrind_annotate.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/common.sh
@@ -62,10 +63,15 @@ count() {
     send "$size" "$N"
     callgrind_control --instr=off "$pid" >/dev/null
     callgrind_control --dump="$name-$size" "$pid" >/dev/null
-    # The dump (callgrind.PID.N) totals every thread's instructions since the zeroing.
-    ir=$(cat "$dir"/callgrind.*.* 2>/dev/null | awk '/^totals:/ {s += $2} END {print s + 0}')
-    [ -n "${KEEP:-}" ] || rm -f "$dir"/callgrind.*
-    [ "$ir" != 0 ] || { echo "no instruction count (see $dir/valgrind.log)"; exit 1; }
+    # The dump (callgrind.PID.N) totals every thread's instructions since the zeroing. Each
+    # size's dump is moved aside (KEEP=1) or removed, so the next size reads only its own.
+    ir=$( (cat "$dir"/callgrind.*.* 2>/dev/null || true) | awk '/^totals:/ {s += $2} END {print s + 0}')
+    if [ -n "${KEEP:-}" ]; then
+      mkdir -p "$dir/$size"; mv "$dir"/callgrind.*.* "$dir/$size/" 2>/dev/null || true
+    else
+      rm -f "$dir"/callgrind.*
+    fi
+    [ "$ir" != 0 ] || { echo "no instruction count (see $dir/valgrind.log; KEEP=1 keeps it)"; exit 1; }
     printf '%-8s %-6s %14.0f instructions per request\n' "$name" "$size" "$(awk -v i="$ir" -v n="$N" 'BEGIN { print i / n }')"
   done
   kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true

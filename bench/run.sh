@@ -115,7 +115,7 @@ against_baseline() { # $1 url path $2 conns $3 bodyname: orguard and baseline, A
   run baseline "$BASE_PID" "http://$BASE$1" "$2" "$3"; b2=$LAST_CPU
   run orguard "$GW_PID" "http://$GW$1" "$2" "$3"; a2=$LAST_CPU
   printf '%-8s %-6s %-5s %s\n' ratio "$3" "$2" \
-    "$(awk -v a="$a1" -v b="$a2" -v c="$b1" -v d="$b2" 'BEGIN { printf "orguard/baseline CPU per request %.3f (%.1f / %.1f us)", (a + b) / (c + d), (a + b) / 2, (c + d) / 2 }')"
+    "$(awk -v a="$a1" -v b="$a2" -v c="$b1" -v d="$b2" 'BEGIN { if (c + d > 0) printf "orguard/baseline CPU per request %.3f (%.1f / %.1f us)", (a + b) / (c + d), (a + b) / 2, (c + d) / 2; else printf "baseline served no requests (see its log)" }')"
 }
 for size in ${SIZES:-1024 65536}; do
   body "$size" > "$WORK/body.json"; mklua "$WORK/body.json"

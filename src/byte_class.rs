@@ -3,9 +3,10 @@
 //!
 //! The scanners and the JSON writer look for such bytes across every text they are given,
 //! where they are sparse: prose has a digit every few dozen bytes at most, English text no
-//! non-ASCII byte at all, and a prompt a quote or a newline now and then. A byte loop with an early exit cannot be vectorised; testing 32 bytes at a
-//! time into a bit mask can (the compiler turns it into vector compares and a mask move),
-//! and the mask's lowest set bit is the answer within the block.
+//! non-ASCII byte at all, and a prompt a quote or a newline now and then. A byte loop with
+//! an early exit cannot be vectorised; testing 32 bytes at a time into a bit mask can (the
+//! compiler turns it into vector compares), and the mask's lowest set bit is the answer
+//! within the block.
 
 /// Bytes tested together.
 const BLOCK: usize = 32;

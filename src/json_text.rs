@@ -5,8 +5,8 @@
 //! whole request, and on a 64 KB prompt `serde_json`'s byte-at-a-time escape loop was 7 %
 //! of the gateway's CPU. A string needs escaping only at `"`, `\` and control characters,
 //! which are rare in text: finding them 32 bytes at a time and copying the runs between
-//! them whole does the same work in a fraction of the time. Numbers, booleans and null are
-//! still written by `serde_json`, so their form cannot drift from it.
+//! them whole does the same work in a fraction of the time. Numbers are still written by
+//! `serde_json`, so their form cannot drift from it.
 
 use serde_json::Value;
 
@@ -52,12 +52,17 @@ pub fn value<S: Sink + ?Sized>(out: &mut S, value: &Value) {
         Value::Bool(false) => out.put(b"false"),
         Value::Number(n) => {
             // The longest number serde_json writes (a negative f64 in exponent form, or
-            // u64::MAX) is under 25 bytes.
+            // u64::MAX) is under 25 bytes; should a feature ever make numbers longer
+            // (`arbitrary_precision`), they go through a heap buffer rather than be lost.
             let mut buf = [0u8; 40];
             let mut cursor = std::io::Cursor::new(&mut buf[..]);
             if serde_json::to_writer(&mut cursor, n).is_ok() {
                 let len = usize::try_from(cursor.position()).unwrap_or(0);
                 out.put(buf.get(..len).unwrap_or_default());
+            } else {
+                let mut long = Vec::new();
+                let _infallible = serde_json::to_writer(&mut long, n);
+                out.put(&long);
             }
         }
     }

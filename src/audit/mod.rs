@@ -197,7 +197,7 @@ pub fn prompt_hash(
             use hmac::Mac;
             // HMAC takes keys of any length: construction cannot fail.
             let Ok(mut mac) = hmac::Hmac::<Sha256>::new_from_slice(k.expose().as_bytes()) else {
-                return (String::new(), "hmac-sha256");
+                return (hex::encode([0u8; 32]), "hmac-sha256");
             };
             chain::hash_canonical_fields(&mut fields, &mut mac);
             (hex::encode(mac.finalize().into_bytes()), "hmac-sha256")

@@ -168,8 +168,8 @@ impl Engine {
         // One automaton for both sets: on prose the pass is bound by walking the bytes, and
         // two passes walked them twice (each ~a sixth of the detectors' time on 64 KiB).
         // Overlapping, because the two sets need leftmost-longest each on their own (a
-        // `key-` prefix must not hide the `key` name word at the same place); `leftmost`
-        // below rebuilds that order from every occurrence.
+        // `key-` prefix must not hide the `key` name word at the same place); `Leftmost`
+        // rebuilds that order from every occurrence.
         let words = AhoCorasick::builder()
             .ascii_case_insensitive(true)
             .match_kind(MatchKind::Standard)

@@ -229,7 +229,7 @@ fn needs_word_start(literal: &str) -> bool {
 }
 
 /// The literal that triggers each vendor rule, in rule order: the engine's one word pass
-/// looks for them (case-sensitively, see [`super::Engine::find`]) beside the context words.
+/// looks for them (case-sensitively, see `Engine::each_word`) beside the context words.
 pub(crate) fn literals() -> impl Iterator<Item = &'static str> {
     RULES.iter().map(|r| r.literal)
 }
