@@ -108,18 +108,19 @@ fn escape<S: Sink + ?Sized>(out: &mut S, b: u8) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use proptest::prelude::*;
 
     use super::*;
 
-    fn any_value() -> impl Strategy<Value = Value> {
+    /// Any JSON value (also the plan's sealing test's field values).
+    pub(crate) fn any_value() -> impl Strategy<Value = Value> {
         // Strings from every kind of character: controls, quotes, backslashes, DEL,
         // non-ASCII, long enough to cross the 32-byte search blocks.
         let text = prop_oneof![
             "[\\x00-\\x7f]{0,80}",
             "\\PC{0,40}",
-            "[a \"\\\\\\n\\t\\x01\\x1f\\x7fé€😀]{0,100}",
+            "[a \"\\\\\\n\\t\\x01\\x1f\\x7fé€\u{2028}😀]{0,100}",
         ];
         let leaf = prop_oneof![
             Just(Value::Null),

@@ -481,33 +481,12 @@ mod tests {
 
     use super::Serialised;
 
-    fn value() -> impl Strategy<Value = Value> {
-        let leaf = prop_oneof![
-            Just(Value::Null),
-            any::<bool>().prop_map(Value::from),
-            any::<i64>().prop_map(Value::from),
-            any::<u64>().prop_map(Value::from),
-            any::<f64>()
-                .prop_filter("finite", |f| f.is_finite())
-                .prop_map(Value::from),
-            // Escapes, controls, non-ASCII and astral characters.
-            "[a-z\"\\\\\u{0}-\u{1f}\u{7f}é\u{2028}😀]{0,12}".prop_map(Value::from),
-        ];
-        leaf.prop_recursive(4, 48, 6, |inner| {
-            prop_oneof![
-                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::from),
-                prop::collection::vec(("[a-z\"é]{0,6}", inner), 0..6)
-                    .prop_map(|kv| Value::Object(kv.into_iter().collect())),
-            ]
-        })
-    }
-
     proptest! {
         /// The bytes are exactly serde_json's, and the body for another model is exactly
         /// serde_json's bytes of the body with that model, wherever `model` sits.
         #[test]
         fn the_bytes_are_serde_jsons_for_every_model(
-            fields in prop::collection::vec(("[a-z_]{1,8}", value()), 0..8),
+            fields in prop::collection::vec(("[a-z_]{1,8}", crate::json_text::tests::any_value()), 0..8),
             at in 0usize..8,
             model in "[a-z0-9/:.\"\\\\é-]{1,24}",
             other in "[a-z0-9/:.\"\\\\é-]{1,24}",
