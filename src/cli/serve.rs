@@ -127,7 +127,20 @@ async fn serve(
             }
         });
     }
-    let served = server::serve(listener, server::app(state), shutdown, drain).await;
+    // The accept loop runs as a task on a runtime worker, not on this (the main) thread:
+    // each accepted connection is then served by the worker that accepted it, instead of
+    // every new connection waking a worker from here. A panic in it ends the process as a
+    // failure, with the audit writer still closed below.
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "not detached: awaited right here, and it ends when the server has drained"
+    )]
+    let server = tokio::spawn(server::serve(listener, server::app(state), shutdown, drain));
+    let served = server.await.unwrap_or_else(|e| {
+        Err(std::io::Error::other(format!(
+            "the server task failed: {e}"
+        )))
+    });
     let _ = admin_stop.send(());
     let code = match served {
         Ok(()) => ExitCode::SUCCESS,

@@ -305,7 +305,10 @@ impl<S, F: FnOnce(StreamReport)> Tap<S, F> {
 /// A top-level `error` object in a data event is the upstream's mid-stream failure; the
 /// memmem pre-check keeps JSON parsing off the common path.
 fn is_error_event(payload: &[u8]) -> bool {
-    memchr::memmem::find(payload, b"\"error\"").is_some()
+    // Built once: `memmem::find` would build a searcher for every event.
+    static ERROR_KEY: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\"error\""));
+    ERROR_KEY.find(payload).is_some()
         && serde_json::from_slice::<serde_json::Value>(payload)
             .is_ok_and(|v| v.get("error").is_some_and(serde_json::Value::is_object))
 }
