@@ -75,7 +75,8 @@ pub fn string<S: Sink + ?Sized>(out: &mut S, s: &str) {
     let bytes = s.as_bytes();
     out.put(b"\"");
     let mut start = 0;
-    while let Some(at) = crate::byte_class::next_json_escape(bytes, start) {
+    let mut escapes = crate::byte_class::json_escapes(bytes);
+    while let Some(at) = escapes.next_from(start) {
         out.put(bytes.get(start..at).unwrap_or_default());
         if let Some(&b) = bytes.get(at) {
             escape(out, b);

@@ -205,9 +205,10 @@ pub fn parse_object(bytes: &[u8], max_depth: usize) -> Result<Map<String, Value>
     }
     // serde_json also rejects invalid UTF-8, but only with a syntax position; checking first
     // gives the caller a precise reason.
-    std::str::from_utf8(bytes).map_err(|_| ParseError::InvalidUtf8)?;
+    // Parsing from the checked `str` then skips serde_json's own UTF-8 check of every string.
+    let text = std::str::from_utf8(bytes).map_err(|_| ParseError::InvalidUtf8)?;
     let violation = Cell::new(None);
-    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let mut de = serde_json::Deserializer::from_str(text);
     let seed = StrictSeed {
         depth: 0,
         max_depth,

@@ -168,7 +168,8 @@ impl Run<'_> {
 pub(crate) fn scan(text: &str, address: &Address, out: &mut Vec<Hit>) {
     let b = text.as_bytes();
     let mut i = 0;
-    while let Some(d0) = crate::byte_class::next_digit(b, i) {
+    let mut digits = crate::byte_class::digits(b);
+    while let Some(d0) = digits.next_from(i) {
         // 1. IBANs claim their whole run.
         if d0 >= 2
             && b.get(d0 - 1).is_some_and(u8::is_ascii_uppercase)
@@ -196,14 +197,22 @@ pub(crate) fn scan(text: &str, address: &Address, out: &mut Vec<Hit>) {
             Some(b':') => prev2.is_some_and(|c| c.is_ascii_digit()),
             _ => false,
         };
-        // Extend the run over groups joined by short separators.
-        let mut groups = Groups::new();
+        // Extend the run over groups joined by short separators. The groups are pushed
+        // where they stay (a run is built in place, not moved: it is ~200 bytes).
+        let mut run = Run {
+            text,
+            lead,
+            groups: Groups::new(),
+        };
+        let mut digit_count = 0;
         let mut j = d0;
         loop {
             let gs = j;
             while b.get(j).is_some_and(u8::is_ascii_digit) {
                 j += 1;
             }
+            digit_count += j - gs;
+            let groups = &mut run.groups;
             groups.push((gs, j));
             let mut k = j;
             while k < j + 3 && b.get(k).is_some_and(|c| sep_byte(*c)) {
@@ -222,7 +231,6 @@ pub(crate) fn scan(text: &str, address: &Address, out: &mut Vec<Hit>) {
             }
         }
         i = j;
-        let run = Run { text, lead, groups };
         // A short number before a word may start an address (`221B Baker Street`).
         if let Some(&(gs, ge)) = run.groups.last() {
             let after = b.get(ge..ge + 3).unwrap_or_default();
@@ -248,7 +256,10 @@ pub(crate) fn scan(text: &str, address: &Address, out: &mut Vec<Hit>) {
             telegram(text, d0, j, out);
             continue;
         }
-        if glued_before {
+        // Nothing under seven digits is a card, an SSN or a phone number; only four dotted
+        // groups (an IPv4 address) can be shorter. Most numbers in text (years, amounts,
+        // counts, times) end here.
+        if glued_before || (digit_count < 7 && run.groups.len() < 4) {
             continue;
         }
         let glued_after = match after {

@@ -234,7 +234,8 @@ fn labelled_id(text: &str, start: usize) -> bool {
 pub(crate) fn scan(text: &str, out: &mut Vec<Hit>) {
     let b = text.as_bytes();
     let mut i = 0;
-    while let Some(d0) = crate::byte_class::next_digit(b, i) {
+    let mut digits = crate::byte_class::digits(b);
+    while let Some(d0) = digits.next_from(i) {
         let mut e = d0;
         while b.get(e).is_some_and(u8::is_ascii_digit) {
             e += 1;
