@@ -30,12 +30,17 @@ models = ["openai/*", "anthropic/*"]
 providers = ["openai", "anthropic"]
 max_tokens = 1024
 redact = "redact"
+# The generated bodies carry the odd credential, as real traffic does: redacted and
+# forwarded here (SECRET is otherwise blocked in every class), so every body runs the
+# whole path instead of stopping at a 403.
+redact_types = { SECRET = "redact" }
 [classes.confidential]
 models = ["openai/gpt-4o*"]
 providers = ["openai"]
 zdr = true
 max_tokens = 1024
 redact = "placeholder"
+redact_types = { SECRET = "redact" }
 [[keys]]
 id = "bench"
 service = "bench"
@@ -43,31 +48,10 @@ sha256 = "$sha"
 TOML
 }
 
-# body BYTES: a chat request with about BYTES of prompt text (SHAPE=rich: a whole conversation).
+# body BYTES [VARIANT]: a chat request of about BYTES of varied generated text (prose in
+# several languages, code, logs, config, CSV, JSON, the odd e-mail, phone number and
+# credential), one of many (VARIANT picks the seed); SHAPE=rich spreads it over a whole
+# conversation. The bench_body example writes it: the generator the criterion benches use.
 body() {
-  python3 - "$1" "${SHAPE:-plain}" <<'PY'
-import json, sys
-n, shape = int(sys.argv[1]), sys.argv[2]
-para = "The quarterly report is attached; revenue grew 12% and churn fell to 3.1%. Please review section 4 before the sync. "
-text = (para * (n // len(para) + 1))[:n]
-if shape != "rich":
-    print(json.dumps({"model": "openai/gpt-4o", "messages": [{"role": "user", "content": text}]}))
-    sys.exit()
-# A realistic request of about n bytes: the prompt text spread over a conversation.
-k = max(1, n // 8)
-print(json.dumps({
-    "model": "openai/gpt-4o", "temperature": 0.2, "user": "svc-user-41",
-    "metadata": {"team": "finance", "ticket": "FIN-2207"},
-    "tools": [{"type": "function", "function": {"name": "lookup_account", "description": "Look up an account by its id.",
-               "parameters": {"type": "object", "properties": {"id": {"type": "string", "description": "Account id"}}, "required": ["id"]}}}],
-    "messages": [
-        {"role": "system", "content": "You are the finance team's assistant. " + text[:k]},
-        {"role": "user", "content": text[k:3 * k]},
-        {"role": "assistant", "content": None, "tool_calls": [{"id": "call_1", "type": "function",
-            "function": {"name": "lookup_account", "arguments": json.dumps({"id": "ACC-1042", "note": text[3 * k:4 * k]})}}]},
-        {"role": "tool", "tool_call_id": "call_1", "content": text[4 * k:5 * k]},
-        {"role": "assistant", "content": text[5 * k:6 * k]},
-        {"role": "user", "content": [{"type": "text", "text": text[6 * k:]}]},
-    ]}))
-PY
+  "${CARGO_TARGET_DIR:-target}/release/examples/bench_body" "$1" "${SHAPE:-plain}" "$((${2:-0} * 7919 + $1))"
 }

@@ -19,23 +19,28 @@ cd "$(dirname "$0")/.."
 . bench/common.sh
 N="${1:-200}"
 command -v valgrind >/dev/null || { echo "install valgrind (Debian package)"; exit 2; }
-cargo build --release --quiet --bin orguard --example mock_upstream
+cargo build --release --quiet --bin orguard --example mock_upstream --example bench_body
 REL="${CARGO_TARGET_DIR:-target}/release"
 WORK="$(mktemp -d)"
 trap 'kill $(jobs -p) 2>/dev/null; [ -n "${KEEP:-}" ] || rm -rf "$WORK"' EXIT
 MOCK=127.0.0.1:18111; GW=127.0.0.1:18113
 KEY=ogk_bench_client_key_0123456789
 "$REL"/examples/mock_upstream "$MOCK" 20 20 & MOCK_PID=$!
-for size in ${SIZES:-1024 65536}; do body "$size" > "$WORK/body-$size.json"; done
+# BODIES different bodies per size (default 8; bench/common.sh), sent in turn.
+for size in ${SIZES:-1024 65536}; do
+  for v in $(seq "${BODIES:-8}"); do body "$size" "$v" > "$WORK/body-$size-$v.json"; done
+done
 
-# send BYTES COUNT: COUNT requests of the BYTES body, one at a time on one connection.
+# send BYTES COUNT: COUNT requests of the BYTES bodies in turn, one at a time on one connection.
 send() {
-  python3 - "$GW" "$KEY" "$WORK/body-$1.json" "$2" <<'PY'
+  python3 - "$GW" "$KEY" "$2" "$WORK"/body-"$1"-*.json <<'PY'
 import http.client, sys
 host, port = sys.argv[1].split(":")
-key, body, n = sys.argv[2], open(sys.argv[3], "rb").read(), int(sys.argv[4])
+key, n = sys.argv[2], int(sys.argv[3])
+bodies = [open(f, "rb").read() for f in sorted(sys.argv[4:])]
 c = http.client.HTTPConnection(host, int(port), timeout=120)
-for _ in range(n):
+for i in range(n):
+    body = bodies[i % len(bodies)]
     c.request("POST", "/api/v1/chat/completions", body,
               {"Content-Type": "application/json", "Authorization": "Bearer " + key})
     r = c.getresponse(); r.read()

@@ -10,8 +10,11 @@
 # run in A-B-B-A order and a `ratio` line gives orguard's mean CPU per request over the
 # baseline's: whichever runs second in a pair measured ~10 % slower here with identical
 # binaries, so a single A-B pair flatters the first.
-# SHAPE=rich sends a realistic chat request (system prompt, history, tool call and result,
-# tool definitions, metadata) instead of one long user message.
+# The bodies are varied generated text (bench/common.sh: prose in several languages, code,
+# logs, config, CSV, JSON, the odd e-mail, phone number and credential), BODIES of them per
+# size (default 8) sent in turn; SHAPE=rich spreads each over a realistic conversation
+# (system prompt, history, tool call and result, tool definitions, metadata) instead of one
+# long user message.
 # Streams (20 events) are measured paced (20 ms apart) and in a burst (all at once), at
 # STREAM_CONNS connections (default "1 32"); STREAMS=paced or STREAMS=burst runs one kind.
 set -euo pipefail
@@ -19,7 +22,7 @@ cd "$(dirname "$0")/.."
 . bench/common.sh
 DUR="${1:-10}"
 command -v nginx >/dev/null && command -v wrk >/dev/null || { echo "install nginx and wrk (Debian packages)"; exit 2; }
-cargo build --release --quiet --bin orguard --example mock_upstream
+cargo build --release --quiet --bin orguard --example mock_upstream --example bench_body
 # DESIGN §9: load generator and mock on one core, the target on another, where the machine
 # has two (PIN=0 turns it off). A pinned orguard sizes its runtime to its one core, as it
 # would in a one-core sidecar; nginx runs one worker either way.
@@ -76,12 +79,23 @@ if [ -n "${BASELINE_BIN:-}" ]; then
 fi
 sleep 1
 
-mklua() { # $1 = body file
+mklua() { # $@ = body files: each connection sends them in turn
+  local files="" f
+  for f in "$@"; do files="$files\"$f\", "; done
   cat > "$WORK/post.lua" <<LUA
-local f = io.open("$1", "r"); wrk.body = f:read("*a"); f:close()
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer $KEY"
+local headers = { ["Content-Type"] = "application/json", ["Authorization"] = "Bearer $KEY" }
+local bodies, requests, i = {}, {}, 0
+for _, name in ipairs({ $files }) do
+  local f = io.open(name, "r"); bodies[#bodies + 1] = f:read("*a"); f:close()
+end
+function init(args)
+  for n, body in ipairs(bodies) do requests[n] = wrk.format("POST", nil, headers, body) end
+  i = math.random(#requests) - 1
+end
+function request()
+  i = i % #requests + 1
+  return requests[i]
+end
 LUA
 }
 cpu_ticks() { # total user+system ticks of the given PIDs
@@ -101,6 +115,9 @@ run() { # $1 name $2 pid $3 url $4 conns $5 bodyname
   out=$($GEN wrk -t"$(( $4 < 2 ? $4 : 2 ))" -c"$4" -d"${DUR}s" --latency -s "$WORK/post.lua" "$3" 2>&1)
   after=$(cpu_ticks "$2")
   reqs=$(echo "$out" | awk '/requests in/ {print $1}')
+  if echo "$out" | grep -q "Non-2xx"; then
+    echo "warning: $1 answered $(echo "$out" | awk '/Non-2xx/ {print $NF}') requests with a non-2xx status (see its log)" >&2
+  fi
   rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
   p50=$(echo "$out" | awk '$1=="50%" {print $2}')
   p99=$(echo "$out" | awk '$1=="99%" {print $2}')
@@ -118,7 +135,10 @@ against_baseline() { # $1 url path $2 conns $3 bodyname: orguard and baseline, A
     "$(awk -v a="$a1" -v b="$a2" -v c="$b1" -v d="$b2" 'BEGIN { if (c + d > 0) printf "orguard/baseline CPU per request %.3f (%.1f / %.1f us)", (a + b) / (c + d), (a + b) / 2, (c + d) / 2; else printf "baseline served no requests (see its log)" }')"
 }
 for size in ${SIZES:-1024 65536}; do
-  body "$size" > "$WORK/body.json"; mklua "$WORK/body.json"
+  # BODIES different bodies of this size (default 8), sent in turn on every connection.
+  files=()
+  for v in $(seq "${BODIES:-8}"); do body "$size" "$v" > "$WORK/body-$v.json"; files+=("$WORK/body-$v.json"); done
+  mklua "${files[@]}"
   name=$([ "$size" = 1024 ] && echo 1KB || echo 64KB)
   for conns in ${CONNS:-1 32 256}; do
     run direct "$MOCK_PID" "http://$MOCK/api/v1/chat/completions" "$conns" "$name"

@@ -33,8 +33,8 @@ use criterion::{
 use orguard::keys::Caller;
 use orguard::policy::{self, Class, ContentSignals};
 use orguard::request::{parse, Endpoint};
-use serde_json::{json, Value};
-use support::textgen;
+use serde_json::Value;
+use support::chat;
 
 /// The shipped example config with every detected type on `redact`, SECRET included: the
 /// generated text carries the odd credential and card number, as real traffic does, and a
@@ -65,44 +65,6 @@ fn caller() -> Caller {
     }
 }
 
-/// A chat request of about `bytes` bytes, in `bench/run.sh`'s two shapes.
-fn body(bytes: usize, rich: bool, seed: u64) -> Vec<u8> {
-    let text = textgen::text(bytes, seed);
-    // Cut on char boundaries: the generated text is not all ASCII.
-    let cut = |from: usize, to: usize| -> String {
-        let at = |i: usize| {
-            (i..=text.len())
-                .find(|&j| text.is_char_boundary(j))
-                .unwrap()
-        };
-        text[at(from.min(text.len()))..at(to.min(text.len()))].to_owned()
-    };
-    let v = if rich {
-        let k = (bytes / 8).max(1);
-        json!({
-            "model": "openai/gpt-4o", "temperature": 0.2, "user": "svc-user-41",
-            "metadata": {"team": "finance", "ticket": "FIN-2207"},
-            "tools": [{"type": "function", "function": {"name": "lookup_account",
-                "description": "Look up an account by its id.",
-                "parameters": {"type": "object", "properties": {"id": {"type": "string",
-                    "description": "Account id"}}, "required": ["id"]}}}],
-            "messages": [
-                {"role": "system", "content": format!("You are the finance team's assistant. {}", cut(0, k))},
-                {"role": "user", "content": cut(k, 3 * k)},
-                {"role": "assistant", "content": null, "tool_calls": [{"id": "call_1", "type": "function",
-                    "function": {"name": "lookup_account",
-                        "arguments": json!({"id": "ACC-1042", "note": cut(3 * k, 4 * k)}).to_string()}}]},
-                {"role": "tool", "tool_call_id": "call_1", "content": cut(4 * k, 5 * k)},
-                {"role": "assistant", "content": cut(5 * k, 6 * k)},
-                {"role": "user", "content": [{"type": "text", "text": cut(6 * k, text.len())}]},
-            ]
-        })
-    } else {
-        json!({"model": "openai/gpt-4o", "messages": [{"role": "user", "content": text}]})
-    };
-    serde_json::to_vec(&v).unwrap()
-}
-
 fn phases(c: &mut Criterion) {
     let config = config();
     let caller = caller();
@@ -117,7 +79,7 @@ fn phases(c: &mut Criterion) {
         ("plain_64KiB", 64 * 1024, false),
         ("rich_64KiB", 64 * 1024, true),
     ] {
-        let raw = body(bytes, rich, 0x0bad_5eed + bytes as u64);
+        let raw = chat::body(bytes, rich, 0x0bad_5eed + bytes as u64);
         group.throughput(Throughput::Bytes(raw.len() as u64));
 
         group.bench_with_input(
