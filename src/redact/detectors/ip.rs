@@ -7,7 +7,7 @@ use std::net::Ipv6Addr;
 use super::{text, Hit, IP_ADDRESS};
 
 /// Words after which a dotted quad is a version, not an address.
-const VERSION_WORDS: &[&str] = &[
+const VERSION_WORDS: text::Words = text::Words::new(&[
     "version",
     "ver",
     "v",
@@ -24,7 +24,7 @@ const VERSION_WORDS: &[&str] = &[
     "os build",
     // ASN.1 object identifiers (`OID 2.5.4.3`) are dotted numbers too.
     "oid",
-];
+]);
 
 /// Whether the dotted quad at `start..end` is an address: octets in range without leading
 /// zeros, and not a version (`v1.2.3.4`, `version 10.0.19041.1`, `pkg==1.2.3.4`,
@@ -60,7 +60,7 @@ pub(crate) fn ipv4(text: &str, start: usize, end: usize) -> bool {
         (Some(c), _) if c.is_ascii_alphanumeric() => return false,
         _ => {}
     }
-    !text::context_before(text, start, 24, VERSION_WORDS)
+    !text::context_before(text, start, 24, &VERSION_WORDS)
 }
 
 fn v6_byte(b: u8) -> bool {

@@ -290,7 +290,7 @@ fn telegram(text: &str, start: usize, colon: usize, out: &mut Vec<Hit>) {
 /// Whether the value at `at` is a field of a CSV row whose header line (the line before)
 /// names that column with one of `words` (`id,name,phone` over `7,Ana,4155550132`): a
 /// column header is the value's label, only further away than a label in prose.
-fn column_named(text: &str, at: usize, words: &[&str]) -> bool {
+fn column_named(text: &str, at: usize, words: &text::Words) -> bool {
     let Some(head) = text.get(..at) else {
         return false;
     };
@@ -418,7 +418,7 @@ fn stretch(run: &Run<'_>, a: usize, b: usize, glued_after: bool, out: &mut Vec<H
         }
     }
     // SSNs.
-    let ssn_context = || text::context_before(text, start, 40, ssn::CONTEXT);
+    let ssn_context = || text::context_before(text, start, 40, &ssn::CONTEXT);
     let ssn_span = text.get(first_digit..run.end(b)).unwrap_or_default();
     if !plus && sizes == [3, 2, 4] && same_sep {
         match seps.first() {
@@ -450,8 +450,8 @@ fn stretch(run: &Run<'_>, a: usize, b: usize, glued_after: bool, out: &mut Vec<H
     if total < 7 || card_grouped || (!plus && labelled_id()) {
         return;
     }
-    let context = text::context_before(text, start, 32, phone::CONTEXT)
-        || column_named(text, first_digit, phone::CONTEXT);
+    let context = text::context_before(text, start, 32, &phone::CONTEXT)
+        || column_named(text, first_digit, &phone::CONTEXT);
     let paren = text::at(text, start) == Some(b'(');
     let mut e = b;
     // The whole stretch first, then without trailing groups (`call 415 555 0100 1600 …`).

@@ -95,8 +95,8 @@ pub(crate) const WORDS: &[(&str, Label)] = &[
 
 /// Words that make a Luhn-valid 10-digit number an NPI. "NPI" itself is strong enough to
 /// overrule a phone word; the others name who holds an NPI.
-const NPI_STRONG: &[&str] = &["npi", "national provider", "nppes"];
-const NPI_WEAK: &[&str] = &[
+const NPI_STRONG: text::Words = text::Words::new(&["npi", "national provider", "nppes"]);
+const NPI_WEAK: text::Words = text::Words::new(&[
     "provider",
     "prescriber",
     "prescribing",
@@ -117,14 +117,14 @@ const NPI_WEAK: &[&str] = &[
     "nurse",
     "md",
     "dds",
-];
+]);
 /// Words that make a number near them a phone number.
-const PHONE_WORDS: &[&str] = &[
+const PHONE_WORDS: text::Words = text::Words::new(&[
     "call", "phone", "tel", "fax", "cell", "mobile", "pager", "contact", "text", "dial", "reach",
     "ring", "ext",
-];
+]);
 /// Labels that make the value after them an order or reference id.
-const ID_WORDS: &[&str] = &[
+const ID_WORDS: text::Words = text::Words::new(&[
     "order",
     "invoice",
     "tracking",
@@ -142,7 +142,7 @@ const ID_WORDS: &[&str] = &[
     "batch",
     "lot",
     "po",
-];
+]);
 
 /// DEA registrant-type letters (first letter of the number).
 const DEA_FIRST: &[u8] = b"ABCDEFGHJKLMPRSTUX";
@@ -226,8 +226,8 @@ fn mbi_at(text: &str, i: usize) -> Option<usize> {
 
 /// Whether the value at `start` carries an order/reference label just before it.
 fn labelled_id(text: &str, start: usize) -> bool {
-    (text::before(text, start) == Some(b'#') && !text::context_before(text, start, 24, NPI_STRONG))
-        || text::context_before(text, start, 20, ID_WORDS)
+    (text::before(text, start) == Some(b'#') && !text::context_before(text, start, 24, &NPI_STRONG))
+        || text::context_before(text, start, 20, &ID_WORDS)
 }
 
 /// Scans `text` for NPI, DEA and MBI numbers: one walk over digit runs.
@@ -282,15 +282,15 @@ fn free_after(text: &str, e: usize) -> bool {
 
 /// Whether an NPI-shaped number has a provider word near it and no phone word outweighs it.
 fn npi_context(text: &str, start: usize, end: usize) -> bool {
-    if text::context_before(text, start, 48, NPI_STRONG) {
+    if text::context_before(text, start, 48, &NPI_STRONG) {
         return true;
     }
     let after = text::window_after(text, end, 24).as_bytes();
-    if text::contains_word(after, NPI_STRONG) {
+    if text::contains_word(after, &NPI_STRONG) {
         return true;
     }
-    let weak = text::context_before(text, start, 64, NPI_WEAK);
-    weak && !text::context_before(text, start, 32, PHONE_WORDS)
+    let weak = text::context_before(text, start, 64, &NPI_WEAK);
+    weak && !text::context_before(text, start, 32, &PHONE_WORDS)
 }
 
 /// The compiled label rules.

@@ -16,6 +16,8 @@
 
 use phonenumber::country::Id;
 
+use super::text;
+
 /// Regions tried for national-format numbers, most common first.
 const REGIONS: &[Id] = &[
     Id::US,
@@ -42,7 +44,7 @@ const REGIONS: &[Id] = &[
 /// Words that announce a phone number (lower case, at a word start). Bare "number", "no.",
 /// "numéro" are not among them: they label passports, licences, orders and accounts as
 /// often as phones.
-pub(crate) const CONTEXT: &[&str] = &[
+pub(crate) const CONTEXT: text::Words = text::Words::new(&[
     "tel",
     "phone",
     "telephone",
@@ -107,7 +109,7 @@ pub(crate) const CONTEXT: &[&str] = &[
     "тел",
     "☎",
     "📞",
-];
+]);
 
 /// Whether `candidate` (digits with their separators, `+` included) is a valid number.
 /// `shaped` says the national form has a phone shape or context (see the module doc).

@@ -1,5 +1,7 @@
 //! US Social Security numbers: the ranges the SSA never issues are refused.
 
+use super::text;
+
 /// Area 000, 666 and 900–999, group 00 and serial 0000 are never issued.
 pub fn ssn(value: &str) -> bool {
     let d: Vec<u32> = value.chars().filter_map(|c| c.to_digit(10)).collect();
@@ -13,7 +15,7 @@ pub fn ssn(value: &str) -> bool {
 }
 
 /// Words that make a bare or space-separated nine-digit run an SSN (within ~40 bytes before).
-pub(crate) const CONTEXT: &[&str] = &[
+pub(crate) const CONTEXT: text::Words = text::Words::new(&[
     "ssn",
     "ss#",
     "social security",
@@ -23,7 +25,7 @@ pub(crate) const CONTEXT: &[&str] = &[
     "taxpayer id",
     "tin",
     "itin",
-];
+]);
 
 #[cfg(test)]
 mod tests {

@@ -116,10 +116,53 @@ pub(crate) fn window_after(text: &str, start: usize, len: usize) -> &str {
     text.get(start..end).unwrap_or_default()
 }
 
+/// A list of context words (lower case) with the set of bytes they start with, so that
+/// [`contains_word`] tries a list only at the word starts that can begin one of its words
+/// instead of comparing every word at every word start (the phone list has ~70).
+pub(crate) struct Words {
+    list: &'static [&'static str],
+    /// Bit `b`: some word starts with the ASCII byte `b`.
+    ascii_first: u128,
+    /// Some word starts with a non-ASCII character (`電話`, `телефон`).
+    non_ascii_first: bool,
+}
+
+impl Words {
+    pub(crate) const fn new(list: &'static [&'static str]) -> Words {
+        let mut ascii_first = 0u128;
+        let mut non_ascii_first = false;
+        let mut rest = list;
+        while let [word, tail @ ..] = rest {
+            if let [b, ..] = word.as_bytes() {
+                if *b < 128 {
+                    ascii_first |= 1 << *b;
+                } else {
+                    non_ascii_first = true;
+                }
+            }
+            rest = tail;
+        }
+        Words {
+            list,
+            ascii_first,
+            non_ascii_first,
+        }
+    }
+
+    /// Whether a word of the list can start with `b` (already lower-cased).
+    fn may_start_with(&self, b: u8) -> bool {
+        if b < 128 {
+            self.ascii_first >> b & 1 == 1
+        } else {
+            self.non_ascii_first
+        }
+    }
+}
+
 /// Whether one of `words` (lower-case ASCII) starts a word within the `len` bytes before
 /// `end`. Used for the context rules ("SSN", "order #", "born on"): only candidates pay
 /// for it, never the whole text.
-pub(crate) fn context_before(text: &str, end: usize, len: usize, words: &[&str]) -> bool {
+pub(crate) fn context_before(text: &str, end: usize, len: usize, words: &Words) -> bool {
     let mut start = ceil(text, end.saturating_sub(len));
     // A window that starts inside a word must not read that word's tail as a word
     // (`…Antwort:` cut to `t:`).
@@ -133,14 +176,17 @@ pub(crate) fn context_before(text: &str, end: usize, len: usize, words: &[&str])
 /// Whether one of `words` (lower-case ASCII) occurs as a whole word in `window` (ASCII
 /// case-folded). Only word starts are tried, so a 40-byte window costs a handful of
 /// comparisons per word.
-pub(crate) fn contains_word(window: &[u8], words: &[&str]) -> bool {
+pub(crate) fn contains_word(window: &[u8], words: &Words) -> bool {
     let mut i = 0;
     while i < window.len() {
         let here = window.get(i).copied().unwrap_or_default();
         let prev_alpha = i > 0 && window.get(i - 1).is_some_and(u8::is_ascii_alphabetic);
-        if !prev_alpha && (here.is_ascii_alphanumeric() || here >= 0x80) {
-            let first = here.to_ascii_lowercase();
-            for w in words {
+        let first = here.to_ascii_lowercase();
+        if !prev_alpha
+            && (here.is_ascii_alphanumeric() || here >= 0x80)
+            && words.may_start_with(first)
+        {
+            for w in words.list {
                 let w = w.as_bytes();
                 if w.first() != Some(&first) {
                     continue;
@@ -169,10 +215,81 @@ mod tests {
 
     #[test]
     fn context_words_start_words() {
-        assert!(context_before("my SSN is ", 10, 40, &["ssn"]));
-        assert!(!context_before("glassness ", 10, 40, &["ssn"]));
-        assert!(!context_before("prefer ", 7, 40, &["ref"]));
-        assert!(!context_before("Antwort: ", 9, 3, &["t:"]));
+        assert!(context_before("my SSN is ", 10, 40, &Words::new(&["ssn"])));
+        assert!(!context_before("glassness ", 10, 40, &Words::new(&["ssn"])));
+        assert!(!context_before("prefer ", 7, 40, &Words::new(&["ref"])));
+        assert!(!context_before("Antwort: ", 9, 3, &Words::new(&["t:"])));
+    }
+
+    /// Every word at every word start, as `contains_word` read before it had a first-byte
+    /// set: the set may only skip starts where no word can match.
+    fn every_word_everywhere(window: &[u8], words: &[&str]) -> bool {
+        (0..window.len()).any(|i| {
+            let here = window[i];
+            let starts = !(i > 0 && window[i - 1].is_ascii_alphabetic())
+                && (here.is_ascii_alphanumeric() || here >= 0x80);
+            starts
+                && words.iter().any(|w| {
+                    let w = w.as_bytes();
+                    let Some(s) = window.get(i..i + w.len()) else {
+                        return false;
+                    };
+                    let closed = !w.last().is_some_and(u8::is_ascii_alphanumeric)
+                        || window
+                            .get(i + w.len())
+                            .is_none_or(|b| !b.is_ascii_alphanumeric());
+                    closed && s.eq_ignore_ascii_case(w)
+                })
+        })
+    }
+
+    proptest::proptest! {
+        /// Windows built from the list's own words, their neighbours in the alphabet,
+        /// capitals, digits, punctuation and non-ASCII text: a list that starts with a
+        /// non-ASCII word (`電話`) or a digit must still be tried there.
+        #[test]
+        fn the_first_byte_set_skips_only_what_cannot_match(
+            list in proptest::collection::vec(
+                proptest::prop_oneof![
+                    "[a-z]{1,6}",
+                    "[a-z]{1,3}[ :.][a-z]{0,3}",
+                    "[0-9][a-z]{0,2}",
+                    proptest::strategy::Just("電話".to_owned()),
+                    proptest::strategy::Just("téléphone".to_owned()),
+                    proptest::strategy::Just("тел".to_owned()),
+                ],
+                0..6,
+            ),
+            pieces in proptest::collection::vec(
+                proptest::prop_oneof![
+                    "[a-zA-Z]{1,6}",
+                    "[ ,.:#(]{1,2}",
+                    "[0-9]{1,3}",
+                    proptest::strategy::Just("電話".to_owned()),
+                    proptest::strategy::Just("Téléphone".to_owned()),
+                    proptest::strategy::Just("тел".to_owned()),
+                    proptest::strategy::Just("é".to_owned()),
+                ],
+                0..12,
+            ),
+            pick in proptest::collection::vec(0usize..6, 0..4),
+        ) {
+            // Some pieces are the list's own words, in any case, so matches do happen.
+            let mut window = pieces.concat();
+            for p in pick {
+                if let Some(w) = list.get(p) {
+                    window.push(' ');
+                    window.push_str(&w.to_uppercase());
+                }
+            }
+            let list: &'static [&'static str] =
+                Box::leak(list.into_iter().map(|w| &*Box::leak(w.into_boxed_str())).collect());
+            proptest::prop_assert_eq!(
+                contains_word(window.as_bytes(), &Words::new(list)),
+                every_word_everywhere(window.as_bytes(), list),
+                "{:?} in {:?}", list, window
+            );
+        }
     }
 
     #[test]
