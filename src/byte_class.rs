@@ -11,32 +11,9 @@
 /// Bytes tested together.
 const BLOCK: usize = 32;
 
-/// The index of the first byte in `bytes` for which `class` holds. `class` must be a
-/// simple test on the byte's value for the block test to vectorise.
-#[inline]
-fn first(bytes: &[u8], class: impl Fn(u8) -> bool) -> Option<usize> {
-    let mut blocks = bytes.chunks_exact(BLOCK);
-    let mut base = 0;
-    for block in &mut blocks {
-        let mask = block
-            .iter()
-            .enumerate()
-            .fold(0u32, |mask, (i, b)| mask | (u32::from(class(*b)) << i));
-        if mask != 0 {
-            return Some(base + mask.trailing_zeros() as usize);
-        }
-        base += BLOCK;
-    }
-    blocks
-        .remainder()
-        .iter()
-        .position(|b| class(*b))
-        .map(|i| base + i)
-}
-
 /// The first byte that is not ASCII (the start of a multi-byte character in UTF-8).
 pub(crate) fn first_non_ascii(bytes: &[u8]) -> Option<usize> {
-    first(bytes, |b| b >= 0x80)
+    Cursor::new(bytes, |b: u8| b >= 0x80).next_from(0)
 }
 
 /// An ASCII digit.
@@ -113,18 +90,16 @@ impl<'b, C: Fn(u8) -> bool> Cursor<'b, C> {
 /// The class bytes among the (up to) 32 bytes from `at`, as a bit mask.
 #[inline]
 fn block_mask(bytes: &[u8], at: usize, class: &impl Fn(u8) -> bool) -> u32 {
+    let mask_of = |block: &[u8]| {
+        block
+            .iter()
+            .enumerate()
+            .fold(0u32, |mask, (i, b)| mask | (u32::from(class(*b)) << i))
+    };
     match bytes.get(at..at + BLOCK) {
         // A whole block: a fixed-size loop the compiler turns into vector compares.
-        Some(block) => block
-            .iter()
-            .enumerate()
-            .fold(0u32, |mask, (i, b)| mask | (u32::from(class(*b)) << i)),
-        None => bytes
-            .get(at..)
-            .unwrap_or_default()
-            .iter()
-            .enumerate()
-            .fold(0u32, |mask, (i, b)| mask | (u32::from(class(*b)) << i)),
+        Some(block) => mask_of(block),
+        None => mask_of(bytes.get(at..).unwrap_or_default()),
     }
 }
 
