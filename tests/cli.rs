@@ -123,6 +123,72 @@ async fn embedded_default_serves_the_demo_key_and_env_overrides_apply() {
     );
 }
 
+/// Each thread of process `pid`: its name, niceness and scheduling policy, from
+/// `/proc/PID/task/TID/stat` (fields 19 and 41; the name may hold spaces, so fields are
+/// counted after its closing parenthesis).
+#[cfg(target_os = "linux")]
+fn threads(pid: u32) -> Vec<(String, i64, u64)> {
+    let mut out = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let path = task.unwrap().path();
+        let Ok(stat) = std::fs::read_to_string(path.join("stat")) else {
+            continue; // the thread ended
+        };
+        let comm = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+        let rest: Vec<&str> = stat[stat.rfind(')').unwrap() + 1..]
+            .split_whitespace()
+            .collect();
+        out.push((
+            comm.trim().to_owned(),
+            rest[16].parse().unwrap(),
+            rest[38].parse().unwrap(),
+        ));
+    }
+    out
+}
+
+/// The audit writer runs under `SCHED_BATCH` (policy 3) at the process's own niceness, so
+/// that queuing a record does not preempt the request worker that queued it; the request
+/// workers keep the default policy (0).
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn the_audit_writer_thread_does_not_preempt_request_workers() {
+    let mock = MockUpstream::start().await;
+    let mut cmd = command();
+    mock_env(&mut cmd, &mock);
+    let gw = GatewayProcess::spawn(cmd);
+    let pid = gw.child.id();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let found = loop {
+        let found = threads(pid);
+        let writer_set = found
+            .iter()
+            .any(|(name, _, policy)| name == "orguard-audit" && *policy == 3);
+        if writer_set || std::time::Instant::now() > deadline {
+            break found;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let nice = |name: &str| {
+        found
+            .iter()
+            .find(|(n, _, _)| n == name)
+            .map(|(_, nice, policy)| (*nice, *policy))
+    };
+    let (main_nice, main_policy) = nice("orguard").expect("the main thread");
+    assert_eq!(
+        nice("orguard-audit"),
+        Some((main_nice, 3)),
+        "the writer is SCHED_BATCH at the process's niceness: {found:?}"
+    );
+    assert_eq!(main_policy, 0, "{found:?}");
+    assert_eq!(
+        nice("tokio-rt-worker"),
+        Some((main_nice, 0)),
+        "request workers keep the default policy: {found:?}"
+    );
+}
+
 #[tokio::test]
 async fn keys_new_prints_a_working_key_and_config_entry() {
     let out = command()
