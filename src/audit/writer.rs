@@ -269,21 +269,30 @@ impl Writer {
     }
 }
 
-/// Puts the calling (writer) thread under `SCHED_BATCH`, so that waking it never preempts a
-/// request worker on the same core.
+/// Puts the calling (writer) thread under `SCHED_BATCH`, so that waking it does not
+/// preempt a request worker on the same core at once.
 ///
 /// Every queued record wakes the writer. Under the default policy the kernel switches to
 /// the woken writer at once when it shares a core with the worker that queued the record
 /// (a one-core sidecar, or `bench/run.sh`'s pinned target): the writer takes a batch of
 /// one record, writes it, and sleeps, and the worker is switched back in, two to three
-/// context switches per request. A batch thread still gets its fair share of the core but
-/// runs when the worker blocks or its time slice ends, by which time every record the
-/// worker queued in between is waiting: one batch, one write, one fsync. It changes
-/// nothing where the writer has a core of its own. Measured at 1 KB and 32 connections on
-/// one core: 0.3 context switches per request instead of 3.0 and about a third less CPU
-/// per request (README, "Performance").
+/// context switches per request. A batch thread still gets its fair share of the core
+/// against the (default-policy) workers, but a wake-up is left to the next scheduler tick
+/// instead of preempting: the writer runs when the worker blocks or its time slice ends,
+/// and finds every record the worker queued in between: one batch, one write, one fsync.
+/// Measured at 1 KB and 32 connections on one core: 0.28 context switches per request
+/// instead of 2.2–2.4, 0.72× the CPU per request, and a lower p99 at 256 connections
+/// (README, the benchmark notes under "Tests").
 ///
-/// Best effort: without it the writer works the same, at more switches per request.
+/// Only a thread under the default policy is moved: one that inherited a real-time policy
+/// (`chrt -f`, systemd's `CPUSchedulingPolicy=`) keeps it, since under `SCHED_BATCH` it
+/// would run only when the real-time workers leave the core. Threads the writer's runtime
+/// starts later (a blocking DNS lookup for the PostgreSQL sink) inherit the policy.
+///
+/// Best effort: if the kernel refuses (a seccomp profile that returns an error) the writer
+/// works as before, at more switches per request. A filter that kills the process on a
+/// refused call instead (systemd's `SystemCallFilter=` without `SystemCallErrorNumber=`)
+/// must allow `sched_setscheduler` and `setpriority` (README, "Operations").
 fn yield_to_requests() {
     #[cfg(target_os = "linux")]
     {
@@ -291,12 +300,18 @@ fn yield_to_requests() {
             set_thread_priority_and_policy, thread_native_id, thread_schedule_policy,
             NormalThreadSchedulePolicy, ThreadPriority, ThreadPriorityValue, ThreadSchedulePolicy,
         };
+        let default = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Other);
         let batch = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Batch);
+        if thread_schedule_policy().ok() != Some(default) {
+            return;
+        }
         // The crate sets the policy and then a niceness, which it maps from a 0–99 scale:
         // pick the value that maps to the thread's own niceness, so only the policy
-        // changes (raising a thread's priority needs a privilege, lowering it starves the
-        // writer under load).
-        let nice = rustix::process::getpriority_process(None).unwrap_or(0);
+        // changes (raising a thread's priority needs a privilege, lowering it would starve
+        // the writer under load). Without a niceness to keep, nothing is changed.
+        let Ok(nice) = rustix::process::getpriority_process(None) else {
+            return;
+        };
         let same = (0..=99u8)
             .filter_map(|p| ThreadPriorityValue::try_from(p).ok())
             .map(ThreadPriority::Crossplatform)
@@ -305,7 +320,7 @@ fn yield_to_requests() {
             let _ = set_thread_priority_and_policy(thread_native_id(), priority, batch);
         }
         if thread_schedule_policy().ok() != Some(batch) {
-            tracing::debug!("the audit writer runs under the default scheduling policy");
+            tracing::debug!("the audit writer stays under the default scheduling policy");
         }
     }
 }
