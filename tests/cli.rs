@@ -157,13 +157,7 @@ fn threads(pid: u32) -> Vec<(String, i64, u64)> {
 async fn the_audit_writer_thread_runs_under_sched_batch_at_the_process_niceness() {
     let mock = MockUpstream::start().await;
     // `nice` execs the binary: same process, niceness 5.
-    let mut cmd = std::process::Command::new("nice");
-    cmd.args(["-n", "5", common::process::BIN])
-        .env_clear()
-        .envs(std::env::var("PATH").map(|p| ("PATH", p)))
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
+    let mut cmd = common::process::command_through("nice", &["-n", "5"]);
     mock_env(&mut cmd, &mock);
     let gw = GatewayProcess::spawn(cmd);
     let pid = gw.child.id();

@@ -18,7 +18,18 @@ pub struct GatewayProcess {
 
 /// A command for the binary with a clean environment (no inherited ORGUARD_* or key).
 pub fn command() -> Command {
-    let mut cmd = Command::new(BIN);
+    clean(Command::new(BIN))
+}
+
+/// The binary started through `program args…` (e.g. `nice -n 5`), which must exec it so
+/// that the child is the gateway process itself; same clean environment as [`command`].
+pub fn command_through(program: &str, args: &[&str]) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.args(args).arg(BIN);
+    clean(cmd)
+}
+
+fn clean(mut cmd: Command) -> Command {
     cmd.env_clear();
     if let Ok(path) = std::env::var("PATH") {
         cmd.env("PATH", path);
