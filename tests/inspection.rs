@@ -1280,3 +1280,304 @@ fn real_model_ids_and_provider_slugs_are_not_values() {
         assert!(d.find(id).is_empty(), "{id}: {:?}", d.find(id));
     }
 }
+
+/// The check digit that makes `payload` Luhn-valid (ISO/IEC 7812-1, written here from the
+/// standard, not taken from the gateway).
+fn luhn_complete(payload: &str) -> String {
+    let sum: u32 = payload
+        .bytes()
+        .rev()
+        .enumerate()
+        .map(|(i, b)| {
+            let d = u32::from(b - b'0');
+            if i % 2 == 0 {
+                let x = d * 2;
+                if x > 9 {
+                    x - 9
+                } else {
+                    x
+                }
+            } else {
+                d
+            }
+        })
+        .sum();
+    format!("{payload}{}", (10 - sum % 10) % 10)
+}
+
+/// Card numbers, SSNs and credentials in the forms people (and attackers) write them when a
+/// scanner is in the way, each still plain to a reader: none may reach the upstream, in the
+/// form written or as bare digits.
+#[tokio::test]
+async fn values_in_the_forms_people_write_them_never_reach_the_upstream() {
+    use base64::Engine as _;
+    let mock = MockUpstream::start().await;
+    let gw = gateway(&mock, "").await;
+    let visa = luhn_complete("453201511283036");
+    let mc = luhn_complete("522222000012345");
+    let groups = |n: &str, sep: &str| {
+        n.as_bytes()
+            .chunks(4)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect::<Vec<_>>()
+            .join(sep)
+    };
+    let arabic: String = visa
+        .chars()
+        .map(|c| char::from_u32(0x0660 + c.to_digit(10).unwrap()).unwrap())
+        .collect();
+    let b64u = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+    let jwt = format!(
+        "{}.{}.{}",
+        b64u("{ \"alg\": \"HS256\", \"typ\": \"JWT\" }"),
+        b64u("{\n  \"sub\": \"40721553\",\n  \"iat\": 1716239022\n}"),
+        b64u("0123456789abcdef0123456789abcdef")
+    );
+    let jwk_d = b64u("a private scalar of thirty-two by");
+    let alnum = |n: usize, seed: u64| -> String {
+        let a = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcdefghijklmnopqrstuvwxyz";
+        let mut x = seed;
+        (0..n)
+            .map(|_| {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                char::from(a[((x >> 33) % 62) as usize])
+            })
+            .collect()
+    };
+    let hex = |n: usize, seed: u64| -> String {
+        alnum(n * 3, seed)
+            .bytes()
+            .map(|b| char::from(b"0123456789abcdef"[usize::from(b % 16)]))
+            .take(n)
+            .collect()
+    };
+    // (what the test calls it, the content sent, the value that must not arrive)
+    let mut cases: Vec<(&str, String, String)> = vec![
+        (
+            "card glued to a letter",
+            format!("card x{visa} exp 04/29"),
+            visa.clone(),
+        ),
+        (
+            "card glued with an underscore",
+            format!("pan_{mc} ok"),
+            mc.clone(),
+        ),
+        (
+            "card groups with dots",
+            format!("card {}", groups(&visa, ".")),
+            groups(&visa, "."),
+        ),
+        (
+            "card groups with slashes",
+            format!("card {}", groups(&mc, "/")),
+            groups(&mc, "/"),
+        ),
+        (
+            "card groups with underscores",
+            format!("card {}", groups(&visa, "_")),
+            groups(&visa, "_"),
+        ),
+        (
+            "card groups on lines of their own",
+            format!("card:\n{}\nthanks", groups(&mc, "\n")),
+            groups(&mc, "\n"),
+        ),
+        (
+            "card groups with tabs",
+            format!("card {}", groups(&visa, "\t")),
+            groups(&visa, "\t"),
+        ),
+        (
+            "card groups with no-break spaces",
+            format!("card {}", groups(&visa, "\u{A0}")),
+            groups(&visa, "\u{A0}"),
+        ),
+        (
+            "card groups with thin spaces",
+            format!("card {}", groups(&mc, "\u{2009}")),
+            groups(&mc, "\u{2009}"),
+        ),
+        (
+            "card groups with ideographic spaces",
+            format!("カード {}", groups(&visa, "\u{3000}")),
+            groups(&visa, "\u{3000}"),
+        ),
+        (
+            "card in Arabic-Indic digits",
+            format!("card {arabic}"),
+            arabic.clone(),
+        ),
+        (
+            "dotted SSN after its label",
+            "my SSN is 536.22.1234".to_owned(),
+            "536.22.1234".to_owned(),
+        ),
+        (
+            "Google OAuth access token",
+            format!("token ya29.{} ok", alnum(90, 1)),
+            format!("ya29.{}", alnum(90, 1)),
+        ),
+        (
+            "Grafana service-account token",
+            format!("glsa_{}_{}", alnum(32, 2), hex(8, 3)),
+            format!("glsa_{}_{}", alnum(32, 2), hex(8, 3)),
+        ),
+        (
+            "New Relic user key",
+            format!("NEW_RELIC_API_KEY=NRAK-{}", alnum(27, 4).to_uppercase()),
+            format!("NRAK-{}", alnum(27, 4).to_uppercase()),
+        ),
+        (
+            "Postman API key",
+            format!("PMAK-{}-{}", hex(24, 5), hex(34, 6)),
+            format!("PMAK-{}-{}", hex(24, 5), hex(34, 6)),
+        ),
+        (
+            "bcrypt hash",
+            format!("hash $2b$12${}", alnum(53, 7)),
+            alnum(53, 7),
+        ),
+        (
+            "SHA-512-crypt hash",
+            format!("root:$6$saltsalt${}:19000:0:99999:7:::", alnum(86, 8)),
+            alnum(86, 8),
+        ),
+        (
+            "JWT with spaced JSON",
+            format!("id_token: {jwt}"),
+            jwt.clone(),
+        ),
+        (
+            "JSON Web Key, members sorted",
+            format!("{{\"crv\":\"P-256\",\"d\":\"{jwk_d}\",\"kty\":\"EC\",\"x\":\"abc\"}}"),
+            jwk_d.clone(),
+        ),
+    ];
+    cases.push((
+        "JSON Web Key, kty first",
+        format!("{{\"kty\": \"RSA\", \"n\": \"AQAB\", \"d\": \"{jwk_d}\"}}"),
+        jwk_d.clone(),
+    ));
+    for (name, content, value) in &cases {
+        let body =
+            json!({"model": "openai/gpt-4o", "messages": [{"role": "user", "content": content}]});
+        let before = mock.count();
+        let (status, err, _) = post(&gw, CHAT, &body, &[]).await;
+        let sent = mock.requests().split_off(before);
+        let text = received(&sent);
+        let digits: String = value.chars().filter(char::is_ascii_digit).collect();
+        assert!(
+            !text.contains(value.as_str()) && (digits.len() < 9 || !text.contains(&digits)),
+            "{name}: the value reached the upstream ({status}): {text}"
+        );
+        if sent.is_empty() {
+            assert!((400..500).contains(&status), "{name}: {status} {err}");
+            assert!(!err.to_string().contains(value.as_str()), "{name}: {err}");
+        }
+    }
+    // Content the model reads as one text: parts that split a value between them, and a
+    // base64 `data:` URL inside a message's text.
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let sec = secret();
+    let halves = groups(&visa, " ");
+    let (first, second) = halves.split_at(9);
+    for (name, content, value) in [
+        (
+            "card split between two text parts",
+            json!([{"type": "text", "text": format!("my card is {first}")}, {"type": "text", "text": second}]),
+            visa.clone(),
+        ),
+        (
+            "secret split between three text parts",
+            json!([{"type": "text", "text": format!("key {}", &sec[..12])}, {"type": "text", "text": &sec[12..30]}, {"type": "text", "text": format!("{} ok", &sec[30..])}]),
+            sec.clone(),
+        ),
+        (
+            "data URL inside a message's text",
+            json!(format!(
+                "decode this: data:text/plain;base64,{} thanks",
+                b64(&format!("the key is {sec}"))
+            )),
+            sec.clone(),
+        ),
+        (
+            "unpadded data URL inside a text part",
+            json!([{"type": "text", "text": format!("data:text/plain;base64,{}", b64(&format!("card {visa}")).trim_end_matches('='))}]),
+            visa.clone(),
+        ),
+    ] {
+        let body =
+            json!({"model": "openai/gpt-4o", "messages": [{"role": "user", "content": content}]});
+        let before = mock.count();
+        let (status, err, _) = post(&gw, CHAT, &body, &[]).await;
+        let sent = mock.requests().split_off(before);
+        assert!(
+            sent.is_empty() && (400..500).contains(&status),
+            "{name}: forwarded ({status}): {}",
+            received(&sent)
+        );
+        assert!(!err.to_string().contains(&value), "{name}: {err}");
+    }
+    // Parts that only sit side by side pass.
+    let body = json!({"model": "openai/gpt-4o", "messages": [{"role": "user", "content": [{"type": "text", "text": "total 4532"}, {"type": "text", "text": " items"}]}]});
+    let (status, err, _) = post(&gw, CHAT, &body, &[]).await;
+    assert_eq!(status, 200, "{err}");
+    // Numbers written as floats or with an exponent reach the upstream as the integer they
+    // are (`4532015112830366.0`): they are read as such.
+    for (name, key, number, digits) in [
+        ("card as a float", "card", format!("{visa}.0"), visa.clone()),
+        (
+            "card with an exponent",
+            "card",
+            format!("{}.{}e15", &visa[..1], &visa[1..]),
+            visa.clone(),
+        ),
+        (
+            "SSN with an exponent",
+            "ssn",
+            "5.36221234e8".to_owned(),
+            "536221234".to_owned(),
+        ),
+    ] {
+        let raw = format!(
+            "{{\"model\":\"openai/gpt-4o\",\"messages\":[{{\"role\":\"user\",\"content\":\"hi\"}}],\"x_patient\":{{\"{key}\":{number}}}}}"
+        );
+        let before = mock.count();
+        let response = gw
+            .client
+            .post(gw.url(CHAT))
+            .bearer_auth(PUBLIC_KEY)
+            .header("content-type", "application/json")
+            .body(raw)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let sent = mock.requests().split_off(before);
+        assert!(
+            !received(&sent).contains(&digits) && !received(&sent).contains(&digits[..9]),
+            "{name}: the number reached the upstream ({status})"
+        );
+        assert!(sent.is_empty() && status == 403, "{name}: {status}");
+    }
+    // The same shapes that are not values still pass: a version string, a date with dots,
+    // an ordinary bcrypt-looking word, an order number glued to its label.
+    for content in [
+        "deploy build 2024.0315.1042.7781 tonight".to_owned(),
+        "meeting on 15.03.2024".to_owned(),
+        "the cost factor of $2b$ hashes is 12".to_owned(),
+        format!("see ticket INV{visa} for details"),
+    ] {
+        let content = content.as_str();
+        let body =
+            json!({"model": "openai/gpt-4o", "messages": [{"role": "user", "content": content}]});
+        let before = mock.count();
+        let (status, err, _) = post(&gw, CHAT, &body, &[]).await;
+        assert_eq!(status, 200, "{content}: {err}");
+        let text = received(&mock.requests().split_off(before));
+        assert!(text.contains(content), "{content} was changed: {text}");
+    }
+}

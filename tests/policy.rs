@@ -467,6 +467,26 @@ async fn token_caps() {
         200
     );
     assert_eq!(mock.last().json()["reasoning"]["max_tokens"], 2048);
+    // Anthropic's own spelling of a reasoning budget goes through to the provider: capped
+    // the same way.
+    assert_eq!(
+        send(
+            &gw,
+            PHI_KEY,
+            None,
+            &with(
+                "thinking",
+                json!({"type": "enabled", "budget_tokens": 64_000})
+            )
+        )
+        .await
+        .status(),
+        200
+    );
+    assert_eq!(
+        mock.last().json()["thinking"],
+        json!({"type": "enabled", "budget_tokens": 2048})
+    );
     for (v, code) in [
         (json!("100"), "invalid_field_type"),
         (json!(-1), "invalid_field_type"),

@@ -378,7 +378,8 @@ pub struct RawClass {
     /// Models the gateway falls back to, in order, for any model of this class that fails
     /// (after `[resilience.fallbacks]` for that model). Each must match `models`.
     pub fallbacks: Vec<String>,
-    /// Cap for `max_tokens` / `max_completion_tokens` / `max_output_tokens` / `reasoning.max_tokens`.
+    /// Cap for `max_tokens` / `max_completion_tokens` / `max_output_tokens` and the reasoning
+    /// budgets `reasoning.max_tokens` / `thinking.budget_tokens`.
     pub max_tokens: u64,
     /// `block` or `flag` when the response shows a provider, model or BYOK state outside policy.
     /// Default: `block` for confidential and restricted, `flag` below.

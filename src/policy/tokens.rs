@@ -163,15 +163,37 @@ pub fn apply(
         ));
         largest = Some(n);
     }
-    let reasoning = match limits.reasoning_max_tokens {
-        Some(sent) => Some(cap(sent, "reasoning.max_tokens", class, over_cap, fired)?),
-        None => None,
-    };
-    if let Some(Value::Object(object)) = body.get_mut("reasoning") {
-        pin(object, "max_tokens", reasoning);
+    // Reasoning budgets, under OpenRouter's spelling and Anthropic's own: each is capped
+    // like an output limit. Reasoning tokens are billed as output, and some providers
+    // spend the budget on top of the output limit, so the bound counts both.
+    let mut reasoning_budget = 0;
+    for (object, field, label, sent) in [
+        (
+            "reasoning",
+            "max_tokens",
+            "reasoning.max_tokens",
+            limits.reasoning_max_tokens,
+        ),
+        (
+            "thinking",
+            "budget_tokens",
+            "thinking.budget_tokens",
+            limits.thinking_budget_tokens,
+        ),
+    ] {
+        let forwarded = match sent {
+            Some(sent) => Some(cap(sent, label, class, over_cap, fired)?),
+            None => None,
+        };
+        if let Some(Value::Object(inner)) = body.get_mut(object) {
+            pin(inner, field, forwarded);
+        }
+        reasoning_budget = reasoning_budget.max(forwarded.unwrap_or(0));
     }
     Ok(OutputBound {
-        tokens: largest.unwrap_or(class.max_tokens),
+        tokens: largest
+            .unwrap_or(class.max_tokens)
+            .saturating_add(reasoning_budget),
         choices,
     })
 }
@@ -326,6 +348,32 @@ mod tests {
             ),
             Err(ErrorCode::MaxTokensExceedsCap)
         );
+        // Anthropic's spelling of the same budget, passed through to the provider.
+        assert_eq!(
+            run(
+                json!({"max_tokens":10,"thinking":{"type":"enabled","budget_tokens":90000}}),
+                ChatCompletions,
+                OverCap::Clamp
+            )
+            .unwrap(),
+            json!({"max_tokens":10,"thinking":{"type":"enabled","budget_tokens":1000}})
+        );
+        assert_eq!(
+            run(
+                json!({"thinking":{"budget_tokens":90000}}),
+                ChatCompletions,
+                OverCap::Deny
+            ),
+            Err(ErrorCode::MaxTokensExceedsCap)
+        );
+        assert_eq!(
+            run(
+                json!({"thinking":{"budget_tokens":"lots"}}),
+                ChatCompletions,
+                OverCap::Clamp
+            ),
+            Err(ErrorCode::InvalidMaxTokens)
+        );
     }
 
     /// Whatever touches the body between the parse and the caps (a stage that rewrites a
@@ -363,10 +411,11 @@ mod tests {
             body["reasoning"],
             json!({"max_tokens": 1000, "effort": "high"})
         );
+        // The output limit and the reasoning budget spent on top of it.
         assert_eq!(
             bound,
             OutputBound {
-                tokens: 50,
+                tokens: 50 + 1000,
                 choices: 2
             }
         );

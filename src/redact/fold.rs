@@ -5,7 +5,8 @@
 //! as `@`, and ignores zero-width and combining characters inserted into a value. The
 //! detectors match the plain forms, so [`fold`] rewrites a copy of the text into them:
 //! JSON escapes decoded (leniently: lone surrogates become U+FFFD), `%XX` decoded, the
-//! fullwidth ASCII block mapped to ASCII, Unicode dashes to `-`, and invisible
+//! fullwidth ASCII block mapped to ASCII, Unicode dashes to `-`, line and paragraph separators to a newline, other
+//! scripts' decimal digits to ASCII digits, and invisible
 //! (format) characters and combining marks dropped. A value found only in the folded copy
 //! cannot be rewritten where it sits; the inspection refuses it.
 //!
@@ -80,6 +81,15 @@ fn fold_char(c: char) -> Option<char> {
         0x2010..=0x2015 | 0x2212 | 0xFE58 | 0xFE63 => Some('-'),
         0xFE6B => Some('@'),
         0x2024 | 0xFE52 => Some('.'),
+        0x2028 | 0x2029 => Some('\n'),
+        // Decimal digits of other scripts, which a model reads as digits: Arabic-Indic,
+        // Persian, Devanagari, Bengali, and the mathematical bold, double-struck,
+        // sans-serif and monospace digits.
+        0x0660..=0x0669 => char::from_u32(u - 0x0660 + u32::from(b'0')),
+        0x06F0..=0x06F9 => char::from_u32(u - 0x06F0 + u32::from(b'0')),
+        0x0966..=0x096F => char::from_u32(u - 0x0966 + u32::from(b'0')),
+        0x09E6..=0x09EF => char::from_u32(u - 0x09E6 + u32::from(b'0')),
+        0x1D7CE..=0x1D7FF => char::from_u32((u - 0x1D7CE) % 10 + u32::from(b'0')),
         // Soft hyphen, zero-width and direction marks, word joiners, BOM, variation
         // selectors, Mongolian vowel separator, Hangul fillers, combining grapheme joiner.
         0x00AD

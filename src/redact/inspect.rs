@@ -258,6 +258,47 @@ impl Scanner<'_> {
     /// is: then what the rewrite would replace in `s` is at most a part of it (`Jo` of
     /// `Jo\u{200B}hn Smith`, the head of a key with an invisible character in its tail),
     /// and the rest would be forwarded.
+    /// Base64 `data:` URLs inside text (`see data:text/plain;base64,…`): a model decodes
+    /// them, so the text they carry is inspected as a media payload's is, and refused when
+    /// it holds a value (it cannot be rewritten inside the encoding).
+    fn embedded_payloads(&mut self, at: &Path<'_>, s: &str) {
+        use base64::Engine as _;
+        const MARK: &[u8] = b";base64,";
+        let mut kinds: Vec<Kind> = Vec::new();
+        for start in memchr::memmem::find_iter(s.as_bytes(), MARK) {
+            let from = start + MARK.len();
+            let rest = s.get(from..).unwrap_or_default();
+            let len = rest
+                .bytes()
+                .position(|b| {
+                    !(b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'-' | b'_'))
+                })
+                .unwrap_or(rest.len());
+            // Padding, and a final partial character, are not needed to read the rest.
+            let body = rest.get(..len - len % 4).unwrap_or_default();
+            let tail = rest.get(len - len % 4..len).unwrap_or_default();
+            let mut bytes = Vec::new();
+            for engine in [
+                &base64::engine::general_purpose::STANDARD_NO_PAD,
+                &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            ] {
+                bytes.clear();
+                let whole = engine.decode_vec(body, &mut bytes).is_ok();
+                if whole && tail.len() > 1 {
+                    let _partial = engine.decode_vec(tail, &mut bytes);
+                }
+                if whole {
+                    break;
+                }
+            }
+            let text = String::from_utf8_lossy(&bytes);
+            kinds.extend(kinds_of(&self.detectors.find(&text)));
+        }
+        kinds.sort_unstable();
+        kinds.dedup();
+        self.pin(at, kinds, "base64 content");
+    }
+
     fn folded(&mut self, at: &Path<'_>, s: &str, found: &[Span]) {
         let Some(folded) = fold::fold(s) else { return };
         let mut hidden: Vec<Kind> = Vec::new();
@@ -287,6 +328,7 @@ impl Visit for Scanner<'_> {
         // The evasion check compares the built-in detectors with themselves (as written and
         // as read): an analyzer's finding of the same type must not cancel a hidden one.
         self.folded(at, s, &spans);
+        self.embedded_payloads(at, s);
         if let Some(found) = self.analysis.spans(at.hash(), s) {
             // Overlaps resolve as among the built-ins: one span over the union, every type
             // kept, the strictest action applies.
@@ -361,6 +403,48 @@ impl Visit for Scanner<'_> {
             self.findings.media.push((kind, at.render()));
         }
     }
+
+    /// A value split between text parts (`"4111 1111"`, `" 1111 1111"`) is whole to the
+    /// model, which reads the parts as one text, and in neither part to the scan: each seam
+    /// is scanned with up to [`SEAM_REACH`] bytes of text either side, and a value found
+    /// across it is refused (it cannot be rewritten in either part alone).
+    fn parts(&mut self, at: &Path<'_>, texts: &[&str]) {
+        let mut hidden: Vec<Span> = Vec::new();
+        for i in 1..texts.len() {
+            // The end of the part before the seam, then the parts after it, up to the reach.
+            let head = texts.get(i - 1).copied().unwrap_or_default();
+            let from = floor(head, head.len().saturating_sub(SEAM_REACH));
+            let mut seam = String::from(head.get(from..).unwrap_or_default());
+            let cut = seam.len();
+            for next in texts.iter().skip(i) {
+                let room = SEAM_REACH.saturating_sub(seam.len() - cut);
+                seam.push_str(next.get(..floor(next, room)).unwrap_or_default());
+                if seam.len() - cut >= SEAM_REACH {
+                    break;
+                }
+            }
+            let found = self.detectors.find(&seam);
+            hidden.extend(
+                found
+                    .into_iter()
+                    .filter(|sp| sp.start < cut && cut < sp.end),
+            );
+        }
+        self.pin(at, kinds_of(&hidden), "a value split across content parts");
+    }
+}
+
+/// How far either side of a seam between two content parts is scanned for a value that
+/// crosses it: the longest value the detectors find whole (a PEM key) is a few kilobytes.
+const SEAM_REACH: usize = 4096;
+
+/// The largest char boundary of `s` at or below `i` (at most its length).
+fn floor(s: &str, i: usize) -> usize {
+    let mut i = i.min(s.len());
+    while i > 0 && !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
 }
 
 /// Scans everything `body` forwards once, and checks known fields' shapes. The body changes

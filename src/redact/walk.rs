@@ -83,6 +83,9 @@ pub trait Visit {
     fn fixed(&mut self, at: &Path<'_>, text: Fixed<'_>);
     /// Content the gateway cannot read, at `at`.
     fn media(&mut self, at: &Path<'_>, kind: Media);
+    /// The text parts of one content array, in order, after each was visited: a model reads
+    /// them as one text, so a value may be split between them.
+    fn parts(&mut self, _at: &Path<'_>, _texts: &[&str]) {}
 }
 
 /// A place in the body: a chain of segments back to the root. Built on the stack as the walk
@@ -427,9 +430,28 @@ fn content(value: &mut Value, at: &Path<'_>, v: &mut dyn Visit, nullable: bool) 
             Ok(())
         }
         Value::Null if nullable => Ok(()),
-        Value::Array(_) => list(value, at, v, "an array of content parts", part),
+        Value::Array(_) => {
+            list(value, at, v, "an array of content parts", part)?;
+            if let Value::Array(parts) = value {
+                let texts: Vec<&str> = parts.iter().filter_map(part_text).collect();
+                if texts.len() > 1 {
+                    v.parts(at, &texts);
+                }
+            }
+            Ok(())
+        }
         _ => wrong(at, "a string, an array of content parts or null"),
     }
+}
+
+/// The text a text (or refusal) content part carries.
+fn part_text(part: &Value) -> Option<&str> {
+    let field = match part.get("type")?.as_str()? {
+        "text" | "input_text" | "output_text" | "summary_text" | "reasoning_text" => "text",
+        "refusal" => "refusal",
+        _ => return None,
+    };
+    part.get(field)?.as_str()
 }
 
 /// One content part, by its `type`. Text parts must carry their text as a string; media
@@ -701,7 +723,7 @@ fn is_media_part_type(t: &str) -> bool {
 /// Numbers with six or more digits: short ones (temperatures, token counts, seeds) cannot
 /// hold a card, an SSN or a phone number, and are not worth a scan.
 fn number(n: &serde_json::Number, at: &Path<'_>, v: &mut dyn Visit) {
-    let digits = n.to_string();
+    let digits = number_text(n);
     if digits.bytes().filter(u8::is_ascii_digit).count() < 6 {
         return;
     }
@@ -713,6 +735,17 @@ fn number(n: &serde_json::Number, at: &Path<'_>, v: &mut dyn Visit) {
             under,
         },
     );
+}
+
+/// A number as a reader of the forwarded body reads its digits: an integral float
+/// (`4111111111111111.0`, `4.111111111111111e15`, `5.36221234E8`) as the integer it is, so
+/// that a card or an SSN written as a float is not cut short by its fraction or hidden in
+/// an exponent; any other number as `serde_json` writes it.
+fn number_text(n: &serde_json::Number) -> String {
+    match n.as_f64() {
+        Some(f) if n.is_f64() && f.fract() == 0.0 && f.abs() < 1e21 => format!("{f:.0}"),
+        _ => n.to_string(),
+    }
 }
 
 impl<'a> Path<'a> {
@@ -749,7 +782,7 @@ fn embedded_values(value: &mut Value, at: &Path<'_>, v: &mut dyn Visit) {
     match value {
         Value::String(s) => v.text(at, s),
         Value::Number(n) => {
-            let before = n.to_string();
+            let before = number_text(n);
             let mut text = before.clone();
             v.text(at, &mut text);
             if text != before {

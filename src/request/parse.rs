@@ -87,6 +87,9 @@ pub struct OutputLimits {
     pub max_output_tokens: Option<u64>,
     /// `reasoning.max_tokens`.
     pub reasoning_max_tokens: Option<u64>,
+    /// `thinking.budget_tokens`: Anthropic's own spelling of a reasoning budget, which
+    /// OpenRouter passes on to the provider like any provider-specific field.
+    pub thinking_budget_tokens: Option<u64>,
     /// `n`, the number of choices.
     pub n: Option<u64>,
     /// `best_of`, the candidates the legacy completions endpoint generates.
@@ -167,17 +170,15 @@ fn output_limits(body: &Map<String, Value>) -> Result<OutputLimits, ParseError> 
             Some(v) => v.as_u64().map(Some).ok_or(err),
         };
     let (integer, choices) = (LIMIT_EXPECTED, CHOICES_EXPECTED);
-    let reasoning_max_tokens = match body.get("reasoning") {
-        None | Some(Value::Null) => None,
-        Some(Value::Object(reasoning)) => count(
-            reasoning,
-            "max_tokens",
-            ParseError::TokenLimit {
-                field: "reasoning.max_tokens",
-            },
-        )?,
-        Some(_) => return Err(field_type("reasoning", "an object")),
+    let nested = |object: &'static str, field: &'static str, path: &'static str| match body
+        .get(object)
+    {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(inner)) => count(inner, field, ParseError::TokenLimit { field: path }),
+        Some(_) => Err(field_type(object, "an object")),
     };
+    let reasoning_max_tokens = nested("reasoning", "max_tokens", "reasoning.max_tokens")?;
+    let thinking_budget_tokens = nested("thinking", "budget_tokens", "thinking.budget_tokens")?;
     Ok(OutputLimits {
         max_tokens: count(body, "max_tokens", field_type("max_tokens", integer))?,
         max_completion_tokens: count(
@@ -193,6 +194,7 @@ fn output_limits(body: &Map<String, Value>) -> Result<OutputLimits, ParseError> 
             },
         )?,
         reasoning_max_tokens,
+        thinking_budget_tokens,
         n: count(body, "n", field_type("n", choices))?,
         best_of: count(body, "best_of", field_type("best_of", choices))?,
     })

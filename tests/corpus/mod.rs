@@ -18,6 +18,7 @@
 #![allow(dead_code)]
 
 mod carriers;
+mod evasions;
 mod negatives;
 mod secrets;
 mod values;
@@ -299,6 +300,7 @@ pub fn generate(seed: u64) -> Vec<Sample> {
     values::records(&mut rng, &mut out, 60);
     negatives::clean(&mut rng, &mut out, 400);
     negatives::hard(&mut rng, &mut out, 300);
+    evasions::evasions(&mut rng, &mut out, 120);
     out
 }
 

@@ -114,9 +114,19 @@ fn labelled_id(text: &str, start: usize) -> bool {
     ID_CAPS.contains(&last) || ID_WORDS.iter().any(|l| l.eq_ignore_ascii_case(last))
 }
 
-/// Separator bytes between the digit groups of one run.
-fn sep_byte(b: u8) -> bool {
-    matches!(b, b' ' | b'-' | b'.' | b'(' | b')' | b'/')
+/// The separator character at `at` between the digit groups of one run, and its length in
+/// bytes: ` - . ( ) /`, or a Unicode space (no-break, thin, narrow no-break, ideographic…),
+/// which a reader sees as the gap between groups that a space is.
+fn sep_at(b: &[u8], at: usize) -> Option<usize> {
+    match b.get(at..).unwrap_or_default() {
+        [b' ' | b'-' | b'.' | b'(' | b')' | b'/', ..] => Some(1),
+        [0xC2, 0xA0, ..] => Some(2),
+        [0xE1, 0x9A, 0x80, ..]
+        | [0xE2, 0x80, 0x80..=0x8A | 0xAF, ..]
+        | [0xE2, 0x81, 0x9F, ..]
+        | [0xE3, 0x80, 0x80, ..] => Some(3),
+        _ => None,
+    }
 }
 
 /// One run of digit groups.
@@ -135,9 +145,18 @@ const MAX_GROUPS: usize = 12;
 type Groups = SmallVec<[(usize, usize); MAX_GROUPS]>;
 
 impl Run<'_> {
+    /// The separator between groups `k` and `k + 1`, a Unicode space read as ` `.
     fn sep(&self, k: usize) -> &str {
         match (self.groups.get(k), self.groups.get(k + 1)) {
-            (Some(a), Some(b)) => self.text.get(a.1..b.0).unwrap_or_default(),
+            (Some(a), Some(b)) => {
+                let sep = self.text.get(a.1..b.0).unwrap_or_default();
+                if sep.len() > 1 && sep.chars().count() == 1 && sep.chars().all(char::is_whitespace)
+                {
+                    " "
+                } else {
+                    sep
+                }
+            }
             _ => "",
         }
     }
@@ -215,11 +234,15 @@ pub(crate) fn scan(text: &str, address: &Address, out: &mut Vec<Hit>) {
             let groups = &mut run.groups;
             groups.push((gs, j));
             let mut k = j;
-            while k < j + 3 && b.get(k).is_some_and(|c| sep_byte(*c)) {
-                k += 1;
+            let mut seps = 0;
+            let mut spaces = 0;
+            while seps < 3 {
+                let Some(n) = sep_at(b, k) else { break };
+                spaces += usize::from(n > 1 || b.get(k) == Some(&b' '));
+                seps += 1;
+                k += n;
             }
-            let seps = b.get(j..k).unwrap_or_default();
-            let one_space = seps.iter().filter(|c| **c == b' ').count() <= 1;
+            let one_space = spaces <= 1;
             if k > j
                 && one_space
                 && b.get(k).is_some_and(u8::is_ascii_digit)
@@ -256,19 +279,97 @@ pub(crate) fn scan(text: &str, address: &Address, out: &mut Vec<Hit>) {
             telegram(text, d0, j, out);
             continue;
         }
-        // Nothing under seven digits is a card, an SSN or a phone number; only four dotted
-        // groups (an IPv4 address) can be shorter. Most numbers in text (years, amounts,
-        // counts, times) end here.
-        if glued_before || (digit_count < 7 && run.groups.len() < 4) {
-            continue;
+        // `4111_1111_1111_1111`, `4111\n1111\n…`: card groups split by what joins no
+        // other number.
+        if run.groups.len() == 1 && run.size(0) == 4 {
+            if let Some(end) = split_card(text, d0, out) {
+                i = end;
+                continue;
+            }
         }
         let glued_after = match after {
             Some(c) if c.is_ascii_alphanumeric() || c == b'_' || c == b':' => true,
             Some(b'-' | b'/') => after2.is_some_and(|c| c.is_ascii_alphanumeric()),
             _ => false,
         };
+        // A number glued to a word is an identifier (`A-2024-123456`, `v1.2.3`), unless it
+        // is a whole card glued to a letter (`x4492…`, `card_4492…`): a reader still sees
+        // the card, and no identifier scheme yields a network's prefix, length and Luhn
+        // digit by chance often enough to matter.
+        if glued_before {
+            let letter_glued =
+                prev.is_some_and(|c| c.is_ascii_alphabetic() || c == b'_' || c >= 0x80);
+            if letter_glued
+                && !glued_after
+                && card_in(&run, 0, run.groups.len() - 1, &[" ", "-"])
+                && !labelled_id(text, d0)
+            {
+                out.push(Hit::new(d0, j, CREDIT_CARD));
+            }
+            continue;
+        }
+        // Nothing under seven digits is a card, an SSN or a phone number; only four dotted
+        // groups (an IPv4 address) can be shorter. Most numbers in text (years, amounts,
+        // counts, times) end here.
+        if digit_count < 7 && run.groups.len() < 4 {
+            continue;
+        }
         classify(&run, glued_after, out);
     }
+}
+
+/// The separators that split a card's groups in [`split_card`] and nowhere else: a run of
+/// digit groups joined by them is no phone, date or address.
+fn split_sep(b: &[u8], at: usize) -> Option<usize> {
+    match b.get(at..).unwrap_or_default() {
+        [b'\r', b'\n', ..] => Some(2),
+        [b'_' | b'\n' | b'\t' | b'\r', ..] => Some(1),
+        _ => None,
+    }
+}
+
+/// A card whose four-digit groups (or Amex's 4-6-5) are split by one [`split_sep`]
+/// separator throughout, from `start`; where it ends when it is one.
+fn split_card(text: &str, start: usize, out: &mut Vec<Hit>) -> Option<usize> {
+    let b = text.as_bytes();
+    let mut groups = Groups::new();
+    let mut sep: &[u8] = &[];
+    let mut j = start;
+    loop {
+        let gs = j;
+        while b.get(j).is_some_and(u8::is_ascii_digit) {
+            j += 1;
+        }
+        groups.push((gs, j));
+        let Some(n) = split_sep(b, j) else { break };
+        let this = b.get(j..j + n).unwrap_or_default();
+        if groups.len() > 1 && this != sep
+            || !b.get(j + n).is_some_and(u8::is_ascii_digit)
+            || groups.len() == 5
+        {
+            break;
+        }
+        sep = this;
+        j += n;
+    }
+    let glued_after = b.get(j).is_some_and(|c| c.is_ascii_alphanumeric());
+    if groups.len() < 3 || glued_after {
+        return None;
+    }
+    let run = Run {
+        text,
+        lead: start,
+        groups,
+    };
+    let last = run.groups.len() - 1;
+    let sep = run.sep(0).to_owned();
+    if !card_in(&run, 0, last, &[sep.as_str()]) {
+        return None;
+    }
+    if !labelled_id(text, start) {
+        out.push(Hit::new(start, j, CREDIT_CARD));
+    }
+    Some(j)
 }
 
 fn telegram(text: &str, start: usize, colon: usize, out: &mut Vec<Hit>) {
@@ -350,6 +451,18 @@ fn classify(run: &Run<'_>, glued_after: bool, out: &mut Vec<Hit>) {
                 // `1.2.3.4-beta` is not.
                 if len == 4 && ip::ipv4(run.text, s, run.end(e)) {
                     out.push(Hit::new(s, run.end(e), IP_ADDRESS));
+                } else if len >= 3 && card_in(run, k, e, &["."]) {
+                    // `4111.1111.1111.1111`: no version or date has a card's shape, prefix
+                    // and check digit.
+                    if !labelled_id(run.text, s) {
+                        out.push(Hit::new(s, run.end(e), CREDIT_CARD));
+                    }
+                } else if sizes[..] == [3, 2, 4]
+                    && text::context_before(run.text, s, 40, &ssn::CONTEXT)
+                    && ssn::ssn(run.text.get(s..run.end(e)).unwrap_or_default())
+                {
+                    // `SSN 536.22.1234`: dotted, as spaced, only after an SSN word.
+                    out.push(Hit::new(s, run.end(e), US_SSN));
                 }
                 barrier.iter_mut().skip(k).take(len).for_each(|x| *x = true);
             }
@@ -381,6 +494,28 @@ fn classify(run: &Run<'_>, glued_after: bool, out: &mut Vec<Hit>) {
     }
 }
 
+/// Whether groups `a..=b` spell a payment card: one separator throughout, one of `seps`
+/// (none for a single group), a shape cards are printed in, and a network's prefix, length
+/// and Luhn check digit.
+fn card_in(run: &Run<'_>, a: usize, b: usize, seps: &[&str]) -> bool {
+    let sizes: SmallVec<[usize; MAX_GROUPS]> = (a..=b).map(|g| run.size(g)).collect();
+    let total: usize = sizes.iter().sum();
+    let sep = run.sep(a);
+    if !(12..=19).contains(&total)
+        || !cards::card_shape(&sizes)
+        || (a < b && (!seps.contains(&sep) || (a..b).any(|g| run.sep(g) != sep)))
+    {
+        return false;
+    }
+    // A card has at most 19 digits (checked above).
+    let digits: SmallVec<[u32; 19]> = (a..=b)
+        .filter_map(|g| run.groups.get(g))
+        .flat_map(|&(s, e)| run.text.get(s..e).unwrap_or_default().chars())
+        .filter_map(|c| c.to_digit(10))
+        .collect();
+    cards::card(&digits)
+}
+
 /// Card, SSN, then phone over groups `a..=b`.
 fn stretch(run: &Run<'_>, a: usize, b: usize, glued_after: bool, out: &mut Vec<Hit>) {
     if glued_after {
@@ -398,24 +533,11 @@ fn stretch(run: &Run<'_>, a: usize, b: usize, glued_after: bool, out: &mut Vec<H
     let same_sep = seps.windows(2).all(|w| w.first() == w.get(1));
     let labelled_id = || labelled_id(text, start);
     // Cards.
-    if !plus
-        && (12..=19).contains(&total)
-        && same_sep
-        && seps.first().is_none_or(|s| *s == " " || *s == "-")
-        && cards::card_shape(sizes)
-    {
-        // A card has at most 19 digits (checked above).
-        let digits: SmallVec<[u32; 19]> = (a..=b)
-            .filter_map(|g| run.groups.get(g))
-            .flat_map(|&(s, e)| text.get(s..e).unwrap_or_default().chars())
-            .filter_map(|c| c.to_digit(10))
-            .collect();
-        if cards::card(&digits) {
-            if !labelled_id() {
-                out.push(Hit::new(first_digit, run.end(b), CREDIT_CARD));
-            }
-            return;
+    if !plus && card_in(run, a, b, &[" ", "-", "/"]) {
+        if !labelled_id() {
+            out.push(Hit::new(first_digit, run.end(b), CREDIT_CARD));
         }
+        return;
     }
     // SSNs.
     let ssn_context = || text::context_before(text, start, 40, &ssn::CONTEXT);

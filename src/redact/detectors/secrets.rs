@@ -71,6 +71,9 @@ const GITHUB: &str = r"gh[pousr]_[A-Za-z0-9]{36,251}(?-u:\b)";
 const AWS_ID: &str = r"(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}(?-u:\b)";
 const STRIPE: &str = r"[rs]k_(?:live|test)_[A-Za-z0-9]{16,247}";
 const SHOPIFY: &str = r"shp(?:at|ss|ca|pa)_[a-fA-F0-9]{32}(?-u:\b)";
+const JWT: &str = r"e[wy][A-Za-z0-9_-]{8,}\.e[wy][A-Za-z0-9_-]{6,}\.[A-Za-z0-9_-]*";
+const BCRYPT: &str = r"\$2[abxy]\$\d{2}\$[./A-Za-z0-9]{53}";
+const SHA_CRYPT: &str = r"\$[56]\$(?:rounds=\d+\$)?[./A-Za-z0-9]{1,16}\$[./A-Za-z0-9]{43,86}";
 const PEM: &str = r"-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----(?:[\s\S]*?-----END [A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----|(?:[A-Za-z0-9+/=:,\s-]|\\[nr])*)";
 
 /// The vendor formats. Order does not matter: overlapping finds are merged.
@@ -97,6 +100,8 @@ const RULES: &[Rule] = &[
     rule("ABIA", AWS_ID),
     rule("ACCA", AWS_ID),
     rule("AIza", r"AIza[0-9A-Za-z_-]{35}"),
+    // Google OAuth access tokens.
+    rule("ya29.", r"ya29\.[0-9A-Za-z_-]{20,}"),
     // DigitalOcean personal access, OAuth and refresh tokens.
     rule("dop_v1_", r"dop_v1_[a-f0-9]{64}"),
     rule("doo_v1_", r"doo_v1_[a-f0-9]{64}"),
@@ -136,6 +141,14 @@ const RULES: &[Rule] = &[
         lead: 15,
         ..rule("atlasv1", r"[A-Za-z0-9]{14}\.atlasv1\.[A-Za-z0-9_=-]{40,}")
     },
+    // Observability and API tooling: Grafana service-account and Cloud tokens, New Relic
+    // user, ingest and browser keys, Postman API keys.
+    rule("glsa_", r"glsa_[A-Za-z0-9]{32}_[A-Fa-f0-9]{8}(?-u:\b)"),
+    rule("glc_", r"glc_[A-Za-z0-9+/]{32,}={0,2}"),
+    rule("NRAK-", r"NRAK-[A-Z0-9]{27}(?-u:\b)"),
+    rule("NRII-", r"NRII-[A-Za-z0-9_-]{32}"),
+    rule("NRJS-", r"NRJS-[a-f0-9]{19}(?-u:\b)"),
+    rule("PMAK-", r"PMAK-[A-Fa-f0-9]{24}-[A-Fa-f0-9]{34}(?-u:\b)"),
     // Chat.
     rule("xox", r"xox[abposre]-[A-Za-z0-9-]{10,}"),
     rule(
@@ -178,13 +191,80 @@ const RULES: &[Rule] = &[
     // Tokens and keys with a structure.
     // JWS compact form: an RS512 signature alone is 342 characters and claims can be
     // kilobytes, so the token may reach far past the default window.
+    // The payload is any JSON object: `{"` (`eyJ`), `{ "` (`eyAi`), `{\n` (`ewo`)…
     Rule {
         reach: 16 * 1024,
+        ..rule("eyJ", JWT)
+    },
+    // A header written with white space after its brace (`{ "alg"…`, `{\n  "alg"…`) is
+    // still a JWT to every library that reads one.
+    Rule {
+        reach: 16 * 1024,
+        ..rule("eyAi", JWT)
+    },
+    Rule {
+        reach: 16 * 1024,
+        ..rule("eyAg", JWT)
+    },
+    Rule {
+        reach: 16 * 1024,
+        ..rule("ewog", JWT)
+    },
+    Rule {
+        reach: 16 * 1024,
+        ..rule("ewoi", JWT)
+    },
+    Rule {
+        reach: 16 * 1024,
+        ..rule("ewoJ", JWT)
+    },
+    Rule {
+        reach: 16 * 1024,
+        ..rule("ew0K", JWT)
+    },
+    Rule {
+        reach: 16 * 1024,
+        ..rule("ewki", JWT)
+    },
+    // A JSON Web Key's private part (`d` of an RSA, EC or OKP key, `k` of a symmetric
+    // one), whichever order the key's members come in.
+    Rule {
+        group: 1,
+        reach: 16 * 1024,
         ..rule(
-            "eyJ",
-            r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*",
+            "\"kty\"",
+            r#""kty"\s*:\s*"(?:RSA|EC|OKP|oct)"[^{}]*?"[dk]"\s*:\s*"([A-Za-z0-9_-]{16,})""#,
         )
     },
+    Rule {
+        group: 1,
+        reach: 16 * 1024,
+        ..rule(
+            "\"d\"",
+            r#""d"\s*:\s*"([A-Za-z0-9_-]{16,})"[^{}]*?"kty"\s*:\s*"(?:RSA|EC|OKP)""#,
+        )
+    },
+    Rule {
+        group: 1,
+        reach: 16 * 1024,
+        ..rule(
+            "\"k\"",
+            r#""k"\s*:\s*"([A-Za-z0-9_-]{16,})"[^{}]*?"kty"\s*:\s*"oct""#,
+        )
+    },
+    // Password hashes, which an offline attack turns back into the password: bcrypt,
+    // Argon2 (PHC string format), SHA-crypt and MD5-crypt.
+    rule("$2a$", BCRYPT),
+    rule("$2b$", BCRYPT),
+    rule("$2y$", BCRYPT),
+    rule("$2x$", BCRYPT),
+    rule(
+        "$argon2",
+        r"\$argon2(?:id|i|d)\$v=\d+\$m=\d+,t=\d+,p=\d+\$[A-Za-z0-9+/]{8,}\$[A-Za-z0-9+/]{16,}",
+    ),
+    rule("$6$", SHA_CRYPT),
+    rule("$5$", SHA_CRYPT),
+    rule("$1$", r"\$1\$[./A-Za-z0-9]{1,8}\$[./A-Za-z0-9]{22}(?-u:\b)"),
     // age X25519 identities: Bech32 (its 32-letter alphabet), upper case.
     rule(
         "AGE-SECRET-KEY-1",
