@@ -1,6 +1,8 @@
 //! Throughput of the whole detection pass (`Detectors::find`) over varied, realistic text at
 //! 1, 8 and 64 KiB, next to the machine's floor for one pass over the same bytes
-//! (`memchr::memmem::find_iter` for a needle that never occurs) and the pre-#14 detectors.
+//! (`memchr::memmem::find_iter` for a needle that never occurs) and the pre-#14 detectors;
+//! and over adversarial text (long lines of digit shapes), whose throughput must not fall
+//! with its size.
 //!
 //! Run: `cargo bench --bench detect -- --warm-up-time 1 --measurement-time 3`.
 
@@ -51,6 +53,25 @@ fn detect(c: &mut Criterion) {
         if kib <= 8 {
             group.bench_function(id("old_find"), |b| {
                 b.iter(|| texts.iter().map(|t| old.find(black_box(t))).sum::<usize>())
+            });
+        }
+    }
+    group.finish();
+    // Text written to be slow: one long line of the shapes the digit scan works hardest on
+    // (single digits between spaces, tabs or dots: every run a phone candidate). Throughput
+    // must not fall with size; a search that looked back to the start of the line for each
+    // candidate made 2 MB of `1 1 1 …` cost 24 s of CPU.
+    let mut group = c.benchmark_group("detect_adversarial");
+    for kib in [64usize, 512] {
+        for (name, unit) in [
+            ("digit_space", "1 "),
+            ("digit_tab", "1\t"),
+            ("digit_dot", "1."),
+        ] {
+            let text = unit.repeat(kib * 1024 / unit.len());
+            group.throughput(Throughput::Bytes(text.len() as u64));
+            group.bench_function(BenchmarkId::new(name, format!("{kib}KiB")), |b| {
+                b.iter(|| new.find(black_box(&text)).len())
             });
         }
     }

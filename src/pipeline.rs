@@ -362,10 +362,15 @@ fn plan<'a>(
         Err(refusal) => {
             ctx.class = refusal.class;
             // A model id with a detected value in it is the refusal's reason, not a fact
-            // the audit may repeat.
-            ctx.model_requested = refusal
-                .model
-                .filter(|m| !crate::redact::holds_detected_value(&config.detectors, m));
+            // the audit may repeat; nor is one that is not a model id at all (it is
+            // whatever the client put there, and the scan may not know its shape).
+            let not_an_id = matches!(
+                &refusal.error,
+                PlanError::Denied(d) if d.code == crate::error_code::ErrorCode::InvalidModel
+            );
+            ctx.model_requested = refusal.model.filter(|m| {
+                !not_an_id && !crate::redact::holds_detected_value(&config.detectors, m)
+            });
             if let PlanError::Denied(d) = &refusal.error {
                 tracing::debug!(code = d.code.as_str(), "request denied by policy");
             }

@@ -852,13 +852,25 @@ async fn denied_records_name_the_route_and_the_model_asked_for_never_a_detected_
     let secret = format!("sk-or-v1-{}", "cd".repeat(32));
     let r = gw.chat(&chat_body(&format!("openai/{secret}"))).await;
     assert_eq!(r.status(), 403);
+    // A model id that is not one (spaces, mixed punctuation): whatever the client put
+    // there, in a shape no detector need know; refused, and not repeated either.
+    let odd = "x/some private words here";
+    let r = gw.chat(&chat_body(odd)).await;
+    let status = r.status();
+    assert_eq!(status, 400, "{}", r.text().await.unwrap());
     let denied: Vec<Value> = gw
         .audit_records()
         .await
         .into_iter()
         .filter(|r| r["type"] == "denied")
         .collect();
-    assert_eq!(denied.len(), 2, "{denied:#?}");
+    assert_eq!(denied.len(), 3, "{denied:#?}");
+    assert!(denied[2].get("model_requested").is_none(), "{}", denied[2]);
+    assert!(
+        !denied[2].to_string().contains("private words"),
+        "{}",
+        denied[2]
+    );
     assert_eq!(denied[0]["endpoint"], "chat_completions");
     assert_eq!(denied[0]["model_requested"], "openrouter/auto");
     assert_eq!(denied[1]["endpoint"], "chat_completions");

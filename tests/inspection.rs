@@ -593,15 +593,11 @@ async fn malformed_known_fields_are_a_400_with_the_path() {
         .filter(|r| r["type"] == "denied")
         .count();
     assert_eq!(denied, 13, "every refusal is audited");
-    // Valid shapes of the same fields pass.
-    for (path, body) in [
-        (COMPLETIONS, json!({"model": m, "prompt": [[1, 2, 3], [4]]})),
-        (EMBEDDINGS, json!({"model": m, "input": [1, 2, 3]})),
-        (
-            CHAT,
-            json!({"model": m, "messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}], "stop": null}),
-        ),
-    ] {
+    // Valid shapes of the same fields pass (token ids: see the uninspectable content).
+    for (path, body) in [(
+        CHAT,
+        json!({"model": m, "messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}], "stop": null}),
+    )] {
         let (status, err, _) = post(&gw, path, &body, &[]).await;
         assert_eq!(status, 200, "{body}: {err}");
     }
@@ -613,6 +609,9 @@ async fn uninspectable_content_passes_only_where_the_class_allows_it() {
     let image = json!({"model": "openai/gpt-4o", "messages": [{"role": "user", "content": [{"type": "text", "text": "what is this"}, {"type": "image_url", "image_url": {"url": png}}]}]});
     let audio = json!({"model": "openai/gpt-4o", "messages": [{"role": "user", "content": [{"type": "input_audio", "input_audio": {"data": "UklGRg".repeat(60), "format": "wav"}}]}]});
     let file = json!({"model": "openai/gpt-4o", "input": [{"role": "user", "content": [{"type": "input_file", "filename": "a.pdf", "file_data": "data:application/pdf;base64,JVBERi0xLjQK"}]}]});
+    // Token ids: the upstream decodes them into text with a tokenizer orguard does not have.
+    let tokens = json!({"model": "openai/text-embedding-3-small", "input": [[19, 2546, 15], [4]]});
+    let prompt_tokens = json!({"model": "openai/gpt-4o", "prompt": [1, 2, 3]});
     // Default: refused, naming the place and the setting.
     let mock = MockUpstream::start().await;
     let gw = gateway(&mock, "").await;
@@ -620,6 +619,13 @@ async fn uninspectable_content_passes_only_where_the_class_allows_it() {
         (CHAT, &image, "$.messages[0].content[1]", "allow_images"),
         (CHAT, &audio, "$.messages[0].content[0]", "allow_audio"),
         (RESPONSES, &file, "$.input[0].content[0]", "allow_files"),
+        (EMBEDDINGS, &tokens, "$.input[0]", "allow_token_input"),
+        (
+            COMPLETIONS,
+            &prompt_tokens,
+            "$.prompt[0]",
+            "allow_token_input",
+        ),
     ] {
         let (status, err, _) = post(&gw, path, body, &[]).await;
         assert_eq!(status, 403, "{err}");
@@ -635,9 +641,20 @@ async fn uninspectable_content_passes_only_where_the_class_allows_it() {
     let mock = MockUpstream::start().await;
     let gw = gateway(
         &mock,
-        "allow_images = true\nallow_audio = true\nallow_files = true\n",
+        "allow_images = true\nallow_audio = true\nallow_files = true\nallow_token_input = true\n",
     )
     .await;
+    for (path, body) in [(EMBEDDINGS, &tokens), (COMPLETIONS, &prompt_tokens)] {
+        let (status, err, _) = post(&gw, path, body, &[]).await;
+        assert_eq!(status, 200, "{err}");
+        let sent = mock.last().json();
+        let field = if path == EMBEDDINGS {
+            "input"
+        } else {
+            "prompt"
+        };
+        assert_eq!(sent[field], body[field], "token ids are forwarded as sent");
+    }
     let (status, err, _) = post(&gw, CHAT, &image, &[]).await;
     assert_eq!(status, 200, "{err}");
     assert_eq!(
@@ -1411,6 +1428,37 @@ async fn values_in_the_forms_people_write_them_never_reach_the_upstream() {
             arabic.clone(),
         ),
         (
+            "card in a URL path",
+            format!("see https://shop.example/pay/{visa} now"),
+            visa.clone(),
+        ),
+        (
+            "card with letters right after it",
+            format!("{visa}exp1229"),
+            visa.clone(),
+        ),
+        (
+            "card groups with mixed separators",
+            format!("{} {}-{}/{}", &mc[..4], &mc[4..8], &mc[8..12], &mc[12..]),
+            mc.clone(),
+        ),
+        (
+            "card groups mixing dots and slashes",
+            format!(
+                "card {}.{}/{}_{}",
+                &visa[..4],
+                &visa[4..8],
+                &visa[8..12],
+                &visa[12..]
+            ),
+            visa.clone(),
+        ),
+        (
+            "dashed SSN in a file name",
+            "attached file_536-22-1234.pdf".to_owned(),
+            "536-22-1234".to_owned(),
+        ),
+        (
             "dotted SSN after its label",
             "my SSN is 536.22.1234".to_owned(),
             "536.22.1234".to_owned(),
@@ -1504,6 +1552,28 @@ async fn values_in_the_forms_people_write_them_never_reach_the_upstream() {
             sec.clone(),
         ),
         (
+            "data URL in capitals, wrapped at 76 columns",
+            json!(format!("DATA:TEXT/PLAIN;BASE64,{}", {
+                let e = b64(&format!(
+                    "notes: the key is {sec} and more text to wrap the payload over lines"
+                ));
+                e.as_bytes()
+                    .chunks(76)
+                    .map(|c| std::str::from_utf8(c).unwrap())
+                    .collect::<Vec<_>>()
+                    .join("\r\n")
+            })),
+            sec.clone(),
+        ),
+        (
+            "percent-encoded data URL",
+            json!(format!(
+                "data%3Atext%2Fplain%3Bbase64%2C{}",
+                b64(&format!("key {sec}")).replace('=', "%3D")
+            )),
+            sec.clone(),
+        ),
+        (
             "unpadded data URL inside a text part",
             json!([{"type": "text", "text": format!("data:text/plain;base64,{}", b64(&format!("card {visa}")).trim_end_matches('='))}]),
             visa.clone(),
@@ -1511,29 +1581,69 @@ async fn values_in_the_forms_people_write_them_never_reach_the_upstream() {
     ] {
         let body =
             json!({"model": "openai/gpt-4o", "messages": [{"role": "user", "content": content}]});
-        let before = mock.count();
-        let (status, err, _) = post(&gw, CHAT, &body, &[]).await;
-        let sent = mock.requests().split_off(before);
-        assert!(
-            sent.is_empty() && (400..500).contains(&status),
-            "{name}: forwarded ({status}): {}",
-            received(&sent)
-        );
-        assert!(!err.to_string().contains(&value), "{name}: {err}");
+        refused_whole(&gw, &mock, name, &body, &value).await;
+    }
+    // Split between messages, and between a system prompt and a user's text part.
+    for (name, messages) in [
+        (
+            "card split between two user turns",
+            json!([{"role": "user", "content": format!("my card is {first}")}, {"role": "user", "content": second}]),
+        ),
+        (
+            "card split between the system prompt and a text part",
+            json!([{"role": "system", "content": format!("card {first}")}, {"role": "user", "content": [{"type": "text", "text": second}]}]),
+        ),
+    ] {
+        let body = json!({"model": "openai/gpt-4o", "messages": messages});
+        refused_whole(&gw, &mock, name, &body, &visa).await;
     }
     // Parts that only sit side by side pass.
     let body = json!({"model": "openai/gpt-4o", "messages": [{"role": "user", "content": [{"type": "text", "text": "total 4532"}, {"type": "text", "text": " items"}]}]});
     let (status, err, _) = post(&gw, CHAT, &body, &[]).await;
     assert_eq!(status, 200, "{err}");
-    // Numbers written as floats or with an exponent reach the upstream as the integer they
-    // are (`4532015112830366.0`): they are read as such.
+    numbers_are_read_as_the_upstream_reads_them(&gw, &mock, &visa).await;
+    things_that_only_look_like_values_pass(&gw, &mock, &visa, groups).await;
+}
+
+/// `body` is refused and nothing of it reaches the upstream; the error does not repeat
+/// `value`.
+async fn refused_whole(
+    gw: &TestGateway,
+    mock: &MockUpstream,
+    name: &str,
+    body: &Value,
+    value: &str,
+) {
+    let before = mock.count();
+    let (status, err, _) = post(gw, CHAT, body, &[]).await;
+    let sent = mock.requests().split_off(before);
+    assert!(
+        sent.is_empty() && (400..500).contains(&status),
+        "{name}: forwarded ({status}): {}",
+        received(&sent)
+    );
+    assert!(!err.to_string().contains(value), "{name}: {err}");
+}
+
+/// Numbers written as floats or with an exponent reach the upstream as the integer they
+/// are (`4532015112830366.0`): they are read as such.
+async fn numbers_are_read_as_the_upstream_reads_them(
+    gw: &TestGateway,
+    mock: &MockUpstream,
+    visa: &str,
+) {
     for (name, key, number, digits) in [
-        ("card as a float", "card", format!("{visa}.0"), visa.clone()),
+        (
+            "card as a float",
+            "card",
+            format!("{visa}.0"),
+            visa.to_owned(),
+        ),
         (
             "card with an exponent",
             "card",
             format!("{}.{}e15", &visa[..1], &visa[1..]),
-            visa.clone(),
+            visa.to_owned(),
         ),
         (
             "SSN with an exponent",
@@ -1563,21 +1673,35 @@ async fn values_in_the_forms_people_write_them_never_reach_the_upstream() {
         );
         assert!(sent.is_empty() && status == 403, "{name}: {status}");
     }
-    // The same shapes that are not values still pass: a version string, a date with dots,
-    // an ordinary bcrypt-looking word, an order number glued to its label.
+}
+
+/// The same shapes that are not values still pass, unchanged: a build number, a table row
+/// (no card word: a table, not a card split over columns), a date with dots, an ordinary
+/// word that starts like a hash, an invoice number glued to its label.
+async fn things_that_only_look_like_values_pass(
+    gw: &TestGateway,
+    mock: &MockUpstream,
+    visa: &str,
+    groups: impl Fn(&str, &str) -> String,
+) {
     for content in [
         "deploy build 2024.0315.1042.7781 tonight".to_owned(),
+        format!("sensor readings:\n{}", groups(visa, "\t")),
+        format!("build {}", groups(visa, ".")),
         "meeting on 15.03.2024".to_owned(),
         "the cost factor of $2b$ hashes is 12".to_owned(),
         format!("see ticket INV{visa} for details"),
+        "the next messages list readings".to_owned(),
     ] {
         let content = content.as_str();
         let body =
             json!({"model": "openai/gpt-4o", "messages": [{"role": "user", "content": content}]});
         let before = mock.count();
-        let (status, err, _) = post(&gw, CHAT, &body, &[]).await;
+        let (status, err, _) = post(gw, CHAT, &body, &[]).await;
         assert_eq!(status, 200, "{content}: {err}");
         let text = received(&mock.requests().split_off(before));
-        assert!(text.contains(content), "{content} was changed: {text}");
+        let as_json = serde_json::to_string(content).unwrap();
+        let escaped = as_json.trim_matches('"');
+        assert!(text.contains(escaped), "{content} was changed: {text}");
     }
 }

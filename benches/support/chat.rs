@@ -12,12 +12,22 @@ use super::textgen;
 /// two shapes.
 pub fn body(bytes: usize, rich: bool, seed: u64) -> Vec<u8> {
     let text = textgen::text(bytes, seed);
-    // Cut on char boundaries: the generated text is not all ASCII.
+    // Cut where a message would end: after a line, or a word when no line ends near (a
+    // value split between messages is refused, since a reader puts it back together).
     let cut = |from: usize, to: usize| -> String {
         let at = |i: usize| {
-            (i..=text.len())
-                .find(|&j| text.is_char_boundary(j))
-                .unwrap()
+            let after = |c: u8| {
+                (i..=text.len())
+                    .find(|&j| j == 0 || j == text.len() || text.as_bytes()[j - 1] == c)
+                    .unwrap()
+            };
+            // The next line break when it is near, else the next space.
+            let line = after(b'\n');
+            if line - i <= 96 {
+                line
+            } else {
+                after(b' ')
+            }
         };
         text[at(from.min(text.len()))..at(to.min(text.len()))].to_owned()
     };

@@ -1266,6 +1266,7 @@ fn compile_policy(
                 allow_images: c.allow_images.unwrap_or(!redacts_anything),
                 allow_audio: c.allow_audio.unwrap_or(!redacts_anything),
                 allow_files: c.allow_files.unwrap_or(!redacts_anything),
+                allow_token_input: c.allow_token_input.unwrap_or(!redacts_anything),
                 allow_fallbacks: c.allow_fallbacks,
                 data_collection_deny,
                 zdr: c.zdr,

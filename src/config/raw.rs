@@ -355,6 +355,10 @@ pub struct RawClass {
     pub allow_images: Option<bool>,
     pub allow_audio: Option<bool>,
     pub allow_files: Option<bool>,
+    /// A prompt or embeddings input sent as token ids (`[1234, 5678]`) may pass: the
+    /// upstream decodes them with the model's tokenizer, so the gateway cannot read them.
+    /// Same default as the media settings.
+    pub allow_token_input: Option<bool>,
     /// OpenRouter's `provider.allow_fallbacks`.
     pub allow_fallbacks: bool,
     /// `allow` or `deny` (providers that store or train on data).
@@ -400,6 +404,7 @@ impl Default for RawClass {
             allow_images: None,
             allow_audio: None,
             allow_files: None,
+            allow_token_input: None,
             allow_routers: Vec::new(),
             allow_plugins: Vec::new(),
             allow_server_tools: false,

@@ -98,10 +98,12 @@ pub struct ClassPolicy {
     pub allow_server_tools: bool,
     pub allow_trace: bool,
     pub allow_cache: bool,
-    /// Content the gateway cannot inspect (`allow_images`, `allow_audio`, `allow_files`).
+    /// Content the gateway cannot inspect (`allow_images`, `allow_audio`, `allow_files`,
+    /// `allow_token_input`).
     pub allow_images: bool,
     pub allow_audio: bool,
     pub allow_files: bool,
+    pub allow_token_input: bool,
     pub allow_fallbacks: bool,
     pub data_collection_deny: bool,
     pub zdr: bool,
@@ -136,6 +138,7 @@ impl ClassPolicy {
             Media::Image => self.allow_images,
             Media::Audio => self.allow_audio,
             Media::File => self.allow_files,
+            Media::Tokens => self.allow_token_input,
         }
     }
 }
@@ -476,6 +479,7 @@ pub(crate) mod tests {
             allow_images: false,
             allow_audio: false,
             allow_files: false,
+            allow_token_input: false,
             allow_fallbacks: false,
             data_collection_deny: true,
             zdr: false,

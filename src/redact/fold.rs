@@ -82,14 +82,53 @@ fn fold_char(c: char) -> Option<char> {
         0xFE6B => Some('@'),
         0x2024 | 0xFE52 => Some('.'),
         0x2028 | 0x2029 => Some('\n'),
-        // Decimal digits of other scripts, which a model reads as digits: Arabic-Indic,
-        // Persian, Devanagari, Bengali, and the mathematical bold, double-struck,
-        // sans-serif and monospace digits.
-        0x0660..=0x0669 => char::from_u32(u - 0x0660 + u32::from(b'0')),
-        0x06F0..=0x06F9 => char::from_u32(u - 0x06F0 + u32::from(b'0')),
-        0x0966..=0x096F => char::from_u32(u - 0x0966 + u32::from(b'0')),
-        0x09E6..=0x09EF => char::from_u32(u - 0x09E6 + u32::from(b'0')),
+        // Decimal digits of other scripts, which a model reads as digits (Unicode's `Nd`
+        // blocks, each ten code points from its zero), and the mathematical bold,
+        // double-struck, sans-serif and monospace digits.
+        0x0660..=0x0669
+        | 0x06F0..=0x06F9
+        | 0x07C0..=0x07C9
+        | 0x0966..=0x096F
+        | 0x09E6..=0x09EF
+        | 0x0A66..=0x0A6F
+        | 0x0AE6..=0x0AEF
+        | 0x0B66..=0x0B6F
+        | 0x0BE6..=0x0BEF
+        | 0x0C66..=0x0C6F
+        | 0x0CE6..=0x0CEF
+        | 0x0D66..=0x0D6F
+        | 0x0DE6..=0x0DEF
+        | 0x0E50..=0x0E59
+        | 0x0ED0..=0x0ED9
+        | 0x0F20..=0x0F29
+        | 0x1040..=0x1049
+        | 0x1090..=0x1099
+        | 0x17E0..=0x17E9
+        | 0x1810..=0x1819
+        | 0x1946..=0x194F
+        | 0x19D0..=0x19D9
+        | 0x1B50..=0x1B59
+        | 0x1BB0..=0x1BB9
+        | 0x1C40..=0x1C49
+        | 0x1C50..=0x1C59
+        | 0xA8D0..=0xA8D9
+        | 0xA900..=0xA909
+        | 0xA9D0..=0xA9D9
+        | 0xAA50..=0xAA59
+        | 0xABF0..=0xABF9 => script_digit(u),
         0x1D7CE..=0x1D7FF => char::from_u32((u - 0x1D7CE) % 10 + u32::from(b'0')),
+        // Superscript, subscript and circled digits (their compatibility forms are digits).
+        0x2070 => Some('0'),
+        0x00B9 => Some('1'),
+        0x00B2 => Some('2'),
+        0x00B3 => Some('3'),
+        0x2074..=0x2079 => char::from_u32(u - 0x2070 + u32::from(b'0')),
+        0x2080..=0x2089 => char::from_u32(u - 0x2080 + u32::from(b'0')),
+        0x24EA | 0x24FF => Some('0'),
+        0x2460..=0x2468 => char::from_u32(u - 0x2460 + u32::from(b'1')),
+        0x2776..=0x277E => char::from_u32(u - 0x2776 + u32::from(b'1')),
+        0x2780..=0x2788 => char::from_u32(u - 0x2780 + u32::from(b'1')),
+        0x278A..=0x2792 => char::from_u32(u - 0x278A + u32::from(b'1')),
         // Soft hyphen, zero-width and direction marks, word joiners, BOM, variation
         // selectors, Mongolian vowel separator, Hangul fillers, combining grapheme joiner.
         0x00AD
@@ -114,6 +153,23 @@ fn fold_char(c: char) -> Option<char> {
         }
         _ => Some(c),
     }
+}
+
+/// The zero of each script's decimal digits that [`fold_char`] maps, in order.
+const DIGIT_ZEROS: [u32; 31] = [
+    0x0660, 0x06F0, 0x07C0, 0x0966, 0x09E6, 0x0A66, 0x0AE6, 0x0B66, 0x0BE6, 0x0C66, 0x0CE6, 0x0D66,
+    0x0DE6, 0x0E50, 0x0ED0, 0x0F20, 0x1040, 0x1090, 0x17E0, 0x1810, 0x1946, 0x19D0, 0x1B50, 0x1BB0,
+    0x1C40, 0x1C50, 0xA8D0, 0xA900, 0xA9D0, 0xAA50, 0xABF0,
+];
+
+/// The ASCII digit of `u`, a decimal digit of one of [`DIGIT_ZEROS`]' scripts.
+fn script_digit(u: u32) -> Option<char> {
+    let block = DIGIT_ZEROS
+        .partition_point(|zero| *zero <= u)
+        .checked_sub(1)?;
+    let value = u - DIGIT_ZEROS.get(block)?;
+    let value = u8::try_from(value).ok().filter(|v| *v < 10)?;
+    Some(char::from(b'0' + value))
 }
 
 /// JSON string escapes decoded, leniently: what a JSON parser that accepts lone
@@ -198,6 +254,34 @@ pub fn percent_decode(s: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn digits_of_other_scripts_read_as_digits() {
+        for (written, read) in [
+            ("٤٥٣٢", "4532"),
+            ("۴۵۳۲", "4532"),
+            ("४५३२", "4532"),
+            ("๔๕๓๒", "4532"),
+            ("໔໕໓໒", "4532"),
+            ("၄၅၃၂", "4532"),
+            ("៤៥៣២", "4532"),
+            ("꧔꧕꧓꧒", "4532"),
+            ("⁴⁵³²", "4532"),
+            ("₄₅₃₂", "4532"),
+            ("④⑤③②⓪", "45320"),
+            ("𝟒𝟓𝟑𝟐", "4532"),
+        ] {
+            assert_eq!(fold(written).as_deref(), Some(read), "{written}");
+        }
+        // Every block's ten digits, and nothing past them.
+        for zero in DIGIT_ZEROS {
+            for d in 0..10 {
+                let c = char::from_u32(zero + d).unwrap();
+                assert_eq!(fold_char(c), char::from_digit(d, 10), "{c:?}");
+            }
+        }
+        assert_eq!(script_digit(0x0E5A), None);
+    }
 
     #[test]
     fn folds_what_a_reader_would_read() {

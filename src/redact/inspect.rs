@@ -260,38 +260,47 @@ impl Scanner<'_> {
     /// and the rest would be forwarded.
     /// Base64 `data:` URLs inside text (`see data:text/plain;base64,…`): a model decodes
     /// them, so the text they carry is inspected as a media payload's is, and refused when
-    /// it holds a value (it cannot be rewritten inside the encoding).
+    /// it holds a value (it cannot be rewritten inside the encoding). The marker is found
+    /// in any case (`;BASE64,`); the payload may be wrapped over lines (MIME's 76 columns),
+    /// unpadded, or in the URL-safe alphabet.
     fn embedded_payloads(&mut self, at: &Path<'_>, s: &str) {
         use base64::Engine as _;
         const MARK: &[u8] = b";base64,";
+        let bytes = s.as_bytes();
         let mut kinds: Vec<Kind> = Vec::new();
-        for start in memchr::memmem::find_iter(s.as_bytes(), MARK) {
-            let from = start + MARK.len();
-            let rest = s.get(from..).unwrap_or_default();
-            let len = rest
-                .bytes()
-                .position(|b| {
-                    !(b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'-' | b'_'))
-                })
-                .unwrap_or(rest.len());
-            // Padding, and a final partial character, are not needed to read the rest.
-            let body = rest.get(..len - len % 4).unwrap_or_default();
-            let tail = rest.get(len - len % 4..len).unwrap_or_default();
-            let mut bytes = Vec::new();
+        for start in memchr::memchr_iter(b';', bytes) {
+            if !bytes
+                .get(start..start + MARK.len())
+                .is_some_and(|m| m.eq_ignore_ascii_case(MARK))
+            {
+                continue;
+            }
+            // The payload's characters, white space between them dropped.
+            let mut body: Vec<u8> = Vec::new();
+            for &b in bytes.get(start + MARK.len()..).unwrap_or_default() {
+                match b {
+                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'+' | b'/' | b'-' | b'_' => {
+                        body.push(b)
+                    }
+                    b' ' | b'\t' | b'\r' | b'\n' => {}
+                    _ => break,
+                }
+            }
+            // A single character past the last whole group carries no byte.
+            if body.len() % 4 == 1 {
+                body.pop();
+            }
+            let mut decoded = Vec::new();
             for engine in [
                 &base64::engine::general_purpose::STANDARD_NO_PAD,
                 &base64::engine::general_purpose::URL_SAFE_NO_PAD,
             ] {
-                bytes.clear();
-                let whole = engine.decode_vec(body, &mut bytes).is_ok();
-                if whole && tail.len() > 1 {
-                    let _partial = engine.decode_vec(tail, &mut bytes);
-                }
-                if whole {
+                decoded.clear();
+                if engine.decode_vec(&body, &mut decoded).is_ok() {
                     break;
                 }
             }
-            let text = String::from_utf8_lossy(&bytes);
+            let text = String::from_utf8_lossy(&decoded);
             kinds.extend(kinds_of(&self.detectors.find(&text)));
         }
         kinds.sort_unstable();
@@ -301,6 +310,8 @@ impl Scanner<'_> {
 
     fn folded(&mut self, at: &Path<'_>, s: &str, found: &[Span]) {
         let Some(folded) = fold::fold(s) else { return };
+        // A `data:` URL written with escapes (`data%3Atext%2Fplain%3Bbase64%2C…`).
+        self.embedded_payloads(at, &folded);
         let mut hidden: Vec<Kind> = Vec::new();
         let again = self.detectors.find(&folded);
         for kind in kinds_of(&again) {
@@ -404,10 +415,11 @@ impl Visit for Scanner<'_> {
         }
     }
 
-    /// A value split between text parts (`"4111 1111"`, `" 1111 1111"`) is whole to the
-    /// model, which reads the parts as one text, and in neither part to the scan: each seam
-    /// is scanned with up to [`SEAM_REACH`] bytes of text either side, and a value found
-    /// across it is refused (it cannot be rewritten in either part alone).
+    /// A value split between text parts or messages (`"4111 1111"`, `" 1111 1111"`) is
+    /// whole to the model, which reads the conversation as one text, and in neither piece
+    /// to the scan: each seam is scanned with up to [`SEAM_REACH`] bytes of text either
+    /// side, and a value found across it is refused (it cannot be rewritten in either
+    /// piece alone).
     fn parts(&mut self, at: &Path<'_>, texts: &[&str]) {
         let mut hidden: Vec<Span> = Vec::new();
         for i in 1..texts.len() {
@@ -430,13 +442,19 @@ impl Visit for Scanner<'_> {
                     .filter(|sp| sp.start < cut && cut < sp.end),
             );
         }
-        self.pin(at, kinds_of(&hidden), "a value split across content parts");
+        self.pin(
+            at,
+            kinds_of(&hidden),
+            "a value split across messages or content parts",
+        );
     }
 }
 
-/// How far either side of a seam between two content parts is scanned for a value that
-/// crosses it: the longest value the detectors find whole (a PEM key) is a few kilobytes.
-const SEAM_REACH: usize = 4096;
+/// How far either side of a seam between two pieces of a conversation is scanned for a
+/// value that crosses it: enough for any card, number, address or token split in two
+/// (a PEM key split after its header is found by its header alone), and small enough that
+/// a long conversation is not scanned twice over.
+const SEAM_REACH: usize = 256;
 
 /// The largest char boundary of `s` at or below `i` (at most its length).
 fn floor(s: &str, i: usize) -> usize {

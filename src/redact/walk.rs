@@ -30,6 +30,9 @@ pub enum Media {
     Image,
     Audio,
     File,
+    /// A prompt or embeddings input given as token ids: the upstream decodes them into text
+    /// with the model's tokenizer, which the gateway does not have.
+    Tokens,
 }
 
 impl Media {
@@ -38,6 +41,7 @@ impl Media {
             Media::Image => "an image",
             Media::Audio => "audio",
             Media::File => "a file",
+            Media::Tokens => "token ids",
         }
     }
 
@@ -47,6 +51,7 @@ impl Media {
             Media::Image => "allow_images",
             Media::Audio => "allow_audio",
             Media::File => "allow_files",
+            Media::Tokens => "allow_token_input",
         }
     }
 }
@@ -83,8 +88,8 @@ pub trait Visit {
     fn fixed(&mut self, at: &Path<'_>, text: Fixed<'_>);
     /// Content the gateway cannot read, at `at`.
     fn media(&mut self, at: &Path<'_>, kind: Media);
-    /// The text parts of one content array, in order, after each was visited: a model reads
-    /// them as one text, so a value may be split between them.
+    /// The texts of one conversation, in order, after each was visited: a model reads them
+    /// as one text, so a value may be split between them.
     fn parts(&mut self, _at: &Path<'_>, _texts: &[&str]) {}
 }
 
@@ -221,7 +226,11 @@ fn top_level(
 ) -> Walked {
     use Endpoint as E;
     match (endpoint, key) {
-        (E::ChatCompletions, "messages") => list(value, at, v, "an array of messages", message),
+        (E::ChatCompletions, "messages") => {
+            list(value, at, v, "an array of messages", message)?;
+            conversation(value, at, v);
+            Ok(())
+        }
         (E::ChatCompletions | E::Completions, "prompt") => prompt(value, at, v),
         (E::Embeddings, "input") => prompt(value, at, v),
         (E::Responses, "input") => match value {
@@ -229,7 +238,11 @@ fn top_level(
                 v.text(at, s);
                 Ok(())
             }
-            _ => list(value, at, v, "a string or an array of input items", item),
+            _ => {
+                list(value, at, v, "a string or an array of input items", item)?;
+                conversation(value, at, v);
+                Ok(())
+            }
         },
         (E::Responses, "instructions")
         | (
@@ -386,8 +399,14 @@ fn prompt(value: &mut Value, at: &Path<'_>, v: &mut dyn Visit) -> Walked {
                 let at = at.index(i);
                 match item {
                     Value::String(s) => v.text(&at, s),
-                    Value::Number(_) => data(item, &at, v)?,
-                    Value::Array(ids) if ids.iter().all(Value::is_number) => data(item, &at, v)?,
+                    Value::Number(_) => {
+                        v.media(&at, Media::Tokens);
+                        data(item, &at, v)?
+                    }
+                    Value::Array(ids) if ids.iter().all(Value::is_number) => {
+                        v.media(&at, Media::Tokens);
+                        data(item, &at, v)?
+                    }
                     _ => return wrong(&at, EXPECTED),
                 }
             }
@@ -430,17 +449,29 @@ fn content(value: &mut Value, at: &Path<'_>, v: &mut dyn Visit, nullable: bool) 
             Ok(())
         }
         Value::Null if nullable => Ok(()),
-        Value::Array(_) => {
-            list(value, at, v, "an array of content parts", part)?;
-            if let Value::Array(parts) = value {
-                let texts: Vec<&str> = parts.iter().filter_map(part_text).collect();
-                if texts.len() > 1 {
-                    v.parts(at, &texts);
-                }
-            }
-            Ok(())
-        }
+        Value::Array(_) => list(value, at, v, "an array of content parts", part),
         _ => wrong(at, "a string, an array of content parts or null"),
+    }
+}
+
+/// The texts of a conversation (chat `messages`, Responses `input` items), in the order the
+/// model reads them: each message's content string or text parts, message after message.
+/// Handed to [`Visit::parts`] once all of them were visited, since a value may be split
+/// between parts or between messages (`"my card is 4532 0151"`, `"1283 0366"`).
+fn conversation(value: &Value, at: &Path<'_>, v: &mut dyn Visit) {
+    let Value::Array(messages) = value else {
+        return;
+    };
+    let mut texts: Vec<&str> = Vec::new();
+    for message in messages {
+        match message.get("content") {
+            Some(Value::String(s)) => texts.push(s),
+            Some(Value::Array(parts)) => texts.extend(parts.iter().filter_map(part_text)),
+            _ => {}
+        }
+    }
+    if texts.len() > 1 {
+        v.parts(at, &texts);
     }
 }
 

@@ -36,8 +36,8 @@ const CARD_CONTEXT: &[&str] = &[
     "カード {v} で払いました",
 ];
 
-/// Letters a card may be glued to: a variable name, a typo, a deliberate prefix.
-const GLUE: &[&str] = &["x", "cc", "card_", "n", "PAN", "número"];
+/// Letters a card may be glued to: a variable name, a typo, a deliberate prefix, a path.
+const GLUE: &[&str] = &["x", "cc", "card_", "n", "PAN", "número", "/pay/", "cards/"];
 
 pub fn evasions(rng: &mut Rng, out: &mut Vec<Sample>, n: usize) {
     cards(rng, out, n);
@@ -120,7 +120,11 @@ fn cards(rng: &mut Rng, out: &mut Vec<Sample>, n: usize) {
             continue;
         }
         let (sep, family) = CARD_SEPARATORS[i % (CARD_SEPARATORS.len() + 1)];
-        let shown = group(&number, &card_groups(number.len()), sep);
+        let mut shown = group(&number, &card_groups(number.len()), sep);
+        if i % 3 == 0 && sep == "/" {
+            // Separators mixed within one number.
+            shown = group(&number, &card_groups(number.len()), " ").replacen(' ', "-", 1);
+        }
         let text = fill(rng.pick(CARD_CONTEXT), &shown);
         push(
             out,
@@ -260,6 +264,64 @@ fn secrets(rng: &mut Rng, out: &mut Vec<Sample>, n: usize) {
         ("SECRET/argon2_hash", "password_hash", argon2),
         ("SECRET/sha512_crypt_hash", "root_hash", sha512_crypt),
         ("SECRET/jwt_spaced_json", "ID_TOKEN", spaced_jwt),
+        ("SECRET/google_refresh_token", "GOOGLE_REFRESH_TOKEN", |r| {
+            format!("1//0{}", r.chars(B64URL, 100))
+        }),
+        ("SECRET/postman_access_token", "POSTMAN_TOKEN", |r| {
+            format!("PMAT-{}", r.chars(UPPER_ALNUM, 26))
+        }),
+        (
+            "SECRET/new_relic_license_key",
+            "NEW_RELIC_LICENSE_KEY",
+            |r| format!("{}NRAL", r.chars(HEX, 36)),
+        ),
+        ("SECRET/grafana_legacy_api_key", "GRAFANA_API_KEY", |r| {
+            let json = format!(
+                "{{\"k\":\"{}\",\"n\":\"ci\",\"id\":{}}}",
+                r.chars(BASE62, 32),
+                r.range(1, 99)
+            );
+            base64(json.as_bytes(), false, true)
+        }),
+        ("SECRET/databricks_token", "DATABRICKS_TOKEN", |r| {
+            format!("dapi{}", r.chars(HEX, 32))
+        }),
+        ("SECRET/linear_api_key", "LINEAR_API_KEY", |r| {
+            format!("lin_api_{}", r.chars(BASE62, 40))
+        }),
+        ("SECRET/doppler_token", "DOPPLER_TOKEN", |r| {
+            format!("dp.st.{}", r.chars(BASE62, 43))
+        }),
+        ("SECRET/yescrypt_hash", "shadow_hash", |r| {
+            const CRYPT64: &str =
+                "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+            format!("$y$j9T${}${}", r.chars(CRYPT64, 22), r.chars(CRYPT64, 43))
+        }),
+        ("SECRET/django_pbkdf2_hash", "password_hash", |r| {
+            format!(
+                "pbkdf2_sha256${}${}${}",
+                r.pick(&[600_000, 870_000, 1_000_000]),
+                r.chars(BASE62, 22),
+                base64(&r.bytes(32), false, true)
+            )
+        }),
+        ("SECRET/werkzeug_scrypt_hash", "password_hash", |r| {
+            format!(
+                "scrypt:32768:8:1${}${}",
+                r.chars(BASE62, 16),
+                r.chars(HEX, 128)
+            )
+        }),
+        ("SECRET/jwt_standard_base64", "ACCESS_TOKEN", |r| {
+            let header = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
+            let payload = format!("{{\"sub\":\"{}\",\"admin\":true}}", r.digits(9));
+            format!(
+                "{}.{}.{}",
+                base64(header.as_bytes(), false, true),
+                base64(payload.as_bytes(), false, true),
+                base64(&r.bytes(32), false, true)
+            )
+        }),
     ];
     for (family, var, make) in families {
         for i in 0..n {

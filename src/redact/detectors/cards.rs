@@ -4,6 +4,48 @@
 //! one that network issues *and* the Luhn check digit is right. Order, invoice and tracking
 //! numbers are refused by their labels (see `numbers`), not here.
 
+use super::text;
+
+/// Words that say a card number follows (within ~64 bytes): needed only for the shapes a
+/// number of another kind shares with a card (groups on lines of their own, or split by
+/// tabs or dots, as in a table or a build number).
+const CONTEXT: text::Words = text::Words::new(&[
+    "card",
+    "cards",
+    "cc",
+    "ccn",
+    "pan",
+    "visa",
+    "mastercard",
+    "amex",
+    "discover",
+    "maestro",
+    "unionpay",
+    "jcb",
+    "credit",
+    "debit",
+    "charge",
+    "payment",
+    "karte",
+    "kartennummer",
+    "kreditkarte",
+    "carte",
+    "tarjeta",
+    "cartão",
+    "cartao",
+    "carta",
+    "カード",
+    "卡号",
+    "카드",
+    "карта",
+    "карты",
+]);
+
+/// Whether a card word stands within 64 bytes before `at`.
+pub(crate) fn context_before(text: &str, at: usize) -> bool {
+    text::context_before(text, at, 64, &CONTEXT)
+}
+
 /// The Luhn checksum over the ASCII digits of `value` (other characters are ignored); 12 to
 /// 19 digits, the lengths any network issues.
 pub fn luhn(value: &str) -> bool {

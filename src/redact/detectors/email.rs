@@ -106,8 +106,16 @@ pub(crate) fn find(text: &str, out: &mut Vec<Hit>) {
         // web's high-density convention), not a host.
         let asset_scale = domain.split('.').count() == 2
             && matches!(domain.as_bytes(), [b'1'..=b'4', b'x', b'.', ..]);
+        // `git@github.com:org/repo.git`: a git remote in scp-like syntax (the shared `git`
+        // account of a code host, then `:` and a path), not a mailbox. Only the `git`
+        // account: any other local part before `host:path` stays an address.
+        let git_remote = text.get(s..at) == Some("git")
+            && b.get(e) == Some(&b':')
+            && b.get(e + 1)
+                .is_some_and(|c| c.is_ascii_alphanumeric() || matches!(c, b'~' | b'/' | b'_'));
         if labels_ok
             && !asset_scale
+            && !git_remote
             && (2..=24).contains(&tld.len())
             && tld.bytes().all(|c| c.is_ascii_alphabetic())
         {
@@ -144,5 +152,11 @@ mod tests {
         assert!(run("redis://:p*w~1@cache.example.net:6379/0").is_empty());
         assert!(run("@handle and foo@bar and pkg@1.2.3").is_empty());
         assert!(run("see logo@2x.png and icon@3x.webp").is_empty());
+        // A git remote is not a mailbox; any other account before `host:path` still is.
+        assert!(run("git clone git@github.com:org/repo.git").is_empty());
+        assert_eq!(
+            run("jane@example.com:notes and git@example.com: hi"),
+            vec!["jane@example.com", "git@example.com"]
+        );
     }
 }

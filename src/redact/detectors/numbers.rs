@@ -115,11 +115,11 @@ fn labelled_id(text: &str, start: usize) -> bool {
 }
 
 /// The separator character at `at` between the digit groups of one run, and its length in
-/// bytes: ` - . ( ) /`, or a Unicode space (no-break, thin, narrow no-break, ideographic…),
+/// bytes: ` - . ( ) / _`, or a Unicode space (no-break, thin, narrow no-break, ideographic…),
 /// which a reader sees as the gap between groups that a space is.
 fn sep_at(b: &[u8], at: usize) -> Option<usize> {
     match b.get(at..).unwrap_or_default() {
-        [b' ' | b'-' | b'.' | b'(' | b')' | b'/', ..] => Some(1),
+        [b' ' | b'-' | b'.' | b'(' | b')' | b'/' | b'_', ..] => Some(1),
         [0xC2, 0xA0, ..] => Some(2),
         [0xE1, 0x9A, 0x80, ..]
         | [0xE2, 0x80, 0x80..=0x8A | 0xAF, ..]
@@ -293,18 +293,26 @@ pub(crate) fn scan(text: &str, address: &Address, out: &mut Vec<Hit>) {
             _ => false,
         };
         // A number glued to a word is an identifier (`A-2024-123456`, `v1.2.3`), unless it
-        // is a whole card glued to a letter (`x4492…`, `card_4492…`): a reader still sees
-        // the card, and no identifier scheme yields a network's prefix, length and Luhn
-        // digit by chance often enough to matter.
-        if glued_before {
-            let letter_glued =
-                prev.is_some_and(|c| c.is_ascii_alphabetic() || c == b'_' || c >= 0x80);
-            if letter_glued
-                && !glued_after
-                && card_in(&run, 0, run.groups.len() - 1, &[" ", "-"])
-                && !labelled_id(text, d0)
-            {
-                out.push(Hit::new(d0, j, CREDIT_CARD));
+        // is a whole card or a dashed SSN glued to a letter or a path (`x4492…`,
+        // `card_4492…`, `/pay/4492…`, `file_219-09-9999.pdf`), or a card with letters
+        // right after it (`4492…exp1227`): a reader still sees the value, and no
+        // identifier scheme yields a network's prefix, length and Luhn digit (or an issued
+        // SSN's dashed shape) by chance often enough to matter. Glued on both sides
+        // (inside a hex digest), it stays an identifier.
+        if glued_before || glued_after && after.is_some_and(|c| c.is_ascii_alphabetic()) {
+            let last = run.groups.len() - 1;
+            let both = glued_before && glued_after;
+            if !both && prev != Some(b':') && !labelled_id(text, d0) {
+                if card_in(&run, 0, last, CARD_SEPS) {
+                    out.push(Hit::new(d0, j, CREDIT_CARD));
+                } else if glued_before
+                    && run.groups.iter().map(|g| g.1 - g.0).eq([3, 2, 4])
+                    && run.sep(0) == "-"
+                    && run.sep(1) == "-"
+                    && ssn::ssn(text.get(d0..j).unwrap_or_default())
+                {
+                    out.push(Hit::new(d0, j, US_SSN));
+                }
             }
             continue;
         }
@@ -323,15 +331,21 @@ pub(crate) fn scan(text: &str, address: &Address, out: &mut Vec<Hit>) {
 fn split_sep(b: &[u8], at: usize) -> Option<usize> {
     match b.get(at..).unwrap_or_default() {
         [b'\r', b'\n', ..] => Some(2),
-        [b'_' | b'\n' | b'\t' | b'\r', ..] => Some(1),
+        [b'\n' | b'\t' | b'\r', ..] => Some(1),
         _ => None,
     }
 }
 
 /// A card whose four-digit groups (or Amex's 4-6-5) are split by one [`split_sep`]
-/// separator throughout, from `start`; where it ends when it is one.
+/// separator throughout, from `start`, after a card word (a column of numbers in a table
+/// has the same shape); where it ends when it is one.
 fn split_card(text: &str, start: usize, out: &mut Vec<Hit>) -> Option<usize> {
     let b = text.as_bytes();
+    let split = split_sep(b, start + 4)
+        .is_some_and(|n| b.get(start + 4 + n).is_some_and(u8::is_ascii_digit));
+    if !split || !cards::context_before(text, start) {
+        return None;
+    }
     let mut groups = Groups::new();
     let mut sep: &[u8] = &[];
     let mut j = start;
@@ -391,24 +405,34 @@ fn telegram(text: &str, start: usize, colon: usize, out: &mut Vec<Hit>) {
 /// Whether the value at `at` is a field of a CSV row whose header line (the line before)
 /// names that column with one of `words` (`id,name,phone` over `7,Ana,4155550132`): a
 /// column header is the value's label, only further away than a label in prose.
+///
+/// Both lines are looked for within [`ROW`] bytes: a row or header longer than that is not
+/// read, and a search that went back to the start of the text would make every number in a
+/// long line cost the whole line (quadratic in the text).
 fn column_named(text: &str, at: usize, words: &text::Words) -> bool {
-    let Some(head) = text.get(..at) else {
+    const ROW: usize = 512;
+    // The line break that starts the value's row, within ROW bytes.
+    let from = text::ceil(text, at.saturating_sub(ROW + 1));
+    let Some(nl) = text.get(from..at).and_then(|w| w.rfind('\n')) else {
         return false;
     };
-    let line_start = head.rfind('\n').map_or(0, |i| i + 1);
-    if line_start == 0 {
-        return false;
-    }
-    let row_before = head.get(line_start..).unwrap_or_default();
-    if row_before.len() > 512 || !(row_before.is_empty() || row_before.ends_with(',')) {
+    let line_start = from + nl + 1;
+    let row_before = text.get(line_start..at).unwrap_or_default();
+    if !(row_before.is_empty() || row_before.ends_with(',')) {
         return false;
     }
     let column = row_before.matches(',').count();
-    let prev = head.get(..line_start - 1).unwrap_or_default();
-    let header = prev
-        .get(prev.rfind('\n').map_or(0, |i| i + 1)..)
-        .unwrap_or_default();
-    header.len() <= 512
+    // The header: the line before, also at most ROW bytes (the text's first line, or one
+    // that starts after a line break within reach).
+    let header_end = line_start - 1;
+    let from = text::ceil(text, header_end.saturating_sub(ROW + 1));
+    let window = text.get(from..header_end).unwrap_or_default();
+    let header = match window.rfind('\n') {
+        Some(nl) => window.get(nl + 1..).unwrap_or_default(),
+        None if from == 0 => window,
+        None => return false,
+    };
+    header.len() <= ROW
         && header
             .split(',')
             .nth(column)
@@ -429,9 +453,23 @@ fn date(run: &Run<'_>, k: usize) -> bool {
     ymd || dmy
 }
 
-/// Reads one run: barriers first, then each stretch between them.
+/// Reads one run: a whole card first (its groups may mix separators, dots included, which
+/// would otherwise split the run into stretches), then barriers, then each stretch between
+/// them.
 fn classify(run: &Run<'_>, glued_after: bool, out: &mut Vec<Hit>) {
     let n = run.groups.len();
+    let first = run.groups.first().map_or(0, |g| g.0);
+    if !glued_after
+        && n >= 2
+        && (0..n - 1).any(|g| run.sep(g) == ".")
+        && card_in(run, 0, n - 1, CARD_SEPS_WITH_DOT)
+        && cards::context_before(run.text, run.lead)
+    {
+        if !labelled_id(run.text, run.lead) {
+            out.push(Hit::new(first, run.end(n - 1), CREDIT_CARD));
+        }
+        return;
+    }
     let mut barrier: SmallVec<[bool; MAX_GROUPS]> = smallvec::smallvec![false; n];
     let mut k = 0;
     while k < n {
@@ -451,9 +489,12 @@ fn classify(run: &Run<'_>, glued_after: bool, out: &mut Vec<Hit>) {
                 // `1.2.3.4-beta` is not.
                 if len == 4 && ip::ipv4(run.text, s, run.end(e)) {
                     out.push(Hit::new(s, run.end(e), IP_ADDRESS));
-                } else if len >= 3 && card_in(run, k, e, &["."]) {
-                    // `4111.1111.1111.1111`: no version or date has a card's shape, prefix
-                    // and check digit.
+                } else if len >= 3
+                    && card_in(run, k, e, &["."])
+                    && cards::context_before(run.text, s)
+                {
+                    // `card 4111.1111.1111.1111`: after a card word, since a dotted number
+                    // of that shape may be a build or version number.
                     if !labelled_id(run.text, s) {
                         out.push(Hit::new(s, run.end(e), CREDIT_CARD));
                     }
@@ -494,16 +535,20 @@ fn classify(run: &Run<'_>, glued_after: bool, out: &mut Vec<Hit>) {
     }
 }
 
-/// Whether groups `a..=b` spell a payment card: one separator throughout, one of `seps`
-/// (none for a single group), a shape cards are printed in, and a network's prefix, length
-/// and Luhn check digit.
+/// Separators a card's groups may be split by, in any mix (`4532 0151-1283/0366`), without
+/// a card word before them; a dot (`4532.0151…`, also a version's separator) needs one.
+const CARD_SEPS: &[&str] = &[" ", "-", "/", "_"];
+const CARD_SEPS_WITH_DOT: &[&str] = &[" ", "-", "/", "_", "."];
+
+/// Whether groups `a..=b` spell a payment card: each separator one of `seps` (none for a
+/// single group), a shape cards are printed in, and a network's prefix, length and Luhn
+/// check digit.
 fn card_in(run: &Run<'_>, a: usize, b: usize, seps: &[&str]) -> bool {
     let sizes: SmallVec<[usize; MAX_GROUPS]> = (a..=b).map(|g| run.size(g)).collect();
     let total: usize = sizes.iter().sum();
-    let sep = run.sep(a);
     if !(12..=19).contains(&total)
         || !cards::card_shape(&sizes)
-        || (a < b && (!seps.contains(&sep) || (a..b).any(|g| run.sep(g) != sep)))
+        || (a..b).any(|g| !seps.contains(&run.sep(g)))
     {
         return false;
     }
@@ -533,7 +578,7 @@ fn stretch(run: &Run<'_>, a: usize, b: usize, glued_after: bool, out: &mut Vec<H
     let same_sep = seps.windows(2).all(|w| w.first() == w.get(1));
     let labelled_id = || labelled_id(text, start);
     // Cards.
-    if !plus && card_in(run, a, b, &[" ", "-", "/"]) {
+    if !plus && card_in(run, a, b, CARD_SEPS) {
         if !labelled_id() {
             out.push(Hit::new(first_digit, run.end(b), CREDIT_CARD));
         }

@@ -71,8 +71,14 @@ const GITHUB: &str = r"gh[pousr]_[A-Za-z0-9]{36,251}(?-u:\b)";
 const AWS_ID: &str = r"(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}(?-u:\b)";
 const STRIPE: &str = r"[rs]k_(?:live|test)_[A-Za-z0-9]{16,247}";
 const SHOPIFY: &str = r"shp(?:at|ss|ca|pa)_[a-fA-F0-9]{32}(?-u:\b)";
-const JWT: &str = r"e[wy][A-Za-z0-9_-]{8,}\.e[wy][A-Za-z0-9_-]{6,}\.[A-Za-z0-9_-]*";
+/// Base64url as the JWS compact form writes it, or standard base64 with padding as a
+/// hand-made token may.
+const JWT: &str =
+    r"e[wy][A-Za-z0-9_+/-]{8,}={0,2}\.e[wy][A-Za-z0-9_+/-]{6,}={0,2}\.[A-Za-z0-9_+/=-]*";
 const BCRYPT: &str = r"\$2[abxy]\$\d{2}\$[./A-Za-z0-9]{53}";
+/// `$id$params$salt$hash` in the crypt alphabet (yescrypt, scrypt).
+const CRYPT_PARAMS: &str =
+    r"\$(?:y|gy|7)\$[./A-Za-z0-9]{1,64}\$[./A-Za-z0-9]{1,86}\$[./A-Za-z0-9]{32,}";
 const SHA_CRYPT: &str = r"\$[56]\$(?:rounds=\d+\$)?[./A-Za-z0-9]{1,16}\$[./A-Za-z0-9]{43,86}";
 const PEM: &str = r"-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----(?:[\s\S]*?-----END [A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----|(?:[A-Za-z0-9+/=:,\s-]|\\[nr])*)";
 
@@ -100,8 +106,9 @@ const RULES: &[Rule] = &[
     rule("ABIA", AWS_ID),
     rule("ACCA", AWS_ID),
     rule("AIza", r"AIza[0-9A-Za-z_-]{35}"),
-    // Google OAuth access tokens.
+    // Google OAuth access and refresh tokens.
     rule("ya29.", r"ya29\.[0-9A-Za-z_-]{20,}"),
+    rule("1//0", r"1//0[0-9A-Za-z_-]{40,}"),
     // DigitalOcean personal access, OAuth and refresh tokens.
     rule("dop_v1_", r"dop_v1_[a-f0-9]{64}"),
     rule("doo_v1_", r"doo_v1_[a-f0-9]{64}"),
@@ -149,6 +156,18 @@ const RULES: &[Rule] = &[
     rule("NRII-", r"NRII-[A-Za-z0-9_-]{32}"),
     rule("NRJS-", r"NRJS-[a-f0-9]{19}(?-u:\b)"),
     rule("PMAK-", r"PMAK-[A-Fa-f0-9]{24}-[A-Fa-f0-9]{34}(?-u:\b)"),
+    rule("PMAT-", r"PMAT-[A-Za-z0-9]{26}(?-u:\b)"),
+    // New Relic licence keys: 36 hex digits, then `NRAL`.
+    Rule {
+        lead: 36,
+        ..rule("NRAL", r"[a-f0-9]{36}NRAL(?-u:\b)")
+    },
+    // Grafana's legacy API keys: base64 of `{"k":"…`.
+    rule("eyJrIjoi", r"eyJrIjoi[A-Za-z0-9+/]{40,}={0,2}"),
+    // Databricks, Linear and Doppler tokens.
+    rule("dapi", r"dapi[a-f0-9]{32}(?:-\d)?(?-u:\b)"),
+    rule("lin_api_", r"lin_api_[A-Za-z0-9]{40}(?-u:\b)"),
+    rule("dp.", r"dp\.(?:st|ct|sa|scim|audit)\.[A-Za-z0-9_-]{40,}"),
     // Chat.
     rule("xox", r"xox[abposre]-[A-Za-z0-9-]{10,}"),
     rule(
@@ -265,6 +284,39 @@ const RULES: &[Rule] = &[
     rule("$6$", SHA_CRYPT),
     rule("$5$", SHA_CRYPT),
     rule("$1$", r"\$1\$[./A-Za-z0-9]{1,8}\$[./A-Za-z0-9]{22}(?-u:\b)"),
+    rule(
+        "$apr1$",
+        r"\$apr1\$[./A-Za-z0-9]{1,8}\$[./A-Za-z0-9]{22}(?-u:\b)",
+    ),
+    // yescrypt (`$y$`, `$gy$`) and scrypt (`$7$`), as Linux shadow files hold them.
+    rule("$y$", CRYPT_PARAMS),
+    rule("$gy$", CRYPT_PARAMS),
+    rule("$7$", CRYPT_PARAMS),
+    // PBKDF2 and scrypt in passlib's, Django's and Werkzeug's formats.
+    rule(
+        "$pbkdf2",
+        r"\$pbkdf2(?:-sha(?:1|256|512))?\$\d+\$[./A-Za-z0-9+=]{4,}\$[./A-Za-z0-9+=]{16,}",
+    ),
+    rule(
+        "pbkdf2_sha",
+        r"pbkdf2_sha(?:1|256|512)\$\d+\$[A-Za-z0-9./+=]{4,}\$[A-Za-z0-9./+=]{16,}",
+    ),
+    rule(
+        "bcrypt_sha256$",
+        r"bcrypt_sha256\$\$2[abxy]\$\d{2}\$[./A-Za-z0-9]{53}",
+    ),
+    rule(
+        "argon2$argon2",
+        r"argon2\$argon2(?:id|i|d)\$v=\d+\$m=\d+,t=\d+,p=\d+\$[A-Za-z0-9+/]{8,}\$[A-Za-z0-9+/]{16,}",
+    ),
+    rule(
+        "pbkdf2:sha",
+        r"pbkdf2:sha(?:1|256|512):\d+\$[A-Za-z0-9./+=]{4,}\$[a-f0-9]{32,}",
+    ),
+    rule(
+        "scrypt:",
+        r"scrypt:\d+:\d+:\d+\$[A-Za-z0-9./+=]{4,}\$[a-f0-9]{32,}",
+    ),
     // age X25519 identities: Bech32 (its 32-letter alphabet), upper case.
     rule(
         "AGE-SECRET-KEY-1",
@@ -300,7 +352,7 @@ const RULES: &[Rule] = &[
 fn needs_word_start(literal: &str) -> bool {
     match literal {
         // Inside a URL or after a hex body by design.
-        "://" | "-us" | "atlasv1" => false,
+        "://" | "-us" | "atlasv1" | "NRAL" => false,
         "sk-" | "key-" | "SG." | "xai-" | "hf_" | "r8_" | "xox" => true,
         other => !other
             .bytes()
