@@ -421,27 +421,34 @@ impl Visit for Scanner<'_> {
     /// side, and a value found across it is refused (it cannot be rewritten in either
     /// piece alone).
     fn parts(&mut self, at: &Path<'_>, texts: &[&str]) {
-        let mut hidden: Vec<Span> = Vec::new();
+        // Every seam's neighbourhood in one text, so the detectors run once: the end of the
+        // piece before the seam, the pieces after it up to the reach, then a blank line,
+        // which no value the detectors find runs across.
+        let mut seams = String::new();
+        let mut cuts: Vec<usize> = Vec::with_capacity(texts.len());
         for i in 1..texts.len() {
-            // The end of the part before the seam, then the parts after it, up to the reach.
             let head = texts.get(i - 1).copied().unwrap_or_default();
-            let from = floor(head, head.len().saturating_sub(SEAM_REACH));
-            let mut seam = String::from(head.get(from..).unwrap_or_default());
-            let cut = seam.len();
+            seams.push_str(
+                head.get(floor(head, head.len().saturating_sub(SEAM_REACH))..)
+                    .unwrap_or_default(),
+            );
+            let cut = seams.len();
+            cuts.push(cut);
             for next in texts.iter().skip(i) {
-                let room = SEAM_REACH.saturating_sub(seam.len() - cut);
-                seam.push_str(next.get(..floor(next, room)).unwrap_or_default());
-                if seam.len() - cut >= SEAM_REACH {
+                let room = SEAM_REACH.saturating_sub(seams.len() - cut);
+                seams.push_str(next.get(..floor(next, room)).unwrap_or_default());
+                if seams.len() - cut >= SEAM_REACH {
                     break;
                 }
             }
-            let found = self.detectors.find(&seam);
-            hidden.extend(
-                found
-                    .into_iter()
-                    .filter(|sp| sp.start < cut && cut < sp.end),
-            );
+            seams.push_str(SEAM_BREAK);
         }
+        let hidden: Vec<Span> = self
+            .detectors
+            .find(&seams)
+            .into_iter()
+            .filter(|sp| cuts.iter().any(|cut| sp.start < *cut && *cut < sp.end))
+            .collect();
         self.pin(
             at,
             kinds_of(&hidden),
@@ -450,11 +457,14 @@ impl Visit for Scanner<'_> {
     }
 }
 
+/// Between two seams' neighbourhoods in [`Scanner::parts`]: white space no value spans.
+const SEAM_BREAK: &str = "\n\n \n\n";
+
 /// How far either side of a seam between two pieces of a conversation is scanned for a
 /// value that crosses it: enough for any card, number, address or token split in two
 /// (a PEM key split after its header is found by its header alone), and small enough that
 /// a long conversation is not scanned twice over.
-const SEAM_REACH: usize = 256;
+const SEAM_REACH: usize = 128;
 
 /// The largest char boundary of `s` at or below `i` (at most its length).
 fn floor(s: &str, i: usize) -> usize {

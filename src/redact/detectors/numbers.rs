@@ -300,19 +300,26 @@ pub(crate) fn scan(text: &str, address: &Address, out: &mut Vec<Hit>) {
         // SSN's dashed shape) by chance often enough to matter. Glued on both sides
         // (inside a hex digest), it stays an identifier.
         if glued_before || glued_after && after.is_some_and(|c| c.is_ascii_alphabetic()) {
+            // Most glued numbers (ids, versions, hex) have neither a card's nor an SSN's
+            // digit count: they stop at the count, before any check that reads the text.
             let last = run.groups.len() - 1;
             let both = glued_before && glued_after;
-            if !both && prev != Some(b':') && !labelled_id(text, d0) {
-                if card_in(&run, 0, last, CARD_SEPS) {
+            if both || prev == Some(b':') || !((12..=19).contains(&digit_count) || digit_count == 9)
+            {
+                continue;
+            }
+            if card_in(&run, 0, last, CARD_SEPS) {
+                if !labelled_id(text, d0) {
                     out.push(Hit::new(d0, j, CREDIT_CARD));
-                } else if glued_before
-                    && run.groups.iter().map(|g| g.1 - g.0).eq([3, 2, 4])
-                    && run.sep(0) == "-"
-                    && run.sep(1) == "-"
-                    && ssn::ssn(text.get(d0..j).unwrap_or_default())
-                {
-                    out.push(Hit::new(d0, j, US_SSN));
                 }
+            } else if glued_before
+                && run.groups.iter().map(|g| g.1 - g.0).eq([3, 2, 4])
+                && run.sep(0) == "-"
+                && run.sep(1) == "-"
+                && ssn::ssn(text.get(d0..j).unwrap_or_default())
+                && !labelled_id(text, d0)
+            {
+                out.push(Hit::new(d0, j, US_SSN));
             }
             continue;
         }
