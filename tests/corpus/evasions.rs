@@ -91,15 +91,7 @@ fn hard(rng: &mut Rng, out: &mut Vec<Sample>, n: usize) {
                 ("neg/base64_json", format!("cursor={v}&limit=50"), v)
             }
         };
-        let (text, carrier) = super::carriers::wrap(rng, &Snippet::prose(text));
-        out.push(Sample {
-            text,
-            expected: Vec::new(),
-            family,
-            carrier,
-            hard_negative: true,
-            decoy: Some(decoy),
-        });
+        super::negatives::push_hard(out, rng, &Snippet::prose(text), family, decoy);
     }
 }
 

@@ -227,16 +227,27 @@ const LOW_ENTROPY: &[&str] = &[
 pub fn hard(rng: &mut Rng, out: &mut Vec<Sample>, n: usize) {
     for i in 0..n {
         let (family, snippet, decoy) = hard_one(rng, i);
-        let (text, carrier) = carriers::wrap(rng, &snippet);
-        out.push(Sample {
-            text,
-            expected: Vec::new(),
-            family,
-            carrier,
-            hard_negative: true,
-            decoy: Some(decoy),
-        });
+        push_hard(out, rng, &snippet, family, decoy);
     }
+}
+
+/// One hard negative: `snippet` in a random carrier, `decoy` the lookalike it holds.
+pub fn push_hard(
+    out: &mut Vec<Sample>,
+    rng: &mut Rng,
+    snippet: &Snippet,
+    family: &'static str,
+    decoy: String,
+) {
+    let (text, carrier) = carriers::wrap(rng, snippet);
+    out.push(Sample {
+        text,
+        expected: Vec::new(),
+        family,
+        carrier,
+        hard_negative: true,
+        decoy: Some(decoy),
+    });
 }
 
 fn hard_one(rng: &mut Rng, i: usize) -> (&'static str, Snippet, String) {
