@@ -612,6 +612,8 @@ async fn uninspectable_content_passes_only_where_the_class_allows_it() {
     // Token ids: the upstream decodes them into text with a tokenizer orguard does not have.
     let tokens = json!({"model": "openai/text-embedding-3-small", "input": [[19, 2546, 15], [4]]});
     let prompt_tokens = json!({"model": "openai/gpt-4o", "prompt": [1, 2, 3]});
+    // A file as a data: URL inside a message's text is a file all the same.
+    let pdf_in_text = json!({"model": "openai/gpt-4o", "messages": [{"role": "user", "content": "summarise data:application/pdf;base64,JVBERi0xLjQK please"}]});
     // Default: refused, naming the place and the setting.
     let mock = MockUpstream::start().await;
     let gw = gateway(&mock, "").await;
@@ -626,6 +628,7 @@ async fn uninspectable_content_passes_only_where_the_class_allows_it() {
             "$.prompt[0]",
             "allow_token_input",
         ),
+        (CHAT, &pdf_in_text, "$.messages[0].content", "allow_files"),
     ] {
         let (status, err, _) = post(&gw, path, body, &[]).await;
         assert_eq!(status, 403, "{err}");
@@ -1454,6 +1457,31 @@ async fn values_in_the_forms_people_write_them_never_reach_the_upstream() {
             visa.clone(),
         ),
         (
+            "card between path segments",
+            format!("/pay/{visa}/confirm"),
+            visa.clone(),
+        ),
+        (
+            "card before a colon",
+            format!("My card: {visa}: exp 12/29"),
+            visa.clone(),
+        ),
+        (
+            "card after a plus sign",
+            format!("pay with +{visa}"),
+            visa.clone(),
+        ),
+        (
+            "dashed SSN followed by a number",
+            "My SSN is 536-22-1234 2 kids".to_owned(),
+            "536-22-1234".to_owned(),
+        ),
+        (
+            "dashed SSN between path segments",
+            "https://hr.example.com/employees/536-22-1234/w2.pdf".to_owned(),
+            "536-22-1234".to_owned(),
+        ),
+        (
             "dashed SSN in a file name",
             "attached file_536-22-1234.pdf".to_owned(),
             "536-22-1234".to_owned(),
@@ -1588,6 +1616,10 @@ async fn values_in_the_forms_people_write_them_never_reach_the_upstream() {
         (
             "card split between two user turns",
             json!([{"role": "user", "content": format!("my card is {first}")}, {"role": "user", "content": second}]),
+        ),
+        (
+            "card split on a group boundary, no space at the seam",
+            json!([{"role": "user", "content": format!("my card is {}", first.trim_end())}, {"role": "user", "content": second.trim_start()}]),
         ),
         (
             "card split between the system prompt and a text part",

@@ -275,6 +275,12 @@ impl Scanner<'_> {
             {
                 continue;
             }
+            // An image, audio or a file (`data:application/pdf;base64,…`) is media, as it
+            // is in a content part: the class decides whether it may pass.
+            if let Some(media) = embedded_media(bytes, start) {
+                self.media(at, media);
+                continue;
+            }
             // The payload's characters, white space between them dropped.
             let mut body: Vec<u8> = Vec::new();
             for &b in bytes.get(start + MARK.len()..).unwrap_or_default() {
@@ -422,32 +428,49 @@ impl Visit for Scanner<'_> {
     /// piece alone).
     fn parts(&mut self, at: &Path<'_>, texts: &[&str]) {
         // Every seam's neighbourhood in one text, so the detectors run once: the end of the
-        // piece before the seam, the pieces after it up to the reach, then a blank line,
-        // which no value the detectors find runs across.
+        // piece before the seam and the start of the pieces after it, at most
+        // [`SEAM_PIECES`] of them (so each piece is read a bounded number of times more,
+        // however many tiny pieces a body holds), then a blank line, which no value the
+        // detectors find runs across.
         let mut seams = String::new();
         let mut cuts: Vec<usize> = Vec::with_capacity(texts.len());
         for i in 1..texts.len() {
             let head = texts.get(i - 1).copied().unwrap_or_default();
-            seams.push_str(
-                head.get(floor(head, head.len().saturating_sub(SEAM_REACH))..)
-                    .unwrap_or_default(),
-            );
-            let cut = seams.len();
-            cuts.push(cut);
-            for next in texts.iter().skip(i) {
-                let room = SEAM_REACH.saturating_sub(seams.len() - cut);
-                seams.push_str(next.get(..floor(next, room)).unwrap_or_default());
-                if seams.len() - cut >= SEAM_REACH {
-                    break;
+            let tail = texts.get(i).copied().unwrap_or_default();
+            // Where digits meet at the seam (`4532 0151` + `1283 0366`), the reader may put
+            // a space between the pieces or none: both are scanned.
+            let digits_meet = head.bytes().next_back().is_some_and(|b| b.is_ascii_digit())
+                && tail.bytes().next().is_some_and(|b| b.is_ascii_digit());
+            let joins: &[&str] = if digits_meet { &["", " "] } else { &[""] };
+            for join in joins {
+                seams.push_str(
+                    head.get(floor(head, head.len().saturating_sub(SEAM_REACH))..)
+                        .unwrap_or_default(),
+                );
+                seams.push_str(join);
+                let cut = seams.len() - join.len();
+                cuts.push(cut);
+                let start = seams.len();
+                for next in texts.iter().skip(i).take(SEAM_PIECES) {
+                    let room = SEAM_REACH.saturating_sub(seams.len() - start);
+                    seams.push_str(next.get(..floor(next, room)).unwrap_or_default());
+                    if seams.len() - start >= SEAM_REACH {
+                        break;
+                    }
                 }
+                seams.push_str(SEAM_BREAK);
             }
-            seams.push_str(SEAM_BREAK);
         }
         let hidden: Vec<Span> = self
             .detectors
             .find(&seams)
             .into_iter()
-            .filter(|sp| cuts.iter().any(|cut| sp.start < *cut && *cut < sp.end))
+            // `cuts` ascend: the first cut past the span's start decides (a linear search
+            // per span made a conversation of thousands of short messages quadratic).
+            .filter(|sp| {
+                let next = cuts.partition_point(|cut| *cut <= sp.start);
+                cuts.get(next).is_some_and(|cut| *cut < sp.end)
+            })
             .collect();
         self.pin(
             at,
@@ -456,6 +479,36 @@ impl Visit for Scanner<'_> {
         );
     }
 }
+
+/// The media a `data:` URL whose `;base64,` marker is at `marker` declares, when its type
+/// is not text (`text/*`, JSON, XML, or none: read as text and scanned).
+fn embedded_media(bytes: &[u8], marker: usize) -> Option<Media> {
+    let from = marker.saturating_sub(128);
+    let window = bytes.get(from..marker)?;
+    let at = window
+        .windows(5)
+        .rposition(|w| w.eq_ignore_ascii_case(b"data:"))?;
+    let mime = window.get(at + 5..)?.to_ascii_lowercase();
+    let textual = mime.is_empty()
+        || mime.starts_with(b"text/")
+        || mime.starts_with(b"application/json")
+        || mime.starts_with(b"application/xml");
+    if textual {
+        return None;
+    }
+    Some(if mime.starts_with(b"image/") {
+        Media::Image
+    } else if mime.starts_with(b"audio/") {
+        Media::Audio
+    } else {
+        Media::File
+    })
+}
+
+/// How many pieces after a seam its neighbourhood reaches into: a value split in three or
+/// four tiny pieces is still whole there, and a body of thousands of tiny messages costs
+/// a few times its size, not its size times the reach.
+const SEAM_PIECES: usize = 3;
 
 /// Between two seams' neighbourhoods in [`Scanner::parts`]: white space no value spans.
 const SEAM_BREAK: &str = "\n\n \n\n";

@@ -303,7 +303,10 @@ pub(crate) fn scan(text: &str, address: &Address, out: &mut Vec<Hit>) {
             // Most glued numbers (ids, versions, hex) have neither a card's nor an SSN's
             // digit count: they stop at the count, before any check that reads the text.
             let last = run.groups.len() - 1;
-            let both = glued_before && glued_after;
+            // Inside a token (`…f4532…c`, a hex digest) rather than between path segments
+            // (`/pay/4532…/confirm`) or before punctuation (`4532…:`).
+            let both = prev.is_some_and(|c| c.is_ascii_alphanumeric())
+                && after.is_some_and(|c| c.is_ascii_alphanumeric());
             if both || prev == Some(b':') || !((12..=19).contains(&digit_count) || digit_count == 9)
             {
                 continue;
@@ -568,12 +571,46 @@ fn card_in(run: &Run<'_>, a: usize, b: usize, seps: &[&str]) -> bool {
     cards::card(&digits)
 }
 
+/// A dashed SSN at the start or the end of groups `a..=b`, other numbers beside it
+/// (`536-22-1234 2 kids`).
+fn ssn_within(run: &Run<'_>, a: usize, b: usize) -> Option<(usize, usize)> {
+    let dashed = |s: usize| {
+        (s..s + 3).map(|g| run.size(g)).eq([3, 2, 4])
+            && run.sep(s) == "-"
+            && run.sep(s + 1) == "-"
+            && s + 2 <= b
+            && ssn::ssn(
+                run.text
+                    .get(run.groups.get(s).map_or(0, |g| g.0)..run.end(s + 2))
+                    .unwrap_or_default(),
+            )
+    };
+    if b >= a + 3 && dashed(a) && run.sep(a + 2) != "-" {
+        return Some((a, a + 2));
+    }
+    if b >= a + 3 && dashed(b - 2) && run.sep(b - 3) != "-" {
+        return Some((b - 2, b));
+    }
+    None
+}
+
 /// Card, SSN, then phone over groups `a..=b`.
 fn stretch(run: &Run<'_>, a: usize, b: usize, glued_after: bool, out: &mut Vec<Hit>) {
-    if glued_after {
+    let text = run.text;
+    // A number of 16 or more digits after `+` is no phone number (E.164 has at most 15):
+    // it may be a card. A dashed SSN may stand among other numbers (`536-22-1234 2 kids`).
+    let card_plus = text::at(text, run.start(a)) != Some(b'+')
+        || (a..=b).map(|g| run.size(g)).sum::<usize>() >= 16;
+    if card_plus && !card_in(run, a, b, CARD_SEPS) && b > a {
+        if let Some((s, e)) = ssn_within(run, a, b) {
+            let from = run.groups.get(s).map_or(0, |g| g.0);
+            out.push(Hit::new(from, run.end(e), US_SSN));
+            return;
+        }
+    }
+    if glued_after && !card_in(run, a, b, CARD_SEPS) {
         return;
     }
-    let text = run.text;
     let sizes: SmallVec<[usize; MAX_GROUPS]> = (a..=b).map(|g| run.size(g)).collect();
     let sizes = &sizes[..];
     let seps: SmallVec<[&str; MAX_GROUPS]> = (a..b).map(|g| run.sep(g)).collect();
@@ -585,7 +622,7 @@ fn stretch(run: &Run<'_>, a: usize, b: usize, glued_after: bool, out: &mut Vec<H
     let same_sep = seps.windows(2).all(|w| w.first() == w.get(1));
     let labelled_id = || labelled_id(text, start);
     // Cards.
-    if !plus && card_in(run, a, b, CARD_SEPS) {
+    if card_plus && card_in(run, a, b, CARD_SEPS) {
         if !labelled_id() {
             out.push(Hit::new(first_digit, run.end(b), CREDIT_CARD));
         }
@@ -626,6 +663,12 @@ fn stretch(run: &Run<'_>, a: usize, b: usize, glued_after: bool, out: &mut Vec<H
     }
     let context = text::context_before(text, start, 32, &phone::CONTEXT)
         || column_named(text, first_digit, &phone::CONTEXT);
+    // No numbering plan writes more than a few one-digit groups; without a phone word such
+    // a run (`0 0 0 0 …`) is not worth the plan's parser, which made two megabytes of it
+    // cost seconds of CPU.
+    if !context && sizes.iter().filter(|s| **s == 1).count() > 3 {
+        return;
+    }
     let paren = text::at(text, start) == Some(b'(');
     let mut e = b;
     // The whole stretch first, then without trailing groups (`call 415 555 0100 1600 …`).

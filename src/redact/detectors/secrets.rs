@@ -76,9 +76,9 @@ const SHOPIFY: &str = r"shp(?:at|ss|ca|pa)_[a-fA-F0-9]{32}(?-u:\b)";
 const JWT: &str =
     r"e[wy][A-Za-z0-9_+/-]{8,}={0,2}\.e[wy][A-Za-z0-9_+/-]{6,}={0,2}\.[A-Za-z0-9_+/=-]*";
 const BCRYPT: &str = r"\$2[abxy]\$\d{2}\$[./A-Za-z0-9]{53}";
-/// `$id$params$salt$hash` in the crypt alphabet (yescrypt, scrypt).
+/// `$id$params$salt$hash` in the crypt alphabet (yescrypt).
 const CRYPT_PARAMS: &str =
-    r"\$(?:y|gy|7)\$[./A-Za-z0-9]{1,64}\$[./A-Za-z0-9]{1,86}\$[./A-Za-z0-9]{32,}";
+    r"\$(?:y|gy)\$[./A-Za-z0-9]{1,64}\$[./A-Za-z0-9]{1,86}\$[./A-Za-z0-9]{32,}";
 const SHA_CRYPT: &str = r"\$[56]\$(?:rounds=\d+\$)?[./A-Za-z0-9]{1,16}\$[./A-Za-z0-9]{43,86}";
 const PEM: &str = r"-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----(?:[\s\S]*?-----END [A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----|(?:[A-Za-z0-9+/=:,\s-]|\\[nr])*)";
 
@@ -167,7 +167,10 @@ const RULES: &[Rule] = &[
     // Databricks, Linear and Doppler tokens.
     rule("dapi", r"dapi[a-f0-9]{32}(?:-\d)?(?-u:\b)"),
     rule("lin_api_", r"lin_api_[A-Za-z0-9]{40}(?-u:\b)"),
-    rule("dp.", r"dp\.(?:st|ct|sa|scim|audit)\.[A-Za-z0-9_-]{40,}"),
+    rule(
+        "dp.",
+        r"dp\.(?:st|ct|sa|scim|audit|pt)\.(?:[A-Za-z0-9_-]{1,64}\.)?[A-Za-z0-9_-]{40,}",
+    ),
     // Chat.
     rule("xox", r"xox[abposre]-[A-Za-z0-9-]{10,}"),
     rule(
@@ -288,10 +291,16 @@ const RULES: &[Rule] = &[
         "$apr1$",
         r"\$apr1\$[./A-Za-z0-9]{1,8}\$[./A-Za-z0-9]{22}(?-u:\b)",
     ),
-    // yescrypt (`$y$`, `$gy$`) and scrypt (`$7$`), as Linux shadow files hold them.
+    // yescrypt (`$y$`, `$gy$`), as Linux shadow files hold it.
     rule("$y$", CRYPT_PARAMS),
     rule("$gy$", CRYPT_PARAMS),
-    rule("$7$", CRYPT_PARAMS),
+    // scrypt as libxcrypt writes it (`$7$` + 11 parameter characters and the salt, `$`,
+    // 43 of hash), and Django's `scrypt$n$salt$r$p$hash`.
+    rule("$7$", r"\$7\$[./A-Za-z0-9]{12,}\$[./A-Za-z0-9]{43}"),
+    rule(
+        "scrypt$",
+        r"scrypt\$\d+\$[A-Za-z0-9./+=]{4,}\$\d+\$\d+\$[A-Za-z0-9./+=]{16,}",
+    ),
     // PBKDF2 and scrypt in passlib's, Django's and Werkzeug's formats.
     rule(
         "$pbkdf2",
