@@ -1069,6 +1069,14 @@ async fn values_written_to_evade_the_scan_are_refused() {
             ),
         ),
         (
+            "a secret labelled as an image inside text",
+            CHAT,
+            chat(json!(format!(
+                "see data:image/png;base64,{} ok",
+                b64(&format!(" {sec} "))
+            ))),
+        ),
+        (
             "upper-case model id the policy lower-cases",
             CHAT,
             json!({"model": format!("OPENAI/{upper}"), "messages": [{"role": "user", "content": "hi"}]}),

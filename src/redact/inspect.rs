@@ -16,6 +16,7 @@ use std::collections::{BTreeMap, HashMap};
 use axum::http::{HeaderMap, HeaderName};
 use serde_json::{Map, Value};
 
+use super::detectors::text::floor;
 use super::detectors::{Kind, SECRET};
 use super::fold;
 use super::walk::{self, Fixed, Media, Path, ShapeError, Visit};
@@ -250,14 +251,6 @@ impl Scanner<'_> {
         }
     }
 
-    /// Values a reader would see in `s` that the detectors did not find in it as written:
-    /// escaped, percent-encoded, or broken up with look-alike or invisible characters.
-    ///
-    /// A type is hidden when the folded text holds more values of it than the text as
-    /// written, or when one of its values in the folded text does not stand in `s` as it
-    /// is: then what the rewrite would replace in `s` is at most a part of it (`Jo` of
-    /// `Jo\u{200B}hn Smith`, the head of a key with an invisible character in its tail),
-    /// and the rest would be forwarded.
     /// Base64 `data:` URLs inside text (`see data:text/plain;base64,…`): a model decodes
     /// them, so the text they carry is inspected as a media payload's is, and refused when
     /// it holds a value (it cannot be rewritten inside the encoding). The marker is found
@@ -276,10 +269,10 @@ impl Scanner<'_> {
                 continue;
             }
             // An image, audio or a file (`data:application/pdf;base64,…`) is media, as it
-            // is in a content part: the class decides whether it may pass.
+            // is in a content part: the class decides whether it may pass. Its payload is
+            // decoded and scanned all the same (a secret labelled as an image).
             if let Some(media) = embedded_media(bytes, start) {
                 self.media(at, media);
-                continue;
             }
             // The payload's characters, white space between them dropped.
             let mut body: Vec<u8> = Vec::new();
@@ -314,6 +307,14 @@ impl Scanner<'_> {
         self.pin(at, kinds, "base64 content");
     }
 
+    /// Values a reader would see in `s` that the detectors did not find in it as written:
+    /// escaped, percent-encoded, or broken up with look-alike or invisible characters.
+    ///
+    /// A type is hidden when the folded text holds more values of it than the text as
+    /// written, or when one of its values in the folded text does not stand in `s` as it
+    /// is: then what the rewrite would replace in `s` is at most a part of it (`Jo` of
+    /// `Jo\u{200B}hn Smith`, the head of a key with an invisible character in its tail),
+    /// and the rest would be forwarded.
     fn folded(&mut self, at: &Path<'_>, s: &str, found: &[Span]) {
         let Some(folded) = fold::fold(s) else { return };
         // A `data:` URL written with escapes (`data%3Atext%2Fplain%3Bbase64%2C…`).
@@ -426,7 +427,7 @@ impl Visit for Scanner<'_> {
     /// to the scan: each seam is scanned with up to [`SEAM_REACH`] bytes of text either
     /// side, and a value found across it is refused (it cannot be rewritten in either
     /// piece alone).
-    fn parts(&mut self, at: &Path<'_>, texts: &[&str]) {
+    fn conversation(&mut self, at: &Path<'_>, texts: &[&str]) {
         // Every seam's neighbourhood in one text, so the detectors run once: the end of the
         // piece before the seam and the start of the pieces after it, at most
         // [`SEAM_PIECES`] of them (so each piece is read a bounded number of times more,
@@ -510,7 +511,7 @@ fn embedded_media(bytes: &[u8], marker: usize) -> Option<Media> {
 /// a few times its size, not its size times the reach.
 const SEAM_PIECES: usize = 3;
 
-/// Between two seams' neighbourhoods in [`Scanner::parts`]: white space no value spans.
+/// Between two seams' neighbourhoods in [`Scanner::conversation`]: white space no value spans.
 const SEAM_BREAK: &str = "\n\n \n\n";
 
 /// How far either side of a seam between two pieces of a conversation is scanned for a
@@ -518,15 +519,6 @@ const SEAM_BREAK: &str = "\n\n \n\n";
 /// (a PEM key split after its header is found by its header alone), and small enough that
 /// a long conversation is not scanned twice over.
 const SEAM_REACH: usize = 128;
-
-/// The largest char boundary of `s` at or below `i` (at most its length).
-fn floor(s: &str, i: usize) -> usize {
-    let mut i = i.min(s.len());
-    while i > 0 && !s.is_char_boundary(i) {
-        i -= 1;
-    }
-    i
-}
 
 /// Scans everything `body` forwards once, and checks known fields' shapes. The body changes
 /// only where tool-call arguments are normalised to the JSON that was scanned.

@@ -90,7 +90,7 @@ pub trait Visit {
     fn media(&mut self, at: &Path<'_>, kind: Media);
     /// The texts of one conversation, in order, after each was visited: a model reads them
     /// as one text, so a value may be split between them.
-    fn parts(&mut self, _at: &Path<'_>, _texts: &[&str]) {}
+    fn conversation(&mut self, _at: &Path<'_>, _texts: &[&str]) {}
 }
 
 /// A place in the body: a chain of segments back to the root. Built on the stack as the walk
@@ -456,7 +456,7 @@ fn content(value: &mut Value, at: &Path<'_>, v: &mut dyn Visit, nullable: bool) 
 
 /// The texts of a conversation (chat `messages`, Responses `input` items), in the order the
 /// model reads them: each message's content string or text parts, message after message.
-/// Handed to [`Visit::parts`] once all of them were visited, since a value may be split
+/// Handed to [`Visit::conversation`] once all of them were visited, since a value may be split
 /// between parts or between messages (`"my card is 4532 0151"`, `"1283 0366"`).
 fn conversation(value: &Value, at: &Path<'_>, v: &mut dyn Visit) {
     let Value::Array(messages) = value else {
@@ -471,7 +471,7 @@ fn conversation(value: &Value, at: &Path<'_>, v: &mut dyn Visit) {
         }
     }
     if texts.len() > 1 {
-        v.parts(at, &texts);
+        v.conversation(at, &texts);
     }
 }
 

@@ -25,7 +25,7 @@ mod phi;
 mod phone;
 mod secrets;
 mod ssn;
-mod text;
+pub(crate) mod text;
 mod windows;
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
