@@ -67,6 +67,14 @@ const fn rule(literal: &'static str, pattern: &'static str) -> Rule {
     }
 }
 
+/// A JWS compact token found from `literal`, the start of its base64 header.
+const fn jwt(literal: &'static str) -> Rule {
+    Rule {
+        reach: 16 * 1024,
+        ..rule(literal, JWT)
+    }
+}
+
 const GITHUB: &str = r"gh[pousr]_[A-Za-z0-9]{36,251}(?-u:\b)";
 const AWS_ID: &str = r"(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}(?-u:\b)";
 const STRIPE: &str = r"[rs]k_(?:live|test)_[A-Za-z0-9]{16,247}";
@@ -214,40 +222,16 @@ const RULES: &[Rule] = &[
     // JWS compact form: an RS512 signature alone is 342 characters and claims can be
     // kilobytes, so the token may reach far past the default window.
     // The payload is any JSON object: `{"` (`eyJ`), `{ "` (`eyAi`), `{\n` (`ewo`)…
-    Rule {
-        reach: 16 * 1024,
-        ..rule("eyJ", JWT)
-    },
+    jwt("eyJ"),
     // A header written with white space after its brace (`{ "alg"…`, `{\n  "alg"…`) is
     // still a JWT to every library that reads one.
-    Rule {
-        reach: 16 * 1024,
-        ..rule("eyAi", JWT)
-    },
-    Rule {
-        reach: 16 * 1024,
-        ..rule("eyAg", JWT)
-    },
-    Rule {
-        reach: 16 * 1024,
-        ..rule("ewog", JWT)
-    },
-    Rule {
-        reach: 16 * 1024,
-        ..rule("ewoi", JWT)
-    },
-    Rule {
-        reach: 16 * 1024,
-        ..rule("ewoJ", JWT)
-    },
-    Rule {
-        reach: 16 * 1024,
-        ..rule("ew0K", JWT)
-    },
-    Rule {
-        reach: 16 * 1024,
-        ..rule("ewki", JWT)
-    },
+    jwt("eyAi"),
+    jwt("eyAg"),
+    jwt("ewog"),
+    jwt("ewoi"),
+    jwt("ewoJ"),
+    jwt("ew0K"),
+    jwt("ewki"),
     // A JSON Web Key's private part (`d` of an RSA, EC or OKP key, `k` of a symmetric
     // one), whichever order the key's members come in.
     Rule {
