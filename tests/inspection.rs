@@ -1465,6 +1465,21 @@ async fn values_in_the_forms_people_write_them_never_reach_the_upstream() {
             visa.clone(),
         ),
         (
+            "card followed by its expiry and CVV",
+            format!("My Visa is {} 12/29 123", groups(&visa, " ")),
+            groups(&visa, " "),
+        ),
+        (
+            "card after its expiry",
+            format!("exp 12/29 {mc}"),
+            mc.clone(),
+        ),
+        (
+            "card before a note in parentheses",
+            format!("card {visa} (3DS)"),
+            visa.clone(),
+        ),
+        (
             "card between path segments",
             format!("/pay/{visa}/confirm"),
             visa.clone(),

@@ -300,20 +300,25 @@ pub(crate) fn scan(text: &str, address: &Address, out: &mut Vec<Hit>) {
         // SSN's dashed shape) by chance often enough to matter. Glued on both sides
         // (inside a hex digest), it stays an identifier.
         if glued_before || glued_after && after.is_some_and(|c| c.is_ascii_alphabetic()) {
-            // Most glued numbers (ids, versions, hex) have neither a card's nor an SSN's
-            // digit count: they stop at the count, before any check that reads the text.
+            // Most glued numbers (ids, versions, hex) are shorter than an SSN: they stop at
+            // the count, before any check that reads the text.
             let last = run.groups.len() - 1;
             // Inside a token (`…f4532…c`, a hex digest) rather than between path segments
             // (`/pay/4532…/confirm`) or before punctuation (`4532…:`).
             let both = prev.is_some_and(|c| c.is_ascii_alphanumeric())
                 && after.is_some_and(|c| c.is_ascii_alphanumeric());
-            if both || prev == Some(b':') || !((12..=19).contains(&digit_count) || digit_count == 9)
-            {
+            if both || prev == Some(b':') || digit_count < 9 {
                 continue;
             }
             if card_in(&run, 0, last, CARD_SEPS) {
                 if !labelled_id(text, d0) {
                     out.push(Hit::new(d0, j, CREDIT_CARD));
+                }
+            } else if let Some((s, e)) = card_beside(&run, 0, last) {
+                // `card 4532… (3DS)`: the card, then a number glued to a word.
+                let from = run.groups.get(s).map_or(0, |g| g.0);
+                if !labelled_id(text, run.start(s)) {
+                    out.push(Hit::new(from, run.end(e), CREDIT_CARD));
                 }
             } else if glued_before
                 && run.groups.iter().map(|g| g.1 - g.0).eq([3, 2, 4])
@@ -571,6 +576,29 @@ fn card_in(run: &Run<'_>, a: usize, b: usize, seps: &[&str]) -> bool {
     cards::card(&digits)
 }
 
+/// A card at the start or the end of groups `a..=b`, beside numbers of other shapes: an
+/// expiry date, a CVV, a reference (`4532 0151 1283 0366 12/29 123`, `exp 12/29
+/// 4532015112830366`). Only where the group next to it is not a four-digit one, and never
+/// inside a stretch that is card-shaped as a whole (`6280 4451 4141 2341 5` that failed
+/// its check is a mistyped card, not a card and a digit; a tracking number of five
+/// four-digit groups holds no card).
+fn card_beside(run: &Run<'_>, a: usize, b: usize) -> Option<(usize, usize)> {
+    let sizes: SmallVec<[usize; MAX_GROUPS]> = (a..=b).map(|g| run.size(g)).collect();
+    if cards::card_shape(&sizes) {
+        return None;
+    }
+    let digits = |s: usize, e: usize| (s..=e).map(|g| run.size(g)).sum::<usize>();
+    let fits =
+        |s: usize, e: usize| (12..=19).contains(&digits(s, e)) && card_in(run, s, e, CARD_SEPS);
+    // The longest window first: from the start, then to the end.
+    if let Some(e) = (a..b).rev().find(|&e| run.size(e + 1) != 4 && fits(a, e)) {
+        return Some((a, e));
+    }
+    (a + 1..=b)
+        .find(|&s| run.size(s - 1) != 4 && fits(s, b))
+        .map(|s| (s, b))
+}
+
 /// A dashed SSN at the start or the end of groups `a..=b`, other numbers beside it
 /// (`536-22-1234 2 kids`).
 fn ssn_within(run: &Run<'_>, a: usize, b: usize) -> Option<(usize, usize)> {
@@ -598,10 +626,17 @@ fn ssn_within(run: &Run<'_>, a: usize, b: usize) -> Option<(usize, usize)> {
 fn stretch(run: &Run<'_>, a: usize, b: usize, glued_after: bool, out: &mut Vec<Hit>) {
     let text = run.text;
     // A number of 16 or more digits after `+` is no phone number (E.164 has at most 15):
-    // it may be a card. A dashed SSN may stand among other numbers (`536-22-1234 2 kids`).
+    // it may be a card. A card or a dashed SSN may stand among other numbers.
     let card_plus = text::at(text, run.start(a)) != Some(b'+')
         || (a..=b).map(|g| run.size(g)).sum::<usize>() >= 16;
     if card_plus && !card_in(run, a, b, CARD_SEPS) && b > a {
+        if let Some((s, e)) = card_beside(run, a, b) {
+            if !labelled_id(text, run.start(s)) {
+                let from = run.groups.get(s).map_or(0, |g| g.0);
+                out.push(Hit::new(from, run.end(e), CREDIT_CARD));
+                return;
+            }
+        }
         if let Some((s, e)) = ssn_within(run, a, b) {
             let from = run.groups.get(s).map_or(0, |g| g.0);
             out.push(Hit::new(from, run.end(e), US_SSN));
