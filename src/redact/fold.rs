@@ -82,40 +82,7 @@ fn fold_char(c: char) -> Option<char> {
         0xFE6B => Some('@'),
         0x2024 | 0xFE52 => Some('.'),
         0x2028 | 0x2029 => Some('\n'),
-        // Decimal digits of other scripts, which a model reads as digits (Unicode's `Nd`
-        // blocks, each ten code points from its zero), and the mathematical bold,
-        // double-struck, sans-serif and monospace digits.
-        0x0660..=0x0669
-        | 0x06F0..=0x06F9
-        | 0x07C0..=0x07C9
-        | 0x0966..=0x096F
-        | 0x09E6..=0x09EF
-        | 0x0A66..=0x0A6F
-        | 0x0AE6..=0x0AEF
-        | 0x0B66..=0x0B6F
-        | 0x0BE6..=0x0BEF
-        | 0x0C66..=0x0C6F
-        | 0x0CE6..=0x0CEF
-        | 0x0D66..=0x0D6F
-        | 0x0DE6..=0x0DEF
-        | 0x0E50..=0x0E59
-        | 0x0ED0..=0x0ED9
-        | 0x0F20..=0x0F29
-        | 0x1040..=0x1049
-        | 0x1090..=0x1099
-        | 0x17E0..=0x17E9
-        | 0x1810..=0x1819
-        | 0x1946..=0x194F
-        | 0x19D0..=0x19D9
-        | 0x1B50..=0x1B59
-        | 0x1BB0..=0x1BB9
-        | 0x1C40..=0x1C49
-        | 0x1C50..=0x1C59
-        | 0xA8D0..=0xA8D9
-        | 0xA900..=0xA909
-        | 0xA9D0..=0xA9D9
-        | 0xAA50..=0xAA59
-        | 0xABF0..=0xABF9 => script_digit(u),
+        // The mathematical bold, double-struck, sans-serif and monospace digits.
         0x1D7CE..=0x1D7FF => char::from_u32((u - 0x1D7CE) % 10 + u32::from(b'0')),
         // Superscript, subscript and circled digits (their compatibility forms are digits).
         0x2070 => Some('0'),
@@ -151,11 +118,13 @@ fn fold_char(c: char) -> Option<char> {
         0x0300..=0x036F | 0x1AB0..=0x1AFF | 0x1DC0..=0x1DFF | 0x20D0..=0x20FF | 0xFE20..=0xFE2F => {
             None
         }
-        _ => Some(c),
+        // Decimal digits of other scripts, which a model reads as digits.
+        _ => script_digit(u).or(Some(c)),
     }
 }
 
-/// The zero of each script's decimal digits that [`fold_char`] maps, in order.
+/// The zero of each script's decimal digits (Unicode's `Nd` blocks, ten code points from
+/// each zero) that [`fold_char`] maps to ASCII, in order.
 const DIGIT_ZEROS: [u32; 31] = [
     0x0660, 0x06F0, 0x07C0, 0x0966, 0x09E6, 0x0A66, 0x0AE6, 0x0B66, 0x0BE6, 0x0C66, 0x0CE6, 0x0D66,
     0x0DE6, 0x0E50, 0x0ED0, 0x0F20, 0x1040, 0x1090, 0x17E0, 0x1810, 0x1946, 0x19D0, 0x1B50, 0x1BB0,

@@ -311,15 +311,10 @@ pub(crate) fn scan(text: &str, address: &Address, out: &mut Vec<Hit>) {
                 continue;
             }
             if card_in(&run, 0, last, CARD_SEPS) {
-                if !labelled_id(text, d0) {
-                    out.push(Hit::new(d0, j, CREDIT_CARD));
-                }
+                report_card(&run, 0, last, out);
             } else if let Some((s, e)) = card_beside(&run, 0, last) {
                 // `card 4532… (3DS)`: the card, then a number glued to a word.
-                let from = run.groups.get(s).map_or(0, |g| g.0);
-                if !labelled_id(text, run.start(s)) {
-                    out.push(Hit::new(from, run.end(e), CREDIT_CARD));
-                }
+                report_card(&run, s, e, out);
             } else if glued_before
                 && run.groups.iter().map(|g| g.1 - g.0).eq([3, 2, 4])
                 && run.sep(0) == "-"
@@ -395,9 +390,7 @@ fn split_card(text: &str, start: usize, out: &mut Vec<Hit>) -> Option<usize> {
     if !card_in(&run, 0, last, &[sep.as_str()]) {
         return None;
     }
-    if !labelled_id(text, start) {
-        out.push(Hit::new(start, j, CREDIT_CARD));
-    }
+    report_card(&run, 0, last, out);
     Some(j)
 }
 
@@ -473,16 +466,13 @@ fn date(run: &Run<'_>, k: usize) -> bool {
 /// them.
 fn classify(run: &Run<'_>, glued_after: bool, out: &mut Vec<Hit>) {
     let n = run.groups.len();
-    let first = run.groups.first().map_or(0, |g| g.0);
     if !glued_after
         && n >= 2
         && (0..n - 1).any(|g| run.sep(g) == ".")
         && card_in(run, 0, n - 1, CARD_SEPS_WITH_DOT)
         && cards::context_before(run.text, run.lead)
     {
-        if !labelled_id(run.text, run.lead) {
-            out.push(Hit::new(first, run.end(n - 1), CREDIT_CARD));
-        }
+        report_card(run, 0, n - 1, out);
         return;
     }
     let mut barrier: SmallVec<[bool; MAX_GROUPS]> = smallvec::smallvec![false; n];
@@ -510,9 +500,7 @@ fn classify(run: &Run<'_>, glued_after: bool, out: &mut Vec<Hit>) {
                 {
                     // `card 4111.1111.1111.1111`: after a card word, since a dotted number
                     // of that shape may be a build or version number.
-                    if !labelled_id(run.text, s) {
-                        out.push(Hit::new(s, run.end(e), CREDIT_CARD));
-                    }
+                    report_card(run, k, e, out);
                 } else if sizes[..] == [3, 2, 4]
                     && text::context_before(run.text, s, 40, &ssn::CONTEXT)
                     && ssn::ssn(run.text.get(s..run.end(e)).unwrap_or_default())
@@ -576,6 +564,17 @@ fn card_in(run: &Run<'_>, a: usize, b: usize, seps: &[&str]) -> bool {
     cards::card(&digits)
 }
 
+/// Reports groups `s..=e` as a card unless an identifier label stands right before them
+/// (`order # 4111…`, see [`labelled_id`]); whether it did.
+fn report_card(run: &Run<'_>, s: usize, e: usize, out: &mut Vec<Hit>) -> bool {
+    if labelled_id(run.text, run.start(s)) {
+        return false;
+    }
+    let from = run.groups.get(s).map_or(0, |g| g.0);
+    out.push(Hit::new(from, run.end(e), CREDIT_CARD));
+    true
+}
+
 /// A card at the start or the end of groups `a..=b`, beside numbers of other shapes: an
 /// expiry date, a CVV, a reference (`4532 0151 1283 0366 12/29 123`, `exp 12/29
 /// 4532015112830366`). Only where the group next to it is not a four-digit one, and never
@@ -631,9 +630,7 @@ fn stretch(run: &Run<'_>, a: usize, b: usize, glued_after: bool, out: &mut Vec<H
         || (a..=b).map(|g| run.size(g)).sum::<usize>() >= 16;
     if card_plus && !card_in(run, a, b, CARD_SEPS) && b > a {
         if let Some((s, e)) = card_beside(run, a, b) {
-            if !labelled_id(text, run.start(s)) {
-                let from = run.groups.get(s).map_or(0, |g| g.0);
-                out.push(Hit::new(from, run.end(e), CREDIT_CARD));
+            if report_card(run, s, e, out) {
                 return;
             }
         }
@@ -658,9 +655,7 @@ fn stretch(run: &Run<'_>, a: usize, b: usize, glued_after: bool, out: &mut Vec<H
     let labelled_id = || labelled_id(text, start);
     // Cards.
     if card_plus && card_in(run, a, b, CARD_SEPS) {
-        if !labelled_id() {
-            out.push(Hit::new(first_digit, run.end(b), CREDIT_CARD));
-        }
+        report_card(run, a, b, out);
         return;
     }
     // SSNs.
