@@ -1652,6 +1652,13 @@ async fn values_in_the_forms_people_write_them_never_reach_the_upstream() {
         let body = json!({"model": "openai/gpt-4o", "messages": messages});
         refused_whole(&gw, &mock, name, &body, &visa).await;
     }
+    // A value whole in its own message, followed by another message, is redacted there,
+    // not refused as split (the scan reads the two as one domain).
+    let body = json!({"model": "openai/gpt-4o", "messages": [{"role": "system", "content": EMAIL}, {"role": "user", "content": "Hello there"}]});
+    let before = mock.count();
+    let (status, err, _) = post(&gw, CHAT, &body, &[]).await;
+    assert_eq!(status, 200, "{err}");
+    assert!(!received(&mock.requests().split_off(before)).contains(EMAIL));
     // Parts that only sit side by side pass.
     let body = json!({"model": "openai/gpt-4o", "messages": [{"role": "user", "content": [{"type": "text", "text": "total 4532"}, {"type": "text", "text": " items"}]}]});
     let (status, err, _) = post(&gw, CHAT, &body, &[]).await;

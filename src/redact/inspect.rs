@@ -470,7 +470,20 @@ impl Visit for Scanner<'_> {
             // per span made a conversation of thousands of short messages quadratic).
             .filter(|sp| {
                 let next = cuts.partition_point(|cut| *cut <= sp.start);
-                cuts.get(next).is_some_and(|cut| *cut < sp.end)
+                let Some(&cut) = cuts.get(next).filter(|cut| **cut < sp.end) else {
+                    return false;
+                };
+                // A value whole on one side that the other side's text only grows
+                // (`jane@example.org` + `Hello` read as one domain) is not split: it is
+                // found, and rewritten, in its own piece.
+                let whole_in = |piece: &str| {
+                    self.detectors
+                        .find(piece)
+                        .iter()
+                        .any(|found| found.kinds().any(|k| sp.kinds().any(|s| s == k)))
+                };
+                !(whole_in(seams.get(sp.start..cut).unwrap_or_default())
+                    || whole_in(seams.get(cut..sp.end).unwrap_or_default()))
             })
             .collect();
         self.pin(
