@@ -438,9 +438,39 @@ async fn logs_never_carry_keys_prompts_or_completions() {
         .await
         .unwrap();
     r.text().await.unwrap();
+    // A value in a path no route matches, in a model id's path and in a query string:
+    // the access log names the route, never the path as sent.
+    let path_canary = "path.canary%40example.org";
+    for (method, path, status) in [
+        (
+            "POST",
+            format!("/api/v1/chat/completions/{path_canary}"),
+            404,
+        ),
+        ("GET", format!("/v1/{path_canary}"), 404),
+        ("GET", format!("/v1/models/openai/{path_canary}"), 404),
+        // The query string is scanned like body text: the address in it is refused.
+        ("GET", format!("/v1/models?q={path_canary}"), 403),
+    ] {
+        let url = gw.url(&path);
+        let request = match method {
+            "POST" => client.post(url).json(&body),
+            _ => client.get(url),
+        };
+        let r = request
+            .bearer_auth("ogk_demo_local_only")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), status, "{method} {path}");
+    }
     tokio::time::sleep(Duration::from_millis(200)).await;
 
     let mut logs = gw.logs();
+    assert!(
+        logs.contains("\"route\":\"unrouted\"") && logs.contains("\"route\":\"/v1/models/{*id}\""),
+        "404s are logged by route:\n{logs}"
+    );
     // The audit trail is held to the same standard as the logs.
     for f in std::fs::read_dir(&audit_dir).unwrap() {
         logs.push_str(&std::fs::read_to_string(f.unwrap().path()).unwrap());
@@ -471,6 +501,7 @@ async fn logs_never_carry_keys_prompts_or_completions() {
         upstream_key().as_str(),
         "ogk_demo_local_only",
         "tok1",
+        "path.canary",
     ]) {
         assert!(
             !logs.contains(canary),

@@ -6,7 +6,7 @@
 //! 2. `request_context` — assigns the request id, resolves the client's address for the
 //!    audit (`client.rs`), opens the request span every later log line inherits, stamps
 //!    `x-request-id` on every response (errors included) and writes one access-log line.
-//!    It never logs headers or bodies.
+//!    It never logs headers, bodies, query strings or a path no route matched.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::Response;
@@ -68,8 +68,7 @@ async fn request_context(
     let client = ClientAddr::resolve(peer, request.headers(), hops);
     request.extensions_mut().insert(client);
     let method = request.method().clone();
-    // Path only: query strings can carry anything a client typed.
-    let path = request.uri().path().to_owned();
+    let route = logged_route(&request, &config.load());
     let span = tracing::info_span!("request", request_id = %id, key_id = tracing::field::Empty, class = tracing::field::Empty);
     let started = Instant::now();
     let mut response = next.run(request).instrument(span.clone()).await;
@@ -81,14 +80,29 @@ async fn request_context(
     let status = response.status().as_u16();
     match response.extensions().get::<LoggedError>() {
         Some(err) if err.status.is_server_error() => {
-            tracing::warn!(%method, path = %path, status, latency_ms, code = err.code.as_str(), "request failed");
+            tracing::warn!(%method, route = %route, status, latency_ms, code = err.code.as_str(), "request failed");
         }
         Some(err) => {
-            tracing::info!(%method, path = %path, status, latency_ms, code = err.code.as_str(), "request refused");
+            tracing::info!(%method, route = %route, status, latency_ms, code = err.code.as_str(), "request refused");
         }
-        None => tracing::info!(%method, path = %path, status, latency_ms, "request served"),
+        None => tracing::info!(%method, route = %route, status, latency_ms, "request served"),
     }
     response
+}
+
+/// What the access log names the request by: the route it matched (`/v1/models/{*id}`),
+/// a configured passthrough path, or `unrouted`. Never the path as sent: a client can put
+/// anything in a URL (`/v1/chat/completions/jane.doe%40example.org` is a 404 whose path
+/// holds an e-mail address), and the log is read by people the prompt's owner never met.
+fn logged_route(request: &Request, config: &Snapshot) -> String {
+    if let Some(matched) = request.extensions().get::<MatchedPath>() {
+        return matched.as_str().to_owned();
+    }
+    let path = request.uri().path();
+    match super::routes::passthrough_path(path, config) {
+        Some(_) => path.to_owned(),
+        None => "unrouted".to_owned(),
+    }
 }
 
 fn duration_ms(d: Duration) -> u64 {

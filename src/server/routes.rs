@@ -11,6 +11,7 @@ use axum::Extension;
 use axum::Router;
 
 use super::{ops, ClientAddr, RequestId};
+use crate::config::Snapshot;
 use crate::error::GatewayError;
 use crate::pipeline;
 use crate::request::Endpoint;
@@ -135,6 +136,15 @@ async fn method_not_allowed() -> Response {
     GatewayError::MethodNotAllowed.into_response()
 }
 
+/// The upstream path a request path stands for, when it is one of
+/// `upstream.passthrough_paths` under either prefix.
+pub(super) fn passthrough_path<'a>(path: &'a str, config: &Snapshot) -> Option<&'a str> {
+    PREFIXES
+        .iter()
+        .find_map(|p| path.strip_prefix(p).filter(|rest| rest.starts_with('/')))
+        .filter(|rest| config.upstream.passthrough_paths.contains(*rest))
+}
+
 /// Passthrough paths (GET only: a body would go upstream uninspected), else 404.
 async fn fallback(
     State(s): State<AppState>,
@@ -144,17 +154,10 @@ async fn fallback(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    let path = uri.path();
-    let below_root = PREFIXES
-        .iter()
-        .find_map(|p| path.strip_prefix(p).filter(|rest| rest.starts_with('/')));
-    let Some(rest) = below_root else {
+    let config = s.config.load();
+    let Some(rest) = passthrough_path(uri.path(), &config) else {
         return GatewayError::NotFound.into_response();
     };
-    let config = s.config.load();
-    if !config.upstream.passthrough_paths.contains(rest) {
-        return GatewayError::NotFound.into_response();
-    }
     if method != Method::GET {
         return GatewayError::MethodNotAllowed.into_response();
     }
