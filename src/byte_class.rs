@@ -11,9 +11,10 @@
 /// Bytes tested together.
 const BLOCK: usize = 32;
 
-/// The first byte that is not ASCII (the start of a multi-byte character in UTF-8).
-pub(crate) fn first_non_ascii(bytes: &[u8]) -> Option<usize> {
-    Cursor::new(bytes, |b: u8| b >= 0x80).next_from(0)
+/// A byte that may start a character text folding reads differently (`redact::fold`):
+/// any outside printable ASCII but tab, line feed and carriage return.
+fn may_fold(b: u8) -> bool {
+    b >= 0x7F || (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r'))
 }
 
 /// An ASCII digit.
@@ -47,6 +48,11 @@ pub(crate) fn digits(bytes: &[u8]) -> Cursor<'_, impl Fn(u8) -> bool> {
 }
 
 /// A [`Cursor`] over the bytes a JSON string must escape.
+/// A [`Cursor`] over the bytes that may fold.
+pub(crate) fn foldable(bytes: &[u8]) -> Cursor<'_, impl Fn(u8) -> bool> {
+    Cursor::new(bytes, may_fold)
+}
+
 pub(crate) fn json_escapes(bytes: &[u8]) -> Cursor<'_, impl Fn(u8) -> bool> {
     Cursor::new(bytes, json_escape)
 }
@@ -117,7 +123,7 @@ mod tests {
             let mut text = vec![b'x'; len];
             assert_eq!(digits(&text).next_from(0), None);
             assert_eq!(digits(&text).next_from(len + 5), None);
-            assert_eq!(first_non_ascii(&text), None);
+            assert_eq!(foldable(&text).next_from(0), None);
             for at in 0..len {
                 for (byte, digit) in [
                     (b'7', true),
@@ -143,10 +149,19 @@ mod tests {
                 }
                 text[at] = 0x20;
                 assert_eq!(json_escapes(&text).next_from(0), None);
-                text[at] = 0xC3;
-                assert_eq!(first_non_ascii(&text), Some(at));
-                text[at] = 0x7F;
-                assert_eq!(first_non_ascii(&text), None);
+                for (byte, folds) in [
+                    (0xC3, true),
+                    (0x7F, true),
+                    (0x00, true),
+                    (0x1B, true),
+                    (b'\t', false),
+                    (b'\n', false),
+                    (b'\r', false),
+                    (b'~', false),
+                ] {
+                    text[at] = byte;
+                    assert_eq!(foldable(&text).next_from(0), folds.then_some(at), "{byte}");
+                }
                 text[at] = b'x';
             }
         }

@@ -1236,6 +1236,115 @@ async fn an_invisible_character_late_in_a_value_leaves_none_of_it_behind() {
     }
 }
 
+/// Characters a reader skips or reads as Latin: a control character inside a key, Cyrillic
+/// and Greek letters drawn like Latin ones in a key's prefix or an address, mathematical
+/// and circled letters. Each request is refused and nothing reaches the upstream; prose in
+/// those scripts, and a tab or a line break, pass unchanged.
+#[tokio::test]
+async fn look_alike_letters_and_control_characters_do_not_hide_a_value() {
+    let mock = MockUpstream::start().await;
+    let gw = gateway(&mock, "").await;
+    let sec = secret();
+    let (user, domain) = EMAIL.split_once('@').unwrap();
+    // Latin letters replaced by the Cyrillic ones drawn the same (Unicode's confusables).
+    let cyrillic = |s: &str| {
+        s.chars()
+            .map(|c| match c {
+                'a' => 'а',
+                'e' => 'е',
+                'o' => 'о',
+                'p' => 'р',
+                'c' => 'с',
+                's' => 'ѕ',
+                'x' => 'х',
+                other => other,
+            })
+            .collect::<String>()
+    };
+    let styled = |s: &str, base: u32| {
+        s.chars()
+            .map(|c| match c {
+                'a'..='z' => char::from_u32(base + 26 + u32::from(c) - u32::from('a')).unwrap(),
+                other => other,
+            })
+            .collect::<String>()
+    };
+    let cases = [
+        ("NUL inside the key", sec.replacen("-v1-", "-v1-\u{0}", 1)),
+        ("DEL inside the key", sec.replacen("-v1-", "-v1\u{7F}-", 1)),
+        (
+            "escape character inside the key",
+            format!("{}\u{1B}{}", &sec[..20], &sec[20..]),
+        ),
+        (
+            "C1 control inside the key",
+            format!("{}\u{85}{}", &sec[..12], &sec[12..]),
+        ),
+        ("Cyrillic s in the key's prefix", sec.replacen('s', "ѕ", 1)),
+        (
+            "Cyrillic prefix",
+            format!("{}{}", cyrillic("sk-or"), &sec[5..]),
+        ),
+        (
+            "Greek omicron in the key's prefix",
+            sec.replacen('o', "ο", 1),
+        ),
+        (
+            "Cyrillic a in the address",
+            format!("{}@{domain}", cyrillic(user)),
+        ),
+        ("every letter of the address Cyrillic", cyrillic(EMAIL)),
+        (
+            "mathematical bold prefix",
+            format!("{}{}", styled("sk-or", 0x1D400), &sec[5..]),
+        ),
+        (
+            "circled prefix",
+            format!("{}{}", styled("sk", 0x24B6), &sec[2..]),
+        ),
+    ];
+    for (name, value) in cases {
+        let before = mock.count();
+        let content = format!("please keep this: {value} thanks");
+        let body =
+            json!({"model": "openai/gpt-4o", "messages": [{"role": "user", "content": content}]});
+        let (status, err, _) = post(&gw, CHAT, &body, &[]).await;
+        let sent = mock.requests().split_off(before);
+        assert!(
+            sent.is_empty(),
+            "{name}: forwarded ({status}): {}",
+            received(&sent)
+        );
+        assert_eq!(status, 403, "{name}: {err}");
+        let e = err.to_string();
+        assert!(
+            !e.contains("c0ffee42") && !e.contains("canary"),
+            "{name}: the error repeats the value: {err}"
+        );
+    }
+    for (name, content) in [
+        (
+            "Russian prose",
+            "Сорок пять рублей за кофе, спасибо! Заказ на 3 персоны.",
+        ),
+        ("Greek prose", "Καλημέρα σας, Ορέστη. Η ΑΘΗΝΑ είναι όμορφη."),
+        (
+            "a mixed word that holds no value",
+            "Установите Windows-сервер и Exсel",
+        ),
+        ("tabs and line breaks", "a\tb\r\nc"),
+    ] {
+        let before = mock.count();
+        let body =
+            json!({"model": "openai/gpt-4o", "messages": [{"role": "user", "content": content}]});
+        let (status, err, _) = post(&gw, CHAT, &body, &[]).await;
+        assert_eq!(status, 200, "{name}: {err}");
+        let sent = mock.requests().split_off(before);
+        let forwarded: Value = serde_json::from_slice(&sent[0].body).unwrap();
+        assert_eq!(forwarded["messages"][0]["content"], content, "{name}");
+    }
+}
+
 #[tokio::test]
 async fn get_routes_inspect_their_query_and_headers() {
     let mock = MockUpstream::start().await;

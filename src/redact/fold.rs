@@ -5,13 +5,21 @@
 //! as `@`, and ignores zero-width and combining characters inserted into a value. The
 //! detectors match the plain forms, so [`fold`] rewrites a copy of the text into them:
 //! JSON escapes decoded (leniently: lone surrogates become U+FFFD), `%XX` decoded, the
-//! fullwidth ASCII block mapped to ASCII, Unicode dashes to `-`, line and paragraph separators to a newline, other
-//! scripts' decimal digits to ASCII digits, and invisible
-//! (format) characters and combining marks dropped. A value found only in the folded copy
-//! cannot be rewritten where it sits; the inspection refuses it.
+//! fullwidth ASCII block and the mathematical and circled letters mapped to ASCII, Unicode
+//! dashes to `-`, line and paragraph separators to a newline, other scripts' decimal
+//! digits to ASCII digits, and invisible (format) characters, combining marks and control
+//! characters (a NUL, a DEL, the C1 block; not tab, line feed or carriage return) dropped.
 //!
-//! Folding runs only when the text holds a character it would change, so plain ASCII
-//! prose costs one byte scan.
+//! Cyrillic, Greek and Armenian letters drawn like Latin ones (`ѕ`, `о`, `р`, `Α`) are read
+//! as Latin only inside a *mixed* word: one (between white space) that also holds an ASCII
+//! letter or digit, another script's digit or an `@`. `ѕk-or-v1-…` and `jаne@example.org`
+//! are such words; Russian or Greek prose is not, so it is neither rewritten nor scanned a
+//! second time. These are the look-alikes of Unicode's confusables list (UTS #39) whose
+//! prototype is one Latin letter.
+//!
+//! A value found only in the folded copy cannot be rewritten where it sits; the inspection
+//! refuses it. Folding runs only when the text holds a character it would change, so plain
+//! ASCII prose costs one byte scan.
 
 /// The folded copy of `s`, or `None` when folding would not change it.
 pub fn fold(s: &str) -> Option<String> {
@@ -21,16 +29,17 @@ pub fn fold(s: &str) -> Option<String> {
     let unescaped = json_unescape(s);
     let decoded = percent_decode(&unescaped).unwrap_or(unescaped);
     let mut out = String::with_capacity(decoded.len());
-    // ASCII never folds: copy its runs whole and look only at the other characters.
-    let mut rest = decoded.as_str();
-    while let Some((at, c)) = next_non_ascii(rest) {
-        out.push_str(&rest[..at]);
-        if let Some(c) = fold_char(c) {
-            out.push(c);
+    // Plain ASCII never folds: copy its runs whole and look only at the other characters.
+    let mut words = MixedWords::default();
+    let mut copied = 0;
+    for (at, c) in foldable_chars(&decoded) {
+        out.push_str(decoded.get(copied..at).unwrap_or_default());
+        if let Some(read) = read_as(&decoded, at, c, &mut words) {
+            out.push(read);
         }
-        rest = &rest[at + c.len_utf8()..];
+        copied = at + c.len_utf8();
     }
-    out.push_str(rest);
+    out.push_str(decoded.get(copied..).unwrap_or_default());
     (out != s).then_some(out)
 }
 
@@ -49,20 +58,133 @@ fn needs_folding(s: &str) -> bool {
             return true;
         }
     }
-    let mut rest = s;
-    while let Some((at, c)) = next_non_ascii(rest) {
-        if fold_char(c) != Some(c) {
-            return true;
-        }
-        rest = &rest[at + c.len_utf8()..];
-    }
-    false
+    let mut words = MixedWords::default();
+    foldable_chars(s).any(|(at, c)| read_as(s, at, c, &mut words) != Some(c))
 }
 
-/// The first character of `s` outside ASCII, with its byte offset.
-fn next_non_ascii(s: &str) -> Option<(usize, char)> {
-    let at = crate::byte_class::first_non_ascii(s.as_bytes())?;
-    s.get(at..)?.chars().next().map(|c| (at, c))
+/// Each character of `s` that may fold (outside printable ASCII), with its byte offset.
+fn foldable_chars(s: &str) -> impl Iterator<Item = (usize, char)> + '_ {
+    let mut cursor = crate::byte_class::foldable(s.as_bytes());
+    let mut from = 0;
+    std::iter::from_fn(move || {
+        let at = cursor.next_from(from)?;
+        let c = s.get(at..)?.chars().next()?;
+        from = at + c.len_utf8();
+        Some((at, c))
+    })
+}
+
+/// `c`, at byte `at` of `text`, as a reader reads it: `None` for what does not show.
+fn read_as(text: &str, at: usize, c: char, words: &mut MixedWords) -> Option<char> {
+    if c.is_control() && !matches!(c, '\t' | '\n' | '\r') {
+        return None;
+    }
+    match latin_look_alike(c) {
+        Some(latin) if words.mixed(text, at) => Some(latin),
+        Some(_) => Some(c),
+        None => fold_char(c),
+    }
+}
+
+/// Whether the word around an offset is mixed (see the module doc), remembered for the
+/// word last asked about: every look-alike of a word asks, and each word is read once, so
+/// a long text costs one pass however its look-alikes fall.
+#[derive(Default)]
+struct MixedWords {
+    /// The end of the word last asked about, and whether it is mixed.
+    last: Option<(usize, bool)>,
+}
+
+impl MixedWords {
+    fn mixed(&mut self, text: &str, at: usize) -> bool {
+        // Offsets are asked in order, so one before the last word's end is inside it.
+        if let Some((_, mixed)) = self.last.filter(|(end, _)| at < *end) {
+            return mixed;
+        }
+        let before = text.get(..at).unwrap_or_default();
+        let after = text.get(at..).unwrap_or_default();
+        let start = before
+            .char_indices()
+            .rev()
+            .find(|(_, c)| c.is_whitespace())
+            .map_or(0, |(i, c)| i + c.len_utf8());
+        let end = after
+            .char_indices()
+            .find(|(_, c)| c.is_whitespace())
+            .map_or(text.len(), |(i, _)| at + i);
+        let word = text.get(start..end).unwrap_or_default();
+        let mixed = word
+            .chars()
+            .any(|c| c.is_ascii_alphanumeric() || c == '@' || script_digit(u32::from(c)).is_some());
+        self.last = Some((end, mixed));
+        mixed
+    }
+}
+
+/// The Latin letter a Cyrillic, Greek or Armenian letter is drawn as (Unicode's
+/// confusables, UTS #39, where the prototype is one Latin letter).
+fn latin_look_alike(c: char) -> Option<char> {
+    Some(match c {
+        // Cyrillic.
+        'а' => 'a',
+        'е' => 'e',
+        'о' => 'o',
+        'р' => 'p',
+        'с' => 'c',
+        'у' | 'ү' => 'y',
+        'х' => 'x',
+        'ѕ' => 's',
+        'і' => 'i',
+        'ј' => 'j',
+        'һ' => 'h',
+        'ԁ' => 'd',
+        'ԛ' => 'q',
+        'ԝ' => 'w',
+        'ӏ' => 'l',
+        'ѵ' => 'v',
+        'А' => 'A',
+        'В' => 'B',
+        'Е' => 'E',
+        'К' => 'K',
+        'М' => 'M',
+        'Н' => 'H',
+        'О' => 'O',
+        'Р' => 'P',
+        'С' => 'C',
+        'Т' => 'T',
+        'Х' => 'X',
+        'Ү' => 'Y',
+        'Ѕ' => 'S',
+        'І' | 'Ӏ' => 'I',
+        'Ј' => 'J',
+        'Ԛ' => 'Q',
+        'Ԝ' => 'W',
+        'Ѵ' => 'V',
+        // Greek.
+        'ο' => 'o',
+        'ν' => 'v',
+        'ρ' => 'p',
+        'ι' => 'i',
+        'Α' => 'A',
+        'Β' => 'B',
+        'Ε' => 'E',
+        'Ζ' => 'Z',
+        'Η' => 'H',
+        'Ι' => 'I',
+        'Κ' => 'K',
+        'Μ' => 'M',
+        'Ν' => 'N',
+        'Ο' => 'O',
+        'Ρ' => 'P',
+        'Τ' => 'T',
+        'Υ' => 'Y',
+        'Χ' => 'X',
+        // Armenian.
+        'օ' => 'o',
+        'ս' => 'u',
+        'հ' => 'h',
+        _ => return None,
+    })
 }
 
 /// The byte a `%XX` sequence starting at `at` stands for, if it is one.
@@ -77,6 +199,17 @@ fn fold_char(c: char) -> Option<char> {
     match u {
         // Fullwidth ASCII variants (`＠`, `－`, `ｓ`).
         0xFF01..=0xFF5E => char::from_u32(u - 0xFEE0),
+        // The mathematical letters: thirteen styles (bold, italic, script, fraktur,
+        // double-struck, sans-serif, monospace…) of `A`–`Z` then `a`–`z`, 52 code points
+        // each. The few unassigned ones (their letters live in Letterlike Symbols) never
+        // occur in valid text.
+        0x1D400..=0x1D6A3 => {
+            let i = u8::try_from((u - 0x1D400) % 52).ok()?;
+            Some(char::from(if i < 26 { b'A' + i } else { b'a' + i - 26 }))
+        }
+        // Circled letters.
+        0x24B6..=0x24CF => char::from_u32(u - 0x24B6 + u32::from(b'A')),
+        0x24D0..=0x24E9 => char::from_u32(u - 0x24D0 + u32::from(b'a')),
         // Hyphens, dashes and minus signs.
         0x2010..=0x2015 | 0x2212 | 0xFE58 | 0xFE63 => Some('-'),
         0xFE6B => Some('@'),
@@ -287,21 +420,83 @@ mod tests {
         assert!(needs_folding("a\u{00AD}b"));
     }
 
+    /// Folding written the slow way: every character on its own, each word's script mix
+    /// decided from the whole word.
+    fn reference_fold(s: &str) -> String {
+        let unescaped = json_unescape(s);
+        let decoded = percent_decode(&unescaped).unwrap_or(unescaped);
+        let mut out = String::new();
+        for word in decoded.split_inclusive(char::is_whitespace) {
+            let mixed = word.chars().any(|c| {
+                c.is_ascii_alphanumeric() || c == '@' || script_digit(u32::from(c)).is_some()
+            });
+            for c in word.chars() {
+                if c.is_control() && !matches!(c, '\t' | '\n' | '\r') {
+                    continue;
+                }
+                match latin_look_alike(c) {
+                    Some(latin) if mixed => out.push(latin),
+                    Some(_) => out.push(c),
+                    None => out.extend(fold_char(c)),
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn look_alikes_read_as_latin_in_mixed_words_only() {
+        // A Cyrillic `ѕ` and `о` in a key's prefix, a Cyrillic `а` in an address, a Greek
+        // capital in an identifier: each word also holds Latin letters or digits.
+        assert_eq!(fold("ѕk-оr-v1-ab12").as_deref(), Some("sk-or-v1-ab12"));
+        assert_eq!(
+            fold("mail jаne@example.org").as_deref(),
+            Some("mail jane@example.org")
+        );
+        assert_eq!(fold("ΑKIA1234").as_deref(), Some("AKIA1234"));
+        // Every letter a look-alike: the `@` still marks it.
+        assert_eq!(
+            fold("јаnе@ехаmрlе.соm").as_deref(),
+            Some("jane@example.com")
+        );
+        // Russian and Greek prose is left as it is, and not scanned twice.
+        assert_eq!(fold("Сорок пять рублей за кофе"), None);
+        assert_eq!(fold("Καλημέρα σας, Ορέστη"), None);
+        assert!(!needs_folding("Привет, как дела? Это ваш заказ."));
+        // A mixed word beside pure ones: only it changes.
+        assert_eq!(
+            fold("пароль: раѕѕ123 сорок").as_deref(),
+            Some("пароль: pass123 сорок")
+        );
+    }
+
+    #[test]
+    fn control_characters_and_styled_letters_read_as_a_reader_sees_them() {
+        assert_eq!(fold("sk-or\u{0}-v1").as_deref(), Some("sk-or-v1"));
+        assert_eq!(fold("sk-or\\u0000-v1").as_deref(), Some("sk-or-v1"));
+        assert_eq!(
+            fold("sk\u{7f}-or\u{85}-v1\u{1b}").as_deref(),
+            Some("sk-or-v1")
+        );
+        assert_eq!(fold("tab\tand\nnew\r\nline"), None);
+        assert_eq!(fold("𝐬𝐤-𝘰𝘳-𝚟𝟷").as_deref(), Some("sk-or-v1"));
+        assert_eq!(fold("ⓢⓚ-Ⓞⓡ").as_deref(), Some("sk-Or"));
+    }
+
     /// The quick check never says "nothing to fold" for text that folding changes.
     #[test]
     fn the_quick_check_agrees_with_folding() {
         let pieces = [
             "a", "é", "%", "%4", "%40", "%+f", "%zz", "\\", "\\u002d", "—", "\u{200B}", "＠", "ｓ",
-            "\u{0301}", "9", " ", "日本",
+            "\u{0301}", "9", " ", "日本", "\u{0}", "\u{7F}", "\u{85}", "\t", "ѕ", "о", "Α", "@",
+            "да", "٣", "𝐬", "ⓚ",
         ];
         // Every string of up to three pieces.
         for a in pieces {
             for b in pieces {
                 for c in pieces {
                     let s = format!("{a}{b}{c}");
-                    let unescaped = json_unescape(&s);
-                    let decoded = percent_decode(&unescaped).unwrap_or(unescaped);
-                    let folded: String = decoded.chars().filter_map(fold_char).collect();
+                    let folded = reference_fold(&s);
                     assert_eq!(fold(&s), (folded != s).then_some(folded), "{s:?}");
                 }
             }

@@ -168,17 +168,36 @@ impl TestGateway {
 
     /// Every audit record written so far (waits for the queue to drain first).
     pub async fn audit_records(&self) -> Vec<serde_json::Value> {
-        // A no-wait record is written with the next batch; give the writer a moment.
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let mut out = Vec::new();
-        let files =
-            orguard::audit::sink::file::list_files(self.audit_dir.path()).unwrap_or_default();
-        for f in files {
-            for line in std::fs::read_to_string(f).unwrap().lines() {
-                out.push(serde_json::from_str(line).unwrap());
+        // A no-wait record is written with the next batch, whenever the writer gets to
+        // it: on a loaded machine (the suite runs tests in parallel) that can take a while.
+        // Wait for the writer's queue to empty, then read until two reads 100 ms apart
+        // agree, for up to five seconds.
+        let read = || {
+            let mut out = Vec::new();
+            let files =
+                orguard::audit::sink::file::list_files(self.audit_dir.path()).unwrap_or_default();
+            for f in files {
+                for line in std::fs::read_to_string(f).unwrap().lines() {
+                    out.push(serde_json::from_str(line).unwrap());
+                }
             }
+            out
+        };
+        let started = std::time::Instant::now();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        while self.state.audit.queue_depth() > 0 && started.elapsed() < Duration::from_secs(5) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        out
+        let mut last: Vec<serde_json::Value> = read();
+        while started.elapsed() < Duration::from_secs(5) {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let now = read();
+            if now.len() == last.len() {
+                return now;
+            }
+            last = now;
+        }
+        last
     }
 
     pub fn url(&self, path: &str) -> String {
