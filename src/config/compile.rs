@@ -203,7 +203,7 @@ pub fn compile(raw: RawConfig, resolved: Resolved) -> Result<Snapshot, Vec<Probl
         .trim()
         .trim_end_matches('/')
         .to_owned();
-    check_url(
+    let base = check_url(
         "upstream",
         &base_url,
         raw.upstream.allow_insecure_http,
@@ -351,8 +351,8 @@ pub fn compile(raw: RawConfig, resolved: Resolved) -> Result<Snapshot, Vec<Probl
     let audit = compile_audit(&raw, &resolved, &mut problems);
     let resilience = compile_resilience(&raw, &mut problems);
 
-    match (problems.is_empty(), detectors) {
-        (true, Some(detectors)) => Ok(Snapshot {
+    match (problems.is_empty(), detectors, base) {
+        (true, Some(detectors), Some(base)) => Ok(Snapshot {
             key_max_age_days: raw.policy.key_max_age_days,
             server: ServerSettings {
                 listen,
@@ -367,6 +367,7 @@ pub fn compile(raw: RawConfig, resolved: Resolved) -> Result<Snapshot, Vec<Probl
             },
             upstream: UpstreamSettings {
                 base_url,
+                base,
                 api_key,
                 connect_timeout,
                 first_byte_timeout,
@@ -1086,18 +1087,40 @@ fn redact_policy(
     RedactPolicy { default, per_type }
 }
 
-fn check_url(at: &str, url: &str, allow_http: bool, problems: &mut Problems) {
+/// `url` parsed, when it is a URL the gateway may send keys and prompts to.
+fn check_url(
+    at: &str,
+    url: &str,
+    allow_http: bool,
+    problems: &mut Problems,
+) -> Option<reqwest::Url> {
     match reqwest::Url::parse(url) {
         Ok(u) if !u.username().is_empty() || u.password().is_some() => {
-            problems.at(format!("{at}.base_url"), "credentials in the URL would be logged and printed; use the key settings instead");
+            problems.at(
+                format!("{at}.base_url"),
+                "credentials in the URL would be logged and printed; use the key settings instead",
+            );
+            None
         }
         Ok(u) => match u.scheme() {
-            "https" => {}
-            "http" if allow_http => {}
-            "http" => problems.at(format!("{at}.base_url"), format!("plain http sends the API key and prompts unencrypted; use https or set {at}.allow_insecure_http = true")),
-            other => problems.at(format!("{at}.base_url"), format!("unsupported scheme {other:?}")),
+            "https" => Some(u),
+            "http" if allow_http => Some(u),
+            "http" => {
+                problems.at(format!("{at}.base_url"), format!("plain http sends the API key and prompts unencrypted; use https or set {at}.allow_insecure_http = true"));
+                None
+            }
+            other => {
+                problems.at(
+                    format!("{at}.base_url"),
+                    format!("unsupported scheme {other:?}"),
+                );
+                None
+            }
         },
-        Err(e) => problems.at(format!("{at}.base_url"), format!("not a URL ({e})")),
+        Err(e) => {
+            problems.at(format!("{at}.base_url"), format!("not a URL ({e})"));
+            None
+        }
     }
 }
 
@@ -1115,10 +1138,13 @@ fn compile_extra_upstreams(
             continue;
         }
         let base_url = up.base_url.trim().trim_end_matches('/').to_owned();
-        check_url(&at, &base_url, up.allow_insecure_http, problems);
+        let Some(base) = check_url(&at, &base_url, up.allow_insecure_http, problems) else {
+            continue;
+        };
         // Timeouts and limits follow the main upstream's.
         let settings = UpstreamSettings {
             base_url,
+            base,
             api_key: resolved.extra_keys.get(name).cloned(),
             connect_timeout: Duration::from_millis(raw.upstream.connect_timeout_ms),
             first_byte_timeout: Duration::from_millis(raw.upstream.first_byte_timeout_ms),
@@ -1219,7 +1245,10 @@ fn compile_policy(
         ) == DataCollection::Deny;
         let upstream = match c.upstream.as_str() {
             "openrouter" => UpstreamRef::OpenRouter,
-            other if extra.contains_key(other) => UpstreamRef::Extra(other.to_owned()),
+            // Named in the file (its own problems, such as a bad URL, are reported there).
+            other if extra.contains_key(other) || raw.upstreams.contains_key(other) => {
+                UpstreamRef::Extra(other.to_owned())
+            }
             other => {
                 problems.at(
                     format!("{at}.upstream"),

@@ -127,10 +127,7 @@ pub async fn send(
         .await
         .map_err(|f| {
             if let Some(cause) = &f.cause {
-                let host = reqwest::Url::parse(&settings.base_url)
-                    .ok()
-                    .and_then(|u| u.host_str().map(str::to_owned))
-                    .unwrap_or_default();
+                let host = settings.base.host_str().unwrap_or_default();
                 tracing::warn!(upstream = %host, error = %f.error, cause = %cause, "upstream request failed");
             }
             f.error
@@ -153,7 +150,7 @@ pub async fn send_explained(
     }
     let started = Instant::now();
     let deadline = started + settings.total_timeout;
-    let url = format!("{}{}", settings.base_url, outbound.path_and_query);
+    let url = settings.url_for(&outbound.path_and_query);
 
     let mut headers = HeaderMap::new();
     for name in &CLIENT_HEADERS_FORWARDED {

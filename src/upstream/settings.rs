@@ -17,6 +17,10 @@ use crate::secret::Secret;
 pub struct UpstreamSettings {
     /// API root without a trailing slash, e.g. `https://openrouter.ai/api/v1`.
     pub base_url: String,
+    /// `base_url` parsed, once: each request's URL is this with its path and query set
+    /// ([`UpstreamSettings::url_for`]), instead of a parse of the whole text per request
+    /// (host and IDNA processing: ~3 % of a 1 KB request's instructions).
+    pub base: reqwest::Url,
     pub api_key: Option<Secret>,
     pub connect_timeout: Duration,
     pub first_byte_timeout: Duration,
@@ -41,9 +45,84 @@ pub struct UpstreamSettings {
     pub ca_pem: Option<Arc<[u8]>>,
 }
 
+impl UpstreamSettings {
+    /// The URL of `path_and_query` (below the API root, e.g. `/chat/completions` or
+    /// `/generation?id=…`): the same URL as parsing `base_url` followed by it.
+    pub fn url_for(&self, path_and_query: &str) -> reqwest::Url {
+        let (path, query) = match path_and_query.split_once('?') {
+            Some((path, query)) => (path, Some(query)),
+            None => (path_and_query, None),
+        };
+        let mut url = self.base.clone();
+        let mut full = String::with_capacity(url.path().len() + path.len());
+        full.push_str(url.path().trim_end_matches('/'));
+        full.push_str(path);
+        url.set_path(&full);
+        url.set_query(query);
+        url
+    }
+}
+
 /// Headers sent upstream on behalf of one service.
 #[derive(Debug, Clone, Default)]
 pub struct ServiceSettings {
     pub http_referer: Option<HeaderValue>,
     pub title: Option<HeaderValue>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(base_url: &str) -> UpstreamSettings {
+        UpstreamSettings {
+            base_url: base_url.to_owned(),
+            base: reqwest::Url::parse(base_url).unwrap(),
+            api_key: None,
+            connect_timeout: Duration::from_secs(1),
+            first_byte_timeout: Duration::from_secs(1),
+            idle_timeout: Duration::from_secs(1),
+            total_timeout: Duration::from_secs(1),
+            max_response_bytes: 1,
+            passthrough_paths: HashSet::new(),
+            key_required: false,
+            credit_poll: None,
+            providers_refresh: None,
+            models_refresh: None,
+            management_key: None,
+            ca_file: None,
+            ca_pem: None,
+        }
+    }
+
+    /// The URL built from the parsed root is the one a parse of the joined text gives.
+    #[test]
+    fn a_path_below_the_root_is_the_url_of_the_joined_text() {
+        for base in [
+            "https://openrouter.ai/api/v1",
+            "http://127.0.0.1:8080/api/v1",
+            "https://llm.internal.example",
+            "https://xn--bcher-kva.example/v1",
+            "https://Bücher.example:8443/a/b",
+        ] {
+            let s = settings(base);
+            for pq in [
+                "/chat/completions",
+                "/models",
+                "/models?category=programming",
+                "/generation?id=gen-1&x=a%20b",
+                "/generation?id=ä b",
+                "/models/openai/gpt-4o",
+                "/models/openai%2Fgpt-4o",
+                "/a b/ü",
+                "/a\\b",
+                "/key?",
+                "/credits",
+            ] {
+                let want = reqwest::Url::parse(&format!("{base}{pq}")).unwrap();
+                assert_eq!(s.url_for(pq), want, "{base} + {pq}");
+                assert_eq!(s.url_for(pq).as_str(), want.as_str(), "{base} + {pq}");
+            }
+        }
+    }
 }
