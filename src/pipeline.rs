@@ -368,9 +368,13 @@ fn plan<'a>(
                 &refusal.error,
                 PlanError::Denied(d) if d.code == crate::error_code::ErrorCode::InvalidModel
             );
-            ctx.model_requested = refusal.model.filter(|m| {
-                !not_an_id && !crate::redact::holds_detected_value(&config.detectors, m)
-            });
+            // An unknown variant suffix is client text too: only the id before it is kept.
+            ctx.model_requested = refusal
+                .model
+                .map(|m| crate::policy::models::recordable(&m).to_owned())
+                .filter(|m| {
+                    !not_an_id && !crate::redact::holds_detected_value(&config.detectors, m)
+                });
             if let PlanError::Denied(d) = &refusal.error {
                 tracing::debug!(code = d.code.as_str(), "request denied by policy");
             }

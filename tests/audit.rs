@@ -858,13 +858,30 @@ async fn denied_records_name_the_route_and_the_model_asked_for_never_a_detected_
     let r = gw.chat(&chat_body(odd)).await;
     let status = r.status();
     assert_eq!(status, 400, "{}", r.text().await.unwrap());
+    // An unknown variant suffix is the client's text: neither the error nor the record
+    // repeats it; the record keeps the id before it.
+    let r = gw
+        .chat(&chat_body("openai/gpt-4o:hunter2-of-the-ceo"))
+        .await;
+    assert_eq!(r.status(), 403);
+    let text = r.text().await.unwrap();
+    assert!(
+        text.contains("variant_not_allowed") && !text.contains("hunter2"),
+        "{text}"
+    );
     let denied: Vec<Value> = gw
         .audit_records()
         .await
         .into_iter()
         .filter(|r| r["type"] == "denied")
         .collect();
-    assert_eq!(denied.len(), 3, "{denied:#?}");
+    assert_eq!(denied.len(), 4, "{denied:#?}");
+    assert_eq!(
+        denied[3]["model_requested"], "openai/gpt-4o",
+        "{}",
+        denied[3]
+    );
+    assert!(!denied[3].to_string().contains("hunter2"), "{}", denied[3]);
     assert!(denied[2].get("model_requested").is_none(), "{}", denied[2]);
     assert!(
         !denied[2].to_string().contains("private words"),

@@ -451,11 +451,14 @@ async fn logs_never_carry_keys_prompts_or_completions() {
         ("GET", format!("/v1/models/openai/{path_canary}"), 404),
         // The query string is scanned like body text: the address in it is refused.
         ("GET", format!("/v1/models?q={path_canary}"), 403),
+        // The method is client text too: a token of the client's choosing.
+        ("METHOD.CANARY", "/v1/models".to_owned(), 405),
     ] {
         let url = gw.url(&path);
         let request = match method {
             "POST" => client.post(url).json(&body),
-            _ => client.get(url),
+            "GET" => client.get(url),
+            other => client.request(reqwest::Method::from_bytes(other.as_bytes()).unwrap(), url),
         };
         let r = request
             .bearer_auth("ogk_demo_local_only")
@@ -502,6 +505,7 @@ async fn logs_never_carry_keys_prompts_or_completions() {
         "ogk_demo_local_only",
         "tok1",
         "path.canary",
+        "METHOD.CANARY",
     ]) {
         assert!(
             !logs.contains(canary),

@@ -1302,6 +1302,35 @@ async fn look_alike_letters_and_control_characters_do_not_hide_a_value() {
             "circled prefix",
             format!("{}{}", styled("sk", 0x24B6), &sec[2..]),
         ),
+        (
+            "a NEL between a look-alike and the rest",
+            format!("{}\u{85}{}", "ѕ", &sec[1..]),
+        ),
+        (
+            "tag characters",
+            sec.chars()
+                .map(|c| char::from_u32(0xE0000 + u32::from(c)).unwrap())
+                .collect(),
+        ),
+        ("Cyrillic k", sec.replacen('k', "к", 1)),
+        ("Kelvin sign", "A\u{212A}IAIOSFODNN7EXAMPLQ".to_owned()),
+        (
+            "an all-letter access key wholly in Cyrillic",
+            "АКІАВСЕНКМОРТХАВСЕНМ".to_owned(),
+        ),
+        ("look-alikes inside a base64 data URL", {
+            use base64::Engine as _;
+            let inner = sec.replacen('s', "ѕ", 1);
+            format!(
+                "data:text/plain;base64,{}",
+                base64::engine::general_purpose::STANDARD.encode(inner)
+            )
+        }),
+        (
+            "SSN with Armenian hyphens",
+            "SSN 536\u{58A}22\u{58A}1234".to_owned(),
+        ),
+        ("card in Adlam digits", "card 𞥔𞥕𞥓𞥒𞥐𞥑𞥕𞥑𞥑𞥒𞥘𞥓𞥐𞥓𞥖𞥖".to_owned()),
     ];
     for (name, value) in cases {
         let before = mock.count();
@@ -1333,6 +1362,11 @@ async fn look_alike_letters_and_control_characters_do_not_hide_a_value() {
             "Установите Windows-сервер и Exсel",
         ),
         ("tabs and line breaks", "a\tb\r\nc"),
+        (
+            "a document number in Cyrillic capitals",
+            "Свидетельство АВ1234563 выдано в 2020 году.",
+        ),
+        ("Greek capitals", "Πιστοποιητικό ΑΒ1234563 εκδόθηκε."),
     ] {
         let before = mock.count();
         let body =

@@ -40,6 +40,19 @@ impl Variant {
     }
 }
 
+/// `id` as the audit may record it: whole when every `:` suffix is a known variant, else
+/// only what precedes the first `:` (an unknown suffix is free client text, and a chained
+/// record cannot be cleaned afterwards).
+pub fn recordable(id: &str) -> &str {
+    let mut parts = id.split(':');
+    let base = parts.next().unwrap_or_default();
+    if parts.all(|suffix| Variant::parse(suffix).is_some()) {
+        id
+    } else {
+        base
+    }
+}
+
 /// What an id names, as far as policy is concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ModelKind {
@@ -111,10 +124,11 @@ pub fn parse(raw: &str) -> Result<ModelRef, Denial> {
         if suffix.is_empty() {
             return Err(invalid("empty variant suffix"));
         }
+        // The suffix is not named: it is whatever the client wrote after the `:`.
         let variant = Variant::parse(suffix).ok_or_else(|| {
             Denial::forbidden(
                 ErrorCode::VariantNotAllowed,
-                format!("model variant :{suffix} is not known to orguard and is denied"),
+                "the model id's variant suffix is not one orguard knows (:free, :online, :nitro, :floor, :exacto, :thinking, :extended) and is denied".to_owned(),
             )
         })?;
         variants.push(variant);
@@ -266,10 +280,16 @@ mod tests {
             let err = parse(bad).unwrap_err();
             assert_eq!(err.code, ErrorCode::InvalidModel, "{bad:?}");
         }
+        let unknown = parse("openai/gpt-4o:hunter2-p4ssw0rd").unwrap_err();
+        assert_eq!(unknown.code, ErrorCode::VariantNotAllowed);
+        assert!(!unknown.message.contains("hunter2"), "{}", unknown.message);
+        assert_eq!(recordable("openai/gpt-4o:hunter2"), "openai/gpt-4o");
+        assert_eq!(recordable("openai/gpt-4o:free:x"), "openai/gpt-4o");
         assert_eq!(
-            parse("openai/gpt-4o:turbo").unwrap_err().code,
-            ErrorCode::VariantNotAllowed
+            recordable("openai/gpt-4o:free:nitro"),
+            "openai/gpt-4o:free:nitro"
         );
+        assert_eq!(recordable("openai/gpt-4o"), "openai/gpt-4o");
         assert!(parse(&format!("openai/{}", "a".repeat(250))).is_err());
     }
 

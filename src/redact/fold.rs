@@ -106,19 +106,35 @@ impl MixedWords {
         let start = before
             .char_indices()
             .rev()
-            .find(|(_, c)| c.is_whitespace())
+            .find(|(_, c)| splits_words(*c))
             .map_or(0, |(i, c)| i + c.len_utf8());
         let end = after
             .char_indices()
-            .find(|(_, c)| c.is_whitespace())
+            .find(|(_, c)| splits_words(*c))
             .map_or(text.len(), |(i, _)| at + i);
         let word = text.get(start..end).unwrap_or_default();
-        let mixed = word
-            .chars()
-            .any(|c| c.is_ascii_alphanumeric() || c == '@' || script_digit(u32::from(c)).is_some());
+        let mixed = word.chars().any(|c| c.is_ascii_alphabetic() || c == '@') || {
+            // A word drawn wholly in look-alikes (`АКІАВСЕНКМОРТХАВСЕНМ`): long ones only,
+            // since short words of Russian or Greek are often made of them (`сор`, `ΑΘΗ`).
+            let mut look_alikes = 0;
+            let whole = word.chars().filter(|c| c.is_alphabetic()).all(|c| {
+                look_alikes += 1;
+                latin_look_alike(c).is_some()
+            });
+            whole && look_alikes >= LONG_LOOK_ALIKE_WORD
+        };
         self.last = Some((end, mixed));
         mixed
     }
+}
+
+/// How many letters a word written only in look-alikes needs to be read as Latin.
+const LONG_LOOK_ALIKE_WORD: usize = 8;
+
+/// White space that separates words for the mixed-word test: white space a reader sees.
+/// Controls that are white space (VT, FF, NEL) are dropped by folding, so they join.
+fn splits_words(c: char) -> bool {
+    c.is_whitespace() && !c.is_control()
 }
 
 /// The Latin letter a Cyrillic, Greek or Armenian letter is drawn as (Unicode's
@@ -142,6 +158,11 @@ fn latin_look_alike(c: char) -> Option<char> {
         'ԝ' => 'w',
         'ӏ' => 'l',
         'ѵ' => 'v',
+        'к' => 'k',
+        'г' => 'r',
+        'ь' | 'Ь' => 'b',
+        'т' => 't',
+        'м' => 'm',
         'А' => 'A',
         'В' => 'B',
         'Е' => 'E',
@@ -165,6 +186,14 @@ fn latin_look_alike(c: char) -> Option<char> {
         'ν' => 'v',
         'ρ' => 'p',
         'ι' => 'i',
+        'κ' => 'k',
+        'α' => 'a',
+        'ς' | 'ϲ' => 'c',
+        'χ' => 'x',
+        'τ' => 't',
+        'υ' => 'u',
+        'γ' => 'y',
+        'Ϲ' => 'C',
         'Α' => 'A',
         'Β' => 'B',
         'Ε' => 'E',
@@ -183,6 +212,50 @@ fn latin_look_alike(c: char) -> Option<char> {
         'օ' => 'o',
         'ս' => 'u',
         'հ' => 'h',
+        // Latin's own small capitals and script g (phonetic letters, not prose).
+        'ɡ' => 'g',
+        'ᴀ' => 'A',
+        'ʙ' => 'B',
+        'ᴄ' => 'C',
+        'ᴅ' => 'D',
+        'ᴇ' => 'E',
+        'ɢ' => 'G',
+        'ʜ' => 'H',
+        'ɪ' => 'I',
+        'ᴊ' => 'J',
+        'ᴋ' => 'K',
+        'ʟ' => 'L',
+        'ᴍ' => 'M',
+        'ɴ' => 'N',
+        'ᴏ' => 'O',
+        'ᴘ' => 'P',
+        'ʀ' => 'R',
+        'ꜱ' => 'S',
+        'ᴛ' => 'T',
+        'ᴜ' => 'U',
+        'ᴠ' => 'V',
+        'ᴡ' => 'W',
+        'ʏ' => 'Y',
+        'ᴢ' => 'Z',
+        // Cherokee, Coptic and Lisu capitals drawn as Latin ones.
+        'Ꭺ' | 'Ⲁ' | 'ꓮ' => 'A',
+        'Ᏼ' | 'Ⲃ' | 'ꓐ' => 'B',
+        'Ꮯ' | 'Ⲥ' | 'ꓚ' => 'C',
+        'Ꭼ' | 'Ⲉ' | 'ꓰ' => 'E',
+        'Ꮋ' | 'Ⲏ' | 'ꓧ' => 'H',
+        'Ꮖ' | 'Ⲓ' | 'ꓲ' => 'I',
+        'Ꭻ' | 'ꓙ' => 'J',
+        'Ꮶ' | 'Ⲕ' | 'ꓗ' => 'K',
+        'Ꮇ' | 'Ⲙ' | 'ꓟ' => 'M',
+        'Ⲛ' | 'ꓠ' => 'N',
+        'Ⲟ' | 'ꓳ' => 'O',
+        'Ꮲ' | 'Ⲣ' | 'ꓑ' => 'P',
+        'Ꮪ' | 'ꓢ' => 'S',
+        'Ꭲ' | 'Ⲧ' | 'ꓔ' => 'T',
+        'Ꮩ' | 'ꓦ' => 'V',
+        'Ꮃ' | 'ꓪ' => 'W',
+        'Ⲭ' | 'ꓫ' => 'X',
+        'Ꮓ' | 'ꓜ' => 'Z',
         _ => return None,
     })
 }
@@ -199,6 +272,29 @@ fn fold_char(c: char) -> Option<char> {
     match u {
         // Fullwidth ASCII variants (`＠`, `－`, `ｓ`).
         0xFF01..=0xFF5E => char::from_u32(u - 0xFEE0),
+        // Tag characters: invisible ASCII that some models read ("ASCII smuggling").
+        0xE0020..=0xE007E => char::from_u32(u - 0xE0000),
+        0xE0001 | 0xE007F => None,
+        // Letterlike symbols, Roman numerals, modifier letters, squared, parenthesised
+        // and segmented forms: what their compatibility decomposition (NFKC) reads, when
+        // that is one ASCII letter or digit (`K` Kelvin, `ℎ` of math italic, `Ⅰ`, `ᵏ`,
+        // `🄰`, `⑷`, `⒋`, `🯴`).
+        0x02B0..=0x02D6
+        | 0x02D8..=0x02FF
+        | 0x1D2C..=0x1D6A
+        | 0x2100..=0x218F
+        | 0x2474..=0x249B
+        | 0x1F100..=0x1F10A
+        | 0x1F10D..=0x1F14F
+        | 0x1F16A..=0x1F16F
+        | 0x1F18A..=0x1F1E5
+        | 0x1FBF0..=0x1FBF9 => compatibility_ascii(c).or(Some(c)),
+        // Negative circled and negative squared letters (no decomposition).
+        0x1F150..=0x1F169 => char::from_u32(u - 0x1F150 + u32::from(b'A')),
+        0x1F170..=0x1F189 => char::from_u32(u - 0x1F170 + u32::from(b'A')),
+        // Dingbat zeros, and the regional indicators flags are written with.
+        0x1F10B | 0x1F10C => Some('0'),
+        0x1F1E6..=0x1F1FF => char::from_u32(u - 0x1F1E6 + u32::from(b'A')),
         // The mathematical letters: thirteen styles (bold, italic, script, fraktur,
         // double-struck, sans-serif, monospace…) of `A`–`Z` then `a`–`z`, 52 code points
         // each. The few unassigned ones (their letters live in Letterlike Symbols) never
@@ -210,8 +306,33 @@ fn fold_char(c: char) -> Option<char> {
         // Circled letters.
         0x24B6..=0x24CF => char::from_u32(u - 0x24B6 + u32::from(b'A')),
         0x24D0..=0x24E9 => char::from_u32(u - 0x24D0 + u32::from(b'a')),
-        // Hyphens, dashes and minus signs.
-        0x2010..=0x2015 | 0x2212 | 0xFE58 | 0xFE63 => Some('-'),
+        // Hyphens, dashes and minus signs (Unicode's dash punctuation, and the minus
+        // signs drawn like it).
+        0x2010..=0x2015
+        | 0x2212
+        | 0xFE58
+        | 0xFE63
+        | 0x058A
+        | 0x05BE
+        | 0x1400
+        | 0x1806
+        | 0x2E17
+        | 0x2E1A
+        | 0x2E3A
+        | 0x2E3B
+        | 0x2E40
+        | 0x2E5D
+        | 0x301C
+        | 0x3030
+        | 0x30A0
+        | 0xFE31
+        | 0xFE32
+        | 0x10EAD
+        | 0x02D7
+        | 0x2043
+        | 0x2796 => Some('-'),
+        // The Braille blank reads as a space.
+        0x2800 => Some(' '),
         0xFE6B => Some('@'),
         0x2024 | 0xFE52 => Some('.'),
         0x2028 | 0x2029 => Some('\n'),
@@ -246,7 +367,11 @@ fn fold_char(c: char) -> Option<char> {
         | 0xFE00..=0xFE0F
         | 0xFEFF
         | 0x3164
-        | 0xFFA0 => None,
+        | 0xFFA0
+        | 0x180B..=0x180D
+        | 0x180F
+        | 0xFFF9..=0xFFFB
+        | 0x1BCA0..=0x1BCA3 => None,
         // Combining marks a value can be sprinkled with.
         0x0300..=0x036F | 0x1AB0..=0x1AFF | 0x1DC0..=0x1DFF | 0x20D0..=0x20FF | 0xFE20..=0xFE2F => {
             None
@@ -256,12 +381,28 @@ fn fold_char(c: char) -> Option<char> {
     }
 }
 
+/// `c`'s compatibility decomposition when it is one ASCII letter or digit (a parenthesised
+/// `⑷` or a `⒋` with its full stop reads as its digit).
+fn compatibility_ascii(c: char) -> Option<char> {
+    let mut read = None;
+    let mut others = 0;
+    unicode_normalization::char::decompose_compatible(c, |d| {
+        if d.is_ascii_alphanumeric() && read.is_none() {
+            read = Some(d);
+        } else if !matches!(d, '(' | ')' | '.') {
+            others += 1;
+        }
+    });
+    read.filter(|_| others == 0)
+}
+
 /// The zero of each script's decimal digits (Unicode's `Nd` blocks, ten code points from
 /// each zero) that [`fold_char`] maps to ASCII, in order.
-const DIGIT_ZEROS: [u32; 31] = [
+const DIGIT_ZEROS: [u32; 37] = [
     0x0660, 0x06F0, 0x07C0, 0x0966, 0x09E6, 0x0A66, 0x0AE6, 0x0B66, 0x0BE6, 0x0C66, 0x0CE6, 0x0D66,
     0x0DE6, 0x0E50, 0x0ED0, 0x0F20, 0x1040, 0x1090, 0x17E0, 0x1810, 0x1946, 0x19D0, 0x1B50, 0x1BB0,
-    0x1C40, 0x1C50, 0xA8D0, 0xA900, 0xA9D0, 0xAA50, 0xABF0,
+    0x1C40, 0x1C50, 0xA8D0, 0xA900, 0xA9D0, 0xAA50, 0xABF0, 0x104A0, 0x11066, 0x16A60, 0x1E140,
+    0x1E2F0, 0x1E950,
 ];
 
 /// The ASCII digit of `u`, a decimal digit of one of [`DIGIT_ZEROS`]' scripts.
@@ -426,10 +567,11 @@ mod tests {
         let unescaped = json_unescape(s);
         let decoded = percent_decode(&unescaped).unwrap_or(unescaped);
         let mut out = String::new();
-        for word in decoded.split_inclusive(char::is_whitespace) {
-            let mixed = word.chars().any(|c| {
-                c.is_ascii_alphanumeric() || c == '@' || script_digit(u32::from(c)).is_some()
-            });
+        for word in decoded.split_inclusive(splits_words) {
+            let letters: Vec<char> = word.chars().filter(|c| c.is_alphabetic()).collect();
+            let mixed = word.chars().any(|c| c.is_ascii_alphabetic() || c == '@')
+                || (letters.len() >= LONG_LOOK_ALIKE_WORD
+                    && letters.iter().all(|c| latin_look_alike(*c).is_some()));
             for c in word.chars() {
                 if c.is_control() && !matches!(c, '\t' | '\n' | '\r') {
                     continue;
@@ -465,9 +607,26 @@ mod tests {
         assert!(!needs_folding("Привет, как дела? Это ваш заказ."));
         // A mixed word beside pure ones: only it changes.
         assert_eq!(
-            fold("пароль: раѕѕ123 сорок").as_deref(),
-            Some("пароль: pass123 сорок")
+            fold("пароль: раѕѕw0rd сорок").as_deref(),
+            Some("пароль: passw0rd сорок")
         );
+        // Digits alone do not make a word mixed: a document number in Cyrillic capitals
+        // (`АВ1234563`) is not a DEA number.
+        assert_eq!(fold("Свидетельство АВ1234563 выдано"), None);
+        // A long word wholly of look-alikes does; a short one does not.
+        assert_eq!(
+            fold("key АКІАВСЕНКМОРТХАВСЕНМ").as_deref(),
+            Some("key AKIABCEHKMOPTXABCEHM")
+        );
+        assert_eq!(fold("СССР"), None);
+        // White space that folding drops does not split a word.
+        assert_eq!(fold("ѕ\u{85}k-or").as_deref(), Some("sk-or"));
+        assert_eq!(fold("ѕ\u{b}k-or").as_deref(), Some("sk-or"));
+        // Letters missing from the first list.
+        assert_eq!(fold("ѕк-or").as_deref(), Some("sk-or"));
+        assert_eq!(fold("χoxb-1").as_deref(), Some("xoxb-1"));
+        assert_eq!(fold("ᴀᴋɪᴀIOSF").as_deref(), Some("AKIAIOSF"));
+        assert_eq!(fold("ᎪᏦIᎪ1").as_deref(), Some("AKIA1"));
     }
 
     #[test]
@@ -481,15 +640,70 @@ mod tests {
         assert_eq!(fold("tab\tand\nnew\r\nline"), None);
         assert_eq!(fold("𝐬𝐤-𝘰𝘳-𝚟𝟷").as_deref(), Some("sk-or-v1"));
         assert_eq!(fold("ⓢⓚ-Ⓞⓡ").as_deref(), Some("sk-Or"));
+        // Tag characters, letterlike symbols, Roman numerals, modifier, squared and
+        // regional-indicator letters, other digits, dashes, blanks and format controls.
+        let tags: String = "sk-or"
+            .chars()
+            .map(|c| char::from_u32(0xE0000 + u32::from(c)).unwrap())
+            .collect();
+        assert_eq!(fold(&tags).as_deref(), Some("sk-or"));
+        assert_eq!(fold("A\u{212A}IA").as_deref(), Some("AKIA"));
+        assert_eq!(fold("AKⅠA").as_deref(), Some("AKIA"));
+        assert_eq!(fold("𝑔ℎ𝑝_1").as_deref(), Some("ghp_1"));
+        assert_eq!(fold("𝔸ℕℙℚ").as_deref(), Some("ANPQ"));
+        assert_eq!(fold("ˢᵏ-or").as_deref(), Some("sk-or"));
+        assert_eq!(fold("🄰🄺🅸🅰").as_deref(), Some("AKIA"));
+        assert_eq!(fold("🇸🇰-or").as_deref(), Some("SK-or"));
+        assert_eq!(fold("⑷⑸⒊🄋🯴").as_deref(), Some("45304"));
+        assert_eq!(fold("𞥔𞥕").as_deref(), Some("45"));
+        assert_eq!(fold("123֊45〜6789").as_deref(), Some("123-45-6789"));
+        assert_eq!(fold("4532⠀0151").as_deref(), Some("4532 0151"));
+        assert_eq!(
+            fold("s\u{FFF9}k\u{1BCA0}-\u{180B}or").as_deref(),
+            Some("sk-or")
+        );
+        // A multi-digit parenthesised number is not one digit.
+        assert_eq!(fold("⑽"), None);
     }
 
     /// The quick check never says "nothing to fold" for text that folding changes.
     #[test]
     fn the_quick_check_agrees_with_folding() {
         let pieces = [
-            "a", "é", "%", "%4", "%40", "%+f", "%zz", "\\", "\\u002d", "—", "\u{200B}", "＠", "ｓ",
-            "\u{0301}", "9", " ", "日本", "\u{0}", "\u{7F}", "\u{85}", "\t", "ѕ", "о", "Α", "@",
-            "да", "٣", "𝐬", "ⓚ",
+            "a",
+            "é",
+            "%",
+            "%4",
+            "%40",
+            "%+f",
+            "%zz",
+            "\\",
+            "\\u002d",
+            "—",
+            "\u{200B}",
+            "＠",
+            "ｓ",
+            "\u{0301}",
+            "9",
+            " ",
+            "日本",
+            "\u{0}",
+            "\u{7F}",
+            "\u{85}",
+            "\t",
+            "ѕ",
+            "о",
+            "Α",
+            "@",
+            "да",
+            "٣",
+            "𝐬",
+            "ⓚ",
+            "АКІАВСЕН",
+            "ℎ",
+            "\u{E0061}",
+            "⑽",
+            "\u{b}",
         ];
         // Every string of up to three pieces.
         for a in pieces {

@@ -301,6 +301,11 @@ impl Scanner<'_> {
             }
             let text = String::from_utf8_lossy(&decoded);
             kinds.extend(kinds_of(&self.detectors.find(&text)));
+            // Read as a reader reads it too: look-alikes, controls and styled letters
+            // inside the encoding hide nothing either.
+            if let Some(folded) = fold::fold(&text) {
+                kinds.extend(kinds_of(&self.detectors.find(&folded)));
+            }
         }
         kinds.sort_unstable();
         kinds.dedup();

@@ -67,7 +67,7 @@ async fn request_context(
     let hops = config.load().server.trusted_proxy_hops;
     let client = ClientAddr::resolve(peer, request.headers(), hops);
     request.extensions_mut().insert(client);
-    let method = request.method().clone();
+    let method = logged_method(request.method());
     let route = logged_route(&request, &config.load());
     let span = tracing::info_span!("request", request_id = %id, key_id = tracing::field::Empty, class = tracing::field::Empty);
     let started = Instant::now();
@@ -88,6 +88,28 @@ async fn request_context(
         None => tracing::info!(%method, route = %route, status, latency_ms, "request served"),
     }
     response
+}
+
+/// The method as logged: one of HTTP's own, or `other`. A request line's method is any
+/// token the client chose (`AKIA… /v1/models HTTP/1.1` is answered 405), so it is client
+/// text like the path.
+fn logged_method(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    static KNOWN: [Method; 9] = [
+        Method::GET,
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::HEAD,
+        Method::OPTIONS,
+        Method::CONNECT,
+        Method::PATCH,
+        Method::TRACE,
+    ];
+    KNOWN
+        .iter()
+        .find(|known| *known == method)
+        .map_or("other", Method::as_str)
 }
 
 /// What the access log names the request by: the route it matched (`/v1/models/{*id}`),
