@@ -10,12 +10,16 @@
 //! digits to ASCII digits, and invisible (format) characters, combining marks and control
 //! characters (a NUL, a DEL, the C1 block; not tab, line feed or carriage return) dropped.
 //!
-//! Cyrillic, Greek and Armenian letters drawn like Latin ones (`ѕ`, `о`, `р`, `Α`) are read
-//! as Latin only inside a *mixed* word: one (between white space) that also holds an ASCII
-//! letter or digit, another script's digit or an `@`. `ѕk-or-v1-…` and `jаne@example.org`
-//! are such words; Russian or Greek prose is not, so it is neither rewritten nor scanned a
-//! second time. These are the look-alikes of Unicode's confusables list (UTS #39) whose
-//! prototype is one Latin letter.
+//! Letters drawn like Latin ones (Cyrillic `ѕ о р`, Greek `ο Α`, Armenian, Cherokee, Coptic,
+//! Lisu, Latin small capitals) are read as Latin only inside a *mixed* word: one (between
+//! white space a reader sees) that also holds an ASCII letter or an `@`, or that has eight
+//! or more letters, all of them look-alikes. `ѕk-or-v1-…`, `jаne@example.org` and an
+//! all-letter key in Cyrillic capitals are such words; Russian or Greek prose, and a
+//! document number in Cyrillic capitals (`АВ1234563`), are not, so they are neither
+//! rewritten nor scanned a second time. These are look-alikes from Unicode's confusables
+//! list (UTS #39) whose prototype is one Latin letter. Tag characters, letterlike symbols,
+//! Roman numerals, modifier, squared and regional-indicator letters read as the ASCII they
+//! stand for.
 //!
 //! A value found only in the folded copy cannot be rewritten where it sits; the inspection
 //! refuses it. Folding runs only when the text holds a character it would change, so plain
@@ -115,7 +119,7 @@ impl MixedWords {
         let word = text.get(start..end).unwrap_or_default();
         let mixed = word.chars().any(|c| c.is_ascii_alphabetic() || c == '@') || {
             // A word drawn wholly in look-alikes (`АКІАВСЕНКМОРТХАВСЕНМ`): long ones only,
-            // since short words of Russian or Greek are often made of them (`сор`, `ΑΘΗ`).
+            // since short words of Russian or Greek are often made of them (`сор`, `ОАО`).
             let mut look_alikes = 0;
             let whole = word.chars().filter(|c| c.is_alphabetic()).all(|c| {
                 look_alikes += 1;
