@@ -51,12 +51,12 @@ pub(crate) fn digits(bytes: &[u8]) -> Cursor<'_, impl Fn(u8) -> bool> {
     Cursor::new(bytes, digit)
 }
 
-/// A [`Cursor`] over the bytes a JSON string must escape.
 /// A [`Cursor`] over the bytes that may fold.
 pub(crate) fn foldable(bytes: &[u8]) -> Cursor<'_, impl Fn(u8) -> bool> {
     Cursor::new(bytes, may_fold)
 }
 
+/// A [`Cursor`] over the bytes a JSON string must escape.
 pub(crate) fn json_escapes(bytes: &[u8]) -> Cursor<'_, impl Fn(u8) -> bool> {
     Cursor::new(bytes, json_escape)
 }

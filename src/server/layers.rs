@@ -64,11 +64,12 @@ async fn request_context(
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
-    let hops = config.load().server.trusted_proxy_hops;
-    let client = ClientAddr::resolve(peer, request.headers(), hops);
+    let snapshot = config.load();
+    let client = ClientAddr::resolve(peer, request.headers(), snapshot.server.trusted_proxy_hops);
     request.extensions_mut().insert(client);
     let method = logged_method(request.method());
-    let route = logged_route(&request, &config.load());
+    let route = logged_route(&request, &snapshot);
+    drop(snapshot);
     let span = tracing::info_span!("request", request_id = %id, key_id = tracing::field::Empty, class = tracing::field::Empty);
     let started = Instant::now();
     let mut response = next.run(request).instrument(span.clone()).await;
