@@ -90,7 +90,7 @@ pub enum GatewayError {
     #[error("method not allowed on this route")]
     MethodNotAllowed,
     /// `GET /models/{id}`: not listed upstream, or not for the caller's class. The id is
-    /// named only once it has parsed as a model id.
+    /// named only when the upstream lists it (text in a path is not echoed).
     #[error("{} is not available to class {class}", id.as_deref().map_or_else(|| "this model".to_owned(), |id| format!("model {id}")))]
     ModelNotFound {
         id: Option<String>,

@@ -1381,6 +1381,11 @@ async fn list_models(
             )
         }
     };
+    // Whether the upstream lists the one model asked for: only then may a 404 name it
+    // (an id nobody lists is client text from the path, and may hold anything).
+    let listed_upstream = only.is_some_and(|id| {
+        models::parse(id).is_ok_and(|wanted| find_model(&listing, &wanted.id).is_some())
+    });
     if let Some(data) = listing.get_mut("data").and_then(Value::as_array_mut) {
         let before = data.len();
         data.retain(|entry| {
@@ -1401,18 +1406,33 @@ async fn list_models(
         );
     }
     if let Some(id) = only {
-        return one_model(&listing, id, class);
+        return one_model(&listing, id, class, listed_upstream);
     }
     Ok((status, axum::Json(listing)).into_response())
 }
 
-/// The entry of a filtered listing whose id is `id` (normalised as model ids are), else 404.
-fn one_model(listing: &Value, id: &str, class: policy::Class) -> Result<Response, GatewayError> {
-    // A malformed id is reported without being echoed: it came from the path, not a field.
-    let wanted = models::parse(id).map_err(|_| GatewayError::ModelNotFound {
-        id: None,
+/// The entry of a filtered listing whose id is `id` (normalised as model ids are), else
+/// 404, naming the id only when the upstream lists it (`listed_upstream`): a model the
+/// class may not use. Any other id came from the path and is not echoed.
+fn one_model(
+    listing: &Value,
+    id: &str,
+    class: policy::Class,
+    listed_upstream: bool,
+) -> Result<Response, GatewayError> {
+    let not_found = |id: Option<String>| GatewayError::ModelNotFound {
+        id: id.filter(|_| listed_upstream),
         class: class.as_str(),
-    })?;
+    };
+    let wanted = models::parse(id).map_err(|_| not_found(None))?;
+    match find_model(listing, &wanted.id) {
+        Some(entry) => Ok(axum::Json(entry.clone()).into_response()),
+        None => Err(not_found(Some(wanted.id))),
+    }
+}
+
+/// The entry of `listing` whose id is `id`, compared as model ids are (any case).
+fn find_model<'l>(listing: &'l Value, id: &str) -> Option<&'l Value> {
     listing
         .get("data")
         .and_then(Value::as_array)
@@ -1422,12 +1442,7 @@ fn one_model(listing: &Value, id: &str, class: policy::Class) -> Result<Response
             entry
                 .get("id")
                 .and_then(Value::as_str)
-                .is_some_and(|e| e.trim().eq_ignore_ascii_case(&wanted.id))
-        })
-        .map(|entry| axum::Json(entry.clone()).into_response())
-        .ok_or(GatewayError::ModelNotFound {
-            id: Some(wanted.id),
-            class: class.as_str(),
+                .is_some_and(|e| e.trim().eq_ignore_ascii_case(id))
         })
 }
 

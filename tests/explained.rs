@@ -219,9 +219,21 @@ async fn models_retrieve_returns_one_model_or_a_404() {
         .unwrap();
     assert_eq!(r.status(), 200, "internal may use it");
 
-    // Not listed at all, and an id that is not a model id (never echoed).
+    // Not listed at all, and an id that is not a model id: neither is echoed (a path can
+    // hold anything, a key included).
     let r = get("/v1/models/openai/gpt-5", "internal").await.unwrap();
     assert_eq!(r.status(), 404);
+    let e = error_body(r).await;
+    assert_eq!(
+        e["message"],
+        "this model is not available to class internal"
+    );
+    let canary = "sk-or-v1-0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    let r = get(&format!("/v1/models/evil/{canary}"), "internal")
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert!(!r.text().await.unwrap().contains("0123456789abcdef"));
     let r = get("/v1/models/jane%40example.com%20x", "internal")
         .await
         .unwrap();

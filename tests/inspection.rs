@@ -1379,6 +1379,146 @@ async fn look_alike_letters_and_control_characters_do_not_hide_a_value() {
     }
 }
 
+/// What a second black-box review got past the fold: every invisible and format
+/// character (not only the common ones), combining marks of any script on a value, styled
+/// letters and a fullwidth `＠` beside a look-alike, look-alikes and modifier forms the
+/// first table lacked, and more scripts' digits. The characters are written here from
+/// their code points, not taken from the fold's tables.
+#[tokio::test]
+async fn invisible_characters_marks_and_rarer_look_alikes_do_not_hide_a_value() {
+    let mock = MockUpstream::start().await;
+    let gw = gateway(&mock, "").await;
+    let sec = secret();
+    let hex = &sec["sk-or-v1-".len()..];
+    let at = |s: &str, i: usize, c: u32| {
+        let c = char::from_u32(c).unwrap();
+        format!("{}{c}{}", &s[..i], &s[i..])
+    };
+    // Each digit of `digits` written from the block whose zero is `zero`.
+    let digits_in = |digits: &str, zero: u32| -> String {
+        digits
+            .chars()
+            .map(|d| match d.to_digit(10) {
+                Some(v) => char::from_u32(zero + v).unwrap(),
+                None => d,
+            })
+            .collect()
+    };
+    let fullwidth = |s: &str| -> String {
+        s.chars()
+            .map(|c| match c {
+                '!'..='~' => char::from_u32(u32::from(c) + 0xFEE0).unwrap(),
+                other => other,
+            })
+            .collect()
+    };
+    let card = "4532 0151 1283 0366";
+    let aws = "AKIAIOSFODNN7EXAMPLQ";
+    let cases = [
+        ("left-to-right isolate in the key", at(&sec, 2, 0x2066)),
+        ("pop directional isolate in the card", at(card, 9, 0x2069)),
+        (
+            "variation selector 17 in the address",
+            at(EMAIL, 5, 0xE0100),
+        ),
+        ("unassigned tag-plane character", at(&sec, 6, 0xE0080)),
+        (
+            "musical formatting character in the access key",
+            at(aws, 4, 0x1D173),
+        ),
+        ("hieroglyph format control", at(&sec, 3, 0x13430)),
+        ("Arabic number sign inside the card", at(card, 5, 0x0600)),
+        ("Cyrillic combining mark in the key", at(&sec, 2, 0x0483)),
+        (
+            "kana voicing mark in the SSN",
+            at("SSN 536-22-1234", 9, 0x3099),
+        ),
+        ("Hebrew accent in the address", at(EMAIL, 3, 0x0591)),
+        (
+            "fullwidth key with one Cyrillic o",
+            fullwidth(&sec).replacen('\u{FF4F}', "\u{043E}", 1),
+        ),
+        (
+            "fullwidth at sign among look-alikes",
+            "mail \u{0458}\u{043E}\u{0435}1984\u{FF20}\u{0445}\u{043E}.\u{0456}\u{043E}".to_owned(),
+        ),
+        (
+            "small at sign among look-alikes",
+            "mail \u{0458}\u{043E}\u{0435}1984\u{FE6B}\u{0445}\u{043E}.\u{0456}\u{043E}".to_owned(),
+        ),
+        (
+            "Coptic small o in the prefix",
+            sec.replacen('o', "\u{2C9F}", 1),
+        ),
+        (
+            "Lisu L in the access key",
+            "AKIA6\u{A4E1}3VFZ5ZFKKIBJ5J".to_owned(),
+        ),
+        (
+            "superscript minus signs",
+            format!("sk\u{207B}or\u{207B}v1\u{207B}{hex}"),
+        ),
+        (
+            "parenthesised letters",
+            format!("\u{24AE}\u{24A6}-or-v1-{hex}"),
+        ),
+        (
+            "subscript p in a GitHub token",
+            "gh\u{209A}_n0meq7WJjjIBAzupGhv7Ib3M03NBQNSgPwlU".to_owned(),
+        ),
+        (
+            "double-circled digits",
+            card.chars()
+                .map(|d| match d.to_digit(10) {
+                    Some(0) => '\u{24EA}',
+                    Some(v) => char::from_u32(0x24F5 + v - 1).unwrap(),
+                    None => d,
+                })
+                .collect(),
+        ),
+        (
+            "Tai Tham digits",
+            format!("card {}", digits_in(card, 0x1A90)),
+        ),
+        ("Kawi digits", format!("card {}", digits_in(card, 0x11F50))),
+        (
+            "Nag Mundari digits",
+            format!("card {}", digits_in(card, 0x1E4F0)),
+        ),
+    ];
+    for (name, value) in cases {
+        let before = mock.count();
+        let content = format!("please keep this: {value} thanks");
+        let body =
+            json!({"model": "openai/gpt-4o", "messages": [{"role": "user", "content": content}]});
+        let (status, err, _) = post(&gw, CHAT, &body, &[]).await;
+        let sent = mock.requests().split_off(before);
+        assert!(
+            sent.is_empty(),
+            "{name}: forwarded ({status}): {}",
+            received(&sent)
+        );
+        assert!(matches!(status, 403 | 422), "{name}: {status} {err}");
+    }
+    // Marks on their own script's letters, and Turkish dotless i: forwarded as written.
+    for (name, content) in [
+        ("Hebrew with points", "\u{05E9}\u{05B8}\u{05C1}\u{05DC}\u{05D5}\u{05B9}\u{05DD} \u{05E2}\u{05D5}\u{05DC}\u{05DD}"),
+        ("Hindi", "\u{0928}\u{092E}\u{0938}\u{094D}\u{0924}\u{0947} \u{0926}\u{0941}\u{0928}\u{093F}\u{092F}\u{093E}"),
+        ("Japanese with voicing marks", "\u{304B}\u{3099}\u{304D}\u{3099} \u{30C6}\u{30B9}\u{30C8}"),
+        ("Turkish", "Kap\u{0131}y\u{0131} kapat, l\u{00FC}tfen. S\u{0131}cak."),
+        ("Arabic with vowel marks", "\u{0645}\u{064E}\u{0631}\u{0652}\u{062D}\u{064E}\u{0628}\u{064B}\u{0627}"),
+    ] {
+        let before = mock.count();
+        let body =
+            json!({"model": "openai/gpt-4o", "messages": [{"role": "user", "content": content}]});
+        let (status, err, _) = post(&gw, CHAT, &body, &[]).await;
+        assert_eq!(status, 200, "{name}: {err}");
+        let sent = mock.requests().split_off(before);
+        let forwarded: Value = serde_json::from_slice(&sent[0].body).unwrap();
+        assert_eq!(forwarded["messages"][0]["content"], content, "{name}");
+    }
+}
+
 #[tokio::test]
 async fn get_routes_inspect_their_query_and_headers() {
     let mock = MockUpstream::start().await;

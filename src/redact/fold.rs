@@ -34,11 +34,11 @@ pub fn fold(s: &str) -> Option<String> {
     let decoded = percent_decode(&unescaped).unwrap_or(unescaped);
     let mut out = String::with_capacity(decoded.len());
     // Plain ASCII never folds: copy its runs whole and look only at the other characters.
-    let mut words = MixedWords::default();
+    let mut reader = Reader::default();
     let mut copied = 0;
     for (at, c) in foldable_chars(&decoded) {
         out.push_str(decoded.get(copied..at).unwrap_or_default());
-        if let Some(read) = read_as(&decoded, at, c, &mut words) {
+        if let Some(read) = reader.read(&decoded, at, c) {
             out.push(read);
         }
         copied = at + c.len_utf8();
@@ -62,8 +62,8 @@ fn needs_folding(s: &str) -> bool {
             return true;
         }
     }
-    let mut words = MixedWords::default();
-    foldable_chars(s).any(|(at, c)| read_as(s, at, c, &mut words) != Some(c))
+    let mut reader = Reader::default();
+    foldable_chars(s).any(|(at, c)| reader.read(s, at, c) != Some(c))
 }
 
 /// Each character of `s` that may fold (outside printable ASCII), with its byte offset.
@@ -78,15 +78,46 @@ fn foldable_chars(s: &str) -> impl Iterator<Item = (usize, char)> + '_ {
     })
 }
 
-/// `c`, at byte `at` of `text`, as a reader reads it: `None` for what does not show.
-fn read_as(text: &str, at: usize, c: char, words: &mut MixedWords) -> Option<char> {
-    if c.is_control() && !matches!(c, '\t' | '\n' | '\r') {
-        return None;
-    }
-    match latin_look_alike(c) {
-        Some(latin) if words.mixed(text, at) => Some(latin),
-        Some(_) => Some(c),
-        None => fold_char(c),
+/// Reads the characters [`foldable_chars`] yields, in order, remembering what a character
+/// depends on: the word it is in (for look-alikes) and the character it sits on (for
+/// combining marks).
+#[derive(Default)]
+struct Reader {
+    words: MixedWords,
+    /// Where the last character read ended: text between it and the next is plain ASCII.
+    read_to: usize,
+    /// Whether the last character that shows and is not a mark reads as ASCII: a
+    /// combining mark on it is a mark sprinkled on a value (`s\u{0483}k-or`), not part of
+    /// another script's spelling, and is dropped.
+    on_ascii: bool,
+}
+
+impl Reader {
+    /// `c`, at byte `at` of `text`, as a reader reads it: `None` for what does not show.
+    fn read(&mut self, text: &str, at: usize, c: char) -> Option<char> {
+        if at > self.read_to {
+            self.on_ascii = true;
+        }
+        self.read_to = at + c.len_utf8();
+        let read = if c.is_control() && !matches!(c, '\t' | '\n' | '\r') {
+            None
+        } else {
+            match latin_look_alike(c) {
+                Some(latin) if self.words.mixed(text, at) => Some(latin),
+                Some(_) => Some(c),
+                None => fold_char(c),
+            }
+        };
+        match read {
+            Some(r) if r == c && unicode_normalization::char::is_combining_mark(c) => {
+                (!self.on_ascii).then_some(c)
+            }
+            Some(r) => {
+                self.on_ascii = r.is_ascii();
+                Some(r)
+            }
+            None => None,
+        }
     }
 }
 
@@ -117,7 +148,7 @@ impl MixedWords {
             .find(|(_, c)| splits_words(*c))
             .map_or(text.len(), |(i, _)| at + i);
         let word = text.get(start..end).unwrap_or_default();
-        let mixed = word.chars().any(|c| c.is_ascii_alphabetic() || c == '@') || {
+        let mixed = word.chars().any(reads_latin) || {
             // A word drawn wholly in look-alikes (`АКІАВСЕНКМОРТХАВСЕНМ`): long ones only,
             // since short words of Russian or Greek are often made of them (`сор`, `ОАО`).
             let mut look_alikes = 0;
@@ -130,6 +161,13 @@ impl MixedWords {
         self.last = Some((end, mixed));
         mixed
     }
+}
+
+/// Whether `c` makes its word mixed: an ASCII letter or `@`, or a styled one (`ｓ`, `𝐬`,
+/// `＠`) that reads as one. Look-alikes do not: they are what is being decided.
+fn reads_latin(c: char) -> bool {
+    let latin = |r: char| r.is_ascii_alphabetic() || r == '@';
+    latin(c) || (!c.is_ascii() && latin_look_alike(c).is_none() && fold_char(c).is_some_and(latin))
 }
 
 /// How many letters a word written only in look-alikes needs to be read as Latin.
@@ -185,6 +223,8 @@ fn latin_look_alike(c: char) -> Option<char> {
         'Ԛ' => 'Q',
         'Ԝ' => 'W',
         'Ѵ' => 'V',
+        'Ԍ' => 'G',
+        'Ԁ' => 'D',
         // Greek.
         'ο' => 'o',
         'ν' => 'v',
@@ -212,10 +252,22 @@ fn latin_look_alike(c: char) -> Option<char> {
         'Τ' => 'T',
         'Υ' => 'Y',
         'Χ' => 'X',
+        'ϳ' => 'j',
         // Armenian.
         'օ' => 'o',
         'ս' => 'u',
         'հ' => 'h',
+        'ո' => 'n',
+        'զ' => 'q',
+        'ց' => 'g',
+        'Ս' => 'U',
+        'Օ' => 'O',
+        'Լ' => 'L',
+        // Latin's dotless and phonetic letters drawn like plain ones.
+        'ı' | 'ɩ' => 'i',
+        'ȷ' => 'j',
+        'ɑ' => 'a',
+        'ſ' => 'f',
         // Latin's own small capitals and script g (phonetic letters, not prose).
         'ɡ' => 'g',
         'ᴀ' => 'A',
@@ -241,6 +293,8 @@ fn latin_look_alike(c: char) -> Option<char> {
         'ᴡ' => 'W',
         'ʏ' => 'Y',
         'ᴢ' => 'Z',
+        'ꜰ' => 'F',
+        'ꞯ' => 'Q',
         // Cherokee, Coptic and Lisu capitals drawn as Latin ones.
         'Ꭺ' | 'Ⲁ' | 'ꓮ' => 'A',
         'Ᏼ' | 'Ⲃ' | 'ꓐ' => 'B',
@@ -260,6 +314,33 @@ fn latin_look_alike(c: char) -> Option<char> {
         'Ꮃ' | 'ꓪ' => 'W',
         'Ⲭ' | 'ꓫ' => 'X',
         'Ꮓ' | 'ꓜ' => 'Z',
+        'Ꭰ' | 'ꓓ' => 'D',
+        'Ꮐ' | 'ꓖ' => 'G',
+        'Ꮮ' | 'ꓡ' => 'L',
+        'Ꮢ' | 'ꓣ' => 'R',
+        'ꓝ' => 'F',
+        'ꓴ' => 'U',
+        'ꓬ' => 'Y',
+        'Ꭹ' => 'y',
+        'Ꮞ' => '4',
+        'Ꮾ' => '6',
+        // Coptic small letters.
+        'ⲁ' => 'a',
+        'ⲉ' => 'e',
+        'ⲓ' => 'i',
+        'ⲕ' => 'k',
+        'ⲙ' => 'm',
+        'ⲛ' => 'n',
+        'ⲟ' => 'o',
+        'ⲣ' => 'p',
+        'ⲥ' => 'c',
+        'ⲧ' => 't',
+        'ⲭ' => 'x',
+        // Cherokee small letters are drawn as small capitals of the capitals above.
+        '\u{AB70}'..='\u{ABBF}' => {
+            let capital = char::from_u32(u32::from(c) - 0xAB70 + 0x13A0)?;
+            return latin_look_alike(capital).map(|l| l.to_ascii_lowercase());
+        }
         _ => return None,
     })
 }
@@ -278,7 +359,6 @@ fn fold_char(c: char) -> Option<char> {
         0xFF01..=0xFF5E => char::from_u32(u - 0xFEE0),
         // Tag characters: invisible ASCII that some models read ("ASCII smuggling").
         0xE0020..=0xE007E => char::from_u32(u - 0xE0000),
-        0xE0001 | 0xE007F => None,
         // Letterlike symbols, Roman numerals, modifier letters, squared, parenthesised
         // and segmented forms: what their compatibility decomposition (NFKC) reads, when
         // that is one ASCII letter or digit (`K` Kelvin, `ℎ` of math italic, `Ⅰ`, `ᵏ`,
@@ -286,8 +366,20 @@ fn fold_char(c: char) -> Option<char> {
         0x02B0..=0x02D6
         | 0x02D8..=0x02FF
         | 0x1D2C..=0x1D6A
+        | 0x1D78
+        | 0x1D9B..=0x1DBF
+        | 0x2071
+        | 0x207F
+        | 0x2090..=0x209C
+        | 0x2C7C..=0x2C7D
+        | 0xA770
+        | 0xA7F2..=0xA7F4
+        | 0xA7F8..=0xA7F9
+        | 0xAB5C..=0xAB5F
+        | 0xAB69
+        | 0x10780..=0x107BA
         | 0x2100..=0x218F
-        | 0x2474..=0x249B
+        | 0x2474..=0x24B5
         | 0x1F100..=0x1F10A
         | 0x1F10D..=0x1F14F
         | 0x1F16A..=0x1F16F
@@ -334,7 +426,10 @@ fn fold_char(c: char) -> Option<char> {
         | 0x10EAD
         | 0x02D7
         | 0x2043
-        | 0x2796 => Some('-'),
+        | 0x2796
+        | 0x207B
+        | 0x208B => Some('-'),
+        0x207A | 0x208A => Some('+'),
         // The Braille blank reads as a space.
         0x2800 => Some(' '),
         0xFE6B => Some('@'),
@@ -351,11 +446,20 @@ fn fold_char(c: char) -> Option<char> {
         0x2080..=0x2089 => char::from_u32(u - 0x2080 + u32::from(b'0')),
         0x24EA | 0x24FF => Some('0'),
         0x2460..=0x2468 => char::from_u32(u - 0x2460 + u32::from(b'1')),
+        // Double-circled digits, and the Ethiopic and New Tai Lue digits one to nine
+        // (numbers with digit values, though not decimal digits).
+        0x24F5..=0x24FD => char::from_u32(u - 0x24F5 + u32::from(b'1')),
+        0x1369..=0x1371 => char::from_u32(u - 0x1369 + u32::from(b'1')),
+        0x19DA => Some('1'),
         0x2776..=0x277E => char::from_u32(u - 0x2776 + u32::from(b'1')),
         0x2780..=0x2788 => char::from_u32(u - 0x2780 + u32::from(b'1')),
         0x278A..=0x2792 => char::from_u32(u - 0x278A + u32::from(b'1')),
-        // Soft hyphen, zero-width and direction marks, word joiners, BOM, variation
-        // selectors, Mongolian vowel separator, Hangul fillers, combining grapheme joiner.
+        // Characters that do not show: Unicode's default-ignorable code points (soft
+        // hyphen, zero-width and direction marks and isolates, word joiners, BOM,
+        // variation selectors, Hangul fillers, Mongolian and shorthand format controls,
+        // musical formatting, the unassigned and tag planes' rest) and its other format
+        // characters (prepended number signs, interlinear annotation, hieroglyph
+        // controls), plus two that draw nothing (Khitan filler, the null notehead).
         0x00AD
         | 0x034F
         | 0x061C
@@ -363,20 +467,31 @@ fn fold_char(c: char) -> Option<char> {
         | 0x1160
         | 0x17B4
         | 0x17B5
-        | 0x180E
+        | 0x180B..=0x180F
         | 0x200B..=0x200F
         | 0x202A..=0x202E
-        | 0x2060..=0x2064
-        | 0x206A..=0x206F
+        | 0x2060..=0x206F
+        | 0x3164
         | 0xFE00..=0xFE0F
         | 0xFEFF
-        | 0x3164
         | 0xFFA0
-        | 0x180B..=0x180D
-        | 0x180F
-        | 0xFFF9..=0xFFFB
-        | 0x1BCA0..=0x1BCA3 => None,
-        // Combining marks a value can be sprinkled with.
+        | 0xFFF0..=0xFFFB
+        | 0x1BCA0..=0x1BCA3
+        | 0x1D173..=0x1D17A
+        | 0xE0000..=0xE0FFF
+        | 0x0600..=0x0605
+        | 0x06DD
+        | 0x070F
+        | 0x0890
+        | 0x0891
+        | 0x08E2
+        | 0x110BD
+        | 0x110CD
+        | 0x13430..=0x1345F
+        | 0x16FE4
+        | 0x1D159 => None,
+        // Combining marks a value can be sprinkled with (whatever they sit on; any other
+        // mark is dropped when it sits on ASCII: see `Reader`).
         0x0300..=0x036F | 0x1AB0..=0x1AFF | 0x1DC0..=0x1DFF | 0x20D0..=0x20FF | 0xFE20..=0xFE2F => {
             None
         }
@@ -402,11 +517,14 @@ fn compatibility_ascii(c: char) -> Option<char> {
 
 /// The zero of each script's decimal digits (Unicode's `Nd` blocks, ten code points from
 /// each zero) that [`fold_char`] maps to ASCII, in order.
-const DIGIT_ZEROS: [u32; 37] = [
+const DIGIT_ZEROS: [u32; 68] = [
     0x0660, 0x06F0, 0x07C0, 0x0966, 0x09E6, 0x0A66, 0x0AE6, 0x0B66, 0x0BE6, 0x0C66, 0x0CE6, 0x0D66,
-    0x0DE6, 0x0E50, 0x0ED0, 0x0F20, 0x1040, 0x1090, 0x17E0, 0x1810, 0x1946, 0x19D0, 0x1B50, 0x1BB0,
-    0x1C40, 0x1C50, 0xA8D0, 0xA900, 0xA9D0, 0xAA50, 0xABF0, 0x104A0, 0x11066, 0x16A60, 0x1E140,
-    0x1E2F0, 0x1E950,
+    0x0DE6, 0x0E50, 0x0ED0, 0x0F20, 0x1040, 0x1090, 0x17E0, 0x1810, 0x1946, 0x19D0, 0x1A80, 0x1A90,
+    0x1B50, 0x1BB0, 0x1C40, 0x1C50, 0xA620, 0xA8D0, 0xA900, 0xA9D0, 0xA9F0, 0xAA50, 0xABF0,
+    0x104A0, 0x10D30, 0x10D40, 0x11066, 0x110F0, 0x11136, 0x111D0, 0x112F0, 0x11450, 0x114D0,
+    0x11650, 0x116C0, 0x116D0, 0x116DA, 0x11730, 0x118E0, 0x11950, 0x11BF0, 0x11C50, 0x11D50,
+    0x11DA0, 0x11F50, 0x16130, 0x16A60, 0x16AC0, 0x16B50, 0x16D70, 0x1CCF0, 0x1E140, 0x1E2F0,
+    0x1E4F0, 0x1E5F1, 0x1E950,
 ];
 
 /// The ASCII digit of `u`, a decimal digit of one of [`DIGIT_ZEROS`]' scripts.
@@ -566,25 +684,36 @@ mod tests {
     }
 
     /// Folding written the slow way: every character on its own, each word's script mix
-    /// decided from the whole word.
+    /// decided from the whole word, each mark's base found by looking back.
     fn reference_fold(s: &str) -> String {
         let unescaped = json_unescape(s);
         let decoded = percent_decode(&unescaped).unwrap_or(unescaped);
         let mut out = String::new();
         for word in decoded.split_inclusive(splits_words) {
             let letters: Vec<char> = word.chars().filter(|c| c.is_alphabetic()).collect();
-            let mixed = word.chars().any(|c| c.is_ascii_alphabetic() || c == '@')
+            let mixed = word.chars().any(reads_latin)
                 || (letters.len() >= LONG_LOOK_ALIKE_WORD
                     && letters.iter().all(|c| latin_look_alike(*c).is_some()));
             for c in word.chars() {
                 if c.is_control() && !matches!(c, '\t' | '\n' | '\r') {
                     continue;
                 }
-                match latin_look_alike(c) {
-                    Some(latin) if mixed => out.push(latin),
-                    Some(_) => out.push(c),
-                    None => out.extend(fold_char(c)),
+                let read = match latin_look_alike(c) {
+                    Some(latin) if mixed => Some(latin),
+                    Some(_) => Some(c),
+                    None => fold_char(c),
+                };
+                let Some(read) = read else { continue };
+                let mark = read == c && unicode_normalization::char::is_combining_mark(c);
+                // The base a mark sits on: the last character kept that is not a mark.
+                let base = out
+                    .chars()
+                    .rev()
+                    .find(|k| !unicode_normalization::char::is_combining_mark(*k));
+                if mark && base.is_some_and(|b| b.is_ascii()) {
+                    continue;
                 }
+                out.push(read);
             }
         }
         out
@@ -670,6 +799,72 @@ mod tests {
         assert_eq!(fold("⑽"), None);
     }
 
+    #[test]
+    fn what_a_review_got_past_the_first_fold() {
+        // Every default-ignorable and format character, not only the common ones.
+        for hidden in [
+            '\u{2066}',
+            '\u{2069}',
+            '\u{2065}',
+            '\u{E0100}',
+            '\u{E01EF}',
+            '\u{E0000}',
+            '\u{E0080}',
+            '\u{FFF0}',
+            '\u{1D173}',
+            '\u{13430}',
+            '\u{16FE4}',
+            '\u{1D159}',
+            '\u{0600}',
+        ] {
+            assert_eq!(
+                fold(&format!("sk{hidden}-or")).as_deref(),
+                Some("sk-or"),
+                "{hidden:?}"
+            );
+        }
+        // Any combining mark on ASCII is dropped; on its own script's letter it stays.
+        assert_eq!(fold("sk\u{0483}-or").as_deref(), Some("sk-or"));
+        assert_eq!(fold("123-4\u{3099}5").as_deref(), Some("123-45"));
+        assert_eq!(fold("a\u{0591}\u{0592}b").as_deref(), Some("ab"));
+        assert_eq!(fold("שָׁלוֹם"), None);
+        assert_eq!(fold("नमस्ते दुनिया"), None);
+        assert_eq!(fold("が\u{3099}"), None);
+        // Styled letters and a fullwidth or small `@` make a word mixed.
+        assert_eq!(fold("ｓｋ－оｒ").as_deref(), Some("sk-or"));
+        assert_eq!(fold("𝐠𝐡𝐩е_1").as_deref(), Some("ghpe_1"));
+        assert_eq!(fold("јое1984＠хо.іо").as_deref(), Some("joe1984@xo.io"));
+        assert_eq!(fold("јое1984﹫хо.іо").as_deref(), Some("joe1984@xo.io"));
+        // Look-alikes the first table lacked.
+        assert_eq!(fold("sk-ⲟr").as_deref(), Some("sk-or"));
+        assert_eq!(fold("AKIA6ꓡ3V").as_deref(), Some("AKIA6L3V"));
+        assert_eq!(fold("Ꭰx ꮃx ըx").as_deref(), Some("Dx wx ըx"));
+        assert_eq!(fold("ıȷɑſx").as_deref(), Some("ijafx"));
+        // Modifier and subscript letters, minus signs, parenthesised letters.
+        assert_eq!(fold("sk⁻or₋v1").as_deref(), Some("sk-or-v1"));
+        assert_eq!(fold("ghₚ_1").as_deref(), Some("ghp_1"));
+        assert_eq!(fold("ᶜᶠⁱⁿᶻⱽⱼ").as_deref(), Some("cfinzVj"));
+        assert_eq!(fold("⒮⒦").as_deref(), Some("sk"));
+        assert_eq!(fold("⁺44").as_deref(), Some("+44"));
+        // Double-circled, Ethiopic and other scripts' digits.
+        assert_eq!(fold("⓸⓹⓷⓶").as_deref(), Some("4532"));
+        assert_eq!(fold("፬፭").as_deref(), Some("45"));
+        assert_eq!(fold("᪔᪕᪓᪒").as_deref(), Some("4532"));
+        assert_eq!(fold("\u{11F54}\u{1E4F5}").as_deref(), Some("45"));
+    }
+
+    /// Each listed zero starts ten numeric characters (Rust's own Unicode tables agree).
+    #[test]
+    fn every_digit_block_is_ten_numbers() {
+        for zero in DIGIT_ZEROS {
+            for d in 0..10 {
+                let c = char::from_u32(zero + d).unwrap();
+                assert!(c.is_numeric(), "{c:?} of U+{zero:X}");
+            }
+        }
+        assert!(DIGIT_ZEROS.windows(2).all(|w| w[0] + 10 <= w[1]));
+    }
+
     /// The quick check never says "nothing to fold" for text that folding changes.
     #[test]
     fn the_quick_check_agrees_with_folding() {
@@ -708,6 +903,13 @@ mod tests {
             "\u{E0061}",
             "⑽",
             "\u{b}",
+            "\u{0483}",
+            "\u{3099}",
+            "к",
+            "ｘ",
+            "\u{2066}",
+            "⓵",
+            "ⲟ",
         ];
         // Every string of up to three pieces.
         for a in pieces {

@@ -316,12 +316,16 @@ impl Labels {
     }
 
     /// Reads the value(s) after a label that ends at `end`.
+    /// The value after the label at `start..end`. `scanned` is how far a diagnosis label's
+    /// window has already been searched in this text: labels closer together than the
+    /// window (`dx A00 dx A00 …`) search only what the last one did not, so a text costs
+    /// one search of each byte and reports each code once, however dense the labels.
     pub(crate) fn find(
         &self,
         text: &str,
         label: Label,
-        start: usize,
-        end: usize,
+        (start, end): (usize, usize),
+        scanned: &mut usize,
         out: &mut Vec<Hit>,
     ) {
         if !text::word_start(text, start) {
@@ -351,11 +355,29 @@ impl Labels {
                     // `dx` and `icd` are whole words (or `ICD-10`, `Dx:`), not `dxf`.
                     return;
                 }
-                let window = text::window_after(text, end, 96);
+                let to = text::floor(text, end.saturating_add(96));
+                // Resume where the last window stopped, backed off to the start of the
+                // word it cut (a code's `\b` must see what precedes it).
+                let mut from = end.max(*scanned).min(to);
+                let bytes = text.as_bytes();
+                while from > end
+                    && bytes
+                        .get(from - 1)
+                        .is_some_and(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-'))
+                {
+                    from -= 1;
+                }
+                let already = *scanned;
+                *scanned = (*scanned).max(to);
+                let window = text.get(from..to).unwrap_or_default();
                 for caps in self.icd.captures_iter(window) {
                     // `B12` is the vitamin (no ICD-10-CM category has that number).
                     if let Some(v) = caps.get(1).filter(|v| v.as_str() != "B12") {
-                        out.push(Hit::new(end + v.start(), end + v.end(), DIAGNOSIS_CODE));
+                        // One the last window held whole was reported then; one it cut
+                        // at its end is reported again, whole.
+                        if from + v.end() >= already {
+                            out.push(Hit::new(from + v.start(), from + v.end(), DIAGNOSIS_CODE));
+                        }
                     }
                 }
             }
@@ -373,7 +395,7 @@ mod tests {
         let mut out = Vec::new();
         for (w, label) in WORDS {
             for (i, _) in lower.match_indices(w) {
-                labels.find(t, *label, i, i + w.len(), &mut out);
+                labels.find(t, *label, (i, i + w.len()), &mut 0, &mut out);
             }
         }
         scan(t, &mut out);

@@ -462,49 +462,68 @@ fn vendor_placeholder(value: &str) -> bool {
         .any(|m| lower.contains(m))
 }
 
+/// Words and signs that mark a value as a placeholder, a reference or a template slot.
+const PLACEHOLDER_MARKS: &[&str] = &[
+    "xxxx",
+    "****",
+    "....",
+    "<",
+    ">",
+    "${",
+    "{{",
+    "}}",
+    "$(",
+    "%(",
+    "changeme",
+    "change_me",
+    "change-me",
+    "example",
+    "your_",
+    "your-",
+    "yourkey",
+    "your key",
+    "placeholder",
+    "redacted",
+    "dummy",
+    "sample",
+    "os.environ",
+    "process.env",
+    "getenv",
+    "env(",
+    "env[",
+    "secrets.",
+    "vault(",
+    "[secret]",
+    "[redacted]",
+    "todo",
+    "fixme",
+    "insert",
+    "replace",
+    "here",
+];
+
+/// [`PLACEHOLDER_MARKS`] in one pass, any case: every `name=` candidate asks, up to 512
+/// bytes each, and a body dense with names (`key=key=…`) asks once every few bytes.
+static PLACEHOLDER_SEARCH: std::sync::LazyLock<Option<aho_corasick::AhoCorasick>> =
+    std::sync::LazyLock::new(|| {
+        aho_corasick::AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(PLACEHOLDER_MARKS)
+            .ok()
+    });
+
 pub(crate) fn placeholder(value: &str) -> bool {
-    let lower = value.to_ascii_lowercase();
-    const MARKS: &[&str] = &[
-        "xxxx",
-        "****",
-        "....",
-        "<",
-        ">",
-        "${",
-        "{{",
-        "}}",
-        "$(",
-        "%(",
-        "changeme",
-        "change_me",
-        "change-me",
-        "example",
-        "your_",
-        "your-",
-        "yourkey",
-        "your key",
-        "placeholder",
-        "redacted",
-        "dummy",
-        "sample",
-        "os.environ",
-        "process.env",
-        "getenv",
-        "env(",
-        "env[",
-        "secrets.",
-        "vault(",
-        "[secret]",
-        "[redacted]",
-        "todo",
-        "fixme",
-        "insert",
-        "replace",
-        "here",
-    ];
-    if MARKS.iter().any(|m| lower.contains(m)) {
+    let marked = match PLACEHOLDER_SEARCH.as_ref() {
+        Some(search) => search.is_match(value),
+        None => {
+            let lower = value.to_ascii_lowercase();
+            PLACEHOLDER_MARKS.iter().any(|m| lower.contains(m))
+        }
+    };
+    if marked {
         return true;
     }
+    let lower = value.to_ascii_lowercase();
     let b = value.as_bytes();
     // `$VAR`, `%VAR%`, `@Value` (a reference, not a value: the rest is a name), a `%s`
     // format slot, one repeated character. A random password may start with `$` or `%`.
