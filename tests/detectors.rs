@@ -551,3 +551,136 @@ proptest! {
         prop_assert_eq!(redact(&once), once);
     }
 }
+
+/// A DER TLV: tag, definite length (short or long form, X.690 §8.1.3), contents.
+fn der(tag: u8, contents: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    let n = contents.len();
+    if n < 0x80 {
+        out.push(n as u8);
+    } else if n < 0x100 {
+        out.extend([0x81, n as u8]);
+    } else {
+        out.extend([0x82, (n >> 8) as u8, n as u8]);
+    }
+    out.extend_from_slice(contents);
+    out
+}
+
+fn der_seq(parts: &[Vec<u8>]) -> Vec<u8> {
+    der(0x30, &parts.concat())
+}
+
+fn der_int(g: &mut Gen, bytes: usize) -> Vec<u8> {
+    let mut v: Vec<u8> = (0..bytes).map(|_| g.below(256) as u8).collect();
+    v[0] &= 0x7F;
+    v[0] |= 0x40;
+    der(0x02, &v)
+}
+
+/// PEM's body: base64, 64 characters a line (RFC 7468).
+fn pem_body(der: &[u8]) -> String {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    b64.as_bytes()
+        .chunks(64)
+        .map(|l| std::str::from_utf8(l).unwrap())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A private key's base64 body is a secret without its `-----BEGIN` line: RSAPrivateKey
+/// (RFC 8017 A.1.2), PrivateKeyInfo (RFC 5958) for RSA, EC and Ed25519, ECPrivateKey (RFC
+/// 5915), each built here from the structure's fields. Certificates, public keys and
+/// requests, whose bodies start the same way, are not.
+#[test]
+fn private_key_bodies_without_their_header() {
+    let mut g = Gen(0x5EED_0DE5);
+    let version = |v: u8| der(0x02, &[v]);
+    let oid = |bytes: &[u8]| der(0x06, bytes);
+    const RSA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
+    const EC: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
+    const P256: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+    const P384: &[u8] = &[0x2b, 0x81, 0x04, 0x00, 0x22];
+    const ED25519: &[u8] = &[0x2b, 0x65, 0x70];
+    let mut keys = Vec::new();
+    for modulus in [256usize, 384, 512] {
+        let rsa = der_seq(&[
+            version(0),
+            der_int(&mut g, modulus),
+            der(0x02, &[1, 0, 1]),
+            der_int(&mut g, modulus),
+            der_int(&mut g, modulus / 2),
+            der_int(&mut g, modulus / 2),
+            der_int(&mut g, modulus / 2),
+            der_int(&mut g, modulus / 2),
+            der_int(&mut g, modulus / 2),
+        ]);
+        let algorithm = der_seq(&[oid(RSA), vec![0x05, 0x00]]);
+        keys.push((format!("RSA {modulus}"), rsa.clone()));
+        keys.push((
+            format!("PKCS#8 RSA {modulus}"),
+            der_seq(&[version(0), algorithm, der(0x04, &rsa)]),
+        ));
+    }
+    for (curve, size) in [(P256, 32usize), (P384, 48)] {
+        let secret: Vec<u8> = (0..size).map(|_| g.below(256) as u8).collect();
+        let point: Vec<u8> = (0..=2 * size).map(|_| g.below(256) as u8).collect();
+        let sec1 = |with_curve: bool| {
+            let mut parts = vec![version(1), der(0x04, &secret)];
+            if with_curve {
+                parts.push(der(0xa0, &oid(curve)));
+            }
+            parts.push(der(0xa1, &der(0x03, &[&[0u8][..], &point].concat())));
+            der_seq(&parts)
+        };
+        keys.push((format!("SEC1 EC {size}"), sec1(true)));
+        let algorithm = der_seq(&[oid(EC), oid(curve)]);
+        keys.push((
+            format!("PKCS#8 EC {size}"),
+            der_seq(&[version(0), algorithm, der(0x04, &sec1(false))]),
+        ));
+    }
+    let seed: Vec<u8> = (0..32).map(|_| g.below(256) as u8).collect();
+    keys.push((
+        "PKCS#8 Ed25519".to_owned(),
+        der_seq(&[
+            version(0),
+            der_seq(&[oid(ED25519)]),
+            der(0x04, &der(0x04, &seed)),
+        ]),
+    ));
+    for (name, key) in &keys {
+        let body = pem_body(key);
+        for text in [
+            format!("here is the key:\n{body}\nthanks"),
+            format!("key = \"{}\"", body.replace('\n', "\\n")),
+        ] {
+            let first_line = body.lines().next().unwrap();
+            let k = kinds_of(&text, first_line);
+            assert!(k.contains(&"SECRET"), "{name}: {k:?} in {text:?}");
+        }
+    }
+    // Public structures open with a SEQUENCE inside the SEQUENCE: not secrets.
+    let spki = der_seq(&[
+        der_seq(&[oid(RSA), vec![0x05, 0x00]]),
+        der(
+            0x03,
+            &[
+                &[0u8][..],
+                &der_seq(&[der_int(&mut g, 256), der(0x02, &[1, 0, 1])]),
+            ]
+            .concat(),
+        ),
+    ]);
+    let tbs = der_seq(&[der(0xa0, &version(2)), der_int(&mut g, 16), spki.clone()]);
+    let certificate = der_seq(&[tbs, der_seq(&[oid(RSA)]), der(0x03, &[0u8; 257])]);
+    let rsa_public = der_seq(&[der_int(&mut g, 256), der(0x02, &[1, 0, 1])]);
+    for (name, public) in [
+        ("SPKI", spki),
+        ("certificate", certificate),
+        ("RSA public", rsa_public),
+    ] {
+        assert_clean(&format!("the {name}:\n{}\n", pem_body(&public)));
+    }
+}

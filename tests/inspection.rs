@@ -1485,6 +1485,13 @@ async fn invisible_characters_marks_and_rarer_look_alikes_do_not_hide_a_value() 
             "Nag Mundari digits",
             format!("card {}", digits_in(card, 0x1E4F0)),
         ),
+        (
+            "a private key whose header is spelled in look-alikes",
+            "-----\u{0412}\u{0415}\u{0262}\u{0399}\u{039D} \u{0280}\u{0405}\u{0391} \u{03A1}\u{0280}\u{0399}\u{13D9}\u{0391}\u{03A4}\u{0395} \u{039A}\u{0395}\u{03A5}-----\n\
+             MIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gunV\n\
+             TLw7onLRnrq0/IzW7yWR7QkrmBL7jTKEn5u+qKhbwKfBstIs+bMY2Zkp18g\n-----"
+                .to_owned(),
+        ),
     ];
     for (name, value) in cases {
         let before = mock.count();

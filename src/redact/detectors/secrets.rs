@@ -88,6 +88,14 @@ const BCRYPT: &str = r"\$2[abxy]\$\d{2}\$[./A-Za-z0-9]{53}";
 const CRYPT_PARAMS: &str =
     r"\$(?:y|gy)\$[./A-Za-z0-9]{1,64}\$[./A-Za-z0-9]{1,86}\$[./A-Za-z0-9]{32,}";
 const SHA_CRYPT: &str = r"\$[56]\$(?:rounds=\d+\$)?[./A-Za-z0-9]{1,16}\$[./A-Za-z0-9]{43,86}";
+/// What follows a private key's DER prefix in base64: at least 16 more characters on its
+/// line (a prefix quoted in prose, `MIIEvQIBADAN…`, is not a key), then the rest of the
+/// body across line breaks (real or `\n` escapes).
+macro_rules! der_body {
+    ($prefix:literal) => {
+        concat!($prefix, r"[A-Za-z0-9+/]{16}(?:[A-Za-z0-9+/=\s]|\\[nr])*")
+    };
+}
 const PEM: &str = r"-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----(?:[\s\S]*?-----END [A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----|(?:[A-Za-z0-9+/=:,\s-]|\\[nr])*)";
 
 /// The vendor formats. Order does not matter: overlapping finds are merged.
@@ -319,6 +327,53 @@ const RULES: &[Rule] = &[
         reach: 32 * 1024,
         ..rule("-----BEGIN ", PEM)
     },
+    // A private key's body without its `-----BEGIN` line (or with one spelled to be
+    // missed): base64 of the DER structures that only private keys start with. Each
+    // starts with a SEQUENCE and a version INTEGER (RFC 8017 RSAPrivateKey and RFC 5958
+    // PrivateKeyInfo: 0; RFC 5915 ECPrivateKey: 1), then the key's own fields; a
+    // certificate, a CSR or a public key starts with a SEQUENCE inside the SEQUENCE
+    // instead. OpenSSH's own format starts with `openssh-key-v1`.
+    Rule {
+        lead: 6,
+        reach: 32 * 1024,
+        ..rule("IBAAKC", der_body!(r"MII[A-Za-z0-9+/]{2}[AQgw]IBAAKC"))
+    },
+    Rule {
+        lead: 6,
+        reach: 32 * 1024,
+        ..rule(
+            "IBADANBgkqhkiG9w0BAQEF",
+            der_body!(r"MII[A-Za-z0-9+/]{2}[AQgw]IBADANBgkqhkiG9w0BAQEF"),
+        )
+    },
+    Rule {
+        reach: 4 * 1024,
+        ..rule("MHcCAQEEI", der_body!("MHcCAQEEI"))
+    },
+    Rule {
+        reach: 4 * 1024,
+        ..rule("MIGkAgEBBD", der_body!("MIGkAgEBBD[A-D]"))
+    },
+    Rule {
+        reach: 4 * 1024,
+        ..rule("MIHcAgEBBE", der_body!("MIHcAgEBBE[I-L]"))
+    },
+    Rule {
+        reach: 4 * 1024,
+        ..rule("MIGHAgEAMBMGByqGSM49", der_body!("MIGHAgEAMBMGByqGSM49"))
+    },
+    Rule {
+        reach: 4 * 1024,
+        ..rule("MIG2AgEAMBAGByqGSM49", der_body!("MIG2AgEAMBAGByqGSM49"))
+    },
+    rule(
+        "MC4CAQAwBQYDK2V",
+        r"MC4CAQAwBQYDK2V[wu]BCIEI[A-Za-z0-9+/]{40,}={0,2}",
+    ),
+    Rule {
+        reach: 32 * 1024,
+        ..rule("b3BlbnNzaC1rZXktdjE", der_body!("b3BlbnNzaC1rZXktdjE"))
+    },
     Rule {
         reach: 16 * 1024,
         ..rule(
@@ -508,6 +563,7 @@ static PLACEHOLDER_SEARCH: std::sync::LazyLock<Option<aho_corasick::AhoCorasick>
     std::sync::LazyLock::new(|| {
         aho_corasick::AhoCorasick::builder()
             .ascii_case_insensitive(true)
+            .kind(Some(aho_corasick::AhoCorasickKind::DFA))
             .build(PLACEHOLDER_MARKS)
             .ok()
     });
