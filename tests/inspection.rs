@@ -100,6 +100,50 @@ fn received(requests: &[Recorded]) -> String {
     out
 }
 
+/// The pieces of `value` that would show it was forwarded: its runs of ASCII letters and
+/// digits that hold a digit or are six or more long (not a label such as `card`).
+fn fragments(value: &str) -> Vec<&str> {
+    value
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|f| f.len() >= 4 && (f.len() >= 6 || f.bytes().any(|b| b.is_ascii_digit())))
+        .collect()
+}
+
+/// Each case is refused, or forwarded with the value rewritten whole (found as written,
+/// it is redacted like any other): no fragment of it reaches the upstream.
+async fn assert_withheld(
+    gw: &TestGateway,
+    mock: &MockUpstream,
+    cases: impl IntoIterator<Item = (&'static str, String)>,
+) {
+    for (name, value) in cases {
+        let before = mock.count();
+        let content = format!("please keep this: {value} thanks");
+        let body =
+            json!({"model": "openai/gpt-4o", "messages": [{"role": "user", "content": content}]});
+        let (status, err, _) = post(gw, CHAT, &body, &[]).await;
+        let sent = mock.requests().split_off(before);
+        if sent.is_empty() {
+            assert!(matches!(status, 403 | 422), "{name}: {status} {err}");
+            let e = err.to_string();
+            assert!(
+                fragments(&value).iter().all(|f| !e.contains(f)),
+                "{name}: the error repeats the value: {err}"
+            );
+        } else {
+            let forwarded = received(&sent);
+            let leaked: Vec<_> = fragments(&value)
+                .into_iter()
+                .filter(|f| forwarded.contains(f))
+                .collect();
+            assert!(
+                leaked.is_empty(),
+                "{name}: forwarded ({status}) with {leaked:?}: {forwarded}"
+            );
+        }
+    }
+}
+
 /// Puts `value` where `@@` stands in `template`, as a JSON string (or as an object key).
 fn fill(template: &Value, value: &str) -> Value {
     match template {
@@ -1332,25 +1376,7 @@ async fn look_alike_letters_and_control_characters_do_not_hide_a_value() {
         ),
         ("card in Adlam digits", "card 𞥔𞥕𞥓𞥒𞥐𞥑𞥕𞥑𞥑𞥒𞥘𞥓𞥐𞥓𞥖𞥖".to_owned()),
     ];
-    for (name, value) in cases {
-        let before = mock.count();
-        let content = format!("please keep this: {value} thanks");
-        let body =
-            json!({"model": "openai/gpt-4o", "messages": [{"role": "user", "content": content}]});
-        let (status, err, _) = post(&gw, CHAT, &body, &[]).await;
-        let sent = mock.requests().split_off(before);
-        assert!(
-            sent.is_empty(),
-            "{name}: forwarded ({status}): {}",
-            received(&sent)
-        );
-        assert_eq!(status, 403, "{name}: {err}");
-        let e = err.to_string();
-        assert!(
-            !e.contains("c0ffee42") && !e.contains("canary"),
-            "{name}: the error repeats the value: {err}"
-        );
-    }
+    assert_withheld(&gw, &mock, cases).await;
     for (name, content) in [
         (
             "Russian prose",
@@ -1493,20 +1519,7 @@ async fn invisible_characters_marks_and_rarer_look_alikes_do_not_hide_a_value() 
                 .to_owned(),
         ),
     ];
-    for (name, value) in cases {
-        let before = mock.count();
-        let content = format!("please keep this: {value} thanks");
-        let body =
-            json!({"model": "openai/gpt-4o", "messages": [{"role": "user", "content": content}]});
-        let (status, err, _) = post(&gw, CHAT, &body, &[]).await;
-        let sent = mock.requests().split_off(before);
-        assert!(
-            sent.is_empty(),
-            "{name}: forwarded ({status}): {}",
-            received(&sent)
-        );
-        assert!(matches!(status, 403 | 422), "{name}: {status} {err}");
-    }
+    assert_withheld(&gw, &mock, cases).await;
     // Marks on their own script's letters, and Turkish dotless i: forwarded as written.
     for (name, content) in [
         ("Hebrew with points", "\u{05E9}\u{05B8}\u{05C1}\u{05DC}\u{05D5}\u{05B9}\u{05DD} \u{05E2}\u{05D5}\u{05DC}\u{05DD}"),
@@ -1523,6 +1536,40 @@ async fn invisible_characters_marks_and_rarer_look_alikes_do_not_hide_a_value() 
         let sent = mock.requests().split_off(before);
         let forwarded: Value = serde_json::from_slice(&sent[0].body).unwrap();
         assert_eq!(forwarded["messages"][0]["content"], content, "{name}");
+    }
+}
+
+/// Internationalised addresses (a local part or a domain outside ASCII) are addresses:
+/// redacted like any other, whole, and not refused as written to evade inspection when
+/// their letters include ones drawn like Latin letters (`андрей`: а, е).
+#[tokio::test]
+async fn internationalised_addresses_are_redacted_whole() {
+    let mock = MockUpstream::start().await;
+    let gw = gateway(&mock, "").await;
+    for (address, local) in [
+        ("\u{0430}\u{043D}\u{0434}\u{0440}\u{0435}\u{0439}@mail.ru", "\u{043D}\u{0434}"),
+        ("\u{043F}\u{043E}\u{0447}\u{0442}\u{0430}@mail.ru", "\u{043F}\u{043E}\u{0447}"),
+        (
+            "\u{0438}\u{0432}\u{0430}\u{043D}@\u{043F}\u{0440}\u{0438}\u{043C}\u{0435}\u{0440}.\u{0440}\u{0444}",
+            "\u{0438}\u{0432}",
+        ),
+        ("jos\u{00E9}@example.com", "jos"),
+        ("m\u{00FC}ller@example.de", "ller"),
+        ("\u{0399}\u{03C9}\u{03AC}\u{03BD}\u{03BD}\u{03B7}\u{03C2}@example.gr", "\u{03BD}\u{03BD}"),
+    ] {
+        let before = mock.count();
+        let content = format!("please write to {address} today");
+        let body =
+            json!({"model": "openai/gpt-4o", "messages": [{"role": "user", "content": content}]});
+        let (status, err, _) = post(&gw, CHAT, &body, &[]).await;
+        assert_eq!(status, 200, "{address}: {err}");
+        let sent = mock.requests().split_off(before);
+        let forwarded: Value = serde_json::from_slice(&sent[0].body).unwrap();
+        let text = forwarded["messages"][0]["content"].as_str().unwrap();
+        assert!(
+            !text.contains('@') && !text.contains(local),
+            "{address}: forwarded {text:?}"
+        );
     }
 }
 

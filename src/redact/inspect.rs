@@ -319,7 +319,9 @@ impl Scanner<'_> {
     /// written, or when one of its values in the folded text does not stand in `s` as it
     /// is: then what the rewrite would replace in `s` is at most a part of it (`Jo` of
     /// `Jo\u{200B}hn Smith`, the head of a key with an invisible character in its tail),
-    /// and the rest would be forwarded.
+    /// and the rest would be forwarded. A folded value that is one found as written, read
+    /// the same way (`андрей@почта.рф`, whose look-alikes fold), is not hidden: the rewrite
+    /// replaces all of it.
     fn folded(&mut self, at: &Path<'_>, s: &str, found: &[Span]) {
         let Some(folded) = fold::fold(s) else { return };
         // A `data:` URL written with escapes (`data%3Atext%2Fplain%3Bbase64%2C…`).
@@ -329,10 +331,17 @@ impl Scanner<'_> {
         for kind in kinds_of(&again) {
             let is_kind = |sp: &&Span| sp.kinds().any(|k| k == kind);
             let count = |spans: &[Span]| spans.iter().filter(is_kind).count();
-            let only_folded = again
+            let as_found: Vec<String> = found
                 .iter()
                 .filter(is_kind)
-                .any(|sp| folded.get(sp.start..sp.end).is_some_and(|v| !s.contains(v)));
+                .filter_map(|sp| s.get(sp.start..sp.end))
+                .map(|v| fold::fold(v).unwrap_or_else(|| v.to_owned()))
+                .collect();
+            let only_folded = again.iter().filter(is_kind).any(|sp| {
+                folded
+                    .get(sp.start..sp.end)
+                    .is_some_and(|v| !s.contains(v) && !as_found.iter().any(|f| f == v))
+            });
             if count(&again) > count(found) || only_folded {
                 hidden.push(kind);
             }

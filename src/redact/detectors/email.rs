@@ -1,5 +1,8 @@
 //! E-mail addresses, found from each `@` (memchr) and grown outwards over the address
-//! characters. Byte classes, not `\b`: a Unicode letter next to an address does not hide it.
+//! characters. Internationalised addresses too (RFC 6531: a local part in any script;
+//! RFC 5890: domain labels and top-level domains in any script, `иван@пример.рф`,
+//! `josé@example.com`): letters, digits and marks of any script belong to an address, so
+//! a letter outside ASCII cannot cut one short or hide it.
 
 use super::{Hit, EMAIL};
 
@@ -9,6 +12,47 @@ fn local_byte(b: u8) -> bool {
 
 fn domain_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-')
+}
+
+/// A character outside ASCII that an internationalised address may hold: a letter, a
+/// digit or a combining mark of any script.
+fn international(c: char) -> bool {
+    !c.is_ascii() && (c.is_alphanumeric() || unicode_normalization::char::is_combining_mark(c))
+}
+
+/// Where the local part ending at `at` starts: back over address characters, at most 64
+/// of them (RFC 5321's limit).
+fn local_start(text: &str, at: usize) -> usize {
+    let mut s = at;
+    for (n, c) in text.get(..at).unwrap_or_default().chars().rev().enumerate() {
+        let ok = if c.is_ascii() {
+            local_byte(c as u8)
+        } else {
+            international(c)
+        };
+        if !ok || n >= 64 {
+            break;
+        }
+        s -= c.len_utf8();
+    }
+    s
+}
+
+/// Where the domain starting after `at` ends: over domain characters, at most 255 bytes.
+fn domain_end(text: &str, at: usize) -> usize {
+    let mut e = at + 1;
+    for c in text.get(at + 1..).unwrap_or_default().chars() {
+        let ok = if c.is_ascii() {
+            domain_byte(c as u8)
+        } else {
+            international(c)
+        };
+        if !ok || e - at >= 256 {
+            break;
+        }
+        e += c.len_utf8();
+    }
+    e
 }
 
 /// Every address in `text`.
@@ -54,10 +98,7 @@ pub(crate) fn find(text: &str, out: &mut Vec<Hit>) {
         if at < last_end {
             continue;
         }
-        let mut s = at;
-        while s > 0 && at - s < 64 && b.get(s - 1).is_some_and(|c| local_byte(*c)) {
-            s -= 1;
-        }
+        let mut s = local_start(text, at);
         while matches!(b.get(s), Some(b'.' | b'\'' | b'-')) {
             s += 1;
         }
@@ -72,10 +113,7 @@ pub(crate) fn find(text: &str, out: &mut Vec<Hit>) {
         if userinfo || text.get(..s).is_some_and(|p| p.ends_with("//")) || url_userinfo(b, at) {
             continue;
         }
-        let mut e = at + 1;
-        while b.get(e).is_some_and(|c| domain_byte(*c)) && e - at < 256 {
-            e += 1;
-        }
+        let mut e = domain_end(text, at);
         while e > at + 1 && matches!(b.get(e - 1), Some(b'.' | b'-')) {
             e -= 1;
         }
@@ -101,7 +139,7 @@ pub(crate) fn find(text: &str, out: &mut Vec<Hit>) {
         };
         let labels_ok = domain
             .split('.')
-            .all(|l| !l.is_empty() && l.len() <= 63 && !l.starts_with('-'));
+            .all(|l| !l.is_empty() && l.chars().count() <= 63 && !l.starts_with('-'));
         // `icon@2x.png`: the `@2x`/`@3x` scale suffix of image asset names (Apple's and the
         // web's high-density convention), not a host.
         let asset_scale = domain.split('.').count() == 2
@@ -116,8 +154,8 @@ pub(crate) fn find(text: &str, out: &mut Vec<Hit>) {
         if labels_ok
             && !asset_scale
             && !git_remote
-            && (2..=24).contains(&tld.len())
-            && tld.bytes().all(|c| c.is_ascii_alphabetic())
+            && (2..=24).contains(&tld.chars().count())
+            && tld.chars().all(char::is_alphabetic)
         {
             out.push(Hit::new(s, e, EMAIL));
             last_end = e;
@@ -141,7 +179,16 @@ mod tests {
             run("mail jane.doe+x@mail-corp.co.uk."),
             vec!["jane.doe+x@mail-corp.co.uk"]
         );
-        assert_eq!(run("écrivez àjean@exemple.fr"), vec!["jean@exemple.fr"]);
+        assert_eq!(run("écrivez àjean@exemple.fr"), vec!["àjean@exemple.fr"]);
+        // Internationalised addresses, whole.
+        assert_eq!(run("пишите иван@пример.рф"), vec!["иван@пример.рф"]);
+        assert_eq!(run("mail josé@example.com."), vec!["josé@example.com"]);
+        assert_eq!(run("(müller@beispiel.de)"), vec!["müller@beispiel.de"]);
+        assert_eq!(run("ιωάννης@παράδειγμα.ελ"), vec!["ιωάννης@παράδειγμα.ελ"]);
+        assert_eq!(run("联系 张伟@例子.中国 谢谢"), vec!["张伟@例子.中国"]);
+        // A handle is not an address: no dot, or no letters after the last one.
+        assert!(run("关注 @微博用户 和 张三@新浪").is_empty());
+        assert!(run("версия пакет@1.2.3").is_empty());
         assert_eq!(
             run("mailto:ops@corp.example.com"),
             vec!["ops@corp.example.com"]
