@@ -684,3 +684,19 @@ fn private_key_bodies_without_their_header() {
         assert_clean(&format!("the {name}:\n{}\n", pem_body(&public)));
     }
 }
+
+/// A sixteen-digit card followed by a three-digit number (its CVV, an amount) has the
+/// shape of a nineteen-digit card: the card is found either way.
+#[test]
+fn a_card_followed_by_three_digits() {
+    let mut g = Gen(0xC0DE_CAFE);
+    for i in 0..300 {
+        let prefix = ["4", "51", "55", "2221", "2720"][i % 5];
+        let card = luhn_complete(&format!("{prefix}{}", g.digits(15 - prefix.len())));
+        let sep = [" ", "-"][i % 2];
+        let grouped: Vec<&str> = (0..4).map(|k| &card[k * 4..k * 4 + 4]).collect();
+        let grouped = grouped.join(sep);
+        let text = format!("card {grouped}{sep}{} thanks", g.digits(3));
+        assert_found("CREDIT_CARD", &text, &grouped);
+    }
+}

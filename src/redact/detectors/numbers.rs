@@ -583,12 +583,15 @@ fn report_card(run: &Run<'_>, s: usize, e: usize, out: &mut Vec<Hit>) -> bool {
 /// four-digit groups holds no card).
 fn card_beside(run: &Run<'_>, a: usize, b: usize) -> Option<(usize, usize)> {
     let sizes: SmallVec<[usize; MAX_GROUPS]> = (a..=b).map(|g| run.size(g)).collect();
-    if cards::card_shape(&sizes) {
-        return None;
-    }
     let digits = |s: usize, e: usize| (s..=e).map(|g| run.size(g)).sum::<usize>();
     let fits =
         |s: usize, e: usize| (12..=19).contains(&digits(s, e)) && card_in(run, s, e, CARD_SEPS);
+    if cards::card_shape(&sizes) {
+        // A sixteen-digit card and the three digits after it (`4532 0151 1283 0366 123`:
+        // its CVV, an amount) are shaped as a nineteen-digit card; when the whole failed
+        // its check, the card is the first four groups.
+        return (sizes[..] == [4, 4, 4, 4, 3] && fits(a, b - 1)).then(|| (a, b - 1));
+    }
     // The longest window first: from the start, then to the end.
     if let Some(e) = (a..b).rev().find(|&e| run.size(e + 1) != 4 && fits(a, e)) {
         return Some((a, e));
