@@ -925,8 +925,11 @@ pub(crate) fn assignment(text: &str, hit: usize, out: &mut Vec<Hit>) -> usize {
 }
 
 /// The value policy of the module doc.
+/// The checks run cheapest first (the character classes, then entropy, then the
+/// placeholder and code searches): a body dense with names (`key=key=…`) asks about a
+/// value of up to 512 bytes every few bytes, and most such values fail a class check.
 fn secret_value(v: &str, strength: Name) -> bool {
-    if v.len() < 8 || placeholder(v) || code_like(v) {
+    if v.len() < 8 {
         return false;
     }
     let lower = v.bytes().any(|c| c.is_ascii_lowercase());
@@ -934,26 +937,27 @@ fn secret_value(v: &str, strength: Name) -> bool {
     let digit = v.bytes().any(|c| c.is_ascii_digit());
     let symbol = v.bytes().any(|c| !c.is_ascii_alphanumeric());
     let classes = [lower, upper, digit, symbol].iter().filter(|x| **x).count();
-    match strength {
+    let shaped = match strength {
         Name::Password => {
             (digit || symbol) && (lower || upper) && classes >= 2 && entropy(v) >= 2.5
-                || v.len() >= 12 && entropy(v) >= 3.0 && classes >= 2
+                || v.len() >= 12 && classes >= 2 && entropy(v) >= 3.0
         }
         Name::Key => {
             v.len() >= 20
-                && entropy(v) >= 3.5
                 && digit
                 && (lower || upper)
                 && !v.contains([':', ' '])
+                && entropy(v) >= 3.5
         }
         Name::Authorization | Name::Other => {
             v.len() >= 12
-                && entropy(v) >= 3.0
                 && (digit || (symbol && classes >= 3) || (lower && upper && v.len() >= 20))
                 // Digits only: a short number is an id, not a key.
                 && (!digit || lower || upper || v.len() >= 16)
+                && entropy(v) >= 3.0
         }
-    }
+    };
+    shaped && !placeholder(v) && !code_like(v)
 }
 
 /// Whether `p` is spelled like a code identifier: letters, digits and `_`, starting with a
