@@ -144,6 +144,24 @@ async fn assert_withheld(
     }
 }
 
+/// Each text is forwarded as written: not refused, not rewritten.
+async fn assert_forwarded_unchanged(
+    gw: &TestGateway,
+    mock: &MockUpstream,
+    texts: impl IntoIterator<Item = (&'static str, &'static str)>,
+) {
+    for (name, content) in texts {
+        let before = mock.count();
+        let body =
+            json!({"model": "openai/gpt-4o", "messages": [{"role": "user", "content": content}]});
+        let (status, err, _) = post(gw, CHAT, &body, &[]).await;
+        assert_eq!(status, 200, "{name}: {err}");
+        let sent = mock.requests().split_off(before);
+        let forwarded: Value = serde_json::from_slice(&sent[0].body).unwrap();
+        assert_eq!(forwarded["messages"][0]["content"], content, "{name}");
+    }
+}
+
 /// Puts `value` where `@@` stands in `template`, as a JSON string (or as an object key).
 fn fill(template: &Value, value: &str) -> Value {
     match template {
@@ -1377,7 +1395,7 @@ async fn look_alike_letters_and_control_characters_do_not_hide_a_value() {
         ("card in Adlam digits", "card 𞥔𞥕𞥓𞥒𞥐𞥑𞥕𞥑𞥑𞥒𞥘𞥓𞥐𞥓𞥖𞥖".to_owned()),
     ];
     assert_withheld(&gw, &mock, cases).await;
-    for (name, content) in [
+    let ordinary = [
         (
             "Russian prose",
             "Сорок пять рублей за кофе, спасибо! Заказ на 3 персоны.",
@@ -1393,16 +1411,8 @@ async fn look_alike_letters_and_control_characters_do_not_hide_a_value() {
             "Свидетельство АВ1234563 выдано в 2020 году.",
         ),
         ("Greek capitals", "Πιστοποιητικό ΑΒ1234563 εκδόθηκε."),
-    ] {
-        let before = mock.count();
-        let body =
-            json!({"model": "openai/gpt-4o", "messages": [{"role": "user", "content": content}]});
-        let (status, err, _) = post(&gw, CHAT, &body, &[]).await;
-        assert_eq!(status, 200, "{name}: {err}");
-        let sent = mock.requests().split_off(before);
-        let forwarded: Value = serde_json::from_slice(&sent[0].body).unwrap();
-        assert_eq!(forwarded["messages"][0]["content"], content, "{name}");
-    }
+    ];
+    assert_forwarded_unchanged(&gw, &mock, ordinary).await;
 }
 
 /// What a second black-box review got past the fold: every invisible and format
@@ -1521,22 +1531,14 @@ async fn invisible_characters_marks_and_rarer_look_alikes_do_not_hide_a_value() 
     ];
     assert_withheld(&gw, &mock, cases).await;
     // Marks on their own script's letters, and Turkish dotless i: forwarded as written.
-    for (name, content) in [
+    let ordinary = [
         ("Hebrew with points", "\u{05E9}\u{05B8}\u{05C1}\u{05DC}\u{05D5}\u{05B9}\u{05DD} \u{05E2}\u{05D5}\u{05DC}\u{05DD}"),
         ("Hindi", "\u{0928}\u{092E}\u{0938}\u{094D}\u{0924}\u{0947} \u{0926}\u{0941}\u{0928}\u{093F}\u{092F}\u{093E}"),
         ("Japanese with voicing marks", "\u{304B}\u{3099}\u{304D}\u{3099} \u{30C6}\u{30B9}\u{30C8}"),
         ("Turkish", "Kap\u{0131}y\u{0131} kapat, l\u{00FC}tfen. S\u{0131}cak."),
         ("Arabic with vowel marks", "\u{0645}\u{064E}\u{0631}\u{0652}\u{062D}\u{064E}\u{0628}\u{064B}\u{0627}"),
-    ] {
-        let before = mock.count();
-        let body =
-            json!({"model": "openai/gpt-4o", "messages": [{"role": "user", "content": content}]});
-        let (status, err, _) = post(&gw, CHAT, &body, &[]).await;
-        assert_eq!(status, 200, "{name}: {err}");
-        let sent = mock.requests().split_off(before);
-        let forwarded: Value = serde_json::from_slice(&sent[0].body).unwrap();
-        assert_eq!(forwarded["messages"][0]["content"], content, "{name}");
-    }
+    ];
+    assert_forwarded_unchanged(&gw, &mock, ordinary).await;
 }
 
 /// Internationalised addresses (a local part or a domain outside ASCII) are addresses:

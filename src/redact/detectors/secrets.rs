@@ -75,6 +75,15 @@ const fn jwt(literal: &'static str) -> Rule {
     }
 }
 
+/// An elliptic-curve private key's base64 body found from `literal`, its DER prefix (a few
+/// hundred bytes at most).
+const fn ec_key(literal: &'static str, pattern: &'static str) -> Rule {
+    Rule {
+        reach: 4 * 1024,
+        ..rule(literal, pattern)
+    }
+}
+
 const GITHUB: &str = r"gh[pousr]_[A-Za-z0-9]{36,251}(?-u:\b)";
 const AWS_ID: &str = r"(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}(?-u:\b)";
 const STRIPE: &str = r"[rs]k_(?:live|test)_[A-Za-z0-9]{16,247}";
@@ -346,26 +355,11 @@ const RULES: &[Rule] = &[
             der_body!(r"MII[A-Za-z0-9+/]{2}[AQgw]IBADANBgkqhkiG9w0BAQEF"),
         )
     },
-    Rule {
-        reach: 4 * 1024,
-        ..rule("MHcCAQEEI", der_body!("MHcCAQEEI"))
-    },
-    Rule {
-        reach: 4 * 1024,
-        ..rule("MIGkAgEBBD", der_body!("MIGkAgEBBD[A-D]"))
-    },
-    Rule {
-        reach: 4 * 1024,
-        ..rule("MIHcAgEBBE", der_body!("MIHcAgEBBE[I-L]"))
-    },
-    Rule {
-        reach: 4 * 1024,
-        ..rule("MIGHAgEAMBMGByqGSM49", der_body!("MIGHAgEAMBMGByqGSM49"))
-    },
-    Rule {
-        reach: 4 * 1024,
-        ..rule("MIG2AgEAMBAGByqGSM49", der_body!("MIG2AgEAMBAGByqGSM49"))
-    },
+    ec_key("MHcCAQEEI", der_body!("MHcCAQEEI")),
+    ec_key("MIGkAgEBBD", der_body!("MIGkAgEBBD[A-D]")),
+    ec_key("MIHcAgEBBE", der_body!("MIHcAgEBBE[I-L]")),
+    ec_key("MIGHAgEAMBMGByqGSM49", der_body!("MIGHAgEAMBMGByqGSM49")),
+    ec_key("MIG2AgEAMBAGByqGSM49", der_body!("MIG2AgEAMBAGByqGSM49")),
     rule(
         "MC4CAQAwBQYDK2V",
         r"MC4CAQAwBQYDK2V[wu]BCIEI[A-Za-z0-9+/]{40,}={0,2}",
