@@ -571,10 +571,12 @@ fn der_seq(parts: &[Vec<u8>]) -> Vec<u8> {
     der(0x30, &parts.concat())
 }
 
+/// A positive INTEGER of `bytes` bytes with its top bit set, as an RSA modulus or prime
+/// is: DER adds a zero byte in front (X.690 §8.3).
 fn der_int(g: &mut Gen, bytes: usize) -> Vec<u8> {
     let mut v: Vec<u8> = (0..bytes).map(|_| g.below(256) as u8).collect();
-    v[0] &= 0x7F;
-    v[0] |= 0x40;
+    v[0] |= 0x80;
+    v.insert(0, 0);
     der(0x02, &v)
 }
 
@@ -604,7 +606,7 @@ fn private_key_bodies_without_their_header() {
     const P384: &[u8] = &[0x2b, 0x81, 0x04, 0x00, 0x22];
     const ED25519: &[u8] = &[0x2b, 0x65, 0x70];
     let mut keys = Vec::new();
-    for modulus in [256usize, 384, 512] {
+    for modulus in [64usize, 128, 192, 256, 384, 512] {
         let rsa = der_seq(&[
             version(0),
             der_int(&mut g, modulus),
@@ -623,7 +625,9 @@ fn private_key_bodies_without_their_header() {
             der_seq(&[version(0), algorithm, der(0x04, &rsa)]),
         ));
     }
-    for (curve, size) in [(P256, 32usize), (P384, 48)] {
+    const P521: &[u8] = &[0x2b, 0x81, 0x04, 0x00, 0x23];
+    const SECP256K1: &[u8] = &[0x2b, 0x81, 0x04, 0x00, 0x0a];
+    for (curve, size) in [(P256, 32usize), (P384, 48), (P521, 66), (SECP256K1, 32)] {
         let secret: Vec<u8> = (0..size).map(|_| g.below(256) as u8).collect();
         let point: Vec<u8> = (0..=2 * size).map(|_| g.below(256) as u8).collect();
         let sec1 = |with_curve: bool| {
@@ -650,15 +654,85 @@ fn private_key_bodies_without_their_header() {
             der(0x04, &der(0x04, &seed)),
         ]),
     ));
+    let ed448: Vec<u8> = (0..57).map(|_| g.below(256) as u8).collect();
+    keys.push((
+        "PKCS#8 Ed448".to_owned(),
+        der_seq(&[
+            version(0),
+            der_seq(&[oid(&[0x2b, 0x65, 0x71])]),
+            der(0x04, &der(0x04, &ed448)),
+        ]),
+    ));
+    // DSA in PKCS#8 (RFC 5958 with RFC 3279's parameters).
+    const DSA: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x38, 0x04, 0x01];
+    let params = der_seq(&[
+        der_int(&mut g, 256),
+        der_int(&mut g, 32),
+        der_int(&mut g, 256),
+    ]);
+    keys.push((
+        "PKCS#8 DSA".to_owned(),
+        der_seq(&[
+            version(0),
+            der_seq(&[oid(DSA), params]),
+            der(0x04, &der_int(&mut g, 32)),
+        ]),
+    ));
+    // EncryptedPrivateKeyInfo (RFC 5958 §3) under PBES2 (RFC 8018) and a PKCS#12 PBE.
+    const PBES2: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x05, 0x0d];
+    const PBE_3DES: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x0c, 0x01, 0x03];
+    let ciphertext: Vec<u8> = (0..1232).map(|_| g.below(256) as u8).collect();
+    for (name, algorithm) in [("PBES2", PBES2), ("PKCS#12 3DES", PBE_3DES)] {
+        let params = der_seq(&[der(0x04, &[7; 8]), der(0x02, &[8, 0])]);
+        keys.push((
+            format!("encrypted PKCS#8 {name}"),
+            der_seq(&[der_seq(&[oid(algorithm), params]), der(0x04, &ciphertext)]),
+        ));
+    }
+    // A PKCS#12 file (RFC 7292: PFX version 3, then its ContentInfo).
+    const DATA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x01];
+    keys.push((
+        "PKCS#12".to_owned(),
+        der_seq(&[
+            version(3),
+            der_seq(&[oid(DATA), der(0xa0, &der(0x04, &ciphertext))]),
+        ]),
+    ));
     for (name, key) in &keys {
         let body = pem_body(key);
-        for text in [
-            format!("here is the key:\n{body}\nthanks"),
-            format!("key = \"{}\"", body.replace('\n', "\\n")),
+        let rewrapped = |width: usize| {
+            let flat = body.replace('\n', "");
+            flat.as_bytes()
+                .chunks(width)
+                .map(|l| std::str::from_utf8(l).unwrap())
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        for (text, wrapped) in [
+            (format!("here is the key:\n{body}\nthanks"), body.clone()),
+            (
+                format!("key = \"{}\"", body.replace('\n', "\\n")),
+                body.clone(),
+            ),
+            (
+                format!("wrapped at 32:\n{}\n", rewrapped(32)),
+                rewrapped(32),
+            ),
+            (
+                format!("wrapped at 48:\n{}\n", rewrapped(48)),
+                rewrapped(48),
+            ),
+            (
+                format!("wrapped at 76:\n{}\n", rewrapped(76)),
+                rewrapped(76),
+            ),
         ] {
-            let first_line = body.lines().next().unwrap();
-            let k = kinds_of(&text, first_line);
-            assert!(k.contains(&"SECRET"), "{name}: {k:?} in {text:?}");
+            // Its first and last lines are both inside the secret found.
+            let last = wrapped.lines().last().unwrap().trim_end_matches('=');
+            for part in [wrapped.lines().next().unwrap(), last] {
+                let k = kinds_of(&text, part);
+                assert!(k.contains(&"SECRET"), "{name}: {part} {k:?} in {text:?}");
+            }
         }
     }
     // Public structures open with a SEQUENCE inside the SEQUENCE: not secrets.

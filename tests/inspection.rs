@@ -1522,6 +1522,24 @@ async fn invisible_characters_marks_and_rarer_look_alikes_do_not_hide_a_value() 
             format!("card {}", digits_in(card, 0x1E4F0)),
         ),
         (
+            "tag commas between a card's groups",
+            card.replace(' ', "\u{E002C}"),
+        ),
+        ("a tag space before the at sign", at(EMAIL, 13, 0xE0020)),
+        ("a tag space inside the access key", at(aws, 4, 0xE0020)),
+        (
+            "an HTML-escaped key",
+            sec.replace('-', "&#45;").replacen('s', "&#x73;", 1),
+        ),
+        ("an HTML-escaped address", EMAIL.replace('@', "&commat;")),
+        ("fraction slashes between a card's groups", card.replace(' ', "\u{2044}")),
+        (
+            "a 1024-bit RSA key's body, without its header",
+            "MIICXAIBAAKBgQCqGKukO1De7zhZj6+H0qtjTkVxwTCpvKe4eCZ0FPqri0cb2JZfXJ/DgYSF6vUp\n\
+             wmJG8wVQZKjeGcjDOL5UlsuusFncCzWBQ7RKNUSesmQRMSGkVb1/3j+skZ6UtW+5u09lHNsj6tQ5\n"
+                .to_owned(),
+        ),
+        (
             "a private key whose header is spelled in look-alikes",
             "-----\u{0412}\u{0415}\u{0262}\u{0399}\u{039D} \u{0280}\u{0405}\u{0391} \u{03A1}\u{0280}\u{0399}\u{13D9}\u{0391}\u{03A4}\u{0395} \u{039A}\u{0395}\u{03A5}-----\n\
              MIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gunV\n\
@@ -1536,6 +1554,16 @@ async fn invisible_characters_marks_and_rarer_look_alikes_do_not_hide_a_value() 
         ("Hindi", "\u{0928}\u{092E}\u{0938}\u{094D}\u{0924}\u{0947} \u{0926}\u{0941}\u{0928}\u{093F}\u{092F}\u{093E}"),
         ("Japanese with voicing marks", "\u{304B}\u{3099}\u{304D}\u{3099} \u{30C6}\u{30B9}\u{30C8}"),
         ("Turkish", "Kap\u{0131}y\u{0131} kapat, l\u{00FC}tfen. S\u{0131}cak."),
+        (
+            "a Japanese price list typed in full width",
+            "\u{308a}\u{3093}\u{3054}\u{ff20}\u{ff11}\u{ff12}\u{ff10}\u{5186}\u{ff0e}\u{307f}\u{304b}\u{3093}\u{ff20}\u{ff18}\u{ff10}\u{5186}",
+        ),
+        (
+            "thanks to a name, in Chinese",
+            "\u{611f}\u{8c22}@\u{5f20}\u{4e09}.\u{660e}\u{5929}\u{89c1}",
+        ),
+        ("a matrix product in code", "attn = (q@k.transpose(-2, -1)) * self.scale"),
+        ("fish and chips", "fish & chips &c., R&D; a &lt; b"),
         ("Arabic with vowel marks", "\u{0645}\u{064E}\u{0631}\u{0652}\u{062D}\u{064E}\u{0628}\u{064B}\u{0627}"),
     ];
     assert_forwarded_unchanged(&gw, &mock, ordinary).await;
@@ -1557,6 +1585,12 @@ async fn internationalised_addresses_are_redacted_whole() {
         ),
         ("jos\u{00E9}@example.com", "jos"),
         ("m\u{00FC}ller@example.de", "ller"),
+        (
+            "\u{0645}\u{06CC}\u{200C}\u{062E}\u{0648}\u{0627}\u{0647}\u{0645}@example.com",
+            "\u{062E}\u{0648}",
+        ),
+        ("\u{30B8}\u{30E7}\u{30F3}\u{30FB}\u{30B9}\u{30DF}\u{30B9}@example.jp", "\u{30B8}\u{30E7}"),
+        ("o\u{2019}brien@example.ie", "brien"),
         ("\u{0399}\u{03C9}\u{03AC}\u{03BD}\u{03BD}\u{03B7}\u{03C2}@example.gr", "\u{03BD}\u{03BD}"),
     ] {
         let before = mock.count();

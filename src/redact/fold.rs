@@ -30,8 +30,7 @@ pub fn fold(s: &str) -> Option<String> {
     if !needs_folding(s) {
         return None;
     }
-    let unescaped = json_unescape(s);
-    let decoded = percent_decode(&unescaped).unwrap_or(unescaped);
+    let decoded = decode(s);
     let mut out = String::with_capacity(decoded.len());
     // Plain ASCII never folds: copy its runs whole and look only at the other characters.
     let mut reader = Reader::default();
@@ -44,18 +43,54 @@ pub fn fold(s: &str) -> Option<String> {
         copied = at + c.len_utf8();
     }
     out.push_str(decoded.get(copied..).unwrap_or_default());
+    if let Some(message) = tag_message(&decoded) {
+        out.push('\n');
+        out.push_str(&message);
+    }
     (out != s).then_some(out)
 }
 
+/// What the tag characters in `s` spell (U+E0020..E007E are invisible ASCII, which some
+/// models read: "ASCII smuggling"), or `None` when it has none. Folding drops them where
+/// they stand, since one inside a visible value (a tag space between a card's groups)
+/// must not split it, and adds what they spell on a line of its own, so that a value
+/// written wholly in them is scanned too.
+fn tag_message(s: &str) -> Option<String> {
+    // Tag characters are four bytes starting F3 A0.
+    memchr::memmem::find(s.as_bytes(), &[0xF3, 0xA0])?;
+    let message: String = s
+        .chars()
+        .filter_map(|c| match u32::from(c) {
+            u @ 0xE0020..=0xE007E => char::from_u32(u - 0xE0000),
+            _ => None,
+        })
+        .collect();
+    (!message.is_empty()).then_some(message)
+}
+
+/// `s` with its escapes decoded as a reader (or the program that shows it) decodes them:
+/// JSON escapes, `%XX`, then HTML character references, then any `%XX` those spelled
+/// (`&#37;40`).
+fn decode(s: &str) -> String {
+    let unescaped = json_unescape(s);
+    let decoded = percent_decode(&unescaped).unwrap_or(unescaped);
+    match html_decode(&decoded) {
+        Some(html) => percent_decode(&html).unwrap_or(html),
+        None => decoded,
+    }
+}
+
 /// Whether [`fold`] could change `s`, decided without copying it. Prose is full of `%`
-/// ("up 12.5% on the quarter"); only a `%` that [`percent_decode`] would decode counts, so
-/// such text is not folded and scanned a second time for nothing.
+/// ("up 12.5% on the quarter") and `&`; only one that [`percent_decode`] or
+/// [`html_decode`] would decode counts, so such text is not folded and scanned a second
+/// time for nothing.
 fn needs_folding(s: &str) -> bool {
     let bytes = s.as_bytes();
-    for at in memchr::memchr2_iter(b'\\', b'%', bytes) {
+    for at in memchr::memchr3_iter(b'\\', b'%', b'&', bytes) {
         let changes = match bytes.get(at) {
             // Every backslash but a last one is read as (or dropped from) an escape.
             Some(b'\\') => at + 1 < bytes.len(),
+            Some(b'&') => html_reference_at(s, at).is_some(),
             _ => percent_escape_at(bytes, at).is_some(),
         };
         if changes {
@@ -357,8 +392,6 @@ fn fold_char(c: char) -> Option<char> {
     match u {
         // Fullwidth ASCII variants (`＠`, `－`, `ｓ`).
         0xFF01..=0xFF5E => char::from_u32(u - 0xFEE0),
-        // Tag characters: invisible ASCII that some models read ("ASCII smuggling").
-        0xE0020..=0xE007E => char::from_u32(u - 0xE0000),
         // Letterlike symbols, Roman numerals, modifier letters, squared, parenthesised
         // and segmented forms: what their compatibility decomposition (NFKC) reads, when
         // that is one ASCII letter or digit (`K` Kelvin, `ℎ` of math italic, `Ⅰ`, `ᵏ`,
@@ -433,7 +466,10 @@ fn fold_char(c: char) -> Option<char> {
         // The Braille blank reads as a space.
         0x2800 => Some(' '),
         0xFE6B => Some('@'),
-        0x2024 | 0xFE52 => Some('.'),
+        // Full stops, the ideographic ones included (IDNA reads them as a domain's dots).
+        0x2024 | 0xFE52 | 0x3002 | 0xFF61 => Some('.'),
+        // Fraction and division slashes.
+        0x2044 | 0x2215 => Some('/'),
         0x2028 | 0x2029 => Some('\n'),
         // The mathematical bold, double-struck, sans-serif and monospace digits.
         0x1D7CE..=0x1D7FF => char::from_u32((u - 0x1D7CE) % 10 + u32::from(b'0')),
@@ -587,6 +623,115 @@ pub fn json_unescape(s: &str) -> String {
     out
 }
 
+/// The character an HTML character reference starting at byte `at` (its `&`) stands for,
+/// and the reference's length: `&#64;`, `&#x40;` (the `;` optional, as browsers read
+/// them), and the named references that spell ASCII punctuation, dashes, spaces, or a
+/// letter in a mathematical style (`&commat;`, `&hyphen;`, `&nbsp;`, `&sopf;`).
+fn html_reference_at(s: &str, at: usize) -> Option<(char, usize)> {
+    let rest = s.get(at + 1..)?;
+    if let Some(number) = rest.strip_prefix('#') {
+        let (digits, radix, skip) = match number.strip_prefix(['x', 'X']) {
+            Some(hex) => (hex, 16, 2),
+            None => (number, 10, 1),
+        };
+        let len = digits
+            .bytes()
+            .take(8)
+            .take_while(|b| (*b as char).is_digit(radix))
+            .count();
+        if len == 0 {
+            return None;
+        }
+        let value = u32::from_str_radix(digits.get(..len)?, radix).ok()?;
+        let c = char::from_u32(value).unwrap_or('\u{FFFD}');
+        let semi = usize::from(digits.as_bytes().get(len) == Some(&b';'));
+        return Some((c, 1 + skip + len + semi));
+    }
+    let len = rest
+        .bytes()
+        .take(12)
+        .take_while(u8::is_ascii_alphanumeric)
+        .count();
+    let name = rest.get(..len)?;
+    if rest.as_bytes().get(len) != Some(&b';') {
+        return None;
+    }
+    let c = named_reference(name)?;
+    Some((c, 1 + len + 1))
+}
+
+/// The named references (HTML's list) a value can be spelled with.
+fn named_reference(name: &str) -> Option<char> {
+    Some(match name {
+        "amp" | "AMP" => '&',
+        "lt" | "LT" => '<',
+        "gt" | "GT" => '>',
+        "quot" | "QUOT" => '"',
+        "apos" => '\'',
+        "excl" => '!',
+        "num" => '#',
+        "dollar" => '$',
+        "percnt" => '%',
+        "lpar" => '(',
+        "rpar" => ')',
+        "ast" | "midast" => '*',
+        "plus" => '+',
+        "comma" => ',',
+        "period" => '.',
+        "sol" => '/',
+        "colon" => ':',
+        "semi" => ';',
+        "equals" => '=',
+        "quest" => '?',
+        "commat" => '@',
+        "lsqb" | "lbrack" => '[',
+        "bsol" => '\\',
+        "rsqb" | "rbrack" => ']',
+        "Hat" => '^',
+        "lowbar" | "UnderBar" => '_',
+        "grave" | "DiacriticalGrave" => '`',
+        "lcub" | "lbrace" => '{',
+        "verbar" | "vert" | "VerticalLine" => '|',
+        "rcub" | "rbrace" => '}',
+        "hyphen" | "dash" => '-',
+        "minus" | "ndash" | "mdash" => '-',
+        "nbsp" | "NonBreakingSpace" | "ensp" | "emsp" | "thinsp" | "numsp" => ' ',
+        "Tab" => '\t',
+        "NewLine" => '\n',
+        "shy" | "zwj" | "zwnj" | "lrm" | "rlm" | "NoBreak" | "ZeroWidthSpace"
+        | "InvisibleTimes" | "it" | "InvisibleComma" | "ic" | "af" | "ApplyFunction" => '\u{200B}',
+        _ => {
+            // `&Aopf;` `&ascr;` `&Bfr;`: double-struck, script and fraktur letters.
+            let letter = name.chars().next().filter(char::is_ascii_alphabetic)?;
+            let style = name.get(1..)?;
+            return matches!(style, "opf" | "scr" | "fr").then_some(letter);
+        }
+    })
+}
+
+/// HTML character references decoded (see [`html_reference_at`]); `None` when there are
+/// none. What a page or a Markdown renderer shows, and what a model reads.
+pub fn html_decode(s: &str) -> Option<String> {
+    let mut out = String::new();
+    let mut copied = 0;
+    for at in memchr::memchr_iter(b'&', s.as_bytes()) {
+        if at < copied {
+            continue;
+        }
+        let Some((c, len)) = html_reference_at(s, at) else {
+            continue;
+        };
+        out.push_str(s.get(copied..at).unwrap_or_default());
+        out.push(c);
+        copied = at + len;
+    }
+    if copied == 0 {
+        return None;
+    }
+    out.push_str(s.get(copied..).unwrap_or_default());
+    Some(out)
+}
+
 /// `%XX` sequences decoded; `None` when there are none.
 pub fn percent_decode(s: &str) -> Option<String> {
     if !s.contains('%') {
@@ -686,8 +831,7 @@ mod tests {
     /// Folding written the slow way: every character on its own, each word's script mix
     /// decided from the whole word, each mark's base found by looking back.
     fn reference_fold(s: &str) -> String {
-        let unescaped = json_unescape(s);
-        let decoded = percent_decode(&unescaped).unwrap_or(unescaped);
+        let decoded = decode(s);
         let mut out = String::new();
         for word in decoded.split_inclusive(splits_words) {
             let letters: Vec<char> = word.chars().filter(|c| c.is_alphabetic()).collect();
@@ -715,6 +859,10 @@ mod tests {
                 }
                 out.push(read);
             }
+        }
+        if let Some(message) = tag_message(&decoded) {
+            out.push('\n');
+            out.push_str(&message);
         }
         out
     }
@@ -779,7 +927,26 @@ mod tests {
             .chars()
             .map(|c| char::from_u32(0xE0000 + u32::from(c)).unwrap())
             .collect();
-        assert_eq!(fold(&tags).as_deref(), Some("sk-or"));
+        assert_eq!(fold(&tags).as_deref(), Some("\nsk-or"));
+        // A tag space or comma inside a visible value does not split it.
+        let (space, comma) = ('\u{E0020}', '\u{E002C}');
+        assert_eq!(
+            fold(&format!("4532{comma}0151 jane{space}@example.org")).as_deref(),
+            Some("45320151 jane@example.org\n, ")
+        );
+        // HTML character references, decimal, hexadecimal and named.
+        assert_eq!(fold("sk&#45;or&#x2D;v1").as_deref(), Some("sk-or-v1"));
+        assert_eq!(
+            fold("jane&commat;example&period;org").as_deref(),
+            Some("jane@example.org")
+        );
+        assert_eq!(fold("&sopf;&kscr;-or").as_deref(), Some("sk-or"));
+        assert_eq!(fold("&#37;40").as_deref(), Some("@"));
+        assert_eq!(
+            fold("fish & chips &c. &amp;"),
+            Some("fish & chips &c. &".to_owned())
+        );
+        assert!(!needs_folding("fish & chips &c. R&D"));
         assert_eq!(fold("A\u{212A}IA").as_deref(), Some("AKIA"));
         assert_eq!(fold("AKⅠA").as_deref(), Some("AKIA"));
         assert_eq!(fold("𝑔ℎ𝑝_1").as_deref(), Some("ghp_1"));
@@ -901,6 +1068,11 @@ mod tests {
             "АКІАВСЕН",
             "ℎ",
             "\u{E0061}",
+            "\u{E0020}",
+            "&#64;",
+            "&amp;",
+            "&",
+            "。",
             "⑽",
             "\u{b}",
             "\u{0483}",

@@ -15,10 +15,132 @@ fn domain_byte(b: u8) -> bool {
 }
 
 /// A character outside ASCII that an internationalised address may hold: a letter, a
-/// digit or a combining mark of any script.
+/// digit or a combining mark of any script, and the joiners and in-name punctuation
+/// names are written with (Persian and Sinhala need ZWNJ/ZWJ; `maria·jose`, `ジョン・スミス`,
+/// `o’brien`, Hebrew geresh, Unicode hyphens).
 fn international(c: char) -> bool {
-    !c.is_ascii() && (c.is_alphanumeric() || unicode_normalization::char::is_combining_mark(c))
+    !c.is_ascii()
+        && (c.is_alphanumeric()
+            || unicode_normalization::char::is_combining_mark(c)
+            || matches!(
+                c,
+                '\u{200C}'
+                    | '\u{200D}'
+                    | '\u{00AD}'
+                    | '\u{00B7}'
+                    | '\u{30FB}'
+                    | '\u{2019}'
+                    | '\u{05F3}'
+                    | '\u{2010}'
+                    | '\u{2011}'
+            ))
 }
+
+/// Top-level domains outside ASCII (IANA's root zone: the internationalised country codes
+/// and the common generic ones). Only these end an address whose last label is not ASCII:
+/// in text written without spaces, `谢谢@张三.明天见` ("thanks @Zhang San. See you
+/// tomorrow") has the shape of an address too.
+const IDN_TLDS: &[&str] = &[
+    "рф",
+    "срб",
+    "бг",
+    "бел",
+    "укр",
+    "қаз",
+    "мкд",
+    "мон",
+    "ею",
+    "рус",
+    "москва",
+    "онлайн",
+    "сайт",
+    "орг",
+    "ком",
+    "дети",
+    "католик",
+    "ελ",
+    "ευ",
+    "中国",
+    "中國",
+    "香港",
+    "澳門",
+    "澳门",
+    "台湾",
+    "台灣",
+    "新加坡",
+    "公司",
+    "网络",
+    "网址",
+    "在线",
+    "中文网",
+    "商城",
+    "游戏",
+    "移动",
+    "企业",
+    "世界",
+    "手机",
+    "集团",
+    "信息",
+    "政务",
+    "公益",
+    "健康",
+    "时尚",
+    "微博",
+    "한국",
+    "닷컴",
+    "닷넷",
+    "みんな",
+    "コム",
+    "ストア",
+    "クラウド",
+    "ไทย",
+    "ລາວ",
+    "भारत",
+    "भारतम्",
+    "भारोत",
+    "नेट",
+    "कॉम",
+    "संगठन",
+    "ভারত",
+    "ভাৰত",
+    "বাংলা",
+    "ਭਾਰਤ",
+    "ભારત",
+    "ଭାରତ",
+    "இந்தியா",
+    "இலங்கை",
+    "சிங்கப்பூர்",
+    "భారత్",
+    "ಭಾರತ",
+    "ഭാരതം",
+    "ලංකා",
+    "مصر",
+    "السعودية",
+    "امارات",
+    "الاردن",
+    "الجزائر",
+    "المغرب",
+    "عمان",
+    "فلسطين",
+    "قطر",
+    "تونس",
+    "سورية",
+    "سودان",
+    "عراق",
+    "ایران",
+    "پاکستان",
+    "بھارت",
+    "مليسيا",
+    "موريتانيا",
+    "البحرين",
+    "كوم",
+    "موقع",
+    "شبكة",
+    "عرب",
+    "קום",
+    "გე",
+    "հայ",
+];
 
 /// Where the local part ending at `at` starts: back over address characters, at most 64
 /// of them (RFC 5321's limit).
@@ -154,8 +276,10 @@ pub(crate) fn find(text: &str, out: &mut Vec<Hit>) {
         if labels_ok
             && !asset_scale
             && !git_remote
-            && (2..=24).contains(&tld.chars().count())
-            && tld.chars().all(char::is_alphabetic)
+            && ((2..=24).contains(&tld.len()) && tld.bytes().all(|c| c.is_ascii_alphabetic())
+                || IDN_TLDS.contains(&tld))
+            // `q@k.transpose(…)`: a method called on a matrix product, not a domain.
+            && b.get(e) != Some(&b'(')
         {
             out.push(Hit::new(s, e, EMAIL));
             last_end = e;
@@ -189,6 +313,23 @@ mod tests {
         // A handle is not an address: no dot, or no letters after the last one.
         assert!(run("关注 @微博用户 和 张三@新浪").is_empty());
         assert!(run("версия пакет@1.2.3").is_empty());
+        // Text without spaces has an address's shape without its top-level domain.
+        assert!(run("感谢@张三.明天见").is_empty());
+        assert!(run("Спасибо@всем.Пока").is_empty());
+        assert!(run("りんご@120円.みかん@80円").is_empty());
+        // Names with joiners and in-name punctuation, whole.
+        assert_eq!(run("maria·jose@example.es"), vec!["maria·jose@example.es"]);
+        assert_eq!(
+            run("ジョン・スミス@example.jp"),
+            vec!["ジョン・スミス@example.jp"]
+        );
+        assert_eq!(run("o’brien@example.ie"), vec!["o’brien@example.ie"]);
+        assert_eq!(
+            run("\u{0645}\u{06CC}\u{200C}\u{062E}\u{0648}@example.com"),
+            vec!["\u{0645}\u{06CC}\u{200C}\u{062E}\u{0648}@example.com"]
+        );
+        // A matrix product and a method call.
+        assert!(run("attn = (q@k.transpose(-2, -1))").is_empty());
         assert_eq!(
             run("mailto:ops@corp.example.com"),
             vec!["ops@corp.example.com"]

@@ -75,8 +75,8 @@ const fn jwt(literal: &'static str) -> Rule {
     }
 }
 
-/// An elliptic-curve private key's base64 body found from `literal`, its DER prefix (a few
-/// hundred bytes at most).
+/// An elliptic-curve (or Edwards-curve) private key's base64 body found from `literal`,
+/// its DER prefix (a few hundred bytes at most).
 const fn ec_key(literal: &'static str, pattern: &'static str) -> Rule {
     Rule {
         reach: 4 * 1024,
@@ -97,12 +97,16 @@ const BCRYPT: &str = r"\$2[abxy]\$\d{2}\$[./A-Za-z0-9]{53}";
 const CRYPT_PARAMS: &str =
     r"\$(?:y|gy)\$[./A-Za-z0-9]{1,64}\$[./A-Za-z0-9]{1,86}\$[./A-Za-z0-9]{32,}";
 const SHA_CRYPT: &str = r"\$[56]\$(?:rounds=\d+\$)?[./A-Za-z0-9]{1,16}\$[./A-Za-z0-9]{43,86}";
-/// What follows a private key's DER prefix in base64: at least 16 more characters on its
-/// line (a prefix quoted in prose, `MIIEvQIBADAN…`, is not a key), then the rest of the
-/// body across line breaks (real or `\n` escapes).
+/// What follows a private key's DER prefix in base64: at least 16 more characters, line
+/// breaks aside (a body wrapped at 32 or 16 columns), not spaces (a prefix quoted in prose,
+/// `MIIEvQIBADAN… is how it starts`, is not a key), then the rest of the body across line
+/// breaks (real or `\n` escapes).
 macro_rules! der_body {
     ($prefix:literal) => {
-        concat!($prefix, r"[A-Za-z0-9+/]{16}(?:[A-Za-z0-9+/=\s]|\\[nr])*")
+        concat!(
+            $prefix,
+            r"(?:[A-Za-z0-9+/]|\r?\n|\\[nr]){16}(?:[A-Za-z0-9+/=\s]|\\[nr])*"
+        )
     };
 }
 const PEM: &str = r"-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----(?:[\s\S]*?-----END [A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----|(?:[A-Za-z0-9+/=:,\s-]|\\[nr])*)";
@@ -338,32 +342,64 @@ const RULES: &[Rule] = &[
     },
     // A private key's body without its `-----BEGIN` line (or with one spelled to be
     // missed): base64 of the DER structures that only private keys start with. Each
-    // starts with a SEQUENCE and a version INTEGER (RFC 8017 RSAPrivateKey and RFC 5958
-    // PrivateKeyInfo: 0; RFC 5915 ECPrivateKey: 1), then the key's own fields; a
-    // certificate, a CSR or a public key starts with a SEQUENCE inside the SEQUENCE
-    // instead. OpenSSH's own format starts with `openssh-key-v1`.
+    // starts with a SEQUENCE and a version INTEGER (RFC 8017 RSAPrivateKey: 0, then the
+    // modulus; RFC 5958 PrivateKeyInfo: 0, then the algorithm's SEQUENCE; RFC 5915
+    // ECPrivateKey: 1, then the key's OCTET STRING; RFC 7292 PFX: 3), or is an
+    // EncryptedPrivateKeyInfo whose algorithm is PBES2 or a PKCS#12 PBE; a certificate,
+    // a CSR or a public key starts with a SEQUENCE inside the SEQUENCE and no such
+    // algorithm. Keys of 2048 bits and up have a two-byte length (`MII…`), smaller ones
+    // and EC keys a one-byte length (`MIG…`, `MIH…`) or a short form.
     Rule {
         lead: 6,
         reach: 32 * 1024,
-        ..rule("IBAAKC", der_body!(r"MII[A-Za-z0-9+/]{2}[AQgw]IBAAKC"))
+        ..rule("IBAA", der_body!(r"MII[A-Za-z0-9+/]{2}[AQgw]IBAA[JK][BC]"))
     },
     Rule {
         lead: 6,
+        reach: 32 * 1024,
+        ..rule("IBAD", der_body!(r"MII[A-Za-z0-9+/]{2}[AQgw]IBAD[A-D]"))
+    },
+    Rule {
+        lead: 6,
+        reach: 32 * 1024,
+        ..rule("IBAzCC", der_body!(r"MII[A-Za-z0-9+/]{2}[AQgw]IBAzCC"))
+    },
+    Rule {
+        lead: 8,
         reach: 32 * 1024,
         ..rule(
-            "IBADANBgkqhkiG9w0BAQEF",
-            der_body!(r"MII[A-Za-z0-9+/]{2}[AQgw]IBADANBgkqhkiG9w0BAQEF"),
+            "BgkqhkiG9w0BBQ0w",
+            der_body!(r"MII[A-Za-z0-9+/]{5}BgkqhkiG9w0BBQ0w"),
         )
     },
-    ec_key("MHcCAQEEI", der_body!("MHcCAQEEI")),
+    Rule {
+        lead: 8,
+        reach: 32 * 1024,
+        ..rule(
+            "BgoqhkiG9w0BDAE",
+            der_body!(r"MII[A-Za-z0-9+/]{5}BgoqhkiG9w0BDAE"),
+        )
+    },
+    // One-byte lengths: RSA keys below 2048 bits (`MIICXAIBAAKBgQ…` is two bytes too, so
+    // the rule above; `MIIBOwIBAAJB…` of 512 bits likewise), EC keys in PKCS#8 on any
+    // named curve, and ECPrivateKey on 256-bit curves (P-256, secp256k1), P-384 and P-521.
+    Rule {
+        lead: 11,
+        ..ec_key(
+            "GByqGSM49AgE",
+            der_body!(r"MI[GH][A-Za-z0-9+/]AgEAMB[A-Za-z0-9+/]GByqGSM49AgE"),
+        )
+    },
+    Rule {
+        lead: 3,
+        ..ec_key("CAQEEI", der_body!("M[GH][A-Za-z0-9+/]CAQEEI"))
+    },
     ec_key("MIGkAgEBBD", der_body!("MIGkAgEBBD[A-D]")),
     ec_key("MIHcAgEBBE", der_body!("MIHcAgEBBE[I-L]")),
-    ec_key("MIGHAgEAMBMGByqGSM49", der_body!("MIGHAgEAMBMGByqGSM49")),
-    ec_key("MIG2AgEAMBAGByqGSM49", der_body!("MIG2AgEAMBAGByqGSM49")),
-    rule(
-        "MC4CAQAwBQYDK2V",
-        r"MC4CAQAwBQYDK2V[wu]BCIEI[A-Za-z0-9+/]{40,}={0,2}",
-    ),
+    // Ed25519 and X25519 (32-byte keys), Ed448 and X448 (57 and 56 bytes) in PKCS#8.
+    ec_key("MC4CAQAwBQYDK2V", der_body!("MC4CAQAwBQYDK2V[wu]BCIEI")),
+    ec_key("MEcCAQAwBQYDK2Vx", der_body!("MEcCAQAwBQYDK2VxBDsEO")),
+    ec_key("MEYCAQAwBQYDK2Vv", der_body!("MEYCAQAwBQYDK2VvBDoEO")),
     Rule {
         reach: 32 * 1024,
         ..rule("b3BlbnNzaC1rZXktdjE", der_body!("b3BlbnNzaC1rZXktdjE"))
