@@ -357,7 +357,10 @@ fn plan<'a>(
     analysis: &Analysis,
 ) -> Result<Planned<'a>, GatewayError> {
     let config: &'a Snapshot = ctx.config;
-    let planned = match crate::plan::plan_parsed(config, caller, ctx.headers, parsed, analysis) {
+    let headers = ctx.headers;
+    let planned = match off_the_worker(parsed.size, || {
+        crate::plan::plan_parsed(config, caller, headers, parsed, analysis)
+    }) {
         Ok(planned) => planned,
         Err(refusal) => {
             ctx.class = refusal.class;
@@ -397,6 +400,24 @@ fn plan<'a>(
         ctx.state.metrics.record_redactions(kind, *n);
     }
     Ok(planned)
+}
+
+/// Bodies at least this large are planned off the async worker (see [`off_the_worker`]).
+const BLOCKING_PLAN_BYTES: usize = 256 * 1024;
+
+/// Runs `work` (the plan: its scan is CPU-bound, tens of milliseconds for a megabyte of
+/// prose and seconds for one dense with phone numbers) with the worker's other tasks handed
+/// to another thread when the body is large, so one big request does not stall every
+/// request and health check that worker holds. Small bodies, and a runtime with one
+/// thread (tests), run it in place.
+fn off_the_worker<T>(size: usize, work: impl FnOnce() -> T) -> T {
+    let threaded = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if size >= BLOCKING_PLAN_BYTES && threaded {
+        tokio::task::block_in_place(work)
+    } else {
+        work()
+    }
 }
 
 /// Phase 6, after planning and before the request is audited or sent: reserves the

@@ -38,7 +38,11 @@ fn secret() -> String {
 const EMAIL: &str = "canary.person@example.org";
 
 async fn gateway(mock: &MockUpstream, class_extra: &str) -> TestGateway {
-    let toml = config_toml(
+    TestGateway::from_toml(&gateway_toml(mock, class_extra), Some(upstream_key())).await
+}
+
+fn gateway_toml(mock: &MockUpstream, class_extra: &str) -> String {
+    config_toml(
         mock,
         &format!(
             "[[keys]]\nid = \"public-1\"\nservice = \"search\"\nsha256 = \"{}\"\ndefault_class = \"public\"\nmin_class = \"public\"\n",
@@ -53,8 +57,7 @@ async fn gateway(mock: &MockUpstream, class_extra: &str) -> TestGateway {
     .replace(
         "[classes.confidential]\n",
         "[classes.confidential]\nallow_legacy_completions = true\n",
-    );
-    TestGateway::from_toml(&toml, Some(upstream_key())).await
+    )
 }
 
 async fn post(
@@ -2139,4 +2142,44 @@ async fn things_that_only_look_like_values_pass(
         let escaped = as_json.trim_matches('"');
         assert!(text.contains(escaped), "{content} was changed: {text}");
     }
+}
+
+/// A body large enough to take a while to scan (a third of a megabyte of phone numbers,
+/// each checked against its numbering plan) is scanned off the async worker: a small
+/// request sent meanwhile is answered long before it, on a runtime of one worker thread
+/// (as a one-core sidecar runs).
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn a_large_scan_does_not_stall_other_requests() {
+    let mock = MockUpstream::start().await;
+    let toml = gateway_toml(&mock, "")
+        .replace("max_body_bytes = 65536", "max_body_bytes = 1048576")
+        .replace(
+            "max_decompressed_bytes = 262144",
+            "max_decompressed_bytes = 1048576",
+        );
+    let gw = std::sync::Arc::new(TestGateway::from_toml(&toml, Some(upstream_key())).await);
+    let phones = "+44 20 7946 0958, ".repeat(20_000);
+    let big = json!({"model": "openai/gpt-4o", "messages": [{"role": "user", "content": phones}]});
+    let started = std::time::Instant::now();
+    let big_gw = std::sync::Arc::clone(&gw);
+    let big_request = tokio::spawn(async move { post(&big_gw, CHAT, &big, &[]).await });
+    // Small requests one after another while the big one is read, scanned and sent: none
+    // waits for its scan.
+    let small =
+        json!({"model": "openai/gpt-4o", "messages": [{"role": "user", "content": "hello"}]});
+    let mut slowest = Duration::ZERO;
+    while !big_request.is_finished() {
+        let asked = std::time::Instant::now();
+        let (status, err, _) = post(&gw, CHAT, &small, &[]).await;
+        assert_eq!(status, 200, "{err}");
+        slowest = slowest.max(asked.elapsed());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (big_status, _, _) = big_request.await.unwrap();
+    let big_took = started.elapsed();
+    assert_eq!(big_status, 200);
+    assert!(
+        slowest * 4 < big_took,
+        "a small request took {slowest:?}, the big one {big_took:?}"
+    );
 }
