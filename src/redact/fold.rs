@@ -526,6 +526,10 @@ fn fold_char(c: char) -> Option<char> {
         | 0x13430..=0x1345F
         | 0x16FE4
         | 0x1D159 => None,
+        // Private-use characters (a font's icons, or nothing) and noncharacters: neither
+        // is text a reader reads as part of a value.
+        0xE000..=0xF8FF | 0xF0000..=0x10FFFF | 0xFDD0..=0xFDEF => None,
+        _ if u & 0xFFFE == 0xFFFE => None,
         // Combining marks a value can be sprinkled with (whatever they sit on; any other
         // mark is dropped when it sits on ASCII: see `Reader`).
         0x0300..=0x036F | 0x1AB0..=0x1AFF | 0x1DC0..=0x1DFF | 0x20D0..=0x20FF | 0xFE20..=0xFE2F => {
@@ -992,6 +996,10 @@ mod tests {
         }
         // Any combining mark on ASCII is dropped; on its own script's letter it stays.
         assert_eq!(fold("sk\u{0483}-or").as_deref(), Some("sk-or"));
+        assert_eq!(
+            fold("sk\u{E000}-o\u{FFFF}r\u{FDD0}").as_deref(),
+            Some("sk-or")
+        );
         assert_eq!(fold("123-4\u{3099}5").as_deref(), Some("123-45"));
         assert_eq!(fold("a\u{0591}\u{0592}b").as_deref(), Some("ab"));
         assert_eq!(fold("שָׁלוֹם"), None);
