@@ -1529,6 +1529,11 @@ async fn invisible_characters_marks_and_rarer_look_alikes_do_not_hide_a_value() 
             card.replace(' ', "\u{E002C}"),
         ),
         ("a tag space before the at sign", at(EMAIL, 13, 0xE0020)),
+        (
+            "small capitals in the key's prefix",
+            format!("\u{A731}\u{1D0B}-or-v1-{hex}"),
+        ),
+        ("an access key in small capitals", "\u{1D00}\u{1D0B}\u{026A}\u{1D00}IOSFODNN7EXAMPLQ".to_owned()),
         ("a tag space inside the access key", at(aws, 4, 0xE0020)),
         (
             "an HTML-escaped key",

@@ -35,19 +35,75 @@ pub fn fold(s: &str) -> Option<String> {
     // Plain ASCII never folds: copy its runs whole and look only at the other characters.
     let mut reader = Reader::default();
     let mut copied = 0;
+    let mut small_capitals = Vec::new();
     for (at, c) in foldable_chars(&decoded) {
         out.push_str(decoded.get(copied..at).unwrap_or_default());
         if let Some(read) = reader.read(&decoded, at, c) {
+            if read != c && small_capital(c) {
+                small_capitals.push(out.len());
+            }
             out.push(read);
         }
         copied = at + c.len_utf8();
     }
     out.push_str(decoded.get(copied..).unwrap_or_default());
-    if let Some(message) = tag_message(&decoded) {
+    append_other_readings(&mut out, &decoded, &small_capitals);
+    (out != s).then_some(out)
+}
+
+/// Adds, each on a line of its own, the readings of `decoded` that one folded text cannot
+/// hold: what its tag characters spell, and `out` with its small capitals read as lower
+/// case (`ꜱᴋ-or-…` is `sk-or-…` to a reader as much as `SK-OR-…`; vendor prefixes are
+/// matched in their own case, and AWS's are upper case, OpenRouter's lower).
+fn append_other_readings(out: &mut String, decoded: &str, small_capitals: &[usize]) {
+    if !small_capitals.is_empty() {
+        let mut lower = out.clone().into_bytes();
+        for at in small_capitals {
+            if let Some(b) = lower.get_mut(*at) {
+                b.make_ascii_lowercase();
+            }
+        }
+        if let Ok(lower) = String::from_utf8(lower) {
+            out.push('\n');
+            out.push_str(&lower);
+        }
+    }
+    if let Some(message) = tag_message(decoded) {
         out.push('\n');
         out.push_str(&message);
     }
-    (out != s).then_some(out)
+}
+
+/// Latin small capitals (phonetic letters drawn as capitals at the height of lower case),
+/// which [`latin_look_alike`] reads as capitals.
+fn small_capital(c: char) -> bool {
+    matches!(
+        c,
+        'ᴀ' | 'ʙ'
+            | 'ᴄ'
+            | 'ᴅ'
+            | 'ᴇ'
+            | 'ɢ'
+            | 'ʜ'
+            | 'ɪ'
+            | 'ᴊ'
+            | 'ᴋ'
+            | 'ʟ'
+            | 'ᴍ'
+            | 'ɴ'
+            | 'ᴏ'
+            | 'ᴘ'
+            | 'ʀ'
+            | 'ꜱ'
+            | 'ᴛ'
+            | 'ᴜ'
+            | 'ᴠ'
+            | 'ᴡ'
+            | 'ʏ'
+            | 'ᴢ'
+            | 'ꜰ'
+            | 'ꞯ'
+    )
 }
 
 /// What the tag characters in `s` spell (U+E0020..E007E are invisible ASCII, which some
@@ -837,6 +893,7 @@ mod tests {
     fn reference_fold(s: &str) -> String {
         let decoded = decode(s);
         let mut out = String::new();
+        let mut small_capitals = Vec::new();
         for word in decoded.split_inclusive(splits_words) {
             let letters: Vec<char> = word.chars().filter(|c| c.is_alphabetic()).collect();
             let mixed = word.chars().any(reads_latin)
@@ -861,13 +918,13 @@ mod tests {
                 if mark && base.is_some_and(|b| b.is_ascii()) {
                     continue;
                 }
+                if read != c && small_capital(c) {
+                    small_capitals.push(out.len());
+                }
                 out.push(read);
             }
         }
-        if let Some(message) = tag_message(&decoded) {
-            out.push('\n');
-            out.push_str(&message);
-        }
+        append_other_readings(&mut out, &decoded, &small_capitals);
         out
     }
 
@@ -910,7 +967,8 @@ mod tests {
         // Letters missing from the first list.
         assert_eq!(fold("ѕк-or").as_deref(), Some("sk-or"));
         assert_eq!(fold("χoxb-1").as_deref(), Some("xoxb-1"));
-        assert_eq!(fold("ᴀᴋɪᴀIOSF").as_deref(), Some("AKIAIOSF"));
+        assert_eq!(fold("ᴀᴋɪᴀIOSF").as_deref(), Some("AKIAIOSF\nakiaIOSF"));
+        assert_eq!(fold("ꜱᴋ-or").as_deref(), Some("SK-or\nsk-or"));
         assert_eq!(fold("ᎪᏦIᎪ1").as_deref(), Some("AKIA1"));
     }
 
@@ -1090,6 +1148,7 @@ mod tests {
             "\u{2066}",
             "⓵",
             "ⲟ",
+            "ᴋ",
         ];
         // Every string of up to three pieces.
         for a in pieces {
