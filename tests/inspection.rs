@@ -1571,6 +1571,7 @@ async fn invisible_characters_marks_and_rarer_look_alikes_do_not_hide_a_value() 
             "\u{611f}\u{8c22}@\u{5f20}\u{4e09}.\u{660e}\u{5929}\u{89c1}",
         ),
         ("a matrix product in code", "attn = (q@k.transpose(-2, -1)) * self.scale"),
+        ("file names with an at sign", "Use hero@large.png, logo@dark.svg and data@v2.json"),
         ("fish and chips", "fish & chips &c., R&D; a &lt; b"),
         ("Arabic with vowel marks", "\u{0645}\u{064E}\u{0631}\u{0652}\u{062D}\u{064E}\u{0628}\u{064B}\u{0627}"),
     ];
@@ -1599,6 +1600,9 @@ async fn internationalised_addresses_are_redacted_whole() {
         ),
         ("\u{30B8}\u{30E7}\u{30F3}\u{30FB}\u{30B9}\u{30DF}\u{30B9}@example.jp", "\u{30B8}\u{30E7}"),
         ("o\u{2019}brien@example.ie", "brien"),
+        ("To:canary.person@example.org", "canary"),
+        ("canary.person@example.org\u{3067}\u{3059}", "canary"),
+        ("\u{8BF7}\u{53D1}\u{5230}canary.person@example.org\u{8C22}", "canary"),
         ("\u{0399}\u{03C9}\u{03AC}\u{03BD}\u{03BD}\u{03B7}\u{03C2}@example.gr", "\u{03BD}\u{03BD}"),
     ] {
         let before = mock.count();

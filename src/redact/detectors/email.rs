@@ -36,6 +36,99 @@ fn international(c: char) -> bool {
             ))
 }
 
+/// File extensions and names that no registry delegates as a top-level domain (those that
+/// are one, `.py`, `.rs`, `.pt`, `.md`, `.zip`, `.mov`, stay addresses): `hero@large.png`,
+/// `logo@dark.svg`, `model@best.ckpt` name files, `root@server.local` a login.
+const FILE_EXTENSIONS: &[&str] = &[
+    "png",
+    "svg",
+    "svgz",
+    "json",
+    "jpg",
+    "jpeg",
+    "gif",
+    "ico",
+    "txt",
+    "webp",
+    "bmp",
+    "tif",
+    "tiff",
+    "heic",
+    "avif",
+    "psd",
+    "pdf",
+    "csv",
+    "tsv",
+    "yaml",
+    "yml",
+    "toml",
+    "xml",
+    "html",
+    "htm",
+    "css",
+    "scss",
+    "js",
+    "mjs",
+    "cjs",
+    "jsx",
+    "tsx",
+    "exe",
+    "dll",
+    "bin",
+    "dat",
+    "log",
+    "tmp",
+    "bak",
+    "old",
+    "cfg",
+    "conf",
+    "ini",
+    "env",
+    "lock",
+    "wasm",
+    "ckpt",
+    "pth",
+    "onnx",
+    "pkl",
+    "npy",
+    "npz",
+    "safetensors",
+    "tar",
+    "gz",
+    "tgz",
+    "bz2",
+    "xz",
+    "rar",
+    "iso",
+    "dmg",
+    "apk",
+    "ipa",
+    "deb",
+    "rpm",
+    "msi",
+    "jar",
+    "war",
+    "class",
+    "mp3",
+    "mp4",
+    "wav",
+    "ogg",
+    "flac",
+    "avi",
+    "mkv",
+    "webm",
+    "woff",
+    "ttf",
+    "otf",
+    "eot",
+    "local",
+    "internal",
+    "localhost",
+    "localdomain",
+    "lan",
+    "invalid",
+];
+
 /// Top-level domains outside ASCII (IANA's root zone: the internationalised country codes
 /// and the common generic ones). Only these end an address whose last label is not ASCII:
 /// in text written without spaces, `谢谢@张三.明天见` ("thanks @Zhang San. See you
@@ -144,37 +237,72 @@ const IDN_TLDS: &[&str] = &[
 
 /// Where the local part ending at `at` starts: back over address characters, at most 64
 /// of them (RFC 5321's limit).
+///
+/// A letter of a script other than Latin right before ASCII (`请发邮件到jane@…`, `ב-jane@…`)
+/// is the sentence the address is glued to, not its start: scripts written without spaces
+/// (and Hebrew's prefixed prepositions) glue words to it.
 fn local_start(text: &str, at: usize) -> usize {
     let mut s = at;
+    let mut after: Option<char> = None;
     for (n, c) in text.get(..at).unwrap_or_default().chars().rev().enumerate() {
         let ok = if c.is_ascii() {
             local_byte(c as u8)
         } else {
-            international(c)
+            international(c) && !(other_script(c) && after.is_some_and(|a| a.is_ascii()))
         };
         if !ok || n >= 64 {
             break;
         }
         s -= c.len_utf8();
+        after = Some(c);
     }
     s
 }
 
-/// Where the domain starting after `at` ends: over domain characters, at most 255 bytes.
+/// Where the domain starting after `at` ends: over domain characters, at most 255 bytes. A
+/// letter of a script other than Latin right after an ASCII letter or digit
+/// (`jane@example.comです`) is the sentence going on.
 fn domain_end(text: &str, at: usize) -> usize {
     let mut e = at + 1;
+    let mut before: Option<char> = None;
     for c in text.get(at + 1..).unwrap_or_default().chars() {
         let ok = if c.is_ascii() {
             domain_byte(c as u8)
         } else {
             international(c)
+                && !(other_script(c) && before.is_some_and(|b| b.is_ascii_alphanumeric()))
         };
         if !ok || e - at >= 256 {
             break;
         }
         e += c.len_utf8();
+        before = Some(c);
     }
     e
+}
+
+/// A letter, digit or mark of a script that does not mix with ASCII letters inside a word:
+/// not Latin (`é`, `ü`, `ø` spell Latin words with ASCII letters), and not the scripts
+/// whose letters are drawn like Latin ones (Cyrillic, Greek, Armenian, Cherokee, Coptic,
+/// Lisu), whose words the fold writes half in ASCII when it reads their look-alikes
+/// (`aндрeй@…`). The joiners and in-name punctuation of [`international`] are not either.
+fn other_script(c: char) -> bool {
+    let u = u32::from(c);
+    let mixes = matches!(
+        u,
+        0x00C0..=0x058F
+            | 0x1C80..=0x1C8F
+            | 0x13A0..=0x13FF
+            | 0x1E00..=0x1FFF
+            | 0x2C60..=0x2C7F
+            | 0x2C80..=0x2CFF
+            | 0x2DE0..=0x2DFF
+            | 0xA640..=0xA69F
+            | 0xA4D0..=0xA4FF
+            | 0xA720..=0xA7FF
+            | 0xAB70..=0xABBF
+    );
+    !mixes && (c.is_alphanumeric() || unicode_normalization::char::is_combining_mark(c))
 }
 
 /// Every address in `text`.
@@ -229,10 +357,10 @@ pub(crate) fn find(text: &str, out: &mut Vec<Hit>) {
         }
         // `scheme://user:pass@host`: userinfo, not an address (the secret detector owns it).
         // `scheme://user@host`: a login name in a URL, not a mailbox.
-        let userinfo = s > 0
-            && b.get(s - 1) == Some(&b':')
-            && !text.get(..s).is_some_and(|p| p.ends_with("mailto:"));
-        if userinfo || text.get(..s).is_some_and(|p| p.ends_with("//")) || url_userinfo(b, at) {
+        // `scheme://user:pass@host`: userinfo, not an address (the secret detector owns
+        // it); `scheme://user@host`: a login name in a URL, not a mailbox. A colon alone
+        // before the local part is a label (`To:jane@…`, `sip:`, `mailto:`).
+        if text.get(..s).is_some_and(|p| p.ends_with("//")) || url_userinfo(b, at) {
             continue;
         }
         let mut e = domain_end(text, at);
@@ -276,7 +404,9 @@ pub(crate) fn find(text: &str, out: &mut Vec<Hit>) {
         if labels_ok
             && !asset_scale
             && !git_remote
-            && ((2..=24).contains(&tld.len()) && tld.bytes().all(|c| c.is_ascii_alphabetic())
+            && ((2..=24).contains(&tld.len())
+                && tld.bytes().all(|c| c.is_ascii_alphabetic())
+                && !FILE_EXTENSIONS.iter().any(|x| x.eq_ignore_ascii_case(tld))
                 || IDN_TLDS.contains(&tld))
             // `q@k.transpose(…)`: a method called on a matrix product, not a domain.
             && b.get(e) != Some(&b'(')
@@ -328,6 +458,31 @@ mod tests {
             run("\u{0645}\u{06CC}\u{200C}\u{062E}\u{0648}@example.com"),
             vec!["\u{0645}\u{06CC}\u{200C}\u{062E}\u{0648}@example.com"]
         );
+        // A label glued with a colon, and addresses glued to the sentence around them.
+        assert_eq!(
+            run("To:jane.doe@gmail.com, Cc:bob@corp.example"),
+            vec!["jane.doe@gmail.com", "bob@corp.example"]
+        );
+        assert_eq!(run("sip:alice@example.com"), vec!["alice@example.com"]);
+        assert_eq!(run("jane@example.comです"), vec!["jane@example.com"]);
+        assert_eq!(
+            run("请发邮件到jane@example.com谢谢"),
+            vec!["jane@example.com"]
+        );
+        assert_eq!(run("כתבו ב-jane@example.com"), vec!["jane@example.com"]);
+        assert_eq!(
+            run("jane@example.com으로 보내주세요"),
+            vec!["jane@example.com"]
+        );
+        assert_eq!(run("راسلنيjane@example.comشكرا"), vec!["jane@example.com"]);
+        assert_eq!(
+            run("\u{2764}\u{FE0F}jane@example.com"),
+            vec!["jane@example.com"]
+        );
+        // File names and logins on a local host.
+        assert!(run("Use hero@large.png, logo@dark.svg and data@v2.json").is_empty());
+        assert!(run("ssh root@server.local or admin@bastion.internal").is_empty());
+        assert_eq!(run("ana@exemplo.pt"), vec!["ana@exemplo.pt"]);
         // A matrix product and a method call.
         assert!(run("attn = (q@k.transpose(-2, -1))").is_empty());
         assert_eq!(
