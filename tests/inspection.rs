@@ -1265,7 +1265,8 @@ async fn values_written_to_evade_the_scan_are_refused() {
 
 /// An invisible character late in a value: the text as written holds only its head, which
 /// the detectors still find, so counting values per type sees nothing hidden. Redacting
-/// that head would forward the tail; the value as a reader sees it must be refused whole.
+/// that head would forward the tail; the value as a reader sees it is rewritten whole
+/// (over the invisible character) or refused, and none of it is forwarded.
 #[tokio::test]
 async fn an_invisible_character_late_in_a_value_leaves_none_of_it_behind() {
     let mock = MockUpstream::start().await;
@@ -1297,7 +1298,7 @@ async fn an_invisible_character_late_in_a_value_leaves_none_of_it_behind() {
             !text.contains(rest),
             "{name}: part of the value reached the upstream ({status} {err}): {text}"
         );
-        assert_eq!(status, 403, "{name}: {err}");
+        assert!(matches!(status, 200 | 403), "{name}: {status} {err}");
     }
 }
 
@@ -1576,6 +1577,43 @@ async fn invisible_characters_marks_and_rarer_look_alikes_do_not_hide_a_value() 
         ("Arabic with vowel marks", "\u{0645}\u{064E}\u{0631}\u{0652}\u{062D}\u{064E}\u{0628}\u{064B}\u{0627}"),
     ];
     assert_forwarded_unchanged(&gw, &mock, ordinary).await;
+}
+
+/// A value written the way its writer's script writes it (a phone number in full-width or
+/// Arabic-Indic digits, an address in full-width letters) is redacted where it stands, like
+/// its ASCII form: not refused as written to evade inspection. The text around it is kept.
+#[tokio::test]
+async fn values_in_other_digits_and_full_width_are_redacted_in_place() {
+    let mock = MockUpstream::start().await;
+    let gw = gateway(&mock, "").await;
+    for (content, value, kept) in [
+        (
+            "\u{304A}\u{554F}\u{3044}\u{5408}\u{308F}\u{305B}\u{306F}\u{FF10}\u{FF13}\u{FF0D}\u{FF11}\u{FF12}\u{FF13}\u{FF14}\u{FF0D}\u{FF15}\u{FF16}\u{FF17}\u{FF18}\u{307E}\u{3067}",
+            "\u{FF15}\u{FF16}\u{FF17}\u{FF18}",
+            "\u{304A}\u{554F}\u{3044}\u{5408}\u{308F}\u{305B}\u{306F}",
+        ),
+        (
+            "\u{0627}\u{062A}\u{0635}\u{0644} \u{0628}\u{064A} +\u{0669}\u{0667}\u{0661} \u{0665}\u{0660} \u{0661}\u{0662}\u{0663} \u{0664}\u{0665}\u{0666}\u{0667}",
+            "\u{0664}\u{0665}\u{0666}\u{0667}",
+            "\u{0627}\u{062A}\u{0635}\u{0644}",
+        ),
+        (
+            "\u{30E1}\u{30FC}\u{30EB} \u{FF54}\u{FF41}\u{FF4E}\u{FF41}\u{FF4B}\u{FF41}\u{FF20}\u{FF45}\u{FF58}\u{FF41}\u{FF4D}\u{FF50}\u{FF4C}\u{FF45}\u{FF0E}\u{FF43}\u{FF4F}\u{FF0E}\u{FF4A}\u{FF50}",
+            "\u{FF54}\u{FF41}\u{FF4E}\u{FF41}\u{FF4B}\u{FF41}",
+            "\u{30E1}\u{30FC}\u{30EB}",
+        ),
+    ] {
+        let before = mock.count();
+        let body =
+            json!({"model": "openai/gpt-4o", "messages": [{"role": "user", "content": content}]});
+        let (status, err, _) = post(&gw, CHAT, &body, &[]).await;
+        assert_eq!(status, 200, "{content}: {err}");
+        let sent = mock.requests().split_off(before);
+        let forwarded: Value = serde_json::from_slice(&sent[0].body).unwrap();
+        let text = forwarded["messages"][0]["content"].as_str().unwrap();
+        assert!(!text.contains(value), "{content}: forwarded {text}");
+        assert!(text.contains(kept) && text.contains('['), "{content}: forwarded {text}");
+    }
 }
 
 /// Internationalised addresses (a local part or a domain outside ASCII) are addresses:

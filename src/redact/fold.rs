@@ -21,34 +21,98 @@
 //! Roman numerals, modifier, squared and regional-indicator letters read as the ASCII they
 //! stand for.
 //!
-//! A value found only in the folded copy cannot be rewritten where it sits; the inspection
-//! refuses it. Folding runs only when the text holds a character it would change, so plain
-//! ASCII prose costs one byte scan.
+//! [`fold_aligned`] keeps where each folded character came from, so the inspection can
+//! rewrite a value found only in the folded copy over the characters it was read from;
+//! where escapes were decoded (or for what tag characters spell) it has no such place and
+//! the inspection refuses it. Folding runs only when the text holds a character it would
+//! change, so plain ASCII prose costs one byte scan.
 
 /// The folded copy of `s`, or `None` when folding would not change it.
 pub fn fold(s: &str) -> Option<String> {
+    fold_aligned(s).map(|f| f.text)
+}
+
+/// A folded text, and where its characters stand in the text it was folded from.
+#[derive(Debug)]
+pub struct Folded {
+    pub text: String,
+    /// The length of the first line of `text`, the folded text proper; the lines after it
+    /// are the other readings (see [`append_other_readings`]).
+    main: usize,
+    /// `(offset in text, offset in the original)` where each run of characters read one
+    /// for one starts; `None` when escapes were decoded (a character then stands for
+    /// several of the original's, and a span of the folded text has no place in it).
+    runs: Option<Vec<(usize, usize)>>,
+    /// Where the small capitals' lower-case reading starts, when there is one: it is laid
+    /// out as the folded text proper, shifted.
+    lower_case: Option<usize>,
+}
+
+impl Folded {
+    /// Where `start..end`, a span of [`Self::text`], stands in the original: over every
+    /// character it was read from, the dropped ones between them included. `None` for a
+    /// span of what the tag characters spell (it stands nowhere) or when escapes were
+    /// decoded.
+    pub fn original(&self, start: usize, end: usize) -> Option<(usize, usize)> {
+        let runs = self.runs.as_ref()?;
+        let shift = match self.lower_case {
+            Some(from) if start >= from => from,
+            _ => 0,
+        };
+        let (start, end) = (start - shift, end - shift);
+        if end > self.main {
+            return None;
+        }
+        let at = |x: usize| {
+            let i = runs.partition_point(|(out, _)| *out <= x).checked_sub(1)?;
+            let (out, src) = runs.get(i)?;
+            Some(src + (x - out))
+        };
+        Some((at(start)?, at(end)?))
+    }
+}
+
+/// [`fold`], keeping where each character of the folded text came from.
+pub fn fold_aligned(s: &str) -> Option<Folded> {
     if !needs_folding(s) {
         return None;
     }
     let decoded = decode(s);
+    let aligned = decoded == s;
     let mut out = String::with_capacity(decoded.len());
+    let mut runs = vec![(0, 0)];
     // Plain ASCII never folds: copy its runs whole and look only at the other characters.
     let mut reader = Reader::default();
     let mut copied = 0;
     let mut small_capitals = Vec::new();
     for (at, c) in foldable_chars(&decoded) {
         out.push_str(decoded.get(copied..at).unwrap_or_default());
-        if let Some(read) = reader.read(&decoded, at, c) {
-            if read != c && small_capital(c) {
-                small_capitals.push(out.len());
-            }
-            out.push(read);
-        }
         copied = at + c.len_utf8();
+        match reader.read(&decoded, at, c) {
+            // Kept as it is: the run of characters read one for one goes on.
+            Some(read) if read == c => out.push(c),
+            read => {
+                if let Some(read) = read {
+                    if small_capital(c) {
+                        small_capitals.push(out.len());
+                    }
+                    runs.push((out.len(), at));
+                    out.push(read);
+                }
+                runs.push((out.len(), copied));
+            }
+        }
     }
     out.push_str(decoded.get(copied..).unwrap_or_default());
+    let main = out.len();
+    let lower_case = (!small_capitals.is_empty()).then_some(main + 1);
     append_other_readings(&mut out, &decoded, &small_capitals);
-    (out != s).then_some(out)
+    (out != s).then_some(Folded {
+        text: out,
+        main,
+        runs: aligned.then_some(runs),
+        lower_case,
+    })
 }
 
 /// Adds, each on a line of its own, the readings of `decoded` that one folded text cannot
@@ -1084,6 +1148,34 @@ mod tests {
         assert_eq!(fold("፬፭").as_deref(), Some("45"));
         assert_eq!(fold("᪔᪕᪓᪒").as_deref(), Some("4532"));
         assert_eq!(fold("\u{11F54}\u{1E4F5}").as_deref(), Some("45"));
+    }
+
+    /// A span of the folded text stands, in the original, over every character it was read
+    /// from and the dropped ones between them.
+    #[test]
+    fn folded_spans_map_back_to_the_original() {
+        let s = "call ０３－１２\u{200B}３４ or ѕk-or now";
+        let f = fold_aligned(s).unwrap();
+        let at = |needle: &str| {
+            let i = f.text.find(needle).unwrap();
+            let (a, b) = f.original(i, i + needle.len()).unwrap();
+            &s[a..b]
+        };
+        assert_eq!(at("03-1234"), "０３－１２\u{200B}３４");
+        assert_eq!(at("sk-or"), "ѕk-or");
+        assert_eq!(at("call"), "call");
+        assert_eq!(at("now"), "now");
+        // Small capitals' lower-case line maps like the first; escapes and tag characters
+        // have no place in the original.
+        let s = "key ꜱᴋ-or";
+        let f = fold_aligned(s).unwrap();
+        let i = f.text.rfind("sk-or").unwrap();
+        assert_eq!(f.original(i, i + 5).map(|(a, b)| &s[a..b]), Some("ꜱᴋ-or"));
+        let f = fold_aligned("sk\\u002dor").unwrap();
+        assert_eq!(f.original(0, 5), None);
+        let f = fold_aligned("x\u{E0061}").unwrap();
+        assert_eq!(f.text, "x\na");
+        assert_eq!(f.original(2, 3), None);
     }
 
     /// Each listed zero starts ten numeric characters (Rust's own Unicode tables agree).

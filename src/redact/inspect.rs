@@ -312,23 +312,28 @@ impl Scanner<'_> {
         self.pin(at, kinds, "base64 content");
     }
 
-    /// Values a reader would see in `s` that the detectors did not find in it as written:
-    /// escaped, percent-encoded, or broken up with look-alike or invisible characters.
+    /// Values a reader would see in `s` that the detectors did not find in it as written
+    /// (escaped, percent-encoded, or broken up with look-alike or invisible characters),
+    /// returned as spans of `s` to rewrite with the others.
     ///
-    /// A type is hidden when the folded text holds more values of it than the text as
-    /// written, or when one of its values in the folded text does not stand in `s` as it
-    /// is: then what the rewrite would replace in `s` is at most a part of it (`Jo` of
-    /// `Jo\u{200B}hn Smith`, the head of a key with an invisible character in its tail),
-    /// and the rest would be forwarded. A folded value that is one found as written, read
-    /// the same way (`андрей@почта.рф`, whose look-alikes fold), is not hidden: the rewrite
-    /// replaces all of it.
-    fn folded(&mut self, at: &Path<'_>, s: &str, found: &[Span]) {
-        let Some(folded) = fold::fold(s) else { return };
+    /// A value of the folded text stands in `s` over the characters it was read from (a
+    /// phone number in full-width or Arabic-Indic digits, a key with a zero-width space
+    /// inside): that span of `s` is rewritten like any other value, invisible characters
+    /// included. Where escapes were decoded, or for what tag characters spell, a value has
+    /// no such place; its type is then hidden when the folded text holds more values of it
+    /// than the text as written, or when one of them does not stand in `s` as it is (the
+    /// rewrite would replace at most a part of it: `Jo` of `Jo\u{200B}hn Smith`), and the
+    /// string is refused.
+    fn folded(&mut self, at: &Path<'_>, s: &str, found: &[Span]) -> Vec<Span> {
+        let Some(folded) = fold::fold_aligned(s) else {
+            return Vec::new();
+        };
+        let text = &folded.text;
         // A `data:` URL written with escapes (`data%3Atext%2Fplain%3Bbase64%2C…`).
-        self.embedded_payloads(at, &folded);
+        self.embedded_payloads(at, text);
+        let (placed, unplaced) = read_values(self.detectors, &folded);
         let mut hidden: Vec<Kind> = Vec::new();
-        let again = self.detectors.find(&folded);
-        for kind in kinds_of(&again) {
+        for kind in kinds_of(&unplaced) {
             let is_kind = |sp: &&Span| sp.kinds().any(|k| k == kind);
             let count = |spans: &[Span]| spans.iter().filter(is_kind).count();
             let as_found: Vec<String> = found
@@ -337,12 +342,11 @@ impl Scanner<'_> {
                 .filter_map(|sp| s.get(sp.start..sp.end))
                 .map(|v| fold::fold(v).unwrap_or_else(|| v.to_owned()))
                 .collect();
-            let only_folded = again.iter().filter(is_kind).any(|sp| {
-                folded
-                    .get(sp.start..sp.end)
+            let only_folded = unplaced.iter().filter(is_kind).any(|sp| {
+                text.get(sp.start..sp.end)
                     .is_some_and(|v| !s.contains(v) && !as_found.iter().any(|f| f == v))
             });
-            if count(&again) > count(found) || only_folded {
+            if count(&unplaced) > count(found) || only_folded {
                 hidden.push(kind);
             }
         }
@@ -351,7 +355,22 @@ impl Scanner<'_> {
             hidden,
             "text written to evade inspection (escapes, look-alike or invisible characters)",
         );
+        placed
     }
+}
+
+/// The values the detectors find in a folded text: those that stand somewhere in the
+/// original (as spans of it), and those that do not (as spans of the folded text).
+fn read_values(detectors: &Detectors, folded: &fold::Folded) -> (Vec<Span>, Vec<Span>) {
+    let mut placed = Vec::new();
+    let mut unplaced = Vec::new();
+    for span in detectors.find(&folded.text) {
+        match folded.original(span.start, span.end) {
+            Some((start, end)) if start < end => placed.push(Span { start, end, ..span }),
+            _ => unplaced.push(span),
+        }
+    }
+    (placed, unplaced)
 }
 
 impl Visit for Scanner<'_> {
@@ -359,7 +378,11 @@ impl Visit for Scanner<'_> {
         let mut spans = self.detectors.find(s);
         // The evasion check compares the built-in detectors with themselves (as written and
         // as read): an analyzer's finding of the same type must not cancel a hidden one.
-        self.folded(at, s, &spans);
+        let read = self.folded(at, s, &spans);
+        if !read.is_empty() {
+            spans.extend(read);
+            spans = super::resolve_overlaps(spans);
+        }
         self.embedded_payloads(at, s);
         if let Some(found) = self.analysis.spans(at.hash(), s) {
             // Overlaps resolve as among the built-ins: one span over the union, every type
@@ -390,8 +413,10 @@ impl Visit for Scanner<'_> {
     fn fixed(&mut self, at: &Path<'_>, text: Fixed<'_>) {
         match text {
             Fixed::Key(k) => {
-                let spans = self.detectors.find(k);
-                self.folded(at, k, &spans);
+                let mut spans = self.detectors.find(k);
+                // An object key is not rewritten: a value read in it is refused too.
+                let read = self.folded(at, k, &spans);
+                spans.extend(read);
                 self.pin(at, kinds_of(&spans), "an object key");
             }
             Fixed::Number { digits, under } => {
@@ -414,7 +439,8 @@ impl Visit for Scanner<'_> {
                 if lower != s {
                     spans.extend(self.detectors.find(&lower));
                 }
-                self.folded(at, s, &spans);
+                let read = self.folded(at, s, &spans);
+                spans.extend(read);
                 self.pin(at, kinds_of(&spans), "a routing field (model or provider)");
             }
             Fixed::Payload(b64) => {
@@ -649,7 +675,12 @@ impl Visit for Rewriter<'_> {
         let spans = if found.len == s.len() && found.digest == digest(s) {
             &found.spans
         } else {
-            fresh = self.detectors.find(s);
+            // Changed since it was scanned: found again, values read in it included.
+            let mut again = self.detectors.find(s);
+            if let Some(folded) = fold::fold_aligned(s) {
+                again.extend(read_values(self.detectors, &folded).0);
+            }
+            fresh = super::resolve_overlaps(again);
             &fresh
         };
         if let Some(out) = self.rewrite(s, spans) {
