@@ -1573,6 +1573,11 @@ async fn invisible_characters_marks_and_rarer_look_alikes_do_not_hide_a_value() 
         ),
         ("a matrix product in code", "attn = (q@k.transpose(-2, -1)) * self.scale"),
         ("file names with an at sign", "Use hero@large.png, logo@dark.svg and data@v2.json"),
+        ("a Kotlin data class", "data class User(val name: String, val age: Int)"),
+        (
+            "settings about a secret",
+            "secretary: \"Mary Ann Evans-Cross\"\npassword_policy: \"min length 12, one symbol\"\nsecret_arn: arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/db-AbCdEf",
+        ),
         ("fish and chips", "fish & chips &c., R&D; a &lt; b"),
         ("Arabic with vowel marks", "\u{0645}\u{064E}\u{0631}\u{0652}\u{062D}\u{064E}\u{0628}\u{064B}\u{0627}"),
     ];

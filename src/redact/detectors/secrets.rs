@@ -778,6 +778,18 @@ fn classify_name(name: &str) -> Option<Name> {
         "_expiry",
         "_ttl",
         "_at",
+        // Words that hold one of the names (`secretary`), and settings about a secret
+        // rather than the secret (`password_policy`, `secret_arn`: an ARN names it).
+        "secretar",
+        "_policy",
+        "_hint",
+        "_rules",
+        "_reset",
+        "_arn",
+        "_version",
+        "_format",
+        "_algorithm",
+        "_strength",
     ];
     if lower.contains("authorization") {
         return Some(Name::Authorization);
@@ -849,6 +861,21 @@ pub(crate) fn assignment(text: &str, hit: usize, out: &mut Vec<Hit>) -> usize {
     let Some(name) = text.get(s..e) else {
         return name_end;
     };
+    // Inside an Amazon Resource Name (`arn:aws:secretsmanager:…:secret:prod/db`), the
+    // words name services and resource types, not settings.
+    // (Looked for within 256 bytes: a body of `key=key=…` asks at every name.)
+    let from = text::floor(text, s.saturating_sub(256));
+    let in_arn = text.get(from..s).is_some_and(|before| {
+        let token = before
+            .rfind(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '=' | ','))
+            .map_or(before, |i| before.get(i + 1..).unwrap_or_default());
+        token
+            .get(..4)
+            .is_some_and(|p| p.eq_ignore_ascii_case("arn:"))
+    });
+    if in_arn {
+        return name_end;
+    }
     let Some(strength) = classify_name(name) else {
         return name_end;
     };
@@ -1099,6 +1126,10 @@ mod tests {
             r#""cache_key": "session:12345:abcdef:xyz""#,
             "reset your password: click the link below",
             "pass {{ secrets.TOKEN }}",
+            r#"secretary: "Mary Ann Evans-Cross""#,
+            r#"password_policy: "min length 12, one symbol""#,
+            r#"password_hint: "name of first pet + year""#,
+            "secret_arn: arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/db-AbCdEf",
         ] {
             assert!(find_assign(t).is_empty(), "{t}: {:?}", find_assign(t));
         }
