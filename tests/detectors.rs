@@ -751,12 +751,36 @@ fn private_key_bodies_without_their_header() {
     let certificate = der_seq(&[tbs, der_seq(&[oid(RSA)]), der(0x03, &[0u8; 257])]);
     let rsa_public = der_seq(&[der_int(&mut g, 256), der(0x02, &[1, 0, 1])]);
     for (name, public) in [
-        ("SPKI", spki),
-        ("certificate", certificate),
-        ("RSA public", rsa_public),
+        ("SPKI", &spki),
+        ("certificate", &certificate),
+        ("RSA public", &rsa_public),
     ] {
-        assert_clean(&format!("the {name}:\n{}\n", pem_body(&public)));
+        assert_clean(&format!("the {name}:\n{}\n", pem_body(public)));
     }
+    // A whole PEM file in base64, as a Kubernetes secret or a Helm value holds it (RFC 7468
+    // labels): a private key's is a secret, a certificate's is not.
+    use base64::Engine as _;
+    let b64 = |label: &str, der: &[u8]| {
+        let pem = format!(
+            "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+            pem_body(der)
+        );
+        base64::engine::general_purpose::STANDARD.encode(pem)
+    };
+    for (label, der) in [
+        ("PRIVATE KEY", &keys[1].1),
+        ("RSA PRIVATE KEY", &keys[0].1),
+        ("EC PRIVATE KEY", &keys[12].1),
+    ] {
+        let encoded = b64(label, der);
+        let text = format!("data:\n  tls.pem: {encoded}\n");
+        let k = kinds_of(&text, &encoded[..40]);
+        assert!(k.contains(&"SECRET"), "{label}: {k:?}");
+    }
+    assert_clean(&format!(
+        "data:\n  ca.crt: {}\n",
+        b64("CERTIFICATE", &certificate)
+    ));
 }
 
 /// A sixteen-digit card followed by a three-digit number (its CVV, an amount) has the

@@ -192,12 +192,18 @@ fn tag_message(s: &str) -> Option<String> {
 /// JSON escapes, `%XX`, then HTML character references, then any `%XX` those spelled
 /// (`&#37;40`).
 fn decode(s: &str) -> String {
-    let unescaped = json_unescape(s);
-    let decoded = percent_decode(&unescaped).unwrap_or(unescaped);
-    match html_decode(&decoded) {
-        Some(html) => percent_decode(&html).unwrap_or(html),
-        None => decoded,
+    let mut decoded = json_unescape(s);
+    // Escapes escaped again (`%252D`, `&amp;#45;`, `&#37;40`) read as the first layer, then
+    // the next: a few rounds, each only while one changes something.
+    for _ in 0..3 {
+        let percent = percent_decode(&decoded);
+        let html = html_decode(percent.as_deref().unwrap_or(&decoded));
+        match (percent, html) {
+            (_, Some(next)) | (Some(next), None) => decoded = next,
+            (None, None) => break,
+        }
     }
+    decoded
 }
 
 /// Whether [`fold`] could change `s`, decided without copying it. Prose is full of `%`
@@ -716,6 +722,32 @@ pub fn json_unescape(s: &str) -> String {
             Some('r') => out.push('\r'),
             Some('b') => out.push('\u{8}'),
             Some('f') => out.push('\u{c}'),
+            // JavaScript's and C's `\x2d`, and JavaScript's and Rust's `\u{2d}`.
+            Some('x') => {
+                let hex: String = chars.clone().take(2).collect();
+                match u8::from_str_radix(&hex, 16) {
+                    Ok(v) if hex.len() == 2 => {
+                        chars.nth(1);
+                        out.push(char::from(v));
+                    }
+                    _ => out.push('x'),
+                }
+            }
+            Some('u') if chars.peek() == Some(&'{') => {
+                let body: String = chars
+                    .clone()
+                    .skip(1)
+                    .take_while(|c| *c != '}')
+                    .take(7)
+                    .collect();
+                match u32::from_str_radix(&body, 16).ok().and_then(char::from_u32) {
+                    Some(c) if chars.clone().nth(body.len() + 1) == Some('}') => {
+                        chars.nth(body.len() + 1);
+                        out.push(c);
+                    }
+                    _ => out.push('u'),
+                }
+            }
             Some('u') => {
                 let hex: String = chars.by_ref().take(4).collect();
                 let Ok(hi) = u32::from_str_radix(&hex, 16) else {
@@ -1068,6 +1100,9 @@ mod tests {
         );
         assert_eq!(fold("&sopf;&kscr;-or").as_deref(), Some("sk-or"));
         assert_eq!(fold("&#37;40").as_deref(), Some("@"));
+        assert_eq!(fold("sk%252Dor&amp;#45;v1").as_deref(), Some("sk-or-v1"));
+        assert_eq!(fold("sk\\x2dor\\u{2d}v1").as_deref(), Some("sk-or-v1"));
+        assert_eq!(fold("a\\xZZ \\u{zz}").as_deref(), Some("axZZ u{zz}"));
         assert_eq!(
             fold("fish & chips &c. &amp;"),
             Some("fish & chips &c. &".to_owned())

@@ -42,6 +42,9 @@ enum Check {
     Random,
     /// URL userinfo: the password must not be a placeholder.
     Password,
+    /// Base64 of a PEM block (a Kubernetes secret's `tls.key`, a Helm value): a secret
+    /// when it decodes to a private key's block, not a certificate's.
+    Base64Pem,
 }
 
 /// One vendor format: the literal that triggers it, how many bytes of the token come before
@@ -404,6 +407,16 @@ const RULES: &[Rule] = &[
         reach: 32 * 1024,
         ..rule("b3BlbnNzaC1rZXktdjE", der_body!("b3BlbnNzaC1rZXktdjE"))
     },
+    // A whole PEM file in base64 (`-----BEGIN ` is `LS0tLS1CRUdJTi`), as Kubernetes
+    // secrets and Helm values carry keys.
+    Rule {
+        check: Check::Base64Pem,
+        reach: 32 * 1024,
+        ..rule(
+            "LS0tLS1CRUdJTi",
+            r"LS0tLS1CRUdJTi(?:[A-Za-z0-9+/=]|\r?\n|\\[nr])+",
+        )
+    },
     Rule {
         reach: 16 * 1024,
         ..rule(
@@ -516,6 +529,7 @@ impl Prefixed {
                     v.as_str().bytes().any(|b| b.is_ascii_digit()) && entropy(v.as_str()) >= 3.0
                 }
                 Check::Password => !placeholder(v.as_str()) && v.len() >= 4,
+                Check::Base64Pem => base64_private_key(v.as_str()),
             };
             if ok {
                 out.push(Hit::new(start + v.start(), start + v.end(), SECRET));
@@ -524,6 +538,33 @@ impl Prefixed {
             ok
         }
     }
+}
+
+/// Whether `b64` (line breaks allowed) decodes to text whose first line is a private key's
+/// PEM header (`-----BEGIN … PRIVATE KEY-----`, OpenSSH's and PGP's included).
+fn base64_private_key(b64: &str) -> bool {
+    use base64::Engine as _;
+    let clean: String = b64
+        .replace("\\n", "")
+        .replace("\\r", "")
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    // The header is in the first hundred characters; decode a whole number of quanta.
+    let head = clean
+        .get(..clean.len().min(120) / 4 * 4)
+        .unwrap_or_default();
+    let Ok(bytes) = base64::engine::general_purpose::STANDARD
+        .decode(head.trim_end_matches('='))
+        .or_else(|_| {
+            base64::engine::general_purpose::STANDARD_NO_PAD.decode(head.trim_end_matches('='))
+        })
+    else {
+        return false;
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    let first = text.lines().next().unwrap_or_default();
+    first.starts_with("-----BEGIN ") && first.contains("PRIVATE KEY")
 }
 
 /// The generic rule to try when a longer literal's rule fails (`sk-ant-x` that is not an
