@@ -103,12 +103,14 @@ const SHA_CRYPT: &str = r"\$[56]\$(?:rounds=\d+\$)?[./A-Za-z0-9]{1,16}\$[./A-Za-
 /// What follows a private key's DER prefix in base64: at least 16 more characters, line
 /// breaks aside (a body wrapped at 32 or 16 columns), not spaces (a prefix quoted in prose,
 /// `MIIEvQIBADAN… is how it starts`, is not a key), then the rest of the body across line
-/// breaks (real or `\n` escapes).
+/// breaks (real or `\n` escapes, and the indentation of a YAML block), ending at the first
+/// space or punctuation (the prose after it is not the key). ASCII classes only: Unicode
+/// white space made the lazy DFA outgrow its cache and rebuild it on ordinary requests.
 macro_rules! der_body {
     ($prefix:literal) => {
         concat!(
             $prefix,
-            r"(?:[A-Za-z0-9+/]|\r?\n|\\[nr]){16}(?:[A-Za-z0-9+/=\s]|\\[nr])*"
+            r"(?:[A-Za-z0-9+/]|\r?\n|\\[nr]){16}(?:[A-Za-z0-9+/=]|\r?\n[ \t]*|\\[nr])*"
         )
     };
 }
