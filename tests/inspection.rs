@@ -1607,6 +1607,17 @@ async fn values_in_other_digits_and_full_width_are_redacted_in_place() {
             "\u{FF54}\u{FF41}\u{FF4E}\u{FF41}\u{FF4B}\u{FF41}",
             "\u{30E1}\u{30FC}\u{30EB}",
         ),
+        // An escape elsewhere in the string does not take the value's place away.
+        (
+            "Tom &amp; Jerry: \u{FF4A}\u{FF41}\u{FF4E}\u{FF45}\u{FF20}example.com",
+            "\u{FF4A}\u{FF41}\u{FF4E}\u{FF45}",
+            "Tom &amp; Jerry",
+        ),
+        (
+            "100%25 sure, tel \u{FF10}\u{FF13}\u{FF0D}\u{FF11}\u{FF12}\u{FF13}\u{FF14}\u{FF0D}\u{FF15}\u{FF16}\u{FF17}\u{FF18}",
+            "\u{FF15}\u{FF16}\u{FF17}\u{FF18}",
+            "100%25 sure",
+        ),
     ] {
         let before = mock.count();
         let body =
@@ -1619,6 +1630,15 @@ async fn values_in_other_digits_and_full_width_are_redacted_in_place() {
         assert!(!text.contains(value), "{content}: forwarded {text}");
         assert!(text.contains(kept) && text.contains('['), "{content}: forwarded {text}");
     }
+    // The same value once as written and once in an escape: the escaped one has no place,
+    // and the request is refused.
+    let before = mock.count();
+    let content = "jane\u{FF20}example.com and jane%40example.com";
+    let body =
+        json!({"model": "openai/gpt-4o", "messages": [{"role": "user", "content": content}]});
+    let (status, err, _) = post(&gw, CHAT, &body, &[]).await;
+    assert_eq!(status, 403, "{err}");
+    assert_eq!(mock.count(), before);
 }
 
 /// Internationalised addresses (a local part or a domain outside ASCII) are addresses:

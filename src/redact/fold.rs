@@ -49,6 +49,12 @@ pub struct Folded {
 }
 
 impl Folded {
+    /// Whether every span of the folded text has a place in the original (no escapes were
+    /// decoded).
+    pub fn aligned(&self) -> bool {
+        self.runs.is_some()
+    }
+
     /// Where `start..end`, a span of [`Self::text`], stands in the original: over every
     /// character it was read from, the dropped ones between them included. `None` for a
     /// span of what the tag characters spell (it stands nowhere) or when escapes were
@@ -79,16 +85,26 @@ pub fn fold_aligned(s: &str) -> Option<Folded> {
     }
     let decoded = decode(s);
     let aligned = decoded == s;
+    read_aligned(s, &decoded, aligned)
+}
+
+/// [`fold_aligned`] without decoding escapes: each value found in it has a place in `s`,
+/// even when an escape elsewhere in `s` (`Tom &amp; Jerry`) left the full fold without one.
+pub fn fold_as_written(s: &str) -> Option<Folded> {
+    read_aligned(s, s, true)
+}
+
+fn read_aligned(s: &str, decoded: &str, aligned: bool) -> Option<Folded> {
     let mut out = String::with_capacity(decoded.len());
     let mut runs = vec![(0, 0)];
     // Plain ASCII never folds: copy its runs whole and look only at the other characters.
     let mut reader = Reader::default();
     let mut copied = 0;
     let mut small_capitals = Vec::new();
-    for (at, c) in foldable_chars(&decoded) {
+    for (at, c) in foldable_chars(decoded) {
         out.push_str(decoded.get(copied..at).unwrap_or_default());
         copied = at + c.len_utf8();
-        match reader.read(&decoded, at, c) {
+        match reader.read(decoded, at, c) {
             // Kept as it is: the run of characters read one for one goes on.
             Some(read) if read == c => out.push(c),
             read => {
@@ -106,7 +122,7 @@ pub fn fold_aligned(s: &str) -> Option<Folded> {
     out.push_str(decoded.get(copied..).unwrap_or_default());
     let main = out.len();
     let lower_case = (!small_capitals.is_empty()).then_some(main + 1);
-    append_other_readings(&mut out, &decoded, &small_capitals);
+    append_other_readings(&mut out, decoded, &small_capitals);
     (out != s).then_some(Folded {
         text: out,
         main,

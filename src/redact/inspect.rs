@@ -331,7 +331,33 @@ impl Scanner<'_> {
         let text = &folded.text;
         // A `data:` URL written with escapes (`data%3Atext%2Fplain%3Bbase64%2C…`).
         self.embedded_payloads(at, text);
-        let (placed, unplaced) = read_values(self.detectors, &folded);
+        let (mut placed, mut unplaced) = read_values(self.detectors, &folded);
+        if !folded.aligned() {
+            // Escapes were decoded, so nothing found has a place; read the text again with
+            // its escapes as written: a value found there has one (the escape was
+            // elsewhere), and stands for one value of the same text found above.
+            if let Some(plain) = fold::fold_as_written(s) {
+                let mut as_written: Vec<&str> = Vec::new();
+                for span in self.detectors.find(&plain.text) {
+                    if let Some((start, end)) = plain.original(span.start, span.end) {
+                        if let Some(value) = plain.text.get(span.start..span.end) {
+                            as_written.push(value);
+                        }
+                        placed.push(Span { start, end, ..span });
+                    }
+                }
+                unplaced.retain(|sp| {
+                    let value = text.get(sp.start..sp.end).unwrap_or_default();
+                    match as_written.iter().position(|v| *v == value) {
+                        Some(i) => {
+                            as_written.swap_remove(i);
+                            false
+                        }
+                        None => true,
+                    }
+                });
+            }
+        }
         let mut hidden: Vec<Kind> = Vec::new();
         for kind in kinds_of(&unplaced) {
             let is_kind = |sp: &&Span| sp.kinds().any(|k| k == kind);

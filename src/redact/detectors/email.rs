@@ -370,8 +370,8 @@ pub(crate) fn find(text: &str, out: &mut Vec<Hit>) {
         // `a@b.com.Thanks`: a capitalised word glued after the address is not its TLD.
         while let Some(dot) = text.get(at + 1..e).and_then(|d| d.rfind('.')) {
             let label = text.get(at + 1 + dot + 1..e).unwrap_or_default();
-            let mixed = label.bytes().any(|c| c.is_ascii_uppercase())
-                && label.bytes().any(|c| c.is_ascii_lowercase());
+            let mixed =
+                label.chars().any(char::is_uppercase) && label.chars().any(char::is_lowercase);
             let has_more = text
                 .get(at + 1..at + 1 + dot)
                 .is_some_and(|d| d.contains('.'));
@@ -379,6 +379,16 @@ pub(crate) fn find(text: &str, out: &mut Vec<Hit>) {
                 e = at + 1 + dot;
             } else {
                 break;
+            }
+        }
+        // `jane@example.comспасибо`, `…mail.ruв`, `…com2`: a word or a number glued after
+        // the address is not part of its top-level domain.
+        if let Some(dot) = text.get(at + 1..e).and_then(|d| d.rfind('.')) {
+            let label_start = at + 1 + dot + 1;
+            let label = text.get(label_start..e).unwrap_or_default();
+            let letters = label.bytes().take_while(u8::is_ascii_alphabetic).count();
+            if letters >= 2 && letters < label.len() {
+                e = label_start + letters;
             }
         }
         let Some(domain) = text.get(at + 1..e) else {
@@ -479,6 +489,19 @@ mod tests {
             run("\u{2764}\u{FE0F}jane@example.com"),
             vec!["jane@example.com"]
         );
+        // Words and numbers glued after the top-level domain.
+        assert_eq!(run("jane@example.comспасибо"), vec!["jane@example.com"]);
+        assert_eq!(
+            run("пишите ivan@mail.ruв любое время"),
+            vec!["ivan@mail.ru"]
+        );
+        assert_eq!(run("an jane@firma.deübrigens"), vec!["jane@firma.de"]);
+        assert_eq!(
+            run("jane@example.com.Über das Thema"),
+            vec!["jane@example.com"]
+        );
+        assert_eq!(run("jane@example.comλαθ"), vec!["jane@example.com"]);
+        assert_eq!(run("jane@example.com2"), vec!["jane@example.com"]);
         // File names and logins on a local host.
         assert!(run("Use hero@large.png, logo@dark.svg and data@v2.json").is_empty());
         assert!(run("ssh root@server.local or admin@bastion.internal").is_empty());
