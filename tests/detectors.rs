@@ -798,3 +798,26 @@ fn a_card_followed_by_three_digits() {
         assert_found("CREDIT_CARD", &text, &grouped);
     }
 }
+
+/// A key with one space (any kind a copy can leave) between its vendor prefix and its body
+/// is the key, found whole; a prefix named in prose is not.
+#[test]
+fn a_space_after_a_vendor_prefix_does_not_hide_the_key() {
+    let mut g = Gen(0x5_9ACE);
+    let hex: String = (0..64)
+        .map(|_| char::from(b"0123456789abcdef"[g.below(16) as usize]))
+        .collect();
+    let github = g.alnum(36);
+    for space in [" ", "\u{a0}", "\u{3000}", "\u{2007}", "\t"] {
+        for key in [
+            format!("sk-or-v1-{space}{hex}"),
+            format!("ghp_{space}{github}"),
+        ] {
+            let text = format!("my key is {key} thanks");
+            assert_found("SECRET", &text, &key);
+        }
+    }
+    assert_clean(
+        "the sk- prefix and the ghp_ prefix name the vendor; sk-or-v1- keys are 64 hex digits",
+    );
+}

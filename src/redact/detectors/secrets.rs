@@ -518,11 +518,27 @@ impl Prefixed {
                 return false;
             }
             let hay = text::window_after(text, start, rule.reach);
-            let Some(caps) = re.captures(hay) else {
+            let (joined, gap) = match re.captures(hay) {
+                Some(_) => (None, 0),
+                None => match spaced_body(hay, rule) {
+                    Some(joined) => {
+                        let gap = hay.len() - joined.1.len();
+                        (Some(joined), gap)
+                    }
+                    None => return false,
+                },
+            };
+            let searched = joined.as_ref().map_or(hay, |(_, j)| j.as_str());
+            let Some(caps) = re.captures(searched) else {
                 return false;
             };
             let Some(v) = caps.get(rule.group) else {
                 return false;
+            };
+            // Offsets after the removed gap stand `gap` bytes further on in the text.
+            let at_text = |x: usize| match &joined {
+                Some((cut, _)) if x > *cut => x + gap,
+                _ => x,
             };
             let ok = match rule.check {
                 // `ghp_XXXXXXXX…` in docs is a placeholder, not a key.
@@ -534,12 +550,36 @@ impl Prefixed {
                 Check::Base64Pem => base64_private_key(v.as_str()),
             };
             if ok {
-                out.push(Hit::new(start + v.start(), start + v.end(), SECRET));
-                *covered = (*covered).max(start + v.end());
+                let (from, to) = (start + at_text(v.start()), start + at_text(v.end()));
+                out.push(Hit::new(from, to, SECRET));
+                *covered = (*covered).max(to);
             }
             ok
         }
     }
+}
+
+/// `hay` (which starts with `rule`'s token) with the one space that follows a vendor
+/// prefix ending in `-` or `_` removed (`sk-or-v1- 0123…`, `ghp_\u{a0}A1b2…`: a copy-paste
+/// artifact that leaves the whole key readable), and where it was; `None` when there is no
+/// such space.
+fn spaced_body(hay: &str, rule: &Rule) -> Option<(usize, String)> {
+    if rule.lead != 0 || rule.literal.len() < 4 || !rule.literal.ends_with(['-', '_']) {
+        return None;
+    }
+    let cut = rule.literal.len();
+    let rest = hay.get(cut..)?;
+    let space = rest.chars().next().filter(|c| {
+        matches!(
+            c,
+            ' ' | '\t' | '\u{a0}' | '\u{2007}' | '\u{202f}' | '\u{205f}' | '\u{3000}'
+        )
+    })?;
+    let after = rest.get(space.len_utf8()..)?;
+    if after.starts_with(char::is_whitespace) {
+        return None;
+    }
+    Some((cut, format!("{}{after}", hay.get(..cut)?)))
 }
 
 /// Whether `b64` (line breaks allowed) decodes to text whose first line is a private key's
