@@ -411,9 +411,11 @@ const BLOCKING_PLAN_BYTES: usize = 256 * 1024;
 /// request and health check that worker holds. Small bodies, and a runtime with one
 /// thread (tests), run it in place.
 fn off_the_worker<T>(size: usize, work: impl FnOnce() -> T) -> T {
-    let threaded = tokio::runtime::Handle::try_current()
-        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-    if size >= BLOCKING_PLAN_BYTES && threaded {
+    let threaded = || {
+        tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
+    };
+    if size >= BLOCKING_PLAN_BYTES && threaded() {
         tokio::task::block_in_place(work)
     } else {
         work()

@@ -331,20 +331,18 @@ impl Scanner<'_> {
         let text = &folded.text;
         // A `data:` URL written with escapes (`data%3Atext%2Fplain%3Bbase64%2C…`).
         self.embedded_payloads(at, text);
-        let (mut placed, mut unplaced) = read_values(self.detectors, &folded);
+        let (placed, mut unplaced) = read_values(self.detectors, &folded);
+        let mut placed: Vec<Span> = placed.into_iter().map(|(span, _)| span).collect();
         if !folded.aligned() {
             // Escapes were decoded, so nothing found has a place; read the text again with
             // its escapes as written: a value found there has one (the escape was
             // elsewhere), and stands for one value of the same text found above.
             if let Some(plain) = fold::fold_as_written(s) {
-                let mut as_written: Vec<&str> = Vec::new();
-                for span in self.detectors.find(&plain.text) {
-                    if let Some((start, end)) = plain.original(span.start, span.end) {
-                        if let Some(value) = plain.text.get(span.start..span.end) {
-                            as_written.push(value);
-                        }
-                        placed.push(Span { start, end, ..span });
-                    }
+                let (more, _) = read_values(self.detectors, &plain);
+                let mut as_written: Vec<&str> = Vec::with_capacity(more.len());
+                for (span, value) in more {
+                    as_written.push(value);
+                    placed.push(span);
                 }
                 unplaced.retain(|sp| {
                     let value = text.get(sp.start..sp.end).unwrap_or_default();
@@ -386,13 +384,18 @@ impl Scanner<'_> {
 }
 
 /// The values the detectors find in a folded text: those that stand somewhere in the
-/// original (as spans of it), and those that do not (as spans of the folded text).
-fn read_values(detectors: &Detectors, folded: &fold::Folded) -> (Vec<Span>, Vec<Span>) {
+/// original (as spans of it, with the value as folded), and those that do not (as spans of
+/// the folded text).
+fn read_values<'f>(
+    detectors: &Detectors,
+    folded: &'f fold::Folded,
+) -> (Vec<(Span, &'f str)>, Vec<Span>) {
     let mut placed = Vec::new();
     let mut unplaced = Vec::new();
     for span in detectors.find(&folded.text) {
+        let value = folded.text.get(span.start..span.end).unwrap_or_default();
         match folded.original(span.start, span.end) {
-            Some((start, end)) if start < end => placed.push(Span { start, end, ..span }),
+            Some((start, end)) if start < end => placed.push((Span { start, end, ..span }, value)),
             _ => unplaced.push(span),
         }
     }
@@ -704,7 +707,12 @@ impl Visit for Rewriter<'_> {
             // Changed since it was scanned: found again, values read in it included.
             let mut again = self.detectors.find(s);
             if let Some(folded) = fold::fold_aligned(s) {
-                again.extend(read_values(self.detectors, &folded).0);
+                again.extend(
+                    read_values(self.detectors, &folded)
+                        .0
+                        .into_iter()
+                        .map(|(span, _)| span),
+                );
             }
             fresh = super::resolve_overlaps(again);
             &fresh

@@ -36,9 +36,10 @@ fn international(c: char) -> bool {
             ))
 }
 
-/// File extensions and names that no registry delegates as a top-level domain (those that
-/// are one, `.py`, `.rs`, `.pt`, `.md`, `.zip`, `.mov`, stay addresses): `hero@large.png`,
-/// `logo@dark.svg`, `model@best.ckpt` name files, `root@server.local` a login.
+/// File extensions that no registry delegates as a top-level domain (those that are one,
+/// `.py`, `.rs`, `.pt`, `.md`, `.zip`, `.mov`, stay addresses): `hero@large.png`,
+/// `logo@dark.svg`, `model@best.ckpt` name files. Private names (`.local`, `.internal`,
+/// `.lan`) are not on the list: `jane.doe@corp.local` is a person's directory address.
 const FILE_EXTENSIONS: &[&str] = &[
     "png",
     "svg",
@@ -121,12 +122,6 @@ const FILE_EXTENSIONS: &[&str] = &[
     "ttf",
     "otf",
     "eot",
-    "local",
-    "internal",
-    "localhost",
-    "localdomain",
-    "lan",
-    "invalid",
 ];
 
 /// Top-level domains outside ASCII (IANA's root zone: the internationalised country codes
@@ -504,7 +499,10 @@ mod tests {
         assert_eq!(run("jane@example.com2"), vec!["jane@example.com"]);
         // File names and logins on a local host.
         assert!(run("Use hero@large.png, logo@dark.svg and data@v2.json").is_empty());
-        assert!(run("ssh root@server.local or admin@bastion.internal").is_empty());
+        assert_eq!(
+            run("jane.doe@corp.local, ops@bastion.internal"),
+            vec!["jane.doe@corp.local", "ops@bastion.internal"]
+        );
         assert_eq!(run("ana@exemplo.pt"), vec!["ana@exemplo.pt"]);
         // A matrix product and a method call.
         assert!(run("attn = (q@k.transpose(-2, -1))").is_empty());

@@ -315,7 +315,6 @@ impl Labels {
         Ok(Labels { id, icd })
     }
 
-    /// Reads the value(s) after a label that ends at `end`.
     /// The value after the label at `start..end`. `scanned` is how far a diagnosis label's
     /// window has already been searched in this text: labels closer together than the
     /// window (`dx A00 dx A00 …`) search only what the last one did not, so a text costs

@@ -78,6 +78,16 @@ const fn jwt(literal: &'static str) -> Rule {
     }
 }
 
+/// A private key's base64 body found from `literal`, `lead` characters into its DER
+/// prefix, that may run to tens of kilobytes (RSA, PKCS#8 and PKCS#12 files).
+const fn long_key(lead: usize, literal: &'static str, pattern: &'static str) -> Rule {
+    Rule {
+        lead,
+        reach: 32 * 1024,
+        ..rule(literal, pattern)
+    }
+}
+
 /// An elliptic-curve (or Edwards-curve) private key's base64 body found from `literal`,
 /// its DER prefix (a few hundred bytes at most).
 const fn ec_key(literal: &'static str, pattern: &'static str) -> Rule {
@@ -101,7 +111,7 @@ const CRYPT_PARAMS: &str =
     r"\$(?:y|gy)\$[./A-Za-z0-9]{1,64}\$[./A-Za-z0-9]{1,86}\$[./A-Za-z0-9]{32,}";
 const SHA_CRYPT: &str = r"\$[56]\$(?:rounds=\d+\$)?[./A-Za-z0-9]{1,16}\$[./A-Za-z0-9]{43,86}";
 /// What follows a private key's DER prefix in base64: at least 16 more characters, line
-/// breaks aside (a body wrapped at 32 or 16 columns), not spaces (a prefix quoted in prose,
+/// breaks aside (a body wrapped at 32 columns or more), not spaces (a prefix quoted in prose,
 /// `MIIEvQIBADAN… is how it starts`, is not a key), then the rest of the body across line
 /// breaks (real or `\n` escapes, and the indentation of a YAML block), ending at the first
 /// space or punctuation (the prose after it is not the key). ASCII classes only: Unicode
@@ -354,37 +364,23 @@ const RULES: &[Rule] = &[
     // a CSR or a public key starts with a SEQUENCE inside the SEQUENCE and no such
     // algorithm. Keys of 2048 bits and up have a two-byte length (`MII…`), smaller ones
     // and EC keys a one-byte length (`MIG…`, `MIH…`) or a short form.
-    Rule {
-        lead: 6,
-        reach: 32 * 1024,
-        ..rule("IBAA", der_body!(r"MII[A-Za-z0-9+/]{2}[AQgw]IBAA[JK][BC]"))
-    },
-    Rule {
-        lead: 6,
-        reach: 32 * 1024,
-        ..rule("IBAD", der_body!(r"MII[A-Za-z0-9+/]{2}[AQgw]IBAD[A-D]"))
-    },
-    Rule {
-        lead: 6,
-        reach: 32 * 1024,
-        ..rule("IBAzCC", der_body!(r"MII[A-Za-z0-9+/]{2}[AQgw]IBAzCC"))
-    },
-    Rule {
-        lead: 8,
-        reach: 32 * 1024,
-        ..rule(
-            "BgkqhkiG9w0BBQ0w",
-            der_body!(r"MII[A-Za-z0-9+/]{5}BgkqhkiG9w0BBQ0w"),
-        )
-    },
-    Rule {
-        lead: 8,
-        reach: 32 * 1024,
-        ..rule(
-            "BgoqhkiG9w0BDAE",
-            der_body!(r"MII[A-Za-z0-9+/]{5}BgoqhkiG9w0BDAE"),
-        )
-    },
+    long_key(
+        6,
+        "IBAA",
+        der_body!(r"MII[A-Za-z0-9+/]{2}[AQgw]IBAA[JK][BC]"),
+    ),
+    long_key(6, "IBAD", der_body!(r"MII[A-Za-z0-9+/]{2}[AQgw]IBAD[A-D]")),
+    long_key(6, "IBAzCC", der_body!(r"MII[A-Za-z0-9+/]{2}[AQgw]IBAzCC")),
+    long_key(
+        8,
+        "BgkqhkiG9w0BBQ0w",
+        der_body!(r"MII[A-Za-z0-9+/]{5}BgkqhkiG9w0BBQ0w"),
+    ),
+    long_key(
+        8,
+        "BgoqhkiG9w0BDAE",
+        der_body!(r"MII[A-Za-z0-9+/]{5}BgoqhkiG9w0BDAE"),
+    ),
     // One-byte lengths: RSA keys below 2048 bits (`MIICXAIBAAKBgQ…` is two bytes too, so
     // the rule above; `MIIBOwIBAAJB…` of 512 bits likewise), EC keys in PKCS#8 on any
     // named curve, and ECPrivateKey on 256-bit curves (P-256, secp256k1), P-384 and P-521.
@@ -956,7 +952,9 @@ pub(crate) fn assignment(text: &str, hit: usize, out: &mut Vec<Hit>) -> usize {
             .get(..4)
             .is_some_and(|p| p.eq_ignore_ascii_case("arn:"))
     });
-    if in_arn {
+    // Only where the name is one of the ARN's `:`-separated parts: `arn:password=…` is an
+    // assignment whatever comes before it.
+    if in_arn && b.get(e) == Some(&b':') {
         return name_end;
     }
     let Some(strength) = classify_name(name) else {
@@ -1185,6 +1183,18 @@ mod tests {
             "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYzq8Tr4KE+",
         ] {
             assert_eq!(find_assign(t).len(), 1, "{t}");
+        }
+    }
+
+    /// The ARN exemption is for the ARN's own parts: an assignment written after `arn:`
+    /// is still one.
+    #[test]
+    fn an_arn_prefix_does_not_hide_an_assignment() {
+        for t in [
+            "arn:password=Xk9!mQ2#vL8pWz",
+            "arn:aws:iam::123456789012:api_key=Zq8xW3vN7pL2mK9rT4yB6cJ1",
+        ] {
+            assert!(!find_assign(t).is_empty(), "{t}");
         }
     }
 
