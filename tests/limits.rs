@@ -899,13 +899,40 @@ async fn a_restart_reads_the_spend_back_from_the_postgres_audit() {
         );
     let body = chat_body("openai/gpt-4o");
     let first = TestGateway::from_toml(&toml, Some(upstream_key())).await;
-    for _ in 0..3 {
+    for i in 0..3 {
         let r = send_as(&first, LIMITED_KEY, &body).await;
-        assert_eq!(r.status(), 200);
-        r.bytes().await.unwrap();
+        let status = r.status();
+        let text = r.text().await.unwrap();
+        assert_eq!(status, 200, "request {i}: {text}");
     }
     first.shutdown().await;
     let second = TestGateway::from_toml(&toml, Some(upstream_key())).await;
     assert_eq!(send_as(&second, LIMITED_KEY, &body).await.status(), 402);
     assert_eq!(mock.count(), 3);
+}
+
+/// A table that does not exist yet holds no charges: on a first start the spend history is
+/// read while the audit writer may still be creating the table, and that read used to fail
+/// the budget closed (503 on the first requests of a new deployment, now and then). Here the
+/// table is never created (`postgres_create = false`, the audit failing open), so the read
+/// always finds it missing: the budgeted key is served, not refused.
+#[tokio::test]
+async fn a_missing_audit_table_is_no_spend_not_an_outage() {
+    let Some(url) = common::postgres_url().await else {
+        return;
+    };
+    let table = common::unique_table();
+    let mock = MockUpstream::start().await;
+    mock.set_default(Reply::ok(costing(Some(0.0004))));
+    let toml = common::gateway::config_toml(&mock, &limited("budget_usd = 0.001", GPT4O_PRICE))
+        .replace(
+            "[audit]\ndir = \"AUDIT_DIR\"\n",
+            &format!("[audit]\nsink = \"postgres\"\npostgres_url = \"{url}\"\npostgres_table = \"{table}\"\npostgres_create = false\nfail_open = true\n"),
+        );
+    let gateway = TestGateway::from_toml(&toml, Some(upstream_key())).await;
+    let r = send_as(&gateway, LIMITED_KEY, &chat_body("openai/gpt-4o")).await;
+    let status = r.status();
+    let text = r.text().await.unwrap();
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(mock.count(), 1);
 }

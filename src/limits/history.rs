@@ -10,7 +10,8 @@
 //!
 //! - file sink: the files of the current month (each file holds one UTC day, named by it);
 //! - postgres sink: the `response` rows since the start of the month, every replica's
-//!   (a memory backend is meant for one replica; counting more never under-counts);
+//!   (a memory backend is meant for one replica; counting more never under-counts); a
+//!   table that does not exist yet holds no charges;
 //! - stdout sink: nothing to read back; budgets restart from zero (logged at start).
 //!
 //! Open reservations of requests cut short by the restart are not rebuilt: they had not
@@ -169,10 +170,17 @@ pub async fn read_postgres(
     let sql = format!(
         "SELECT record FROM {table} WHERE kind = 'response' AND ts >= $1::text::timestamptz"
     );
-    let rows = client
-        .query(&sql, &[&since])
-        .await
-        .map_err(|_| HistoryError::Postgres)?;
+    let rows = match client.query(&sql, &[&since]).await {
+        Ok(rows) => rows,
+        // No table, no charges: a first start with `postgres_create` reads the history
+        // while the audit writer is still creating the table (its DDL not yet committed).
+        // Refusing there turned a new deployment's first budgeted requests into 503s.
+        Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) => {
+            tracing::info!("no audit table yet: budget spend starts from zero");
+            return Ok(Spend::new());
+        }
+        Err(_) => return Err(HistoryError::Postgres),
+    };
     let mut spend = Spend::new();
     for row in rows {
         let record: String = row.try_get(0).map_err(|_| HistoryError::Postgres)?;
