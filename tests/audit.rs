@@ -189,6 +189,33 @@ async fn a_response_record_is_synced_by_the_next_request_not_by_an_fsync_of_its_
     assert_eq!(report.records, 2 * n);
 }
 
+/// A refusal's record is queued before its response leaves, without waiting for the sink;
+/// `flush` returns once it is in the file: what a reader of the trail (the tests'
+/// `audit_records`, an operator's tool) waits on instead of guessing with sleeps.
+#[tokio::test]
+async fn a_flush_returns_once_every_queued_record_is_in_the_file() {
+    let mock = MockUpstream::start().await;
+    let gw = TestGateway::start(&mock).await;
+    for i in 0..5 {
+        let body = json!({"model": "openai/gpt-4o",
+            "messages": [{"role": "user", "content": format!("key sk-or-v1-{}", "cd".repeat(32))}]});
+        assert_eq!(gw.chat(&body).await.status(), 403, "request {i}");
+        gw.state.audit.flush().await;
+        let denied = audit_files(gw.audit_dir.path())
+            .iter()
+            .flat_map(|f| {
+                std::fs::read_to_string(f)
+                    .unwrap()
+                    .lines()
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            })
+            .filter(|l| l.contains("\"type\":\"denied\""))
+            .count();
+        assert_eq!(denied, i + 1, "request {i}");
+    }
+}
+
 #[tokio::test]
 async fn denials_and_violations_are_audited_without_content() {
     let mock = MockUpstream::start().await;

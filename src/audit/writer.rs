@@ -90,6 +90,8 @@ type Reply = oneshot::Sender<Result<Receipt, AuditError>>;
 
 enum Message {
     Append(Record, Option<Reply>),
+    /// Answered once every record queued before it has been handed to the sink.
+    Flush(oneshot::Sender<()>),
     Close(oneshot::Sender<()>),
 }
 
@@ -220,6 +222,17 @@ impl Writer {
             .await
             .map_err(|_| AuditError::Closed)?;
         Ok(Queued { answer })
+    }
+
+    /// Returns once every record queued before the call has been handed to the sink
+    /// (written, or failed and kept for a retry); it does not wait for an fsync. For
+    /// tests and tools that read the trail right after a request (a refusal's record is
+    /// queued before its response leaves, without waiting for the sink).
+    pub async fn flush(&self) {
+        let (done, wait) = oneshot::channel();
+        if self.tx.send(Message::Flush(done)).await.is_ok() {
+            let _ = wait.await;
+        }
     }
 
     /// Records queued and not yet taken by the writer.
@@ -433,10 +446,15 @@ async fn run(
         let Some(first) = first else { break };
         let mut batch: Vec<(Record, Option<Reply>)> = retry.drain(..).map(|r| (r, None)).collect();
         let mut close = None;
+        let mut flushed = None;
         let mut next = Some(first);
         while let Some(message) = next.take() {
             match message {
                 Message::Append(record, reply) => batch.push((record, reply)),
+                Message::Flush(done) => {
+                    flushed = Some(done);
+                    break;
+                }
                 Message::Close(done) => {
                     close = Some(done);
                     break;
@@ -500,6 +518,9 @@ async fn run(
                     }
                 }
             }
+        }
+        if let Some(done) = flushed {
+            let _ = done.send(());
         }
         if let Some(done) = close {
             let mut pending: Vec<(Record, Option<Reply>)> =

@@ -170,8 +170,9 @@ impl TestGateway {
     pub async fn audit_records(&self) -> Vec<serde_json::Value> {
         // A no-wait record is written with the next batch, whenever the writer gets to
         // it: on a loaded machine (the suite runs tests in parallel) that can take a while.
-        // Wait for the writer's queue to empty, then read until two reads 100 ms apart
-        // agree, for up to five seconds.
+        // Wait for the writer to take everything queued so far (the queue emptying was
+        // not enough: the batch it took may still be on its way to the file), then read
+        // until two reads 100 ms apart agree, for up to five seconds.
         let read = || {
             let mut out = Vec::new();
             let files =
@@ -184,10 +185,12 @@ impl TestGateway {
             out
         };
         let started = std::time::Instant::now();
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        while self.state.audit.queue_depth() > 0 && started.elapsed() < Duration::from_secs(5) {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        // Every record queued before now is in the file after this (a refusal's record is
+        // queued before its response leaves); records queued later (a stream's end) are
+        // waited for below.
+        tokio::time::timeout(Duration::from_secs(5), self.state.audit.flush())
+            .await
+            .ok();
         let mut last: Vec<serde_json::Value> = read();
         while started.elapsed() < Duration::from_secs(5) {
             tokio::time::sleep(Duration::from_millis(100)).await;
