@@ -259,10 +259,9 @@ fn phones_in_national_and_international_plans() {
     }
 }
 
-#[test]
-fn secrets_of_every_family() {
-    let mut g = Gen(0x5EC);
-    let values = [
+/// One token of each vendor family, generated from its documented format.
+fn vendor_tokens(g: &mut Gen) -> Vec<String> {
+    vec![
         format!("sk-or-v1-{}", g.hex(64)),
         format!("sk-proj-{}", g.alnum(48)),
         format!("sk-ant-api03-{}", g.alnum(80)),
@@ -315,7 +314,13 @@ fn secrets_of_every_family() {
             g.alnum(44),
             g.hex(64)
         ),
-    ];
+    ]
+}
+
+#[test]
+fn secrets_of_every_family() {
+    let mut g = Gen(0x5EC);
+    let values = vendor_tokens(&mut g);
     for v in &values {
         assert_found("SECRET", &format!("here: {v} (do not share)"), v);
     }
@@ -820,4 +825,106 @@ fn a_space_after_a_vendor_prefix_does_not_hide_the_key() {
     assert_clean(
         "the sk- prefix and the ghp_ prefix name the vendor; sk-or-v1- keys are 64 hex digits",
     );
+}
+
+/// Base64 in every alphabet and padding of `data`.
+fn base64_forms(data: &[u8]) -> Vec<String> {
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+    use base64::Engine as _;
+    let mut forms: Vec<String> = [STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD]
+        .iter()
+        .map(|e| e.encode(data))
+        .collect();
+    forms.dedup();
+    forms
+}
+
+/// A vendor token in base64 is the token: alone (a Kubernetes Secret's `data:` value), as a
+/// line of an env file, a connection string with a password, and — for the prefixes of
+/// four characters or more, whose base64 forms are distinctive at every byte offset —
+/// after a user name of any length (Docker's `auth`). Each is found whole, wherever it
+/// stands. Base64 of what is not a secret (text, a URL without a password, a certificate,
+/// random bytes, a picture's header) is not.
+#[test]
+fn vendor_tokens_in_base64_are_secrets() {
+    const LONG_PREFIXES: [&str; 16] = [
+        "sk-or-v1-",
+        "sk-proj-",
+        "sk-ant-",
+        "AKIA",
+        "ASIA",
+        "AIza",
+        "ghp_",
+        "github_pat_",
+        "glpat-",
+        "xoxb-",
+        "npm_",
+        "hvs.",
+        "gsk_",
+        "xai-",
+        "ogk_",
+        "eyJhbGci",
+    ];
+    let mut g = Gen(0xB64);
+    let tokens = vendor_tokens(&mut g);
+    let mut payloads: Vec<String> = Vec::new();
+    // Telegram bot tokens and Mailchimp keys have no prefix (their marks, `:AA` and `-us`,
+    // are three characters inside): their base64 has no fixed form to look for.
+    for t in tokens
+        .iter()
+        .filter(|t| !t.contains(":AA") && !t.contains("-us"))
+    {
+        payloads.push(t.clone());
+        if LONG_PREFIXES.iter().any(|p| t.starts_with(p)) {
+            for user in 1..=3 {
+                payloads.push(format!("{}:{t}", g.alnum(user).to_lowercase()));
+            }
+        }
+    }
+    payloads.push(format!("OPENAI_API_KEY=sk-proj-{}\n", g.alnum(48)));
+    payloads.push(format!(
+        "postgres://app:{}@db.internal.example:5432/main",
+        g.alnum(16)
+    ));
+    payloads.push(format!(
+        "mongodb+srv://svc:{}@cluster0.example.net/",
+        g.alnum(20)
+    ));
+    let mut missed = Vec::new();
+    for payload in &payloads {
+        for b64 in base64_forms(payload.as_bytes()) {
+            for text in [
+                format!("apiVersion: v1\nkind: Secret\ndata:\n  API_KEY: {b64}\n"),
+                format!(r#"{{"auths":{{"ghcr.io":{{"auth":"{b64}"}}}}}}"#),
+                format!("the value stored is {b64} and it fails"),
+            ] {
+                if kinds_of(&text, &b64).first() != Some(&"SECRET") {
+                    missed.push(payload.clone());
+                }
+            }
+        }
+    }
+    missed.dedup();
+    assert!(missed.is_empty(), "{missed:#?}");
+    let mut random = vec![0u8; 48];
+    random.iter_mut().for_each(|b| *b = g.below(256) as u8);
+    let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
+    png.extend(&random);
+    let certificate = format!(
+        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+        g.alnum(64)
+    );
+    for clean in [
+        b"Sk-learn and scikit are fine; skip this sk-".as_slice(),
+        b"https://docs.example.com/guide?page=2",
+        b"postgres://db.internal.example:5432/main",
+        b"gh_ is not a prefix; ghp_ alone is none either",
+        certificate.as_bytes(),
+        &random,
+        &png,
+    ] {
+        for b64 in base64_forms(clean) {
+            assert_clean(&format!("data:\n  value: {b64}\n"));
+        }
+    }
 }

@@ -1684,6 +1684,61 @@ async fn internationalised_addresses_are_redacted_whole() {
     }
 }
 
+/// A key in base64 is the key: a Kubernetes Secret pasted into a chat, a Docker `auth`
+/// (`user:key`), a connection string in the URL-safe alphabet. Each is refused or redacted
+/// whole, nothing of its base64 reaches the upstream; a manifest whose base64 holds no
+/// credential goes through unchanged.
+#[tokio::test]
+async fn keys_in_base64_never_reach_the_upstream() {
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    use base64::Engine as _;
+    let mock = MockUpstream::start().await;
+    let gw = gateway(&mock, "").await;
+    let key = secret();
+    // Under names that are not a credential's: a random-looking value assigned to
+    // `API_KEY` or `auth` is a secret already, base64 or not.
+    assert_withheld(
+        &gw,
+        &mock,
+        [
+            (
+                "a Kubernetes Secret",
+                format!(
+                    "apiVersion: v1\nkind: Secret\ndata:\n  openrouter: {}\n",
+                    STANDARD.encode(&key)
+                ),
+            ),
+            (
+                "a Docker login",
+                format!(
+                    "docker login left {} in config.json",
+                    STANDARD.encode(format!("bot:{key}"))
+                ),
+            ),
+            (
+                "a database URL, URL-safe",
+                URL_SAFE_NO_PAD.encode("postgresql://app:Xk9pW2mQ7rT4vB@db.internal:5432/app"),
+            ),
+        ],
+    )
+    .await;
+    // Under a name that is not a credential's (under `API_KEY` any random-looking value is
+    // one, base64 or not).
+    let clean = format!(
+        "kind: Secret\ndata:\n  ENDPOINT: {}\n",
+        STANDARD.encode("https://api.example.com/v1/models")
+    );
+    assert_forwarded_unchanged(
+        &gw,
+        &mock,
+        [(
+            "base64 without a credential",
+            &*Box::leak(clean.into_boxed_str()),
+        )],
+    )
+    .await;
+}
+
 #[tokio::test]
 async fn get_routes_inspect_their_query_and_headers() {
     let mock = MockUpstream::start().await;

@@ -17,6 +17,7 @@
 mod address;
 mod cards;
 mod email;
+mod encoded;
 mod iban;
 mod ip;
 mod numbers;
@@ -96,6 +97,9 @@ enum Trigger {
     /// A vendor secret's literal prefix (index into the vendor rules). Unlike the context
     /// words it counts only with its own case: `SK…` is a Twilio key, `sk` is in "ask".
     Prefix(usize),
+    /// A vendor prefix as it reads in base64 ([`encoded`]), with its case: the run around
+    /// it is decoded and searched.
+    Encoded,
     /// A name that may hold a secret (`DB_PASSWORD`, `X-Api-Key`).
     Assign,
     /// A value pattern in the window after the word (index into [`windows::WORDS`] rules).
@@ -150,6 +154,9 @@ impl Engine {
         for (id, literal) in secrets::literals().enumerate() {
             triggers.push((Trigger::Prefix(id), literal));
         }
+        for literal in encoded::literals() {
+            triggers.push((Trigger::Encoded, literal));
+        }
         for w in secrets::NAME_WORDS {
             triggers.push((Trigger::Assign, w));
         }
@@ -195,9 +202,9 @@ impl Engine {
     /// The vendor prefixes (with their case) and the context words (any case) in `text`,
     /// each set leftmost-longest and non-overlapping in text order, as two separate
     /// leftmost-longest searches would give them, handed to `chosen` as they are settled
-    /// (`true` for a prefix). Memory stays bounded by the longest word whatever the text:
+    /// (with the set it belongs to; base64 forms as they come). Memory stays bounded by the longest word whatever the text:
     /// only occurrences that could still be chosen are held (see [`Leftmost`]).
-    fn each_word(&self, text: &str, mut chosen: impl FnMut(Found, bool)) {
+    fn each_word(&self, text: &str, mut chosen: impl FnMut(Found, Set)) {
         let mut prefixes = Leftmost::default();
         let mut words = Leftmost::default();
         let mut ready = Vec::new();
@@ -214,10 +221,17 @@ impl Engine {
             // No occurrence reported after this one (they come in order of their ends)
             // starts before `horizon`.
             let horizon = m.end().saturating_sub(self.longest);
+            if let Trigger::Encoded = trigger {
+                // Every occurrence, outside both sets: it must not hide a prefix or a word.
+                if text.as_bytes().get(m.start()..m.end()) == Some(literal.as_bytes()) {
+                    chosen(found, Set::Encoded);
+                }
+                continue;
+            }
             if let Trigger::Prefix(_) = trigger {
                 if text.as_bytes().get(m.start()..m.end()) == Some(literal.as_bytes()) {
                     prefixes.offer(found, horizon, &mut ready);
-                    ready.drain(..).for_each(|f| chosen(f, true));
+                    ready.drain(..).for_each(|f| chosen(f, Set::Prefix));
                 }
             }
             // A word ending here also settles the other set's occurrences far enough
@@ -228,12 +242,12 @@ impl Engine {
                 horizon,
                 &mut ready,
             );
-            ready.drain(..).for_each(|f| chosen(f, false));
+            ready.drain(..).for_each(|f| chosen(f, Set::Word));
         }
         prefixes.settle(None, &mut ready);
-        ready.drain(..).for_each(|f| chosen(f, true));
+        ready.drain(..).for_each(|f| chosen(f, Set::Prefix));
         words.settle(None, &mut ready);
-        ready.drain(..).for_each(|f| chosen(f, false));
+        ready.drain(..).for_each(|f| chosen(f, Set::Word));
     }
 
     /// Every confirmed candidate in `text`, unordered and possibly overlapping.
@@ -241,16 +255,18 @@ impl Engine {
         let mut covered = 0;
         let mut assigned_to = 0;
         let mut diagnosed_to = 0;
-        self.each_word(text, |f, prefix| {
+        let mut decoded_to = 0;
+        self.each_word(text, |f, set| {
             let Some((trigger, _)) = self.triggers.get(f.pattern) else {
                 return;
             };
             match *trigger {
                 Trigger::Prefix(id) => {
-                    if prefix {
+                    if set == Set::Prefix {
                         self.prefixed.try_rule(text, id, f.start, &mut covered, out);
                     }
                 }
+                Trigger::Encoded => self.encoded(text, f.start, &mut decoded_to, out),
                 Trigger::Assign => {
                     // One name (`DB_API_KEY`) holds several words; check it once.
                     if f.start >= assigned_to {
@@ -275,6 +291,54 @@ impl Engine {
         numbers::scan(text, &self.address, out);
         phi::scan(text, out);
     }
+}
+
+impl Engine {
+    /// A vendor prefix's base64 form at `at`: the base64 run around it is decoded (once, see
+    /// `decoded_to`) and searched by the vendor and assignment rules; a secret inside makes
+    /// the whole run a secret. Nothing is decoded twice and a decoded run is not searched
+    /// for base64 forms again.
+    fn encoded(&self, text: &str, at: usize, decoded_to: &mut usize, out: &mut Vec<Hit>) {
+        if at < *decoded_to {
+            return;
+        }
+        let Some((start, end)) = encoded::run_around(text, at) else {
+            // Deep inside a run too long to be a credential: skip the rest of it, so a
+            // megabyte of repeated forms is walked once, not once per form.
+            *decoded_to = encoded::run_end(text, at);
+            return;
+        };
+        *decoded_to = end;
+        let Some(decoded) = text.get(start..end).and_then(encoded::decode) else {
+            return;
+        };
+        let mut inner = Vec::new();
+        let (mut covered, mut assigned_to) = (0, 0);
+        self.each_word(&decoded, |f, set| match self.triggers.get(f.pattern) {
+            Some((Trigger::Prefix(id), _)) if set == Set::Prefix => {
+                self.prefixed
+                    .try_rule(&decoded, *id, f.start, &mut covered, &mut inner);
+            }
+            Some((Trigger::Assign, _)) if f.start >= assigned_to => {
+                assigned_to = secrets::assignment(&decoded, f.start, &mut inner);
+            }
+            _ => {}
+        });
+        if inner.iter().any(|h| h.kind == SECRET) {
+            out.push(Hit::new(start, end, SECRET));
+        }
+    }
+}
+
+/// Which set an occurrence from [`Engine::each_word`] belongs to.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Set {
+    /// A vendor prefix, leftmost-longest among prefixes, with its case.
+    Prefix,
+    /// A context word, leftmost-longest among words, any case.
+    Word,
+    /// A prefix's base64 form, every occurrence, with its case.
+    Encoded,
 }
 
 /// What a leftmost-longest search reports, rebuilt from every occurrence as an overlapping
@@ -409,7 +473,7 @@ mod tests {
         let words: Vec<&str> = engine
             .triggers
             .iter()
-            .filter(|(t, _)| !matches!(t, Trigger::Prefix(_)))
+            .filter(|(t, _)| !matches!(t, Trigger::Prefix(_) | Trigger::Encoded))
             .map(|(_, w)| *w)
             .collect();
         let reference = |case_insensitive: bool, patterns: &[&str]| {
@@ -448,12 +512,10 @@ mod tests {
             .run(&proptest::collection::vec(piece, 0..24), |parts| {
                 let text = parts.concat();
                 let (mut prefixes, mut found) = (Vec::new(), Vec::new());
-                engine.each_word(&text, |f, prefix| {
-                    if prefix {
-                        prefixes.push(f)
-                    } else {
-                        found.push(f)
-                    }
+                engine.each_word(&text, |f, set| match set {
+                    Set::Prefix => prefixes.push(f),
+                    Set::Word => found.push(f),
+                    Set::Encoded => {}
                 });
                 let name = |f: &Found| (f.start, f.end, engine.triggers[f.pattern].1);
                 let got: Vec<_> = prefixes.iter().map(name).collect();

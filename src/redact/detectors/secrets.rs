@@ -57,6 +57,9 @@ struct Rule {
     group: usize,
     check: Check,
     reach: usize,
+    /// The literal is base64 already (a private key's DER prefix, a PEM file in base64):
+    /// its own base64 form is not looked for ([`encodable_literals`]).
+    base64: bool,
 }
 
 const fn rule(literal: &'static str, pattern: &'static str) -> Rule {
@@ -67,6 +70,7 @@ const fn rule(literal: &'static str, pattern: &'static str) -> Rule {
         group: 0,
         check: Check::Always,
         reach: 512,
+        base64: false,
     }
 }
 
@@ -84,6 +88,7 @@ const fn long_key(lead: usize, literal: &'static str, pattern: &'static str) -> 
     Rule {
         lead,
         reach: 32 * 1024,
+        base64: true,
         ..rule(literal, pattern)
     }
 }
@@ -93,6 +98,7 @@ const fn long_key(lead: usize, literal: &'static str, pattern: &'static str) -> 
 const fn ec_key(literal: &'static str, pattern: &'static str) -> Rule {
     Rule {
         reach: 4 * 1024,
+        base64: true,
         ..rule(literal, pattern)
     }
 }
@@ -403,6 +409,7 @@ const RULES: &[Rule] = &[
     ec_key("MEYCAQAwBQYDK2Vv", der_body!("MEYCAQAwBQYDK2VvBDoEO")),
     Rule {
         reach: 32 * 1024,
+        base64: true,
         ..rule("b3BlbnNzaC1rZXktdjE", der_body!("b3BlbnNzaC1rZXktdjE"))
     },
     // A whole PEM file in base64 (`-----BEGIN ` is `LS0tLS1CRUdJTi`), as Kubernetes
@@ -410,6 +417,7 @@ const RULES: &[Rule] = &[
     Rule {
         check: Check::Base64Pem,
         reach: 32 * 1024,
+        base64: true,
         ..rule(
             "LS0tLS1CRUdJTi",
             r"LS0tLS1CRUdJTi(?:[A-Za-z0-9+/=]|\r?\n|\\[nr])+",
@@ -453,6 +461,39 @@ fn needs_word_start(literal: &str) -> bool {
 /// looks for them (case-sensitively, see `Engine::each_word`) beside the context words.
 pub(crate) fn literals() -> impl Iterator<Item = &'static str> {
     RULES.iter().map(|r| r.literal)
+}
+
+/// Prefixes whose base64 forms the word pass also looks for ([`super::encoded`]): every
+/// vendor rule's literal (not those that are base64 already), the longer forms of the
+/// generic `sk-` rule and of a JWT's header, and the schemes of connection strings that
+/// carry a password (`DATABASE_URL` in a Kubernetes Secret).
+pub(crate) fn encodable_literals() -> impl Iterator<Item = &'static str> {
+    const MORE: [&str; 19] = [
+        "sk-proj-",
+        "sk-svcacct-",
+        "sk-admin-",
+        "xoxb-",
+        "xoxp-",
+        "xoxa-",
+        "xoxe-",
+        "eyJhbGci",
+        "postgres://",
+        "postgresql://",
+        "mysql://",
+        "mongodb://",
+        "mongodb+srv://",
+        "redis://",
+        "rediss://",
+        "amqp://",
+        "amqps://",
+        "https://",
+        "http://",
+    ];
+    RULES
+        .iter()
+        .filter(|r| !r.base64)
+        .map(|r| r.literal)
+        .chain(MORE)
 }
 
 /// The compiled vendor rules.
