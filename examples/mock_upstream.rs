@@ -27,10 +27,13 @@ async fn main() {
         .unwrap_or_else(|| "127.0.0.1:18101".into());
     let pace: u64 = args.get(2).and_then(|p| p.parse().ok()).unwrap_or(20);
     let chunks: usize = args.get(3).and_then(|c| c.parse().ok()).unwrap_or(20);
-    let app = Router::new().route(
-        "/api/v1/chat/completions",
-        post(move |body: Bytes| async move { reply(&body, pace, chunks) }),
-    );
+    let app = Router::new()
+        .route(
+            "/api/v1/chat/completions",
+            post(move |body: Bytes| async move { reply(&body, pace, chunks) }),
+        )
+        // Bodies up to orguard's largest configurable limit, not axum's 2 MiB default.
+        .layer(axum::extract::DefaultBodyLimit::max(64 * 1024 * 1024));
     // A real upstream's events leave as they are written: with Nagle on, a burst's later
     // events would wait for the client's delayed ACK (~40 ms) and every target would look
     // slow for the mock's sake.

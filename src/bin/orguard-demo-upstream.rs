@@ -219,6 +219,10 @@ fn app(demo: Shared) -> Router {
         // Also at /v1, so the demo can stand in for a self-hosted OpenAI-compatible server.
         .nest("/v1", api)
         .route("/demo/last", get(last))
+        // orguard forwards bodies up to its own `server.max_body_bytes` (4 MiB by default);
+        // axum's 2 MiB default made the demo answer larger ones with a plain-text 413 of
+        // its own, which read as orguard's.
+        .layer(axum::extract::DefaultBodyLimit::max(64 * 1024 * 1024))
         .with_state(demo)
 }
 
