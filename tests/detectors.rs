@@ -827,6 +827,91 @@ fn a_space_after_a_vendor_prefix_does_not_hide_the_key() {
     );
 }
 
+/// A token wrapped where a terminal, an e-mail or an editor broke the line (with the next
+/// line's indentation, or as a `\n` escape), or split by one space, is the token, found
+/// whole across the break: every family with a prefix of four characters or more, broken
+/// at every third place in its body (the prefix itself whole). Prose after a prefix named in
+/// passing, or after a whole key on the next line, is not joined into a key.
+#[test]
+fn a_token_broken_over_two_lines_is_found_whole() {
+    let mut g = Gen(0x3_3AB);
+    let tokens: Vec<(&str, String)> = vec![
+        ("sk-or-v1-", g.hex(64)),
+        ("sk-proj-", g.alnum(48)),
+        ("sk-ant-api03-", g.alnum(80)),
+        ("AKIA", g.alnum(16).to_uppercase()),
+        ("AIza", g.alnum(35)),
+        ("ghp_", g.alnum(36)),
+        ("github_pat_", format!("{}_{}", g.alnum(22), g.alnum(59))),
+        ("glpat-", g.alnum(20)),
+        ("npm_", g.alnum(36)),
+        ("dckr_pat_", g.alnum(27)),
+        ("hvs.", g.alnum(90)),
+        ("xoxb-", format!("{}-{}", g.digits(12), g.alnum(24))),
+        ("sk_live_", g.alnum(24)),
+        ("gsk_", g.alnum(52)),
+        ("pplx-", g.alnum(48)),
+        ("xai-", g.alnum(80)),
+        ("ogk_", g.alnum(32)),
+    ];
+    let mut missed = Vec::new();
+    for (prefix, body) in &tokens {
+        for at in (1..body.len()).step_by(3) {
+            for gap in ["\n", "\r\n", "\n      ", "\\n", " "] {
+                let tail = &body[at..];
+                // What the gap leaves after a space must look like a key's (a digit and
+                // four characters, or mixed case and eight), not like a word.
+                let random = (tail.bytes().any(|b| b.is_ascii_digit()) && tail.len() >= 4)
+                    || tail.len() >= 8;
+                // A few letters in one case wrapped to the next line are not the key (and
+                // cannot be told from a word there: `RUN`, `Please`).
+                let digit = tail.bytes().any(|b| b.is_ascii_digit());
+                let mixed = tail.bytes().skip(1).any(|b| b.is_ascii_uppercase())
+                    && tail.bytes().any(|b| b.is_ascii_lowercase());
+                let one_case = !digit && !mixed;
+                if (gap == " " && !random) || (one_case && tail.len() < 8) {
+                    continue;
+                }
+                let broken = format!("{prefix}{}{gap}{}", &body[..at], tail);
+                let text = format!("my token is {broken}\nplease rotate it");
+                let start = text.find(&broken).unwrap();
+                let whole = DETECTORS.find(&text).iter().any(|s| {
+                    s.kinds().any(|k| k == "SECRET")
+                        && s.start <= start
+                        && s.end >= start + broken.len()
+                });
+                if !whole {
+                    missed.push(broken);
+                }
+            }
+        }
+    }
+    assert!(
+        missed.is_empty(),
+        "{} missed: {:#?}",
+        missed.len(),
+        &missed[..missed.len().min(8)]
+    );
+    for text in [
+        "use the ghp_ prefix\nfor personal tokens",
+        "keys start with sk-or-v1-\nand then 64 hex digits",
+        "AKIA keys\nare access key ids",
+        "the glpat-\nprefix",
+    ] {
+        assert_clean(text);
+    }
+    // A whole key, then prose or a command on the next line: that line is left as it is.
+    let key = format!("ghp_{}", g.alnum(36));
+    for next in [
+        "Please rotate it today",
+        "RUN pip install -r requirements.txt",
+    ] {
+        let text = format!("{key}\n{next}");
+        let spans = DETECTORS.find(&text);
+        assert!(spans.iter().all(|s| s.end <= key.len()), "{spans:?}");
+    }
+}
+
 /// Base64 in every alphabet and padding of `data`.
 fn base64_forms(data: &[u8]) -> Vec<String> {
     use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
@@ -882,6 +967,19 @@ fn vendor_tokens_in_base64_are_secrets() {
         }
     }
     payloads.push(format!("OPENAI_API_KEY=sk-proj-{}\n", g.alnum(48)));
+    payloads.push(format!("DOPPLER_TOKEN=dp.pt.{}", g.alnum(43)));
+    payloads.push(format!(
+        "[default]\naws_access_key_id = AKIA{}\naws_secret_access_key = {}/{}+{}\n",
+        g.alnum(16).to_uppercase(),
+        g.alnum(20),
+        g.alnum(9),
+        g.alnum(9)
+    ));
+    payloads.push(format!(
+        "Server=db.internal;Database=app;User Id=svc;Password={}!{};",
+        g.alnum(8),
+        g.digits(3)
+    ));
     payloads.push(format!(
         "postgres://app:{}@db.internal.example:5432/main",
         g.alnum(16)
@@ -901,6 +999,31 @@ fn vendor_tokens_in_base64_are_secrets() {
                 if kinds_of(&text, &b64).first() != Some(&"SECRET") {
                     missed.push(payload.clone());
                 }
+            }
+        }
+    }
+    // Wrapped as `base64`, `openssl base64` and MIME write it (64 or 76 columns), after
+    // any number of other bytes, in a YAML block with indentation or as `\n` escapes.
+    // (Not the legacy `sk-` key: its three-byte prefix after other bytes has no form, and
+    // a short payload fits on one line, which is not a block.)
+    let legacy = |p: &str| {
+        p.strip_prefix("sk-")
+            .is_some_and(|b| b.bytes().all(|c| c.is_ascii_hexdigit()))
+    };
+    for (n, payload) in payloads.iter().enumerate().filter(|(_, p)| !legacy(p)) {
+        use base64::Engine as _;
+        let lead = "x".repeat(n % 50);
+        let b64 = base64::engine::general_purpose::STANDARD.encode(format!("{lead}\n{payload}\n"));
+        for (width, nl) in [(76, "\n"), (64, "\r\n"), (64, "\n    "), (76, "\\n")] {
+            let lines: Vec<&str> = b64
+                .as_bytes()
+                .chunks(width)
+                .map(|c| std::str::from_utf8(c).unwrap())
+                .collect();
+            let block = lines.join(nl);
+            let text = format!("tls.pem: |\n    {block}\nnext: value\n");
+            if kinds_of(&text, &block).first() != Some(&"SECRET") {
+                missed.push(format!("{payload} wrapped at {width} with {nl:?}"));
             }
         }
     }

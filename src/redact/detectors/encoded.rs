@@ -63,68 +63,201 @@ pub(crate) fn literals() -> impl Iterator<Item = &'static str> {
     FORMS.iter().map(String::as_str)
 }
 
-/// How far around a literal a run is followed: a key in base64 is at most a few hundred
-/// characters; a run longer than this (a picture) is not read.
+/// How far back from a literal a run is followed: a credential's base64 starts within a
+/// few kilobytes of any form inside it (a wrapped private key's header is its first line).
+/// A run that goes back further (a picture) is not read.
 const REACH: usize = 4096;
+
+/// How much of a run is decoded: a bundle (certificates, then the key) stays well within
+/// it; the rest of a longer run is still covered by a finding.
+const DECODE_MAX: usize = 64 * 1024;
 
 fn base64_char(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'-' | b'_')
 }
 
-/// The base64 run around `at` (its padding included), or `None` when it reaches further than
-/// [`REACH`] back (the literal is deep inside something long that is not a credential).
-pub(crate) fn run_around(text: &str, at: usize) -> Option<(usize, usize)> {
-    let bytes = text.as_bytes();
-    let floor = at.saturating_sub(REACH);
+/// A base64 run: one or more segments, each a line's base64 characters (with its padding
+/// for the last), joined across the line breaks a wrapped block has (`\n`, `\r\n`, their
+/// escapes, and the next line's indentation).
+pub(crate) struct Run {
+    segments: Vec<(usize, usize)>,
+}
+
+impl Run {
+    /// From the first segment's start to the last one's end.
+    pub(crate) fn span(&self) -> (usize, usize) {
+        let start = self.segments.first().map_or(0, |s| s.0);
+        let end = self.segments.last().map_or(0, |s| s.1);
+        (start, end)
+    }
+}
+
+/// The start of the segment that `at` is in or ends: base64 characters back from it, less
+/// the `n` (or `r`) of a `\n` escape that ends the line above.
+fn segment_start(bytes: &[u8], at: usize) -> usize {
     let mut start = at;
     while start > 0 && bytes.get(start - 1).copied().is_some_and(base64_char) {
         start -= 1;
-        if start < floor {
-            return None;
-        }
     }
-    let ceiling = at.saturating_add(REACH).min(bytes.len());
-    let mut end = at;
-    while end < ceiling && bytes.get(end).copied().is_some_and(base64_char) {
-        end += 1;
+    if start > 0 && bytes.get(start - 1) == Some(&b'\\') && start < at {
+        start += 1;
     }
-    while end < bytes.len() && end - start < REACH * 2 && bytes.get(end) == Some(&b'=') {
-        end += 1;
-    }
-    Some((start, end))
+    start
 }
 
-/// Where the base64 run that `at` is in ends (however far).
-pub(crate) fn run_end(text: &str, at: usize) -> usize {
-    let bytes = text.as_bytes();
+/// The end of the segment that starts at or before `at` (its padding included).
+fn segment_end(bytes: &[u8], at: usize) -> usize {
     let mut end = at;
     while bytes.get(end).copied().is_some_and(base64_char) {
+        end += 1;
+    }
+    while bytes.get(end) == Some(&b'=') {
         end += 1;
     }
     end
 }
 
-/// The text `run` decodes to (standard or URL-safe alphabet, padded or not), with bytes that
-/// are not UTF-8 replaced; `None` when it is not base64.
-pub(crate) fn decode(run: &str) -> Option<String> {
+/// The length of the line break (and indentation) `bytes` has at `at`.
+fn break_at(bytes: &[u8], at: usize) -> Option<usize> {
+    let rest = bytes.get(at..)?;
+    let newline = [&b"\r\n"[..], b"\n", b"\\r\\n", b"\\n"]
+        .into_iter()
+        .find(|nl| rest.starts_with(nl))?
+        .len();
+    let indent = rest
+        .get(newline..)?
+        .iter()
+        .take_while(|b| matches!(b, b' ' | b'\t'))
+        .count();
+    Some(newline + indent)
+}
+
+/// Where the line break (and indentation) that ends right before `at` starts.
+fn break_before(bytes: &[u8], at: usize) -> Option<usize> {
+    let mut i = at;
+    while i > 0 && matches!(bytes.get(i - 1), Some(b' ' | b'\t')) {
+        i -= 1;
+    }
+    for nl in [&b"\r\n"[..], b"\n", b"\\r\\n", b"\\n"] {
+        if i >= nl.len() && bytes.get(i - nl.len()..i) == Some(nl) {
+            return Some(i - nl.len());
+        }
+    }
+    None
+}
+
+/// The base64 run around `at`, or `None` when its start is further than [`REACH`] back.
+/// Lines above join while each is a whole number of base64 quanta (a multiple of four
+/// characters: a wrapped block's full lines are; prose ending in a word, mostly, is not, and
+/// joining it would shift the decoding); lines below join while the line above them is as
+/// long as the block's first full line (a block's last line is shorter: what follows it is
+/// not the block's).
+pub(crate) fn run_around(text: &str, at: usize) -> Option<Run> {
+    let bytes = text.as_bytes();
+    let floor = at.saturating_sub(REACH);
+    // Bounded: a run that reaches further back is not read (and not walked).
+    let near = bytes.get(floor..at)?;
+    if near.len() == REACH && near.iter().all(|b| base64_char(*b)) {
+        return None;
+    }
+    let start = segment_start(bytes, at);
+    let mut segments = vec![(start, segment_end(bytes, at))];
+    // Upwards.
+    while let Some(first) = segments.first().map(|s| s.0) {
+        let Some(nl) = break_before(bytes, first) else {
+            break;
+        };
+        let above_end = nl;
+        let above = segment_start(bytes, above_end);
+        let len = above_end - above;
+        if len == 0 || !len.is_multiple_of(4) || above < floor {
+            break;
+        }
+        segments.insert(0, (above, above_end));
+    }
+    // Downwards.
+    let width = segments
+        .iter()
+        .map(|s| s.1 - s.0)
+        .find(|w| *w >= 16 && w.is_multiple_of(4));
+    while let (Some(width), Some(&(from, to))) = (width, segments.last()) {
+        if to - from != width {
+            break;
+        }
+        let Some(gap) = break_at(bytes, to) else {
+            break;
+        };
+        let next = to + gap;
+        let next_end = segment_end(bytes, next);
+        if next_end == next {
+            break;
+        }
+        segments.push((next, next_end));
+    }
+    Some(Run { segments })
+}
+
+/// Where each wrapped base64 block starts: a line that ends in 16 or more base64
+/// characters, a whole number of quanta, followed by a line break and more base64. A form
+/// can straddle a block's line break (a 12-character form in a 64-column block does about
+/// one time in five), so every block is read once, whether or not a form was seen in it.
+pub(crate) fn block_starts(text: &str) -> impl Iterator<Item = usize> + '_ {
+    let bytes = text.as_bytes();
+    memchr::memchr2_iter(b'\n', b'\\', bytes).filter_map(move |i| {
+        let line_end = if bytes.get(i) == Some(&b'\n') {
+            if i > 0 && bytes.get(i - 1) == Some(&b'\r') {
+                i - 1
+            } else {
+                i
+            }
+        } else if bytes.get(i + 1..i + 4) == Some(b"r\\n")
+            || (bytes.get(i + 1) == Some(&b'n') && (i < 2 || bytes.get(i - 2..i) != Some(b"\\r")))
+        {
+            i
+        } else {
+            return None;
+        };
+        let start = segment_start(bytes, line_end);
+        let len = line_end - start;
+        if len < 16 || !len.is_multiple_of(4) {
+            return None;
+        }
+        let next = line_end + break_at(bytes, line_end)?;
+        (segment_end(bytes, next) >= next + 4).then_some(start)
+    })
+}
+
+/// Where the base64 run that `at` is in ends on its line (however far).
+pub(crate) fn run_end(text: &str, at: usize) -> usize {
+    segment_end(text.as_bytes(), at)
+}
+
+/// The text `run` decodes to (standard or URL-safe alphabet, padded or not; its first
+/// [`DECODE_MAX`] characters), with bytes that are not UTF-8 replaced; `None` when it is not
+/// base64.
+pub(crate) fn decode(text: &str, run: &Run) -> Option<String> {
     use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
     use base64::engine::DecodePaddingMode;
+    let mut body = String::new();
+    for &(from, to) in &run.segments {
+        let segment = text.get(from..to)?.trim_end_matches('=');
+        let room = DECODE_MAX.saturating_sub(body.len());
+        body.push_str(segment.get(..segment.len().min(room))?);
+        if body.len() >= DECODE_MAX {
+            break;
+        }
+    }
+    // A run cut short (or with a stray last character) decodes whole bytes only.
+    body.truncate(body.len() - usize::from(body.len() % 4 == 1));
     let config = GeneralPurposeConfig::new()
         .with_decode_padding_mode(DecodePaddingMode::Indifferent)
         .with_decode_allow_trailing_bits(true);
-    let body = run.trim_end_matches('=');
-    // A run cut short by REACH (or with a stray last character) decodes whole bytes only.
-    let body = if body.len() % 4 == 1 {
-        body.get(..body.len() - 1)?
-    } else {
-        body
-    };
     let alphabet = if body.contains(['-', '_']) {
         &base64::alphabet::URL_SAFE
     } else {
         &base64::alphabet::STANDARD
     };
-    let bytes = GeneralPurpose::new(alphabet, config).decode(body).ok()?;
+    let bytes = GeneralPurpose::new(alphabet, config).decode(&body).ok()?;
     Some(match String::from_utf8(bytes) {
         Ok(s) => s,
         Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
@@ -161,13 +294,39 @@ mod tests {
     fn runs_and_decoding() {
         let text = "data:\n  KEY: c2stb3ItdjEtYWJj\n";
         let at = text.find("c2st").unwrap();
-        let (s, e) = run_around(text, at + 3).unwrap();
+        let run = run_around(text, at + 3).unwrap();
+        let (s, e) = run.span();
         assert_eq!(&text[s..e], "c2stb3ItdjEtYWJj");
-        assert_eq!(decode(&text[s..e]).unwrap(), "sk-or-v1-abc");
-        assert_eq!(decode("c2stb3ItdjEtYWI=").unwrap(), "sk-or-v1-ab");
-        assert_eq!(decode("c2stb3ItdjEtYWI").unwrap(), "sk-or-v1-ab");
+        assert_eq!(decode(text, &run).unwrap(), "sk-or-v1-abc");
+        let text = "c2stb3ItdjEtYWI=";
+        assert_eq!(
+            decode(text, &run_around(text, 0).unwrap()).unwrap(),
+            "sk-or-v1-ab"
+        );
         let long = format!("{} tail", "A".repeat(REACH * 2));
-        assert_eq!(run_around(&long, REACH + 10), None);
+        assert!(run_around(&long, REACH + 10).is_none());
         assert_eq!(run_end(&long, REACH + 10), REACH * 2);
+    }
+
+    #[test]
+    fn a_wrapped_block_is_one_run() {
+        let data = "x".repeat(40) + "\nsk-or-v1-0123456789abcdef and more text after it";
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&data);
+        for nl in ["\n", "\r\n", "\n    ", "\\n"] {
+            let wrapped: Vec<&str> = b64
+                .as_bytes()
+                .chunks(16)
+                .map(|c| std::str::from_utf8(c).unwrap())
+                .collect();
+            let text = format!("see below\nsecret: {}\nthanks, bye", wrapped.join(nl));
+            let at = text.find(wrapped[3]).unwrap();
+            let run = run_around(&text, at).unwrap();
+            let (s, e) = run.span();
+            assert_eq!(s, text.find(wrapped[0]).unwrap(), "{nl:?}");
+            assert_eq!(&text[e..], "\nthanks, bye", "{nl:?}");
+            assert_eq!(decode(&text, &run).unwrap(), data, "{nl:?}");
+            let starts: Vec<usize> = block_starts(&text).collect();
+            assert_eq!(starts.first(), Some(&s), "{nl:?}");
+        }
     }
 }

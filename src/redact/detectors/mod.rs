@@ -286,6 +286,11 @@ impl Engine {
                 }
             }
         });
+        // Wrapped base64 blocks, read whole (a form may straddle one of their breaks).
+        let mut block_to = 0;
+        for at in encoded::block_starts(text) {
+            self.encoded(text, at, &mut block_to, out);
+        }
         email::find(text, out);
         ip::find_v6(text, out);
         numbers::scan(text, &self.address, out);
@@ -302,14 +307,15 @@ impl Engine {
         if at < *decoded_to {
             return;
         }
-        let Some((start, end)) = encoded::run_around(text, at) else {
+        let Some(run) = encoded::run_around(text, at) else {
             // Deep inside a run too long to be a credential: skip the rest of it, so a
             // megabyte of repeated forms is walked once, not once per form.
             *decoded_to = encoded::run_end(text, at);
             return;
         };
+        let (start, end) = run.span();
         *decoded_to = end;
-        let Some(decoded) = text.get(start..end).and_then(encoded::decode) else {
+        let Some(decoded) = encoded::decode(text, &run) else {
             return;
         };
         let mut inner = Vec::new();

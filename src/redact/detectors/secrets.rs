@@ -42,9 +42,6 @@ enum Check {
     Random,
     /// URL userinfo: the password must not be a placeholder.
     Password,
-    /// Base64 of a PEM block (a Kubernetes secret's `tls.key`, a Helm value): a secret
-    /// when it decodes to a private key's block, not a certificate's.
-    Base64Pem,
 }
 
 /// One vendor format: the literal that triggers it, how many bytes of the token come before
@@ -412,17 +409,9 @@ const RULES: &[Rule] = &[
         base64: true,
         ..rule("b3BlbnNzaC1rZXktdjE", der_body!("b3BlbnNzaC1rZXktdjE"))
     },
-    // A whole PEM file in base64 (`-----BEGIN ` is `LS0tLS1CRUdJTi`), as Kubernetes
-    // secrets and Helm values carry keys.
-    Rule {
-        check: Check::Base64Pem,
-        reach: 32 * 1024,
-        base64: true,
-        ..rule(
-            "LS0tLS1CRUdJTi",
-            r"LS0tLS1CRUdJTi(?:[A-Za-z0-9+/=]|\r?\n|\\[nr])+",
-        )
-    },
+    // A whole PEM file in base64, as Kubernetes secrets and Helm values carry keys, is read
+    // through the base64 forms of `-----BEGIN ` ([`super::encoded`]): at any offset, in a
+    // bundle after certificates, wrapped or not.
     Rule {
         reach: 16 * 1024,
         ..rule(
@@ -465,10 +454,33 @@ pub(crate) fn literals() -> impl Iterator<Item = &'static str> {
 
 /// Prefixes whose base64 forms the word pass also looks for ([`super::encoded`]): every
 /// vendor rule's literal (not those that are base64 already), the longer forms of the
-/// generic `sk-` rule and of a JWT's header, and the schemes of connection strings that
-/// carry a password (`DATABASE_URL` in a Kubernetes Secret).
+/// generic `sk-` rule, of Doppler's and of a JWT's header, the names assignments use, and
+/// the schemes of connection strings that carry a password (`DATABASE_URL` in a Kubernetes
+/// Secret).
 pub(crate) fn encodable_literals() -> impl Iterator<Item = &'static str> {
-    const MORE: [&str; 19] = [
+    const MORE: [&str; 38] = [
+        // Doppler's kinds: its rule's literal (`dp.`) has too few bytes for a form.
+        "dp.st.",
+        "dp.ct.",
+        "dp.sa.",
+        "dp.pt.",
+        "dp.scim.",
+        "dp.audit.",
+        // The names an assignment needs, as files write them (`.env`, `.aws/credentials`,
+        // an ODBC `Password=`): the assignment rules then read the decoded text.
+        "password",
+        "Password",
+        "PASSWORD",
+        "secret",
+        "SECRET",
+        "token",
+        "TOKEN",
+        "api_key",
+        "API_KEY",
+        "apikey",
+        "ApiKey",
+        "PWD=",
+        "Pwd=",
         "sk-proj-",
         "sk-svcacct-",
         "sk-admin-",
@@ -555,16 +567,17 @@ impl Prefixed {
                 return false;
             }
             let hay = text::window_after(text, start, rule.reach);
-            let (joined, gap) = match re.captures(hay) {
-                Some(_) => (None, 0),
-                None => match spaced_body(hay, rule) {
-                    Some(joined) => {
-                        let gap = hay.len() - joined.1.len();
-                        (Some(joined), gap)
-                    }
+            let joined = match re.find(hay) {
+                // Joined only if the token's pattern still holds across the join and reaches
+                // past it (`…ADDBWI\nCOPY . .` in a Dockerfile is not one AWS key id).
+                Some(m) => wrapped_tail(hay, rule, m.end())
+                    .filter(|(cut, j)| re.find(j).is_some_and(|jm| jm.end() > *cut)),
+                None => match gapped_body(hay, rule) {
+                    Some(joined) => Some(joined),
                     None => return false,
                 },
             };
+            let gap = joined.as_ref().map_or(0, |(_, j)| hay.len() - j.len());
             let searched = joined.as_ref().map_or(hay, |(_, j)| j.as_str());
             let Some(caps) = re.captures(searched) else {
                 return false;
@@ -584,7 +597,6 @@ impl Prefixed {
                     v.as_str().bytes().any(|b| b.is_ascii_digit()) && entropy(v.as_str()) >= 3.0
                 }
                 Check::Password => !placeholder(v.as_str()) && v.len() >= 4,
-                Check::Base64Pem => base64_private_key(v.as_str()),
             };
             if ok {
                 let (from, to) = (start + at_text(v.start()), start + at_text(v.end()));
@@ -596,54 +608,107 @@ impl Prefixed {
     }
 }
 
-/// `hay` (which starts with `rule`'s token) with the one space that follows a vendor
-/// prefix ending in `-` or `_` removed (`sk-or-v1- 0123…`, `ghp_\u{a0}A1b2…`: a copy-paste
-/// artifact that leaves the whole key readable), and where it was; `None` when there is no
-/// such space.
-fn spaced_body(hay: &str, rule: &Rule) -> Option<(usize, String)> {
-    if rule.lead != 0 || rule.literal.len() < 4 || !rule.literal.ends_with(['-', '_']) {
+/// `hay` (which starts with `rule`'s token) with one gap inside the token removed, and
+/// where it was; `None` when there is no such gap. The gap is a space (any kind a copy can
+/// leave: `sk-or-v1- 0123…`, `ghp_\u{a0}A1b2…`) right after a prefix ending in `-` or `_`,
+/// or — once the body has begun — a line break with the next line's indentation (a token
+/// wrapped by a terminal, an e-mail or an editor: `ghp_AbC…\n    …xYz`; also written as a
+/// `\n` escape) or one space. Either way the whole key is still readable, and without the
+/// join the part before the gap is too short for its rule: the token went through whole.
+fn gapped_body(hay: &str, rule: &Rule) -> Option<(usize, String)> {
+    if !joins(rule) {
         return None;
     }
-    let cut = rule.literal.len();
+    let body = rule.literal.len();
+    let run = hay
+        .get(body..)?
+        .bytes()
+        .take_while(|b| token_byte(*b))
+        .count();
+    if run == 0 && (rule.literal.len() < 4 || !rule.literal.ends_with(['-', '_'])) {
+        return None;
+    }
+    let cut = body + run;
     let rest = hay.get(cut..)?;
-    let space = rest.chars().next().filter(|c| {
-        matches!(
-            c,
-            ' ' | '\t' | '\u{a0}' | '\u{2007}' | '\u{202f}' | '\u{205f}' | '\u{3000}'
-        )
-    })?;
-    let after = rest.get(space.len_utf8()..)?;
-    if after.starts_with(char::is_whitespace) {
+    let gap = if run == 0 {
+        one_space(rest)?
+    } else {
+        line_break(rest).or_else(|| one_space(rest))?
+    };
+    let after = rest.get(gap..)?;
+    if !after.starts_with(|c: char| c.is_ascii_alphanumeric()) {
         return None;
     }
     Some((cut, format!("{}{after}", hay.get(..cut)?)))
 }
 
-/// Whether `b64` (line breaks allowed) decodes to text whose first line is a private key's
-/// PEM header (`-----BEGIN … PRIVATE KEY-----`, OpenSSH's and PGP's included).
-fn base64_private_key(b64: &str) -> bool {
-    use base64::Engine as _;
-    let clean: String = b64
-        .replace("\\n", "")
-        .replace("\\r", "")
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .collect();
-    // The header is in the first hundred characters; decode a whole number of quanta.
-    let head = clean
-        .get(..clean.len().min(120) / 4 * 4)
-        .unwrap_or_default();
-    let Ok(bytes) = base64::engine::general_purpose::STANDARD
-        .decode(head.trim_end_matches('='))
-        .or_else(|_| {
-            base64::engine::general_purpose::STANDARD_NO_PAD.decode(head.trim_end_matches('='))
-        })
-    else {
-        return false;
+/// A token whose rule matched up to a line break (or one space) and that goes on,
+/// random-looking, right after it (wrapped after its rule's minimum length: `glpat-` and 20
+/// characters, then the rest): `hay` with the gap removed, and where it was. After a line
+/// break the next word counts when it has a digit or mixed case (a capital past its first
+/// letter); after a space only when it has a digit and four characters, or mixed case and
+/// eight: prose after a key (`…\nPlease rotate it`, `… thanks`, a Dockerfile's `RUN`) is
+/// not taken into it. A tail of letters in one case (`XTQ`) is left: a few characters of a
+/// key are not the key.
+fn wrapped_tail(hay: &str, rule: &Rule, end: usize) -> Option<(usize, String)> {
+    if !joins(rule) {
+        return None;
+    }
+    let rest = hay.get(end..)?;
+    let (gap, spaced) = match line_break(rest) {
+        Some(gap) => (gap, false),
+        None => (one_space(rest)?, true),
     };
-    let text = String::from_utf8_lossy(&bytes);
-    let first = text.lines().next().unwrap_or_default();
-    first.starts_with("-----BEGIN ") && first.contains("PRIVATE KEY")
+    let after = rest.get(gap..)?;
+    let word = after
+        .get(..after.bytes().take_while(|b| token_byte(*b)).count())
+        .unwrap_or_default();
+    let digit = word.bytes().any(|b| b.is_ascii_digit());
+    let mixed = word.bytes().skip(1).any(|b| b.is_ascii_uppercase())
+        && word.bytes().any(|b| b.is_ascii_lowercase());
+    let random = if spaced {
+        (digit && word.len() >= 4) || (mixed && word.len() >= 8)
+    } else {
+        digit || mixed
+    };
+    random.then(|| Some((end, format!("{}{after}", hay.get(..end)?))))?
+}
+
+/// Whether a gap inside `rule`'s token may be joined over: vendor tokens found from their
+/// prefix, not the rules that read across lines themselves (PEM, PuTTY, JWT: a longer
+/// reach), nor base64 bodies and URLs.
+fn joins(rule: &Rule) -> bool {
+    rule.lead == 0 && rule.reach <= 512 && !rule.base64 && rule.check != Check::Password
+}
+
+fn token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-')
+}
+
+/// The length of the one space `text` starts with (not a line break).
+fn one_space(text: &str) -> Option<usize> {
+    let space = text.chars().next().filter(|c| {
+        matches!(
+            c,
+            ' ' | '\t' | '\u{a0}' | '\u{2007}' | '\u{202f}' | '\u{205f}' | '\u{3000}'
+        )
+    })?;
+    Some(space.len_utf8())
+}
+
+/// The length of the line break `text` starts with (`\n`, `\r\n`, or their escapes) and
+/// of the indentation after it.
+fn line_break(text: &str) -> Option<usize> {
+    let newline = ["\r\n", "\n", "\\r\\n", "\\n"]
+        .iter()
+        .find(|nl| text.starts_with(**nl))?
+        .len();
+    let indent = text
+        .get(newline..)?
+        .bytes()
+        .take_while(|b| matches!(b, b' ' | b'\t'))
+        .count();
+    Some(newline + indent)
 }
 
 /// The generic rule to try when a longer literal's rule fails (`sk-ant-x` that is not an
