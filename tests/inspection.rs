@@ -1685,7 +1685,8 @@ async fn internationalised_addresses_are_redacted_whole() {
 }
 
 /// A key in base64 is the key: a Kubernetes Secret pasted into a chat, a Docker `auth`
-/// (`user:key`), a connection string in the URL-safe alphabet. Each is refused or redacted
+/// (`user:key`), a connection string in the URL-safe alphabet, an env file wrapped as
+/// `base64` prints it; so is a key broken over two lines. Each is refused or redacted
 /// whole, nothing of its base64 reaches the upstream; a manifest whose base64 holds no
 /// credential goes through unchanged.
 #[tokio::test]
@@ -1718,6 +1719,22 @@ async fn keys_in_base64_never_reach_the_upstream() {
             (
                 "a database URL, URL-safe",
                 URL_SAFE_NO_PAD.encode("postgresql://app:Xk9pW2mQ7rT4vB@db.internal:5432/app"),
+            ),
+            (
+                "an env file, wrapped at 64 columns",
+                STANDARD
+                    .encode(format!(
+                        "APP_NAME=demo\nLOG_LEVEL=info\nOPENROUTER_KEY={key}\n"
+                    ))
+                    .as_bytes()
+                    .chunks(64)
+                    .map(|c| String::from_utf8_lossy(c).into_owned())
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            ),
+            (
+                "a key broken over two lines",
+                format!("{}\n{}", &key[..30], &key[30..]),
             ),
         ],
     )
