@@ -828,51 +828,53 @@ fn a_space_after_a_vendor_prefix_does_not_hide_the_key() {
 }
 
 /// A token wrapped where a terminal, an e-mail or an editor broke the line (with the next
-/// line's indentation, or as a `\n` escape), or split by one space, is the token, found
-/// whole across the break: every family with a prefix of four characters or more, broken
-/// at every third place in its body (the prefix itself whole). Prose after a prefix named in
-/// passing, or after a whole key on the next line, is not joined into a key.
+/// line's indentation, or as a `\n` escape), or split by one space, before enough of it
+/// for its format stood on the first line, is the token, found whole across the break:
+/// every family with a prefix of its own, broken at every third place from the fourth
+/// character of its body to its format's minimum length. (Past the minimum the first line
+/// alone is found; a break inside the prefix, or after fewer than four characters or a
+/// part in one case and without digits, is not joined: it cannot be told from code.)
+/// Prose or a command on the next line is not joined into a key.
 #[test]
 fn a_token_broken_over_two_lines_is_found_whole() {
     let mut g = Gen(0x3_3AB);
-    let tokens: Vec<(&str, String)> = vec![
-        ("sk-or-v1-", g.hex(64)),
-        ("sk-proj-", g.alnum(48)),
-        ("sk-ant-api03-", g.alnum(80)),
-        ("AKIA", g.alnum(16).to_uppercase()),
-        ("AIza", g.alnum(35)),
-        ("ghp_", g.alnum(36)),
-        ("github_pat_", format!("{}_{}", g.alnum(22), g.alnum(59))),
-        ("glpat-", g.alnum(20)),
-        ("npm_", g.alnum(36)),
-        ("dckr_pat_", g.alnum(27)),
-        ("hvs.", g.alnum(90)),
-        ("xoxb-", format!("{}-{}", g.digits(12), g.alnum(24))),
-        ("sk_live_", g.alnum(24)),
-        ("gsk_", g.alnum(52)),
-        ("pplx-", g.alnum(48)),
-        ("xai-", g.alnum(80)),
-        ("ogk_", g.alnum(32)),
+    // Prefix, body, and the body's minimum length in the vendor's format.
+    let tokens: Vec<(&str, String, usize)> = vec![
+        ("sk-or-v1-", g.hex(64), 64),
+        // From 15 characters on, `proj-` and the first line are an `sk-` key on their own.
+        ("sk-proj-", g.alnum(48), 15),
+        ("sk-ant-api03-", g.alnum(80), 16),
+        ("AKIA", g.alnum(16).to_uppercase(), 16),
+        ("AIza", g.alnum(35), 35),
+        ("ghp_", g.alnum(36), 36),
+        (
+            "github_pat_",
+            format!("{}_{}", g.alnum(22), g.alnum(59)),
+            22,
+        ),
+        ("glpat-", g.alnum(20), 20),
+        ("npm_", g.alnum(36), 36),
+        ("dckr_pat_", g.alnum(27), 20),
+        ("hvs.", g.alnum(90), 24),
+        ("sk_live_", g.alnum(24), 16),
+        ("gsk_", g.alnum(52), 40),
+        ("pplx-", g.alnum(48), 32),
+        ("xai-", g.alnum(80), 40),
+        ("ogk_", g.alnum(32), 20),
+        ("dp.pt.", g.alnum(43), 40),
     ];
     let mut missed = Vec::new();
-    for (prefix, body) in &tokens {
-        for at in (1..body.len()).step_by(3) {
+    for (prefix, body, min) in &tokens {
+        for at in (4..*min).step_by(3) {
+            let part = &body[..at];
+            let keylike = part.bytes().any(|b| b.is_ascii_digit())
+                || (part.bytes().any(|b| b.is_ascii_uppercase())
+                    && part.bytes().any(|b| b.is_ascii_lowercase()));
+            if !keylike {
+                continue;
+            }
             for gap in ["\n", "\r\n", "\n      ", "\\n", " "] {
-                let tail = &body[at..];
-                // What the gap leaves after a space must look like a key's (a digit and
-                // four characters, or mixed case and eight), not like a word.
-                let random = (tail.bytes().any(|b| b.is_ascii_digit()) && tail.len() >= 4)
-                    || tail.len() >= 8;
-                // A few letters in one case wrapped to the next line are not the key (and
-                // cannot be told from a word there: `RUN`, `Please`).
-                let digit = tail.bytes().any(|b| b.is_ascii_digit());
-                let mixed = tail.bytes().skip(1).any(|b| b.is_ascii_uppercase())
-                    && tail.bytes().any(|b| b.is_ascii_lowercase());
-                let one_case = !digit && !mixed;
-                if (gap == " " && !random) || (one_case && tail.len() < 8) {
-                    continue;
-                }
-                let broken = format!("{prefix}{}{gap}{}", &body[..at], tail);
+                let broken = format!("{prefix}{part}{gap}{}", &body[at..]);
                 let text = format!("my token is {broken}\nplease rotate it");
                 let start = text.find(&broken).unwrap();
                 let whole = DETECTORS.find(&text).iter().any(|s| {
@@ -897,6 +899,8 @@ fn a_token_broken_over_two_lines_is_found_whole() {
         "keys start with sk-or-v1-\nand then 64 hex digits",
         "AKIA keys\nare access key ids",
         "the glpat-\nprefix",
+        "def charge():\n    mode = sk_test_mode\n    paymentIntentConfirmationHandler2 = build()\n",
+        "if settings.sk_live_enabled\n    stripeWebhookSignatureVerifier = make()\n",
     ] {
         assert_clean(text);
     }
@@ -905,10 +909,16 @@ fn a_token_broken_over_two_lines_is_found_whole() {
     for next in [
         "Please rotate it today",
         "RUN pip install -r requirements.txt",
+        "2024-05-01T10:00:00Z INFO started",
+        "v2Release notes",
+        "andThenSomething",
     ] {
         let text = format!("{key}\n{next}");
         let spans = DETECTORS.find(&text);
-        assert!(spans.iter().all(|s| s.end <= key.len()), "{spans:?}");
+        assert!(
+            spans.iter().all(|s| s.end <= key.len()),
+            "{next}: {spans:?}"
+        );
     }
 }
 
@@ -1024,6 +1034,21 @@ fn vendor_tokens_in_base64_are_secrets() {
             let text = format!("tls.pem: |\n    {block}\nnext: value\n");
             if kinds_of(&text, &block).first() != Some(&"SECRET") {
                 missed.push(format!("{payload} wrapped at {width} with {nl:?}"));
+            }
+            // Hard-wrapped with a label on the first line: that line holds any number of
+            // the base64's characters.
+            let labelled = format!("  app.env: {b64}");
+            let lines: Vec<&str> = labelled
+                .as_bytes()
+                .chunks(width)
+                .map(|c| std::str::from_utf8(c).unwrap())
+                .collect();
+            let text = format!("data:\n{}\n", lines.join(nl));
+            let tail = lines.last().unwrap().trim_start_matches("  app.env: ");
+            if kinds_of(&text, tail).first() != Some(&"SECRET") {
+                missed.push(format!(
+                    "{payload} labelled, wrapped at {width} with {nl:?}"
+                ));
             }
         }
     }

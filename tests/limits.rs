@@ -883,20 +883,25 @@ async fn a_restart_does_not_hand_a_key_its_budget_again() {
     assert_eq!(second.chat(&body).await.status(), 200);
 }
 
+/// A key with a $0.001 budget whose calls cost $0.0004, audited to a fresh postgres table
+/// (`audit` adds to the `[audit]` section).
+fn postgres_budget_toml(mock: &MockUpstream, url: &str, audit: &str) -> String {
+    mock.set_default(Reply::ok(costing(Some(0.0004))));
+    let table = common::unique_table();
+    common::gateway::config_toml(mock, &limited("budget_usd = 0.001", GPT4O_PRICE)).replace(
+        "[audit]\ndir = \"AUDIT_DIR\"\n",
+        &format!("[audit]\nsink = \"postgres\"\npostgres_url = \"{url}\"\npostgres_table = \"{table}\"\n{audit}"),
+    )
+}
+
 /// The same with the postgres audit sink: the spend is read back from its `response` rows.
 #[tokio::test]
 async fn a_restart_reads_the_spend_back_from_the_postgres_audit() {
     let Some(url) = common::postgres_url().await else {
         return;
     };
-    let table = common::unique_table();
     let mock = MockUpstream::start().await;
-    mock.set_default(Reply::ok(costing(Some(0.0004))));
-    let toml = common::gateway::config_toml(&mock, &limited("budget_usd = 0.001", GPT4O_PRICE))
-        .replace(
-            "[audit]\ndir = \"AUDIT_DIR\"\n",
-            &format!("[audit]\nsink = \"postgres\"\npostgres_url = \"{url}\"\npostgres_table = \"{table}\"\nreplica_id = \"r1\"\n"),
-        );
+    let toml = postgres_budget_toml(&mock, &url, "replica_id = \"r1\"\n");
     let body = chat_body("openai/gpt-4o");
     let first = TestGateway::from_toml(&toml, Some(upstream_key())).await;
     for i in 0..3 {
@@ -921,14 +926,8 @@ async fn a_missing_audit_table_is_no_spend_not_an_outage() {
     let Some(url) = common::postgres_url().await else {
         return;
     };
-    let table = common::unique_table();
     let mock = MockUpstream::start().await;
-    mock.set_default(Reply::ok(costing(Some(0.0004))));
-    let toml = common::gateway::config_toml(&mock, &limited("budget_usd = 0.001", GPT4O_PRICE))
-        .replace(
-            "[audit]\ndir = \"AUDIT_DIR\"\n",
-            &format!("[audit]\nsink = \"postgres\"\npostgres_url = \"{url}\"\npostgres_table = \"{table}\"\npostgres_create = false\nfail_open = true\n"),
-        );
+    let toml = postgres_budget_toml(&mock, &url, "postgres_create = false\nfail_open = true\n");
     let gateway = TestGateway::from_toml(&toml, Some(upstream_key())).await;
     let r = send_as(&gateway, LIMITED_KEY, &chat_body("openai/gpt-4o")).await;
     let status = r.status();

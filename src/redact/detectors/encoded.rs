@@ -80,15 +80,27 @@ fn base64_char(b: u8) -> bool {
 /// for the last), joined across the line breaks a wrapped block has (`\n`, `\r\n`, their
 /// escapes, and the next line's indentation).
 pub(crate) struct Run {
+    /// A first line that is not a whole number of quanta: where the data starts after a
+    /// label, or a line of prose; [`decode`] reads the run with it and without it.
+    head: Option<(usize, usize)>,
     segments: Vec<(usize, usize)>,
 }
 
 impl Run {
-    /// From the first segment's start to the last one's end.
-    pub(crate) fn span(&self) -> (usize, usize) {
-        let start = self.segments.first().map_or(0, |s| s.0);
+    /// From the first segment's start (the head's, with `head`) to the last one's end.
+    pub(crate) fn span(&self, head: bool) -> (usize, usize) {
+        let first = self.segments.first().map_or(0, |s| s.0);
+        let start = match self.head {
+            Some((from, _)) if head => from,
+            _ => first,
+        };
         let end = self.segments.last().map_or(0, |s| s.1);
         (start, end)
+    }
+
+    /// Whether the run has a head line to try.
+    pub(crate) fn has_head(&self) -> bool {
+        self.head.is_some()
     }
 }
 
@@ -115,21 +127,6 @@ fn segment_end(bytes: &[u8], at: usize) -> usize {
         end += 1;
     }
     end
-}
-
-/// The length of the line break (and indentation) `bytes` has at `at`.
-fn break_at(bytes: &[u8], at: usize) -> Option<usize> {
-    let rest = bytes.get(at..)?;
-    let newline = [&b"\r\n"[..], b"\n", b"\\r\\n", b"\\n"]
-        .into_iter()
-        .find(|nl| rest.starts_with(nl))?
-        .len();
-    let indent = rest
-        .get(newline..)?
-        .iter()
-        .take_while(|b| matches!(b, b' ' | b'\t'))
-        .count();
-    Some(newline + indent)
 }
 
 /// Where the line break (and indentation) that ends right before `at` starts.
@@ -161,30 +158,43 @@ pub(crate) fn run_around(text: &str, at: usize) -> Option<Run> {
         return None;
     }
     let start = segment_start(bytes, at);
-    let mut segments = vec![(start, segment_end(bytes, at))];
-    // Upwards.
-    while let Some(first) = segments.first().map(|s| s.0) {
-        let Some(nl) = break_before(bytes, first) else {
-            break;
-        };
-        let above_end = nl;
+    let mut above_lines = Vec::new();
+    let mut head = None;
+    // Upwards, over full lines of 16 or more characters (narrower wrapping is not read: a
+    // column of 4-character lines would be walked again for every form in it).
+    let mut first = start;
+    while let Some(above_end) = break_before(bytes, first) {
         let above = segment_start(bytes, above_end);
         let len = above_end - above;
-        if len == 0 || !len.is_multiple_of(4) || above < floor {
+        if len == 0 || above < floor {
             break;
         }
-        segments.insert(0, (above, above_end));
+        if len < 16 || !len.is_multiple_of(4) {
+            // The block's first line, after a label (`tls.key: LS0t…`), is as long as the
+            // label leaves; or it is prose ending in a word. Decoded both ways.
+            head = Some((above, above_end));
+            break;
+        }
+        above_lines.push((above, above_end));
+        first = above;
     }
-    // Downwards.
-    let width = segments
-        .iter()
-        .map(|s| s.1 - s.0)
-        .find(|w| *w >= 16 && w.is_multiple_of(4));
-    while let (Some(width), Some(&(from, to))) = (width, segments.last()) {
-        if to - from != width {
-            break;
+    above_lines.reverse();
+    let mut segments = above_lines;
+    segments.push((start, segment_end(bytes, at)));
+    // Downwards: the line after a full first line (16 characters or more, a label or
+    // indentation included: a hard-wrapped `key: <base64>` has its first line's data
+    // short), then while each line is as long as that second one (a block's last line is
+    // shorter: what follows it is not the block's).
+    let mut width = None;
+    while let Some(&(from, to)) = segments.last() {
+        let len = to - from;
+        match width {
+            None if segments.len() == 1 && line_length(bytes, from, to) >= 16 => {}
+            None if segments.len() > 1 && len >= 16 => width = Some(len),
+            Some(w) if len == w => {}
+            _ => break,
         }
-        let Some(gap) = break_at(bytes, to) else {
+        let Some(gap) = super::text::line_break_at(bytes, to) else {
             break;
         };
         let next = to + gap;
@@ -194,11 +204,25 @@ pub(crate) fn run_around(text: &str, at: usize) -> Option<Run> {
         }
         segments.push((next, next_end));
     }
-    Some(Run { segments })
+    Some(Run { head, segments })
+}
+
+/// The length of the line a segment ends: from the line's start (after a line break, a
+/// `\n` escape, or the text's start; at most 256 bytes back) to `to`.
+fn line_length(bytes: &[u8], from: usize, to: usize) -> usize {
+    let mut start = from;
+    while start > 0 && from - start < 256 {
+        match bytes.get(start - 1) {
+            Some(b'\n') => break,
+            Some(b'n') if start >= 2 && bytes.get(start - 2) == Some(&b'\\') => break,
+            _ => start -= 1,
+        }
+    }
+    to - start
 }
 
 /// Where each wrapped base64 block starts: a line that ends in 16 or more base64
-/// characters, a whole number of quanta, followed by a line break and more base64. A form
+/// characters, followed by a line break and more base64. A form
 /// can straddle a block's line break (a 12-character form in a 64-column block does about
 /// one time in five), so every block is read once, whether or not a form was seen in it.
 pub(crate) fn block_starts(text: &str) -> impl Iterator<Item = usize> + '_ {
@@ -217,12 +241,12 @@ pub(crate) fn block_starts(text: &str) -> impl Iterator<Item = usize> + '_ {
         } else {
             return None;
         };
+        // Any length: a hard-wrapped `key: <base64>` has its first line's data short.
         let start = segment_start(bytes, line_end);
-        let len = line_end - start;
-        if len < 16 || !len.is_multiple_of(4) {
+        if line_end - start < 16 {
             return None;
         }
-        let next = line_end + break_at(bytes, line_end)?;
+        let next = line_end + super::text::line_break_at(bytes, line_end)?;
         (segment_end(bytes, next) >= next + 4).then_some(start)
     })
 }
@@ -235,11 +259,12 @@ pub(crate) fn run_end(text: &str, at: usize) -> usize {
 /// The text `run` decodes to (standard or URL-safe alphabet, padded or not; its first
 /// [`DECODE_MAX`] characters), with bytes that are not UTF-8 replaced; `None` when it is not
 /// base64.
-pub(crate) fn decode(text: &str, run: &Run) -> Option<String> {
+pub(crate) fn decode(text: &str, run: &Run, head: bool) -> Option<String> {
     use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
     use base64::engine::DecodePaddingMode;
     let mut body = String::new();
-    for &(from, to) in &run.segments {
+    let head = run.head.filter(|_| head);
+    for &(from, to) in head.iter().chain(&run.segments) {
         let segment = text.get(from..to)?.trim_end_matches('=');
         let room = DECODE_MAX.saturating_sub(body.len());
         body.push_str(segment.get(..segment.len().min(room))?);
@@ -295,12 +320,12 @@ mod tests {
         let text = "data:\n  KEY: c2stb3ItdjEtYWJj\n";
         let at = text.find("c2st").unwrap();
         let run = run_around(text, at + 3).unwrap();
-        let (s, e) = run.span();
+        let (s, e) = run.span(false);
         assert_eq!(&text[s..e], "c2stb3ItdjEtYWJj");
-        assert_eq!(decode(text, &run).unwrap(), "sk-or-v1-abc");
+        assert_eq!(decode(text, &run, false).unwrap(), "sk-or-v1-abc");
         let text = "c2stb3ItdjEtYWI=";
         assert_eq!(
-            decode(text, &run_around(text, 0).unwrap()).unwrap(),
+            decode(text, &run_around(text, 0).unwrap(), false).unwrap(),
             "sk-or-v1-ab"
         );
         let long = format!("{} tail", "A".repeat(REACH * 2));
@@ -321,10 +346,10 @@ mod tests {
             let text = format!("see below\nsecret: {}\nthanks, bye", wrapped.join(nl));
             let at = text.find(wrapped[3]).unwrap();
             let run = run_around(&text, at).unwrap();
-            let (s, e) = run.span();
+            let (s, e) = run.span(false);
             assert_eq!(s, text.find(wrapped[0]).unwrap(), "{nl:?}");
             assert_eq!(&text[e..], "\nthanks, bye", "{nl:?}");
-            assert_eq!(decode(&text, &run).unwrap(), data, "{nl:?}");
+            assert_eq!(decode(&text, &run, false).unwrap(), data, "{nl:?}");
             let starts: Vec<usize> = block_starts(&text).collect();
             assert_eq!(starts.first(), Some(&s), "{nl:?}");
         }

@@ -313,26 +313,39 @@ impl Engine {
             *decoded_to = encoded::run_end(text, at);
             return;
         };
-        let (start, end) = run.span();
+        let (_, end) = run.span(false);
         *decoded_to = end;
-        let Some(decoded) = encoded::decode(text, &run) else {
-            return;
-        };
+        // Without the head line, then with it (the data may start after a label on it).
+        for head in [false, true] {
+            if head && !run.has_head() {
+                break;
+            }
+            let Some(decoded) = encoded::decode(text, &run, head) else {
+                continue;
+            };
+            if self.holds_secret(&decoded) {
+                let (start, end) = run.span(head);
+                out.push(Hit::new(start, end, SECRET));
+                return;
+            }
+        }
+    }
+
+    /// Whether the vendor or assignment rules find a secret in `text` (decoded base64).
+    fn holds_secret(&self, text: &str) -> bool {
         let mut inner = Vec::new();
         let (mut covered, mut assigned_to) = (0, 0);
-        self.each_word(&decoded, |f, set| match self.triggers.get(f.pattern) {
+        self.each_word(text, |f, set| match self.triggers.get(f.pattern) {
             Some((Trigger::Prefix(id), _)) if set == Set::Prefix => {
                 self.prefixed
-                    .try_rule(&decoded, *id, f.start, &mut covered, &mut inner);
+                    .try_rule(text, *id, f.start, &mut covered, &mut inner);
             }
             Some((Trigger::Assign, _)) if f.start >= assigned_to => {
-                assigned_to = secrets::assignment(&decoded, f.start, &mut inner);
+                assigned_to = secrets::assignment(text, f.start, &mut inner);
             }
             _ => {}
         });
-        if inner.iter().any(|h| h.kind == SECRET) {
-            out.push(Hit::new(start, end, SECRET));
-        }
+        inner.iter().any(|h| h.kind == SECRET)
     }
 }
 

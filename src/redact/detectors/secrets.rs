@@ -568,10 +568,7 @@ impl Prefixed {
             }
             let hay = text::window_after(text, start, rule.reach);
             let joined = match re.find(hay) {
-                // Joined only if the token's pattern still holds across the join and reaches
-                // past it (`…ADDBWI\nCOPY . .` in a Dockerfile is not one AWS key id).
-                Some(m) => wrapped_tail(hay, rule, m.end())
-                    .filter(|(cut, j)| re.find(j).is_some_and(|jm| jm.end() > *cut)),
+                Some(_) => None,
                 None => match gapped_body(hay, rule) {
                     Some(joined) => Some(joined),
                     None => return false,
@@ -628,50 +625,30 @@ fn gapped_body(hay: &str, rule: &Rule) -> Option<(usize, String)> {
     if run == 0 && (rule.literal.len() < 4 || !rule.literal.ends_with(['-', '_'])) {
         return None;
     }
+    // Past the prefix, the part before the gap must look like a key's (a digit or mixed
+    // case, four characters or more): `sk_test_mode` then `paymentIntentHandler2` on the
+    // next line is code, not a Stripe key.
+    if run > 0 {
+        let part = hay.get(body..body + run)?;
+        let digit = part.bytes().any(|b| b.is_ascii_digit());
+        let mixed = part.bytes().any(|b| b.is_ascii_uppercase())
+            && part.bytes().any(|b| b.is_ascii_lowercase());
+        if run < 4 || !(digit || mixed) {
+            return None;
+        }
+    }
     let cut = body + run;
     let rest = hay.get(cut..)?;
     let gap = if run == 0 {
         one_space(rest)?
     } else {
-        line_break(rest).or_else(|| one_space(rest))?
+        text::line_break_at(rest.as_bytes(), 0).or_else(|| one_space(rest))?
     };
     let after = rest.get(gap..)?;
     if !after.starts_with(|c: char| c.is_ascii_alphanumeric()) {
         return None;
     }
     Some((cut, format!("{}{after}", hay.get(..cut)?)))
-}
-
-/// A token whose rule matched up to a line break (or one space) and that goes on,
-/// random-looking, right after it (wrapped after its rule's minimum length: `glpat-` and 20
-/// characters, then the rest): `hay` with the gap removed, and where it was. After a line
-/// break the next word counts when it has a digit or mixed case (a capital past its first
-/// letter); after a space only when it has a digit and four characters, or mixed case and
-/// eight: prose after a key (`…\nPlease rotate it`, `… thanks`, a Dockerfile's `RUN`) is
-/// not taken into it. A tail of letters in one case (`XTQ`) is left: a few characters of a
-/// key are not the key.
-fn wrapped_tail(hay: &str, rule: &Rule, end: usize) -> Option<(usize, String)> {
-    if !joins(rule) {
-        return None;
-    }
-    let rest = hay.get(end..)?;
-    let (gap, spaced) = match line_break(rest) {
-        Some(gap) => (gap, false),
-        None => (one_space(rest)?, true),
-    };
-    let after = rest.get(gap..)?;
-    let word = after
-        .get(..after.bytes().take_while(|b| token_byte(*b)).count())
-        .unwrap_or_default();
-    let digit = word.bytes().any(|b| b.is_ascii_digit());
-    let mixed = word.bytes().skip(1).any(|b| b.is_ascii_uppercase())
-        && word.bytes().any(|b| b.is_ascii_lowercase());
-    let random = if spaced {
-        (digit && word.len() >= 4) || (mixed && word.len() >= 8)
-    } else {
-        digit || mixed
-    };
-    random.then(|| Some((end, format!("{}{after}", hay.get(..end)?))))?
 }
 
 /// Whether a gap inside `rule`'s token may be joined over: vendor tokens found from their
@@ -682,7 +659,7 @@ fn joins(rule: &Rule) -> bool {
 }
 
 fn token_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-')
+    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')
 }
 
 /// The length of the one space `text` starts with (not a line break).
@@ -694,21 +671,6 @@ fn one_space(text: &str) -> Option<usize> {
         )
     })?;
     Some(space.len_utf8())
-}
-
-/// The length of the line break `text` starts with (`\n`, `\r\n`, or their escapes) and
-/// of the indentation after it.
-fn line_break(text: &str) -> Option<usize> {
-    let newline = ["\r\n", "\n", "\\r\\n", "\\n"]
-        .iter()
-        .find(|nl| text.starts_with(**nl))?
-        .len();
-    let indent = text
-        .get(newline..)?
-        .bytes()
-        .take_while(|b| matches!(b, b' ' | b'\t'))
-        .count();
-    Some(newline + indent)
 }
 
 /// The generic rule to try when a longer literal's rule fails (`sk-ant-x` that is not an

@@ -209,6 +209,23 @@ pub(crate) fn contains_word(window: &[u8], words: &Words) -> bool {
     false
 }
 
+/// The length of the line break at `at` in `bytes` (`\n`, `\r\n`, or their escapes `\\n`,
+/// `\\r\\n` as JSON-in-text writes them) with the next line's indentation; `None` when there
+/// is none. A token or a base64 block wrapped over lines continues after it.
+pub(crate) fn line_break_at(bytes: &[u8], at: usize) -> Option<usize> {
+    let rest = bytes.get(at..)?;
+    let newline = [&b"\r\n"[..], b"\n", b"\\r\\n", b"\\n"]
+        .into_iter()
+        .find(|nl| rest.starts_with(nl))?
+        .len();
+    let indent = rest
+        .get(newline..)?
+        .iter()
+        .take_while(|b| matches!(b, b' ' | b'\t'))
+        .count();
+    Some(newline + indent)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
