@@ -269,7 +269,7 @@ async fn a_cut_tail_a_rehashed_chain_a_deleted_checkpoint_and_a_swapped_key_are_
         link = next;
     }
     let forged = forger.checkpoint("gw-test", &link, "2026-12-01T00:00:00Z");
-    let (line, _) = seal(forged.fields, &link);
+    let (line, _) = seal(forged.fields.to_map(), &link);
     text.push_str(&line);
     text.push('\n');
     write(text);

@@ -12,6 +12,7 @@
 
 use serde_json::{Map, Value};
 
+use super::record::Fields;
 use crate::json_text::{self, Sink};
 use sha2::{Digest, Sha256};
 
@@ -131,31 +132,50 @@ pub fn hash_of(record: &Map<String, Value>) -> String {
 }
 
 /// Links `record` after `last`: sets `seq`, `prev` and `hash`, returns the line to write
-/// (canonical, no newline) and the new chain end.
-///
-/// One serialisation serves both: the canonical form without `hash` is hashed, then the
-/// `hash` entry is spliced in at its sorted place — the same bytes as serialising the
-/// record with its hash again, at half the cost (this runs for every record, on the
-/// writer thread every request waits for).
+/// (canonical, no newline) and the new chain end. For any JSON object (tools, tests); the
+/// writer seals its own records with [`seal_fields`], which gives the same bytes.
 pub fn seal(mut record: Map<String, Value>, last: &Link) -> (String, Link) {
     seal_in_place(&mut record, last)
 }
 
 /// [`seal`] without taking the record: `seq` and `prev` are set in it (and any `hash`
-/// removed), so the writer seals the record it holds instead of a copy. Sealing it again
-/// after a failed write overwrites them.
+/// removed). Sealing it again after a failed write overwrites them.
 pub fn seal_in_place(record: &mut Map<String, Value>, last: &Link) -> (String, Link) {
     let seq = last.seq + 1;
     record.insert("seq".to_owned(), Value::from(seq));
     record.insert("prev".to_owned(), Value::String(last.hash.clone()));
     record.remove("hash");
+    let entries = sorted(record);
+    let count = entries.len();
+    let (line, hash) = seal_sorted(entries.into_iter().map(|(k, v)| (k.as_str(), v)), count);
+    (line, Link { seq, hash })
+}
+
+/// [`seal_in_place`] for a record the gateway built (`audit::record`): its fields are
+/// already in canonical order, so nothing is sorted or hashed by name. The writer runs
+/// this for every record, on the thread every request waits for.
+pub fn seal_fields(record: &mut Fields, last: &Link) -> (String, Link) {
+    let seq = last.seq + 1;
+    record.set("seq", Value::from(seq));
+    record.set("prev", Value::String(last.hash.clone()));
+    record.remove("hash");
+    let (line, hash) = seal_sorted(record.iter(), record.len());
+    (line, Link { seq, hash })
+}
+
+/// The sealed line and its hash for `count` entries given in canonical order, none named
+/// `hash`. One serialisation serves both: the canonical form without `hash` is hashed,
+/// then the `hash` entry is spliced in at its sorted place — the same bytes as serialising
+/// the record with its hash again, at half the cost.
+fn seal_sorted<'k, 'v>(
+    entries: impl Iterator<Item = (&'k str, &'v Value)>,
+    count: usize,
+) -> (String, String) {
     let mut body = Vec::with_capacity(768);
     body.push(b'{');
     // Where the `hash` entry belongs: its offset in `body` and how many entries precede it.
     let mut slot = None;
-    let entries = sorted(record);
-    let count = entries.len();
-    for (i, (key, v)) in entries.into_iter().enumerate() {
+    for (i, (key, v)) in entries.enumerate() {
         if slot.is_none() && key.as_bytes() > b"hash".as_slice() {
             slot = Some((body.len(), i));
         }
@@ -181,7 +201,7 @@ pub fn seal_in_place(record: &mut Map<String, Value>, last: &Link) -> (String, L
         line.push(b',');
     }
     line.extend_from_slice(body.get(at..).unwrap_or_default());
-    (into_string(line), Link { seq, hash })
+    (into_string(line), hash)
 }
 
 #[cfg(test)]
@@ -249,6 +269,60 @@ mod tests {
             let parsed: Map<String, Value> = serde_json::from_str(&line).unwrap();
             assert_eq!(line, canonical(&Value::Object(parsed.clone())), "{fields}");
             assert_eq!(hash_of(&parsed), link.hash);
+        }
+    }
+
+    /// The writer's path (fields held in order under static names) writes the same line and
+    /// hash as sealing the same record as a JSON object, whatever names it holds, in
+    /// whatever order they were set, with or without a stale `hash`/`seq`/`prev`.
+    #[test]
+    fn sealing_fields_matches_sealing_the_object() {
+        const NAMES: [&str; 14] = [
+            "A",
+            "_x",
+            "class",
+            "ha",
+            "hash",
+            "hasi",
+            "latency_ms",
+            "prev",
+            "seq",
+            "type",
+            "z",
+            "\u{e9}t\u{e9}",
+            "key_id",
+            "attempts",
+        ];
+        // Every subset of a rotating window of names, set in forward and reverse order.
+        for start in 0..NAMES.len() {
+            for mask in 0u32..(1 << 6) {
+                let names: Vec<&'static str> = (0..6)
+                    .filter(|b| mask & (1 << b) != 0)
+                    .filter_map(|b| NAMES.get((start + b) % NAMES.len()).copied())
+                    .collect();
+                for reverse in [false, true] {
+                    let mut fields = Fields::default();
+                    let mut map = Map::new();
+                    let order: Vec<&'static str> = if reverse {
+                        names.iter().rev().copied().collect()
+                    } else {
+                        names.clone()
+                    };
+                    for (i, name) in order.iter().enumerate() {
+                        let value = json!({"n": i, "s": format!("v\"{i}"), "b": [true, null]});
+                        fields.set(name, value.clone());
+                        map.insert((*name).to_owned(), value);
+                    }
+                    let last = Link {
+                        seq: 7,
+                        hash: "cd".repeat(32),
+                    };
+                    let from_map = seal(map, &last);
+                    let from_fields = seal_fields(&mut fields, &last);
+                    assert_eq!(from_fields, from_map, "{order:?}");
+                    assert!(fields.iter().map(|(k, _)| k).is_sorted(), "{order:?}");
+                }
+            }
         }
     }
 }

@@ -31,7 +31,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::chain::Link;
-use super::record::{Kind, Record};
+use super::record::{Fields, Kind, Record};
 
 /// The first line of the signed string, and the record's `format`.
 pub const FORMAT: &str = "orguard-checkpoint-v1";
@@ -125,22 +125,19 @@ impl Signer {
             key_id: self.key_id.clone(),
         };
         let signature = self.key.sign(&signed_bytes(&head));
-        let mut m = Map::new();
-        m.insert("type".into(), Value::from(Kind::Checkpoint.as_str()));
-        m.insert("format".into(), Value::from(FORMAT));
-        m.insert("ts".into(), Value::from(head.time));
-        m.insert("replica".into(), Value::from(head.replica));
-        m.insert("head_seq".into(), Value::from(head.seq));
-        m.insert("head_hash".into(), Value::from(head.hash));
-        m.insert("key_id".into(), Value::from(head.key_id));
-        m.insert(
-            "public_key".into(),
+        let mut m = Fields::with_capacity(12);
+        m.set("type", Value::from(Kind::Checkpoint.as_str()));
+        m.set("format", Value::from(FORMAT));
+        m.set("ts", Value::from(head.time));
+        m.set("replica", Value::from(head.replica));
+        m.set("head_seq", Value::from(head.seq));
+        m.set("head_hash", Value::from(head.hash));
+        m.set("key_id", Value::from(head.key_id));
+        m.set(
+            "public_key",
             Value::from(hex::encode(self.public().as_bytes())),
         );
-        m.insert(
-            "signature".into(),
-            Value::from(hex::encode(signature.to_bytes())),
-        );
+        m.set("signature", Value::from(hex::encode(signature.to_bytes())));
         Record {
             kind: Kind::Checkpoint,
             fields: m,
@@ -338,7 +335,7 @@ mod tests {
             hash: "ab".repeat(32),
         };
         let record = signer.checkpoint("gw-1", &link, "2026-12-01T10:00:00Z");
-        let cp = Checkpoint::from_record(&record.fields).unwrap();
+        let cp = Checkpoint::from_record(&record.fields.to_map()).unwrap();
         assert_eq!(cp.head.key_id, signer.key_id());
         assert_eq!(cp.head.key_id.len(), 16);
         cp.check(None).unwrap();

@@ -50,23 +50,90 @@ pub struct Subject<'a> {
 #[derive(Debug, Clone)]
 pub struct Record {
     pub kind: Kind,
-    pub fields: Map<String, Value>,
+    pub fields: Fields,
 }
 
-fn base(kind: Kind, subject: &Subject<'_>, now: OffsetDateTime) -> Map<String, Value> {
-    let mut m = Map::new();
-    m.insert("type".into(), Value::from(kind.as_str()));
-    m.insert(
-        "ts".into(),
-        Value::from(now.format(&Rfc3339).unwrap_or_default()),
-    );
-    m.insert("request_id".into(), Value::from(subject.request_id));
-    m.insert("key_id".into(), json!(subject.key_id));
-    m.insert("service".into(), json!(subject.service));
-    m.insert("class".into(), json!(subject.class));
-    m.insert("client".into(), json!(subject.client));
+/// A record's top-level fields, kept in canonical order (names sorted by their bytes), under
+/// names the code spells out. Two records are built per request, ~25 fields each: as a
+/// `serde_json::Map` every name was a fresh `String` hashed with SipHash into an `IndexMap`,
+/// then sorted again to seal. Here a field is a binary-search insert into a short vector and
+/// the writer seals it in the order it is held (`chain::seal_fields`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Fields(Vec<(&'static str, Value)>);
+
+impl Fields {
+    pub fn with_capacity(n: usize) -> Self {
+        Fields(Vec::with_capacity(n))
+    }
+
+    /// Sets `name` to `value`, replacing what it held.
+    pub fn set(&mut self, name: &'static str, value: Value) {
+        match self.position(name) {
+            Ok(i) => {
+                if let Some(slot) = self.0.get_mut(i) {
+                    slot.1 = value;
+                }
+            }
+            Err(i) => self.0.insert(i, (name, value)),
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        let i = self.position(name).ok()?;
+        self.0.get(i).map(|(_, v)| v)
+    }
+
+    pub fn remove(&mut self, name: &str) -> Option<Value> {
+        let i = self.position(name).ok()?;
+        Some(self.0.remove(i).1)
+    }
+
+    /// The fields in canonical order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&'static str, &Value)> {
+        self.0.iter().map(|(k, v)| (*k, v))
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The same fields as a JSON object (tools and tests that read records as JSON).
+    pub fn to_map(&self) -> Map<String, Value> {
+        self.iter()
+            .map(|(k, v)| (k.to_owned(), v.clone()))
+            .collect()
+    }
+
+    fn position(&self, name: &str) -> Result<usize, usize> {
+        self.0
+            .binary_search_by(|(k, _)| k.as_bytes().cmp(name.as_bytes()))
+    }
+}
+
+/// `record.fields["name"]`: `Null` when absent, as for a JSON object.
+impl std::ops::Index<&str> for Fields {
+    type Output = Value;
+    fn index(&self, name: &str) -> &Value {
+        static NULL: Value = Value::Null;
+        self.get(name).unwrap_or(&NULL)
+    }
+}
+
+fn base(kind: Kind, subject: &Subject<'_>, now: OffsetDateTime) -> Fields {
+    let mut m = Fields::with_capacity(32);
+    m.set("type", Value::from(kind.as_str()));
+    m.set("ts", Value::from(now.format(&Rfc3339).unwrap_or_default()));
+    m.set("request_id", Value::from(subject.request_id));
+    m.set("key_id", json!(subject.key_id));
+    m.set("service", json!(subject.service));
+    m.set("class", json!(subject.class));
+    m.set("client", json!(subject.client));
     if let Some(peer) = subject.peer {
-        m.insert("peer".into(), Value::from(peer));
+        m.set("peer", Value::from(peer));
     }
     m
 }
@@ -101,33 +168,33 @@ pub struct RequestFacts<'a> {
 
 pub fn request(subject: &Subject<'_>, now: OffsetDateTime, f: &RequestFacts<'_>) -> Record {
     let mut m = base(Kind::Request, subject, now);
-    m.insert("endpoint".into(), Value::from(f.endpoint));
-    m.insert("stream".into(), Value::from(f.stream));
-    m.insert("upstream".into(), Value::from(f.upstream));
-    m.insert("model_requested".into(), Value::from(f.model_requested));
-    m.insert("model_forwarded".into(), Value::from(f.model_forwarded));
-    m.insert("models".into(), json!(f.models));
-    m.insert("providers".into(), json!(f.providers));
-    m.insert("prompt_sha256".into(), Value::from(f.prompt_sha256));
-    m.insert("prompt_hash".into(), Value::from(f.prompt_hash));
-    m.insert("body_sha256".into(), Value::from(f.body_sha256));
+    m.set("endpoint", Value::from(f.endpoint));
+    m.set("stream", Value::from(f.stream));
+    m.set("upstream", Value::from(f.upstream));
+    m.set("model_requested", Value::from(f.model_requested));
+    m.set("model_forwarded", Value::from(f.model_forwarded));
+    m.set("models", json!(f.models));
+    m.set("providers", json!(f.providers));
+    m.set("prompt_sha256", Value::from(f.prompt_sha256));
+    m.set("prompt_hash", Value::from(f.prompt_hash));
+    m.set("body_sha256", Value::from(f.body_sha256));
     let redactions: Map<String, Value> = f
         .redactions
         .iter()
         .map(|(t, n)| ((*t).to_owned(), Value::from(*n)))
         .collect();
-    m.insert("redactions".into(), Value::Object(redactions));
-    m.insert("decisions".into(), json!(f.decisions));
-    m.insert("class_raised_by".into(), json!(f.raised_by));
-    m.insert("user".into(), json!(f.user));
+    m.set("redactions", Value::Object(redactions));
+    m.set("decisions", json!(f.decisions));
+    m.set("class_raised_by", json!(f.raised_by));
+    m.set("user", json!(f.user));
     let fallbacks: Vec<Value> = f
         .fallback_bodies
         .iter()
         .map(|(model, sha)| json!({"model": model, "body_sha256": sha}))
         .collect();
-    m.insert("fallback_bodies".into(), Value::Array(fallbacks));
+    m.set("fallback_bodies", Value::Array(fallbacks));
     if let Some(sha) = f.capture_sha256 {
-        m.insert("capture_sha256".into(), Value::from(sha));
+        m.set("capture_sha256", Value::from(sha));
     }
     Record {
         kind: Kind::Request,
@@ -235,20 +302,20 @@ pub struct ResponseFacts {
 
 pub fn response(subject: &Subject<'_>, now: OffsetDateTime, f: &ResponseFacts) -> Record {
     let mut m = base(Kind::Response, subject, now);
-    m.insert("status".into(), Value::from(f.status));
-    m.insert("latency_ms".into(), Value::from(f.latency_ms));
-    m.insert("generation_id".into(), json!(f.generation_id));
-    m.insert("provider".into(), json!(f.provider));
-    m.insert("model".into(), json!(f.model));
-    m.insert("prompt_tokens".into(), json!(f.prompt_tokens));
-    m.insert("completion_tokens".into(), json!(f.completion_tokens));
-    m.insert("cost".into(), json!(f.cost));
+    m.set("status", Value::from(f.status));
+    m.set("latency_ms", Value::from(f.latency_ms));
+    m.set("generation_id", json!(f.generation_id));
+    m.set("provider", json!(f.provider));
+    m.set("model", json!(f.model));
+    m.set("prompt_tokens", json!(f.prompt_tokens));
+    m.set("completion_tokens", json!(f.completion_tokens));
+    m.set("cost", json!(f.cost));
     if f.cost_estimated {
-        m.insert("cost_estimated".into(), Value::from(true));
+        m.set("cost_estimated", Value::from(true));
     }
-    m.insert("is_byok".into(), json!(f.is_byok));
-    m.insert("outcome".into(), Value::from(f.outcome.as_str()));
-    m.insert("violations".into(), Value::from(f.violations));
+    m.set("is_byok", json!(f.is_byok));
+    m.set("outcome", Value::from(f.outcome.as_str()));
+    m.set("violations", Value::from(f.violations));
     let attempts: Vec<Value> = f
         .attempts
         .iter()
@@ -262,15 +329,15 @@ pub fn response(subject: &Subject<'_>, now: OffsetDateTime, f: &ResponseFacts) -
             })
         })
         .collect();
-    m.insert("attempts".into(), Value::Array(attempts));
+    m.set("attempts", Value::Array(attempts));
     if let Some(sha) = &f.capture_sha256 {
-        m.insert("capture_sha256".into(), Value::from(sha.as_str()));
+        m.set("capture_sha256", Value::from(sha.as_str()));
     }
     if f.capture_truncated {
-        m.insert("capture_truncated".into(), Value::from(true));
+        m.set("capture_truncated", Value::from(true));
     }
     if f.capture_failed {
-        m.insert("capture_failed".into(), Value::from(true));
+        m.set("capture_failed", Value::from(true));
     }
     Record {
         kind: Kind::Response,
@@ -290,16 +357,13 @@ pub fn denied(
     model_requested: Option<&str>,
 ) -> Record {
     let mut m = base(Kind::Denied, subject, now);
-    m.insert("status".into(), Value::from(status));
-    m.insert("code".into(), Value::from(code));
-    m.insert("endpoint".into(), Value::from(route));
+    m.set("status", Value::from(status));
+    m.set("code", Value::from(code));
+    m.set("endpoint", Value::from(route));
     if let Some(model) = model_requested {
-        m.insert("model_requested".into(), Value::from(model));
+        m.set("model_requested", Value::from(model));
     }
-    m.insert(
-        "reason".into(),
-        Value::from(crate::secret::mask_text(reason)),
-    );
+    m.set("reason", Value::from(crate::secret::mask_text(reason)));
     Record {
         kind: Kind::Denied,
         fields: m,
@@ -314,9 +378,9 @@ pub fn violation(
     action: &str,
 ) -> Record {
     let mut m = base(Kind::Violation, subject, now);
-    m.insert("violation".into(), Value::from(kind));
-    m.insert("served".into(), Value::from(served));
-    m.insert("action".into(), Value::from(action));
+    m.set("violation", Value::from(kind));
+    m.set("served", Value::from(served));
+    m.set("action", Value::from(action));
     Record {
         kind: Kind::Violation,
         fields: m,

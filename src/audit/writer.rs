@@ -30,7 +30,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
-use super::chain::{seal_in_place, Link};
+use super::chain::{seal_fields, Link};
 use super::checkpoint::Signer;
 use super::record::Record;
 use super::sink::{Durability, Sealed, Sink};
@@ -605,7 +605,7 @@ async fn write_batch(
                 c.since = 0;
                 if let Some(w) = &c.witness {
                     let fields: serde_json::Map<String, Value> =
-                        serde_json::from_str(&s.line).unwrap_or_else(|_| record.fields.clone());
+                        serde_json::from_str(&s.line).unwrap_or_else(|_| record.fields.to_map());
                     w.send(&fields, &s.line);
                 }
             }
@@ -632,7 +632,7 @@ fn seal_one(record: &mut Record, link: &mut Link) -> Sealed {
             .to_owned()
     };
     let (ts, request_id) = (text("ts"), text("request_id"));
-    let (line, next) = seal_in_place(&mut record.fields, link);
+    let (line, next) = seal_fields(&mut record.fields, link);
     let s = Sealed {
         seq: next.seq,
         hash: next.hash.clone(),
