@@ -13,6 +13,7 @@ pub mod data_class;
 pub mod error;
 pub mod error_code;
 pub mod glob;
+pub mod hex_text;
 pub mod json_text;
 pub mod keys;
 pub mod limits;

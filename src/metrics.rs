@@ -151,18 +151,21 @@ impl Metrics {
     /// A value of an open-ended label, bounded per label: past the cap it reads `other`
     /// (so upstream-chosen model names cannot crowd out key ids, and vice versa).
     pub fn bounded(&self, label: &'static str, value: &str) -> String {
-        let clean: String = value
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric() || "-_./:@ ".contains(*c))
-            .take(100)
-            .collect();
+        let allowed = |c: char| c.is_ascii_alphanumeric() || "-_./:@ ".contains(c);
+        // Model ids and class names are nearly always clean already: checked, not rebuilt.
+        let clean: std::borrow::Cow<'_, str> = if value.len() <= 100 && value.chars().all(allowed) {
+            std::borrow::Cow::Borrowed(value)
+        } else {
+            value.chars().filter(|c| allowed(*c)).take(100).collect()
+        };
         let Ok(mut seen) = self.seen.lock() else {
             return "other".to_owned();
         };
         let set = seen.entry(label).or_default();
-        if set.contains(&clean) {
-            clean
+        if set.contains(clean.as_ref()) {
+            clean.into_owned()
         } else if set.len() < MAX_LABEL_VALUES {
+            let clean = clean.into_owned();
             set.insert(clean.clone());
             clean
         } else {

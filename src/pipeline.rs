@@ -515,7 +515,10 @@ async fn record(
         .zip(&planned.fallbacks)
         .filter_map(|(model, sealed)| {
             let sealed = sealed.as_ref().ok()?;
-            Some((model.clone(), hex::encode(Sha256::digest(sealed.body()))))
+            Some((
+                model.clone(),
+                crate::hex_text::encode(Sha256::digest(sealed.body())),
+            ))
         })
         .collect();
     let capture = capture_for(config, class);
@@ -1247,7 +1250,7 @@ fn request_record(
         .collect();
     let (prompt_sha256, prompt_hash) =
         audit::prompt_hash(&parsed.body, endpoint, config.audit.hmac_key.as_ref());
-    let body_sha256 = hex::encode(Sha256::digest(planned.sealed.body()));
+    let body_sha256 = crate::hex_text::encode(Sha256::digest(planned.sealed.body()));
     let upstream = plan.upstream.name();
     let model_forwarded = crate::plan::forwarded_model(config, plan);
     let decisions: Vec<&'static str> = plan.fired.iter().map(|r| r.rule).collect();

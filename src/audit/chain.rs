@@ -188,7 +188,7 @@ fn seal_sorted<'k, 'v>(
     }
     let (at, before) = slot.unwrap_or((body.len(), count));
     body.push(b'}');
-    let hash = hex::encode(Sha256::digest(&body));
+    let hash = crate::hex_text::encode(Sha256::digest(&body));
     let mut line = Vec::with_capacity(body.len() + 80);
     line.extend_from_slice(body.get(..at).unwrap_or_default());
     if before > 0 {

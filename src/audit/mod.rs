@@ -200,12 +200,15 @@ pub fn prompt_hash(
                 return (hex::encode([0u8; 32]), "hmac-sha256");
             };
             chain::hash_canonical_fields(&mut fields, &mut mac);
-            (hex::encode(mac.finalize().into_bytes()), "hmac-sha256")
+            (
+                crate::hex_text::encode(mac.finalize().into_bytes()),
+                "hmac-sha256",
+            )
         }
         None => {
             let mut sha = Sha256::new();
             chain::hash_canonical_fields(&mut fields, &mut sha);
-            (hex::encode(sha.finalize()), "sha256")
+            (crate::hex_text::encode(sha.finalize()), "sha256")
         }
     }
 }

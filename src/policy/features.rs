@@ -199,7 +199,10 @@ fn pseudonymise_user(
 
 pub fn pseudonym(key: &[u8], service: &str, user: &str) -> String {
     let digest = crate::secret::hmac_sha256(key, &[service.as_bytes(), &[0], user.as_bytes()]);
-    format!("u_{}", hex::encode(digest.get(..16).unwrap_or_default()))
+    format!(
+        "u_{}",
+        crate::hex_text::encode(digest.get(..16).unwrap_or_default())
+    )
 }
 
 #[cfg(test)]

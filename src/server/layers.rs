@@ -49,7 +49,7 @@ pub fn wrap(router: Router, config: Arc<ArcSwap<Snapshot>>) -> Router {
 fn new_request_id() -> String {
     let mut raw = [0u8; 12];
     rand::thread_rng().fill_bytes(&mut raw);
-    format!("req_{}", hex::encode(raw))
+    format!("req_{}", crate::hex_text::encode(raw))
 }
 
 async fn request_context(
