@@ -60,6 +60,9 @@ pub fn routes(state: AppState) -> Router {
     router.fallback(fallback).with_state(state)
 }
 
+/// The pipeline's future is boxed here: it holds every phase's state (many kilobytes), and
+/// each layer between here and the connection (routing, middleware, the hygiene layers)
+/// wraps the future it is handed by value, copying it whole. Boxed, they copy a pointer.
 async fn inference(
     state: &AppState,
     endpoint: Endpoint,
@@ -68,7 +71,10 @@ async fn inference(
     headers: &HeaderMap,
     body: Body,
 ) -> Response {
-    pipeline::inference(state, endpoint, &id.0, client, headers, body).await
+    Box::pin(pipeline::inference(
+        state, endpoint, &id.0, client, headers, body,
+    ))
+    .await
 }
 
 async fn chat_completions(
