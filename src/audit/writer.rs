@@ -412,6 +412,8 @@ async fn run(
     let mut dirty = false;
     // `fsync = always`: when the records written without a sync must be synced.
     let mut deferred_sync: Option<tokio::time::Instant> = None;
+    // When the oldest record not yet synced was written (`fsync = always`).
+    let mut unsynced_since: Option<tokio::time::Instant> = None;
     // Records nobody waits for, from failed batches: written first next time.
     let mut retry: VecDeque<Record> = VecDeque::new();
     loop {
@@ -422,13 +424,28 @@ async fn run(
                 if dirty {
                     dirty = false;
                     synced(sink.sync().await, &sink, last.is_some(), &health, &mut deferred_sync);
+                    if !sink.unsynced() {
+                        unsynced_since = None;
+                    }
                 }
                 continue;
             }
             () = until(deferred_sync) => {
                 deferred_sync = None;
-                if sink.unsynced() {
+                if !sink.unsynced() {
+                    unsynced_since = None;
+                } else if let Some(at) = unsynced_since
+                    .map(|since| since + DEFERRED_SYNC)
+                    .filter(|at| *at > tokio::time::Instant::now())
+                {
+                    // Armed for records a waited-on batch has synced since: what is
+                    // unsynced now was written later, and is due later.
+                    deferred_sync = Some(at);
+                } else {
                     synced(sink.sync().await, &sink, last.is_some(), &health, &mut deferred_sync);
+                    if !sink.unsynced() {
+                        unsynced_since = None;
+                    }
                 }
                 continue;
             }
@@ -496,9 +513,16 @@ async fn run(
             }
             // Written but not synced (a batch nobody waits on, or a file given up after a
             // failure): synced within DEFERRED_SYNC unless a waited-on batch does it first.
-            deferred_sync = sink.unsynced().then(|| {
-                deferred_sync.unwrap_or_else(|| tokio::time::Instant::now() + DEFERRED_SYNC)
-            });
+            // A deadline already set is kept when this batch was synced: clearing it and
+            // setting a new one for the next request's response record armed a timer per
+            // request, and each arming woke this thread's own driver with a system call.
+            // When it fires early for what was written since, it is moved on instead.
+            if sink.unsynced() {
+                let since = *unsynced_since.get_or_insert_with(tokio::time::Instant::now);
+                deferred_sync.get_or_insert(since + DEFERRED_SYNC);
+            } else {
+                unsynced_since = None;
+            }
             for (i, (record, reply)) in batch.into_iter().enumerate() {
                 match (reply, &result) {
                     (Some(reply), Ok(receipts)) => {
