@@ -18,18 +18,20 @@ use super::{Sent, UpstreamError};
 use crate::policy::ViolationKind;
 use crate::stream::{self, Inspector, PassAll, StreamReport, TapLimits};
 
-const FORWARDED_RESPONSE_HEADERS: [&str; 11] = [
-    "content-type",
-    "x-generation-id",
-    "retry-after",
-    "x-ratelimit-limit",
-    "x-ratelimit-remaining",
-    "x-ratelimit-reset",
-    "x-openrouter-cache-status",
-    "x-openrouter-cache-age",
-    "x-openrouter-cache-ttl",
-    "cache-control",
-    "openai-processing-ms",
+/// The upstream's response headers a client sees. Names, not text: a lookup by `&str`
+/// parses and validates the name again on every request (eleven per response).
+const FORWARDED_RESPONSE_HEADERS: [HeaderName; 11] = [
+    header::CONTENT_TYPE,
+    HeaderName::from_static("x-generation-id"),
+    header::RETRY_AFTER,
+    HeaderName::from_static("x-ratelimit-limit"),
+    HeaderName::from_static("x-ratelimit-remaining"),
+    HeaderName::from_static("x-ratelimit-reset"),
+    HeaderName::from_static("x-openrouter-cache-status"),
+    HeaderName::from_static("x-openrouter-cache-age"),
+    HeaderName::from_static("x-openrouter-cache-ttl"),
+    header::CACHE_CONTROL,
+    HeaderName::from_static("openai-processing-ms"),
 ];
 
 /// How to relay one response.
@@ -66,9 +68,9 @@ pub async fn relay(sent: Sent, relay: Relay) -> Result<Response, RelayError> {
     let status =
         StatusCode::from_u16(response.status().as_u16()).map_err(|_| UpstreamError::Protocol)?;
     let mut builder = Response::builder().status(status);
-    for name in FORWARDED_RESPONSE_HEADERS {
+    for name in &FORWARDED_RESPONSE_HEADERS {
         for value in response.headers().get_all(name) {
-            builder = builder.header(name, value.clone());
+            builder = builder.header(name.clone(), value.clone());
         }
     }
     let is_sse = is_event_stream(response.headers());
