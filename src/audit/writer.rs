@@ -348,6 +348,54 @@ async fn tick(timer: &mut Option<tokio::time::Interval>) {
     }
 }
 
+/// `fsync = always`: records written without a sync (a batch nobody waits on, or a file
+/// given up after a failure) are synced within [`DEFERRED_SYNC`] of the oldest one's write,
+/// unless a waited-on batch syncs them first. The timer's deadline is kept across such
+/// syncs: clearing it and arming a new one for the next request's response record armed a
+/// timer per request, and each arming woke the writer thread's own driver with a system
+/// call. When it fires for records synced since, it is moved on to what is unsynced now.
+#[derive(Debug, Default)]
+struct DeferredSync {
+    /// When the timer fires.
+    deadline: Option<tokio::time::Instant>,
+    /// When the oldest record not yet synced was written.
+    since: Option<tokio::time::Instant>,
+}
+
+impl DeferredSync {
+    /// After a write or a sync: whether records are left unsynced, at `now`.
+    fn note(&mut self, unsynced: bool, now: tokio::time::Instant) {
+        if unsynced {
+            let since = *self.since.get_or_insert(now);
+            self.deadline.get_or_insert(since + DEFERRED_SYNC);
+        } else {
+            self.since = None;
+        }
+    }
+
+    /// A failed sync: try again within [`DEFERRED_SYNC`].
+    fn retry(&mut self, now: tokio::time::Instant) {
+        self.deadline = Some(now + DEFERRED_SYNC);
+    }
+
+    /// The timer fired at `now`: whether to sync. If not, it is re-armed for what was
+    /// written after the last sync, or disarmed when nothing is unsynced.
+    fn fired(&mut self, unsynced: bool, now: tokio::time::Instant) -> bool {
+        self.deadline = None;
+        if !unsynced {
+            self.since = None;
+            return false;
+        }
+        match self.since.map(|since| since + DEFERRED_SYNC) {
+            Some(due) if due > now => {
+                self.deadline = Some(due);
+                false
+            }
+            _ => true,
+        }
+    }
+}
+
 /// After a timed sync (the `interval` tick or the deferred sync): a failure marks the audit
 /// failing and is retried within [`DEFERRED_SYNC`]; a success clears the mark once no file
 /// given up after a failure is left and the chain's end is known (else the next batch
@@ -357,10 +405,14 @@ fn synced(
     sink: &Sink,
     chain_known: bool,
     health: &Health,
-    deferred_sync: &mut Option<tokio::time::Instant>,
+    deferred: &mut DeferredSync,
 ) {
+    let now = tokio::time::Instant::now();
     match result {
         Ok(()) => {
+            // Whatever is still unsynced (a file given up after a failure) is due from now.
+            deferred.since = None;
+            deferred.note(sink.unsynced(), now);
             if chain_known {
                 health
                     .failing
@@ -370,7 +422,7 @@ fn synced(
         Err(e) => {
             tracing::error!(error = %e, "audit fsync failed; retrying");
             health.failing.store(true, Ordering::Relaxed);
-            *deferred_sync = Some(tokio::time::Instant::now() + DEFERRED_SYNC);
+            deferred.retry(now);
         }
     }
 }
@@ -410,10 +462,7 @@ async fn run(
         t
     });
     let mut dirty = false;
-    // `fsync = always`: when the records written without a sync must be synced.
-    let mut deferred_sync: Option<tokio::time::Instant> = None;
-    // When the oldest record not yet synced was written (`fsync = always`).
-    let mut unsynced_since: Option<tokio::time::Instant> = None;
+    let mut deferred = DeferredSync::default();
     // Records nobody waits for, from failed batches: written first next time.
     let mut retry: VecDeque<Record> = VecDeque::new();
     loop {
@@ -423,29 +472,13 @@ async fn run(
             () = tick(&mut fsync_tick) => {
                 if dirty {
                     dirty = false;
-                    synced(sink.sync().await, &sink, last.is_some(), &health, &mut deferred_sync);
-                    if !sink.unsynced() {
-                        unsynced_since = None;
-                    }
+                    synced(sink.sync().await, &sink, last.is_some(), &health, &mut deferred);
                 }
                 continue;
             }
-            () = until(deferred_sync) => {
-                deferred_sync = None;
-                if !sink.unsynced() {
-                    unsynced_since = None;
-                } else if let Some(at) = unsynced_since
-                    .map(|since| since + DEFERRED_SYNC)
-                    .filter(|at| *at > tokio::time::Instant::now())
-                {
-                    // Armed for records a waited-on batch has synced since: what is
-                    // unsynced now was written later, and is due later.
-                    deferred_sync = Some(at);
-                } else {
-                    synced(sink.sync().await, &sink, last.is_some(), &health, &mut deferred_sync);
-                    if !sink.unsynced() {
-                        unsynced_since = None;
-                    }
+            () = until(deferred.deadline) => {
+                if deferred.fired(sink.unsynced(), tokio::time::Instant::now()) {
+                    synced(sink.sync().await, &sink, last.is_some(), &health, &mut deferred);
                 }
                 continue;
             }
@@ -511,18 +544,7 @@ async fn run(
                     last = None;
                 }
             }
-            // Written but not synced (a batch nobody waits on, or a file given up after a
-            // failure): synced within DEFERRED_SYNC unless a waited-on batch does it first.
-            // A deadline already set is kept when this batch was synced: clearing it and
-            // setting a new one for the next request's response record armed a timer per
-            // request, and each arming woke this thread's own driver with a system call.
-            // When it fires early for what was written since, it is moved on instead.
-            if sink.unsynced() {
-                let since = *unsynced_since.get_or_insert_with(tokio::time::Instant::now);
-                deferred_sync.get_or_insert(since + DEFERRED_SYNC);
-            } else {
-                unsynced_since = None;
-            }
+            deferred.note(sink.unsynced(), tokio::time::Instant::now());
             for (i, (record, reply)) in batch.into_iter().enumerate() {
                 match (reply, &result) {
                     (Some(reply), Ok(receipts)) => {
@@ -668,4 +690,44 @@ fn seal_one(record: &mut Record, link: &mut Link) -> Sealed {
     };
     *link = next;
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Under steady traffic the deferred-sync timer is armed once, not once per request:
+    /// a waited-on sync keeps the deadline, a response record written after it does not
+    /// move it, and when it fires early it is moved on to that record's own due time.
+    #[test]
+    fn the_deferred_sync_timer_is_armed_once_and_moved_on() {
+        let t0 = tokio::time::Instant::now();
+        let ms = |n: u64| t0 + Duration::from_millis(n);
+        let mut d = DeferredSync::default();
+        d.note(true, t0); // a response record, nobody waiting
+        assert_eq!(d.deadline, Some(t0 + DEFERRED_SYNC));
+        d.note(false, ms(1)); // the next request's record synced it
+        assert_eq!(d.deadline, Some(t0 + DEFERRED_SYNC), "kept, not cleared");
+        d.note(true, ms(2)); // the next response record
+        assert_eq!(d.deadline, Some(t0 + DEFERRED_SYNC), "not re-armed");
+        // Fires for the first record, synced since: moved on to the second's due time.
+        assert!(!d.fired(true, t0 + DEFERRED_SYNC));
+        assert_eq!(d.deadline, Some(ms(2) + DEFERRED_SYNC));
+        // Then due: sync.
+        assert!(d.fired(true, ms(2) + DEFERRED_SYNC));
+        // A record left unsynced past its due time is synced when the timer fires.
+        let mut late = DeferredSync::default();
+        late.note(true, t0);
+        assert!(late.fired(true, ms(50)));
+        // Nothing unsynced: disarmed.
+        let mut idle = DeferredSync::default();
+        idle.note(true, t0);
+        assert!(!idle.fired(false, t0 + DEFERRED_SYNC));
+        assert_eq!((idle.deadline, idle.since), (None, None));
+        // A failed sync retries within DEFERRED_SYNC of the failure.
+        let mut failed = DeferredSync::default();
+        failed.retry(ms(5));
+        failed.note(true, ms(5));
+        assert_eq!(failed.deadline, Some(ms(5) + DEFERRED_SYNC));
+    }
 }
