@@ -1248,8 +1248,7 @@ fn request_record(
         .iter()
         .map(|(k, n)| (*k, *n))
         .collect();
-    let (prompt_sha256, prompt_hash) =
-        audit::prompt_hash(&parsed.body, endpoint, config.audit.hmac_key.as_ref());
+    let (prompt_sha256, prompt_hash) = (&planned.prompt_hash.0, planned.prompt_hash.1);
     let body_sha256 = crate::hex_text::encode(Sha256::digest(planned.sealed.body()));
     let upstream = plan.upstream.name();
     let model_forwarded = crate::plan::forwarded_model(config, plan);
@@ -1262,7 +1261,7 @@ fn request_record(
         model_forwarded,
         models: plan.expect.models.get(1..).unwrap_or_default(),
         providers: plan.expect.providers.as_deref(),
-        prompt_sha256: &prompt_sha256,
+        prompt_sha256,
         prompt_hash,
         body_sha256: &body_sha256,
         redactions: &redactions,

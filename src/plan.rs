@@ -33,9 +33,11 @@ use crate::upstream::{self, Outbound, UpstreamError};
 /// Everything the effects after planning need: the decision, and the sealed request for
 /// the primary model and for every fallback the class allows.
 pub struct Planned<'c> {
-    /// The request as the client sent it (after the scan's normalisation), for the audit's
-    /// prompt hash.
+    /// The request's typed fields; its body moved into [`Plan::body`] (see [`policy::plan`]).
     pub parsed: ParsedRequest,
+    /// The audit's hash of the prompt as the client sent it (`prompt_sha256`) and its
+    /// algorithm, taken before the policy rewrote the body.
+    pub prompt_hash: (String, &'static str),
     pub plan: Plan,
     pub redaction: redact::Redaction,
     /// The primary model first, then the allowed fallbacks, in the order they are tried.
@@ -166,6 +168,9 @@ pub fn plan_parsed<'c>(
 ) -> Result<Planned<'c>, Refusal> {
     let endpoint = parsed.endpoint;
     let model = parsed.model.clone();
+    // Before `prepare`: the policy takes the body to rewrite it in place.
+    let prompt_hash =
+        crate::audit::prompt_hash(&parsed.body, endpoint, config.audit.hmac_key.as_ref());
     let (plan, redaction) =
         prepare(config, caller, headers, &mut parsed, analysis).map_err(|r| Refusal {
             model: Some(model.clone()),
@@ -188,6 +193,7 @@ pub fn plan_parsed<'c>(
         .collect();
     Ok(Planned {
         parsed,
+        prompt_hash,
         plan,
         redaction,
         candidates,

@@ -277,7 +277,15 @@ mod tests {
     /// whatever order they were set, with or without a stale `hash`/`seq`/`prev`.
     #[test]
     fn sealing_fields_matches_sealing_the_object() {
-        const NAMES: [&str; 14] = [
+        // Names that share their first eight bytes, or are a prefix of one another (with a
+        // NUL after it), next to each other so that the windows mix them.
+        const NAMES: [&str; 20] = [
+            "capture",
+            "capture_",
+            "capture_sha256",
+            "capture_failed",
+            "capture\u{0}",
+            "capture_\u{0}x",
             "A",
             "_x",
             "class",
@@ -312,6 +320,11 @@ mod tests {
                         let value = json!({"n": i, "s": format!("v\"{i}"), "b": [true, null]});
                         fields.set(name, value.clone());
                         map.insert((*name).to_owned(), value);
+                    }
+                    // Setting a name again replaces its value, wherever it sits.
+                    if let Some(name) = order.first() {
+                        fields.set(name, json!("again"));
+                        map.insert((*name).to_owned(), json!("again"));
                     }
                     let last = Link {
                         seq: 7,

@@ -59,7 +59,28 @@ pub struct Record {
 /// then sorted again to seal. Here a field is a binary-search insert into a short vector and
 /// the writer seals it in the order it is held (`chain::seal_fields`).
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Fields(Vec<(&'static str, Value)>);
+pub struct Fields(Vec<(Name, Value)>);
+
+/// A field's name with its first eight bytes as a number, compared first: the search
+/// compares integers where a byte comparison was a call into `memcmp` each time, and two
+/// names share their first eight bytes only within a family (`capture_…`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Name {
+    /// The first eight bytes, big-endian, zero-padded: where two names differ in them,
+    /// this orders them as their bytes do (a shorter name that is a prefix of the other
+    /// pads with zeros and sorts first); where they do not, `text` decides.
+    prefix: u64,
+    text: &'static str,
+}
+
+/// See [`Name::prefix`].
+fn prefix(name: &str) -> u64 {
+    let mut head = [0u8; 8];
+    for (to, from) in head.iter_mut().zip(name.bytes()) {
+        *to = from;
+    }
+    u64::from_be_bytes(head)
+}
 
 impl Fields {
     pub fn with_capacity(n: usize) -> Self {
@@ -68,7 +89,16 @@ impl Fields {
 
     /// Sets `name` to `value`, replacing what it held.
     pub fn set(&mut self, name: &'static str, value: Value) {
-        match self.position(name) {
+        let name = Name {
+            prefix: prefix(name),
+            text: name,
+        };
+        // Appending needs no search and moves nothing.
+        if self.0.last().is_none_or(|(last, _)| *last < name) {
+            self.0.push((name, value));
+            return;
+        }
+        match self.position(name.prefix, name.text) {
             Ok(i) => {
                 if let Some(slot) = self.0.get_mut(i) {
                     slot.1 = value;
@@ -79,18 +109,18 @@ impl Fields {
     }
 
     pub fn get(&self, name: &str) -> Option<&Value> {
-        let i = self.position(name).ok()?;
+        let i = self.position(prefix(name), name).ok()?;
         self.0.get(i).map(|(_, v)| v)
     }
 
     pub fn remove(&mut self, name: &str) -> Option<Value> {
-        let i = self.position(name).ok()?;
+        let i = self.position(prefix(name), name).ok()?;
         Some(self.0.remove(i).1)
     }
 
     /// The fields in canonical order.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = (&'static str, &Value)> {
-        self.0.iter().map(|(k, v)| (*k, v))
+        self.0.iter().map(|(k, v)| (k.text, v))
     }
 
     pub fn len(&self) -> usize {
@@ -108,9 +138,12 @@ impl Fields {
             .collect()
     }
 
-    fn position(&self, name: &str) -> Result<usize, usize> {
-        self.0
-            .binary_search_by(|(k, _)| k.as_bytes().cmp(name.as_bytes()))
+    fn position(&self, prefix: u64, name: &str) -> Result<usize, usize> {
+        self.0.binary_search_by(|(k, _)| {
+            k.prefix
+                .cmp(&prefix)
+                .then_with(|| k.text.as_bytes().cmp(name.as_bytes()))
+        })
     }
 }
 

@@ -304,17 +304,21 @@ pub fn class_policy(settings: &PolicySettings, class: Class) -> Result<&ClassPol
 /// 3. features — plugins, server tools, web, trace, debug, route, preset, `user`;
 /// 4. provider — the pinned routing object, or removed for a non-OpenRouter upstream;
 /// 5. tokens — caps last, so a denial above never reports a clamp that did not matter.
+///
+/// The request's body moves into the plan, where it is rewritten (`request` keeps its
+/// typed fields, which are what the rules read): a deep copy of it was the policy's
+/// largest cost, an allocation per string of a long conversation.
 pub fn plan(
     settings: &PolicySettings,
     caller: &Caller,
-    request: &ParsedRequest,
+    request: &mut ParsedRequest,
     decision: ClassDecision,
 ) -> Result<Plan, Denial> {
     let ClassDecision { reasons, mut fired } = decision;
     let class = reasons.class;
     let policy = class_policy(settings, class)?;
     legacy_completions(request.endpoint, policy)?;
-    let mut body = request.body.clone();
+    let mut body = std::mem::take(&mut request.body);
 
     // 2. models
     let model = models::parse(&request.model)?;
@@ -600,13 +604,13 @@ pub(crate) mod tests {
                 if let Some(m) = models { body["models"] = json!(m); }
                 if let Some(p) = provider { body["provider"] = p; }
                 if let Some(t) = max_tokens { body["max_tokens"] = json!(t); }
-                let Ok(parsed) = parse::parse(Endpoint::ChatCompletions, body.to_string().as_bytes(), 32) else { return Ok(()); };
+                let Ok(mut parsed) = parse::parse(Endpoint::ChatCompletions, body.to_string().as_bytes(), 32) else { return Ok(()); };
                 let settings = settings(if deny { Overrides::Deny } else { Overrides::NarrowOnly });
                 let caller = Caller { key_id: Arc::from("k"), service: Arc::from("s"), default_class: Class::Confidential, min_class: Class::Confidential, limits: Default::default(), allowed_models: Arc::from(Vec::new()), upstream_key: None };
                 let mut headers = axum::http::HeaderMap::new();
                 if let Some(d) = declared { headers.insert(class::CLASS_HEADER, axum::http::HeaderValue::from_static(d)); }
                 let Ok(decision) = reasons::of(&settings, &caller, &headers, &ContentSignals::default()) else { return Ok(()); };
-                let Ok(plan) = plan(&settings, &caller, &parsed, decision) else { return Ok(()); };
+                let Ok(plan) = plan(&settings, &caller, &mut parsed, decision) else { return Ok(()); };
                 prop_assert_eq!(plan.class, Class::Confidential);
                 let out = serde_json::Value::Object(plan.body);
                 let allowed_model = |m: &str| {
