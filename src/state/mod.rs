@@ -13,9 +13,22 @@ use arc_swap::ArcSwap;
 
 use crate::config::Snapshot;
 
-/// Shared by every request.
+/// Shared by every request: a handle to [`Shared`], which it reads through. Cloned for each
+/// request by every layer that takes the state, so a clone is one reference count, not one
+/// per field.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What [`AppState`] holds.
+pub struct Shared {
     /// The live config. A request loads one snapshot at its start and keeps it.
     pub config: Arc<ArcSwap<Snapshot>>,
     /// One pooled upstream client for the process.
@@ -101,7 +114,7 @@ impl AppState {
             &snapshot.telemetry,
             metrics.telemetry_export_errors.clone(),
         )?;
-        Ok(Self {
+        Ok(Self(Arc::new(Shared {
             config: Arc::new(ArcSwap::from_pointee(snapshot)),
             client,
             presidio,
@@ -114,7 +127,7 @@ impl AppState {
             prices: Arc::default(),
             reload: Arc::default(),
             traces,
-        })
+        })))
     }
 
     /// Starts the background tasks that belong to a running server (the upstream credit
