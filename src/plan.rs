@@ -35,8 +35,7 @@ use crate::upstream::{self, Outbound, UpstreamError};
 pub struct Planned<'c> {
     /// The request's typed fields; its body moved into [`Plan::body`] (see [`policy::plan`]).
     pub parsed: ParsedRequest,
-    /// The audit's hash of the prompt as the client sent it (`prompt_sha256`) and its
-    /// algorithm, taken before the policy rewrote the body.
+    /// The audit's `prompt_sha256` and its algorithm (see [`Prepared::prompt_hash`]).
     pub prompt_hash: (String, &'static str),
     pub plan: Plan,
     pub redaction: redact::Redaction,
@@ -168,14 +167,14 @@ pub fn plan_parsed<'c>(
 ) -> Result<Planned<'c>, Refusal> {
     let endpoint = parsed.endpoint;
     let model = parsed.model.clone();
-    // Before `prepare`: the policy takes the body to rewrite it in place.
-    let prompt_hash =
-        crate::audit::prompt_hash(&parsed.body, endpoint, config.audit.hmac_key.as_ref());
-    let (plan, redaction) =
-        prepare(config, caller, headers, &mut parsed, analysis).map_err(|r| Refusal {
-            model: Some(model.clone()),
-            ..r
-        })?;
+    let Prepared {
+        plan,
+        redaction,
+        prompt_hash,
+    } = prepare(config, caller, headers, &mut parsed, analysis).map_err(|r| Refusal {
+        model: Some(model.clone()),
+        ..r
+    })?;
     let class = Some(plan.class);
     let refusal = |e: UpstreamError| Refusal {
         class,
@@ -202,16 +201,27 @@ pub fn plan_parsed<'c>(
     })
 }
 
+/// What [`prepare`] decided.
+pub struct Prepared {
+    pub plan: Plan,
+    pub redaction: redact::Redaction,
+    /// The audit's `prompt_sha256` and its algorithm: the prompt fields as the scan left
+    /// them (tool-call arguments, which the scan reads as JSON, re-serialised compactly),
+    /// taken before the policy takes the body to rewrite it.
+    pub prompt_hash: (String, &'static str),
+}
+
 /// Scan, classify, policy and redact as one decision: scan the content once, classify and
 /// plan with what it found, then redact the planned body per the class's actions. A
-/// refusal carries the class when it was decided before the refusal.
+/// refusal carries the class when it was decided before the refusal. The request's body
+/// moves into the plan ([`policy::plan`]).
 pub fn prepare(
     config: &Snapshot,
     caller: &Caller,
     headers: &HeaderMap,
     parsed: &mut ParsedRequest,
     analysis: &redact::Analysis,
-) -> Result<(Plan, redact::Redaction), Refusal> {
+) -> Result<Prepared, Refusal> {
     let endpoint = parsed.endpoint;
     let mut findings =
         redact::scan_with(&config.detectors, analysis, endpoint, &mut parsed.body)
@@ -245,6 +255,10 @@ pub fn prepare(
                 .unwrap_or_default(),
         )
         .map_err(|r| refused(r.into()))?;
+    // After the scan, which writes tool-call arguments back as it read them; before the
+    // policy, which takes the body.
+    let prompt_hash =
+        crate::audit::prompt_hash(&parsed.body, endpoint, config.audit.hmac_key.as_ref());
     let mut plan = policy::plan(&config.policy, caller, parsed, decision).map_err(refused)?;
     let class_policy = config.policy.class(plan.class);
     let class = class_policy
@@ -299,7 +313,11 @@ pub fn prepare(
             ),
         ));
     }
-    Ok((plan, redaction))
+    Ok(Prepared {
+        plan,
+        redaction,
+        prompt_hash,
+    })
 }
 
 /// Serialises the planned body for the upstream the class uses, for the primary model.

@@ -880,6 +880,46 @@ async fn prompt_hashes_are_keyed_when_a_key_file_is_set() {
     );
 }
 
+/// Tool-call arguments are JSON inside a string, which the scan parses and writes back
+/// compact: the prompt hash is taken over them as written back, so the same call hashes the
+/// same however the client spaced it, and an auditor recomputes it from the compact form.
+/// (Taking the hash before the scan hashed the spacing instead.)
+#[tokio::test]
+async fn the_prompt_hash_reads_tool_call_arguments_as_the_scan_writes_them_back() {
+    let mock = MockUpstream::start().await;
+    let gw = TestGateway::start(&mock).await;
+    let with_arguments = |arguments: &str| {
+        json!({
+            "model": "openai/gpt-4o",
+            "messages": [
+                {"role": "user", "content": "weather?"},
+                {"role": "assistant", "content": null, "tool_calls": [{
+                    "id": "c1", "type": "function",
+                    "function": {"name": "get", "arguments": arguments}
+                }]},
+                {"role": "tool", "tool_call_id": "c1", "content": "sunny"}
+            ]
+        })
+    };
+    let spaced = with_arguments("{\"city\": \"Paris\",  \"days\": 1.50}");
+    let compact = with_arguments("{\"city\":\"Paris\",\"days\":1.5}");
+    for body in [&spaced, &compact] {
+        let r = gw.chat(body).await;
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    }
+    let hashes: Vec<Value> = gw
+        .audit_records()
+        .await
+        .into_iter()
+        .filter(|r| r["type"] == "request")
+        .map(|r| r["prompt_sha256"].clone())
+        .collect();
+    assert_eq!(hashes.len(), 2);
+    let canonical = orguard::audit::chain::canonical(&json!({"messages": compact["messages"]}));
+    let expected = hex::encode(Sha256::digest(canonical.as_bytes()));
+    assert_eq!(hashes, [expected.clone(), expected]);
+}
+
 #[tokio::test]
 async fn denied_records_name_the_route_and_the_model_asked_for_never_a_detected_value() {
     let mock = MockUpstream::start().await;

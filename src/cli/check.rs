@@ -448,7 +448,7 @@ async fn test_request(
             &mut parsed,
             &crate::redact::Analysis::default(),
         )
-        .map(|(plan, _)| plan)
+        .map(|prepared| prepared.plan)
         .map_err(|refusal| match refusal.error {
             crate::plan::PlanError::Denied(d) => {
                 crate::policy::explain::render_denial(&d).replace('\n', " ")
