@@ -59,27 +59,31 @@ pub struct Record {
 /// then sorted again to seal. Here a field is a binary-search insert into a short vector and
 /// the writer seals it in the order it is held (`chain::seal_fields`).
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Fields(Vec<(Name, Value)>);
+pub struct Fields(Vec<(Name<'static>, Value)>);
 
 /// A field's name with its first eight bytes as a number, compared first: the search
 /// compares integers where a byte comparison was a call into `memcmp` each time, and two
 /// names share their first eight bytes only within a family (`capture_…`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-struct Name {
+struct Name<'a> {
     /// The first eight bytes, big-endian, zero-padded: where two names differ in them,
     /// this orders them as their bytes do (a shorter name that is a prefix of the other
     /// pads with zeros and sorts first); where they do not, `text` decides.
     prefix: u64,
-    text: &'static str,
+    text: &'a str,
 }
 
-/// See [`Name::prefix`].
-fn prefix(name: &str) -> u64 {
-    let mut head = [0u8; 8];
-    for (to, from) in head.iter_mut().zip(name.bytes()) {
-        *to = from;
+impl<'a> Name<'a> {
+    fn of(text: &'a str) -> Self {
+        let mut head = [0u8; 8];
+        for (to, from) in head.iter_mut().zip(text.bytes()) {
+            *to = from;
+        }
+        Name {
+            prefix: u64::from_be_bytes(head),
+            text,
+        }
     }
-    u64::from_be_bytes(head)
 }
 
 impl Fields {
@@ -89,16 +93,13 @@ impl Fields {
 
     /// Sets `name` to `value`, replacing what it held.
     pub fn set(&mut self, name: &'static str, value: Value) {
-        let name = Name {
-            prefix: prefix(name),
-            text: name,
-        };
+        let name = Name::of(name);
         // Appending needs no search and moves nothing.
         if self.0.last().is_none_or(|(last, _)| *last < name) {
             self.0.push((name, value));
             return;
         }
-        match self.position(name.prefix, name.text) {
+        match self.position(name) {
             Ok(i) => {
                 if let Some(slot) = self.0.get_mut(i) {
                     slot.1 = value;
@@ -109,12 +110,12 @@ impl Fields {
     }
 
     pub fn get(&self, name: &str) -> Option<&Value> {
-        let i = self.position(prefix(name), name).ok()?;
+        let i = self.position(Name::of(name)).ok()?;
         self.0.get(i).map(|(_, v)| v)
     }
 
     pub fn remove(&mut self, name: &str) -> Option<Value> {
-        let i = self.position(prefix(name), name).ok()?;
+        let i = self.position(Name::of(name)).ok()?;
         Some(self.0.remove(i).1)
     }
 
@@ -138,12 +139,8 @@ impl Fields {
             .collect()
     }
 
-    fn position(&self, prefix: u64, name: &str) -> Result<usize, usize> {
-        self.0.binary_search_by(|(k, _)| {
-            k.prefix
-                .cmp(&prefix)
-                .then_with(|| k.text.as_bytes().cmp(name.as_bytes()))
-        })
+    fn position(&self, name: Name<'_>) -> Result<usize, usize> {
+        self.0.binary_search_by(|(k, _)| k.cmp(&name))
     }
 }
 

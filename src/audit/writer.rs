@@ -373,6 +373,13 @@ impl DeferredSync {
         }
     }
 
+    /// After a successful sync: what is still unsynced (a file given up after a failure) is
+    /// due from `now`.
+    fn synced(&mut self, unsynced: bool, now: tokio::time::Instant) {
+        self.since = None;
+        self.note(unsynced, now);
+    }
+
     /// A failed sync: try again within [`DEFERRED_SYNC`].
     fn retry(&mut self, now: tokio::time::Instant) {
         self.deadline = Some(now + DEFERRED_SYNC);
@@ -410,9 +417,7 @@ fn synced(
     let now = tokio::time::Instant::now();
     match result {
         Ok(()) => {
-            // Whatever is still unsynced (a file given up after a failure) is due from now.
-            deferred.since = None;
-            deferred.note(sink.unsynced(), now);
+            deferred.synced(sink.unsynced(), now);
             if chain_known {
                 health
                     .failing
