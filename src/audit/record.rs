@@ -234,7 +234,8 @@ pub fn request(subject: &Subject<'_>, now: OffsetDateTime, f: &RequestFacts<'_>)
 
 /// How a client request that was recorded ended: the `outcome` of its one `response`
 /// record. One vocabulary for plain and streamed answers; `status` says what the client
-/// was answered (499 when it left first). A request refused before it was recorded has a
+/// was answered (499 when it left before the answer began; a stream it left midway keeps
+/// the 200 its headers carried). A request refused before it was recorded has a
 /// `denied` record instead, and no outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Outcome {
