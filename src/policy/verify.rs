@@ -281,9 +281,11 @@ impl<'a> ServedMeta<'a> {
     }
 }
 
+/// An upstream-chosen id as the audit may write it: the characters of model and provider
+/// ids (the same set `Metrics::bounded` keeps, `@` of versioned ids included), at most 100.
 fn safe(s: &str) -> String {
     s.chars()
-        .filter(|c| c.is_ascii_alphanumeric() || " ._:/-".contains(*c))
+        .filter(|c| c.is_ascii_alphanumeric() || " ._:/-@".contains(*c))
         .take(100)
         .collect()
 }
@@ -450,6 +452,18 @@ mod tests {
                 "{bad}"
             );
         }
+        // The violation names the served id as the upstream wrote it (`@` of versioned ids
+        // kept, as the metrics keep it), stripped only of what an id never holds.
+        let served = |id: &'static str| {
+            e.check_meta(&meta(None, Some(id)), &class, &names)
+                .first()
+                .map(|v| v.served.clone())
+        };
+        assert_eq!(
+            served("anthropic/claude@2025-01").as_deref(),
+            Some("anthropic/claude@2025-01")
+        );
+        assert_eq!(served("bad model\u{0}\n").as_deref(), Some("bad model"));
     }
 
     #[test]

@@ -132,6 +132,8 @@ pub struct Engine {
     /// still be displaced.
     longest: usize,
     prefixed: secrets::Prefixed,
+    /// The word lists a secret's name is classified by.
+    names: secrets::NameWords,
     windows: windows::Windows,
     person: person::Person,
     address: address::Address,
@@ -189,6 +191,7 @@ impl Engine {
             triggers,
             longest,
             prefixed: secrets::Prefixed::new()?,
+            names: secrets::NameWords::new()?,
             windows: windows::Windows::new()?,
             person: person::Person::new()?,
             address: address::Address::new()?,
@@ -270,7 +273,7 @@ impl Engine {
                 Trigger::Assign => {
                     // One name (`DB_API_KEY`) holds several words; check it once.
                     if f.start >= assigned_to {
-                        assigned_to = secrets::assignment(text, f.start, out);
+                        assigned_to = secrets::assignment(text, f.start, &self.names, out);
                     }
                 }
                 Trigger::Window(id) => {
@@ -341,7 +344,7 @@ impl Engine {
                     .try_rule(text, *id, f.start, &mut covered, &mut inner);
             }
             Some((Trigger::Assign, _)) if f.start >= assigned_to => {
-                assigned_to = secrets::assignment(text, f.start, &mut inner);
+                assigned_to = secrets::assignment(text, f.start, &self.names, &mut inner);
             }
             _ => {}
         });

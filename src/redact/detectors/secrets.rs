@@ -29,6 +29,7 @@
 //! - HTTP `Authorization` values (`Bearer …`, `Basic …`, `Token …`) are secrets whenever the
 //!   credential after the scheme is 8+ characters and not a placeholder.
 
+use aho_corasick::{AhoCorasick, MatchKind};
 use regex::Regex;
 
 use super::{text, Hit, SECRET};
@@ -875,7 +876,7 @@ const PASSWORD_WORDS: &[&str] = &[
 ];
 
 /// How strong the name is as evidence.
-#[derive(PartialEq, Eq, Clone, Copy)]
+#[derive(PartialEq, Eq, Clone, Copy, Debug)]
 enum Name {
     Password,
     Authorization,
@@ -885,102 +886,155 @@ enum Name {
     Key,
 }
 
-fn classify_name(name: &str) -> Option<Name> {
-    let lower = name.to_ascii_lowercase();
-    let lower = lower.trim_start_matches('-');
-    // Names that hold counts, kinds or places, not values.
-    const NOT: &[&str] = &[
-        "tokens",
-        "token_count",
-        "_count",
-        "_limit",
-        "_len",
-        "_length",
-        "_size",
-        "_type",
-        "_file",
-        "_path",
-        "_url",
-        "_uri",
-        "_endpoint",
-        "_name",
-        "_field",
-        "_header",
-        "tokenizer",
-        "author",
-        "keyword",
-        "keyboard",
-        "keys",
-        "_id_",
-        "monkey",
-        "hotkey",
-        "keyspace",
-        "passenger",
-        "passage",
-        "compass",
-        "bypass",
-        "passport",
-        "pass_through",
-        "_expires",
-        "_expiry",
-        "_ttl",
-        "_at",
-        // Words that hold one of the names (`secretary`), and settings about a secret
-        // rather than the secret (`password_policy`, `secret_arn`: an ARN names it).
-        "secretar",
-        "_policy",
-        "_hint",
-        "_rules",
-        "_reset",
-        "_arn",
-        "_version",
-        "_format",
-        "_algorithm",
-        "_strength",
-    ];
-    if lower.contains("authorization") {
-        return Some(Name::Authorization);
+/// Names that hold counts, kinds or places, not values: a name containing one of these
+/// (or ending in `_id`) is not a secret's name.
+const NOT_SECRET_NAMES: &[&str] = &[
+    "tokens",
+    "token_count",
+    "_count",
+    "_limit",
+    "_len",
+    "_length",
+    "_size",
+    "_type",
+    "_file",
+    "_path",
+    "_url",
+    "_uri",
+    "_endpoint",
+    "_name",
+    "_field",
+    "_header",
+    "tokenizer",
+    "author",
+    "keyword",
+    "keyboard",
+    "keys",
+    "_id_",
+    "monkey",
+    "hotkey",
+    "keyspace",
+    "passenger",
+    "passage",
+    "compass",
+    "bypass",
+    "passport",
+    "pass_through",
+    "_expires",
+    "_expiry",
+    "_ttl",
+    "_at",
+    // Words that hold one of the names (`secretary`), and settings about a secret
+    // rather than the secret (`password_policy`, `secret_arn`: an ARN names it).
+    "secretar",
+    "_policy",
+    "_hint",
+    "_rules",
+    "_reset",
+    "_arn",
+    "_version",
+    "_format",
+    "_algorithm",
+    "_strength",
+];
+
+/// Words that make a name a secret's (`DB_SECRET`, `x-api-key`, `aws_access_key_id`).
+const SECRET_NAMES: &[&str] = &[
+    "secret",
+    "token",
+    "apikey",
+    "api_key",
+    "api-key",
+    "accesskey",
+    "access_key",
+    "access-key",
+    "privatekey",
+    "private_key",
+    "credential",
+];
+
+/// The word lists a name is classified by, as one automaton over the lower-cased name:
+/// a name that reached classification was tested against ~80 words one substring search
+/// at a time (each search sets up its own searcher), most of a secret word's cost on
+/// config and code text.
+pub(crate) struct NameWords {
+    words: AhoCorasick,
+    /// Per pattern: which lists it is in (`AUTHORIZATION`, `NOT`, `PASSWORD`, `SECRET`).
+    lists: Vec<u8>,
+}
+
+const AUTHORIZATION: u8 = 1;
+const NOT: u8 = 2;
+const PASSWORD: u8 = 4;
+const SECRET_NAME: u8 = 8;
+
+impl NameWords {
+    pub(crate) fn new() -> Result<NameWords, String> {
+        let mut lists: Vec<(&str, u8)> = Vec::new();
+        let lists_of = [
+            (&["authorization"][..], AUTHORIZATION),
+            (NOT_SECRET_NAMES, NOT),
+            (PASSWORD_WORDS, PASSWORD),
+            (SECRET_NAMES, SECRET_NAME),
+        ];
+        for (words, list) in lists_of {
+            for w in words {
+                match lists.iter_mut().find(|(known, _)| known == w) {
+                    Some((_, bits)) => *bits |= list,
+                    None => lists.push((w, list)),
+                }
+            }
+        }
+        let words = AhoCorasick::builder()
+            .match_kind(MatchKind::Standard)
+            .build(lists.iter().map(|(w, _)| *w))
+            .map_err(|e| e.to_string())?;
+        Ok(NameWords {
+            words,
+            lists: lists.into_iter().map(|(_, bits)| bits).collect(),
+        })
     }
-    if NOT
-        .iter()
-        .any(|n| lower.contains(n) || lower.ends_with(n.trim_end_matches('_')))
-    {
-        return None;
+
+    /// Which lists have a word in `lower` (every occurrence of every word counts).
+    fn lists_in(&self, lower: &str) -> u8 {
+        self.words
+            .find_overlapping_iter(lower)
+            .filter_map(|m| self.lists.get(m.pattern().as_usize()))
+            .fold(0, |acc, bits| acc | bits)
     }
-    if PASSWORD_WORDS.iter().any(|w| lower.contains(w)) {
-        return Some(Name::Password);
+
+    fn classify(&self, name: &str) -> Option<Name> {
+        let lower = name.to_ascii_lowercase();
+        let lower = lower.trim_start_matches('-');
+        let lists = self.lists_in(lower);
+        if lists & AUTHORIZATION != 0 {
+            return Some(Name::Authorization);
+        }
+        // `_id_` stands for `_id` anywhere but at the end, where the name is its own.
+        if lists & NOT != 0 || lower.ends_with("_id") {
+            return None;
+        }
+        if lists & PASSWORD != 0 {
+            return Some(Name::Password);
+        }
+        // `pass` only as a whole part (`DB_PASS`, `pass:`), not inside words.
+        let parts = || lower.split(['_', '-', '.']);
+        if parts().any(|p| p == "pass" || p == "passphrase") {
+            return Some(Name::Password);
+        }
+        let camel_key = name.ends_with("Key") || name.ends_with("KEY");
+        if lists & SECRET_NAME != 0
+            || parts().any(|p| p == "auth")
+            || lower.starts_with("auth")
+            || lower.ends_with("auth")
+        {
+            return Some(Name::Other);
+        }
+        if parts().any(|p| p == "key") || camel_key || lower.ends_with("key") {
+            return Some(Name::Key);
+        }
+        None
     }
-    // `pass` only as a whole part (`DB_PASS`, `pass:`), not inside words.
-    let parts = || lower.split(['_', '-', '.']);
-    if parts().any(|p| p == "pass" || p == "passphrase") {
-        return Some(Name::Password);
-    }
-    let camel_key = name.ends_with("Key") || name.ends_with("KEY");
-    if [
-        "secret",
-        "token",
-        "apikey",
-        "api_key",
-        "api-key",
-        "accesskey",
-        "access_key",
-        "access-key",
-        "privatekey",
-        "private_key",
-        "credential",
-    ]
-    .iter()
-    .any(|w| lower.contains(w))
-        || parts().any(|p| p == "auth")
-        || lower.starts_with("auth")
-        || lower.ends_with("auth")
-    {
-        return Some(Name::Other);
-    }
-    if parts().any(|p| p == "key") || camel_key || lower.ends_with("key") {
-        return Some(Name::Key);
-    }
-    None
 }
 
 /// Whether a byte may be part of a name (`X-Api-Key`, `db.password`, `--token`).
@@ -990,7 +1044,7 @@ fn name_byte(b: u8) -> bool {
 
 /// Checks one assignment whose name contains a secret word found at `hit`. Returns the end of
 /// the name, so the caller skips other words of the same name.
-pub(crate) fn assignment(text: &str, hit: usize, out: &mut Vec<Hit>) -> usize {
+pub(crate) fn assignment(text: &str, hit: usize, names: &NameWords, out: &mut Vec<Hit>) -> usize {
     let b = text.as_bytes();
     let mut s = hit;
     while s > 0 && b.get(s - 1).is_some_and(|c| name_byte(*c)) {
@@ -1025,9 +1079,6 @@ pub(crate) fn assignment(text: &str, hit: usize, out: &mut Vec<Hit>) -> usize {
     if in_arn && b.get(e) == Some(&b':') {
         return name_end;
     }
-    let Some(strength) = classify_name(name) else {
-        return name_end;
-    };
     let cli = name.starts_with("--");
     // The separator: closing quote, spaces, then `=`, `:`, `:=`, `=>`, or for CLI flags a
     // space.
@@ -1064,6 +1115,11 @@ pub(crate) fn assignment(text: &str, hit: usize, out: &mut Vec<Hit>) -> usize {
         _ if cli && i > e => {}
         _ => return name_end,
     }
+    // Named only now: most secret words in prose (`the token expired`) have no separator
+    // after them, and the name's ~100 substring tests were most of what such a word cost.
+    let Some(strength) = names.classify(name) else {
+        return name_end;
+    };
     while matches!(b.get(i), Some(b' ' | b'\t')) {
         i += 1;
     }
@@ -1221,10 +1277,11 @@ mod tests {
         let mut out = Vec::new();
         let lower = t.to_ascii_lowercase();
         let mut skip = 0;
+        let names = NameWords::new().unwrap();
         for w in NAME_WORDS {
             for (i, _) in lower.match_indices(w) {
                 if i >= skip {
-                    skip = assignment(t, i, &mut out);
+                    skip = assignment(t, i, &names, &mut out);
                 }
             }
         }
@@ -1256,6 +1313,101 @@ mod tests {
 
     /// The ARN exemption is for the ARN's own parts: an assignment written after `arn:`
     /// is still one.
+    /// The automaton classifies a name exactly as testing each word of the lists with
+    /// `contains` does (the lists' meaning as written), on names made of the lists' own
+    /// words, their look-alikes and case variants, joined every way a name joins parts.
+    #[test]
+    fn names_are_classified_as_the_word_lists_read() {
+        fn by_substrings(name: &str) -> Option<Name> {
+            let lower = name.to_ascii_lowercase();
+            let lower = lower.trim_start_matches('-');
+            let has = |list: &[&str]| list.iter().any(|w| lower.contains(w));
+            if lower.contains("authorization") {
+                return Some(Name::Authorization);
+            }
+            if NOT_SECRET_NAMES
+                .iter()
+                .any(|n| lower.contains(n) || lower.ends_with(n.trim_end_matches('_')))
+            {
+                return None;
+            }
+            let parts = || lower.split(['_', '-', '.']);
+            if has(PASSWORD_WORDS) || parts().any(|p| p == "pass" || p == "passphrase") {
+                return Some(Name::Password);
+            }
+            if has(SECRET_NAMES)
+                || parts().any(|p| p == "auth")
+                || lower.starts_with("auth")
+                || lower.ends_with("auth")
+            {
+                return Some(Name::Other);
+            }
+            let camel_key = name.ends_with("Key") || name.ends_with("KEY");
+            if parts().any(|p| p == "key") || camel_key || lower.ends_with("key") {
+                return Some(Name::Key);
+            }
+            None
+        }
+        let names = NameWords::new().unwrap();
+        let mut pieces: Vec<String> = ["authorization", "pass", "passphrase", "auth", "key"]
+            .iter()
+            .chain(NOT_SECRET_NAMES)
+            .chain(PASSWORD_WORDS)
+            .chain(SECRET_NAMES)
+            .chain(NAME_WORDS)
+            .flat_map(|w| {
+                let upper = w.to_uppercase();
+                let cut = &w[..w
+                    .char_indices()
+                    .nth(w.chars().count() / 2)
+                    .map_or(0, |c| c.0)];
+                [w.to_string(), upper, cut.to_string(), format!("{w}s")]
+            })
+            .collect();
+        pieces.extend(
+            [
+                "_", "-", ".", "--", "Key", "KEY", "id", "_id", "x", "db", "ö", "ł", "_at",
+            ]
+            .map(String::from),
+        );
+        let piece = proptest::sample::select(pieces);
+        let mut runner = proptest::test_runner::TestRunner::default();
+        runner
+            .run(&proptest::collection::vec(piece, 1..6), |parts| {
+                let name = parts.concat();
+                proptest::prop_assert_eq!(names.classify(&name), by_substrings(&name), "{}", name);
+                Ok(())
+            })
+            .unwrap();
+        // Every word of the lists with every other, joined every way, with the prefixes and
+        // suffixes names carry.
+        let words: Vec<&str> = ["authorization", "pass", "passphrase", "auth", "key", "id"]
+            .into_iter()
+            .chain(NOT_SECRET_NAMES.iter().copied())
+            .chain(PASSWORD_WORDS.iter().copied())
+            .chain(SECRET_NAMES.iter().copied())
+            .chain(NAME_WORDS.iter().copied())
+            .collect();
+        for a in &words {
+            for b in &words {
+                for sep in ["", "_", "-", "."] {
+                    let name = format!("{a}{sep}{b}");
+                    assert_eq!(names.classify(&name), by_substrings(&name), "{name}");
+                }
+            }
+            for (pre, suf) in [
+                ("", ""),
+                ("--", ""),
+                ("DB_", "_ID"),
+                ("x", "Key"),
+                ("", "_id"),
+            ] {
+                let name = format!("{pre}{a}{suf}");
+                assert_eq!(names.classify(&name), by_substrings(&name), "{name}");
+            }
+        }
+    }
+
     #[test]
     fn an_arn_prefix_does_not_hide_an_assignment() {
         for t in [
