@@ -1072,7 +1072,7 @@ fn redact_policy(
     let default = c
         .redact
         .or_problem(format!("{at}.redact"), Action::Block, problems);
-    let mut per_type = std::collections::HashMap::new();
+    let mut per_type = foldhash::HashMap::default();
     for (kind, action) in &c.redact_types {
         if !kinds.iter().any(|k| k == kind) {
             problems.at(

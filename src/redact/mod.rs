@@ -14,8 +14,6 @@ pub mod placeholder;
 pub mod presidio;
 pub mod walk;
 
-use std::collections::HashMap;
-
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use regex::Regex;
 
@@ -67,7 +65,8 @@ pub enum OutputScan {
 #[derive(Debug, Clone)]
 pub struct RedactPolicy {
     pub default: Action,
-    pub per_type: HashMap<String, Action>,
+    /// foldhash: asked once per finding, on the request path.
+    pub per_type: foldhash::HashMap<String, Action>,
 }
 
 impl RedactPolicy {
@@ -84,7 +83,7 @@ impl Default for RedactPolicy {
     fn default() -> Self {
         Self {
             default: Action::Allow,
-            per_type: HashMap::new(),
+            per_type: foldhash::HashMap::default(),
         }
     }
 }

@@ -13,9 +13,18 @@ use serde_json::Value;
 /// The mapping of one request. `Debug` shows only the count.
 #[derive(Clone, Default)]
 pub struct Placeholders {
-    by_value: HashMap<(String, String), String>,
+    /// Per type (a handful per request, searched in order): the values seen, each with its
+    /// token, and how many there are. Looked up by `&str` at both levels, so a value seen
+    /// again costs no allocation; hashed with foldhash under a per-process seed (the
+    /// values are the client's, the map lives for one request).
+    by_kind: Vec<Kind>,
     by_token: Vec<(String, String)>,
-    next: HashMap<String, u32>,
+}
+
+#[derive(Clone)]
+struct Kind {
+    name: String,
+    tokens: foldhash::HashMap<String, String>,
 }
 
 impl fmt::Debug for Placeholders {
@@ -27,14 +36,25 @@ impl fmt::Debug for Placeholders {
 impl Placeholders {
     /// The token for `value` of type `kind`: the same value gets the same token.
     pub fn token(&mut self, kind: &str, value: &str) -> String {
-        let key = (kind.to_owned(), value.to_owned());
-        if let Some(t) = self.by_value.get(&key) {
+        let at = match self.by_kind.iter().position(|k| k.name == kind) {
+            Some(at) => at,
+            None => {
+                self.by_kind.push(Kind {
+                    name: kind.to_owned(),
+                    tokens: foldhash::HashMap::default(),
+                });
+                self.by_kind.len() - 1
+            }
+        };
+        // Present: found or pushed above. Were it not, the value still leaves redacted.
+        let Some(seen) = self.by_kind.get_mut(at) else {
+            return format!("[{kind}]");
+        };
+        if let Some(t) = seen.tokens.get(value) {
             return t.clone();
         }
-        let n = self.next.entry(kind.to_owned()).or_insert(0);
-        *n += 1;
-        let token = format!("[{kind}_{n}]");
-        self.by_value.insert(key, token.clone());
+        let token = format!("[{kind}_{}]", seen.tokens.len() + 1);
+        seen.tokens.insert(value.to_owned(), token.clone());
         self.by_token.push((token.clone(), value.to_owned()));
         token
     }
