@@ -1076,3 +1076,30 @@ fn vendor_tokens_in_base64_are_secrets() {
         }
     }
 }
+
+/// "Password" written with its own letters in any case (`contraseña`, `HASŁO`,
+/// `Lösenord`), and a name holding letters of any script, is a name like `password`.
+#[test]
+fn password_names_in_their_own_letters() {
+    let value = "SYXc9gjqeiMMYUC5f1EO22mqK3hgsT7a";
+    for name in [
+        "contraseña",
+        "Contraseña",
+        "CONTRASEÑA",
+        "hasło",
+        "HASŁO",
+        "Hasło",
+        "lösenord",
+        "LÖSENORD",
+        "mot_de_passe",
+        "db_contraseña",
+        "ключ_api_key",
+    ] {
+        for sep in ["=", ": ", " = "] {
+            let text = format!("{name}{sep}{value}");
+            assert_found("SECRET", &text, value);
+        }
+    }
+    // A name of other letters around a word that holds no secret stays clean.
+    assert_clean("größe_tokens: 12345678901234567890");
+}

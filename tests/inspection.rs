@@ -2327,3 +2327,85 @@ async fn a_large_scan_does_not_stall_other_requests() {
         "a small request took {slowest:?}, the big one {big_took:?}"
     );
 }
+
+/// A secret held as a JSON string under a key that names it (`{"api_key": "…"}`) in
+/// tool-call arguments, metadata or any data is read with its key, as `api_key = …` is
+/// in text: refused where secrets are blocked, redacted where the class redacts them.
+/// Values under names that hold counts, hints or placeholders go as written.
+#[tokio::test]
+async fn secrets_held_as_json_values_under_their_names_never_reach_the_upstream() {
+    let mock = MockUpstream::start().await;
+    // Built at run time: no secret-shaped literal in the tree.
+    let api_key = sha256_hex("named value canary")[..32].to_owned();
+    let password = format!("Summer{}!x", 2000 + 24);
+    let args = json!({"city": "Paris", "password": password, "api_key": api_key}).to_string();
+    let bodies = [
+        (
+            "chat tool-call arguments",
+            json!({"model": "openai/gpt-4o", "messages": [
+                {"role": "user", "content": "go"},
+                {"role": "assistant", "content": null, "tool_calls": [{"id": "c1", "type": "function",
+                    "function": {"name": "f", "arguments": args}}]},
+                {"role": "tool", "tool_call_id": "c1", "content": "ok"}]}),
+        ),
+        (
+            "metadata",
+            json!({"model": "openai/gpt-4o", "messages": [{"role": "user", "content": "go"}],
+                "metadata": {"city": "Paris", "api_key": api_key, "db": {"password": password}}}),
+        ),
+        (
+            "responses function_call arguments",
+            json!({"model": "openai/gpt-4o", "input": [
+                {"type": "function_call", "call_id": "c1", "name": "f", "arguments": args}]}),
+        ),
+    ];
+    let paths = [
+        "/api/v1/chat/completions",
+        "/api/v1/chat/completions",
+        "/api/v1/responses",
+    ];
+    // Blocked (the default for SECRET): refused, nothing forwarded, the value not repeated.
+    let gw = gateway(&mock, "").await;
+    for ((name, body), path) in bodies.iter().zip(paths) {
+        let before = mock.count();
+        let (status, err, _) = post(&gw, path, body, &[]).await;
+        assert_eq!(status, 403, "{name}: {err}");
+        assert_eq!(err["error"]["code"], "secret_blocked", "{name}: {err}");
+        assert_eq!(mock.count(), before, "{name}: forwarded");
+        let e = err.to_string();
+        assert!(
+            !e.contains(&api_key) && !e.contains(&password),
+            "{name}: {e}"
+        );
+    }
+    // Redacted: forwarded without the values, everything else as sent.
+    let gw = gateway(&mock, "redact_types = { SECRET = \"redact\" }\n").await;
+    for ((name, body), path) in bodies.iter().zip(paths) {
+        let before = mock.count();
+        let (status, err, _) = post(&gw, path, body, &[]).await;
+        assert_eq!(status, 200, "{name}: {err}");
+        let forwarded = received(&mock.requests().split_off(before));
+        assert!(!forwarded.contains(&api_key), "{name}: {forwarded}");
+        assert!(!forwarded.contains(&password), "{name}: {forwarded}");
+        assert!(forwarded.contains("Paris"), "{name}: {forwarded}");
+        assert!(forwarded.contains("[SECRET]"), "{name}: {forwarded}");
+    }
+    // Names that hold counts, hints, kinds or placeholders, and plain words, pass as sent.
+    let gw = gateway(&mock, "").await;
+    let plain = json!({
+        "token_count": "123456789012345",
+        "api_key": "<your-api-key>",
+        "password_hint": "my first dog 2019!",
+        "key": "user:1234:profile",
+        "token_type": "bearer",
+        "secret_name": "prod/db-credentials",
+    });
+    let body = json!({"model": "openai/gpt-4o", "messages": [{"role": "user", "content": "go"}],
+        "metadata": plain});
+    let before = mock.count();
+    let (status, err, _) = post(&gw, "/api/v1/chat/completions", &body, &[]).await;
+    assert_eq!(status, 200, "{err}");
+    let sent = mock.requests().split_off(before);
+    let forwarded: Value = serde_json::from_slice(&sent[0].body).unwrap();
+    assert_eq!(forwarded["metadata"], plain);
+}

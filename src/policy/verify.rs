@@ -281,11 +281,12 @@ impl<'a> ServedMeta<'a> {
     }
 }
 
-/// An upstream-chosen id as the audit may write it: the characters of model and provider
-/// ids (the same set `Metrics::bounded` keeps, `@` of versioned ids included), at most 100.
+/// An upstream-chosen id as the audit and the log may write it: the characters of model
+/// and provider ids, at most 100. Not `@`: the text is the upstream's, and with `@` an
+/// e-mail address it put in a model id would reach the audit whole (a review found it).
 fn safe(s: &str) -> String {
     s.chars()
-        .filter(|c| c.is_ascii_alphanumeric() || " ._:/-@".contains(*c))
+        .filter(|c| c.is_ascii_alphanumeric() || " ._:/-".contains(*c))
         .take(100)
         .collect()
 }
@@ -452,16 +453,16 @@ mod tests {
                 "{bad}"
             );
         }
-        // The violation names the served id as the upstream wrote it (`@` of versioned ids
-        // kept, as the metrics keep it), stripped only of what an id never holds.
+        // The violation names the served id stripped of what an id never holds, `@`
+        // included: an e-mail address hidden in a served id must not reach the audit.
         let served = |id: &'static str| {
             e.check_meta(&meta(None, Some(id)), &class, &names)
                 .first()
                 .map(|v| v.served.clone())
         };
         assert_eq!(
-            served("anthropic/claude@2025-01").as_deref(),
-            Some("anthropic/claude@2025-01")
+            served("anthropic/claude-3-opus@jane.doe@example.com").as_deref(),
+            Some("anthropic/claude-3-opusjane.doeexample.com")
         );
         assert_eq!(served("bad model\u{0}\n").as_deref(), Some("bad model"));
     }

@@ -402,9 +402,15 @@ fn read_values<'f>(
     (placed, unplaced)
 }
 
-impl Visit for Scanner<'_> {
-    fn text(&mut self, at: &Path<'_>, s: &mut String) {
+impl Scanner<'_> {
+    /// One string's findings, stored under its place; `key` is the object key it is held
+    /// under, when that names it (see [`Visit::named_text`]).
+    fn scan_text(&mut self, at: &Path<'_>, key: Option<&str>, s: &str) {
         let mut spans = self.detectors.find(s);
+        if let Some(named) = key.and_then(|k| self.detectors.named(k, s)) {
+            spans.push(named);
+            spans = super::resolve_overlaps(spans);
+        }
         // The evasion check compares the built-in detectors with themselves (as written and
         // as read): an analyzer's finding of the same type must not cancel a hidden one.
         let read = self.folded(at, s, &spans);
@@ -437,6 +443,16 @@ impl Visit for Scanner<'_> {
                 },
             );
         }
+    }
+}
+
+impl Visit for Scanner<'_> {
+    fn text(&mut self, at: &Path<'_>, s: &mut String) {
+        self.scan_text(at, None, s);
+    }
+
+    fn named_text(&mut self, at: &Path<'_>, key: &str, s: &mut String) {
+        self.scan_text(at, Some(key), s);
     }
 
     fn fixed(&mut self, at: &Path<'_>, text: Fixed<'_>) {

@@ -150,6 +150,22 @@ impl Detectors {
         &self.kinds
     }
 
+    /// A secret held as a string directly under the object key `key`
+    /// (`{"api_key": "…"}`): the key names the value, as an assignment's name does in text.
+    pub fn named(&self, key: &str, value: &str) -> Option<Span> {
+        let hit = self.engine.named(key, value)?;
+        (value.is_char_boundary(hit.start) && value.is_char_boundary(hit.end)).then(|| Span {
+            start: hit.start,
+            end: hit.end,
+            kind: hit.kind,
+            rank: detectors::BUILT_IN
+                .iter()
+                .position(|k| *k == hit.kind)
+                .unwrap_or(usize::MAX - 1),
+            also: Vec::new(),
+        })
+    }
+
     /// Finds the detected values in one string: non-overlapping spans, in order.
     pub fn find(&self, text: &str) -> Vec<Span> {
         let mut hits = Vec::new();

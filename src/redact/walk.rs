@@ -84,6 +84,12 @@ pub enum Fixed<'a> {
 pub trait Visit {
     /// A string the upstream receives; it may be rewritten in place.
     fn text(&mut self, at: &Path<'_>, s: &mut String);
+    /// A string held directly under an object key of data (`{"api_key": "…"}` in metadata
+    /// or tool-call arguments): the key names it as an assignment's name does in text, so
+    /// the scan reads the two together. Otherwise it is text.
+    fn named_text(&mut self, at: &Path<'_>, _key: &str, s: &mut String) {
+        self.text(at, s)
+    }
     /// An object key or a number: inspected, not rewritten.
     fn fixed(&mut self, at: &Path<'_>, text: Fixed<'_>);
     /// Content the gateway cannot read, at `at`.
@@ -730,7 +736,10 @@ pub fn data(value: &mut Value, at: &Path<'_>, v: &mut dyn Visit) -> Walked {
             for (k, val) in m.iter_mut() {
                 let at = at.key(k);
                 v.fixed(&at, Fixed::Key(k));
-                data(val, &at, v)?;
+                match val {
+                    Value::String(s) if data_url(s).is_none() => v.named_text(&at, k, s),
+                    _ => data(val, &at, v)?,
+                }
             }
             Ok(())
         }
@@ -831,7 +840,10 @@ fn embedded_values(value: &mut Value, at: &Path<'_>, v: &mut dyn Visit) {
                 // Keys are addressed by position: the key itself may be rewritten.
                 let at = at.index(i);
                 v.text(&at.child(Seg::Embedded), &mut key);
-                embedded_values(&mut val, &at, v);
+                match &mut val {
+                    Value::String(s) => v.named_text(&at, &key, s),
+                    _ => embedded_values(&mut val, &at, v),
+                }
                 m.insert(key, val);
             }
         }

@@ -253,6 +253,12 @@ impl Engine {
         ready.drain(..).for_each(|f| chosen(f, Set::Word));
     }
 
+    /// A secret held as a string directly under the object key `key` (see
+    /// `secrets::named_value`).
+    pub fn named(&self, key: &str, value: &str) -> Option<Hit> {
+        secrets::named_value(&self.names, key, value).map(|(s, e)| Hit::new(s, e, SECRET))
+    }
+
     /// Every confirmed candidate in `text`, unordered and possibly overlapping.
     pub fn find(&self, text: &str, out: &mut Vec<Hit>) {
         let mut covered = 0;

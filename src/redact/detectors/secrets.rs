@@ -850,6 +850,9 @@ pub(crate) const NAME_WORDS: &[&str] = &[
     "haslo",
     "hasło",
     "heslo",
+    // Their capitals where they are not ASCII (the automaton folds ASCII letters only).
+    "lÖsenord",
+    "hasŁo",
 ];
 
 /// "Password" in the languages the gateway sees most, so `Passwort=…` or `"senha": …` is
@@ -1004,7 +1007,8 @@ impl NameWords {
     }
 
     fn classify(&self, name: &str) -> Option<Name> {
-        let lower = name.to_ascii_lowercase();
+        // Unicode lower case: `CONTRASEÑA` and `HASŁO` read as the words they are.
+        let lower = name.to_lowercase();
         let lower = lower.trim_start_matches('-');
         let lists = self.lists_in(lower);
         if lists & AUTHORIZATION != 0 {
@@ -1037,9 +1041,10 @@ impl NameWords {
     }
 }
 
-/// Whether a byte may be part of a name (`X-Api-Key`, `db.password`, `--token`).
-fn name_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')
+/// Whether a char may be part of a name (`X-Api-Key`, `db.password`, `--token`,
+/// `contraseña`, `hasło`): letters of any script, ASCII digits, `_`, `-`, `.`.
+fn name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.') || !c.is_ascii() && c.is_alphabetic()
 }
 
 /// Checks one assignment whose name contains a secret word found at `hit`. Returns the end of
@@ -1047,12 +1052,12 @@ fn name_byte(b: u8) -> bool {
 pub(crate) fn assignment(text: &str, hit: usize, names: &NameWords, out: &mut Vec<Hit>) -> usize {
     let b = text.as_bytes();
     let mut s = hit;
-    while s > 0 && b.get(s - 1).is_some_and(|c| name_byte(*c)) {
-        s -= 1;
+    while let Some(c) = text::char_before(text, s).filter(|c| name_char(*c)) {
+        s -= c.len_utf8();
     }
     let mut e = hit;
-    while b.get(e).is_some_and(|c| name_byte(*c)) {
-        e += 1;
+    while let Some(c) = text::char_at(text, e).filter(|c| name_char(*c)) {
+        e += c.len_utf8();
     }
     // `.` ends a sentence more often than it joins a name.
     while e > hit && b.get(e - 1) == Some(&b'.') {
@@ -1184,6 +1189,27 @@ pub(crate) fn assignment(text: &str, hit: usize, names: &NameWords, out: &mut Ve
         out.push(Hit::new(vs, ve, SECRET));
     }
     name_end
+}
+
+/// A string held directly under an object key (`{"api_key": "…"}` in tool-call
+/// arguments, metadata, any data the walk reads): the key is its name, read as an
+/// assignment's name is, and the whole string (trimmed) is its value, judged as a quoted
+/// value in text is (`"password": "…"` written as text is found by [`assignment`]).
+/// Returns the secret's range in `value`.
+pub(crate) fn named_value(names: &NameWords, key: &str, value: &str) -> Option<(usize, usize)> {
+    // A value longer than a text assignment's (512 bytes) is text, scanned as text.
+    if value.len() > 512 || value.len() < 8 {
+        return None;
+    }
+    let strength = names.classify(key)?;
+    let start = value.len() - value.trim_start().len();
+    let v = value.trim();
+    let found = if strength == Name::Authorization || key.eq_ignore_ascii_case("auth") {
+        v.len() >= 8 && !placeholder(v)
+    } else {
+        secret_value(v, strength)
+    };
+    found.then_some((start, start + v.len()))
 }
 
 /// The value policy of the module doc.
@@ -1319,7 +1345,7 @@ mod tests {
     #[test]
     fn names_are_classified_as_the_word_lists_read() {
         fn by_substrings(name: &str) -> Option<Name> {
-            let lower = name.to_ascii_lowercase();
+            let lower = name.to_lowercase();
             let lower = lower.trim_start_matches('-');
             let has = |list: &[&str]| list.iter().any(|w| lower.contains(w));
             if lower.contains("authorization") {
