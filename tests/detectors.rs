@@ -1094,6 +1094,13 @@ fn password_names_in_their_own_letters() {
         "mot_de_passe",
         "db_contraseña",
         "ключ_api_key",
+        "пароль",
+        "ПАРОЛЬ",
+        "パスワード",
+        "密码",
+        "비밀번호",
+        "şifre",
+        "Şifre",
     ] {
         for sep in ["=", ": ", " = "] {
             let text = format!("{name}{sep}{value}");

@@ -2390,8 +2390,80 @@ async fn secrets_held_as_json_values_under_their_names_never_reach_the_upstream(
         assert!(forwarded.contains("Paris"), "{name}: {forwarded}");
         assert!(forwarded.contains("[SECRET]"), "{name}: {forwarded}");
     }
-    // Names that hold counts, hints, kinds or placeholders, and plain words, pass as sent.
+    // Wherever the key stands, however it is spelled, however long the value.
     let gw = gateway(&mock, "").await;
+    let long = sha256_hex("long").repeat(9)[..520].to_owned();
+    let fullwidth: String = password
+        .chars()
+        .map(|c| char::from_u32(c as u32 + 0xFEE0).unwrap())
+        .collect();
+    let chat = |extra: Value| {
+        let mut body =
+            json!({"model": "openai/gpt-4o", "messages": [{"role": "user", "content": "go"}]});
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        body
+    };
+    let hidden = [
+        (
+            "zero-width space in the key",
+            chat(json!({"metadata": {"pass\u{200b}word": password}})),
+        ),
+        (
+            "soft hyphen in the key",
+            chat(json!({"metadata": {"to\u{ad}ken": api_key}})),
+        ),
+        (
+            "Cyrillic a in the key",
+            chat(json!({"metadata": {"p\u{430}ssword": password}})),
+        ),
+        (
+            "full-width key",
+            chat(
+                json!({"metadata": {"\u{ff21}\u{ff30}\u{ff29}\u{ff3f}\u{ff2b}\u{ff25}\u{ff39}": api_key}}),
+            ),
+        ),
+        (
+            "camelCase key",
+            chat(json!({"metadata": {"clientSecret": api_key}})),
+        ),
+        (
+            "full-width value",
+            chat(json!({"metadata": {"password": fullwidth}})),
+        ),
+        (
+            "520 characters",
+            chat(json!({"metadata": {"api_key": long}})),
+        ),
+        ("unknown top-level field", chat(json!({"api_key": api_key}))),
+        (
+            "unknown field of a message",
+            json!({"model": "openai/gpt-4o", "messages": [{"role": "user", "content": "hi", "password": password}]}),
+        ),
+        (
+            "unknown field of a content part",
+            json!({"model": "openai/gpt-4o", "messages": [{"role": "user",
+                "content": [{"type": "text", "text": "hi", "password": password}]}]}),
+        ),
+        (
+            "unknown field of a tool call",
+            json!({"model": "openai/gpt-4o", "messages": [{"role": "user", "content": "go"},
+                {"role": "assistant", "content": null, "tool_calls": [{"id": "c1", "type": "function",
+                    "api_key": api_key, "function": {"name": "f", "arguments": "{}"}}]},
+                {"role": "tool", "tool_call_id": "c1", "content": "ok"}]}),
+        ),
+    ];
+    for (name, body) in &hidden {
+        let before = mock.count();
+        let (status, err, _) = post(&gw, "/api/v1/chat/completions", body, &[]).await;
+        assert_eq!(status, 403, "{name}: {err}");
+        assert_eq!(mock.count(), before, "{name}: forwarded");
+    }
+    // What data holds under such keys that is not the secret (a black-box review's list of
+    // what ordinary tool calls carry) passes as sent.
+    let sha1 = &sha256_hex("commit")[..40];
+    let sha256 = sha256_hex("token");
     let plain = json!({
         "token_count": "123456789012345",
         "api_key": "<your-api-key>",
@@ -2399,13 +2471,55 @@ async fn secrets_held_as_json_values_under_their_names_never_reach_the_upstream(
         "key": "user:1234:profile",
         "token_type": "bearer",
         "secret_name": "prod/db-credentials",
+        "passwordPolicy": "Minimum 12 characters, one digit",
+        "apiKeyId": "key_8f14e45fceea167a",
+        "apiKeyName": "prod-backend-2024",
+        "secretName": "prod/db/password-2024",
+        "secretId": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/db-AbCdEf",
+        "tokenExpiresAt": "2024-05-12T10:30:00Z",
+        "s3_key": "uploads/2024/05/12/report-final-v3.pdf",
+        "object_key": "tenant-42/invoices/2024-05/inv-000123.pdf",
+        "credentials": "./service-account-2024.json",
+        "authorization_endpoint": "https://login.microsoftonline.com/common/oauth2/v2.0/authorize",
+        "secret": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/db-AbCdEf",
+        "token": "2024-05-12T10:30:00Z",
+        "password_last_changed": "2024-05-12T08:00:00Z",
+        "client_secret": "The secret ingredient is love",
+        "next_page_token": "CiAKGjBpNDd2Nmg3dW5zN2xxY2Y4cmtmZzBkOBIAGAE",
+        "nextPageToken": "CiAKGjBpNDd2Nmg3dW5zN2xxY2Y4cmtmZzBkOBIAGAE",
+        "continuation_token": "eyJvZmZzZXQiOjEwMCwicGFnZSI6Mn0",
+        "sync_token": "CPDAlvWDx70CEPDAlvWDx70CGAU",
+        "cache_key": sha1,
+        "token_hash": sha256,
+        "secret_hash": sha256,
+        "publicKey": "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE8xOUetsCa8EfOlDEBAfREhJqspDoyEh6Szz",
+        "token_address": "0x6B175474E89094C44Da98b954EedeAC495271d0F",
+        "auth_provider": "google-oauth2|108204268033311374519",
+        "storage_key": "01HZX3K9M7QJ4N8V2B6C5D1E0F",
+        "partition_key": "USER#8f14e45fceea167a5a36dedd4bea2543",
+        "auth_scheme": "AWS4-HMAC-SHA256",
+        "openai_api_key": "env:OPENAI_API_KEY",
     });
-    let body = json!({"model": "openai/gpt-4o", "messages": [{"role": "user", "content": "go"}],
-        "metadata": plain});
     let before = mock.count();
-    let (status, err, _) = post(&gw, "/api/v1/chat/completions", &body, &[]).await;
-    assert_eq!(status, 200, "{err}");
+    for (path, body) in [
+        ("/api/v1/chat/completions", chat(json!({"metadata": plain}))),
+        (
+            "/api/v1/chat/completions",
+            json!({"model": "openai/gpt-4o", "messages": [{"role": "user", "content": "go"},
+                {"role": "assistant", "content": null, "tool_calls": [{"id": "c1", "type": "function",
+                    "function": {"name": "f", "arguments": plain.to_string()}}]},
+                {"role": "tool", "tool_call_id": "c1", "content": "ok"}]}),
+        ),
+    ] {
+        let (status, err, _) = post(&gw, path, &body, &[]).await;
+        assert_eq!(status, 200, "{err}");
+    }
     let sent = mock.requests().split_off(before);
     let forwarded: Value = serde_json::from_slice(&sent[0].body).unwrap();
     assert_eq!(forwarded["metadata"], plain);
+    let forwarded: Value = serde_json::from_slice(&sent[1].body).unwrap();
+    let args = forwarded["messages"][1]["tool_calls"][0]["function"]["arguments"]
+        .as_str()
+        .unwrap();
+    assert_eq!(serde_json::from_str::<Value>(args).unwrap(), plain);
 }

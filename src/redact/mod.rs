@@ -152,18 +152,18 @@ impl Detectors {
 
     /// A secret held as a string directly under the object key `key`
     /// (`{"api_key": "…"}`): the key names the value, as an assignment's name does in text.
+    /// Both are also read folded (look-alike letters, invisible characters, escapes), as
+    /// text is: a value found only as folded is the whole string.
     pub fn named(&self, key: &str, value: &str) -> Option<Span> {
-        let hit = self.engine.named(key, value)?;
-        (value.is_char_boundary(hit.start) && value.is_char_boundary(hit.end)).then(|| Span {
-            start: hit.start,
-            end: hit.end,
-            kind: hit.kind,
-            rank: detectors::BUILT_IN
-                .iter()
-                .position(|k| *k == hit.kind)
-                .unwrap_or(usize::MAX - 1),
-            also: Vec::new(),
-        })
+        let folded_key = fold::fold(key);
+        let key = folded_key.as_deref().unwrap_or(key);
+        if let Some(hit) = self.engine.named(key, value) {
+            return (value.is_char_boundary(hit.start) && value.is_char_boundary(hit.end))
+                .then(|| Span::new(hit.start, hit.end, hit.kind));
+        }
+        let folded = fold::fold(value)?;
+        let hit = self.engine.named(key, &folded)?;
+        Some(Span::new(0, value.len(), hit.kind))
     }
 
     /// Finds the detected values in one string: non-overlapping spans, in order.
@@ -177,16 +177,7 @@ impl Detectors {
             .filter(|h| {
                 h.start < h.end && text.is_char_boundary(h.start) && text.is_char_boundary(h.end)
             })
-            .map(|h| Span {
-                start: h.start,
-                end: h.end,
-                kind: h.kind,
-                rank: detectors::BUILT_IN
-                    .iter()
-                    .position(|k| *k == h.kind)
-                    .unwrap_or(usize::MAX - 1),
-                also: Vec::new(),
-            })
+            .map(|h| Span::new(h.start, h.end, h.kind))
             .collect();
         for (i, (kind, re)) in self.custom.iter().enumerate() {
             for m in re.find_iter(text) {
@@ -237,8 +228,8 @@ pub struct Span {
 }
 
 impl Span {
-    /// A span found by something other than the built-in pass (an external analyzer): it
-    /// ranks as its type's built-in detector does, or after every built-in one.
+    /// A span of type `kind`: it ranks as its type's built-in detector does, or, for a
+    /// type no built-in detector has (an external analyzer's), after every built-in one.
     pub(crate) fn new(start: usize, end: usize, kind: Kind) -> Span {
         Span {
             start,

@@ -324,7 +324,7 @@ fn top_level(
             | "trace" | "web_search_options" | "logit_bias" | "debug" | "usage" | "image_config"
             | "cache_control",
         ) => object_data(value, at, v).or_else(|e| if value.is_null() { Ok(()) } else { Err(e) }),
-        _ => data(value, at, v),
+        _ => member(key, value, at, v),
     }
 }
 
@@ -441,7 +441,7 @@ fn message(value: &mut Value, at: &Path<'_>, v: &mut dyn Visit) -> Walked {
                 Value::Object(_) => call_with_arguments(val, &at, v)?,
                 _ => return wrong(&at, "an object"),
             },
-            _ => data(val, &at, v)?,
+            _ => member(k, val, &at, v)?,
         }
     }
     Ok(())
@@ -526,7 +526,7 @@ fn part(value: &mut Value, at: &Path<'_>, v: &mut dyn Visit) -> Walked {
         if media.is_some() {
             media_data(val, &at, v)?;
         } else {
-            data(val, &at, v)?;
+            member(k, val, &at, v)?;
         }
     }
     Ok(())
@@ -616,7 +616,7 @@ fn tool_call(value: &mut Value, at: &Path<'_>, v: &mut dyn Visit) -> Walked {
         match (k.as_str(), &*val) {
             ("function", Value::Object(_)) => call_with_arguments(val, &at, v)?,
             ("function", _) => return wrong(&at, "an object"),
-            _ => data(val, &at, v)?,
+            _ => member(k, val, &at, v)?,
         }
     }
     Ok(())
@@ -634,7 +634,7 @@ fn call_with_arguments(value: &mut Value, at: &Path<'_>, v: &mut dyn Visit) -> W
             ("arguments", Value::String(args)) => embedded_json(args, &at, v),
             ("arguments", Value::Null) => {}
             ("arguments", _) => return wrong(&at, "a string of JSON"),
-            (_, val) => data(val, &at, v)?,
+            (_, val) => member(k, val, &at, v)?,
         }
     }
     Ok(())
@@ -667,7 +667,7 @@ fn item(value: &mut Value, at: &Path<'_>, v: &mut dyn Visit) -> Walked {
             ("reasoning", "summary" | "content") => {
                 optional_list(val, &at, v, "an array of content parts", part)?
             }
-            _ => data(val, &at, v)?,
+            _ => member(k, val, &at, v)?,
         }
     }
     Ok(())
@@ -736,14 +736,24 @@ pub fn data(value: &mut Value, at: &Path<'_>, v: &mut dyn Visit) -> Walked {
             for (k, val) in m.iter_mut() {
                 let at = at.key(k);
                 v.fixed(&at, Fixed::Key(k));
-                match val {
-                    Value::String(s) if data_url(s).is_none() => v.named_text(&at, k, s),
-                    _ => data(val, &at, v)?,
-                }
+                member(k, val, &at, v)?;
             }
             Ok(())
         }
         Value::Bool(_) | Value::Null => Ok(()),
+    }
+}
+
+/// A member of an object the walk does not know (`metadata`, an unknown field of a
+/// message, a tool call or the body): a string held directly under its key is handed
+/// over with that key, which may name it (`"api_key": "…"`); anything else is data.
+fn member(key: &str, val: &mut Value, at: &Path<'_>, v: &mut dyn Visit) -> Walked {
+    match val {
+        Value::String(s) if data_url(s).is_none() => {
+            v.named_text(at, key, s);
+            Ok(())
+        }
+        _ => data(val, at, v),
     }
 }
 

@@ -159,7 +159,7 @@ impl Engine {
         for literal in encoded::literals() {
             triggers.push((Trigger::Encoded, literal));
         }
-        for w in secrets::NAME_WORDS {
+        for w in secrets::name_words() {
             triggers.push((Trigger::Assign, w));
         }
         for (w, id) in windows::WORDS {

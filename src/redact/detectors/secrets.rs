@@ -820,25 +820,17 @@ pub fn entropy(s: &str) -> f64 {
         .sum()
 }
 
-/// The secret-ish words a name may contain; found case-insensitively in one pass.
-pub(crate) const NAME_WORDS: &[&str] = &[
-    "password",
-    "passwd",
-    "pwd",
-    "pass",
-    "secret",
-    "token",
-    "apikey",
-    "api_key",
-    "api-key",
-    "accesskey",
-    "access_key",
-    "access-key",
-    "privatekey",
-    "private_key",
-    "credential",
-    "auth",
-    "key",
+/// The secret-ish words a name may contain; found case-insensitively in one pass (the
+/// engine's word automaton), then the name around them is classified ([`NameWords`]).
+pub(crate) fn name_words() -> impl Iterator<Item = &'static str> {
+    ["password", "passwd", "pwd", "pass"]
+        .into_iter()
+        .chain(SECRET_NAMES.iter().copied())
+        .chain(["auth", "key"])
+        .chain(LOCALISED_NAME_WORDS.iter().copied())
+}
+
+const LOCALISED_NAME_WORDS: &[&str] = &[
     // Localised password words that contain none of the above (see `PASSWORD_WORDS`).
     "kennwort",
     "wachtwoord",
@@ -853,10 +845,20 @@ pub(crate) const NAME_WORDS: &[&str] = &[
     // Their capitals where they are not ASCII (the automaton folds ASCII letters only).
     "lÖsenord",
     "hasŁo",
+    // Russian, Japanese, Chinese, Korean and Turkish, in the cases they are written in.
+    "пароль",
+    "Пароль",
+    "ПАРОЛЬ",
+    "パスワード",
+    "密码",
+    "密碼",
+    "비밀번호",
+    "şifre",
+    "Şifre",
 ];
 
 /// "Password" in the languages the gateway sees most, so `Passwort=…` or `"senha": …` is
-/// read like `password=…` (lower case; names are compared ASCII-lower-cased).
+/// read like `password=…` (lower case; names are compared lower-cased).
 const PASSWORD_WORDS: &[&str] = &[
     "password",
     "passwd",
@@ -876,6 +878,12 @@ const PASSWORD_WORDS: &[&str] = &[
     "haslo",
     "hasło",
     "heslo",
+    "пароль",
+    "パスワード",
+    "密码",
+    "密碼",
+    "비밀번호",
+    "şifre",
 ];
 
 /// How strong the name is as evidence.
@@ -956,10 +964,8 @@ const SECRET_NAMES: &[&str] = &[
     "credential",
 ];
 
-/// The word lists a name is classified by, as one automaton over the lower-cased name:
-/// a name that reached classification was tested against ~80 words one substring search
-/// at a time (each search sets up its own searcher), most of a secret word's cost on
-/// config and code text.
+/// The word lists a name is classified by, as one automaton over the lower-cased name
+/// (it replaced ~80 substring searches per name, each setting up its own searcher).
 pub(crate) struct NameWords {
     words: AhoCorasick,
     /// Per pattern: which lists it is in (`AUTHORIZATION`, `NOT`, `PASSWORD`, `SECRET`).
@@ -1014,7 +1020,8 @@ impl NameWords {
         if lists & AUTHORIZATION != 0 {
             return Some(Name::Authorization);
         }
-        // `_id_` stands for `_id` anywhere but at the end, where the name is its own.
+        // `_id_` in the list is `_id` inside a name (`key_id_list`); one ending in `_id`
+        // (`api_key_id`) names an identifier too.
         if lists & NOT != 0 || lower.ends_with("_id") {
             return None;
         }
@@ -1120,8 +1127,8 @@ pub(crate) fn assignment(text: &str, hit: usize, names: &NameWords, out: &mut Ve
         _ if cli && i > e => {}
         _ => return name_end,
     }
-    // Named only now: most secret words in prose (`the token expired`) have no separator
-    // after them, and the name's ~100 substring tests were most of what such a word cost.
+    // Classified only now: most secret words in prose (`the token expired`) have no
+    // separator after them, and classifying the name is the dearest step before this.
     let Some(strength) = names.classify(name) else {
         return name_end;
     };
@@ -1191,25 +1198,131 @@ pub(crate) fn assignment(text: &str, hit: usize, names: &NameWords, out: &mut Ve
     name_end
 }
 
+/// The longest string judged by the key it is held under: longer than any credential.
+const NAMED_VALUE_MAX: usize = 4096;
+
+/// Parts of a key that make it name something about a secret, or another thing altogether,
+/// rather than the secret: pagination and sync cursors (`next_page_token`), hashes,
+/// addresses, providers and schemes, public halves, timestamps, storage object keys.
+/// Data is full of such keys; a text assignment is rarer and keeps the narrower list.
+const NOT_SECRET_KEY_PARTS: &[&str] = &[
+    "page",
+    "next",
+    "cursor",
+    "continuation",
+    "sync",
+    "hash",
+    "digest",
+    "address",
+    "provider",
+    "scheme",
+    "method",
+    "endpoint",
+    "issuer",
+    "public",
+    "last",
+    "changed",
+    "created",
+    "updated",
+    "object",
+    "partition",
+    "sort",
+    "s3",
+    "file",
+    "mint",
+    "fingerprint",
+    "format",
+    "kind",
+    "name",
+    "type",
+    "id",
+    "url",
+    "uri",
+    "path",
+    "count",
+    "length",
+    "size",
+    "limit",
+    "expires",
+    "expiry",
+    "policy",
+    "hint",
+    "version",
+];
+
 /// A string held directly under an object key (`{"api_key": "…"}` in tool-call
-/// arguments, metadata, any data the walk reads): the key is its name, read as an
-/// assignment's name is, and the whole string (trimmed) is its value, judged as a quoted
-/// value in text is (`"password": "…"` written as text is found by [`assignment`]).
-/// Returns the secret's range in `value`.
+/// arguments, metadata, an unknown field): the key is its name and the whole string
+/// (trimmed) its value. Data keys are more varied than names in text, so this is
+/// narrower than [`assignment`]: camelCase keys are read as snake_case
+/// (`passwordPolicy` is `password_policy`), keys with a part of
+/// [`NOT_SECRET_KEY_PARTS`] and a bare `key` (stores, maps, objects) name no secret, and
+/// URLs, ARNs, paths, dates, `env:`/`${…}` references and, except for passwords, text
+/// with spaces are not credentials. Returns the secret's range in `value`.
 pub(crate) fn named_value(names: &NameWords, key: &str, value: &str) -> Option<(usize, usize)> {
-    // A value longer than a text assignment's (512 bytes) is text, scanned as text.
-    if value.len() > 512 || value.len() < 8 {
+    if value.len() < 8 || value.len() > NAMED_VALUE_MAX {
         return None;
     }
-    let strength = names.classify(key)?;
+    let key = snake_case(key);
+    if key
+        .split(['_', '-', '.'])
+        .any(|p| NOT_SECRET_KEY_PARTS.contains(&p))
+    {
+        return None;
+    }
+    let strength = names.classify(&key)?;
+    if strength == Name::Key {
+        return None;
+    }
     let start = value.len() - value.trim_start().len();
     let v = value.trim();
-    let found = if strength == Name::Authorization || key.eq_ignore_ascii_case("auth") {
+    if !credential_shaped(v, strength) {
+        return None;
+    }
+    let found = if strength == Name::Authorization || key == "auth" {
         v.len() >= 8 && !placeholder(v)
     } else {
         secret_value(v, strength)
     };
     found.then_some((start, start + v.len()))
+}
+
+/// `nextPageToken`, `API_KEY`, `x-api-key` → `next_page_token`, `api_key`, `x-api-key`:
+/// lower case, with `_` where a lower-case letter or digit meets a capital.
+fn snake_case(key: &str) -> String {
+    let mut out = String::with_capacity(key.len() + 4);
+    let mut prev_lower = false;
+    for c in key.chars() {
+        if c.is_uppercase() && prev_lower {
+            out.push('_');
+        }
+        prev_lower = c.is_lowercase() || c.is_ascii_digit();
+        out.extend(c.to_lowercase());
+    }
+    out
+}
+
+/// Whether a value held under a secret's key could be the credential: not a URL, an
+/// ARN, a file path, a date or time, a reference to an environment variable, or (except
+/// for a password, which may be a passphrase) words with spaces.
+fn credential_shaped(v: &str, strength: Name) -> bool {
+    let b = v.as_bytes();
+    let date = b.len() >= 10
+        && b.iter().take(10).enumerate().all(|(i, c)| match i {
+            4 | 7 => *c == b'-',
+            _ => c.is_ascii_digit(),
+        });
+    let lower = v.get(..4).map(str::to_ascii_lowercase).unwrap_or_default();
+    let last = v.rsplit('/').next().unwrap_or_default();
+    let file = v.contains('/')
+        && last.rsplit_once('.').is_some_and(|(stem, ext)| {
+            !stem.is_empty()
+                && (1..=5).contains(&ext.len())
+                && ext.bytes().all(|c| c.is_ascii_alphanumeric())
+        });
+    let reference = lower == "arn:" || lower == "env:" || v.starts_with("${");
+    let path = v.starts_with("./") || v.starts_with("../") || v.starts_with("~/") || file;
+    let words = strength != Name::Password && v.contains(char::is_whitespace);
+    !(date || reference || path || words || v.contains("://"))
 }
 
 /// The value policy of the module doc.
@@ -1304,7 +1417,7 @@ mod tests {
         let lower = t.to_ascii_lowercase();
         let mut skip = 0;
         let names = NameWords::new().unwrap();
-        for w in NAME_WORDS {
+        for w in name_words() {
             for (i, _) in lower.match_indices(w) {
                 if i >= skip {
                     skip = assignment(t, i, &names, &mut out);
@@ -1380,7 +1493,7 @@ mod tests {
             .chain(NOT_SECRET_NAMES)
             .chain(PASSWORD_WORDS)
             .chain(SECRET_NAMES)
-            .chain(NAME_WORDS)
+            .chain(name_words().collect::<Vec<_>>().iter())
             .flat_map(|w| {
                 let upper = w.to_uppercase();
                 let cut = &w[..w
@@ -1412,7 +1525,7 @@ mod tests {
             .chain(NOT_SECRET_NAMES.iter().copied())
             .chain(PASSWORD_WORDS.iter().copied())
             .chain(SECRET_NAMES.iter().copied())
-            .chain(NAME_WORDS.iter().copied())
+            .chain(name_words())
             .collect();
         for a in &words {
             for b in &words {
