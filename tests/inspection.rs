@@ -2393,6 +2393,8 @@ async fn secrets_held_as_json_values_under_their_names_never_reach_the_upstream(
     // Wherever the key stands, however it is spelled, however long the value.
     let gw = gateway(&mock, "").await;
     let long = sha256_hex("long").repeat(9)[..520].to_owned();
+    let sha1 = &sha256_hex("commit")[..40];
+    let sha256 = sha256_hex("token");
     let fullwidth: String = password
         .chars()
         .map(|c| char::from_u32(c as u32 + 0xFEE0).unwrap())
@@ -2438,6 +2440,20 @@ async fn secrets_held_as_json_values_under_their_names_never_reach_the_upstream(
         ),
         ("unknown top-level field", chat(json!({"api_key": api_key}))),
         (
+            "an Authorization value with its scheme",
+            chat(json!({"metadata": {"Authorization": format!("Bearer {api_key}")}})),
+        ),
+        (
+            "a Basic credential in a headers object",
+            chat(
+                json!({"metadata": {"headers": {"authorization": format!("Basic {}", &sha256[..40])}}}),
+            ),
+        ),
+        (
+            "a bearer key",
+            chat(json!({"metadata": {"bearer": api_key}})),
+        ),
+        (
             "unknown field of a message",
             json!({"model": "openai/gpt-4o", "messages": [{"role": "user", "content": "hi", "password": password}]}),
         ),
@@ -2462,8 +2478,6 @@ async fn secrets_held_as_json_values_under_their_names_never_reach_the_upstream(
     }
     // What data holds under such keys that is not the secret (a black-box review's list of
     // what ordinary tool calls carry) passes as sent.
-    let sha1 = &sha256_hex("commit")[..40];
-    let sha256 = sha256_hex("token");
     let plain = json!({
         "token_count": "123456789012345",
         "api_key": "<your-api-key>",
@@ -2500,6 +2514,33 @@ async fn secrets_held_as_json_values_under_their_names_never_reach_the_upstream(
         "auth_scheme": "AWS4-HMAC-SHA256",
         "openai_api_key": "env:OPENAI_API_KEY",
     });
+    // A third review's list.
+    let more = json!({
+        "password": "the one on the sticky note",
+        "db_password": "ask staff",
+        "password_instructions": "Use the one-time code sent to your phone",
+        "authorizationStatus": "approved",
+        "authorization": "admin:write",
+        "auth": "sso-okta-prod",
+        "auth_model": "claude-3-haiku-20240307",
+        "token_model": "text-embedding-3-large",
+        "auth_request": "AR-20250304-000817",
+        "secret_ref": "projects/my-proj/secrets/api-key/versions/2",
+        "secret_project": "acme-prod-4411",
+        "secretGroup": "grp-payments-prod-eu-west-1",
+        "secret_location": "src/config.ts:42",
+        "config.existingSecret": "oauth2-proxy-creds",
+        "token0": "0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48",
+        "tokenRef": "ref_4f8a2c1e9b7d3f5a6c8e",
+        "accessTokenRef": "atr_9F3kLm2Pq8Rs4Tv6Wx1Yz0Ab",
+        "authenticationContextClassReference": "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport",
+        "auth_state": "Zm9vYmFyYmF6cXV4cXV1eA",
+    });
+    let mut plain = plain;
+    plain
+        .as_object_mut()
+        .unwrap()
+        .extend(more.as_object().unwrap().clone());
     let before = mock.count();
     for (path, body) in [
         ("/api/v1/chat/completions", chat(json!({"metadata": plain}))),

@@ -962,6 +962,7 @@ const SECRET_NAMES: &[&str] = &[
     "privatekey",
     "private_key",
     "credential",
+    "bearer",
 ];
 
 /// The word lists a name is classified by, as one automaton over the lower-cased name
@@ -1248,7 +1249,22 @@ const NOT_SECRET_KEY_PARTS: &[&str] = &[
     "policy",
     "hint",
     "version",
+    "status",
+    "model",
+    "project",
+    "group",
+    "location",
+    "request",
+    "state",
+    "ref",
+    "reference",
+    "context",
+    "instructions",
+    "existing",
 ];
+
+/// Schemes an `Authorization` value starts with; the credential is what follows.
+const AUTH_SCHEMES: &[&str] = &["bearer", "basic", "token", "bot", "digest", "apikey"];
 
 /// A string held directly under an object key (`{"api_key": "…"}` in tool-call
 /// arguments, metadata, an unknown field): the key is its name and the whole string
@@ -1256,8 +1272,9 @@ const NOT_SECRET_KEY_PARTS: &[&str] = &[
 /// narrower than [`assignment`]: camelCase keys are read as snake_case
 /// (`passwordPolicy` is `password_policy`), keys with a part of
 /// [`NOT_SECRET_KEY_PARTS`] and a bare `key` (stores, maps, objects) name no secret, and
-/// URLs, ARNs, paths, dates, `env:`/`${…}` references and, except for passwords, text
-/// with spaces are not credentials. Returns the secret's range in `value`.
+/// URLs, URNs, ARNs, paths, dates, `env:`/`${…}` references, contract addresses and text
+/// with spaces are not credentials; an `Authorization` value is judged after its scheme
+/// (`Bearer …`). Returns the secret's range in `value`.
 pub(crate) fn named_value(names: &NameWords, key: &str, value: &str) -> Option<(usize, usize)> {
     if value.len() < 8 || value.len() > NAMED_VALUE_MAX {
         return None;
@@ -1275,13 +1292,25 @@ pub(crate) fn named_value(names: &NameWords, key: &str, value: &str) -> Option<(
     }
     let start = value.len() - value.trim_start().len();
     let v = value.trim();
-    if !credential_shaped(v, strength) {
+    // `Bearer …`, `Basic …`: the credential after the scheme is judged; the whole value
+    // is the secret. Without a scheme, an authorization value is judged as a token is.
+    let scheme = v
+        .split_once(' ')
+        .filter(|(scheme, _)| AUTH_SCHEMES.iter().any(|s| scheme.eq_ignore_ascii_case(s)));
+    let (credential, strength) = match scheme {
+        Some((_, rest)) if strength == Name::Authorization || key.contains("auth") => {
+            (rest.trim_start(), Name::Authorization)
+        }
+        _ if strength == Name::Authorization => (v, Name::Other),
+        _ => (v, strength),
+    };
+    if !credential_shaped(credential) {
         return None;
     }
-    let found = if strength == Name::Authorization || key == "auth" {
-        v.len() >= 8 && !placeholder(v)
+    let found = if strength == Name::Authorization {
+        credential.len() >= 8 && !placeholder(credential)
     } else {
-        secret_value(v, strength)
+        secret_value(credential, strength)
     };
     found.then_some((start, start + v.len()))
 }
@@ -1301,10 +1330,11 @@ fn snake_case(key: &str) -> String {
     out
 }
 
-/// Whether a value held under a secret's key could be the credential: not a URL, an
-/// ARN, a file path, a date or time, a reference to an environment variable, or (except
-/// for a password, which may be a passphrase) words with spaces.
-fn credential_shaped(v: &str, strength: Name) -> bool {
+/// Whether a value held under a secret's key could be the credential: not a URL, a URN,
+/// an ARN, a resource or file path (`/` with `-` or `.`, which base64 never has), a date or
+/// time, a reference to an environment variable, a hex contract address, or words with
+/// spaces (a password's instructions as much as a passphrase: data can say either).
+fn credential_shaped(v: &str) -> bool {
     let b = v.as_bytes();
     let date = b.len() >= 10
         && b.iter().take(10).enumerate().all(|(i, c)| match i {
@@ -1312,17 +1342,14 @@ fn credential_shaped(v: &str, strength: Name) -> bool {
             _ => c.is_ascii_digit(),
         });
     let lower = v.get(..4).map(str::to_ascii_lowercase).unwrap_or_default();
-    let last = v.rsplit('/').next().unwrap_or_default();
-    let file = v.contains('/')
-        && last.rsplit_once('.').is_some_and(|(stem, ext)| {
-            !stem.is_empty()
-                && (1..=5).contains(&ext.len())
-                && ext.bytes().all(|c| c.is_ascii_alphanumeric())
-        });
-    let reference = lower == "arn:" || lower == "env:" || v.starts_with("${");
-    let path = v.starts_with("./") || v.starts_with("../") || v.starts_with("~/") || file;
-    let words = strength != Name::Password && v.contains(char::is_whitespace);
-    !(date || reference || path || words || v.contains("://"))
+    let reference = matches!(lower.as_str(), "arn:" | "env:" | "urn:") || v.starts_with("${");
+    let path = v.starts_with("./")
+        || v.starts_with("../")
+        || v.starts_with("~/")
+        || v.contains('/') && (v.contains('-') || v.contains('.')) && !v.contains('+');
+    let address =
+        b.len() == 42 && v.starts_with("0x") && b.iter().skip(2).all(u8::is_ascii_hexdigit);
+    !(date || reference || path || address || v.contains(char::is_whitespace) || v.contains("://"))
 }
 
 /// The value policy of the module doc.
@@ -1417,11 +1444,14 @@ mod tests {
         let lower = t.to_ascii_lowercase();
         let mut skip = 0;
         let names = NameWords::new().unwrap();
-        for w in name_words() {
-            for (i, _) in lower.match_indices(w) {
-                if i >= skip {
-                    skip = assignment(t, i, &names, &mut out);
-                }
+        // In text order, as the engine hands the words over.
+        let mut at: Vec<usize> = name_words()
+            .flat_map(|w| lower.match_indices(w).map(|(i, _)| i).collect::<Vec<_>>())
+            .collect();
+        at.sort_unstable();
+        for i in at {
+            if i >= skip {
+                skip = assignment(t, i, &names, &mut out);
             }
         }
         let mut v: Vec<&str> = out.iter().map(|h| &t[h.start..h.end]).collect();
