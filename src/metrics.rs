@@ -142,16 +142,18 @@ impl Metrics {
     /// Counts a SIGHUP reload; an applied one also moves the "loaded at" gauge.
     pub fn record_reload(&self, applied: bool) {
         let result = if applied { "applied" } else { "rejected" };
-        self.config_reloads.with_label_values(&[result]).inc();
+        // The timestamp before the counter: a reader that sees the count sees the time.
         if applied {
             self.config_last_reload.set(unix_now());
         }
+        self.config_reloads.with_label_values(&[result]).inc();
     }
 
     /// A value of an open-ended label, bounded per label: past the cap it reads `other`
-    /// (so upstream-chosen model names cannot crowd out key ids, and vice versa).
+    /// (so upstream-chosen model names cannot crowd out key ids, and vice versa). `@` is
+    /// dropped as the audit's violation text drops it: a label is never an e-mail address.
     pub fn bounded(&self, label: &'static str, value: &str) -> String {
-        let allowed = |c: char| c.is_ascii_alphanumeric() || "-_./:@ ".contains(c);
+        let allowed = |c: char| c.is_ascii_alphanumeric() || "-_./: ".contains(c);
         // Model ids and class names are nearly always clean already: checked, not rebuilt.
         let clean: std::borrow::Cow<'_, str> = if value.len() <= 100 && value.chars().all(allowed) {
             std::borrow::Cow::Borrowed(value)
@@ -395,5 +397,10 @@ mod tests {
         assert_eq!(m.bounded("model", "openai/gpt-4o"), "openai/gpt-4o");
         // Another label has its own room.
         assert_eq!(m.bounded("key_id", "new/model"), "new/model");
+        // An address is never a label value whole.
+        assert_eq!(
+            m.bounded("key_id", "jane.doe@example.com"),
+            "jane.doeexample.com"
+        );
     }
 }

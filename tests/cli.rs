@@ -735,30 +735,29 @@ async fn sighup_reloads_are_counted_shown_on_readyz_and_restart_only_changes_war
     let started_at = sample(&text, loaded_at);
     assert!(started_at > 1.7e9, "{text}");
 
-    // A rejected reload: counted, and on /readyz until a reload is applied.
+    // A rejected reload: counted, and on /readyz until a reload is applied. The counter
+    // moves last, so once it has moved /readyz must already show the rejection.
     std::fs::write(&path, config("[server]\ndrain_secs = 3\n")).unwrap();
     hup();
-    let mut readyz = serde_json::Value::Null;
+    let mut counted = false;
     for _ in 0..100 {
-        let r = client.get(gw.url("/readyz")).send().await.unwrap();
-        assert_eq!(r.status(), 200, "the previous config still serves");
-        readyz = r.json().await.unwrap();
-        if readyz["checks"]["config"] != "ok" {
+        let text = metrics().await;
+        if sample(&text, "orguard_config_reloads_total{result=\"rejected\"}") == 1.0 {
+            assert_eq!(sample(&text, loaded_at), started_at);
+            counted = true;
             break;
         }
         tokio::time::sleep(Duration::from_millis(30)).await;
     }
+    assert!(counted, "{}", gw.logs());
+    let r = client.get(gw.url("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), 200, "the previous config still serves");
+    let readyz: serde_json::Value = r.json().await.unwrap();
     let shown = readyz["checks"]["config"].as_str().unwrap();
     assert!(
         shown.contains("reload rejected") && shown.contains("drain_secs"),
         "{readyz}"
     );
-    let text = metrics().await;
-    assert_eq!(
-        sample(&text, "orguard_config_reloads_total{result=\"rejected\"}"),
-        1.0
-    );
-    assert_eq!(sample(&text, loaded_at), started_at);
 
     // An applied reload that changes a start-only setting: applied, warned, pending.
     tokio::time::sleep(Duration::from_millis(20)).await;

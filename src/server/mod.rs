@@ -136,20 +136,21 @@ pub fn reload_on_sighup(state: &AppState, source: crate::config::Source) {
                         .provider_names
                         .attach(Arc::clone(&names));
                     let pending = crate::config::reload::restart_needed(&started, &next);
-                    config.store(Arc::new(next));
-                    status.rejected.store(None);
-                    metrics.record_reload(true);
-                    tracing::info!(config = %source.describe(), "config reloaded");
                     if !pending.is_empty() {
                         tracing::warn!(
                             settings = %pending.join(", "),
                             "config reloaded, but changed settings need a restart to take effect; until then the values from start stay in use"
                         );
                     }
+                    config.store(Arc::new(next));
+                    status.rejected.store(None);
                     status.restart_pending.store(Arc::new(pending));
+                    tracing::info!(config = %source.describe(), "config reloaded");
+                    // Counted last: once the counter moves, `/readyz` already shows this
+                    // reload, so a script that waits for the counter reads a settled state.
+                    metrics.record_reload(true);
                 }
                 Err(e) => {
-                    metrics.record_reload(false);
                     let at = time::OffsetDateTime::now_utc()
                         .format(&time::format_description::well_known::Rfc3339)
                         .unwrap_or_default();
@@ -158,6 +159,7 @@ pub fn reload_on_sighup(state: &AppState, source: crate::config::Source) {
                     status
                         .rejected
                         .store(Some(Arc::new(RejectedReload { at, problems })));
+                    metrics.record_reload(false);
                 }
             }
         }
