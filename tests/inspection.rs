@@ -2564,3 +2564,115 @@ async fn secrets_held_as_json_values_under_their_names_never_reach_the_upstream(
         .unwrap();
     assert_eq!(serde_json::from_str::<Value>(args).unwrap(), plain);
 }
+
+/// A secret's name need not be the key right above it: a list or an object held under the
+/// name, and a name/value pair (HTTP header lists, Kubernetes `env`, Postman variables),
+/// name their values too, in data and in tool-call arguments alike. Pairs and lists of
+/// ordinary values pass as sent.
+#[tokio::test]
+async fn secrets_named_by_a_list_an_object_or_a_name_value_pair_never_reach_the_upstream() {
+    let mock = MockUpstream::start().await;
+    let gw = gateway(&mock, "").await;
+    // Built at run time: no secret-shaped literal in the tree.
+    let api_key = sha256_hex("pair canary")[..32].to_owned();
+    let password = format!("Winter{}#q", 1990 + 7);
+    let shapes = [
+        ("a list under the name", json!({"api_key": [api_key]})),
+        (
+            "an object's value under the name",
+            json!({"password": {"value": password}}),
+        ),
+        (
+            "a list of objects under the name",
+            json!({"client_secret": [{"Value": api_key}]}),
+        ),
+        (
+            "an HTTP header list",
+            json!({"headers": [{"name": "Content-Type", "value": "application/json"},
+                {"name": "X-API-Key", "value": api_key}]}),
+        ),
+        (
+            "an Authorization header in a list",
+            json!({"headers": [{"name": "Authorization", "value": format!("Bearer {api_key}")}]}),
+        ),
+        (
+            "a Kubernetes env list",
+            json!({"env": [{"name": "LOG_LEVEL", "value": "debug"},
+                {"name": "DB_PASSWORD", "value": password}]}),
+        ),
+        (
+            "a Postman variable",
+            json!({"variable": [{"key": "accessToken", "value": api_key, "type": "string"}]}),
+        ),
+    ];
+    let chat = |metadata: &Value| {
+        json!({"model": "openai/gpt-4o", "messages": [{"role": "user", "content": "go"}],
+            "metadata": metadata})
+    };
+    let tool_call = |args: &Value| {
+        json!({"model": "openai/gpt-4o", "messages": [{"role": "user", "content": "go"},
+            {"role": "assistant", "content": null, "tool_calls": [{"id": "c1", "type": "function",
+                "function": {"name": "f", "arguments": args.to_string()}}]},
+            {"role": "tool", "tool_call_id": "c1", "content": "ok"}]})
+    };
+    for (name, shape) in &shapes {
+        for (place, body) in [("metadata", chat(shape)), ("tool call", tool_call(shape))] {
+            let before = mock.count();
+            let (status, err, _) = post(&gw, "/api/v1/chat/completions", &body, &[]).await;
+            assert_eq!(status, 403, "{name} in {place}: {err}");
+            assert_eq!(
+                err["error"]["code"], "secret_blocked",
+                "{name} in {place}: {err}"
+            );
+            assert_eq!(mock.count(), before, "{name} in {place}: forwarded");
+            let e = err.to_string();
+            assert!(
+                !e.contains(&api_key) && !e.contains(&password),
+                "{name} in {place}: {e}"
+            );
+        }
+    }
+    // Redacted, the value goes and the pair's name and its neighbours stay.
+    let redacting = gateway(&mock, "redact_types = { SECRET = \"redact\" }\n").await;
+    let before = mock.count();
+    let (status, err, _) = post(
+        &redacting,
+        "/api/v1/chat/completions",
+        &tool_call(&shapes[3].1),
+        &[],
+    )
+    .await;
+    assert_eq!(status, 200, "{err}");
+    let forwarded = received(&mock.requests().split_off(before));
+    assert!(!forwarded.contains(&api_key), "{forwarded}");
+    assert!(forwarded.contains("X-API-Key") && forwarded.contains("application/json"));
+    assert!(forwarded.contains("[SECRET]"), "{forwarded}");
+    // Pairs, lists and values of ordinary data pass as sent.
+    let plain = json!({
+        "Tags": [{"Key": "Environment", "Value": "production-eu-west-1"},
+            {"Key": "CostCenter", "Value": "CC-2024-00417"}],
+        "headers": [{"name": "Accept", "value": "application/json"},
+            {"name": "X-Request-Id", "value": "req_8f14e45fceea167a5a36"},
+            {"name": "Authorization", "value": "Bearer <token>"}],
+        "env": [{"name": "PASSWORD_MIN_LENGTH", "value": "12"},
+            {"name": "SECRET_NAME", "value": "prod/db-credentials"},
+            {"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}}}],
+        "token_ids": ["tok_history_2024", "tok_previous_2023"],
+        "api_keys": [{"id": "key_8f14e45fceea167a", "name": "prod-backend-2024", "created": "2024-05-12T10:30:00Z"}],
+        "password": {"min_length": 12, "require_digit": true, "value": "<set me>"},
+        "secrets": [{"name": "stripe-key", "value": "projects/acme/secrets/stripe-key/versions/3"}],
+    });
+    let before = mock.count();
+    for body in [chat(&plain), tool_call(&plain)] {
+        let (status, err, _) = post(&gw, "/api/v1/chat/completions", &body, &[]).await;
+        assert_eq!(status, 200, "{err}");
+    }
+    let sent = mock.requests().split_off(before);
+    let forwarded: Value = serde_json::from_slice(&sent[0].body).unwrap();
+    assert_eq!(forwarded["metadata"], plain);
+    let forwarded: Value = serde_json::from_slice(&sent[1].body).unwrap();
+    let args = forwarded["messages"][1]["tool_calls"][0]["function"]["arguments"]
+        .as_str()
+        .unwrap();
+    assert_eq!(serde_json::from_str::<Value>(args).unwrap(), plain);
+}

@@ -733,27 +733,97 @@ pub fn data(value: &mut Value, at: &Path<'_>, v: &mut dyn Visit) -> Walked {
             {
                 return part(value, at, v);
             }
-            for (k, val) in m.iter_mut() {
-                let at = at.key(k);
-                v.fixed(&at, Fixed::Key(k));
-                member(k, val, &at, v)?;
-            }
-            Ok(())
+            members(m, None, at, v)
         }
         Value::Bool(_) | Value::Null => Ok(()),
     }
 }
 
+/// The members of an object of data, each with the name it is judged by ([`name_of`]);
+/// `outer` is the name the object itself is held under, when that names a value.
+fn members(
+    m: &mut Map<String, Value>,
+    outer: Option<&str>,
+    at: &Path<'_>,
+    v: &mut dyn Visit,
+) -> Walked {
+    let pair = pair_name(m);
+    for (k, val) in m.iter_mut() {
+        let at = at.key(k);
+        v.fixed(&at, Fixed::Key(k));
+        member(name_of(k, pair.as_deref(), outer), val, &at, v)?;
+    }
+    Ok(())
+}
+
 /// A member of an object the walk does not know (`metadata`, an unknown field of a
-/// message, a tool call or the body): a string held directly under its key is handed
-/// over with that key, which may name it (`"api_key": "…"`); anything else is data.
-fn member(key: &str, val: &mut Value, at: &Path<'_>, v: &mut dyn Visit) -> Walked {
+/// message, a tool call or the body): a string held under its name is handed over with
+/// that name, which may call it a secret (`"api_key": "…"`); so are the strings of a list
+/// or the value of an object held under it (`"api_key": ["…"]`, `"password": {"value":
+/// "…"}`). Anything else is data.
+fn member(name: &str, val: &mut Value, at: &Path<'_>, v: &mut dyn Visit) -> Walked {
     match val {
         Value::String(s) if data_url(s).is_none() => {
-            v.named_text(at, key, s);
+            v.named_text(at, name, s);
             Ok(())
         }
+        Value::Array(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                member(name, item, &at.index(i), v)?;
+            }
+            Ok(())
+        }
+        Value::Object(m)
+            if !m
+                .get("type")
+                .and_then(Value::as_str)
+                .is_some_and(is_media_part_type) =>
+        {
+            members(m, Some(name), at, v)
+        }
         _ => data(val, at, v),
+    }
+}
+
+/// Keys that hold the value of whatever names them (`{"name": "X-API-Key", "value": "…"}`,
+/// `{"password": {"value": "…"}}`), compared without case.
+const VALUE_KEYS: [&str; 5] = ["value", "val", "default", "current", "plaintext"];
+
+/// Keys that hold a pair's name: HTTP header lists (`name`), Kubernetes `env` (`name`),
+/// Postman and `.env` exports (`key`), AWS tags (`Key`), compared without case.
+const PAIR_NAME_KEYS: [&str; 4] = ["name", "key", "header", "variable"];
+
+/// The name a name/value pair gives its value: `{"name": "DB_PASSWORD", "value": "…"}` holds a
+/// password under the key `value`, and its `name` says so. Only an object with both, as
+/// strings, is a pair.
+fn pair_name(m: &Map<String, Value>) -> Option<String> {
+    if m.len() > 8 {
+        return None;
+    }
+    let mut name = None;
+    let mut has_value = false;
+    for (k, val) in m {
+        match val {
+            Value::String(s) if PAIR_NAME_KEYS.iter().any(|p| k.eq_ignore_ascii_case(p)) => {
+                name = Some(s)
+            }
+            Value::String(_) if VALUE_KEYS.iter().any(|p| k.eq_ignore_ascii_case(p)) => {
+                has_value = true
+            }
+            _ => {}
+        }
+    }
+    name.filter(|_| has_value).cloned()
+}
+
+/// The name a member is judged by: its key, unless the key only says "the value" (see
+/// [`VALUE_KEYS`]), when a pair's name or the name the object is held under says what
+/// the value is.
+fn name_of<'n>(key: &'n str, pair: Option<&'n str>, outer: Option<&'n str>) -> &'n str {
+    if VALUE_KEYS.iter().any(|p| key.eq_ignore_ascii_case(p)) {
+        pair.or(outer).unwrap_or(key)
+    } else {
+        key
     }
 }
 
@@ -829,8 +899,17 @@ fn embedded_json(args: &mut String, at: &Path<'_>, v: &mut dyn Visit) {
 }
 
 fn embedded_values(value: &mut Value, at: &Path<'_>, v: &mut dyn Visit) {
+    embedded_named(value, None, at, v)
+}
+
+/// [`embedded_values`], with the name `value` is held under when one names it (as
+/// [`member`] does for data).
+fn embedded_named(value: &mut Value, name: Option<&str>, at: &Path<'_>, v: &mut dyn Visit) {
     match value {
-        Value::String(s) => v.text(at, s),
+        Value::String(s) => match name {
+            Some(name) => v.named_text(at, name, s),
+            None => v.text(at, s),
+        },
         Value::Number(n) => {
             let before = number_text(n);
             let mut text = before.clone();
@@ -841,19 +920,19 @@ fn embedded_values(value: &mut Value, at: &Path<'_>, v: &mut dyn Visit) {
         }
         Value::Array(items) => {
             for (i, item) in items.iter_mut().enumerate() {
-                embedded_values(item, &at.index(i), v);
+                embedded_named(item, name, &at.index(i), v);
             }
         }
         Value::Object(m) => {
             let old = std::mem::take(m);
+            let pair = pair_name(&old);
             for (i, (mut key, mut val)) in old.into_iter().enumerate() {
-                // Keys are addressed by position: the key itself may be rewritten.
+                // Keys are addressed by position: the key itself may be rewritten. The
+                // value is judged by the key as sent (a redacted key names nothing).
                 let at = at.index(i);
+                let named = name_of(&key, pair.as_deref(), name).to_owned();
                 v.text(&at.child(Seg::Embedded), &mut key);
-                match &mut val {
-                    Value::String(s) => v.named_text(&at, &key, s),
-                    _ => embedded_values(&mut val, &at, v),
-                }
+                embedded_named(&mut val, Some(&named), &at, v);
                 m.insert(key, val);
             }
         }

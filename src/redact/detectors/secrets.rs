@@ -1280,10 +1280,13 @@ pub(crate) fn named_value(names: &NameWords, key: &str, value: &str) -> Option<(
         return None;
     }
     let key = snake_case(key);
-    if key
-        .split(['_', '-', '.'])
-        .any(|p| NOT_SECRET_KEY_PARTS.contains(&p))
-    {
+    // Plurals too: a list of ids (`token_ids`, `secret_names`) is no more a secret.
+    let not_secret = |p: &str| NOT_SECRET_KEY_PARTS.contains(&p);
+    if key.split(['_', '-', '.']).any(|p| {
+        not_secret(p)
+            || p.strip_suffix('s').is_some_and(not_secret)
+            || p.strip_suffix("es").is_some_and(not_secret)
+    }) {
         return None;
     }
     let strength = names.classify(&key)?;
