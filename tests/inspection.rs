@@ -2676,3 +2676,102 @@ async fn secrets_named_by_a_list_an_object_or_a_name_value_pair_never_reach_the_
         .unwrap();
     assert_eq!(serde_json::from_str::<Value>(args).unwrap(), plain);
 }
+
+/// JSON read in text (a tool result, a pasted config) is judged as the same JSON parsed
+/// from a tool call is: the key names the value, with the same exceptions for cursors, ids,
+/// accounts and the like; a secret found is redacted to its end however long it is, and a
+/// generated password's `(`, `[`, `<` or `>` does not make it look like code or a
+/// placeholder. From a black-box review: 37 % of tool results carrying ordinary JSON were
+/// refused, and a 4,268-character secret in text went upstream past its first 512 bytes.
+#[tokio::test]
+async fn json_in_text_is_judged_as_parsed_json_is() {
+    let mock = MockUpstream::start().await;
+    let gw = gateway(&mock, "").await;
+    let tool_result = |content: String| {
+        json!({"model": "openai/gpt-4o", "messages": [{"role": "user", "content": "go"},
+            {"role": "assistant", "content": null, "tool_calls": [{"id": "c1", "type": "function",
+                "function": {"name": "f", "arguments": "{}"}}]},
+            {"role": "tool", "tool_call_id": "c1", "content": content}]})
+    };
+    let metadata = |m: &Value| {
+        json!({"model": "openai/gpt-4o", "messages": [{"role": "user", "content": "go"}],
+            "metadata": m})
+    };
+    // Ordinary API answers: pass as sent, as text and as data.
+    let plain = json!({
+        "sync_token": "CPDAlvWDx70CEPDAlvWDx70CGAU=",
+        "next_page_token": "CiAKGjBpNDd2Nmg3dW5zN2xxY2Y4cmtmZzBkOBIAGAE",
+        "pagination_token": "eyJvZmZzZXQiOjEwMCwicGFnZSI6Mn0=",
+        "token_account": "7xKXtg2CW87d97TXJSDpbD5jBkheTqA83TZRuJosgAsU",
+        "token_mint": "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEG7b5ZBYpnB1",
+        "token_hash": sha256_hex("hash"),
+        "authorization_id": "4X927461LM1234567",
+        "api_key_fingerprint": "SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8",
+        "password_expires_at": "2025-08-10T05:47:00Z",
+        "grant_types": ["authorization_code", "refresh_token"],
+        "api_key_header": "Authorization",
+        "api_key_env": "OPENAI_API_KEY",
+        "idempotency_key": "5f0c6a8e-6c2b-4a55-9d3e-0a9e3f2b7c11",
+        "object_key": "tenant-42/invoices/2024-05/inv-000123.pdf",
+        "@odata.nextLink": "https://graph.microsoft.com/v1.0/users?$skiptoken=RFNwdAIAAQAAABg6",
+    });
+    let before = mock.count();
+    for body in [
+        tool_result(plain.to_string()),
+        tool_result(serde_json::to_string_pretty(&plain).unwrap()),
+        metadata(&plain),
+    ] {
+        let (status, err, _) = post(&gw, "/api/v1/chat/completions", &body, &[]).await;
+        assert_eq!(status, 200, "{err}");
+    }
+    let sent = mock.requests().split_off(before);
+    let forwarded: Value = serde_json::from_slice(&sent[0].body).unwrap();
+    assert_eq!(forwarded["messages"][2]["content"], plain.to_string());
+    let forwarded: Value = serde_json::from_slice(&sent[2].body).unwrap();
+    assert_eq!(forwarded["metadata"], plain);
+    // Secrets: refused wherever the JSON is, whatever symbols they hold.
+    let hex = sha256_hex("json in text");
+    let secrets = [
+        ("encryption_key", hex[..44].to_owned()),
+        ("webhookSigningKey", hex.clone()),
+        ("ocp-apim-subscription-key", hex[..32].to_owned()),
+        ("client_secret", format!("Xa{}!(hUn8+Bb$eroa", &hex[..4])),
+        ("refresh_token", format!("UC6>9i}}Snm{}>?WG>*[V", &hex[..6])),
+        ("api_key", format!("[sTU&}}]0z{}[&F[", &hex[..6])),
+        ("jwtSecret", format!("?pZDH602VUu%S${}", &hex[..6])),
+    ];
+    for (key, value) in &secrets {
+        let member = json!({"endpoint": "https://api.example.com", key.to_string(): value});
+        for (place, body) in [
+            ("tool result", tool_result(member.to_string())),
+            ("metadata", metadata(&member)),
+        ] {
+            let before = mock.count();
+            let (status, err, _) = post(&gw, "/api/v1/chat/completions", &body, &[]).await;
+            assert_eq!(status, 403, "{key} in {place}: {err}");
+            assert_eq!(mock.count(), before, "{key} in {place}: forwarded");
+        }
+    }
+    // Long secrets are redacted whole: in text past 512 bytes, in data past 4,096.
+    let redacting = gateway(&mock, "redact_types = { SECRET = \"redact\" }\n").await;
+    let long = (0..80)
+        .map(|i| sha256_hex(&i.to_string()))
+        .collect::<String>();
+    let long = &long[..4300];
+    for body in [
+        tool_result(format!("session_token={long}")),
+        tool_result(json!({"session_token": long}).to_string()),
+        metadata(&json!({"session_token": long})),
+    ] {
+        let before = mock.count();
+        let (status, err, _) = post(&redacting, "/api/v1/chat/completions", &body, &[]).await;
+        assert_eq!(status, 200, "{err}");
+        let forwarded = received(&mock.requests().split_off(before));
+        assert!(forwarded.contains("[SECRET]"), "{forwarded}");
+        assert!(!forwarded.contains(&long[600..640]), "a tail went upstream");
+        assert!(
+            !forwarded.contains(&long[4200..4240]),
+            "a tail went upstream"
+        );
+    }
+}

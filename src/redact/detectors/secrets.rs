@@ -700,8 +700,6 @@ const PLACEHOLDER_MARKS: &[&str] = &[
     "xxxx",
     "****",
     "....",
-    "<",
-    ">",
     "${",
     "{{",
     "}}",
@@ -771,11 +769,25 @@ pub(crate) fn placeholder(value: &str) -> bool {
         [b'%', rest @ .., b'%'] => name(rest),
         _ => false,
     };
-    let format_slot = lower
+    // Lower case only: `%S` in a random password is not a slot.
+    let format_slot = value
         .match_indices("%s")
         .any(|(i, _)| !b.get(i + 2).is_some_and(u8::is_ascii_alphanumeric));
+    // `<your-api-key>`, `Bearer <token>`: a word in angle brackets. A `<` or `>` alone is a
+    // symbol a generated password may hold.
+    let angle_word = value.match_indices('<').any(|(i, _)| {
+        let rest = b.get(i + 1..).unwrap_or_default();
+        rest.iter().position(|c| *c == b'>').is_some_and(|j| {
+            j > 0
+                && rest
+                    .iter()
+                    .take(j)
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b' ' | b'.'))
+        })
+    });
     reference
         || format_slot
+        || angle_word
         || b.windows(2).all(|w| w.first() == w.get(1))
         || matches!(
             lower.as_str(),
@@ -947,6 +959,56 @@ const NOT_SECRET_NAMES: &[&str] = &[
     "_format",
     "_algorithm",
     "_strength",
+    // Cursors: a page, sync or delta position, not a credential (`next_page_token`,
+    // `$skiptoken=` in a Graph URL).
+    "page_token",
+    "pagetoken",
+    "next_token",
+    "nexttoken",
+    "sync_token",
+    "synctoken",
+    "skip_token",
+    "skiptoken",
+    "delta_token",
+    "deltatoken",
+    "resume_token",
+    "resumetoken",
+    "starting_token",
+    "pagination",
+    "continuation",
+    "cursor",
+];
+
+/// What makes a `…_key` a secret's name rather than a cache, map or object key
+/// (`encryption_key`, `webhookSigningKey`, `OCP_APIM_SUBSCRIPTION_KEY`): the word right
+/// before `key`. Not `session`, `storage` or `account`: those name cache entries and
+/// object paths as often as credentials.
+const SECRET_KEY_QUALIFIERS: &[&str] = &[
+    "encryption",
+    "decryption",
+    "signing",
+    "hmac",
+    "aes",
+    "cipher",
+    "crypto",
+    "master",
+    "root",
+    "admin",
+    "app",
+    "client",
+    "consumer",
+    "license",
+    "licence",
+    "subscription",
+    "shared",
+    "jwt",
+    "webhook",
+    "totp",
+    "otp",
+    "mfa",
+    "sas",
+    "primary",
+    "secondary",
 ];
 
 /// Words that make a name a secret's (`DB_SECRET`, `x-api-key`, `aws_access_key_id`).
@@ -1043,6 +1105,15 @@ impl NameWords {
             return Some(Name::Other);
         }
         if parts().any(|p| p == "key") || camel_key || lower.ends_with("key") {
+            // `ENCRYPTION_KEY`, `webhookSigningKey`, `ocp-apim-subscription-key`: a key
+            // whose qualifier says it is a secret names one as `token` does.
+            let stem = lower
+                .strip_suffix("key")
+                .unwrap_or(lower)
+                .trim_end_matches(['_', '-', '.']);
+            if SECRET_KEY_QUALIFIERS.iter().any(|q| stem.ends_with(q)) {
+                return Some(Name::Other);
+            }
             return Some(Name::Key);
         }
         None
@@ -1109,10 +1180,21 @@ pub(crate) fn assignment(text: &str, hit: usize, names: &NameWords, out: &mut Ve
     // arguments (`os.getenv("API_KEY", "…")`, `headers.set("X-Api-Key", "…")`) and
     // key/value attributes (`<add key="AppSecret" value="…" />`).
     let mut pair = false;
+    // `"name": "…"` is JSON (a tool result, a config file pasted into a prompt): judged as
+    // a string under its key in parsed data is, so JSON reads the same wherever it is.
+    let json_member = quoted_name
+        && b.get(e) == Some(&b'"')
+        && b.get(i) == Some(&b':')
+        && b.get(i + 1) != Some(&b'=');
+    // String arguments open a call: `f("API_KEY", "…")`, not a list (`["refresh_token",
+    // "authorization_code"]`) or a JSON object's next member.
+    let in_call = text
+        .get(..s.saturating_sub(1))
+        .is_some_and(|before| before.trim_end_matches([' ', '\t']).ends_with('('));
     match (b.get(i), b.get(i + 1)) {
         (Some(b':'), Some(b'=')) | (Some(b'='), Some(b'>')) => i += 2,
         (Some(b'=' | b':'), _) => i += 1,
-        (Some(b','), _) if quoted_name => {
+        (Some(b','), _) if quoted_name && in_call => {
             i += 1;
             pair = true;
         }
@@ -1144,7 +1226,23 @@ pub(crate) fn assignment(text: &str, hit: usize, names: &NameWords, out: &mut Ve
         _ if pair => return name_end,
         _ => None,
     };
-    let value_end = |from: usize| {
+    if json_member && quote == Some(b'"') {
+        // The string to its closing quote; one with an escape in it is left to the text
+        // rule below, which stops at the escape and so judges no less of it.
+        let rest = text.get(i..).unwrap_or_default();
+        if let Some(len) = rest.find(['"', '\n', '\\']) {
+            if rest.as_bytes().get(len) == Some(&b'"') {
+                let value = rest.get(..len).unwrap_or_default();
+                if let Some((vs, ve)) = named_value(names, name, value) {
+                    out.push(Hit::new(i + vs, i + ve, SECRET));
+                }
+                return name_end;
+            }
+        }
+    }
+    // A value is judged on its first 512 bytes (a body of `key=key=…` asks at every
+    // name); a secret found is redacted to its real end (`whole`), however long.
+    let value_end = |from: usize, cap: usize| {
         let mut j = from;
         while let Some(&c) = b.get(j) {
             let stop = match quote {
@@ -1154,15 +1252,23 @@ pub(crate) fn assignment(text: &str, hit: usize, names: &NameWords, out: &mut Ve
                         || matches!(c, b'"' | b'\'' | b',' | b';' | b')' | b'}' | b']' | b'\\')
                 }
             };
-            if stop || j - from > 512 {
+            if stop || j - from > cap {
                 break;
             }
             j += 1;
         }
-        j
+        // Cut at a character's start: a cap may fall inside a non-ASCII letter.
+        text::floor(text, j)
+    };
+    let whole = |from: usize, judged: usize| {
+        if judged - from > 500 {
+            value_end(from, usize::MAX)
+        } else {
+            judged
+        }
     };
     let mut vs = i;
-    let mut ve = value_end(vs);
+    let mut ve = value_end(vs, 512);
     if strength == Name::Authorization || name.eq_ignore_ascii_case("auth") {
         // `Bearer <token>`: the credential follows the scheme.
         let word = text.get(vs..ve).unwrap_or_default();
@@ -1174,13 +1280,13 @@ pub(crate) fn assignment(text: &str, hit: usize, names: &NameWords, out: &mut Ve
             while matches!(b.get(vs), Some(b' ')) {
                 vs += 1;
             }
-            ve = value_end(vs);
+            ve = value_end(vs, 512);
         }
         let Some(v) = text.get(vs..ve) else {
             return name_end;
         };
         if v.len() >= 8 && !placeholder(v) {
-            out.push(Hit::new(vs, ve, SECRET));
+            out.push(Hit::new(vs, whole(vs, ve), SECRET));
         }
         return name_end;
     }
@@ -1194,13 +1300,17 @@ pub(crate) fn assignment(text: &str, hit: usize, names: &NameWords, out: &mut Ve
         return name_end;
     };
     if secret_value(v, strength) {
-        out.push(Hit::new(vs, ve, SECRET));
+        out.push(Hit::new(vs, whole(vs, ve), SECRET));
     }
     name_end
 }
 
-/// The longest string judged by the key it is held under: longer than any credential.
-const NAMED_VALUE_MAX: usize = 4096;
+/// The longest string judged by the key it is held under. Credentials are rarely past
+/// 4 KB, but a session token, a SAML assertion or a JWT with many claims can be (a
+/// review's 4,268-character `session_token` was forwarded when this was 4,096); judging
+/// is linear, so the bound only keeps a document under a `secret_*` key from being read
+/// as one value.
+const NAMED_VALUE_MAX: usize = 64 * 1024;
 
 /// Parts of a key that make it name something about a secret, or another thing altogether,
 /// rather than the secret: pagination and sync cursors (`next_page_token`), hashes,
@@ -1263,6 +1373,13 @@ const NOT_SECRET_KEY_PARTS: &[&str] = &[
     "existing",
 ];
 
+/// Last parts of a data key that name what the value is when it is not the secret the
+/// words before it name (`token_account`, `secret_owner`, `token_program`).
+const NOT_SECRET_LAST_PARTS: &[&str] = &[
+    "account", "accounts", "mint", "owner", "program", "balance", "amount", "decimals", "symbol",
+    "supply", "holder", "contract", "standard",
+];
+
 /// Schemes an `Authorization` value starts with; the credential is what follows.
 const AUTH_SCHEMES: &[&str] = &["bearer", "basic", "token", "bot", "digest", "apikey"];
 
@@ -1280,6 +1397,12 @@ pub(crate) fn named_value(names: &NameWords, key: &str, value: &str) -> Option<(
         return None;
     }
     let key = snake_case(key);
+    // A key's last part says what the value is: `token_account`, `token_mint`,
+    // `token_owner` hold an account, a mint and an owner, not a token.
+    let last = key.rsplit(['_', '-', '.']).next().unwrap_or_default();
+    if NOT_SECRET_LAST_PARTS.contains(&last) {
+        return None;
+    }
     // Plurals too: a list of ids (`token_ids`, `secret_names`) is no more a secret.
     let not_secret = |p: &str| NOT_SECRET_KEY_PARTS.contains(&p);
     if key.split(['_', '-', '.']).any(|p| {
@@ -1424,7 +1547,7 @@ fn code_like(v: &str) -> bool {
                     || c.is_ascii_digit()
                     || matches!(c, b'/' | b'_' | b'-' | b'.')
             }));
-    if v.contains('(') || v.contains('[') || path || v.contains("://") {
+    if call_or_index(v) || path || v.contains("://") {
         return true;
     }
     // Dotted identifiers: `self.password`, `settings.API_KEY`, `cfg.dbPassword` — each part
@@ -1436,6 +1559,25 @@ fn code_like(v: &str) -> bool {
         .iter()
         .all(|c| c.is_ascii_lowercase() || matches!(c, b'_' | b'-'));
     dotted || wordy
+}
+
+/// `getpass()`, `os.getenv('KEY')`, `config["x"]`, `secrets[API_KEY]`: a name, then a
+/// bracket the value closes. A random password's `(` or `[` (`4u&W!(hUn8`, `[sTU&}]0zb[`)
+/// is neither.
+fn call_or_index(v: &str) -> bool {
+    let b = v.as_bytes();
+    let end = v.trim_end_matches([';', ' ']).as_bytes().last().copied();
+    b.iter().enumerate().any(|(i, c)| {
+        let close = match c {
+            b'(' => b')',
+            b'[' => b']',
+            _ => return false,
+        };
+        i > 0
+            && b.get(i - 1)
+                .is_some_and(|p| p.is_ascii_alphanumeric() || matches!(p, b'_' | b'.'))
+            && end == Some(close)
+    })
 }
 
 #[cfg(test)]
