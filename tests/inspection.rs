@@ -2739,6 +2739,10 @@ async fn json_in_text_is_judged_as_parsed_json_is() {
         ("refresh_token", format!("UC6>9i}}Snm{}>?WG>*[V", &hex[..6])),
         ("api_key", format!("[sTU&}}]0z{}[&F[", &hex[..6])),
         ("jwtSecret", format!("?pZDH602VUu%S${}", &hex[..6])),
+        ("geheimnis", hex[..28].to_owned()),
+        ("clave_api", hex[..28].to_owned()),
+        ("chiave_segreta", hex[..28].to_owned()),
+        ("jeton_d_acces", hex[..28].to_owned()),
     ];
     for (key, value) in &secrets {
         let member = json!({"endpoint": "https://api.example.com", key.to_string(): value});
@@ -2751,6 +2755,20 @@ async fn json_in_text_is_judged_as_parsed_json_is() {
             assert_eq!(status, 403, "{key} in {place}: {err}");
             assert_eq!(mock.count(), before, "{key} in {place}: forwarded");
         }
+    }
+    // In other scripts, as keys of data.
+    for key in [
+        "токен",
+        "Секрет",
+        "トークン",
+        "访问令牌",
+        "密钥",
+        "토큰",
+        "clé_secrète",
+    ] {
+        let body = metadata(&json!({key: &hex[..28]}));
+        let (status, err, _) = post(&gw, "/api/v1/chat/completions", &body, &[]).await;
+        assert_eq!(status, 403, "{key}: {err}");
     }
     // Long secrets are redacted whole: in text past 512 bytes, in data past 4,096.
     let redacting = gateway(&mock, "redact_types = { SECRET = \"redact\" }\n").await;

@@ -840,7 +840,31 @@ pub(crate) fn name_words() -> impl Iterator<Item = &'static str> {
         .chain(SECRET_NAMES.iter().copied())
         .chain(["auth", "key"])
         .chain(LOCALISED_NAME_WORDS.iter().copied())
+        .chain(LATIN_SECRET_NAMES.iter().copied())
 }
+
+/// "Secret", "token" and "key" in other languages written in Latin letters (`geheimnis`,
+/// `clave_api`, `chiave_segreta`, `segredo`, `jeton`): names in text and in data.
+const LATIN_SECRET_NAMES: &[&str] = &["geheim", "segret", "segredo", "jeton", "clave"];
+
+/// The same words in other scripts (`токен`, `секрет`, `トークン`, `令牌`, `密钥`, `토큰`,
+/// `clé_secrète`): they name a secret held under them as a data key or a JSON member, not
+/// yet in free text, whose word automaton would grow past its 64 byte classes with their
+/// bytes (each class doubles the table's stride once past a power of two).
+const OTHER_SCRIPT_SECRET_NAMES: &[&str] = &[
+    "secrèt",
+    "токен",
+    "секрет",
+    "トークン",
+    "シークレット",
+    "apiキー",
+    "令牌",
+    "密钥",
+    "密鑰",
+    "秘钥",
+    "토큰",
+    "시크릿",
+];
 
 const LOCALISED_NAME_WORDS: &[&str] = &[
     // Localised password words that contain none of the above (see `PASSWORD_WORDS`).
@@ -959,6 +983,10 @@ const NOT_SECRET_NAMES: &[&str] = &[
     "_format",
     "_algorithm",
     "_strength",
+    // Words that hold `clave` without being one.
+    "enclave",
+    "autoclave",
+    "conclave",
     // Cursors: a page, sync or delta position, not a credential (`next_page_token`,
     // `$skiptoken=` in a Graph URL).
     "page_token",
@@ -1048,6 +1076,8 @@ impl NameWords {
             (NOT_SECRET_NAMES, NOT),
             (PASSWORD_WORDS, PASSWORD),
             (SECRET_NAMES, SECRET_NAME),
+            (LATIN_SECRET_NAMES, SECRET_NAME),
+            (OTHER_SCRIPT_SECRET_NAMES, SECRET_NAME),
         ];
         for (words, list) in lists_of {
             for w in words {
@@ -1650,6 +1680,8 @@ mod tests {
                 return Some(Name::Password);
             }
             if has(SECRET_NAMES)
+                || has(LATIN_SECRET_NAMES)
+                || has(OTHER_SCRIPT_SECRET_NAMES)
                 || parts().any(|p| p == "auth")
                 || lower.starts_with("auth")
                 || lower.ends_with("auth")
@@ -1658,6 +1690,11 @@ mod tests {
             }
             let camel_key = name.ends_with("Key") || name.ends_with("KEY");
             if parts().any(|p| p == "key") || camel_key || lower.ends_with("key") {
+                let stem = lower.strip_suffix("key").unwrap_or(lower);
+                let stem = stem.trim_end_matches(['_', '-', '.']);
+                if SECRET_KEY_QUALIFIERS.iter().any(|q| stem.ends_with(q)) {
+                    return Some(Name::Other);
+                }
                 return Some(Name::Key);
             }
             None
@@ -1668,6 +1705,8 @@ mod tests {
             .chain(NOT_SECRET_NAMES)
             .chain(PASSWORD_WORDS)
             .chain(SECRET_NAMES)
+            .chain(OTHER_SCRIPT_SECRET_NAMES)
+            .chain(SECRET_KEY_QUALIFIERS)
             .chain(name_words().collect::<Vec<_>>().iter())
             .flat_map(|w| {
                 let upper = w.to_uppercase();
@@ -1700,6 +1739,8 @@ mod tests {
             .chain(NOT_SECRET_NAMES.iter().copied())
             .chain(PASSWORD_WORDS.iter().copied())
             .chain(SECRET_NAMES.iter().copied())
+            .chain(OTHER_SCRIPT_SECRET_NAMES.iter().copied())
+            .chain(SECRET_KEY_QUALIFIERS.iter().copied())
             .chain(name_words())
             .collect();
         for a in &words {
