@@ -515,11 +515,18 @@ async fn postgres_sink_appends_only_and_replicas_keep_their_own_chains() {
     for t in tasks {
         assert_eq!(t.await.unwrap(), 200);
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
-
-    let reports = orguard::audit::verify::verify_postgres(&url, &table, &Default::default())
-        .await
-        .unwrap();
+    // A response record is written after its answer went back: wait until both replicas'
+    // ten records are in (a fixed pause was too short for a loaded CI machine).
+    let mut reports = Vec::new();
+    for _ in 0..100 {
+        reports = orguard::audit::verify::verify_postgres(&url, &table, &Default::default())
+            .await
+            .unwrap();
+        if reports.len() == 2 && reports.iter().all(|r| r.records >= 10) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     assert_eq!(reports.len(), 2);
     for r in &reports {
         assert!(r.ok(), "{}", r.render());

@@ -2793,3 +2793,138 @@ async fn json_in_text_is_judged_as_parsed_json_is() {
         );
     }
 }
+
+/// What a fifth black-box review slipped past the named-secret rules, each refused now:
+/// escapes and line breaks inside JSON in text, words and padding after the secret, a
+/// password that contains a placeholder word, unusual value keys and pair shapes, a key
+/// in mixed case, a secret wrapped as a call or in angle brackets. Code and placeholders
+/// still pass, and a secret held as an object key is not repeated in the refusal.
+#[tokio::test]
+async fn secrets_disguised_as_escapes_padding_code_or_pairs_are_refused() {
+    let mock = MockUpstream::start().await;
+    let gw = gateway(&mock, "").await;
+    let s = format!("Qx{}", &sha256_hex("disguise")[..22]);
+    let tool_result = |content: String| {
+        json!({"model": "openai/gpt-4o", "messages": [{"role": "user", "content": "go"},
+            {"role": "assistant", "content": null, "tool_calls": [{"id": "c1", "type": "function",
+                "function": {"name": "f", "arguments": "{}"}}]},
+            {"role": "tool", "tool_call_id": "c1", "content": content}]})
+    };
+    let metadata = |m: Value| {
+        json!({"model": "openai/gpt-4o", "messages": [{"role": "user", "content": "go"}],
+            "metadata": m})
+    };
+    let refused = [
+        (
+            "an escape before it",
+            tool_result(format!(r#"{{"password": "a\"{s}"}}"#)),
+        ),
+        (
+            "a line break after the colon",
+            tool_result(format!("{{\"password\":\n  \"{s}\"}}")),
+        ),
+        (
+            "a line break before the colon",
+            tool_result(format!("{{\"password\"\n: \"{s}\"}}")),
+        ),
+        (
+            "words after it",
+            metadata(json!({"password": format!("{s} and a note")})),
+        ),
+        (
+            "a placeholder word inside",
+            tool_result("password = Somewhere#4821".into()),
+        ),
+        (
+            "a raw value",
+            metadata(json!({"secrets": {"DB_PASSWORD": {"raw": s}}})),
+        ),
+        ("pw", metadata(json!({"pw": s}))),
+        (
+            "a pair's object value",
+            metadata(json!({"name": "api_token", "value": {"plaintext": s}})),
+        ),
+        (
+            "a pair with two names",
+            metadata(json!({"key": "api_key", "name": "x", "value": s})),
+        ),
+        (
+            "a CloudFormation parameter",
+            metadata(json!({"Parameters": [{"ParameterKey": "DBPassword", "ParameterValue": s}]})),
+        ),
+        ("mixed case", metadata(json!({"PaSsWoRd": s}))),
+        (
+            "a call around it",
+            metadata(json!({"password": format!("f({s})")})),
+        ),
+        (
+            "an index around it",
+            metadata(json!({"password": format!("x[{s}]")})),
+        ),
+        (
+            "angle brackets around it",
+            metadata(json!({"password": format!("<{s}>")})),
+        ),
+    ];
+    for (name, body) in &refused {
+        let before = mock.count();
+        let (status, err, _) = post(&gw, "/api/v1/chat/completions", body, &[]).await;
+        assert_eq!(status, 403, "{name}: {err}");
+        assert_eq!(mock.count(), before, "{name}: forwarded");
+    }
+    // Padded past 64 KB of judged value (the body limit raised to hold it).
+    let roomy = TestGateway::from_toml(
+        &gateway_toml(&mock, "").replace("max_body_bytes = 65536", "max_body_bytes = 262144"),
+        Some(upstream_key()),
+    )
+    .await;
+    let body = metadata(json!({"password": format!("{s}\n{}", "#".repeat(70_000))}));
+    let before = mock.count();
+    let (status, err, _) = post(&roomy, "/api/v1/chat/completions", &body, &[]).await;
+    assert_eq!(status, 403, "padding: {err}");
+    assert_eq!(mock.count(), before, "padding: forwarded");
+    // Redacted, nothing after the escape is left.
+    let redacting = gateway(&mock, "redact_types = { SECRET = \"redact\" }\n").await;
+    let before = mock.count();
+    let body = tool_result(format!(r#"{{"password": "abcdEFGH12\"{s}"}}"#));
+    let (status, err, _) = post(&redacting, "/api/v1/chat/completions", &body, &[]).await;
+    assert_eq!(status, 200, "{err}");
+    let forwarded = received(&mock.requests().split_off(before));
+    assert!(!forwarded.contains(&s[4..]), "{forwarded}");
+    // A secret held as an object key cannot be redacted: refused, and not named in the
+    // refusal even when it looks like a field name.
+    let letters: String = sha256_hex("letters")
+        .bytes()
+        .map(|c| char::from(b'A' + c % 26))
+        .collect();
+    let key = format!("xoxb-{}", &letters[..20]);
+    let (status, err, _) = post(
+        &redacting,
+        "/api/v1/chat/completions",
+        &metadata(json!({key.clone(): "1"})),
+        &[],
+    )
+    .await;
+    assert_eq!(status, 403, "{err}");
+    assert!(!err.to_string().contains(&key[5..]), "{err}");
+    // Code and placeholders under a password's name still pass.
+    let before = mock.count();
+    let plain = json!({
+        "password": "getpass()",
+        "db_password": "os.getenv(\"DB_PASSWORD\")",
+        "api_key": "<your-api-key>",
+        "secret": "config[\"db\"][\"password\"]",
+        "token": "<YOUR_TOKEN_HERE>",
+    });
+    let (status, err, _) = post(
+        &gw,
+        "/api/v1/chat/completions",
+        &metadata(plain.clone()),
+        &[],
+    )
+    .await;
+    assert_eq!(status, 200, "{err}");
+    let sent = mock.requests().split_off(before);
+    let forwarded: Value = serde_json::from_slice(&sent[0].body).unwrap();
+    assert_eq!(forwarded["metadata"], plain);
+}

@@ -225,6 +225,9 @@ impl Findings {
     }
 }
 
+/// What a pinned finding in an object key is called in the refusal.
+const KEY: &str = "an object key";
+
 fn kinds_of(spans: &[Span]) -> Vec<Kind> {
     let mut kinds: Vec<Kind> = spans.iter().flat_map(Span::kinds).collect();
     kinds.sort_unstable();
@@ -243,11 +246,12 @@ struct Scanner<'d> {
 impl Scanner<'_> {
     fn pin(&mut self, at: &Path<'_>, kinds: Vec<Kind>, what: &'static str) {
         if !kinds.is_empty() {
-            self.findings.pinned.push(Pinned {
-                kinds,
-                place: at.render(),
-                what,
-            });
+            // A key that holds the value is not written in the place that reports it.
+            let place = match what {
+                KEY => at.render_masking_key(),
+                _ => at.render(),
+            };
+            self.findings.pinned.push(Pinned { kinds, place, what });
         }
     }
 
@@ -462,7 +466,7 @@ impl Visit for Scanner<'_> {
                 // An object key is not rewritten: a value read in it is refused too.
                 let read = self.folded(at, k, &spans);
                 spans.extend(read);
-                self.pin(at, kinds_of(&spans), "an object key");
+                self.pin(at, kinds_of(&spans), KEY);
             }
             Fixed::Number { digits, under } => {
                 // The key it sits under is context (`"ssn": 123456789`); only detections

@@ -169,6 +169,16 @@ impl<'a> Path<'a> {
     /// name (letters, `_`, `-`, at most 32): anything else could be the very value the path
     /// is reported for, and shows as `*`.
     pub fn render(&self) -> String {
+        self.render_with(false)
+    }
+
+    /// [`Path::render`] for a place that is an object key holding a finding: that key is
+    /// written `*` whatever it looks like (`xoxb-…` has only letters and `-`).
+    pub fn render_masking_key(&self) -> String {
+        self.render_with(true)
+    }
+
+    fn render_with(&self, mask_last_key: bool) -> String {
         let mut segs = Vec::new();
         let mut at = Some(self);
         while let Some(p) = at {
@@ -176,6 +186,9 @@ impl<'a> Path<'a> {
             at = p.parent;
         }
         let mut out = String::from("$");
+        if let Some(last @ Seg::Key(_)) = segs.first_mut().filter(|_| mask_last_key) {
+            *last = Seg::Key("");
+        }
         for seg in segs.into_iter().rev() {
             match seg {
                 Seg::Root => {}
@@ -787,40 +800,58 @@ fn member(name: &str, val: &mut Value, at: &Path<'_>, v: &mut dyn Visit) -> Walk
 
 /// Keys that hold the value of whatever names them (`{"name": "X-API-Key", "value": "…"}`,
 /// `{"password": {"value": "…"}}`), compared without case.
-const VALUE_KEYS: [&str; 5] = ["value", "val", "default", "current", "plaintext"];
+const VALUE_KEYS: [&str; 8] = [
+    "value",
+    "val",
+    "default",
+    "current",
+    "plaintext",
+    "raw",
+    "computed",
+    "result",
+];
 
 /// Keys that hold a pair's name: HTTP header lists (`name`), Kubernetes `env` (`name`),
 /// Postman and `.env` exports (`key`), AWS tags (`Key`), compared without case.
 const PAIR_NAME_KEYS: [&str; 4] = ["name", "key", "header", "variable"];
 
 /// The name a name/value pair gives its value: `{"name": "DB_PASSWORD", "value": "…"}` holds a
-/// password under the key `value`, and its `name` says so. Only an object with both, as
-/// strings, is a pair.
+/// password under the key `value`, and its `name` says so. A pair's name is under one of
+/// [`PAIR_NAME_KEYS`] or a key ending in `name` or `key` (`ParameterKey`, `OptionName`),
+/// its value under one of [`VALUE_KEYS`] or a key ending in `value` (`ParameterValue`);
+/// several names are read together (`{"key": "api_key", "name": "x", "value": …}`).
 fn pair_name(m: &Map<String, Value>) -> Option<String> {
     if m.len() > 8 {
         return None;
     }
-    let mut name = None;
+    let mut names: Vec<&str> = Vec::new();
     let mut has_value = false;
     for (k, val) in m {
         match val {
-            Value::String(s) if PAIR_NAME_KEYS.iter().any(|p| k.eq_ignore_ascii_case(p)) => {
-                name = Some(s)
-            }
-            Value::String(_) if VALUE_KEYS.iter().any(|p| k.eq_ignore_ascii_case(p)) => {
-                has_value = true
-            }
+            Value::String(s) if is_pair_name_key(k) => names.push(s),
+            _ if is_value_key(k) => has_value = true,
             _ => {}
         }
     }
-    name.filter(|_| has_value).cloned()
+    (has_value && !names.is_empty()).then(|| names.join("_"))
+}
+
+fn is_pair_name_key(k: &str) -> bool {
+    let lower = k.to_ascii_lowercase();
+    PAIR_NAME_KEYS.contains(&lower.as_str())
+        || k.len() <= 24 && (lower.ends_with("name") || lower.ends_with("key"))
+}
+
+fn is_value_key(k: &str) -> bool {
+    VALUE_KEYS.iter().any(|p| k.eq_ignore_ascii_case(p))
+        || k.len() <= 24 && k.to_ascii_lowercase().ends_with("value")
 }
 
 /// The name a member is judged by: its key, unless the key only says "the value" (see
-/// [`VALUE_KEYS`]), when a pair's name or the name the object is held under says what
+/// [`is_value_key`]), when a pair's name or the name the object is held under says what
 /// the value is.
 fn name_of<'n>(key: &'n str, pair: Option<&'n str>, outer: Option<&'n str>) -> &'n str {
-    if VALUE_KEYS.iter().any(|p| key.eq_ignore_ascii_case(p)) {
+    if is_value_key(key) {
         pair.or(outer).unwrap_or(key)
     } else {
         key

@@ -745,18 +745,37 @@ static PLACEHOLDER_SEARCH: std::sync::LazyLock<Option<aho_corasick::AhoCorasick>
     });
 
 pub(crate) fn placeholder(value: &str) -> bool {
+    let b = value.as_bytes();
+    // A mark that is a word (`here`, `todo`, `sample`) counts as a word, not inside one:
+    // `Somewhere#4821`, `Resample` and `Todos` are passwords a person may choose.
+    let stands = |start: usize, end: usize| {
+        let mark = b.get(start..end).unwrap_or_default();
+        let wordy = mark.len() >= 4
+            && mark.iter().all(u8::is_ascii_alphabetic)
+            && !mark.eq_ignore_ascii_case(b"xxxx");
+        !wordy
+            || !start
+                .checked_sub(1)
+                .and_then(|i| b.get(i))
+                .is_some_and(u8::is_ascii_alphabetic)
+                && !b.get(end).is_some_and(u8::is_ascii_alphabetic)
+    };
     let marked = match PLACEHOLDER_SEARCH.as_ref() {
-        Some(search) => search.is_match(value),
+        Some(search) => search
+            .find_overlapping_iter(value)
+            .any(|m| stands(m.start(), m.end())),
         None => {
             let lower = value.to_ascii_lowercase();
-            PLACEHOLDER_MARKS.iter().any(|m| lower.contains(m))
+            PLACEHOLDER_MARKS
+                .iter()
+                .flat_map(|m| lower.match_indices(m))
+                .any(|(i, m)| stands(i, i + m.len()))
         }
     };
     if marked {
         return true;
     }
     let lower = value.to_ascii_lowercase();
-    let b = value.as_bytes();
     // `$VAR`, `%VAR%`, `@Value` (a reference, not a value: the rest is a name), a `%s`
     // format slot, one repeated character. A random password may start with `$` or `%`.
     let name = |s: &[u8]| {
@@ -776,14 +795,10 @@ pub(crate) fn placeholder(value: &str) -> bool {
     // `<your-api-key>`, `Bearer <token>`: a word in angle brackets. A `<` or `>` alone is a
     // symbol a generated password may hold.
     let angle_word = value.match_indices('<').any(|(i, _)| {
-        let rest = b.get(i + 1..).unwrap_or_default();
-        rest.iter().position(|c| *c == b'>').is_some_and(|j| {
-            j > 0
-                && rest
-                    .iter()
-                    .take(j)
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b' ' | b'.'))
-        })
+        let rest = value.get(i + 1..).unwrap_or_default();
+        rest.find('>')
+            .and_then(|j| rest.get(..j))
+            .is_some_and(|inside| !inside.is_empty() && words_only(inside))
     });
     reference
         || format_slot
@@ -835,7 +850,7 @@ pub fn entropy(s: &str) -> f64 {
 /// The secret-ish words a name may contain; found case-insensitively in one pass (the
 /// engine's word automaton), then the name around them is classified ([`NameWords`]).
 pub(crate) fn name_words() -> impl Iterator<Item = &'static str> {
-    ["password", "passwd", "pwd", "pass"]
+    ["password", "passwd", "pwd", "pass", "pw"]
         .into_iter()
         .chain(SECRET_NAMES.iter().copied())
         .chain(["auth", "key"])
@@ -1123,7 +1138,7 @@ impl NameWords {
         }
         // `pass` only as a whole part (`DB_PASS`, `pass:`), not inside words.
         let parts = || lower.split(['_', '-', '.']);
-        if parts().any(|p| p == "pass" || p == "passphrase") {
+        if parts().any(|p| p == "pass" || p == "passphrase" || p == "pw") {
             return Some(Name::Password);
         }
         let camel_key = name.ends_with("Key") || name.ends_with("KEY");
@@ -1203,7 +1218,14 @@ pub(crate) fn assignment(text: &str, hit: usize, names: &NameWords, out: &mut Ve
     if matches!(b.get(i), Some(b'"' | b'\'')) {
         i += 1;
     }
-    while matches!(b.get(i), Some(b' ' | b'\t')) {
+    // JSON may break a line anywhere between a member's name and its value.
+    let json_name = quoted_name && b.get(e) == Some(&b'"');
+    let space = |c: Option<&u8>| match c {
+        Some(b' ' | b'\t') => true,
+        Some(b'\r' | b'\n') => json_name,
+        _ => false,
+    };
+    while space(b.get(i)) {
         i += 1;
     }
     // Besides `=` and `:`, two forms pair a quoted name with a quoted value: string
@@ -1212,10 +1234,7 @@ pub(crate) fn assignment(text: &str, hit: usize, names: &NameWords, out: &mut Ve
     let mut pair = false;
     // `"name": "…"` is JSON (a tool result, a config file pasted into a prompt): judged as
     // a string under its key in parsed data is, so JSON reads the same wherever it is.
-    let json_member = quoted_name
-        && b.get(e) == Some(&b'"')
-        && b.get(i) == Some(&b':')
-        && b.get(i + 1) != Some(&b'=');
+    let json_member = json_name && b.get(i) == Some(&b':') && b.get(i + 1) != Some(&b'=');
     // String arguments open a call: `f("API_KEY", "…")`, not a list (`["refresh_token",
     // "authorization_code"]`) or a JSON object's next member.
     let in_call = text
@@ -1245,7 +1264,7 @@ pub(crate) fn assignment(text: &str, hit: usize, names: &NameWords, out: &mut Ve
     let Some(strength) = names.classify(name) else {
         return name_end;
     };
-    while matches!(b.get(i), Some(b' ' | b'\t')) {
+    while space(b.get(i)) {
         i += 1;
     }
     let quote = match b.get(i) {
@@ -1257,17 +1276,22 @@ pub(crate) fn assignment(text: &str, hit: usize, names: &NameWords, out: &mut Ve
         _ => None,
     };
     if json_member && quote == Some(b'"') {
-        // The string to its closing quote; one with an escape in it is left to the text
-        // rule below, which stops at the escape and so judges no less of it.
-        let rest = text.get(i..).unwrap_or_default();
-        if let Some(len) = rest.find(['"', '\n', '\\']) {
-            if rest.as_bytes().get(len) == Some(&b'"') {
-                let value = rest.get(..len).unwrap_or_default();
-                if let Some((vs, ve)) = named_value(names, name, value) {
-                    out.push(Hit::new(i + vs, i + ve, SECRET));
-                }
-                return name_end;
+        // The string to its closing quote, escapes and all (`a\"b` is one value: cut at the
+        // escape, its tail went upstream); one never closed is left to the text rule.
+        let mut j = i;
+        let closed = loop {
+            match b.get(j) {
+                Some(b'\\') => j += 2,
+                Some(b'"') => break true,
+                Some(b'\n') | None => break false,
+                Some(_) => j += 1,
             }
+        };
+        if let Some(value) = text.get(i..j).filter(|_| closed) {
+            if let Some((vs, ve)) = named_value(names, name, value) {
+                out.push(Hit::new(i + vs, i + ve, SECRET));
+            }
+            return name_end;
         }
     }
     // A value is judged on its first 512 bytes (a body of `key=key=…` asks at every
@@ -1275,8 +1299,13 @@ pub(crate) fn assignment(text: &str, hit: usize, names: &NameWords, out: &mut Ve
     let value_end = |from: usize, cap: usize| {
         let mut j = from;
         while let Some(&c) = b.get(j) {
+            // An escaped character is part of a quoted value (`"a\"b"`), not its end.
+            if c == b'\\' && quote.is_some() && j - from <= cap {
+                j += 2;
+                continue;
+            }
             let stop = match quote {
-                Some(q) => c == q || c == b'\n' || c == b'\\',
+                Some(q) => c == q || c == b'\n',
                 None => {
                     c.is_ascii_whitespace()
                         || matches!(c, b'"' | b'\'' | b',' | b';' | b')' | b'}' | b']' | b'\\')
@@ -1335,11 +1364,11 @@ pub(crate) fn assignment(text: &str, hit: usize, names: &NameWords, out: &mut Ve
     name_end
 }
 
-/// The longest string judged by the key it is held under. Credentials are rarely past
-/// 4 KB, but a session token, a SAML assertion or a JWT with many claims can be (a
-/// review's 4,268-character `session_token` was forwarded when this was 4,096); judging
-/// is linear, so the bound only keeps a document under a `secret_*` key from being read
-/// as one value.
+/// How much of a string held under a key is judged. Credentials are rarely past 4 KB,
+/// but a session token, a SAML assertion or a JWT with many claims can be (a review's
+/// 4,268-character `session_token` was forwarded when this was a limit on the value); a
+/// longer value is judged on this much and, found, reported whole, so padding hides
+/// nothing.
 const NAMED_VALUE_MAX: usize = 64 * 1024;
 
 /// Parts of a key that make it name something about a secret, or another thing altogether,
@@ -1423,9 +1452,10 @@ const AUTH_SCHEMES: &[&str] = &["bearer", "basic", "token", "bot", "digest", "ap
 /// with spaces are not credentials; an `Authorization` value is judged after its scheme
 /// (`Bearer …`). Returns the secret's range in `value`.
 pub(crate) fn named_value(names: &NameWords, key: &str, value: &str) -> Option<(usize, usize)> {
-    if value.len() < 8 || value.len() > NAMED_VALUE_MAX {
+    if value.len() < 8 {
         return None;
     }
+    let lower = key.to_lowercase();
     let key = snake_case(key);
     // A key's last part says what the value is: `token_account`, `token_mint`,
     // `token_owner` hold an account, a mint and an owner, not a token.
@@ -1442,24 +1472,31 @@ pub(crate) fn named_value(names: &NameWords, key: &str, value: &str) -> Option<(
     }) {
         return None;
     }
-    let strength = names.classify(&key)?;
+    // `PaSsWoRd` read as camelCase is `pa_ss_wo_rd`: a key in mixed case is read whole too.
+    let strength = names.classify(&key).or_else(|| names.classify(&lower))?;
     if strength == Name::Key {
         return None;
     }
     let start = value.len() - value.trim_start().len();
     let v = value.trim();
+    // Judged on its first 64 KB; a longer one found is reported whole.
+    let judged = v.get(..text::floor(v, NAMED_VALUE_MAX)).unwrap_or(v);
     // `Bearer …`, `Basic …`: the credential after the scheme is judged; the whole value
     // is the secret. Without a scheme, an authorization value is judged as a token is.
-    let scheme = v
+    let scheme = judged
         .split_once(' ')
         .filter(|(scheme, _)| AUTH_SCHEMES.iter().any(|s| scheme.eq_ignore_ascii_case(s)));
     let (credential, strength) = match scheme {
         Some((_, rest)) if strength == Name::Authorization || key.contains("auth") => {
             (rest.trim_start(), Name::Authorization)
         }
-        _ if strength == Name::Authorization => (v, Name::Other),
-        _ => (v, strength),
+        _ if strength == Name::Authorization => (judged, Name::Other),
+        _ => (judged, strength),
     };
+    // Words: the first is judged, as a value in text is (`S and a note`, `S` then padding,
+    // are S; a password's instructions start with an ordinary word). The whole value is
+    // the secret.
+    let credential = credential.split_whitespace().next().unwrap_or_default();
     if !credential_shaped(credential) {
         return None;
     }
@@ -1596,18 +1633,31 @@ fn code_like(v: &str) -> bool {
 /// is neither.
 fn call_or_index(v: &str) -> bool {
     let b = v.as_bytes();
-    let end = v.trim_end_matches([';', ' ']).as_bytes().last().copied();
+    let trimmed = v.trim_end_matches([';', ' ']);
+    let end = trimmed.as_bytes().last().copied();
     b.iter().enumerate().any(|(i, c)| {
         let close = match c {
             b'(' => b')',
             b'[' => b']',
             _ => return false,
         };
+        // What the brackets hold is written as code is (`'API_KEY'`, `"db"]["password"`),
+        // so a random value wrapped as `f(…)` or `x[…]` is still judged.
+        let inside = trimmed.get(i + 1..trimmed.len().saturating_sub(1));
         i > 0
             && b.get(i - 1)
                 .is_some_and(|p| p.is_ascii_alphanumeric() || matches!(p, b'_' | b'.'))
             && end == Some(close)
+            && inside.is_some_and(words_only)
     })
+}
+
+/// Whether `s` is only identifiers written as code or prose writes them (`API_KEY`,
+/// `your api key`, `"db"]["password"`), between quotes, brackets, dots and spaces.
+fn words_only(s: &str) -> bool {
+    s.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| !w.is_empty())
+        .all(identifier_like)
 }
 
 #[cfg(test)]
@@ -1676,7 +1726,8 @@ mod tests {
                 return None;
             }
             let parts = || lower.split(['_', '-', '.']);
-            if has(PASSWORD_WORDS) || parts().any(|p| p == "pass" || p == "passphrase") {
+            if has(PASSWORD_WORDS) || parts().any(|p| p == "pass" || p == "passphrase" || p == "pw")
+            {
                 return Some(Name::Password);
             }
             if has(SECRET_NAMES)
