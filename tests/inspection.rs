@@ -2915,6 +2915,11 @@ async fn secrets_disguised_as_escapes_padding_code_or_pairs_are_refused() {
         "api_key": "<your-api-key>",
         "secret": "config[\"db\"][\"password\"]",
         "token": "<YOUR_TOKEN_HERE>",
+        // Named like pairs and mixed-case keys, but not: a sealed GitHub secret and the
+        // name of a header.
+        "repo_secret": {"secret_name": "DEPLOY_TOKEN", "key_id": "568250167242549743",
+            "encrypted_value": "dUDO1eCPNNYMUWQSbXFsaowf7aHQvDiR1bCivIDemrQ+UBjh4+GK2QXrMAHj3YDX"},
+        "apiKeyHeader": "X-Auth-Token",
     });
     let (status, err, _) = post(
         &gw,

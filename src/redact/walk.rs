@@ -817,8 +817,8 @@ const PAIR_NAME_KEYS: [&str; 4] = ["name", "key", "header", "variable"];
 
 /// The name a name/value pair gives its value: `{"name": "DB_PASSWORD", "value": "…"}` holds a
 /// password under the key `value`, and its `name` says so. A pair's name is under one of
-/// [`PAIR_NAME_KEYS`] or a key ending in `name` or `key` (`ParameterKey`, `OptionName`),
-/// its value under one of [`VALUE_KEYS`] or a key ending in `value` (`ParameterValue`);
+/// [`PAIR_NAME_KEYS`] or a [`PAIR_KINDS`] word then `name` or `key` (`ParameterKey`,
+/// `OptionName`), its value under one of [`VALUE_KEYS`] or such a word then `value`;
 /// several names are read together (`{"key": "api_key", "name": "x", "value": …}`).
 fn pair_name(m: &Map<String, Value>) -> Option<String> {
     if m.len() > 8 {
@@ -837,14 +837,47 @@ fn pair_name(m: &Map<String, Value>) -> Option<String> {
 }
 
 fn is_pair_name_key(k: &str) -> bool {
-    let lower = k.to_ascii_lowercase();
-    PAIR_NAME_KEYS.contains(&lower.as_str())
-        || k.len() <= 24 && (lower.ends_with("name") || lower.ends_with("key"))
+    let k = pair_word(k);
+    PAIR_NAME_KEYS.contains(&k.as_str())
+        || PAIR_KINDS.iter().any(|kind| {
+            k.strip_prefix(kind)
+                .is_some_and(|r| r == "name" || r == "key")
+        })
 }
 
 fn is_value_key(k: &str) -> bool {
-    VALUE_KEYS.iter().any(|p| k.eq_ignore_ascii_case(p))
-        || k.len() <= 24 && k.to_ascii_lowercase().ends_with("value")
+    let k = pair_word(k);
+    VALUE_KEYS.contains(&k.as_str())
+        || PAIR_KINDS
+            .iter()
+            .chain(&["default", "new", "current"])
+            .any(|kind| k.strip_prefix(kind) == Some("value"))
+}
+
+/// What the members of a pair are named after (`ParameterKey`/`ParameterValue`,
+/// `OptionName`/`OptionValue`, `header_name`/`header_value`). Not any key ending in `name`
+/// or `value`: `secret_name` beside `encrypted_value` (GitHub's repository secrets) is
+/// not a pair, and the ciphertext is no secret.
+const PAIR_KINDS: [&str; 11] = [
+    "parameter",
+    "option",
+    "header",
+    "env",
+    "variable",
+    "var",
+    "setting",
+    "field",
+    "attribute",
+    "property",
+    "key",
+];
+
+/// A key lower-cased without `_` and `-` (`Parameter_Key` is `parameterkey`).
+fn pair_word(k: &str) -> String {
+    k.chars()
+        .filter(|c| !matches!(c, '_' | '-'))
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
 }
 
 /// The name a member is judged by: its key, unless the key only says "the value" (see

@@ -1120,6 +1120,11 @@ impl NameWords {
             .fold(0, |acc, bits| acc | bits)
     }
 
+    /// Whether a lower-case name holds a word that makes it name no secret.
+    fn says_not(&self, lower: &str) -> bool {
+        self.lists_in(lower) & NOT != 0 || lower.ends_with("_id")
+    }
+
     fn classify(&self, name: &str) -> Option<Name> {
         // Unicode lower case: `CONTRASEÑA` and `HASŁO` read as the words they are.
         let lower = name.to_lowercase();
@@ -1472,8 +1477,13 @@ pub(crate) fn named_value(names: &NameWords, key: &str, value: &str) -> Option<(
     }) {
         return None;
     }
-    // `PaSsWoRd` read as camelCase is `pa_ss_wo_rd`: a key in mixed case is read whole too.
-    let strength = names.classify(&key).or_else(|| names.classify(&lower))?;
+    // `PaSsWoRd` read as camelCase is `pa_ss_wo_rd`: a key in mixed case is read whole too,
+    // unless its parts already said it names no secret (`apiKeyHeader`).
+    let strength = match names.classify(&key) {
+        Some(strength) => strength,
+        None if !names.says_not(&key) => names.classify(&lower)?,
+        None => return None,
+    };
     if strength == Name::Key {
         return None;
     }
