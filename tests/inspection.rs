@@ -2541,28 +2541,46 @@ async fn secrets_held_as_json_values_under_their_names_never_reach_the_upstream(
         .as_object_mut()
         .unwrap()
         .extend(more.as_object().unwrap().clone());
+    passes_as_sent(&gw, &mock, &plain).await;
+}
+
+/// A chat request whose `metadata` is `m`.
+fn with_metadata(m: &Value) -> Value {
+    json!({"model": "openai/gpt-4o", "messages": [{"role": "user", "content": "go"}],
+        "metadata": m})
+}
+
+/// A chat request whose one tool call's arguments are `args`, as JSON text.
+fn with_tool_call_args(args: &Value) -> Value {
+    json!({"model": "openai/gpt-4o", "messages": [{"role": "user", "content": "go"},
+        {"role": "assistant", "content": null, "tool_calls": [{"id": "c1", "type": "function",
+            "function": {"name": "f", "arguments": args.to_string()}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": "ok"}]})
+}
+
+/// A chat request whose tool result is `content`.
+fn with_tool_result(content: String) -> Value {
+    json!({"model": "openai/gpt-4o", "messages": [{"role": "user", "content": "go"},
+        {"role": "assistant", "content": null, "tool_calls": [{"id": "c1", "type": "function",
+            "function": {"name": "f", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": content}]})
+}
+
+/// `plain` goes upstream exactly as sent, as metadata and as tool-call arguments.
+async fn passes_as_sent(gw: &TestGateway, mock: &MockUpstream, plain: &Value) {
     let before = mock.count();
-    for (path, body) in [
-        ("/api/v1/chat/completions", chat(json!({"metadata": plain}))),
-        (
-            "/api/v1/chat/completions",
-            json!({"model": "openai/gpt-4o", "messages": [{"role": "user", "content": "go"},
-                {"role": "assistant", "content": null, "tool_calls": [{"id": "c1", "type": "function",
-                    "function": {"name": "f", "arguments": plain.to_string()}}]},
-                {"role": "tool", "tool_call_id": "c1", "content": "ok"}]}),
-        ),
-    ] {
-        let (status, err, _) = post(&gw, path, &body, &[]).await;
+    for body in [with_metadata(plain), with_tool_call_args(plain)] {
+        let (status, err, _) = post(gw, "/api/v1/chat/completions", &body, &[]).await;
         assert_eq!(status, 200, "{err}");
     }
     let sent = mock.requests().split_off(before);
     let forwarded: Value = serde_json::from_slice(&sent[0].body).unwrap();
-    assert_eq!(forwarded["metadata"], plain);
+    assert_eq!(&forwarded["metadata"], plain);
     let forwarded: Value = serde_json::from_slice(&sent[1].body).unwrap();
     let args = forwarded["messages"][1]["tool_calls"][0]["function"]["arguments"]
         .as_str()
         .unwrap();
-    assert_eq!(serde_json::from_str::<Value>(args).unwrap(), plain);
+    assert_eq!(&serde_json::from_str::<Value>(args).unwrap(), plain);
 }
 
 /// A secret's name need not be the key right above it: a list or an object held under the
@@ -2605,18 +2623,16 @@ async fn secrets_named_by_a_list_an_object_or_a_name_value_pair_never_reach_the_
             json!({"variable": [{"key": "accessToken", "value": api_key, "type": "string"}]}),
         ),
     ];
-    let chat = |metadata: &Value| {
-        json!({"model": "openai/gpt-4o", "messages": [{"role": "user", "content": "go"}],
-            "metadata": metadata})
-    };
-    let tool_call = |args: &Value| {
-        json!({"model": "openai/gpt-4o", "messages": [{"role": "user", "content": "go"},
-            {"role": "assistant", "content": null, "tool_calls": [{"id": "c1", "type": "function",
-                "function": {"name": "f", "arguments": args.to_string()}}]},
-            {"role": "tool", "tool_call_id": "c1", "content": "ok"}]})
-    };
     for (name, shape) in &shapes {
-        for (place, body) in [("metadata", chat(shape)), ("tool call", tool_call(shape))] {
+        for (place, body) in [
+            ("metadata", with_metadata(shape)),
+            ("tool call", with_tool_call_args(shape)),
+            ("tool result", with_tool_result(shape.to_string())),
+            (
+                "pretty tool result",
+                with_tool_result(serde_json::to_string_pretty(shape).unwrap()),
+            ),
+        ] {
             let before = mock.count();
             let (status, err, _) = post(&gw, "/api/v1/chat/completions", &body, &[]).await;
             assert_eq!(status, 403, "{name} in {place}: {err}");
@@ -2638,7 +2654,7 @@ async fn secrets_named_by_a_list_an_object_or_a_name_value_pair_never_reach_the_
     let (status, err, _) = post(
         &redacting,
         "/api/v1/chat/completions",
-        &tool_call(&shapes[3].1),
+        &with_tool_call_args(&shapes[3].1),
         &[],
     )
     .await;
@@ -2662,19 +2678,38 @@ async fn secrets_named_by_a_list_an_object_or_a_name_value_pair_never_reach_the_
         "password": {"min_length": 12, "require_digit": true, "value": "<set me>"},
         "secrets": [{"name": "stripe-key", "value": "projects/acme/secrets/stripe-key/versions/3"}],
     });
+    passes_as_sent(&gw, &mock, &plain).await;
+    // And in a tool result, where the JSON is text: as sent.
     let before = mock.count();
-    for body in [chat(&plain), tool_call(&plain)] {
-        let (status, err, _) = post(&gw, "/api/v1/chat/completions", &body, &[]).await;
-        assert_eq!(status, 200, "{err}");
-    }
+    let text = serde_json::to_string_pretty(&plain).unwrap();
+    let (status, err, _) = post(
+        &gw,
+        "/api/v1/chat/completions",
+        &with_tool_result(text.clone()),
+        &[],
+    )
+    .await;
+    assert_eq!(status, 200, "{err}");
     let sent = mock.requests().split_off(before);
     let forwarded: Value = serde_json::from_slice(&sent[0].body).unwrap();
-    assert_eq!(forwarded["metadata"], plain);
-    let forwarded: Value = serde_json::from_slice(&sent[1].body).unwrap();
-    let args = forwarded["messages"][1]["tool_calls"][0]["function"]["arguments"]
-        .as_str()
-        .unwrap();
-    assert_eq!(serde_json::from_str::<Value>(args).unwrap(), plain);
+    assert_eq!(forwarded["messages"][2]["content"], text);
+    // Redacted in a tool result: the value goes, the JSON around it stays as written.
+    let before = mock.count();
+    let (status, err, _) = post(
+        &redacting,
+        "/api/v1/chat/completions",
+        &with_tool_result(shapes[5].1.to_string()),
+        &[],
+    )
+    .await;
+    assert_eq!(status, 200, "{err}");
+    let sent = mock.requests().split_off(before);
+    let forwarded: Value = serde_json::from_slice(&sent[0].body).unwrap();
+    let content = forwarded["messages"][2]["content"].as_str().unwrap();
+    assert!(!content.contains(&password), "{content}");
+    let read: Value = serde_json::from_str(content).unwrap();
+    assert_eq!(read["env"][1]["value"], "[SECRET]", "{content}");
+    assert_eq!(read["env"][0]["value"], "debug", "{content}");
 }
 
 /// JSON read in text (a tool result, a pasted config) is judged as the same JSON parsed
@@ -2687,16 +2722,6 @@ async fn secrets_named_by_a_list_an_object_or_a_name_value_pair_never_reach_the_
 async fn json_in_text_is_judged_as_parsed_json_is() {
     let mock = MockUpstream::start().await;
     let gw = gateway(&mock, "").await;
-    let tool_result = |content: String| {
-        json!({"model": "openai/gpt-4o", "messages": [{"role": "user", "content": "go"},
-            {"role": "assistant", "content": null, "tool_calls": [{"id": "c1", "type": "function",
-                "function": {"name": "f", "arguments": "{}"}}]},
-            {"role": "tool", "tool_call_id": "c1", "content": content}]})
-    };
-    let metadata = |m: &Value| {
-        json!({"model": "openai/gpt-4o", "messages": [{"role": "user", "content": "go"}],
-            "metadata": m})
-    };
     // Ordinary API answers: pass as sent, as text and as data.
     let plain = json!({
         "sync_token": "CPDAlvWDx70CEPDAlvWDx70CGAU=",
@@ -2717,9 +2742,9 @@ async fn json_in_text_is_judged_as_parsed_json_is() {
     });
     let before = mock.count();
     for body in [
-        tool_result(plain.to_string()),
-        tool_result(serde_json::to_string_pretty(&plain).unwrap()),
-        metadata(&plain),
+        with_tool_result(plain.to_string()),
+        with_tool_result(serde_json::to_string_pretty(&plain).unwrap()),
+        with_metadata(&plain),
     ] {
         let (status, err, _) = post(&gw, "/api/v1/chat/completions", &body, &[]).await;
         assert_eq!(status, 200, "{err}");
@@ -2747,8 +2772,8 @@ async fn json_in_text_is_judged_as_parsed_json_is() {
     for (key, value) in &secrets {
         let member = json!({"endpoint": "https://api.example.com", key.to_string(): value});
         for (place, body) in [
-            ("tool result", tool_result(member.to_string())),
-            ("metadata", metadata(&member)),
+            ("tool result", with_tool_result(member.to_string())),
+            ("metadata", with_metadata(&member)),
         ] {
             let before = mock.count();
             let (status, err, _) = post(&gw, "/api/v1/chat/completions", &body, &[]).await;
@@ -2766,7 +2791,7 @@ async fn json_in_text_is_judged_as_parsed_json_is() {
         "토큰",
         "clé_secrète",
     ] {
-        let body = metadata(&json!({key: &hex[..28]}));
+        let body = with_metadata(&json!({key: &hex[..28]}));
         let (status, err, _) = post(&gw, "/api/v1/chat/completions", &body, &[]).await;
         assert_eq!(status, 403, "{key}: {err}");
     }
@@ -2777,9 +2802,9 @@ async fn json_in_text_is_judged_as_parsed_json_is() {
         .collect::<String>();
     let long = &long[..4300];
     for body in [
-        tool_result(format!("session_token={long}")),
-        tool_result(json!({"session_token": long}).to_string()),
-        metadata(&json!({"session_token": long})),
+        with_tool_result(format!("session_token={long}")),
+        with_tool_result(json!({"session_token": long}).to_string()),
+        with_metadata(&json!({"session_token": long})),
     ] {
         let before = mock.count();
         let (status, err, _) = post(&redacting, "/api/v1/chat/completions", &body, &[]).await;
@@ -2804,66 +2829,58 @@ async fn secrets_disguised_as_escapes_padding_code_or_pairs_are_refused() {
     let mock = MockUpstream::start().await;
     let gw = gateway(&mock, "").await;
     let s = format!("Qx{}", &sha256_hex("disguise")[..22]);
-    let tool_result = |content: String| {
-        json!({"model": "openai/gpt-4o", "messages": [{"role": "user", "content": "go"},
-            {"role": "assistant", "content": null, "tool_calls": [{"id": "c1", "type": "function",
-                "function": {"name": "f", "arguments": "{}"}}]},
-            {"role": "tool", "tool_call_id": "c1", "content": content}]})
-    };
-    let metadata = |m: Value| {
-        json!({"model": "openai/gpt-4o", "messages": [{"role": "user", "content": "go"}],
-            "metadata": m})
-    };
     let refused = [
         (
             "an escape before it",
-            tool_result(format!(r#"{{"password": "a\"{s}"}}"#)),
+            with_tool_result(format!(r#"{{"password": "a\"{s}"}}"#)),
         ),
         (
             "a line break after the colon",
-            tool_result(format!("{{\"password\":\n  \"{s}\"}}")),
+            with_tool_result(format!("{{\"password\":\n  \"{s}\"}}")),
         ),
         (
             "a line break before the colon",
-            tool_result(format!("{{\"password\"\n: \"{s}\"}}")),
+            with_tool_result(format!("{{\"password\"\n: \"{s}\"}}")),
         ),
         (
             "words after it",
-            metadata(json!({"password": format!("{s} and a note")})),
+            with_metadata(&json!({"password": format!("{s} and a note")})),
         ),
         (
             "a placeholder word inside",
-            tool_result("password = Somewhere#4821".into()),
+            with_tool_result("password = Somewhere#4821".into()),
         ),
         (
             "a raw value",
-            metadata(json!({"secrets": {"DB_PASSWORD": {"raw": s}}})),
+            with_metadata(&json!({"secrets": {"DB_PASSWORD": {"raw": s}}})),
         ),
-        ("pw", metadata(json!({"pw": s}))),
+        ("pw", with_metadata(&json!({"pw": s}))),
         (
             "a pair's object value",
-            metadata(json!({"name": "api_token", "value": {"plaintext": s}})),
+            with_metadata(&json!({"name": "api_token", "value": {"plaintext": s}})),
         ),
         (
             "a pair with two names",
-            metadata(json!({"key": "api_key", "name": "x", "value": s})),
+            with_metadata(&json!({"key": "api_key", "name": "x", "value": s})),
         ),
         (
             "a CloudFormation parameter",
-            metadata(json!({"Parameters": [{"ParameterKey": "DBPassword", "ParameterValue": s}]})),
+            with_metadata(
+                &json!({"Parameters": [{"ParameterKey": "DBPassword", "ParameterValue": s}]}),
+            ),
         ),
-        ("mixed case", metadata(json!({"PaSsWoRd": s}))),
+        ("mixed case", with_metadata(&json!({"PaSsWoRd": s}))),
         (
             "a call around it",
-            metadata(json!({"password": format!("f({s})")})),
+            with_metadata(&json!({"password": format!("f({s})")})),
         ),
         (
             "an index around it",
-            metadata(json!({"password": format!("x[{s}]")})),
+            with_metadata(&json!({"password": format!("x[{s}]")})),
         ),
         (
             "angle brackets around it",
-            metadata(json!({"password": format!("<{s}>")})),
+            with_metadata(&json!({"password": format!("<{s}>")})),
         ),
     ];
     for (name, body) in &refused {
@@ -2878,7 +2895,7 @@ async fn secrets_disguised_as_escapes_padding_code_or_pairs_are_refused() {
         Some(upstream_key()),
     )
     .await;
-    let body = metadata(json!({"password": format!("{s}\n{}", "#".repeat(70_000))}));
+    let body = with_metadata(&json!({"password": format!("{s}\n{}", "#".repeat(70_000))}));
     let before = mock.count();
     let (status, err, _) = post(&roomy, "/api/v1/chat/completions", &body, &[]).await;
     assert_eq!(status, 403, "padding: {err}");
@@ -2886,7 +2903,7 @@ async fn secrets_disguised_as_escapes_padding_code_or_pairs_are_refused() {
     // Redacted, nothing after the escape is left.
     let redacting = gateway(&mock, "redact_types = { SECRET = \"redact\" }\n").await;
     let before = mock.count();
-    let body = tool_result(format!(r#"{{"password": "abcdEFGH12\"{s}"}}"#));
+    let body = with_tool_result(format!(r#"{{"password": "abcdEFGH12\"{s}"}}"#));
     let (status, err, _) = post(&redacting, "/api/v1/chat/completions", &body, &[]).await;
     assert_eq!(status, 200, "{err}");
     let forwarded = received(&mock.requests().split_off(before));
@@ -2901,14 +2918,13 @@ async fn secrets_disguised_as_escapes_padding_code_or_pairs_are_refused() {
     let (status, err, _) = post(
         &redacting,
         "/api/v1/chat/completions",
-        &metadata(json!({key.clone(): "1"})),
+        &with_metadata(&json!({key.clone(): "1"})),
         &[],
     )
     .await;
     assert_eq!(status, 403, "{err}");
     assert!(!err.to_string().contains(&key[5..]), "{err}");
     // Code and placeholders under a password's name still pass.
-    let before = mock.count();
     let plain = json!({
         "password": "getpass()",
         "db_password": "os.getenv(\"DB_PASSWORD\")",
@@ -2921,15 +2937,5 @@ async fn secrets_disguised_as_escapes_padding_code_or_pairs_are_refused() {
             "encrypted_value": "dUDO1eCPNNYMUWQSbXFsaowf7aHQvDiR1bCivIDemrQ+UBjh4+GK2QXrMAHj3YDX"},
         "apiKeyHeader": "X-Auth-Token",
     });
-    let (status, err, _) = post(
-        &gw,
-        "/api/v1/chat/completions",
-        &metadata(plain.clone()),
-        &[],
-    )
-    .await;
-    assert_eq!(status, 200, "{err}");
-    let sent = mock.requests().split_off(before);
-    let forwarded: Value = serde_json::from_slice(&sent[0].body).unwrap();
-    assert_eq!(forwarded["metadata"], plain);
+    passes_as_sent(&gw, &mock, &plain).await;
 }

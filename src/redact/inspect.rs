@@ -415,6 +415,11 @@ impl Scanner<'_> {
             spans.push(named);
             spans = super::resolve_overlaps(spans);
         }
+        let structured = super::json_in_text::named_secrets(self.detectors, s);
+        if !structured.is_empty() {
+            spans.extend(structured);
+            spans = super::resolve_overlaps(spans);
+        }
         // The evasion check compares the built-in detectors with themselves (as written and
         // as read): an analyzer's finding of the same type must not cancel a hidden one.
         let read = self.folded(at, s, &spans);

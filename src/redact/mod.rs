@@ -10,6 +10,7 @@
 pub mod detectors;
 pub mod fold;
 pub mod inspect;
+mod json_in_text;
 pub mod placeholder;
 pub mod presidio;
 pub mod walk;

@@ -837,21 +837,28 @@ fn pair_name(m: &Map<String, Value>) -> Option<String> {
 }
 
 fn is_pair_name_key(k: &str) -> bool {
-    let k = pair_word(k);
-    PAIR_NAME_KEYS.contains(&k.as_str())
-        || PAIR_KINDS.iter().any(|kind| {
-            k.strip_prefix(kind)
-                .is_some_and(|r| r == "name" || r == "key")
-        })
+    PAIR_NAME_KEYS.iter().any(|w| is_word(k, w, ""))
+        || PAIR_KINDS
+            .iter()
+            .any(|kind| is_word(k, kind, "name") || is_word(k, kind, "key"))
 }
 
 fn is_value_key(k: &str) -> bool {
-    let k = pair_word(k);
-    VALUE_KEYS.contains(&k.as_str())
+    VALUE_KEYS.iter().any(|w| is_word(k, w, ""))
         || PAIR_KINDS
             .iter()
             .chain(&["default", "new", "current"])
-            .any(|kind| k.strip_prefix(kind) == Some("value"))
+            .any(|kind| is_word(k, kind, "value"))
+}
+
+/// Whether `k`, lower-cased without `_` and `-`, is `head` then `tail` (`Parameter_Key` is
+/// `parameter` then `key`). Asked of every member of data: compared, not rebuilt.
+fn is_word(k: &str, head: &str, tail: &str) -> bool {
+    k.len() <= 32
+        && k.bytes()
+            .filter(|c| !matches!(c, b'_' | b'-'))
+            .map(|c| c.to_ascii_lowercase())
+            .eq(head.bytes().chain(tail.bytes()))
 }
 
 /// What the members of a pair are named after (`ParameterKey`/`ParameterValue`,
@@ -871,14 +878,6 @@ const PAIR_KINDS: [&str; 11] = [
     "property",
     "key",
 ];
-
-/// A key lower-cased without `_` and `-` (`Parameter_Key` is `parameterkey`).
-fn pair_word(k: &str) -> String {
-    k.chars()
-        .filter(|c| !matches!(c, '_' | '-'))
-        .map(|c| c.to_ascii_lowercase())
-        .collect()
-}
 
 /// The name a member is judged by: its key, unless the key only says "the value" (see
 /// [`is_value_key`]), when a pair's name or the name the object is held under says what
