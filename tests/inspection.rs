@@ -2632,6 +2632,14 @@ async fn secrets_named_by_a_list_an_object_or_a_name_value_pair_never_reach_the_
                 "pretty tool result",
                 with_tool_result(serde_json::to_string_pretty(shape).unwrap()),
             ),
+            (
+                "tool result in a fenced block after a label",
+                with_tool_result(format!("Result:\n```json\n{shape}\n```\ndone")),
+            ),
+            (
+                "tool result encoded twice",
+                with_tool_result(Value::String(shape.to_string()).to_string()),
+            ),
         ] {
             let before = mock.count();
             let (status, err, _) = post(&gw, "/api/v1/chat/completions", &body, &[]).await;
@@ -2710,6 +2718,20 @@ async fn secrets_named_by_a_list_an_object_or_a_name_value_pair_never_reach_the_
     let read: Value = serde_json::from_str(content).unwrap();
     assert_eq!(read["env"][1]["value"], "[SECRET]", "{content}");
     assert_eq!(read["env"][0]["value"], "debug", "{content}");
+    // Found by its pair, redacted wherever else the text holds it too.
+    let before = mock.count();
+    let mut env = shapes[5].1.clone();
+    env["cmd"] = json!(format!("mysql -uapp -p{password} -h db"));
+    let (status, err, _) = post(
+        &redacting,
+        "/api/v1/chat/completions",
+        &with_tool_result(format!("Output: {env}")),
+        &[],
+    )
+    .await;
+    assert_eq!(status, 200, "{err}");
+    let forwarded = received(&mock.requests().split_off(before));
+    assert!(!forwarded.contains(&password), "{forwarded}");
 }
 
 /// JSON read in text (a tool result, a pasted config) is judged as the same JSON parsed

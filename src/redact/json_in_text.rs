@@ -12,16 +12,16 @@ use super::detectors::SECRET;
 use super::walk::{self, Fixed, Media, Path, Visit};
 use super::{Detectors, Span};
 
-/// The spans of `text` that its JSON structure names as secrets; empty when `text` is not
-/// a JSON object or array.
+/// The spans of `text` that its JSON structure names as secrets; empty when `text` holds
+/// no JSON object or array.
 pub(super) fn named_secrets(detectors: &Detectors, text: &str) -> Vec<Span> {
-    let looks_like_json = matches!(text.trim_start().as_bytes().first(), Some(b'{' | b'['));
-    if !looks_like_json {
-        return Vec::new();
-    }
-    let Ok(mut value) = serde_json::from_str::<Value>(text) else {
+    let Some(mut value) = document(text) else {
         return Vec::new();
     };
+    // Encoded twice (`"{\"name\": …}"` as the whole text): read once more.
+    if let Some(inner) = value.as_str().and_then(document) {
+        value = inner;
+    }
     let mut found = Found {
         detectors,
         values: Vec::new(),
@@ -31,20 +31,37 @@ pub(super) fn named_secrets(detectors: &Detectors, text: &str) -> Vec<Span> {
     let _ = walk::data(&mut value, &Path::root(), &mut found);
     let mut spans = Vec::new();
     for secret in found.values {
-        // As JSON writes it, without its quotes; written another way (`\u0041` for `A`),
-        // it cannot be told apart in the text, and the whole text is the span.
-        let Ok(written) = serde_json::to_string(&secret) else {
-            continue;
-        };
+        // Wherever the text holds it: as JSON writes it (without its quotes) and as it
+        // reads (`mysql -pS` in another member). Written only another way (`\u0041` for
+        // `A`), it cannot be told apart in the text, and the whole text is the span.
         let before = spans.len();
-        for (at, quoted) in text.match_indices(written.as_str()) {
-            spans.push(Span::new(at + 1, at + quoted.len() - 1, SECRET));
+        if let Ok(written) = serde_json::to_string(&secret) {
+            for (at, quoted) in text.match_indices(written.as_str()) {
+                spans.push(Span::new(at + 1, at + quoted.len() - 1, SECRET));
+            }
+        }
+        for (at, _) in text.match_indices(secret.as_str()) {
+            spans.push(Span::new(at, at + secret.len(), SECRET));
         }
         if spans.len() == before {
             spans.push(Span::new(0, text.len(), SECRET));
         }
     }
     spans
+}
+
+/// The JSON object or array `text` holds: the whole text, or from its first `{` or `[` to
+/// its last `}` or `]` (`Result: {…}`, a fenced code block, a line of text after it).
+fn document(text: &str) -> Option<Value> {
+    let start = text.find(['{', '['])?;
+    let end = text.rfind(['}', ']'])?;
+    let inner = text.get(start..=end)?;
+    match serde_json::from_str::<Value>(inner) {
+        Ok(value) if value.is_object() || value.is_array() => Some(value),
+        _ => serde_json::from_str::<Value>(text.trim())
+            .ok()
+            .filter(Value::is_string),
+    }
 }
 
 /// The strings the walk hands over with a name that calls them secrets.
