@@ -722,6 +722,11 @@ async fn a_client_that_leaves_still_gets_its_response_record() {
         .send()
         .await;
     assert!(r.is_err(), "the client timed out");
+    // Wait for that request's record before queueing the stream: on a loaded machine the
+    // first request may not have reached the upstream yet, and the stream's request would
+    // then take the delayed plain reply meant for it (and complete).
+    wait_for_responses(&gw, 1).await;
+    mock.drop_pending();
     // Streamed: the client reads one event and leaves (the stream would run for 10 s, so
     // even a heavily loaded machine cannot see it complete first).
     mock.push(Reply::chat_stream(200, Duration::from_millis(50)));
@@ -733,14 +738,7 @@ async fn a_client_that_leaves_still_gets_its_response_record() {
     drop(s);
     // The server notices the closed socket on its next write: wait for the record rather
     // than for a fixed time (a loaded machine is slower than any fixed wait).
-    let mut records = gw.audit_records().await;
-    for _ in 0..50 {
-        if records.iter().filter(|r| r["type"] == "response").count() >= 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        records = gw.audit_records().await;
-    }
+    let records = wait_for_responses(&gw, 2).await;
     // In either order: which of the two the gateway notices first depends on the load.
     let mut responses: Vec<(String, u64)> = records
         .iter()
@@ -760,6 +758,20 @@ async fn a_client_that_leaves_still_gets_its_response_record() {
         "{records:#?}"
     );
     assert!(verify_path(gw.audit_dir.path(), false).unwrap().ok());
+}
+
+/// The audit's records once it holds at least `n` response records (or after 10 s: the
+/// caller's assertion then says what was there).
+async fn wait_for_responses(gw: &TestGateway, n: usize) -> Vec<Value> {
+    let mut records = gw.audit_records().await;
+    for _ in 0..100 {
+        if records.iter().filter(|r| r["type"] == "response").count() >= n {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        records = gw.audit_records().await;
+    }
+    records
 }
 
 /// Clients that give up at every point of the request — while the request record is being

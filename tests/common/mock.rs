@@ -207,6 +207,11 @@ impl MockUpstream {
         self.inner.script.lock().unwrap().len()
     }
 
+    /// Forgets scripted replies no request has taken yet.
+    pub fn drop_pending(&self) {
+        self.inner.script.lock().unwrap().clear();
+    }
+
     /// Forgets recorded requests (long runs).
     pub fn clear(&self) {
         self.inner.recorded.lock().unwrap().clear();
