@@ -20,6 +20,7 @@ mod email;
 mod encoded;
 mod iban;
 mod ip;
+mod lanes;
 mod numbers;
 mod person;
 mod phi;
@@ -28,8 +29,6 @@ mod secrets;
 mod ssn;
 pub(crate) mod text;
 mod windows;
-
-use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 
 pub use cards::luhn;
 pub use iban::iban;
@@ -124,7 +123,7 @@ struct Found {
 /// The compiled built-in detectors: built once per config, shared by every request.
 pub struct Engine {
     /// Every vendor prefix and every context word, any case, reporting every occurrence.
-    words: AhoCorasick,
+    words: lanes::Words,
     /// Per pattern: what it starts and, for a vendor prefix, the literal its case is checked
     /// against.
     triggers: Vec<(Trigger, &'static str)>,
@@ -179,13 +178,8 @@ impl Engine {
         // Overlapping, because the two sets need leftmost-longest each on their own (a
         // `key-` prefix must not hide the `key` name word at the same place); `Leftmost`
         // rebuilds that order from every occurrence.
-        let words = AhoCorasick::builder()
-            .ascii_case_insensitive(true)
-            .match_kind(MatchKind::Standard)
-            .kind(Some(AhoCorasickKind::DFA))
-            .build(triggers.iter().map(|(_, w)| *w))
-            .map_err(|e| e.to_string())?;
-        let longest = triggers.iter().map(|(_, w)| w.len()).max().unwrap_or(0);
+        let words = lanes::Words::new(triggers.iter().map(|(_, w)| *w))?;
+        let longest = words.longest();
         let engine = Engine {
             words,
             triggers,
@@ -211,28 +205,27 @@ impl Engine {
         let mut prefixes = Leftmost::default();
         let mut words = Leftmost::default();
         let mut ready = Vec::new();
-        for m in self.words.find_overlapping_iter(text) {
-            let pattern = m.pattern().as_usize();
-            let Some((trigger, literal)) = self.triggers.get(pattern) else {
-                continue;
+        self.words.each(text.as_bytes(), |m| {
+            let Some((trigger, literal)) = self.triggers.get(m.pattern) else {
+                return;
             };
             let found = Found {
-                start: m.start(),
-                end: m.end(),
-                pattern,
+                start: m.start,
+                end: m.end,
+                pattern: m.pattern,
             };
             // No occurrence reported after this one (they come in order of their ends)
             // starts before `horizon`.
-            let horizon = m.end().saturating_sub(self.longest);
+            let horizon = m.end.saturating_sub(self.longest);
             if let Trigger::Encoded = trigger {
                 // Every occurrence, outside both sets: it must not hide a prefix or a word.
-                if text.as_bytes().get(m.start()..m.end()) == Some(literal.as_bytes()) {
+                if text.as_bytes().get(m.start..m.end) == Some(literal.as_bytes()) {
                     chosen(found, Set::Encoded);
                 }
-                continue;
+                return;
             }
             if let Trigger::Prefix(_) = trigger {
-                if text.as_bytes().get(m.start()..m.end()) == Some(literal.as_bytes()) {
+                if text.as_bytes().get(m.start..m.end) == Some(literal.as_bytes()) {
                     prefixes.offer(found, horizon, &mut ready);
                     ready.drain(..).for_each(|f| chosen(f, Set::Prefix));
                 }
@@ -246,7 +239,7 @@ impl Engine {
                 &mut ready,
             );
             ready.drain(..).for_each(|f| chosen(f, Set::Word));
-        }
+        });
         prefixes.settle(None, &mut ready);
         ready.drain(..).for_each(|f| chosen(f, Set::Prefix));
         words.settle(None, &mut ready);
@@ -425,6 +418,7 @@ impl Leftmost {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aho_corasick::{AhoCorasick, MatchKind};
 
     #[test]
     fn the_tables_compile() {
