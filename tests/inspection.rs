@@ -2640,6 +2640,14 @@ async fn secrets_named_by_a_list_an_object_or_a_name_value_pair_never_reach_the_
                 "tool result encoded twice",
                 with_tool_result(Value::String(shape.to_string()).to_string()),
             ),
+            (
+                "tool result with space before its colons",
+                with_tool_result(shape.to_string().replace("\":", "\" :")),
+            ),
+            (
+                "tool result with line breaks before its colons",
+                with_tool_result(shape.to_string().replace("\":", "\"\n\t:")),
+            ),
         ] {
             let before = mock.count();
             let (status, err, _) = post(&gw, "/api/v1/chat/completions", &body, &[]).await;
@@ -2656,6 +2664,31 @@ async fn secrets_named_by_a_list_an_object_or_a_name_value_pair_never_reach_the_
             );
         }
     }
+    // A key written twice in a tool result: a reader may take either value, so both are
+    // judged (parsed as data, the last one wins); ordinary repeated keys still pass.
+    for text in [
+        format!(r#"{{"name": "DB_PASSWORD", "value": "{password}", "value": "x"}}"#),
+        format!(r#"[{{"name": "X-API-Key", "value": ["{api_key}"], "value": "none"}}]"#),
+        format!(
+            r#"{{"env": [{{"name": "DB_PASSWORD", "value": "{password}", "value": "a", "value": "b"}}]}}"#
+        ),
+    ] {
+        let before = mock.count();
+        let body = with_tool_result(text.clone());
+        let (status, err, _) = post(&gw, "/api/v1/chat/completions", &body, &[]).await;
+        assert_eq!(status, 403, "{text}: {err}");
+        assert_eq!(mock.count(), before, "{text}: forwarded");
+    }
+    let repeated =
+        r#"{"name": "color", "value": "red", "value": "blue", "tags": [1], "tags": [2]}"#;
+    let (status, err, _) = post(
+        &gw,
+        "/api/v1/chat/completions",
+        &with_tool_result(repeated.to_owned()),
+        &[],
+    )
+    .await;
+    assert_eq!(status, 200, "{err}");
     // Redacted, the value goes and the pair's name and its neighbours stay.
     let redacting = gateway(&mock, "redact_types = { SECRET = \"redact\" }\n").await;
     let before = mock.count();

@@ -1280,25 +1280,6 @@ pub(crate) fn assignment(text: &str, hit: usize, names: &NameWords, out: &mut Ve
         _ if pair => return name_end,
         _ => None,
     };
-    if json_member && quote == Some(b'"') {
-        // The string to its closing quote, escapes and all (`a\"b` is one value: cut at the
-        // escape, its tail went upstream); one never closed is left to the text rule.
-        let mut j = i;
-        let closed = loop {
-            match b.get(j) {
-                Some(b'\\') => j += 2,
-                Some(b'"') => break true,
-                Some(b'\n') | None => break false,
-                Some(_) => j += 1,
-            }
-        };
-        if let Some(value) = text.get(i..j).filter(|_| closed) {
-            if let Some((vs, ve)) = named_value(names, name, value) {
-                out.push(Hit::new(i + vs, i + ve, SECRET));
-            }
-            return name_end;
-        }
-    }
     // A value is judged on its first 512 bytes (a body of `key=key=…` asks at every
     // name); a secret found is redacted to its real end (`whole`), however long.
     let value_end = |from: usize, cap: usize| {
@@ -1324,6 +1305,17 @@ pub(crate) fn assignment(text: &str, hit: usize, names: &NameWords, out: &mut Ve
         // Cut at a character's start: a cap may fall inside a non-ASCII letter.
         text::floor(text, j)
     };
+    if json_member && quote == Some(b'"') {
+        // The string to its closing quote, escapes and all (`a\"b` is one value: cut at the
+        // escape, its tail went upstream); one never closed is left to the text rule.
+        let j = value_end(i, usize::MAX);
+        if let Some(value) = text.get(i..j).filter(|_| b.get(j) == Some(&b'"')) {
+            if let Some((vs, ve)) = named_value(names, name, value) {
+                out.push(Hit::new(i + vs, i + ve, SECRET));
+            }
+            return name_end;
+        }
+    }
     let whole = |from: usize, judged: usize| {
         if judged - from > 500 {
             value_end(from, usize::MAX)
