@@ -2679,6 +2679,18 @@ async fn secrets_named_by_a_list_an_object_or_a_name_value_pair_never_reach_the_
         assert_eq!(status, 403, "{text}: {err}");
         assert_eq!(mock.count(), before, "{text}: forwarded");
     }
+    // Names given as a list are read together, as several name keys are.
+    let listed = json!({"name": ["color", "DB_PASSWORD"], "value": password});
+    for body in [
+        with_metadata(&listed),
+        with_tool_call_args(&listed),
+        with_tool_result(listed.to_string()),
+    ] {
+        let before = mock.count();
+        let (status, err, _) = post(&gw, "/api/v1/chat/completions", &body, &[]).await;
+        assert_eq!(status, 403, "{listed}: {err}");
+        assert_eq!(mock.count(), before, "{listed}: forwarded");
+    }
     let repeated =
         r#"{"name": "color", "value": "red", "value": "blue", "tags": [1], "tags": [2]}"#;
     let (status, err, _) = post(

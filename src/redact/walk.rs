@@ -829,6 +829,11 @@ fn pair_name(m: &Map<String, Value>) -> Option<String> {
     for (k, val) in m {
         match val {
             Value::String(s) if is_pair_name_key(k) => names.push(s),
+            // Names given as a list (`{"name": ["color", "DB_PASSWORD"], …}`) are read
+            // together, as several name keys are.
+            Value::Array(items) if is_pair_name_key(k) => {
+                names.extend(items.iter().take(8).filter_map(Value::as_str));
+            }
             _ if is_value_key(k) => has_value = true,
             _ => {}
         }
