@@ -2583,6 +2583,24 @@ async fn passes_as_sent(gw: &TestGateway, mock: &MockUpstream, plain: &Value) {
     assert_eq!(&serde_json::from_str::<Value>(args).unwrap(), plain);
 }
 
+/// Posts `body` and asserts that it was refused as a secret, that nothing reached the
+/// upstream, and that the refusal repeats none of `secrets`.
+async fn refused_unforwarded(
+    gw: &TestGateway,
+    mock: &MockUpstream,
+    body: &Value,
+    secrets: &[&str],
+    what: &str,
+) {
+    let before = mock.count();
+    let (status, err, _) = post(gw, "/api/v1/chat/completions", body, &[]).await;
+    assert_eq!(status, 403, "{what}: {err}");
+    assert_eq!(err["error"]["code"], "secret_blocked", "{what}: {err}");
+    assert_eq!(mock.count(), before, "{what}: forwarded");
+    let e = err.to_string();
+    assert!(secrets.iter().all(|s| !e.contains(s)), "{what}: {e}");
+}
+
 /// A secret's name need not be the key right above it: a list or an object held under the
 /// name, and a name/value pair (HTTP header lists, Kubernetes `env`, Postman variables),
 /// name their values too, in data and in tool-call arguments alike. Pairs and lists of
@@ -2649,19 +2667,8 @@ async fn secrets_named_by_a_list_an_object_or_a_name_value_pair_never_reach_the_
                 with_tool_result(shape.to_string().replace("\":", "\"\n\t:")),
             ),
         ] {
-            let before = mock.count();
-            let (status, err, _) = post(&gw, "/api/v1/chat/completions", &body, &[]).await;
-            assert_eq!(status, 403, "{name} in {place}: {err}");
-            assert_eq!(
-                err["error"]["code"], "secret_blocked",
-                "{name} in {place}: {err}"
-            );
-            assert_eq!(mock.count(), before, "{name} in {place}: forwarded");
-            let e = err.to_string();
-            assert!(
-                !e.contains(&api_key) && !e.contains(&password),
-                "{name} in {place}: {e}"
-            );
+            let what = format!("{name} in {place}");
+            refused_unforwarded(&gw, &mock, &body, &[&api_key, &password], &what).await;
         }
     }
     // A key written twice in a tool result: a reader may take either value, so both are
@@ -2673,11 +2680,8 @@ async fn secrets_named_by_a_list_an_object_or_a_name_value_pair_never_reach_the_
             r#"{{"env": [{{"name": "DB_PASSWORD", "value": "{password}", "value": "a", "value": "b"}}]}}"#
         ),
     ] {
-        let before = mock.count();
         let body = with_tool_result(text.clone());
-        let (status, err, _) = post(&gw, "/api/v1/chat/completions", &body, &[]).await;
-        assert_eq!(status, 403, "{text}: {err}");
-        assert_eq!(mock.count(), before, "{text}: forwarded");
+        refused_unforwarded(&gw, &mock, &body, &[&api_key, &password], &text).await;
     }
     // Names given as a list are read together, as several name keys are.
     let listed = json!({"name": ["color", "DB_PASSWORD"], "value": password});
@@ -2686,10 +2690,8 @@ async fn secrets_named_by_a_list_an_object_or_a_name_value_pair_never_reach_the_
         with_tool_call_args(&listed),
         with_tool_result(listed.to_string()),
     ] {
-        let before = mock.count();
-        let (status, err, _) = post(&gw, "/api/v1/chat/completions", &body, &[]).await;
-        assert_eq!(status, 403, "{listed}: {err}");
-        assert_eq!(mock.count(), before, "{listed}: forwarded");
+        let what = listed.to_string();
+        refused_unforwarded(&gw, &mock, &body, &[&password], &what).await;
     }
     let repeated =
         r#"{"name": "color", "value": "red", "value": "blue", "tags": [1], "tags": [2]}"#;

@@ -8,6 +8,8 @@
 
 use serde_json::Value;
 
+use crate::request::parse::parse_keeping_duplicates;
+
 use super::detectors::SECRET;
 use super::walk::{self, Fixed, Media, Path, Visit};
 use super::{Detectors, Span};
@@ -50,6 +52,9 @@ pub(super) fn named_secrets(detectors: &Detectors, text: &str) -> Vec<Span> {
     spans
 }
 
+/// How deep JSON held in text is read (as deep as `serde_json` reads).
+const MAX_DEPTH: usize = 128;
+
 /// Whether `text` has what an object member looks like: a `"` then, after any JSON white
 /// space, a `:` (`"name": `, `"name" :` and JSON encoded twice, `\"name\":`, all do).
 fn has_member(text: &str) -> bool {
@@ -76,93 +81,13 @@ fn document(text: &str) -> Option<Value> {
     let start = text.find(['{', '['])?;
     let end = text.rfind(['}', ']'])?;
     let inner = text.get(start..=end)?;
-    match serde_json::from_str::<AllMembers>(inner).map(|m| m.0) {
-        Ok(value) if value.is_object() || value.is_array() => Some(value),
+    // Every value of a key written twice is kept: a reader of the text may take any.
+    match parse_keeping_duplicates(inner, MAX_DEPTH) {
+        Some(value) if value.is_object() || value.is_array() => Some(value),
         _ if text.trim_start().starts_with('"') => serde_json::from_str::<Value>(text.trim())
             .ok()
             .filter(Value::is_string),
         _ => None,
-    }
-}
-
-/// A JSON document with every member of every object: where a key is written more than
-/// once (`{"value": S, "value": "x"}`), its values are kept as a list under it, where
-/// `serde_json::Value` keeps the last. A reader of the text (the model) may take any of
-/// them, so the walk must see them all; a list under a name is judged by that name, as
-/// each of its strings would be.
-struct AllMembers(Value);
-
-impl<'de> serde::Deserialize<'de> for AllMembers {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer
-            .deserialize_any(AllMembersVisitor)
-            .map(AllMembers)
-    }
-}
-
-struct AllMembersVisitor;
-
-impl<'de> serde::de::Visitor<'de> for AllMembersVisitor {
-    type Value = Value;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a JSON value")
-    }
-
-    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
-        Ok(Value::Bool(v))
-    }
-
-    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-
-    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-
-    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-
-    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::String(v.to_owned()))
-    }
-
-    fn visit_string<E>(self, v: String) -> Result<Value, E> {
-        Ok(Value::String(v))
-    }
-
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let mut items = Vec::new();
-        while let Some(AllMembers(item)) = seq.next_element()? {
-            items.push(item);
-        }
-        Ok(Value::Array(items))
-    }
-
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut object = serde_json::Map::new();
-        // Keys already turned into a list of their values.
-        let mut listed: std::collections::HashSet<String> = std::collections::HashSet::new();
-        while let Some((key, AllMembers(value))) = map.next_entry::<String, AllMembers>()? {
-            match object.get_mut(&key) {
-                None => {
-                    object.insert(key, value);
-                }
-                Some(Value::Array(values)) if listed.contains(&key) => values.push(value),
-                Some(first) => {
-                    let first = first.take();
-                    object.insert(key.clone(), Value::Array(vec![first, value]));
-                    listed.insert(key);
-                }
-            }
-        }
-        Ok(Value::Object(object))
     }
 }
 
