@@ -61,7 +61,9 @@ fn detect(c: &mut Criterion) {
     // (single digits between spaces, tabs or dots: every run a phone candidate). Throughput
     // must not fall with size; a search that looked back to the start of the line for each
     // candidate made 2 MB of `1 1 1 …` cost 24 s of CPU, and the numbering plan's parser
-    // on every run of `0 0 0 …` (a trunk prefix) 21 s.
+    // on every run of `0 0 0 …` (a trunk prefix) 21 s. Also a vendor prefix repeated: each
+    // occurrence started a 512-byte match (`sk-` is made of its own body characters) or a
+    // 512-byte look for a gap to join over (`ghp_`): a megabyte cost 1.0 s and 0.3 s.
     let mut group = c.benchmark_group("detect_adversarial");
     for kib in [64usize, 512] {
         for (name, unit) in [
@@ -69,6 +71,9 @@ fn detect(c: &mut Criterion) {
             ("zero_space", "0 "),
             ("digit_tab", "1\t"),
             ("digit_dot", "1."),
+            ("sk_prefix", "sk-"),
+            ("sk_prefix_digit", "sk-1-"),
+            ("ghp_prefix", "ghp_"),
         ] {
             let text = unit.repeat(kib * 1024 / unit.len());
             group.throughput(Throughput::Bytes(text.len() as u64));

@@ -254,7 +254,7 @@ impl Engine {
 
     /// Every confirmed candidate in `text`, unordered and possibly overlapping.
     pub fn find(&self, text: &str, out: &mut Vec<Hit>) {
-        let mut covered = 0;
+        let mut scan = secrets::Scan::default();
         let mut assigned_to = 0;
         let mut diagnosed_to = 0;
         let mut decoded_to = 0;
@@ -265,7 +265,7 @@ impl Engine {
             match *trigger {
                 Trigger::Prefix(id) => {
                     if set == Set::Prefix {
-                        self.prefixed.try_rule(text, id, f.start, &mut covered, out);
+                        self.prefixed.try_rule(text, id, f.start, &mut scan, out);
                     }
                 }
                 Trigger::Encoded => self.encoded(text, f.start, &mut decoded_to, out),
@@ -336,11 +336,11 @@ impl Engine {
     /// Whether the vendor or assignment rules find a secret in `text` (decoded base64).
     fn holds_secret(&self, text: &str) -> bool {
         let mut inner = Vec::new();
-        let (mut covered, mut assigned_to) = (0, 0);
+        let (mut scan, mut assigned_to) = (secrets::Scan::default(), 0);
         self.each_word(text, |f, set| match self.triggers.get(f.pattern) {
             Some((Trigger::Prefix(id), _)) if set == Set::Prefix => {
                 self.prefixed
-                    .try_rule(text, *id, f.start, &mut covered, &mut inner);
+                    .try_rule(text, *id, f.start, &mut scan, &mut inner);
             }
             Some((Trigger::Assign, _)) if f.start >= assigned_to => {
                 assigned_to = secrets::assignment(text, f.start, &self.names, &mut inner);

@@ -532,12 +532,12 @@ impl Prefixed {
         text: &str,
         id: usize,
         at: usize,
-        covered: &mut usize,
+        scan: &mut Scan,
         out: &mut Vec<Hit>,
     ) {
-        if !self.run_rule(text, id, at, covered, out) {
+        if !self.run_rule(text, id, at, scan, out) {
             if let Some(generic) = RULES.get(id).and_then(|r| fallback(r.literal)) {
-                self.run_rule(text, generic, at, covered, out);
+                self.run_rule(text, generic, at, scan, out);
             }
         }
     }
@@ -547,7 +547,7 @@ impl Prefixed {
         text: &str,
         id: usize,
         at: usize,
-        covered: &mut usize,
+        scan: &mut Scan,
         out: &mut Vec<Hit>,
     ) -> bool {
         {
@@ -558,6 +558,7 @@ impl Prefixed {
             let Some(start) = m_start.checked_sub(rule.lead) else {
                 return false;
             };
+            let covered = &mut scan.covered;
             // A PEM body or a long token already found covers nested literals.
             if start < *covered {
                 return false;
@@ -567,9 +568,13 @@ impl Prefixed {
             {
                 return false;
             }
+            if rule.check == Check::Random && scan.run.rejects(text.as_bytes(), start, rule.reach) {
+                return false;
+            }
             let hay = text::window_after(text, start, rule.reach);
             let joined = match re.find(hay) {
                 Some(_) => None,
+                None if !scan.gap.nearest(text, start, id, rule) => return false,
                 None => match gapped_body(hay, rule) {
                     Some(joined) => Some(joined),
                     None => return false,
@@ -602,6 +607,190 @@ impl Prefixed {
                 *covered = (*covered).max(to);
             }
             ok
+        }
+    }
+}
+
+/// Where one text's vendor-rule scan stands; a fresh one for each text.
+#[derive(Default)]
+pub(crate) struct Scan {
+    /// The end of the last token found: a literal before it is inside that token.
+    covered: usize,
+    /// The generic `sk-` rule's run of body characters.
+    run: BodyRun,
+    /// Which literal a gap in a token may be joined for.
+    gap: GapOwner,
+}
+
+/// The one literal of a rule whose token may be joined over the gap that ends its run of
+/// token characters (see [`gapped_body`]): the last before the gap.
+///
+/// Why: every occurrence of a literal in one run reaches the same gap, and each attempt
+/// reads the run up to the rule's reach (512 bytes) and, with a gap, rebuilds and matches
+/// the joined text: `ghp_ghp_ghp_…` cost 512 bytes of work per four bytes of text (a
+/// megabyte in a third of a second, half of it there). A key split over a line break
+/// starts at the last of its literal before the break; an earlier one is some other text
+/// glued to it.
+#[derive(Default)]
+struct GapOwner {
+    /// The run of token characters last measured: `run_from..run_end`.
+    run_from: usize,
+    run_end: usize,
+    /// For the run ending at `run_end`: each rule tried in it, and where its last literal
+    /// that may start a token stands.
+    owners: Vec<(usize, usize)>,
+}
+
+impl GapOwner {
+    /// Whether the token of rule `id` found at `start` is the one that may be joined over
+    /// the gap ending its run.
+    fn nearest(&mut self, text: &str, start: usize, id: usize, rule: &Rule) -> bool {
+        if !joins(rule) {
+            return false;
+        }
+        let bytes = text.as_bytes();
+        let body = start + rule.literal.len();
+        if !(self.run_from <= body && body <= self.run_end) {
+            let len = bytes
+                .get(body..)
+                .unwrap_or_default()
+                .iter()
+                .take_while(|b| token_byte(**b))
+                .count();
+            (self.run_from, self.run_end) = (body, body + len);
+            self.owners.clear();
+        }
+        if let Some(&(_, at)) = self.owners.iter().find(|(rule_id, _)| *rule_id == id) {
+            return at == start;
+        }
+        let run = bytes.get(start..self.run_end).unwrap_or_default();
+        let last = memchr::memmem::rfind_iter(run, rule.literal.as_bytes())
+            .map(|i| start + i)
+            .find(|&at| !needs_word_start(rule.literal) || text::word_start(text, at))
+            .unwrap_or(start);
+        self.owners.push((id, last));
+        last == start
+    }
+}
+
+/// The generic `sk-` rule's body characters (`[A-Za-z0-9_-]`, see its pattern) counted
+/// along one run of them, slid from one `sk-` in the run to the next.
+///
+/// Why: `sk-` is made of body characters itself, so in `sk-sk-sk-…` (or any long run that
+/// holds `sk-` often) each occurrence starts a match reaching to the end of the run or the
+/// rule's reach, and the check (`Random`) rejects it. Matched afresh, that was 512 bytes of
+/// regex for every three bytes of text: a megabyte of `sk-` cost a second of CPU, eight
+/// megabytes eight seconds. The match from an occurrence is that occurrence to the end of
+/// its run, capped at the reach, so the counts say what the check would: no digit, or an
+/// entropy clearly under the bar, settles the common case at once. Anything else (a pass,
+/// a verdict within rounding of the bar, a run too short for the pattern) still goes
+/// through the regex and the check, so the rule finds exactly what it found before.
+struct BodyRun {
+    /// Whether `from..to` is a counted stretch of the current text.
+    live: bool,
+    from: usize,
+    to: usize,
+    counts: [u32; 128],
+    digits: u32,
+}
+
+impl Default for BodyRun {
+    fn default() -> Self {
+        BodyRun {
+            live: false,
+            from: 0,
+            to: 0,
+            counts: [0; 128],
+            digits: 0,
+        }
+    }
+}
+
+/// A byte of the generic `sk-` rule's body.
+fn sk_body_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b == b'-'
+}
+
+/// `c · log2 c` for every count a window within the `sk-` rule's reach can hold.
+static C_LOG_C: std::sync::LazyLock<Vec<f64>> = std::sync::LazyLock::new(|| {
+    (0..=SK_REACH)
+        .map(|c| {
+            let c = c as f64;
+            if c > 0.0 {
+                c * c.log2()
+            } else {
+                0.0
+            }
+        })
+        .collect()
+});
+
+/// How far the generic `sk-` rule reads (the default reach).
+const SK_REACH: usize = 512;
+
+impl BodyRun {
+    /// Whether the `sk-` rule's match at `p` (`p` to the end of its run, at most `reach`
+    /// bytes) certainly fails its check. `p` must not go backwards within one text.
+    fn rejects(&mut self, text: &[u8], p: usize, reach: usize) -> bool {
+        if reach > SK_REACH {
+            return false;
+        }
+        let limit = p.saturating_add(reach).min(text.len());
+        if !(self.live && self.from <= p && p <= self.to) {
+            *self = BodyRun {
+                live: true,
+                from: p,
+                to: p,
+                ..BodyRun::default()
+            };
+        }
+        while self.from < p {
+            if let Some(&b) = text.get(self.from) {
+                self.count(b, false);
+            }
+            self.from += 1;
+        }
+        while self.to < limit {
+            match text.get(self.to) {
+                Some(&b) if sk_body_byte(b) => self.count(b, true),
+                _ => break,
+            }
+            self.to += 1;
+        }
+        let n = self.to - p;
+        // `sk-` and 20 body characters: shorter, the pattern may still match across a
+        // gap (see `gapped_body`); the regex decides.
+        if n < 23 {
+            return false;
+        }
+        if self.digits == 0 {
+            return true;
+        }
+        let sum: f64 = self
+            .counts
+            .iter()
+            .filter(|&&c| c > 0)
+            .map(|&c| C_LOG_C.get(c as usize).copied().unwrap_or(f64::MAX))
+            .sum();
+        let n = n as f64;
+        let bits = n.log2() - sum / n;
+        bits < 3.0 - 1e-9
+    }
+
+    fn count(&mut self, b: u8, add: bool) {
+        if let Some(c) = self.counts.get_mut(usize::from(b)) {
+            if add {
+                *c += 1;
+            } else {
+                *c = c.saturating_sub(1);
+            }
+        }
+        if b.is_ascii_digit() {
+            if add {
+                self.digits += 1;
+            } else {
+                self.digits = self.digits.saturating_sub(1);
+            }
         }
     }
 }
@@ -1684,6 +1873,119 @@ mod tests {
         let mut v: Vec<&str> = out.iter().map(|h| &t[h.start..h.end]).collect();
         v.dedup();
         v
+    }
+
+    /// The full judgement of the generic `sk-` rule at `p`: its regex, then its check.
+    fn sk_rule_accepts(text: &str, p: usize) -> bool {
+        let Some(id) = RULES.iter().position(|r| r.literal == "sk-") else {
+            return false;
+        };
+        let re = Regex::new(&format!("^(?:{})", RULES[id].pattern)).unwrap();
+        let hay = text::window_after(text, p, RULES[id].reach);
+        re.find(hay).is_some_and(|m| {
+            let v = m.as_str();
+            v.bytes().any(|b| b.is_ascii_digit()) && entropy(v) >= 3.0
+        })
+    }
+
+    /// Every `sk-` the scan would try, in text order.
+    fn sk_starts(text: &str) -> Vec<usize> {
+        text.match_indices("sk-")
+            .map(|(i, _)| i)
+            .filter(|&i| text::word_start(text, i))
+            .collect()
+    }
+
+    #[test]
+    fn a_run_of_sk_is_settled_without_running_the_regex_at_every_occurrence() {
+        // Each of these cost 512 bytes of regex per occurrence (a megabyte of the first,
+        // a second of CPU); the counts settle every occurrence.
+        for unit in ["sk-", "sk-1-", "sk-sk-12-", "sk-_-aA-"] {
+            let text = unit.repeat(20_000);
+            let mut run = BodyRun::default();
+            let starts = sk_starts(&text);
+            assert!(starts.len() >= 20_000);
+            let settled = starts
+                .iter()
+                .filter(|&&p| run.rejects(text.as_bytes(), p, SK_REACH))
+                .count();
+            // The last few are too short for the pattern and left to the regex.
+            assert!(
+                settled + 8 >= starts.len(),
+                "{unit}: {settled} of {}",
+                starts.len()
+            );
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_sk_run_counts_settle_only_what_the_rule_rejects(
+            pieces in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "sk-", "sk-proj-", "a", "b", "Z", "1", "7", "_", "-", " ", "é", ".",
+                    "aaaaaaaa", "9x8Y7z6W5v4U3t2S1r0Q", "0123456789", "qwertyuiop",
+                ]),
+                0..300,
+            )
+        ) {
+            let text: String = pieces.concat();
+            let mut run = BodyRun::default();
+            for p in sk_starts(&text) {
+                if run.rejects(text.as_bytes(), p, SK_REACH) {
+                    proptest::prop_assert!(!sk_rule_accepts(&text, p), "at {p} in {text:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn only_the_literal_nearest_a_gap_is_joined_over_it() {
+        let id = RULES.iter().position(|r| r.literal == "ghp_").unwrap();
+        let text = format!("{}A1b2C3d4\nE5f6", "ghp_".repeat(10_000));
+        let mut gap = GapOwner::default();
+        let owners: Vec<usize> = (0..10_000)
+            .map(|i| i * 4)
+            .filter(|&at| gap.nearest(&text, at, id, &RULES[id]))
+            .collect();
+        assert_eq!(owners, vec![39_996]);
+    }
+
+    #[test]
+    fn a_key_wrapped_after_copies_of_its_prefix_is_still_joined() {
+        let engine = super::super::Engine::new().unwrap();
+        let key = "ghp_A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8";
+        let sk = "sk-proj-Q7fW2mK9xR4tL8vN3bH6cJ1dG5sA0eYz";
+        for (glue, key) in [
+            ("", key),
+            ("ghp_", key),
+            ("ghp_ghp_ghp_", key),
+            ("sk-a ", sk),
+        ] {
+            let text = format!("token: {glue}{}\n    {}", &key[..16], &key[16..]);
+            let mut hits = Vec::new();
+            engine.find(&text, &mut hits);
+            assert!(
+                hits.iter().any(|h| h.kind == SECRET && h.end == text.len()),
+                "{text:?}: {hits:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_key_after_a_long_run_of_sk_is_still_found() {
+        let engine = super::super::Engine::new().unwrap();
+        for glue in ["", "-", "_"] {
+            let key = "sk-proj-Q7fW2mK9xR4tL8vN3bH6cJ1dG5sA0eYz";
+            let text = format!("{}{glue}{key}", "sk-".repeat(5_000));
+            let mut hits = Vec::new();
+            engine.find(&text, &mut hits);
+            assert!(
+                hits.iter()
+                    .any(|h| h.kind == SECRET && h.end == text.len() && h.start < text.len() - 30),
+                "{glue:?}"
+            );
+        }
     }
 
     #[test]
