@@ -2781,6 +2781,79 @@ async fn secrets_named_by_a_list_an_object_or_a_name_value_pair_never_reach_the_
     assert!(!forwarded.contains(&password), "{forwarded}");
 }
 
+/// JSON in a tool result is read however it is written (prose around it, several
+/// documents, cut off, comments, trailing commas, single quotes, escapes or numbers strict
+/// JSON refuses) and however deep it is encoded in strings (a command's JSON output held in
+/// a `stdout` member, a secret manager's `SecretString`, JSON encoded three times): a pair
+/// or a name in it names its value as in data. The same shapes of ordinary data pass as sent.
+#[tokio::test]
+async fn json_in_a_tool_result_is_read_however_it_is_written_or_nested() {
+    let mock = MockUpstream::start().await;
+    let gw = gateway(&mock, "").await;
+    let api_key = sha256_hex("lenient canary")[..32].to_owned();
+    let password = format!("Autumn{}#z", 1990 + 3);
+    let pair = json!({"name": "DB_PASSWORD", "value": password});
+    let header =
+        json!([{"name": "Accept", "value": "*/*"}, {"name": "X-API-Key", "value": api_key}]);
+    let once = |v: &Value| Value::String(v.to_string()).to_string();
+    let texts = [
+        ("JSON in a member's string", json!({"stdout": pair.to_string()}).to_string()),
+        ("JSON in a string in a string", json!({"result": {"stdout": once(&header)}}).to_string()),
+        ("encoded three times", Value::String(once(&pair)).to_string()),
+        ("encoded twice with line breaks before its colons", once(&pair).replace("\\\":", "\\\"\\n:")),
+        ("escaped in a log line", format!("payload={}", once(&header).trim_matches('"'))),
+        (
+            "a secret manager's SecretString",
+            json!({"Name": "prod/db", "SecretString": json!({"username": "app", "password": password}).to_string()}).to_string(),
+        ),
+        ("after a log level", format!("[INFO] {pair}")),
+        ("before a brace in prose", format!("Result: {header} (took {{3}} ms)")),
+        ("cut off", pair.to_string().trim_end_matches('}').to_owned()),
+        ("with an invalid escape", format!(r#"{{"path": "C:\windows", "name": "DB_PASSWORD", "value": "{password}"}}"#)),
+        ("with a lone surrogate", format!(r#"{{"note": "\ud800", "name": "DB_PASSWORD", "value": "{password}"}}"#)),
+        ("with a number out of range", format!(r#"{{"n": 1e400, "name": "DB_PASSWORD", "value": "{password}"}}"#)),
+        ("with a raw tab", format!("{{\"note\": \"a\tb\", \"name\": \"DB_PASSWORD\", \"value\": \"{password}\"}}")),
+        ("with comments and a trailing comma", format!("{{ // the database\n \"name\": \"DB_PASSWORD\", /* prod */ \"value\": \"{password}\", }}")),
+        ("in Python's repr", format!("{{'name': 'X-API-Key', 'value': '{api_key}'}}")),
+        ("as one document per line", format!("{{\"a\": 1}}\n{pair}\n{{\"b\": 2}}")),
+    ];
+    for (what, text) in &texts {
+        let body = with_tool_result(text.clone());
+        refused_unforwarded(&gw, &mock, &body, &[&api_key, &password], what).await;
+    }
+    // A member's string that holds JSON is read in data too.
+    let body = with_metadata(&json!({"stdout": pair.to_string()}));
+    refused_unforwarded(
+        &gw,
+        &mock,
+        &body,
+        &[&password],
+        "JSON in a string in metadata",
+    )
+    .await;
+    // Ordinary data written the same ways passes as sent.
+    let plain = json!({"name": "color", "value": "red"});
+    for text in [
+        format!("[INFO] {plain} (took {{3}} ms)"),
+        json!({"stdout": once(&plain)}).to_string(),
+        "{'name': 'LOG_LEVEL', 'value': 'debug', } // done".to_owned(),
+        plain.to_string().trim_end_matches('}').to_owned(),
+    ] {
+        let before = mock.count();
+        let (status, err, _) = post(
+            &gw,
+            "/api/v1/chat/completions",
+            &with_tool_result(text.clone()),
+            &[],
+        )
+        .await;
+        assert_eq!(status, 200, "{text}: {err}");
+        let sent = mock.requests().split_off(before);
+        let forwarded: Value = serde_json::from_slice(&sent[0].body).unwrap();
+        assert_eq!(forwarded["messages"][2]["content"], text);
+    }
+}
+
 /// JSON read in text (a tool result, a pasted config) is judged as the same JSON parsed
 /// from a tool call is: the key names the value, with the same exceptions for cursors, ids,
 /// accounts and the like; a secret found is redacted to its end however long it is, and a

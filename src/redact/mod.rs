@@ -11,6 +11,7 @@ pub mod detectors;
 pub mod fold;
 pub mod inspect;
 mod json_in_text;
+mod lenient_json;
 pub mod placeholder;
 pub mod presidio;
 pub mod walk;

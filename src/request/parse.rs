@@ -8,7 +8,6 @@
 //! orguard owns are checked for type here, so later stages work on typed values.
 
 use std::cell::Cell;
-use std::collections::HashSet;
 use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -210,57 +209,33 @@ pub fn parse_object(bytes: &[u8], max_depth: usize) -> Result<Map<String, Value>
     // gives the caller a precise reason.
     // Parsing from the checked `str` then skips serde_json's own UTF-8 check of every string.
     let text = std::str::from_utf8(bytes).map_err(|_| ParseError::InvalidUtf8)?;
-    match read(text, max_depth, Duplicates::Refuse)? {
-        Value::Object(map) => Ok(map),
-        _ => Err(ParseError::NotAnObject),
-    }
-}
-
-/// Reads JSON held in text (a tool result, a pasted config) for inspection, keeping every
-/// value of a key written more than once as a list under it: `serde_json::Value` keeps
-/// the last (`{"value": S, "value": "x"}` reads as `"x"`), while a model reading the text
-/// may take any of them. `None` when `text` is not JSON or nests past `max_depth`.
-pub fn parse_keeping_duplicates(text: &str, max_depth: usize) -> Option<Value> {
-    read(text, max_depth, Duplicates::KeepAll).ok()
-}
-
-/// One JSON value, the whole of `text`, with bounded depth and `duplicates` applied.
-fn read(text: &str, max_depth: usize, duplicates: Duplicates) -> Result<Value, ParseError> {
     let violation = Cell::new(None);
     let mut de = serde_json::Deserializer::from_str(text);
     let seed = StrictSeed {
         depth: 0,
         max_depth,
-        duplicates,
         violation: &violation,
     };
-    seed.deserialize(&mut de)
-        .and_then(|v| de.end().map(|()| v))
-        .map_err(|e| {
-            violation.take().unwrap_or(ParseError::Syntax {
+    let value = match seed.deserialize(&mut de).and_then(|v| de.end().map(|()| v)) {
+        Ok(v) => v,
+        Err(e) => {
+            return Err(violation.take().unwrap_or(ParseError::Syntax {
                 line: e.line(),
                 column: e.column(),
-            })
-        })
+            }))
+        }
+    };
+    match value {
+        Value::Object(map) => Ok(map),
+        _ => Err(ParseError::NotAnObject),
+    }
 }
 
-/// What a key written twice in one object does.
-#[derive(Clone, Copy)]
-enum Duplicates {
-    /// The request is refused (`duplicate_key`): what orguard checks must be what the
-    /// upstream reads.
-    Refuse,
-    /// Its values are kept as a list under it (text read for inspection).
-    KeepAll,
-}
-
-/// Builds a `serde_json::Value` while refusing excessive depth and handling duplicate keys
-/// as `duplicates` says. A violation is recorded in `violation` because serde's error type
-/// can only carry a string.
+/// Builds a `serde_json::Value` while refusing duplicate keys and excessive depth. A
+/// violation is recorded in `violation` because serde's error type can only carry a string.
 struct StrictSeed<'a> {
     depth: usize,
     max_depth: usize,
-    duplicates: Duplicates,
     violation: &'a Cell<Option<ParseError>>,
 }
 
@@ -274,7 +249,6 @@ impl StrictSeed<'_> {
         Ok(StrictSeed {
             depth: self.depth + 1,
             max_depth: self.max_depth,
-            duplicates: self.duplicates,
             violation: self.violation,
         })
     }
@@ -342,24 +316,13 @@ impl<'de> Visitor<'de> for StrictSeed<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
         let child = self.nested().map_err(|e| self.fail::<A::Error>(e))?;
         let mut map = Map::new();
-        // Keys already turned into a list of their values (`Duplicates::KeepAll`).
-        let mut listed: HashSet<String> = HashSet::new();
         // Keys arrive already unescaped, so `"mod\u0065l"` collides with `"model"` here.
         while let Some(key) = access.next_key::<String>()? {
-            if matches!(self.duplicates, Duplicates::Refuse) && map.contains_key(&key) {
+            if map.contains_key(&key) {
                 return Err(self.fail(ParseError::DuplicateKey { depth: self.depth }));
             }
             let value = access.next_value_seed(child.reborrow())?;
-            match map.get_mut(&key) {
-                None => {
-                    map.insert(key, value);
-                }
-                Some(Value::Array(values)) if listed.contains(&key) => values.push(value),
-                Some(first) => {
-                    *first = Value::Array(vec![first.take(), value]);
-                    listed.insert(key);
-                }
-            }
+            map.insert(key, value);
         }
         Ok(Value::Object(map))
     }
@@ -370,7 +333,6 @@ impl StrictSeed<'_> {
         StrictSeed {
             depth: self.depth,
             max_depth: self.max_depth,
-            duplicates: self.duplicates,
             violation: self.violation,
         }
     }
@@ -384,24 +346,6 @@ mod tests {
 
     fn chat(body: &str) -> Result<ParsedRequest, ParseError> {
         parse(Endpoint::ChatCompletions, body.as_bytes(), 16)
-    }
-
-    /// Read for inspection, a key written more than once keeps every value, in order, at
-    /// any depth; the request parser still refuses the same text.
-    #[test]
-    fn text_read_for_inspection_keeps_every_value_of_a_repeated_key() {
-        let text = r#"{"a": 1, "a": [2], "a": 3, "b": {"c": "x", "c": "y"}, "d": 4}"#;
-        let value = parse_keeping_duplicates(text, 16).unwrap();
-        assert_eq!(
-            value,
-            serde_json::json!({"a": [1, [2], 3], "b": {"c": ["x", "y"]}, "d": 4})
-        );
-        assert!(matches!(
-            parse_object(text.as_bytes(), 16),
-            Err(ParseError::DuplicateKey { depth: 0 })
-        ));
-        assert_eq!(parse_keeping_duplicates(r#"{"a": [[[1]]]}"#, 2), None);
-        assert_eq!(parse_keeping_duplicates(r#"{"a": 1} {"b": 2}"#, 16), None);
     }
 
     #[test]
