@@ -2854,6 +2854,136 @@ async fn json_in_a_tool_result_is_read_however_it_is_written_or_nested() {
     }
 }
 
+/// The shapes that name a value without a secret-naming key above it, as the exports and
+/// APIs people paste write them: a pair with many members between its name and its value,
+/// a value that is an object or a list of them, plural `values`, pair keys written with
+/// look-alike letters or a stray space, a name written twice in tool-call arguments,
+/// password managers' and identity servers' field records, parameter exports, and
+/// "password" in more languages. In metadata, tool-call arguments and a tool result alike;
+/// ordinary records of the same shapes pass as sent.
+#[tokio::test]
+async fn values_named_by_records_and_look_alike_keys_never_reach_the_upstream() {
+    let mock = MockUpstream::start().await;
+    let gw = gateway(&mock, "").await;
+    let api_key = sha256_hex("record canary")[..32].to_owned();
+    let password = format!("Spring{}#k", 1990 + 4);
+    let mut padded = serde_json::Map::new();
+    padded.insert("name".into(), json!("DB_PASSWORD"));
+    for i in 0..10 {
+        padded.insert(format!("note{i}"), json!("plain"));
+    }
+    padded.insert("value".into(), json!(password));
+    let shapes = [
+        (
+            "ten members between a name and its value",
+            Value::Object(padded),
+        ),
+        (
+            "an object as a pair's value",
+            json!({"name": "DB_PASSWORD", "value": {"primary": password}}),
+        ),
+        (
+            "objects in a list as a pair's value",
+            json!({"name": "X-API-Key", "value": [{"current": "no", "secondary": api_key}]}),
+        ),
+        (
+            "a plural values list",
+            json!({"name": "DB_PASSWORD", "values": [password]}),
+        ),
+        (
+            "a value key with a Cyrillic letter",
+            json!({"name": "DB_PASSWORD", "v\u{0430}lue": password}),
+        ),
+        (
+            "a fullwidth name key",
+            json!({"\u{ff4e}\u{ff41}\u{ff4d}\u{ff45}": "DB_PASSWORD", "value": password}),
+        ),
+        (
+            "a name key with a zero-width space",
+            json!({"na\u{200b}me": "DB_PASSWORD", "value": password}),
+        ),
+        (
+            "a value key with a trailing space",
+            json!({"name": "DB_PASSWORD", "value ": password}),
+        ),
+        (
+            "a 1Password field",
+            json!({"id": "password", "type": "CONCEALED", "purpose": "PASSWORD", "label": "password", "value": password}),
+        ),
+        (
+            "a Bitwarden custom field",
+            json!({"name": "API key", "value": api_key, "type": 0}),
+        ),
+        (
+            "a Keycloak credential",
+            json!({"type": "password", "value": password, "temporary": false}),
+        ),
+        (
+            "a parameter export",
+            json!({"paramName": "db_password", "paramValue": password}),
+        ),
+        (
+            "a field and its data",
+            json!({"field": "api_token", "data": api_key}),
+        ),
+        (
+            "a titled record",
+            json!({"title": "Stripe secret", "content": api_key}),
+        ),
+        (
+            "an env and its string value",
+            json!({"env": "DB_PASSWORD", "stringValue": password}),
+        ),
+        (
+            "a secret name and its initial value",
+            json!({"secretName": "prod_api_key", "initialValue": api_key}),
+        ),
+        ("Italian", json!({"parola": password})),
+        ("Turkish without its cedilla", json!({"sifre": password})),
+        ("Hungarian", json!({"jelszo": password})),
+        (
+            "Danish",
+            json!({"adgangskode": password, "kodeord": password}),
+        ),
+        ("Estonian", json!({"parool": password})),
+        ("Croatian", json!({"lozinka": password})),
+        ("Slovene", json!({"geslo": password})),
+        (
+            "keytool's passwords",
+            json!({"storepass": password, "keypass": password, "keystore_pass": password}),
+        ),
+    ];
+    for (name, shape) in &shapes {
+        for (place, body) in [
+            ("metadata", with_metadata(shape)),
+            ("tool call", with_tool_call_args(shape)),
+            ("tool result", with_tool_result(shape.to_string())),
+        ] {
+            let what = format!("{name} in {place}");
+            refused_unforwarded(&gw, &mock, &body, &[&api_key, &password], &what).await;
+        }
+    }
+    // A name written twice in tool-call arguments: parsed, the last would name the value.
+    let args = format!(r#"{{"name": "DB_PASSWORD", "name": "x", "value": "{password}"}}"#);
+    let body = json!({"model": "openai/gpt-4o", "messages": [{"role": "user", "content": "go"},
+        {"role": "assistant", "content": null, "tool_calls": [{"id": "c1", "type": "function",
+            "function": {"name": "f", "arguments": args}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": "ok"}]});
+    refused_unforwarded(&gw, &mock, &body, &[&password], "a name written twice").await;
+    // Ordinary records of the same shapes.
+    let plain = json!({
+        "articles": [{"title": "How to rotate an API token", "content": "Open the console and choose Rotate."}],
+        "parts": [{"type": "text", "text": "hello world"}],
+        "form": [{"label": "Password", "text": "Enter your password"},
+            {"id": "username", "type": "STRING", "label": "username", "value": "alice"}],
+        "settings": [{"name": "LOG_LEVEL", "value": {"level": "debug", "sampled": "yes"}},
+            {"paramName": "timeout", "paramValue": "30"},
+            {"name": "PASSWORD_MIN_LENGTH", "values": ["12", "16"]}],
+        "credential": {"type": "password", "temporary": false, "value": "<set on first login>"},
+    });
+    passes_as_sent(&gw, &mock, &plain).await;
+}
+
 /// JSON read in text (a tool result, a pasted config) is judged as the same JSON parsed
 /// from a tool call is: the key names the value, with the same exceptions for cursors, ids,
 /// accounts and the like; a secret found is redacted to its end however long it is, and a

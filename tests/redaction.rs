@@ -816,14 +816,35 @@ async fn tool_call_arguments_cannot_smuggle_values_past_the_scan() {
     let mock = MockUpstream::start().await;
     let gw = TestGateway::start(&mock).await;
     let secret = format!("sk-or-v1-{}", "9d".repeat(32));
-    // Duplicate keys inside the arguments: the upstream gets the parsed (scanned) form.
-    let args = format!(r#"{{"k":"{secret}","k":"harmless"}}"#);
-    let body = json!({"model": "openai/gpt-4o", "messages": [
-        {"role": "assistant", "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": args}}]},
-        {"role": "tool", "tool_call_id": "c1", "content": "ok"}]});
-    assert_eq!(send(&gw, Some("confidential"), &body).await.status(), 200);
-    let forwarded = String::from_utf8(mock.last().body.to_vec()).unwrap();
-    assert!(!forwarded.contains("9d9d"), "{forwarded}");
+    // Duplicate keys inside the arguments: the text is judged as written, every value in
+    // it (parsed, the last value would hide the first from the scan).
+    let with_args = |args: String| {
+        json!({"model": "openai/gpt-4o", "messages": [
+            {"role": "assistant", "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": args}}]},
+            {"role": "tool", "tool_call_id": "c1", "content": "ok"}]})
+    };
+    let before = mock.count();
+    let body = with_args(format!(r#"{{"k":"{secret}","k":"harmless"}}"#));
+    let refused = send(&gw, Some("confidential"), &body).await;
+    assert_eq!(refused.status(), 403);
+    let text = refused.text().await.unwrap();
+    assert!(
+        text.contains("secret_blocked") && !text.contains("9d9d"),
+        "{text}"
+    );
+    assert_eq!(mock.count(), before, "forwarded");
+    let args = r#"{"k":"first","k":"harmless"}"#.to_owned();
+    assert_eq!(
+        send(&gw, Some("confidential"), &with_args(args.clone()))
+            .await
+            .status(),
+        200
+    );
+    let got = mock.last().json();
+    assert_eq!(
+        got["messages"][0]["tool_calls"][0]["function"]["arguments"],
+        args
+    );
     // A card number written as a JSON number is still a card number.
     let body = json!({"model": "openai/gpt-4o", "messages": [
         {"role": "assistant", "tool_calls": [{"id": "c2", "type": "function", "function": {"name": "pay", "arguments": "{\"card\":4111111111111111}"}}]},

@@ -20,8 +20,11 @@
 //! Two walks of the same body visit the same places with the same [`Path::hash`], which is
 //! how one scan's findings are applied to the policy's rewritten copy of the body.
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Value};
 
+use crate::request::parse::{parse_object, ParseError};
 use crate::request::Endpoint;
 
 /// Content the gateway cannot read. Video counts as a file.
@@ -746,17 +749,17 @@ pub fn data(value: &mut Value, at: &Path<'_>, v: &mut dyn Visit) -> Walked {
             {
                 return part(value, at, v);
             }
-            members(m, None, at, v)
+            members(m, Outer::None, at, v)
         }
         Value::Bool(_) | Value::Null => Ok(()),
     }
 }
 
 /// The members of an object of data, each with the name it is judged by ([`name_of`]);
-/// `outer` is the name the object itself is held under, when that names a value.
+/// `outer` is the name the object itself is held under.
 fn members(
     m: &mut Map<String, Value>,
-    outer: Option<&str>,
+    outer: Outer<'_>,
     at: &Path<'_>,
     v: &mut dyn Visit,
 ) -> Walked {
@@ -764,9 +767,33 @@ fn members(
     for (k, val) in m.iter_mut() {
         let at = at.key(k);
         v.fixed(&at, Fixed::Key(k));
-        member(name_of(k, pair.as_deref(), outer), val, &at, v)?;
+        let (name, passed_on) = name_of(k, pair.as_deref(), outer);
+        named_member(&name, passed_on, val, &at, v)?;
     }
     Ok(())
+}
+
+/// The name an object is held under, as its members see it.
+#[derive(Clone, Copy)]
+enum Outer<'n> {
+    /// The object is not held under a name (a list's item at the top, the body).
+    None,
+    /// Held under this name: it names the object's value keys (`{"password": {"value":
+    /// …}}`); its other keys name themselves.
+    Name(&'n str),
+    /// The value of a pair or of a name (`{"name": "DB_PASSWORD", "value": {"a": …}}`):
+    /// the whole object is that value, so every member is named by it, with its own key
+    /// after it (`DB_PASSWORD_a`; `…_id` then names an id, as it would anywhere).
+    Value(&'n str),
+}
+
+impl<'n> Outer<'n> {
+    fn name(self) -> Option<&'n str> {
+        match self {
+            Outer::None => None,
+            Outer::Name(n) | Outer::Value(n) => Some(n),
+        }
+    }
 }
 
 /// A member of an object the walk does not know (`metadata`, an unknown field of a
@@ -775,6 +802,19 @@ fn members(
 /// or the value of an object held under it (`"api_key": ["…"]`, `"password": {"value":
 /// "…"}`). Anything else is data.
 fn member(name: &str, val: &mut Value, at: &Path<'_>, v: &mut dyn Visit) -> Walked {
+    named_member(name, false, val, at, v)
+}
+
+/// [`member`]; `is_value` when `name` is what the member is the value of (a pair's name,
+/// or the name of the object holding a value key), which an object under it passes on to
+/// all its members ([`Outer::Value`]).
+fn named_member(
+    name: &str,
+    is_value: bool,
+    val: &mut Value,
+    at: &Path<'_>,
+    v: &mut dyn Visit,
+) -> Walked {
     match val {
         Value::String(s) if data_url(s).is_none() => {
             v.named_text(at, name, s);
@@ -782,7 +822,7 @@ fn member(name: &str, val: &mut Value, at: &Path<'_>, v: &mut dyn Visit) -> Walk
         }
         Value::Array(items) => {
             for (i, item) in items.iter_mut().enumerate() {
-                member(name, item, &at.index(i), v)?;
+                named_member(name, is_value, item, &at.index(i), v)?;
             }
             Ok(())
         }
@@ -792,16 +832,23 @@ fn member(name: &str, val: &mut Value, at: &Path<'_>, v: &mut dyn Visit) -> Walk
                 .and_then(Value::as_str)
                 .is_some_and(is_media_part_type) =>
         {
-            members(m, Some(name), at, v)
+            let outer = if is_value {
+                Outer::Value(name)
+            } else {
+                Outer::Name(name)
+            };
+            members(m, outer, at, v)
         }
         _ => data(val, at, v),
     }
 }
 
 /// Keys that hold the value of whatever names them (`{"name": "X-API-Key", "value": "…"}`,
-/// `{"password": {"value": "…"}}`), compared without case.
-const VALUE_KEYS: [&str; 8] = [
+/// `{"password": {"value": "…"}}`, Netlify's `values`, a 1Password field's `value`, a
+/// secret store's `data`), compared without case.
+const VALUE_KEYS: [&str; 12] = [
     "value",
+    "values",
     "val",
     "default",
     "current",
@@ -809,19 +856,43 @@ const VALUE_KEYS: [&str; 8] = [
     "raw",
     "computed",
     "result",
+    "data",
+    "content",
+    "text",
 ];
 
 /// Keys that hold a pair's name: HTTP header lists (`name`), Kubernetes `env` (`name`),
-/// Postman and `.env` exports (`key`), AWS tags (`Key`), compared without case.
-const PAIR_NAME_KEYS: [&str; 4] = ["name", "key", "header", "variable"];
+/// Postman and `.env` exports (`key`), AWS tags (`Key`), 1Password fields (`label`, `id`,
+/// `purpose`), Keycloak credentials (`type`), and what admin consoles and exports call
+/// the name (`title`, `field`, `env`, `var`, `setting`, `secretName`), compared without
+/// case.
+const PAIR_NAME_KEYS: [&str; 15] = [
+    "name",
+    "key",
+    "header",
+    "variable",
+    "label",
+    "title",
+    "field",
+    "id",
+    "type",
+    "purpose",
+    "env",
+    "var",
+    "setting",
+    "secretname",
+    "param",
+];
 
 /// The name a name/value pair gives its value: `{"name": "DB_PASSWORD", "value": "…"}` holds a
 /// password under the key `value`, and its `name` says so. A pair's name is under one of
 /// [`PAIR_NAME_KEYS`] or a [`PAIR_KINDS`] word then `name` or `key` (`ParameterKey`,
 /// `OptionName`), its value under one of [`VALUE_KEYS`] or such a word then `value`;
-/// several names are read together (`{"key": "api_key", "name": "x", "value": …}`).
+/// several names are read together (`{"key": "api_key", "name": "x", "value": …}`), a
+/// name with spaces as one with `_` (Bitwarden's `"API key"`). Objects of more than 64
+/// members are records, not pairs.
 fn pair_name(m: &Map<String, Value>) -> Option<String> {
-    if m.len() > 8 {
+    if m.len() > 64 {
         return None;
     }
     let mut names: Vec<&str> = Vec::new();
@@ -838,10 +909,11 @@ fn pair_name(m: &Map<String, Value>) -> Option<String> {
             _ => {}
         }
     }
-    (has_value && !names.is_empty()).then(|| names.join("_"))
+    (has_value && !names.is_empty()).then(|| names.join("_").replace(' ', "_"))
 }
 
 fn is_pair_name_key(k: &str) -> bool {
+    let k = &*as_read(k);
     PAIR_NAME_KEYS.iter().any(|w| is_word(k, w, ""))
         || PAIR_KINDS
             .iter()
@@ -849,19 +921,33 @@ fn is_pair_name_key(k: &str) -> bool {
 }
 
 fn is_value_key(k: &str) -> bool {
+    let k = &*as_read(k);
     VALUE_KEYS.iter().any(|w| is_word(k, w, ""))
         || PAIR_KINDS
             .iter()
-            .chain(&["default", "new", "current"])
+            .chain(&[
+                "default", "new", "current", "string", "initial", "secret", "plain",
+            ])
             .any(|kind| is_word(k, kind, "value"))
 }
 
-/// Whether `k`, lower-cased without `_` and `-`, is `head` then `tail` (`Parameter_Key` is
-/// `parameter` then `key`). Asked of every member of data: compared, not rebuilt.
+/// A key as it is seen: one with characters folding changes (`vаlue` with a Cyrillic
+/// `а`, a fullwidth `ｎａｍｅ`, a zero-width space) is read folded, as a model reads it.
+/// Keys in ASCII, nearly all of them, are not copied.
+fn as_read(k: &str) -> Cow<'_, str> {
+    match k.is_ascii() {
+        true => Cow::Borrowed(k),
+        false => super::fold::fold(k).map_or(Cow::Borrowed(k), Cow::Owned),
+    }
+}
+
+/// Whether `k`, lower-cased without `_`, `-` and spaces, is `head` then `tail`
+/// (`Parameter_Key` is `parameter` then `key`, `"value "` is `value`). Asked of every
+/// member of data: compared, not rebuilt.
 fn is_word(k: &str, head: &str, tail: &str) -> bool {
     k.len() <= 32
         && k.bytes()
-            .filter(|c| !matches!(c, b'_' | b'-'))
+            .filter(|c| !matches!(c, b'_' | b'-' | b' ' | b'\t'))
             .map(|c| c.to_ascii_lowercase())
             .eq(head.bytes().chain(tail.bytes()))
 }
@@ -870,8 +956,9 @@ fn is_word(k: &str, head: &str, tail: &str) -> bool {
 /// `OptionName`/`OptionValue`, `header_name`/`header_value`). Not any key ending in `name`
 /// or `value`: `secret_name` beside `encrypted_value` (GitHub's repository secrets) is
 /// not a pair, and the ciphertext is no secret.
-const PAIR_KINDS: [&str; 11] = [
+const PAIR_KINDS: [&str; 12] = [
     "parameter",
+    "param",
     "option",
     "header",
     "env",
@@ -886,13 +973,17 @@ const PAIR_KINDS: [&str; 11] = [
 
 /// The name a member is judged by: its key, unless the key only says "the value" (see
 /// [`is_value_key`]), when a pair's name or the name the object is held under says what
-/// the value is.
-fn name_of<'n>(key: &'n str, pair: Option<&'n str>, outer: Option<&'n str>) -> &'n str {
+/// the value is; inside a value ([`Outer::Value`]) every key after that value's name. The
+/// flag says the name is one the member is the value of (passed on to an object under it).
+fn name_of<'n>(key: &'n str, pair: Option<&'n str>, outer: Outer<'n>) -> (Cow<'n, str>, bool) {
     if is_value_key(key) {
-        pair.or(outer).unwrap_or(key)
-    } else {
-        key
+        if let Some(name) = pair.or(outer.name()) {
+            return (Cow::Borrowed(name), true);
+        }
+    } else if let Outer::Value(name) = outer {
+        return (Cow::Owned(format!("{name}_{key}")), true);
     }
+    (Cow::Borrowed(key), false)
 }
 
 fn is_media_part_type(t: &str) -> bool {
@@ -952,29 +1043,41 @@ impl<'a> Path<'a> {
 
 /// Arguments that parse as a JSON object or array are visited value by value — keys and
 /// numbers as rewritable text, because the model reads them — and always re-serialised, so
-/// the upstream reads exactly what was scanned (with duplicate keys inside the arguments,
-/// the parsed value, not the raw text, is what goes on). Anything else is plain text.
+/// the upstream reads exactly what was scanned. Arguments with a key written twice are
+/// text: parsed, only the last value would be judged and go on (`{"name": "DB_PASSWORD",
+/// "name": "x", "value": S}` named S `x`), while the text, every value in it read, is what
+/// the model wrote. Anything else is plain text.
 fn embedded_json(args: &mut String, at: &Path<'_>, v: &mut dyn Visit) {
-    match serde_json::from_str::<Value>(args) {
-        Ok(mut parsed) if parsed.is_object() || parsed.is_array() => {
+    let parsed = match parse_object(args.as_bytes(), EMBEDDED_DEPTH) {
+        Ok(map) => Some(Value::Object(map)),
+        Err(ParseError::DuplicateKey { .. }) => None,
+        Err(_) => serde_json::from_str::<Value>(args)
+            .ok()
+            .filter(|p| p.is_object() || p.is_array()),
+    };
+    match parsed {
+        Some(mut parsed) => {
             embedded_values(&mut parsed, &at.child(Seg::Embedded), v);
             if let Ok(text) = serde_json::to_string(&parsed) {
                 *args = text;
             }
         }
-        _ => v.text(at, args),
+        None => v.text(at, args),
     }
 }
 
+/// How deep arguments are parsed as an object (`serde_json`'s own bound).
+const EMBEDDED_DEPTH: usize = 128;
+
 fn embedded_values(value: &mut Value, at: &Path<'_>, v: &mut dyn Visit) {
-    embedded_named(value, None, at, v)
+    embedded_named(value, Outer::None, at, v)
 }
 
 /// [`embedded_values`], with the name `value` is held under when one names it (as
-/// [`member`] does for data).
-fn embedded_named(value: &mut Value, name: Option<&str>, at: &Path<'_>, v: &mut dyn Visit) {
+/// [`members`] does for data).
+fn embedded_named(value: &mut Value, outer: Outer<'_>, at: &Path<'_>, v: &mut dyn Visit) {
     match value {
-        Value::String(s) => match name {
+        Value::String(s) => match outer.name() {
             Some(name) => v.named_text(at, name, s),
             None => v.text(at, s),
         },
@@ -988,7 +1091,7 @@ fn embedded_named(value: &mut Value, name: Option<&str>, at: &Path<'_>, v: &mut 
         }
         Value::Array(items) => {
             for (i, item) in items.iter_mut().enumerate() {
-                embedded_named(item, name, &at.index(i), v);
+                embedded_named(item, outer, &at.index(i), v);
             }
         }
         Value::Object(m) => {
@@ -998,9 +1101,15 @@ fn embedded_named(value: &mut Value, name: Option<&str>, at: &Path<'_>, v: &mut 
                 // Keys are addressed by position: the key itself may be rewritten. The
                 // value is judged by the key as sent (a redacted key names nothing).
                 let at = at.index(i);
-                let named = name_of(&key, pair.as_deref(), name).to_owned();
+                let (named, is_value) = name_of(&key, pair.as_deref(), outer);
+                let named = named.into_owned();
                 v.text(&at.child(Seg::Embedded), &mut key);
-                embedded_named(&mut val, Some(&named), &at, v);
+                let inner = if is_value {
+                    Outer::Value(&named)
+                } else {
+                    Outer::Name(&named)
+                };
+                embedded_named(&mut val, inner, &at, v);
                 m.insert(key, val);
             }
         }
