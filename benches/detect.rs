@@ -63,7 +63,8 @@ fn detect(c: &mut Criterion) {
     // candidate made 2 MB of `1 1 1 …` cost 24 s of CPU, and the numbering plan's parser
     // on every run of `0 0 0 …` (a trunk prefix) 21 s. Also a vendor prefix repeated: each
     // occurrence started a 512-byte match (`sk-` is made of its own body characters) or a
-    // 512-byte look for a gap to join over (`ghp_`): a megabyte cost 1.0 s and 0.3 s.
+    // 512-byte look for a gap to join over (`ghp_`): a megabyte cost 1.0 s and 0.3 s. And
+    // `auth=` repeated: every name read the rest of the text as its value (272 s a megabyte).
     let mut group = c.benchmark_group("detect_adversarial");
     for kib in [64usize, 512] {
         for (name, unit) in [
@@ -74,6 +75,7 @@ fn detect(c: &mut Criterion) {
             ("sk_prefix", "sk-"),
             ("sk_prefix_digit", "sk-1-"),
             ("ghp_prefix", "ghp_"),
+            ("auth_assign", "auth="),
         ] {
             let text = unit.repeat(kib * 1024 / unit.len());
             group.throughput(Throughput::Bytes(text.len() as u64));

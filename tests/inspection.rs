@@ -2938,6 +2938,26 @@ async fn values_named_by_records_and_look_alike_keys_never_reach_the_upstream() 
             "a secret name and its initial value",
             json!({"secretName": "prod_api_key", "initialValue": api_key}),
         ),
+        (
+            "terraform output",
+            json!({"db_password": {"sensitive": true, "type": "string", "value": password}}),
+        ),
+        (
+            "a named object under a secret's name",
+            json!({"api_key": {"name": "prod", "value": api_key}}),
+        ),
+        (
+            "a header list under a key with a neutral word",
+            json!({"request_headers": [{"name": "X-API-Key", "value": api_key}]}),
+        ),
+        (
+            "a kind and its value",
+            json!({"kind": "password", "value": password}),
+        ),
+        (
+            "a property and its value",
+            json!({"property": "db.password", "value": password}),
+        ),
         ("Italian", json!({"parola": password})),
         ("Turkish without its cedilla", json!({"sifre": password})),
         ("Hungarian", json!({"jelszo": password})),

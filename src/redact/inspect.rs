@@ -407,11 +407,11 @@ fn read_values<'f>(
 }
 
 impl Scanner<'_> {
-    /// One string's findings, stored under its place; `key` is the object key it is held
-    /// under, when that names it (see [`Visit::named_text`]).
-    fn scan_text(&mut self, at: &Path<'_>, key: Option<&str>, s: &str) {
+    /// One string's findings, stored under its place; `names` are the names it is held
+    /// under, when they name it (see [`Visit::named_text`]).
+    fn scan_text(&mut self, at: &Path<'_>, names: &[&str], s: &str) {
         let mut spans = self.detectors.find(s);
-        if let Some(named) = key.and_then(|k| self.detectors.named(k, s)) {
+        if let Some(named) = names.iter().find_map(|k| self.detectors.named(k, s)) {
             spans.push(named);
             spans = super::resolve_overlaps(spans);
         }
@@ -457,11 +457,11 @@ impl Scanner<'_> {
 
 impl Visit for Scanner<'_> {
     fn text(&mut self, at: &Path<'_>, s: &mut String) {
-        self.scan_text(at, None, s);
+        self.scan_text(at, &[], s);
     }
 
-    fn named_text(&mut self, at: &Path<'_>, key: &str, s: &mut String) {
-        self.scan_text(at, Some(key), s);
+    fn named_text(&mut self, at: &Path<'_>, names: &[&str], s: &mut String) {
+        self.scan_text(at, names, s);
     }
 
     fn fixed(&mut self, at: &Path<'_>, text: Fixed<'_>) {

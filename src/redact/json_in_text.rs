@@ -118,8 +118,11 @@ impl Visit for Found<'_> {
         self.deeper(s);
     }
 
-    fn named_text(&mut self, _at: &Path<'_>, key: &str, s: &mut String) {
-        if self.detectors.named(key, s).is_some() {
+    fn named_text(&mut self, _at: &Path<'_>, names: &[&str], s: &mut String) {
+        if names
+            .iter()
+            .any(|key| self.detectors.named(key, s).is_some())
+        {
             self.values.push((s.clone(), self.nesting));
         } else {
             self.deeper(s);

@@ -90,7 +90,9 @@ pub trait Visit {
     /// A string held directly under an object key of data (`{"api_key": "…"}` in metadata
     /// or tool-call arguments): the key names it as an assignment's name does in text, so
     /// the scan reads the two together. Otherwise it is text.
-    fn named_text(&mut self, at: &Path<'_>, _key: &str, s: &mut String) {
+    /// `names` holds one name, or two where two say what the value is (a pair's name and
+    /// the name its object is held under): either may name it a secret.
+    fn named_text(&mut self, at: &Path<'_>, _names: &[&str], s: &mut String) {
         self.text(at, s)
     }
     /// An object key or a number: inspected, not rewritten.
@@ -767,8 +769,7 @@ fn members(
     for (k, val) in m.iter_mut() {
         let at = at.key(k);
         v.fixed(&at, Fixed::Key(k));
-        let (name, passed_on) = name_of(k, pair.as_deref(), outer);
-        named_member(&name, passed_on, val, &at, v)?;
+        named_member(&name_of(k, pair.as_deref(), outer), val, &at, v)?;
     }
     Ok(())
 }
@@ -802,27 +803,55 @@ impl<'n> Outer<'n> {
 /// or the value of an object held under it (`"api_key": ["…"]`, `"password": {"value":
 /// "…"}`). Anything else is data.
 fn member(name: &str, val: &mut Value, at: &Path<'_>, v: &mut dyn Visit) -> Walked {
-    named_member(name, false, val, at, v)
+    let naming = Naming {
+        name: Cow::Borrowed(name),
+        also: None,
+        is_value: false,
+    };
+    named_member(&naming, val, at, v)
 }
 
-/// [`member`]; `is_value` when `name` is what the member is the value of (a pair's name,
-/// or the name of the object holding a value key), which an object under it passes on to
-/// all its members ([`Outer::Value`]).
-fn named_member(
-    name: &str,
+/// What a member is judged by ([`name_of`]).
+struct Naming<'n> {
+    /// Its name.
+    name: Cow<'n, str>,
+    /// The other name that says what it is, where a pair's name and the name its object is
+    /// held under both do (`{"db_password": {"type": "string", "value": …}}` in
+    /// `terraform output -json`, `{"request_headers": [{"name": "X-API-Key", "value":
+    /// …}]}`): either may name it a secret. Joined into one name, a neutral word in either
+    /// (`string`, `_header`) would hide the other.
+    also: Option<&'n str>,
+    /// `name` is what the member is the value of (a pair's name, or the name of the object
+    /// holding a value key): an object under it passes it on ([`Outer::Value`]).
     is_value: bool,
-    val: &mut Value,
-    at: &Path<'_>,
-    v: &mut dyn Visit,
-) -> Walked {
+}
+
+impl Naming<'_> {
+    fn text(&self, at: &Path<'_>, s: &mut String, v: &mut dyn Visit) {
+        match self.also {
+            Some(also) => v.named_text(at, &[&self.name, also], s),
+            None => v.named_text(at, &[&self.name], s),
+        }
+    }
+
+    fn outer(&self) -> Outer<'_> {
+        match self.is_value {
+            true => Outer::Value(&self.name),
+            false => Outer::Name(&self.name),
+        }
+    }
+}
+
+/// [`member`], judged by `naming`.
+fn named_member(naming: &Naming<'_>, val: &mut Value, at: &Path<'_>, v: &mut dyn Visit) -> Walked {
     match val {
         Value::String(s) if data_url(s).is_none() => {
-            v.named_text(at, name, s);
+            naming.text(at, s, v);
             Ok(())
         }
         Value::Array(items) => {
             for (i, item) in items.iter_mut().enumerate() {
-                named_member(name, is_value, item, &at.index(i), v)?;
+                named_member(naming, item, &at.index(i), v)?;
             }
             Ok(())
         }
@@ -832,12 +861,7 @@ fn named_member(
                 .and_then(Value::as_str)
                 .is_some_and(is_media_part_type) =>
         {
-            let outer = if is_value {
-                Outer::Value(name)
-            } else {
-                Outer::Name(name)
-            };
-            members(m, outer, at, v)
+            members(m, naming.outer(), at, v)
         }
         _ => data(val, at, v),
     }
@@ -866,7 +890,7 @@ const VALUE_KEYS: [&str; 12] = [
 /// `purpose`), Keycloak credentials (`type`), and what admin consoles and exports call
 /// the name (`title`, `field`, `env`, `var`, `setting`, `secretName`), compared without
 /// case.
-const PAIR_NAME_KEYS: [&str; 15] = [
+const PAIR_NAME_KEYS: [&str; 20] = [
     "name",
     "key",
     "header",
@@ -882,6 +906,11 @@ const PAIR_NAME_KEYS: [&str; 15] = [
     "setting",
     "secretname",
     "param",
+    "property",
+    "attribute",
+    "prop",
+    "attr",
+    "kind",
 ];
 
 /// The name a name/value pair gives its value: `{"name": "DB_PASSWORD", "value": "…"}` holds a
@@ -913,43 +942,108 @@ fn pair_name(m: &Map<String, Value>) -> Option<String> {
 }
 
 fn is_pair_name_key(k: &str) -> bool {
-    let k = &*as_read(k);
-    PAIR_NAME_KEYS.iter().any(|w| is_word(k, w, ""))
-        || PAIR_KINDS
-            .iter()
-            .any(|kind| is_word(k, kind, "name") || is_word(k, kind, "key"))
+    KEY_WORDS.pair_name(k)
 }
 
 fn is_value_key(k: &str) -> bool {
-    let k = &*as_read(k);
-    VALUE_KEYS.iter().any(|w| is_word(k, w, ""))
-        || PAIR_KINDS
-            .iter()
-            .chain(&[
-                "default", "new", "current", "string", "initial", "secret", "plain",
-            ])
-            .any(|kind| is_word(k, kind, "value"))
+    KEY_WORDS.value(k)
 }
 
-/// A key as it is seen: one with characters folding changes (`vаlue` with a Cyrillic
-/// `а`, a fullwidth `ｎａｍｅ`, a zero-width space) is read folded, as a model reads it.
-/// Keys in ASCII, nearly all of them, are not copied.
-fn as_read(k: &str) -> Cow<'_, str> {
-    match k.is_ascii() {
-        true => Cow::Borrowed(k),
-        false => super::fold::fold(k).map_or(Cow::Borrowed(k), Cow::Owned),
+/// The pair rules' key words, each as [`compact`] writes a key, sorted: asked of every
+/// member of data (twice or three times each), so a key is compacted once and looked up,
+/// not compared with each of some seventy words in turn.
+struct KeyWords {
+    /// [`PAIR_NAME_KEYS`], and each [`PAIR_KINDS`] word then `name` or `key`.
+    names: Vec<Vec<u8>>,
+    /// [`VALUE_KEYS`], and each [`PAIR_KINDS`] word (or `default`, `new`, `current`,
+    /// `string`, `initial`, `secret`, `plain`) then `value`.
+    values: Vec<Vec<u8>>,
+}
+
+static KEY_WORDS: std::sync::LazyLock<KeyWords> = std::sync::LazyLock::new(|| {
+    let joined = |heads: &[&str], tails: &[&str]| -> Vec<Vec<u8>> {
+        heads
+            .iter()
+            .flat_map(|h| tails.iter().map(move |t| format!("{h}{t}").into_bytes()))
+            .collect()
+    };
+    let mut names: Vec<Vec<u8>> = PAIR_NAME_KEYS
+        .iter()
+        .map(|w| w.as_bytes().to_vec())
+        .collect();
+    names.extend(joined(&PAIR_KINDS, &["name", "key"]));
+    let mut values: Vec<Vec<u8>> = VALUE_KEYS.iter().map(|w| w.as_bytes().to_vec()).collect();
+    let value_kinds = [
+        "default", "new", "current", "string", "initial", "secret", "plain",
+    ];
+    values.extend(joined(&PAIR_KINDS, &["value"]));
+    values.extend(joined(&value_kinds, &["value"]));
+    for list in [&mut names, &mut values] {
+        list.sort_unstable();
+        list.dedup();
+    }
+    KeyWords { names, values }
+});
+
+impl KeyWords {
+    fn pair_name(&self, k: &str) -> bool {
+        compact(k).is_some_and(|c| {
+            self.names
+                .binary_search_by(|w| w.as_slice().cmp(c.bytes()))
+                .is_ok()
+        })
+    }
+
+    fn value(&self, k: &str) -> bool {
+        compact(k).is_some_and(|c| {
+            self.values
+                .binary_search_by(|w| w.as_slice().cmp(c.bytes()))
+                .is_ok()
+        })
     }
 }
 
-/// Whether `k`, lower-cased without `_`, `-` and spaces, is `head` then `tail`
-/// (`Parameter_Key` is `parameter` then `key`, `"value "` is `value`). Asked of every
-/// member of data: compared, not rebuilt.
-fn is_word(k: &str, head: &str, tail: &str) -> bool {
-    k.len() <= 32
-        && k.bytes()
-            .filter(|c| !matches!(c, b'_' | b'-' | b' ' | b'\t'))
-            .map(|c| c.to_ascii_lowercase())
-            .eq(head.bytes().chain(tail.bytes()))
+/// A key as the pair rules compare it: lower case, without `_`, `-`, spaces and tabs
+/// (`Parameter_Key` is `parameterkey`, `"value "` is `value`), and read folded when it has
+/// characters folding changes (`vаlue` with a Cyrillic `а`, a fullwidth `ｎａｍｅ`, a
+/// zero-width space), as a model reads it. `None` past 32 bytes: no key word is that long.
+fn compact(k: &str) -> Option<Compact> {
+    // Sentences held as keys (single-quoted prose read as JSON) are not folded to be
+    // turned down: no key word, folded, is anywhere near that long.
+    if k.len() > 128 {
+        return None;
+    }
+    let folded;
+    let k = match k.is_ascii() {
+        true => k,
+        false => {
+            folded = super::fold::fold(k);
+            folded.as_deref().unwrap_or(k)
+        }
+    };
+    let mut c = Compact {
+        buf: [0; 32],
+        len: 0,
+    };
+    for b in k
+        .bytes()
+        .filter(|b| !matches!(b, b'_' | b'-' | b' ' | b'\t'))
+    {
+        *c.buf.get_mut(c.len)? = b.to_ascii_lowercase();
+        c.len += 1;
+    }
+    Some(c)
+}
+
+struct Compact {
+    buf: [u8; 32],
+    len: usize,
+}
+
+impl Compact {
+    fn bytes(&self) -> &[u8] {
+        self.buf.get(..self.len).unwrap_or_default()
+    }
 }
 
 /// What the members of a pair are named after (`ParameterKey`/`ParameterValue`,
@@ -972,18 +1066,26 @@ const PAIR_KINDS: [&str; 12] = [
 ];
 
 /// The name a member is judged by: its key, unless the key only says "the value" (see
-/// [`is_value_key`]), when a pair's name or the name the object is held under says what
-/// the value is; inside a value ([`Outer::Value`]) every key after that value's name. The
-/// flag says the name is one the member is the value of (passed on to an object under it).
-fn name_of<'n>(key: &'n str, pair: Option<&'n str>, outer: Outer<'n>) -> (Cow<'n, str>, bool) {
+/// [`is_value_key`]), when a pair's name and the name the object is held under say what
+/// the value is (both, where there are both); inside a value ([`Outer::Value`]) every key
+/// after that value's name (`DB_PASSWORD_primary`).
+fn name_of<'n>(key: &'n str, pair: Option<&'n str>, outer: Outer<'n>) -> Naming<'n> {
+    let named = |name: Cow<'n, str>, also: Option<&'n str>, is_value: bool| Naming {
+        name,
+        also,
+        is_value,
+    };
     if is_value_key(key) {
-        if let Some(name) = pair.or(outer.name()) {
-            return (Cow::Borrowed(name), true);
-        }
-    } else if let Outer::Value(name) = outer {
-        return (Cow::Owned(format!("{name}_{key}")), true);
+        return match (pair, outer.name()) {
+            (Some(pair), outer) => named(Cow::Borrowed(pair), outer, true),
+            (None, Some(outer)) => named(Cow::Borrowed(outer), None, true),
+            (None, None) => named(Cow::Borrowed(key), None, false),
+        };
     }
-    (Cow::Borrowed(key), false)
+    match outer {
+        Outer::Value(name) => named(Cow::Owned(format!("{name}_{key}")), None, true),
+        _ => named(Cow::Borrowed(key), None, false),
+    }
 }
 
 fn is_media_part_type(t: &str) -> bool {
@@ -1078,7 +1180,7 @@ fn embedded_values(value: &mut Value, at: &Path<'_>, v: &mut dyn Visit) {
 fn embedded_named(value: &mut Value, outer: Outer<'_>, at: &Path<'_>, v: &mut dyn Visit) {
     match value {
         Value::String(s) => match outer.name() {
-            Some(name) => v.named_text(at, name, s),
+            Some(name) => v.named_text(at, &[name], s),
             None => v.text(at, s),
         },
         Value::Number(n) => {
@@ -1101,15 +1203,18 @@ fn embedded_named(value: &mut Value, outer: Outer<'_>, at: &Path<'_>, v: &mut dy
                 // Keys are addressed by position: the key itself may be rewritten. The
                 // value is judged by the key as sent (a redacted key names nothing).
                 let at = at.index(i);
-                let (named, is_value) = name_of(&key, pair.as_deref(), outer);
-                let named = named.into_owned();
-                v.text(&at.child(Seg::Embedded), &mut key);
-                let inner = if is_value {
-                    Outer::Value(&named)
-                } else {
-                    Outer::Name(&named)
+                let judged = name_of(&key, pair.as_deref(), outer);
+                let (name, also) = (judged.name.into_owned(), judged.also.map(str::to_owned));
+                let naming = Naming {
+                    name: Cow::Borrowed(&name),
+                    also: also.as_deref(),
+                    is_value: judged.is_value,
                 };
-                embedded_named(&mut val, inner, &at, v);
+                v.text(&at.child(Seg::Embedded), &mut key);
+                match &mut val {
+                    Value::String(s) => naming.text(&at, s, v),
+                    _ => embedded_named(&mut val, naming.outer(), &at, v),
+                }
                 m.insert(key, val);
             }
         }

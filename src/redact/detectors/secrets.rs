@@ -1386,8 +1386,9 @@ fn name_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.') || !c.is_ascii() && c.is_alphabetic()
 }
 
-/// Checks one assignment whose name contains a secret word found at `hit`. Returns the end of
-/// the name, so the caller skips other words of the same name.
+/// Checks one assignment whose name contains a secret word found at `hit`. Returns where
+/// the next name may start: the end of this one (other words of the same name are not
+/// asked again), or of the secret found after it (names inside a redacted value neither).
 pub(crate) fn assignment(text: &str, hit: usize, names: &NameWords, out: &mut Vec<Hit>) -> usize {
     let b = text.as_bytes();
     let mut s = hit;
@@ -1522,6 +1523,7 @@ pub(crate) fn assignment(text: &str, hit: usize, names: &NameWords, out: &mut Ve
         if let Some(value) = text.get(i..j).filter(|_| b.get(j) == Some(&b'"')) {
             if let Some((vs, ve)) = named_value(names, name, value) {
                 out.push(Hit::new(i + vs, i + ve, SECRET));
+                return name_end.max(i + ve);
             }
             return name_end;
         }
@@ -1552,7 +1554,9 @@ pub(crate) fn assignment(text: &str, hit: usize, names: &NameWords, out: &mut Ve
             return name_end;
         };
         if v.len() >= 8 && !placeholder(v) {
-            out.push(Hit::new(vs, whole(vs, ve), SECRET));
+            let end = whole(vs, ve);
+            out.push(Hit::new(vs, end, SECRET));
+            return name_end.max(end);
         }
         return name_end;
     }
@@ -1566,7 +1570,12 @@ pub(crate) fn assignment(text: &str, hit: usize, names: &NameWords, out: &mut Ve
         return name_end;
     };
     if secret_value(v, strength) {
-        out.push(Hit::new(vs, whole(vs, ve), SECRET));
+        let end = whole(vs, ve);
+        out.push(Hit::new(vs, end, SECRET));
+        // Names inside a secret found are inside what is redacted: not asked again (a
+        // body of `auth=auth=…` read each one's value to the end of the text, 272 s for a
+        // megabyte).
+        return name_end.max(end);
     }
     name_end
 }
@@ -2006,6 +2015,21 @@ mod tests {
                     .any(|h| h.kind == SECRET && h.end == text.len() && h.start < text.len() - 30),
                 "{glue:?}"
             );
+        }
+    }
+
+    #[test]
+    fn names_inside_a_secret_found_are_not_asked_again() {
+        // Each `auth` here found the rest of the text as its value: asked at every name,
+        // a megabyte took 272 s.
+        let names = NameWords::new().unwrap();
+        for unit in ["auth=", "password=", "AUTH="] {
+            let text = format!("{}{}", unit.repeat(2_000), "Zx9$kQ2!mP7#");
+            let mut out = Vec::new();
+            let next = assignment(&text, 0, &names, &mut out);
+            assert_eq!(out.len(), 1, "{unit}");
+            assert_eq!(next, out[0].end, "{unit}");
+            assert!(next > text.len() - 12, "{unit}: {next}");
         }
     }
 
