@@ -3231,3 +3231,54 @@ async fn secrets_disguised_as_escapes_padding_code_or_pairs_are_refused() {
     });
     passes_as_sent(&gw, &mock, &plain).await;
 }
+
+/// Code that assigns a call, an index or a method chain to a secret's name, and the marks
+/// tools print for a value they withhold, are not secrets: a coding agent reading an
+/// authentication module, a Terraform plan or a Rails log is not refused. A real value
+/// beside them still is.
+#[tokio::test]
+async fn code_and_withheld_value_marks_are_not_secrets() {
+    let mock = MockUpstream::start().await;
+    let gw = gateway(&mock, "").await;
+    let lines = [
+        "password = getpass.getpass(\"Password: \")",
+        "password = getpass()",
+        "password = request.form[\"password\"]",
+        "password = hash_password(raw_password)",
+        "hashed_password = bcrypt.hashpw(password.encode(), bcrypt.gensalt())",
+        "const token = localStorage.getItem('token');",
+        "const password = document.getElementById('password').value;",
+        "password = params[:password]",
+        "token: Optional[str] = None",
+        "auth = HTTPBasicAuth(username, password)",
+        "credential = DefaultAzureCredential()",
+        "password = PasswordField('Password', validators=[DataRequired()])",
+        "authToken = useSelector(state => state.auth.token)",
+        "password: Yup.string().min(8, 'Too short').required('Required'),",
+        "secret = base64.b64decode(encoded_secret)",
+        "  ~ password = (sensitive value)",
+        "\"password\"=>\"[FILTERED]\"",
+        "encrypted_password: [FILTERED]",
+        "{\"password\": \"(hidden)\"}",
+        "Accepted publickey for git port 22 ssh2: auth=publickey",
+    ];
+    for line in lines {
+        let before = mock.count();
+        let body = with_tool_result(line.to_owned());
+        let (status, err, _) = post(&gw, "/api/v1/chat/completions", &body, &[]).await;
+        assert_eq!(status, 200, "{line}: {err}");
+        let sent = mock.requests().split_off(before);
+        let forwarded: Value = serde_json::from_slice(&sent[0].body).unwrap();
+        assert_eq!(forwarded["messages"][2]["content"], line);
+    }
+    let password = format!("Winter{}#q", 1990 + 11);
+    for line in [
+        format!("password = {password}"),
+        format!("password = ({password})"),
+        format!("password = \"{password}\"  # getpass()"),
+        format!("auth = {password}x9"),
+    ] {
+        let body = with_tool_result(line.clone());
+        refused_unforwarded(&gw, &mock, &body, &[&password], &line).await;
+    }
+}

@@ -992,7 +992,8 @@ pub(crate) fn placeholder(value: &str) -> bool {
     reference
         || format_slot
         || angle_word
-        || b.windows(2).all(|w| w.first() == w.get(1))
+        || one_repeated_char(value)
+        || bracketed_words(value)
         || matches!(
             lower.as_str(),
             "password"
@@ -1537,6 +1538,20 @@ pub(crate) fn assignment(text: &str, hit: usize, names: &NameWords, out: &mut Ve
     };
     let mut vs = i;
     let mut ve = value_end(vs, 512);
+    // Code and withheld-value marks written unquoted (`getpass()`, `request.form["pw"]`,
+    // `(sensitive value)`) stop at their first `)`, `"` or space, which left `getpass(`
+    // to be judged as a password: read to where their brackets close, they are not
+    // secrets. Otherwise the value is judged as it stands.
+    if quote.is_none() {
+        let closed = bracketed_end(b, vs, ve);
+        if closed != ve
+            && text
+                .get(vs..closed)
+                .is_some_and(|v| code_like(v) || placeholder(v))
+        {
+            return name_end;
+        }
+    }
     if strength == Name::Authorization || name.eq_ignore_ascii_case("auth") {
         // `Bearer <token>`: the credential follows the scheme.
         let word = text.get(vs..ve).unwrap_or_default();
@@ -1553,7 +1568,9 @@ pub(crate) fn assignment(text: &str, hit: usize, names: &NameWords, out: &mut Ve
         let Some(v) = text.get(vs..ve) else {
             return name_end;
         };
-        if v.len() >= 8 && !placeholder(v) {
+        // `auth = HTTPBasicAuth(user, pw)`, `auth=publickey` in an ssh log: code and a
+        // method's name, not a credential.
+        if v.len() >= 8 && !placeholder(v) && !code_like(v) {
             let end = whole(vs, ve);
             out.push(Hit::new(vs, end, SECRET));
             return name_end.max(end);
@@ -1835,7 +1852,7 @@ fn code_like(v: &str) -> bool {
                     || c.is_ascii_digit()
                     || matches!(c, b'/' | b'_' | b'-' | b'.')
             }));
-    if call_or_index(v) || path || v.contains("://") {
+    if call_or_index(v) || call_chain(v) || path || v.contains("://") {
         return true;
     }
     // Dotted identifiers: `self.password`, `settings.API_KEY`, `cfg.dbPassword` — each part
@@ -1871,6 +1888,131 @@ fn call_or_index(v: &str) -> bool {
             && end == Some(close)
             && inside.is_some_and(words_only)
     })
+}
+
+/// `document.getElementById('password').value`, `Token.objects.create(user=user)`,
+/// `DefaultAzureCredential()`, `Yup.string().min(8, 'Too short')`: names joined by dots
+/// with calls or indexes among them, each holding only words ([`words_only`]; a number
+/// alone counts too) or nothing. What is left once they are taken out must be names
+/// written as code is: a random value wrapped as `f(…)` is not a call chain.
+fn call_chain(v: &str) -> bool {
+    let v = v.trim_end_matches([';', ',']);
+    let mut rest = String::with_capacity(v.len());
+    let (mut depth, mut group_start, mut groups) = (0usize, 0usize, 0usize);
+    for (i, c) in v.char_indices() {
+        match c {
+            '(' | '[' => {
+                if depth == 0 {
+                    group_start = i + 1;
+                }
+                depth += 1;
+            }
+            ')' | ']' => {
+                let Some(d) = depth.checked_sub(1) else {
+                    return false;
+                };
+                depth = d;
+                if depth == 0 {
+                    let inside = v.get(group_start..i).unwrap_or_default();
+                    let number = !inside.is_empty() && inside.bytes().all(|b| b.is_ascii_digit());
+                    if !(inside.trim().is_empty() || number || words_or_calls(inside)) {
+                        return false;
+                    }
+                    groups += 1;
+                }
+            }
+            _ if depth == 0 => rest.push(c),
+            _ => {}
+        }
+    }
+    depth == 0
+        && groups > 0
+        && !rest.is_empty()
+        && rest.split('.').all(|p| {
+            p.bytes()
+                .next()
+                .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+                && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        })
+}
+
+/// What a call in a chain may hold: words, numbers and other calls
+/// (`password.encode(), bcrypt.gensalt()`, `8, 'Too short'`, `state => state.auth.token`).
+fn words_or_calls(s: &str) -> bool {
+    s.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| !w.is_empty())
+        .all(|w| identifier_like(w) || w.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Where an unquoted value written as code ends: `getpass()`, `request.form["password"]`,
+/// `hash_password(raw)`, `(sensitive value)` stop at their first `)`, `"` or space, which
+/// left `getpass(` to be judged as a password (a symbol and letters). A value that starts
+/// as a name (or a bracket) and opens a bracket runs to where its brackets close, quotes
+/// inside them included, within the 512 bytes a value is judged on; otherwise, or if they
+/// never close on the line, `end` stands.
+fn bracketed_end(b: &[u8], start: usize, end: usize) -> usize {
+    let value = b.get(start..end).unwrap_or_default();
+    let Some(open) = value.iter().position(|c| matches!(c, b'(' | b'[')) else {
+        return end;
+    };
+    let head = value.get(..open).unwrap_or_default();
+    if !head
+        .iter()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.'))
+    {
+        return end;
+    }
+    let (mut depth, mut quote, mut i) = (0usize, None, start);
+    while let Some(&c) = b.get(i) {
+        if i - start > 512 || c == b'\n' {
+            return end;
+        }
+        match (quote, c) {
+            (Some(q), _) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, b'"' | b'\'' | b'`') if depth > 0 => quote = Some(c),
+            (None, b'(' | b'[' | b'{') => depth += 1,
+            (None, b')' | b']' | b'}') => match depth.checked_sub(1) {
+                Some(d) => depth = d,
+                None => break,
+            },
+            (None, _)
+                if depth == 0
+                    && (c.is_ascii_whitespace() || matches!(c, b',' | b';' | b'"' | b'\'')) =>
+            {
+                break
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    if depth == 0 && quote.is_none() {
+        i
+    } else {
+        end
+    }
+}
+
+/// `(sensitive value)`, `[FILTERED]`, `[hidden]`: words in brackets, as tools print a
+/// value they withhold (Terraform, Rails' parameter filter). A generated password's
+/// brackets (`[sTU&}]0zb[`) hold more than words.
+fn bracketed_words(value: &str) -> bool {
+    let inner = match value.as_bytes() {
+        [b'(', .., b')'] | [b'[', .., b']'] => value.get(1..value.len() - 1),
+        _ => None,
+    };
+    inner.is_some_and(|w| {
+        w.bytes().any(|c| c.is_ascii_alphabetic())
+            && w.bytes()
+                .all(|c| c.is_ascii_alphabetic() || matches!(c, b' ' | b'_' | b'-'))
+    })
+}
+
+/// One character repeated (`********`, `●●●●●●●●`, a masked value).
+fn one_repeated_char(value: &str) -> bool {
+    let mut chars = value.chars();
+    let first = chars.next();
+    chars.all(|c| Some(c) == first)
 }
 
 /// Whether `s` is only identifiers written as code or prose writes them (`API_KEY`,
