@@ -3277,6 +3277,10 @@ async fn code_and_withheld_value_marks_are_not_secrets() {
         format!("password = ({password})"),
         format!("password = \"{password}\"  # getpass()"),
         format!("auth = {password}x9"),
+        format!("password = hash_password(\"{password}\")"),
+        format!("password = getpass() or \"{password}\""),
+        format!("PASSWORD = os.environ.get(\"DB_PASSWORD\", default=\"{password}\")"),
+        format!("  ~ password = (sensitive value) -> \"{password}\""),
     ] {
         let body = with_tool_result(line.clone());
         refused_unforwarded(&gw, &mock, &body, &[&password], &line).await;

@@ -107,6 +107,23 @@ impl Reader<'_> {
         };
     }
 
+    /// Steps over blank space and commas (trailing and doubled ones too) to the next item
+    /// of a container that `close` ends: `false` at its end (`close` read) or the text's.
+    fn next_item(&mut self, close: u8) -> bool {
+        loop {
+            self.skip_blank();
+            match self.peek() {
+                None => return false,
+                Some(c) if c == close => {
+                    self.pos += 1;
+                    return false;
+                }
+                Some(b',') => self.pos += 1,
+                Some(_) => return true,
+            }
+        }
+    }
+
     /// The value at `pos`, or `None` (and `stopped`) where none starts.
     fn value(&mut self, depth: usize) -> Option<Value> {
         self.skip_blank();
@@ -133,21 +150,7 @@ impl Reader<'_> {
         let mut map = Map::new();
         // Keys already turned into a list of their values.
         let mut listed: Vec<String> = Vec::new();
-        loop {
-            self.skip_blank();
-            match self.peek() {
-                None => break,
-                Some(b'}') => {
-                    self.pos += 1;
-                    break;
-                }
-                // Trailing and doubled commas.
-                Some(b',') => {
-                    self.pos += 1;
-                    continue;
-                }
-                _ => {}
-            }
+        while self.next_item(b'}') {
             let Some(key) = self.key() else {
                 self.stopped = true;
                 break;
@@ -181,20 +184,7 @@ impl Reader<'_> {
     fn array(&mut self, depth: usize) -> Value {
         self.pos += 1;
         let mut items = Vec::new();
-        loop {
-            self.skip_blank();
-            match self.peek() {
-                None => break,
-                Some(b']') => {
-                    self.pos += 1;
-                    break;
-                }
-                Some(b',') => {
-                    self.pos += 1;
-                    continue;
-                }
-                _ => {}
-            }
+        while self.next_item(b']') {
             let Some(item) = self.value(depth + 1) else {
                 break;
             };

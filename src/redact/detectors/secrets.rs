@@ -1045,6 +1045,7 @@ pub(crate) fn name_words() -> impl Iterator<Item = &'static str> {
         .chain(SECRET_NAMES.iter().copied())
         .chain(["auth", "key"])
         .chain(LOCALISED_NAME_WORDS.iter().copied())
+        .chain(MORE_PASSWORD_WORDS.iter().copied())
         .chain(LATIN_SECRET_NAMES.iter().copied())
 }
 
@@ -1083,14 +1084,6 @@ const LOCALISED_NAME_WORDS: &[&str] = &[
     "haslo",
     "hasło",
     "heslo",
-    "parola",
-    "sifre",
-    "jelszo",
-    "adgangskode",
-    "kodeord",
-    "parool",
-    "lozinka",
-    "geslo",
     // Their capitals where they are not ASCII (the automaton folds ASCII letters only).
     "lÖsenord",
     "hasŁo",
@@ -1104,6 +1097,21 @@ const LOCALISED_NAME_WORDS: &[&str] = &[
     "비밀번호",
     "şifre",
     "Şifre",
+];
+
+/// More "password" words in ASCII, each both a name word ([`name_words`]) and a password
+/// word ([`PASSWORD_WORDS`]' list): Italian, Romanian and Turkish; Turkish without its
+/// cedilla; Hungarian without its accent; Danish and Norwegian; Estonian; Croatian,
+/// Serbian and Bosnian; Slovene.
+const MORE_PASSWORD_WORDS: &[&str] = &[
+    "parola",
+    "sifre",
+    "jelszo",
+    "adgangskode",
+    "kodeord",
+    "parool",
+    "lozinka",
+    "geslo",
 ];
 
 /// "Password" in the languages the gateway sees most, so `Passwort=…` or `"senha": …` is
@@ -1127,16 +1135,6 @@ const PASSWORD_WORDS: &[&str] = &[
     "haslo",
     "hasło",
     "heslo",
-    // Italian, Romanian and Turkish; Turkish without its cedilla; Hungarian without its
-    // accent; Danish and Norwegian; Estonian; Croatian, Serbian and Bosnian; Slovene.
-    "parola",
-    "sifre",
-    "jelszo",
-    "adgangskode",
-    "kodeord",
-    "parool",
-    "lozinka",
-    "geslo",
     // Java's keytool and jarsigner flags (`-storepass`, `-keypass`).
     "storepass",
     "keypass",
@@ -1301,6 +1299,7 @@ impl NameWords {
             (&["authorization"][..], AUTHORIZATION),
             (NOT_SECRET_NAMES, NOT),
             (PASSWORD_WORDS, PASSWORD),
+            (MORE_PASSWORD_WORDS, PASSWORD),
             (SECRET_NAMES, SECRET_NAME),
             (LATIN_SECRET_NAMES, SECRET_NAME),
             (OTHER_SCRIPT_SECRET_NAMES, SECRET_NAME),
@@ -1542,14 +1541,20 @@ pub(crate) fn assignment(text: &str, hit: usize, names: &NameWords, out: &mut Ve
     // `(sensitive value)`) stop at their first `)`, `"` or space, which left `getpass(`
     // to be judged as a password: read to where their brackets close, they are not
     // secrets. Otherwise the value is judged as it stands.
+    // The string literals on such a line are still values of the name: an argument
+    // (`hash_password("S")`, `config("KEY", default="S")`), a fallback (`getpass() or
+    // "S"`), a new value (`(sensitive value) -> "S"`).
     if quote.is_none() {
         let closed = bracketed_end(b, vs, ve);
-        if closed != ve
-            && text
+        if closed != ve {
+            let before = out.len();
+            literals_on_line(text, vs, strength, out);
+            let code = text
                 .get(vs..closed)
-                .is_some_and(|v| code_like(v) || placeholder(v))
-        {
-            return name_end;
+                .is_some_and(|v| code_like(v) || placeholder(v));
+            if code || out.len() > before {
+                return out.iter().map(|h| h.end).fold(name_end, usize::max);
+            }
         }
     }
     if strength == Name::Authorization || name.eq_ignore_ascii_case("auth") {
@@ -1993,6 +1998,42 @@ fn bracketed_end(b: &[u8], start: usize, end: usize) -> usize {
     }
 }
 
+/// Judges each quoted string on the line from `from` (within 512 bytes) as a value of a
+/// name of `strength`: not names and words (`"DB_PASSWORD"`, `'Too short'`, `"Password: "`),
+/// which code passes to calls around a secret's name.
+fn literals_on_line(text: &str, from: usize, strength: Name, out: &mut Vec<Hit>) {
+    let b = text.as_bytes();
+    let end = text::floor(text, (from + 512).min(b.len()));
+    let line_end = b
+        .get(from..end)
+        .and_then(|l| memchr::memchr(b'\n', l))
+        .map_or(end, |i| from + i);
+    let mut i = from;
+    while let Some(&q) = b.get(i).filter(|_| i < line_end) {
+        if !matches!(q, b'"' | b'\'' | b'`') {
+            i += 1;
+            continue;
+        }
+        let mut j = i + 1;
+        while j < line_end && b.get(j) != Some(&q) {
+            j += if b.get(j) == Some(&b'\\') { 2 } else { 1 };
+        }
+        if j >= line_end {
+            return;
+        }
+        if let Some(lit) = text.get(i + 1..j) {
+            let judged = lit.trim().trim_end_matches(':');
+            let plain = judged
+                .bytes()
+                .all(|c| c.is_ascii_alphabetic() || matches!(c, b' ' | b'_' | b'-' | b'.'));
+            if !plain && !identifier_like(judged) && secret_value(judged, strength) {
+                out.push(Hit::new(i + 1, j, SECRET));
+            }
+        }
+        i = j + 1;
+    }
+}
+
 /// `(sensitive value)`, `[FILTERED]`, `[hidden]`: words in brackets, as tools print a
 /// value they withhold (Terraform, Rails' parameter filter). A generated password's
 /// brackets (`[sTU&}]0zb[`) hold more than words.
@@ -2217,7 +2258,9 @@ mod tests {
                 return None;
             }
             let parts = || lower.split(['_', '-', '.']);
-            if has(PASSWORD_WORDS) || parts().any(|p| p == "pass" || p == "passphrase" || p == "pw")
+            if has(PASSWORD_WORDS)
+                || has(MORE_PASSWORD_WORDS)
+                || parts().any(|p| p == "pass" || p == "passphrase" || p == "pw")
             {
                 return Some(Name::Password);
             }
