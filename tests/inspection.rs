@@ -2943,6 +2943,10 @@ async fn values_named_by_records_and_look_alike_keys_never_reach_the_upstream() 
             json!({"db_password": {"sensitive": true, "type": "string", "value": password}}),
         ),
         (
+            "terraform output of a map",
+            json!({"db_passwords": {"sensitive": true, "type": ["map", "string"], "value": {"primary": api_key}}}),
+        ),
+        (
             "a named object under a secret's name",
             json!({"api_key": {"name": "prod", "value": api_key}}),
         ),
@@ -3262,7 +3266,18 @@ async fn code_and_withheld_value_marks_are_not_secrets() {
         "{\"password\": \"(hidden)\"}",
         "Accepted publickey for git port 22 ssh2: auth=publickey",
     ];
-    for line in lines {
+    let more = [
+        "token = tokenizer.encode(\"Hello world 123\")",
+        "api_key = settings.get(\"OPENAI_API_KEY\", \"\")",
+        "password = os.environ.get(\"DB_PASSWORD\")",
+        "password: str = Field(..., min_length=8)",
+        "$password = $request->input(\"password\");",
+        "password = user&.password",
+        "password = String::from_utf8(buf)?;",
+        "{\"db_password\": {\"sensitive\": true, \"type\": \"string\", \"value\": \"(sensitive value)\"}}",
+    ];
+    for line in lines.iter().chain(&more) {
+        let line = *line;
         let before = mock.count();
         let body = with_tool_result(line.to_owned());
         let (status, err, _) = post(&gw, "/api/v1/chat/completions", &body, &[]).await;
@@ -3281,6 +3296,8 @@ async fn code_and_withheld_value_marks_are_not_secrets() {
         format!("password = getpass() or \"{password}\""),
         format!("PASSWORD = os.environ.get(\"DB_PASSWORD\", default=\"{password}\")"),
         format!("  ~ password = (sensitive value) -> \"{password}\""),
+        format!("    password: str = \"{password}\""),
+        format!("const password = process.env.DB_PASSWORD || \"{password}\";"),
     ] {
         let body = with_tool_result(line.clone());
         refused_unforwarded(&gw, &mock, &body, &[&password], &line).await;

@@ -784,15 +784,17 @@ enum Outer<'n> {
     Name(&'n str),
     /// The value of a pair or of a name (`{"name": "DB_PASSWORD", "value": {"a": …}}`):
     /// the whole object is that value, so every member is named by it, with its own key
-    /// after it (`DB_PASSWORD_a`; `…_id` then names an id, as it would anywhere).
-    Value(&'n str),
+    /// after it (`DB_PASSWORD_a`; `…_id` then names an id, as it would anywhere); so is
+    /// it by the value's other name, where it has one (`terraform output -json`'s
+    /// `{"db_passwords": {"type": ["map", "string"], "value": {"primary": …}}}`).
+    Value(&'n str, Option<&'n str>),
 }
 
 impl<'n> Outer<'n> {
     fn name(self) -> Option<&'n str> {
         match self {
             Outer::None => None,
-            Outer::Name(n) | Outer::Value(n) => Some(n),
+            Outer::Name(n) | Outer::Value(n, _) => Some(n),
         }
     }
 }
@@ -820,7 +822,7 @@ struct Naming<'n> {
     /// `terraform output -json`, `{"request_headers": [{"name": "X-API-Key", "value":
     /// …}]}`): either may name it a secret. Joined into one name, a neutral word in either
     /// (`string`, `_header`) would hide the other.
-    also: Option<&'n str>,
+    also: Option<Cow<'n, str>>,
     /// `name` is what the member is the value of (a pair's name, or the name of the object
     /// holding a value key): an object under it passes it on ([`Outer::Value`]).
     is_value: bool,
@@ -828,7 +830,7 @@ struct Naming<'n> {
 
 impl Naming<'_> {
     fn text(&self, at: &Path<'_>, s: &mut String, v: &mut dyn Visit) {
-        match self.also {
+        match &self.also {
             Some(also) => v.named_text(at, &[&self.name, also], s),
             None => v.named_text(at, &[&self.name], s),
         }
@@ -836,7 +838,7 @@ impl Naming<'_> {
 
     fn outer(&self) -> Outer<'_> {
         match self.is_value {
-            true => Outer::Value(&self.name),
+            true => Outer::Value(&self.name, self.also.as_deref()),
             false => Outer::Name(&self.name),
         }
     }
@@ -1070,20 +1072,24 @@ const PAIR_KINDS: [&str; 12] = [
 /// the value is (both, where there are both); inside a value ([`Outer::Value`]) every key
 /// after that value's name (`DB_PASSWORD_primary`).
 fn name_of<'n>(key: &'n str, pair: Option<&'n str>, outer: Outer<'n>) -> Naming<'n> {
-    let named = |name: Cow<'n, str>, also: Option<&'n str>, is_value: bool| Naming {
+    let named = |name: Cow<'n, str>, also: Option<Cow<'n, str>>, is_value: bool| Naming {
         name,
         also,
         is_value,
     };
     if is_value_key(key) {
         return match (pair, outer.name()) {
-            (Some(pair), outer) => named(Cow::Borrowed(pair), outer, true),
+            (Some(pair), outer) => named(Cow::Borrowed(pair), outer.map(Cow::Borrowed), true),
             (None, Some(outer)) => named(Cow::Borrowed(outer), None, true),
             (None, None) => named(Cow::Borrowed(key), None, false),
         };
     }
     match outer {
-        Outer::Value(name) => named(Cow::Owned(format!("{name}_{key}")), None, true),
+        Outer::Value(name, also) => named(
+            Cow::Owned(format!("{name}_{key}")),
+            also.map(|a| Cow::Owned(format!("{a}_{key}"))),
+            true,
+        ),
         _ => named(Cow::Borrowed(key), None, false),
     }
 }
@@ -1204,10 +1210,10 @@ fn embedded_named(value: &mut Value, outer: Outer<'_>, at: &Path<'_>, v: &mut dy
                 // value is judged by the key as sent (a redacted key names nothing).
                 let at = at.index(i);
                 let judged = name_of(&key, pair.as_deref(), outer);
-                let (name, also) = (judged.name.into_owned(), judged.also.map(str::to_owned));
+                let (name, also) = (judged.name.into_owned(), judged.also.map(Cow::into_owned));
                 let naming = Naming {
                     name: Cow::Borrowed(&name),
-                    also: also.as_deref(),
+                    also: also.as_deref().map(Cow::Borrowed),
                     is_value: judged.is_value,
                 };
                 v.text(&at.child(Seg::Embedded), &mut key);

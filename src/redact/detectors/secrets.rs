@@ -1599,6 +1599,16 @@ pub(crate) fn assignment(text: &str, hit: usize, names: &NameWords, out: &mut Ve
         // megabyte).
         return name_end.max(end);
     }
+    // A value that is code or a type (`password: str = "S"`, `process.env.X || "S"`,
+    // `const password: string = "S"`): the quoted strings after it on the line are the
+    // name's value.
+    if quote.is_none() && code_like(v) {
+        let before = out.len();
+        literals_on_line(text, ve, strength, out);
+        if out.len() > before {
+            return out.iter().map(|h| h.end).fold(name_end, usize::max);
+        }
+    }
     name_end
 }
 
@@ -1739,6 +1749,11 @@ pub(crate) fn named_value(names: &NameWords, key: &str, value: &str) -> Option<(
     // Words: the first is judged, as a value in text is (`S and a note`, `S` then padding,
     // are S; a password's instructions start with an ordinary word). The whole value is
     // the secret.
+    // A withheld value's mark is words, and its first word alone is not the mark:
+    // `(sensitive value)` is judged whole.
+    if placeholder(credential) {
+        return None;
+    }
     let credential = credential.split_whitespace().next().unwrap_or_default();
     if !credential_shaped(credential) {
         return None;
@@ -1845,8 +1860,29 @@ fn identifier_like(p: &str) -> bool {
     starts_ok && chars_ok && (!(lower && upper) || camel) && no_digit_letter
 }
 
+/// Member access as other languages write it, written with dots: PHP's
+/// `$request->input(…)`, Rust's `String::from_utf8(buf)?`, Ruby's `user&.name`,
+/// JavaScript's `a?.b`.
+fn dotted(v: &str) -> std::borrow::Cow<'_, str> {
+    if !v.contains(['$', '>', ':', '&', '?']) {
+        return std::borrow::Cow::Borrowed(v);
+    }
+    std::borrow::Cow::Owned(
+        v.trim_start_matches('$')
+            .replace("->", ".")
+            .replace("::", ".")
+            .replace("&.", ".")
+            .replace("?.", ".")
+            .replace(")?", ")"),
+    )
+}
+
 /// Code, not a value: `args.password`, `getpass()`, `config["x"]`, a URL, a path.
 fn code_like(v: &str) -> bool {
+    if v.contains("://") {
+        return true;
+    }
+    let v = &*dotted(v);
     let b = v.as_bytes();
     // A path has more than one segment or is written as paths are (`/etc/app`, `/run/x.sock`);
     // a base64 key may just start with `/`.
@@ -1901,7 +1937,7 @@ fn call_or_index(v: &str) -> bool {
 /// alone counts too) or nothing. What is left once they are taken out must be names
 /// written as code is: a random value wrapped as `f(…)` is not a call chain.
 fn call_chain(v: &str) -> bool {
-    let v = v.trim_end_matches([';', ',']);
+    let v = v.trim_end_matches([';', ',', '?']);
     let mut rest = String::with_capacity(v.len());
     let (mut depth, mut group_start, mut groups) = (0usize, 0usize, 0usize);
     for (i, c) in v.char_indices() {
@@ -1960,11 +1996,13 @@ fn bracketed_end(b: &[u8], start: usize, end: usize) -> usize {
     let Some(open) = value.iter().position(|c| matches!(c, b'(' | b'[')) else {
         return end;
     };
+    // A name, a member chain in any language's notation (`$request->input`,
+    // `String::from_utf8`, `user&.name`), or nothing (`(sensitive value)`).
     let head = value.get(..open).unwrap_or_default();
-    if !head
-        .iter()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.'))
-    {
+    if !head.iter().all(|c| {
+        c.is_ascii_alphanumeric()
+            || matches!(c, b'_' | b'.' | b'$' | b'-' | b'>' | b':' | b'&' | b'?')
+    }) {
         return end;
     }
     let (mut depth, mut quote, mut i) = (0usize, None, start);
@@ -2026,7 +2064,9 @@ fn literals_on_line(text: &str, from: usize, strength: Name, out: &mut Vec<Hit>)
             let plain = judged
                 .bytes()
                 .all(|c| c.is_ascii_alphabetic() || matches!(c, b' ' | b'_' | b'-' | b'.'));
-            if !plain && !identifier_like(judged) && secret_value(judged, strength) {
+            // Words with spaces are prose (`"Hello world 123"` to a tokenizer).
+            let prose = judged.contains(' ');
+            if !plain && !prose && !identifier_like(judged) && secret_value(judged, strength) {
                 out.push(Hit::new(i + 1, j, SECRET));
             }
         }
