@@ -3298,6 +3298,13 @@ async fn code_and_withheld_value_marks_are_not_secrets() {
         format!("  ~ password = (sensitive value) -> \"{password}\""),
         format!("    password: str = \"{password}\""),
         format!("const password = process.env.DB_PASSWORD || \"{password}\";"),
+        // Generated passwords holding what ends an unquoted value in prose and code.
+        "DB_PASSWORD=GuF]DenLhi6X".to_owned(),
+        "password: 4u,W!(hUn8x".to_owned(),
+        "DB_PASSWORD=T)pb6f~{@Qa9".to_owned(),
+        // Shaped like a call, but no code holds `}`, `@` or `*` between its brackets.
+        "password = \"J(dxte}7=Xa@hxi)\"".to_owned(),
+        "password: ?MO(TQ*O.[}PQIG)".to_owned(),
     ] {
         let body = with_tool_result(line.clone());
         refused_unforwarded(&gw, &mock, &body, &[&password], &line).await;

@@ -1599,6 +1599,32 @@ pub(crate) fn assignment(text: &str, hit: usize, names: &NameWords, out: &mut Ve
         // megabyte).
         return name_end.max(end);
     }
+    // An unquoted value stops at a bracket, a comma or a quote, as prose and code end
+    // one; a generated password may hold them (`DB_PASSWORD=GuF]DenLhi6X` in a `.env`
+    // file, `password: 4u,W!(hUn8` in YAML), and its part before one is too short to be
+    // judged. The whole token up to white space is judged too (its trailing `.`, `,`, `;`
+    // and `:` aside, as a sentence ends).
+    if quote.is_none() {
+        let run = b
+            .get(vs..)
+            .unwrap_or_default()
+            .iter()
+            .take(512)
+            .take_while(|c| !c.is_ascii_whitespace())
+            .count();
+        let token = text
+            .get(vs..text::floor(text, vs + run))
+            .unwrap_or_default()
+            .trim_end_matches(['.', ',', ';', ':']);
+        // Not structure (`{"sensitive": true}` after `"db_password":`) nor code closing a
+        // call (`password=db_password)`).
+        let structure = token.starts_with(['{', '[', '(']) || token.contains(['"', '\'', '`']);
+        let code = identifier_like(token.trim_end_matches([')', ']', '}']));
+        if token.len() > v.len() && !structure && !code && secret_value(token, strength) {
+            out.push(Hit::new(vs, vs + token.len(), SECRET));
+            return name_end.max(vs + token.len());
+        }
+    }
     // A value that is code or a type (`password: str = "S"`, `process.env.X || "S"`,
     // `const password: string = "S"`): the quoted strings after it on the line are the
     // name's value.
@@ -1927,7 +1953,7 @@ fn call_or_index(v: &str) -> bool {
             && b.get(i - 1)
                 .is_some_and(|p| p.is_ascii_alphanumeric() || matches!(p, b'_' | b'.'))
             && end == Some(close)
-            && inside.is_some_and(words_only)
+            && inside.is_some_and(|w| code_bytes(w) && words_only(w))
     })
 }
 
@@ -1977,12 +2003,38 @@ fn call_chain(v: &str) -> bool {
         })
 }
 
+/// Only what code puts between a call's brackets: names, numbers, quotes, commas, `=`,
+/// `=>`, `:`, `-`, dots and brackets. A generated password's `}`, `@`, `#`, `*` or `!`
+/// (`J(dxte}7=Xa@hxi)`, `?MO(TQ*O.[}PQIG)`) is not.
+fn code_bytes(s: &str) -> bool {
+    s.bytes().all(|c| {
+        c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'_' | b' '
+                    | b','
+                    | b'.'
+                    | b'\''
+                    | b'"'
+                    | b'='
+                    | b'>'
+                    | b':'
+                    | b'-'
+                    | b'('
+                    | b')'
+                    | b'['
+                    | b']'
+            )
+    })
+}
+
 /// What a call in a chain may hold: words, numbers and other calls
 /// (`password.encode(), bcrypt.gensalt()`, `8, 'Too short'`, `state => state.auth.token`).
 fn words_or_calls(s: &str) -> bool {
-    s.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .filter(|w| !w.is_empty())
-        .all(|w| identifier_like(w) || w.bytes().all(|b| b.is_ascii_digit()))
+    code_bytes(s)
+        && s.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .filter(|w| !w.is_empty())
+            .all(|w| identifier_like(w) || w.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Where an unquoted value written as code ends: `getpass()`, `request.form["password"]`,
