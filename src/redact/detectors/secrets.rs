@@ -1604,7 +1604,13 @@ pub(crate) fn assignment(text: &str, hit: usize, names: &NameWords, out: &mut Ve
     // file, `password: 4u,W!(hUn8` in YAML), and its part before one is too short to be
     // judged. The whole token up to white space is judged too (its trailing `.`, `,`, `;`
     // and `:` aside, as a sentence ends).
-    if quote.is_none() {
+    // Only where the value stopped at such a character (not at white space, nor at the
+    // 512 bytes a value is judged on: `pwd=pwd=…` would read 512 more bytes per name).
+    let stopped_inside = matches!(
+        b.get(ve),
+        Some(b'"' | b'\'' | b',' | b';' | b')' | b'}' | b']' | b'\\')
+    ) && ve - vs <= 512;
+    if quote.is_none() && stopped_inside {
         let run = b
             .get(vs..)
             .unwrap_or_default()
@@ -1628,7 +1634,12 @@ pub(crate) fn assignment(text: &str, hit: usize, names: &NameWords, out: &mut Ve
     // A value that is code or a type (`password: str = "S"`, `process.env.X || "S"`,
     // `const password: string = "S"`): the quoted strings after it on the line are the
     // name's value.
-    if quote.is_none() && code_like(v) {
+    let rest_of_line = b.get(ve..b.len().min(ve + 512)).unwrap_or_default();
+    let rest_of_line = rest_of_line
+        .get(..memchr::memchr(b'\n', rest_of_line).unwrap_or(rest_of_line.len()))
+        .unwrap_or_default();
+    if quote.is_none() && memchr::memchr3(b'"', b'\'', b'`', rest_of_line).is_some() && code_like(v)
+    {
         let before = out.len();
         literals_on_line(text, ve, strength, out);
         if out.len() > before {
@@ -1963,6 +1974,9 @@ fn call_or_index(v: &str) -> bool {
 /// alone counts too) or nothing. What is left once they are taken out must be names
 /// written as code is: a random value wrapped as `f(…)` is not a call chain.
 fn call_chain(v: &str) -> bool {
+    if !v.contains(['(', '[']) {
+        return false;
+    }
     let v = v.trim_end_matches([';', ',', '?']);
     let mut rest = String::with_capacity(v.len());
     let (mut depth, mut group_start, mut groups) = (0usize, 0usize, 0usize);
